@@ -1,0 +1,184 @@
+/// Sections and values spelled the same way in both dialects: the `server` sub-tables
+/// (timeouts, limits, forwarding, logging), header lists, static responses, methods and
+/// recognised planned sections.
+extension ConfigReader {
+    static let timeoutKeys = ["connect", "response_header", "idle", "request", "request_header"]
+    static let limitKeys = ["max_header_size", "max_uri_size", "max_body_size"]
+    static let forwardingKeys = ["x_forwarded", "forwarded", "via", "trusted_proxies", "request_id_header", "preserve_host"]
+    static let loggingKeys = ["access_log", "format", "level"]
+
+    /// Top-level sections for planned features, with the feature name used in messages.
+    static let plannedSections: [(key: String, feature: String)] = [
+        ("tracing", "distributed tracing"), ("rate_limit", "rate limiting"), ("ebpf", "eBPF acceleration"),
+        ("plugins", "Wasm plugins"), ("admin", "the admin API"), ("metrics", "Prometheus metrics"),
+        ("cors", "CORS"), ("cache", "response caching"), ("compression", "response compression"),
+        ("security", "security headers"), ("auth", "authentication"), ("circuit_breaker", "circuit breaking"),
+    ]
+    /// Planned sections inside an upstream.
+    static let plannedUpstreamSections: [(key: String, feature: String)] = [
+        ("circuit_breaker", "circuit breaking"), ("retry", "retries"),
+    ]
+
+    /// `server.timeouts`: global defaults. `request: 0` means no limit.
+    mutating func timeouts(_ node: ConfigNode, at path: String, into timeouts: inout Timeouts) {
+        guard let table = table(node, at: path, allowed: Self.timeoutKeys) else { return }
+        if let v = duration(table, "connect") { timeouts.connect = v }
+        if let v = duration(table, "response_header") { timeouts.responseHeader = v }
+        if let v = duration(table, "idle") { timeouts.idle = v }
+        if let v = duration(table, "request") { timeouts.request = v == .zero ? nil : v }
+        if let v = duration(table, "request_header") { timeouts.requestHeader = v }
+    }
+
+    /// Per-upstream / per-route `timeouts` (YAML): no `request_header`, which is a
+    /// downstream concern decided before any route is known.
+    mutating func timeoutOverrides(_ node: ConfigNode, at path: String) -> TimeoutOverrides {
+        var overrides = TimeoutOverrides()
+        guard let table = table(node, at: path, allowed: ["connect", "response_header", "idle", "request"]) else { return overrides }
+        overrides.connect = duration(table, "connect")
+        overrides.responseHeader = duration(table, "response_header")
+        overrides.idle = duration(table, "idle")
+        overrides.request = duration(table, "request")
+        return overrides
+    }
+
+    mutating func limits(_ node: ConfigNode, at path: String, into limits: inout Limits) {
+        guard let table = table(node, at: path, allowed: Self.limitKeys) else { return }
+        if let v = positiveSize(table, "max_header_size") { limits.maxHeaderBytes = v }
+        if let v = positiveSize(table, "max_uri_size") { limits.maxURIBytes = v }
+        if let v = size(table, "max_body_size") { limits.maxBodyBytes = v }
+    }
+
+    /// A header or URI limit of zero would refuse every request; say so instead.
+    private mutating func positiveSize(_ table: ConfigTable, _ key: String) -> Int? {
+        guard let bytes = size(table, key) else { return nil }
+        guard bytes > 0 else {
+            report(table.path(key), at: table[key]?.location, "must be greater than 0")
+            return nil
+        }
+        return bytes
+    }
+
+    mutating func forwarding(_ node: ConfigNode, at path: String, into forwarding: inout ForwardingSettings) {
+        guard let table = table(node, at: path, allowed: Self.forwardingKeys) else { return }
+        if let v = bool(table, "x_forwarded") { forwarding.xForwarded = v }
+        if let v = bool(table, "forwarded") { forwarding.forwarded = v }
+        if let v = bool(table, "via") { forwarding.via = v }
+        if let v = stringList(table, "trusted_proxies") { forwarding.trustedProxies = v }
+        if let v = headerName(table, "request_id_header") { forwarding.requestIDHeader = v }
+        if let v = bool(table, "preserve_host") { forwarding.preserveHost = v }
+    }
+
+    mutating func logging(_ node: ConfigNode, at path: String, into logging: inout LoggingSettings) {
+        guard let table = table(node, at: path, allowed: Self.loggingKeys) else { return }
+        if let v = bool(table, "access_log") { logging.accessLog = v }
+        if let node = table["format"], let v = choice(node, table.path("format"), among: [LoggingSettings.Format.json, .text]) { logging.format = v }
+        if let v = choice(table, "level", as: LoggingSettings.Level.self) { logging.level = v }
+    }
+
+    /// An HTTP field name (RFC 9110 token).
+    mutating func headerName(_ table: ConfigTable, _ key: String) -> String? {
+        guard let node = table[key] else { return nil }
+        return headerName(node, table.path(key))
+    }
+
+    mutating func headerName(_ node: ConfigNode, _ path: String) -> String? {
+        guard let name = string(node, path) else { return nil }
+        guard Self.isToken(name) else {
+            report(path, at: node.location, "invalid header name \"\(name)\"")
+            return nil
+        }
+        return name
+    }
+
+    static func isToken(_ text: String) -> Bool {
+        !text.isEmpty && text.unicodeScalars.allSatisfy { c in
+            c.isASCII && (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "!#$%&'*+-.^_`|~".unicodeScalars.contains(c))
+        }
+    }
+
+    /// Headers as a mapping (`{X-A: b}`) or a list of `{name, value}`, in written order.
+    mutating func headerPairs(_ node: ConfigNode, at path: String) -> [HeaderPair] {
+        if case .sequence = node.value {
+            var pairs: [HeaderPair] = []
+            for (elementPath, element) in list(node, at: path) ?? [] {
+                guard let table = table(element, at: elementPath, allowed: ["name", "value"]) else { continue }
+                let name = table.has("name") ? headerName(table, "name") : nil
+                if !table.has("name") { report(elementPath, at: table.location, "missing required key \"name\"") }
+                let value = requiredString(table, "value")
+                if let name, let value { pairs.append(HeaderPair(name: name, value: value)) }
+            }
+            return pairs
+        }
+        guard case .map(let entries) = node.value else {
+            report(path, at: node.location, "expected \(mapName) of header names to values or \(listName) of {name, value}, got \(describe(node))")
+            return []
+        }
+        var pairs: [HeaderPair] = []
+        for entry in entries {
+            let entryPath = Self.join(path, entry.key)
+            sourceMap.locations[entryPath] = entry.keyLocation ?? entry.value.location
+            guard Self.isToken(entry.key) else {
+                report(entryPath, at: entry.keyLocation, "invalid header name \"\(entry.key)\"")
+                continue
+            }
+            if let value = string(entry.value, entryPath) { pairs.append(HeaderPair(name: entry.key, value: value)) }
+        }
+        return pairs
+    }
+
+    /// `respond: {status, headers, body}`.
+    mutating func staticResponse(_ node: ConfigNode, at path: String) -> StaticResponse? {
+        guard let table = table(node, at: path, allowed: ["status", "headers", "body"]) else { return nil }
+        var response = StaticResponse()
+        var ok = true
+        if table.has("status") {
+            if let status = int(table, "status", in: 200...599) { response.status = status } else { ok = false }
+        }
+        if let headers = table["headers"] { response.headers = headerPairs(headers, at: table.path("headers")) }
+        if let body = string(table, "body") { response.body = body }
+        return ok ? response : nil
+    }
+
+    /// `methods: [GET, POST]`: upper-cased tokens, at least one.
+    mutating func methods(_ node: ConfigNode, at path: String) -> [String]? {
+        guard let elements = list(node, at: path) else { return nil }
+        guard !elements.isEmpty else {
+            report(path, at: node.location, "must list at least one method")
+            return nil
+        }
+        var methods: [String] = []
+        for (elementPath, element) in elements {
+            guard let method = string(element, elementPath) else { continue }
+            guard Self.isToken(method) else {
+                report(elementPath, at: element.location, "invalid method \"\(method)\"")
+                continue
+            }
+            methods.append(method.uppercased())
+        }
+        return methods
+    }
+
+    /// Records a recognised planned section; its content is accepted as is.
+    mutating func plannedSection(_ entry: ConfigNode.Entry, path: String, feature: String, into planned: inout PlannedFeatures) {
+        sourceMap.locations[path] = entry.keyLocation ?? entry.value.location
+        planned.sections.append(PlannedSection(path: path, feature: feature))
+    }
+
+    /// A route's action: exactly one of `upstream` (records its path in `fields`) and `respond`.
+    mutating func routeAction(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> RouteAction? {
+        switch (table["upstream"], table["respond"]) {
+        case (nil, nil):
+            report(table.path, at: table.location, "route needs \"upstream\" or \"respond\"")
+            return nil
+        case (.some, .some):
+            report(table.path("respond"), at: table.keyLocation("respond"), "\"upstream\" and \"respond\" cannot both be set")
+            return nil
+        case (.some(let node), nil):
+            guard let upstream = string(node, table.path("upstream")) else { return nil }
+            fields[.upstream] = table.path("upstream")
+            return .proxy(upstream: upstream)
+        case (nil, .some(let node)):
+            return staticResponse(node, at: table.path("respond")).map(RouteAction.respond)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+/// Key-based conveniences over the node accessors: `reader.string(table, "host")` reads
+/// `table.host` if present (nil, silently, when absent) with the right key path.
+extension ConfigReader {
+    mutating func string(_ table: ConfigTable, _ key: String) -> String? {
+        table[key].flatMap { string($0, table.path(key)) }
+    }
+
+    mutating func int(_ table: ConfigTable, _ key: String, in range: ClosedRange<Int>? = nil) -> Int? {
+        table[key].flatMap { int($0, table.path(key), in: range) }
+    }
+
+    mutating func bool(_ table: ConfigTable, _ key: String) -> Bool? {
+        table[key].flatMap { bool($0, table.path(key)) }
+    }
+
+    mutating func duration(_ table: ConfigTable, _ key: String) -> Duration? {
+        table[key].flatMap { duration($0, table.path(key)) }
+    }
+
+    mutating func seconds(_ table: ConfigTable, _ key: String) -> Duration? {
+        table[key].flatMap { seconds($0, table.path(key)) }
+    }
+
+    mutating func size(_ table: ConfigTable, _ key: String) -> Int? {
+        table[key].flatMap { size($0, table.path(key)) }
+    }
+
+    mutating func stringList(_ table: ConfigTable, _ key: String) -> [String]? {
+        table[key].flatMap { stringList($0, table.path(key)) }
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ table: ConfigTable, _ key: String, as type: T.Type) -> T? where T.RawValue == String {
+        table[key].flatMap { choice($0, table.path(key), as: type) }
+    }
+
+    mutating func table(_ parent: ConfigTable, _ key: String, allowed: [String]) -> ConfigTable? {
+        parent[key].flatMap { table($0, at: parent.path(key), allowed: allowed) }
+    }
+
+    /// A string that must be present; reports `missing required key` at the table.
+    mutating func requiredString(_ table: ConfigTable, _ key: String) -> String? {
+        guard table.has(key) else {
+            report(table.path, at: table.location, "missing required key \"\(key)\"")
+            return nil
+        }
+        return string(table, key)
+    }
+}

@@ -1,0 +1,136 @@
+/// Dialect-independent checks on a decoded configuration: what no single value can tell on
+/// its own (duplicate names, dangling upstream references, listener address clashes, port
+/// ranges, strip_prefix without a prefix, upstreams without endpoints), and one
+/// `.unsupported` diagnostic for every planned feature the configuration asks for.
+///
+/// It works on the model plus the `ConfigSourceMap` the decoder filled, so each diagnostic
+/// names the key in the user's dialect and points at its line and column.
+struct ConfigValidator {
+    let configuration: LoomConfiguration
+    let sourceMap: ConfigSourceMap
+    private(set) var diagnostics: [Diagnostic] = []
+
+    static func validate(_ configuration: LoomConfiguration, sourceMap: ConfigSourceMap) -> [Diagnostic] {
+        var validator = ConfigValidator(configuration: configuration, sourceMap: sourceMap)
+        validator.checkListeners()
+        validator.checkUpstreams()
+        validator.checkRoutes()
+        validator.checkPlanned()
+        return validator.diagnostics
+    }
+
+    private init(configuration: LoomConfiguration, sourceMap: ConfigSourceMap) {
+        self.configuration = configuration
+        self.sourceMap = sourceMap
+    }
+
+    private mutating func report(_ severity: Diagnostic.Severity, path: String, _ message: String) {
+        diagnostics.append(Diagnostic(severity, at: sourceMap.location(of: path), path: path, message))
+    }
+
+    private mutating func report(_ severity: Diagnostic.Severity, _ section: ConfigSourceMap.Section, _ index: Int, _ field: ConfigSourceMap.Field, _ message: String) {
+        report(severity, path: sourceMap.path(section, index, field), message)
+    }
+
+    private mutating func error(_ section: ConfigSourceMap.Section, _ index: Int, _ field: ConfigSourceMap.Field, _ message: String) {
+        report(.error, section, index, field, message)
+    }
+
+    private static let ports = 1...65535
+
+    private mutating func checkListeners() {
+        var names: Set<String> = []
+        // Bound addresses so far; a wildcard host (nil / 0.0.0.0 / ::) clashes with any host
+        // on the same port, because the second bind would fail with EADDRINUSE.
+        var bound: [(host: String?, port: Int, name: String)] = []
+        for (i, listener) in configuration.listeners.enumerated() {
+            if !names.insert(listener.name).inserted {
+                error(.listener, i, .name, "duplicate listener name \"\(listener.name)\"")
+            }
+            if !Self.ports.contains(listener.port) {
+                error(.listener, i, .address, "port \(listener.port) must be between 1 and 65535")
+            } else if let other = bound.first(where: { $0.port == listener.port && Self.overlap($0.host, listener.host) }) {
+                error(.listener, i, .address, "port \(listener.port) is already used by listener \"\(other.name)\"")
+            }
+            bound.append((listener.host, listener.port, listener.name))
+            if listener.protocol != .http {
+                report(.unsupported, .listener, i, .protocol, "\(listener.protocol.rawValue) listeners (listener \"\(listener.name)\")")
+            }
+            if listener.tls != nil {
+                report(.unsupported, .listener, i, .tls, "TLS termination (listener \"\(listener.name)\")")
+            }
+        }
+    }
+
+    private static func overlap(_ a: String?, _ b: String?) -> Bool {
+        let wildcard: Set<String?> = [nil, "0.0.0.0", "::", "*"]
+        return wildcard.contains(a) || wildcard.contains(b) || a?.lowercased() == b?.lowercased()
+    }
+
+    private mutating func checkUpstreams() {
+        var names: Set<String> = []
+        for (i, upstream) in configuration.upstreams.enumerated() {
+            if !names.insert(upstream.name).inserted {
+                error(.upstream, i, .name, "duplicate upstream name \"\(upstream.name)\"")
+            }
+            if upstream.endpoints.isEmpty && !sourceMap.upstreamsWithBrokenEndpoints.contains(i) {
+                error(.upstream, i, .endpoints, "upstream \"\(upstream.name)\" has no endpoints")
+            }
+            for (j, endpoint) in upstream.endpoints.enumerated() {
+                if case .tcp(_, let port) = endpoint, !Self.ports.contains(port) {
+                    error(.upstream, i, .endpoint(j), "port \(port) must be between 1 and 65535")
+                }
+            }
+            if upstream.loadBalancing != .roundRobin {
+                report(.unsupported, .upstream, i, .loadBalancing, "load balancer \"\(upstream.loadBalancing.rawValue)\" (only round_robin runs today)")
+            }
+            if upstream.health != nil {
+                report(.unsupported, .upstream, i, .health, "active health checks (upstream \"\(upstream.name)\")")
+            }
+            if upstream.process != nil {
+                report(.unsupported, .upstream, i, .process, "process supervision (upstream \"\(upstream.name)\")")
+            }
+        }
+    }
+
+    private mutating func checkRoutes() {
+        var names: Set<String> = []
+        let upstreamNames = configuration.upstreams.map(\.name)
+        for (i, route) in configuration.routes.enumerated() {
+            if !names.insert(route.name).inserted {
+                error(.route, i, .name, "duplicate route name \"\(route.name)\"")
+            }
+            if let upstream = route.upstreamName, !upstreamNames.contains(upstream) {
+                error(.route, i, .upstream, "unknown upstream \"\(upstream)\"" + Spelling.didYouMean(upstream, among: upstreamNames))
+            }
+            if route.stripPrefix {
+                if case .prefix = route.match.path {} else {
+                    error(.route, i, .stripPrefix, "strip_prefix needs a prefix path (\"/x/*\" or path_prefix)")
+                }
+            }
+            switch route.match.path {
+            case .regex(let regex): report(.unsupported, .route, i, .path, "regular-expression paths (\"\(regex)\")")
+            case .pattern(let pattern): report(.unsupported, .route, i, .path, "path parameters (\"\(pattern)\")")
+            default: break
+            }
+            if route.match.header != nil { report(.unsupported, .route, i, .header, "header matching") }
+            if route.rewrite != nil { report(.unsupported, .route, i, .rewrite, "path rewriting") }
+            if route.requireAuth { report(.unsupported, .route, i, .requireAuth, "admin-token authentication (require_auth)") }
+        }
+        if configuration.routes.isEmpty && sourceMap.routeEntriesInSource == 0 {
+            report(.warning, path: "routes", "no routes: every request will get 404")
+        }
+    }
+
+    private mutating func checkPlanned() {
+        let planned = configuration.planned
+        if planned.acme?.enabled == true { report(.unsupported, path: sourceMap.path(.acme), "automatic TLS certificates (ACME)") }
+        if planned.cache != nil { report(.unsupported, path: sourceMap.path(.cache), "response caching") }
+        if planned.postgres != nil { report(.unsupported, path: sourceMap.path(.postgres), "Postgres cache invalidation") }
+        if planned.xSendfile { report(.unsupported, path: sourceMap.path(.xSendfile), "X-Sendfile") }
+        if planned.gzip { report(.unsupported, path: sourceMap.path(.gzip), "gzip compression") }
+        for section in planned.sections {
+            report(.unsupported, path: section.path, section.feature)
+        }
+    }
+}

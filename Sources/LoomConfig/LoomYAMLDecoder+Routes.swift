@@ -1,0 +1,63 @@
+/// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
+extension LoomYAMLDecoder {
+    static let routeKeys = ["id", "path", "host", "methods", "priority", "upstream", "respond",
+                            "strip_prefix", "add_headers", "timeouts", "description"]
+
+    mutating func routes(_ node: ConfigNode) {
+        guard let elements = reader.list(node, at: "routes") else { return }
+        reader.sourceMap.routeEntriesInSource += elements.count
+        for (index, (path, element)) in elements.enumerated() {
+            guard let table = reader.table(element, at: path, allowed: Self.routeKeys) else { continue }
+            let name = reader.requiredString(table, "id") ?? "routes[\(index)]"
+            var fields: [ConfigSourceMap.Field: String] = [.entity: path, .name: table.path("id")]
+            var match = RouteMatch()
+            if let pathNode = table["path"], let text = reader.string(pathNode, table.path("path")) {
+                match.path = pathMatch(text, at: table.path("path"), location: pathNode.location)
+                fields[.path] = table.path("path")
+            }
+            match.host = reader.string(table, "host")
+            if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }
+            guard let action = reader.routeAction(table, fields: &fields) else { continue }
+            var route = RouteConfig(name: name, match: match, action: action)
+            if let v = reader.int(table, "priority") { route.priority = v }
+            if let v = reader.bool(table, "strip_prefix") {
+                route.stripPrefix = v
+                fields[.stripPrefix] = table.path("strip_prefix")
+            }
+            if let headers = table["add_headers"] {
+                route.addRequestHeaders = reader.headerPairs(headers, at: table.path("add_headers"))
+            }
+            if let timeouts = table["timeouts"] {
+                route.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))
+            }
+            route.description = reader.string(table, "description")
+            config.routes.append(route)
+            reader.sourceMap.append(.route, fields: fields)
+        }
+    }
+
+    /// `/x` exact, `/x/*` prefix (`/*` is everything), any `{name}` segment a pattern.
+    mutating func pathMatch(_ text: String, at path: String, location: SourceLocation?) -> PathMatch? {
+        guard text.hasPrefix("/") else {
+            reader.report(path, at: location, "path \"\(text)\" must start with \"/\"")
+            return nil
+        }
+        let segments = text.split(separator: "/", omittingEmptySubsequences: false)
+        if segments.contains(where: { $0.hasPrefix("{") && $0.hasSuffix("}") && $0.count > 2 }) {
+            return .pattern(text)
+        }
+        if text.hasSuffix("/*") {
+            let prefix = String(text.dropLast(2))
+            guard !prefix.contains("*") else {
+                reader.report(path, at: location, "\"*\" is only allowed as the final \"/*\" of path \"\(text)\"")
+                return nil
+            }
+            return .prefix(prefix.isEmpty ? "/" : prefix)
+        }
+        guard !text.contains("*"), !text.contains("{"), !text.contains("}") else {
+            reader.report(path, at: location, "invalid path \"\(text)\" (use \"/x\", \"/x/*\" or \"/x/{param}\")")
+            return nil
+        }
+        return .exact(text)
+    }
+}

@@ -1,0 +1,70 @@
+/// Loom YAML `upstreams:` entries.
+extension LoomYAMLDecoder {
+    static let upstreamKeys = ["name", "endpoints", "load_balancer", "pool", "timeouts", "health_check"]
+        + ConfigReader.plannedUpstreamSections.map(\.key)
+    static let healthKeys = ["path", "interval", "timeout", "unhealthy_threshold", "healthy_threshold"]
+
+    mutating func upstreams(_ node: ConfigNode) {
+        guard let elements = reader.list(node, at: "upstreams") else { return }
+        for (index, (path, element)) in elements.enumerated() {
+            guard let table = reader.table(element, at: path, allowed: Self.upstreamKeys) else { continue }
+            let name = reader.requiredString(table, "name") ?? "upstreams[\(index)]"
+            var upstream = UpstreamConfig(name: name, endpoints: [])
+            var fields: [ConfigSourceMap.Field: String] = [.entity: path, .name: table.path("name")]
+            var brokenEndpoints = false
+            if let endpointsNode = table["endpoints"] {
+                fields[.endpoints] = table.path("endpoints")
+                let elements = reader.list(endpointsNode, at: table.path("endpoints"))
+                brokenEndpoints = elements == nil
+                for (endpointPath, endpointNode) in elements ?? [] {
+                    brokenEndpoints = true  // until this element decodes
+                    guard let text = reader.string(endpointNode, endpointPath) else { continue }
+                    guard let endpoint = AddressParser.endpoint(text) else {
+                        reader.report(endpointPath, at: endpointNode.location,
+                                      "invalid endpoint \"\(text)\" (use \"host:port\", \"[::1]:port\" or \"unix:/path\")")
+                        continue
+                    }
+                    fields[.endpoint(upstream.endpoints.count)] = endpointPath
+                    upstream.endpoints.append(endpoint)
+                    brokenEndpoints = false
+                }
+            }
+            if let lb = reader.choice(table, "load_balancer", as: LoadBalancing.self) {
+                upstream.loadBalancing = lb
+                fields[.loadBalancing] = table.path("load_balancer")
+            }
+            if let pool = reader.table(table, "pool", allowed: ["max_idle", "idle_timeout"]) {
+                if let v = reader.int(pool, "max_idle", in: 0...100_000) { upstream.pool.maxIdle = v }
+                if let v = reader.duration(pool, "idle_timeout") { upstream.pool.idleTimeout = v }
+            }
+            if let timeouts = table["timeouts"] {
+                upstream.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))
+            }
+            if let health = table["health_check"] {
+                upstream.health = healthCheck(health, at: table.path("health_check"))
+                fields[.health] = table.path("health_check")
+            }
+            for (key, feature) in ConfigReader.plannedUpstreamSections {
+                if let entry = table.entries.first(where: { $0.key == key }) {
+                    reader.plannedSection(entry, path: table.path(key), feature: feature, into: &config.planned)
+                }
+            }
+            if brokenEndpoints && upstream.endpoints.isEmpty {
+                reader.sourceMap.upstreamsWithBrokenEndpoints.insert(config.upstreams.count)
+            }
+            config.upstreams.append(upstream)
+            reader.sourceMap.append(.upstream, fields: fields)
+        }
+    }
+
+    private mutating func healthCheck(_ node: ConfigNode, at path: String) -> HealthCheckSettings {
+        var health = HealthCheckSettings()
+        guard let table = reader.table(node, at: path, allowed: Self.healthKeys) else { return health }
+        if let v = reader.string(table, "path") { health.path = v }
+        if let v = reader.duration(table, "interval") { health.interval = v }
+        if let v = reader.duration(table, "timeout") { health.timeout = v }
+        if let v = reader.int(table, "unhealthy_threshold", in: 1...1000) { health.unhealthyThreshold = v }
+        if let v = reader.int(table, "healthy_threshold", in: 1...1000) { health.healthyThreshold = v }
+        return health
+    }
+}

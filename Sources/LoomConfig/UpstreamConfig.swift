@@ -1,0 +1,99 @@
+/// A named group of endpoints that routes send traffic to.
+public struct UpstreamConfig: Sendable, Equatable {
+    public var name: String
+    /// At least one after validation.
+    public var endpoints: [Endpoint]
+    public var loadBalancing: LoadBalancing
+    public var pool: PoolSettings
+    public var timeouts: TimeoutOverrides
+    /// Planned: active health checks.
+    public var health: HealthCheckSettings?
+    /// Planned: a process loom starts and supervises for this upstream.
+    public var process: ProcessSettings?
+
+    public init(
+        name: String,
+        endpoints: [Endpoint],
+        loadBalancing: LoadBalancing = .roundRobin,
+        pool: PoolSettings = PoolSettings(),
+        timeouts: TimeoutOverrides = TimeoutOverrides(),
+        health: HealthCheckSettings? = nil,
+        process: ProcessSettings? = nil
+    ) {
+        self.name = name
+        self.endpoints = endpoints
+        self.loadBalancing = loadBalancing
+        self.pool = pool
+        self.timeouts = timeouts
+        self.health = health
+        self.process = process
+    }
+}
+
+/// Where an upstream server listens.
+public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): "unix:\(path)"
+        }
+    }
+}
+
+/// Load-balancing algorithm. Only `roundRobin` runs today; the rest are planned.
+public enum LoadBalancing: String, Sendable, Equatable, CaseIterable {
+    case roundRobin = "round_robin"
+    case weighted
+    case leastConnections = "least_conn"
+    case random
+    case ipHash = "ip_hash"
+    case consistentHash = "consistent_hash"
+    case powerOfTwo = "power_of_two"
+}
+
+/// Keep-alive pool of upstream connections, one per event loop and endpoint.
+public struct PoolSettings: Sendable, Equatable {
+    /// Idle connections kept per (event loop, endpoint); 0 disables reuse.
+    public var maxIdle: Int
+    /// An idle pooled connection older than this is closed.
+    public var idleTimeout: Duration
+
+    public init(maxIdle: Int = 64, idleTimeout: Duration = .seconds(30)) {
+        self.maxIdle = maxIdle
+        self.idleTimeout = idleTimeout
+    }
+}
+
+/// Planned: active health checking of an upstream's endpoints.
+public struct HealthCheckSettings: Sendable, Equatable {
+    public var path: String
+    public var interval: Duration
+    public var timeout: Duration
+    public var unhealthyThreshold: Int
+    public var healthyThreshold: Int
+
+    public init(path: String = "/health", interval: Duration = .seconds(10), timeout: Duration = .seconds(2), unhealthyThreshold: Int = 3, healthyThreshold: Int = 2) {
+        self.path = path
+        self.interval = interval
+        self.timeout = timeout
+        self.unhealthyThreshold = unhealthyThreshold
+        self.healthyThreshold = healthyThreshold
+    }
+}
+
+/// Planned: a process to start and supervise (WarpDrive `process.*`).
+public struct ProcessSettings: Sendable, Equatable {
+    public var command: String
+    public var args: [String]
+    /// In file order.
+    public var environment: [HeaderPair]
+
+    public init(command: String, args: [String] = [], environment: [HeaderPair] = []) {
+        self.command = command
+        self.args = args
+        self.environment = environment
+    }
+}

@@ -1,0 +1,85 @@
+/// WarpDrive `[[routes]]`: path_prefix / path_exact / path_regex, host, methods, header,
+/// upstream or respond, strip_prefix, rewrite, add_headers, timeouts, require_auth.
+extension WarpDriveTOMLDecoder {
+    static let routeKeys = ["name", "priority", "path_prefix", "path_exact", "path_regex", "host", "methods", "header",
+                            "upstream", "respond", "strip_prefix", "rewrite", "add_headers", "read_timeout_secs",
+                            "connect_timeout_secs", "request_timeout_secs", "description", "require_auth"]
+
+    mutating func routes(_ node: ConfigNode) {
+        guard let elements = reader.list(node, at: "routes") else { return }
+        reader.sourceMap.routeEntriesInSource += elements.count
+        for (path, element) in elements {
+            guard let table = reader.table(element, at: path, allowed: Self.routeKeys) else { continue }
+            route(table)
+        }
+    }
+
+    private mutating func route(_ table: ConfigTable) {
+        // Unnamed WarpDrive routes are called by their key path, which is unique.
+        let name = reader.string(table, "name") ?? table.path
+        var fields: [ConfigSourceMap.Field: String] = [.entity: table.path, .name: table.has("name") ? table.path("name") : table.path]
+        var match = RouteMatch()
+        let pathKeys = ["path_prefix", "path_exact", "path_regex"].filter(table.has)
+        if pathKeys.count > 1 {
+            reader.report(table.path(pathKeys[1]), at: table.keyLocation(pathKeys[1]),
+                          "only one of \"path_prefix\", \"path_exact\" and \"path_regex\" may be set")
+        } else if let key = pathKeys.first, let text = reader.string(table, key) {
+            match.path = pathMatch(key: key, text, table: table)
+            fields[.path] = table.path(key)
+        }
+        match.host = reader.string(table, "host")
+        if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }
+        if let header = reader.table(table, "header", allowed: ["name", "value"]) {
+            let name = header.has("name") ? reader.headerName(header, "name") : nil
+            if !header.has("name") { reader.report(header.path, at: header.location, "missing required key \"name\"") }
+            if let name, let value = reader.requiredString(header, "value") {
+                match.header = HeaderPair(name: name, value: value)
+                fields[.header] = table.path("header")
+            }
+        }
+        guard let action = reader.routeAction(table, fields: &fields) else { return }
+        var route = RouteConfig(name: name, match: match, action: action)
+        if let v = reader.int(table, "priority") { route.priority = v }
+        if let v = reader.bool(table, "strip_prefix") {
+            route.stripPrefix = v
+            fields[.stripPrefix] = table.path("strip_prefix")
+        }
+        if let rewrite = reader.string(table, "rewrite") {
+            route.rewrite = rewrite
+            fields[.rewrite] = table.path("rewrite")
+        }
+        if let headers = table["add_headers"] {
+            route.addRequestHeaders = reader.headerPairs(headers, at: table.path("add_headers"))
+        }
+        // WarpDrive's read timeout covers both waiting for the response head and silences
+        // while streaming it; Loom splits those, so it sets both.
+        if let read = reader.seconds(table, "read_timeout_secs") {
+            route.timeouts.responseHeader = read
+            route.timeouts.idle = read
+        }
+        route.timeouts.connect = reader.seconds(table, "connect_timeout_secs")
+        if let request = reader.seconds(table, "request_timeout_secs") { route.timeouts.request = request }
+        route.description = reader.string(table, "description")
+        if let auth = reader.bool(table, "require_auth") {
+            route.requireAuth = auth
+            fields[.requireAuth] = table.path("require_auth")
+        }
+        config.routes.append(route)
+        reader.sourceMap.append(.route, fields: fields)
+    }
+
+    private mutating func pathMatch(key: String, _ text: String, table: ConfigTable) -> PathMatch? {
+        if key == "path_regex" {
+            guard (try? Regex(text)) != nil else {
+                reader.report(table.path(key), at: table[key]?.location, "invalid regular expression \"\(text)\"")
+                return nil
+            }
+            return .regex(text)
+        }
+        guard text.hasPrefix("/") else {
+            reader.report(table.path(key), at: table[key]?.location, "path \"\(text)\" must start with \"/\"")
+            return nil
+        }
+        return key == "path_exact" ? .exact(text) : .prefix(text)
+    }
+}

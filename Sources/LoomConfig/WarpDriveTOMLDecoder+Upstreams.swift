@@ -1,0 +1,135 @@
+/// WarpDrive `[upstreams.NAME]` tables: one endpoint (`host`+`port` or `socket`) or a pool of
+/// `[[upstreams.NAME.instances]]`, plus strategy, health, process, pool and timeouts.
+extension WarpDriveTOMLDecoder {
+    static let upstreamKeys = ["host", "port", "socket", "instances", "strategy", "health", "process", "pool",
+                               "connect_timeout_secs", "read_timeout_secs"] + ConfigReader.plannedUpstreamSections.map(\.key)
+    static let healthKeys = ["path", "interval_secs", "timeout_secs", "unhealthy_threshold", "healthy_threshold"]
+
+    mutating func upstreams(_ node: ConfigNode) {
+        guard case .map(let entries) = node.value else {
+            reader.report("upstreams", at: node.location, "expected a table of upstreams ([upstreams.NAME]), got \(reader.describe(node))")
+            return
+        }
+        for entry in entries {
+            let path = "upstreams.\(entry.key)"
+            reader.sourceMap.locations[path] = entry.keyLocation ?? entry.value.location
+            guard let table = reader.table(entry.value, at: path, allowed: Self.upstreamKeys) else { continue }
+            upstream(named: entry.key, table)
+        }
+    }
+
+    private mutating func upstream(named name: String, _ table: ConfigTable) {
+        var upstream = UpstreamConfig(name: name, endpoints: [])
+        var fields: [ConfigSourceMap.Field: String] = [.entity: table.path, .name: table.path]
+        if let instancesNode = table["instances"] {
+            if let conflict = ["host", "port", "socket"].first(where: table.has) {
+                reader.report(table.path(conflict), at: table.keyLocation(conflict),
+                              "\"\(conflict)\" cannot be combined with [[\(table.path).instances]]")
+            }
+            fields[.endpoints] = table.path("instances")
+            for (instancePath, instanceNode) in reader.list(instancesNode, at: table.path("instances")) ?? [] {
+                guard let instance = reader.table(instanceNode, at: instancePath, allowed: ["host", "port", "socket"]) else { continue }
+                if let (endpoint, endpointPath) = endpoint(instance, isInstance: true) {
+                    fields[.endpoint(upstream.endpoints.count)] = endpointPath
+                    upstream.endpoints.append(endpoint)
+                }
+            }
+        } else if let (endpoint, endpointPath) = endpoint(table, isInstance: false) {
+            fields[.endpoint(0)] = endpointPath
+            upstream.endpoints.append(endpoint)
+        }
+        if let strategy = reader.choice(table, "strategy", as: LoadBalancing.self) {
+            upstream.loadBalancing = strategy
+            fields[.loadBalancing] = table.path("strategy")
+        }
+        if let health = reader.table(table, "health", allowed: Self.healthKeys) {
+            upstream.health = healthCheck(health)
+            fields[.health] = table.path("health")
+        }
+        if let process = reader.table(table, "process", allowed: ["command", "args", "env"]) {
+            upstream.process = ProcessSettings(
+                command: reader.requiredString(process, "command") ?? "",
+                args: reader.stringList(process, "args") ?? [],
+                environment: process["env"].map { environment($0, at: process.path("env")) } ?? []
+            )
+            fields[.process] = table.path("process")
+        }
+        if let pool = reader.table(table, "pool", allowed: ["max_idle", "idle_timeout_secs"]) {
+            if let v = reader.int(pool, "max_idle", in: 0...100_000) { upstream.pool.maxIdle = v }
+            if let v = reader.seconds(pool, "idle_timeout_secs") { upstream.pool.idleTimeout = v }
+        }
+        upstream.timeouts.connect = reader.seconds(table, "connect_timeout_secs")
+        if let read = reader.seconds(table, "read_timeout_secs") {
+            upstream.timeouts.responseHeader = read
+            upstream.timeouts.idle = read
+        }
+        for (key, feature) in ConfigReader.plannedUpstreamSections {
+            if let entry = table.entries.first(where: { $0.key == key }) {
+                reader.plannedSection(entry, path: table.path(key), feature: feature, into: &config.planned)
+            }
+        }
+        config.upstreams.append(upstream)
+        reader.sourceMap.append(.upstream, fields: fields)
+    }
+
+    /// `host` + `port`, or `socket`; returns the endpoint and the key path to blame for it.
+    /// Nothing at all is not an error here: the validator reports upstreams without endpoints.
+    private mutating func endpoint(_ table: ConfigTable, isInstance: Bool) -> (Endpoint, String)? {
+        let host = reader.string(table, "host")
+        let port = reader.int(table, "port")
+        let socket = reader.string(table, "socket")
+        if table.has("socket") {
+            if let conflict = ["host", "port"].first(where: table.has) {
+                reader.report(table.path(conflict), at: table.keyLocation(conflict), "\"\(conflict)\" cannot be combined with \"socket\"")
+                return nil
+            }
+            guard let socket else { return nil }
+            guard !socket.isEmpty else {
+                reader.report(table.path("socket"), at: table["socket"]?.location, "socket path must not be empty")
+                return nil
+            }
+            return (.unix(path: socket), table.path("socket"))
+        }
+        switch (table.has("host"), table.has("port")) {
+        case (true, false):
+            reader.report(table.path, at: table.keyLocation("host"), "missing required key \"port\" (needed with \"host\")")
+        case (false, true):
+            reader.report(table.path, at: table.keyLocation("port"), "missing required key \"host\" (needed with \"port\")")
+        case (true, true):
+            guard let host, let port else { return nil }
+            guard !host.isEmpty else {
+                reader.report(table.path("host"), at: table["host"]?.location, "host must not be empty")
+                return nil
+            }
+            return (.tcp(host: host, port: port), table.path("port"))
+        case (false, false):
+            if isInstance {
+                reader.report(table.path, at: table.location, "instance needs \"host\" and \"port\", or \"socket\"")
+            }
+        }
+        return nil
+    }
+
+    private mutating func healthCheck(_ table: ConfigTable) -> HealthCheckSettings {
+        var health = HealthCheckSettings()
+        if let v = reader.string(table, "path") { health.path = v }
+        if let v = reader.seconds(table, "interval_secs") { health.interval = v }
+        if let v = reader.seconds(table, "timeout_secs") { health.timeout = v }
+        if let v = reader.int(table, "unhealthy_threshold", in: 1...1000) { health.unhealthyThreshold = v }
+        if let v = reader.int(table, "healthy_threshold", in: 1...1000) { health.healthyThreshold = v }
+        return health
+    }
+
+    /// `process.env = { NAME = "value" }`, in written order.
+    private mutating func environment(_ node: ConfigNode, at path: String) -> [HeaderPair] {
+        guard case .map(let entries) = node.value else {
+            reader.report(path, at: node.location, "expected a table of variables, got \(reader.describe(node))")
+            return []
+        }
+        return entries.compactMap { entry in
+            let entryPath = ConfigReader.join(path, entry.key)
+            reader.sourceMap.locations[entryPath] = entry.keyLocation
+            return reader.string(entry.value, entryPath).map { HeaderPair(name: entry.key, value: $0) }
+        }
+    }
+}

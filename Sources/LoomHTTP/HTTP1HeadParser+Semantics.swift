@@ -1,0 +1,289 @@
+import NIOCore
+
+/// Start-line decoding and the semantic pass over a complete head: Host, Expect, Connection,
+/// and the framing decision with its anti-smuggling rules (RFC 9112 §6, RFC 9110 §7.2, §10.1.1).
+extension HTTP1HeadParser {
+    /// Facts gathered from the fields that matter to framing and routing, in one pass over the
+    /// ranges. Names are told apart by length first, so most fields cost one integer compare.
+    struct FieldFacts {
+        var contentLength: Int?
+        var transferEncodingSeen = false
+        /// Non-empty transfer codings across all Transfer-Encoding fields.
+        var codingCount = 0
+        var chunkedCount = 0
+        var lastCodingIsChunked = false
+        var emptyCoding = false
+        var hostCount = 0
+        var hostStart = 0
+        var hostEnd = 0
+        var expectContinue = false
+        var close = false
+        var keepAliveToken = false
+        var connectionTokens: [String] = []
+
+        /// Gathers the facts from `fields` (relative to `base`), throwing on malformed values.
+        init(_ raw: UnsafeRawBufferPointer, base: Int, fields: [HTTPFieldRange]) throws(HTTPParseError) {
+            for f in fields {
+                let nameStart = base + Int(f.nameStart)
+                let nameLength = Int(f.nameLength)
+                let valueStart = base + Int(f.valueStart)
+                let valueEnd = valueStart + Int(f.valueLength)
+                switch nameLength {
+                case 4 where HTTPSyntax.equalsLowercased(raw, start: nameStart, length: 4, "host"):
+                    hostCount += 1
+                    hostStart = valueStart
+                    hostEnd = valueEnd
+                case 6 where HTTPSyntax.equalsLowercased(raw, start: nameStart, length: 6, "expect"):
+                    try HTTPSyntax.forEachListElement(raw, start: valueStart, end: valueEnd) { (s, e) throws(HTTPParseError) in
+                        guard HTTPSyntax.equalsLowercased(raw, start: s, length: e - s, "100-continue") else {
+                            throw .unsupportedExpectation
+                        }
+                        self.expectContinue = true
+                    }
+                case 10 where HTTPSyntax.equalsLowercased(raw, start: nameStart, length: 10, "connection"):
+                    try HTTPSyntax.forEachListElement(raw, start: valueStart, end: valueEnd) { s, e in
+                        guard s < e else { return }  // empty list elements are legal and ignored
+                        if HTTPSyntax.equalsLowercased(raw, start: s, length: e - s, "close") { self.close = true }
+                        if HTTPSyntax.equalsLowercased(raw, start: s, length: e - s, "keep-alive") { self.keepAliveToken = true }
+                        self.connectionTokens.append(HTTPSyntax.lowercasedString(raw, start: s, end: e))
+                    }
+                case 14 where HTTPSyntax.equalsLowercased(raw, start: nameStart, length: 14, "content-length"):
+                    // A list of identical values ("5, 5", or repeated fields) collapses to one
+                    // (RFC 9110 §8.6); any difference or malformed element is fatal.
+                    try HTTPSyntax.forEachListElement(raw, start: valueStart, end: valueEnd) { (s, e) throws(HTTPParseError) in
+                        guard let n = HTTPSyntax.parseDecimal(raw, start: s, end: e) else { throw .invalidContentLength }
+                        if let existing = self.contentLength, existing != n { throw .conflictingContentLength }
+                        self.contentLength = n
+                    }
+                case 17 where HTTPSyntax.equalsLowercased(raw, start: nameStart, length: 17, "transfer-encoding"):
+                    transferEncodingSeen = true
+                    try HTTPSyntax.forEachListElement(raw, start: valueStart, end: valueEnd) { s, e in
+                        guard s < e else { self.emptyCoding = true; return }
+                        self.codingCount += 1
+                        let chunked = HTTPSyntax.equalsLowercased(raw, start: s, length: e - s, "chunked")
+                        if chunked { self.chunkedCount += 1 }
+                        self.lastCodingIsChunked = chunked
+                    }
+                default:
+                    break
+                }
+            }
+        }
+
+        /// Whether the connection persists after the message (RFC 9112 §9.3).
+        func persists(minorVersion: Int) -> Bool {
+            if close { return false }
+            return minorVersion >= 1 || keepAliveToken
+        }
+    }
+
+    /// Decodes `method SP request-target SP HTTP-version` from `raw[start..<end]`.
+    func parseRequestLine(_ raw: UnsafeRawBufferPointer, start: Int, end: Int) throws(HTTPParseError) -> RequestLine {
+        // Method: a non-empty token up to exactly one SP.
+        var i = start
+        while i < end, HTTPSyntax.isToken(raw[i]) { i += 1 }
+        guard i < end else { throw start == end ? .invalidRequestLine : .invalidRequestLine }
+        guard raw[i] == HTTPSyntax.sp else {
+            throw raw[i] < 0x20 || raw[i] == 0x7F ? .controlCharacter : .invalidMethod
+        }
+        guard i > start else { throw .invalidRequestLine }
+        // Kept consistent with the early check on a partial line.
+        guard i - start <= limits.maxURIBytes else { throw .uriTooLong }
+        let methodEnd = i
+        // Target: visible ASCII up to the next SP.
+        let targetStart = i + 1
+        i = targetStart
+        while i < end, raw[i] != HTTPSyntax.sp {
+            let b = raw[i]
+            if b < 0x20 || b == 0x7F { throw .controlCharacter }
+            if b > 0x7F { throw .invalidTarget }
+            i += 1
+        }
+        let targetEnd = i
+        guard targetEnd > targetStart, targetEnd < end else { throw .invalidRequestLine }
+        guard targetEnd - targetStart <= limits.maxURIBytes else { throw .uriTooLong }
+        let minor = try parseVersion(raw, start: targetEnd + 1, end: end, malformed: .invalidRequestLine)
+
+        let method = HTTPSyntax.string(raw, start: start, end: methodEnd)
+        let target = HTTPSyntax.string(raw, start: targetStart, end: targetEnd)
+        let isConnect = methodEnd - start == 7 && method == "CONNECT"
+        let first = raw[targetStart]
+        if isConnect {
+            // authority-form only: host ":" port (RFC 9112 §3.2.3).
+            guard first != UInt8(ascii: "/"), Self.isAuthorityWithPort(raw, start: targetStart, end: targetEnd) else {
+                throw .invalidTarget
+            }
+            return RequestLine(method: method, target: target, path: "", minorVersion: minor, authority: target)
+        }
+        if first == UInt8(ascii: "/") {
+            // origin-form; the path is everything before "?" (reuse the String when there is no query).
+            var q = targetStart
+            while q < targetEnd, raw[q] != UInt8(ascii: "?") { q += 1 }
+            let path = q == targetEnd ? target : HTTPSyntax.string(raw, start: targetStart, end: q)
+            return RequestLine(method: method, target: target, path: path, minorVersion: minor, authority: nil)
+        }
+        if first == UInt8(ascii: "*"), targetEnd - targetStart == 1 {
+            guard method == "OPTIONS" else { throw .invalidTarget }
+            return RequestLine(method: method, target: target, path: "*", minorVersion: minor, authority: nil)
+        }
+        return try parseAbsoluteForm(raw, start: targetStart, end: targetEnd, method: method, target: target, minor: minor)
+    }
+
+    /// absolute-form: scheme "://" authority [path] ["?" query]. Userinfo is rejected (RFC 9110
+    /// §4.2.4 forbids it in http(s) URIs and it is a classic host-confusion trick).
+    private func parseAbsoluteForm(
+        _ raw: UnsafeRawBufferPointer, start: Int, end: Int, method: String, target: String, minor: Int
+    ) throws(HTTPParseError) -> RequestLine {
+        var i = start
+        guard HTTPSyntax.lower(raw[i]) &- UInt8(ascii: "a") < 26 else { throw .invalidTarget }
+        while i < end {
+            let b = raw[i]
+            let isSchemeChar = HTTPSyntax.lower(b) &- UInt8(ascii: "a") < 26 || b &- UInt8(ascii: "0") < 10
+                || b == UInt8(ascii: "+") || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
+            guard isSchemeChar else { break }
+            i += 1
+        }
+        guard end - i >= 3, raw[i] == HTTPSyntax.colon, raw[i + 1] == UInt8(ascii: "/"), raw[i + 2] == UInt8(ascii: "/") else {
+            throw .invalidTarget
+        }
+        let authorityStart = i + 3
+        i = authorityStart
+        while i < end, raw[i] != UInt8(ascii: "/"), raw[i] != UInt8(ascii: "?") {
+            guard HTTPSyntax.isHostChar(raw[i]) else { throw .invalidTarget }
+            i += 1
+        }
+        guard i > authorityStart else { throw .invalidTarget }
+        let authorityEnd = i
+        while i < end, raw[i] != UInt8(ascii: "?") { i += 1 }
+        let path = i == authorityEnd ? "/" : HTTPSyntax.string(raw, start: authorityEnd, end: i)
+        let authority = HTTPSyntax.string(raw, start: authorityStart, end: authorityEnd)
+        return RequestLine(method: method, target: target, path: path, minorVersion: minor, authority: authority)
+    }
+
+    /// Whether `raw[start..<end]` is host ":" port with a non-empty host and a decimal port.
+    private static func isAuthorityWithPort(_ raw: UnsafeRawBufferPointer, start: Int, end: Int) -> Bool {
+        var colon = end - 1
+        while colon > start, raw[colon] &- UInt8(ascii: "0") < 10 { colon -= 1 }
+        guard colon > start, colon < end - 1, raw[colon] == HTTPSyntax.colon else { return false }
+        for k in start..<colon where !HTTPSyntax.isHostChar(raw[k]) { return false }
+        return true
+    }
+
+    /// Decodes `HTTP/1.0` or `HTTP/1.1` to the minor version. A well-formed `HTTP/x.y` (or
+    /// `HTTP/x`) of another version is 505; anything else is `malformed` (400).
+    func parseVersion(_ raw: UnsafeRawBufferPointer, start: Int, end: Int, malformed: HTTPParseError) throws(HTTPParseError) -> Int {
+        let n = end - start
+        guard n >= 6,
+              raw[start] == UInt8(ascii: "H"), raw[start + 1] == UInt8(ascii: "T"), raw[start + 2] == UInt8(ascii: "T"),
+              raw[start + 3] == UInt8(ascii: "P"), raw[start + 4] == UInt8(ascii: "/"),
+              raw[start + 5] &- UInt8(ascii: "0") < 10
+        else { throw malformed }
+        if n == 6 { throw .unsupportedVersion }
+        guard n == 8, raw[start + 6] == UInt8(ascii: "."), raw[start + 7] &- UInt8(ascii: "0") < 10 else { throw malformed }
+        guard raw[start + 5] == UInt8(ascii: "1"), raw[start + 7] <= UInt8(ascii: "1") else { throw .unsupportedVersion }
+        return Int(raw[start + 7] &- UInt8(ascii: "0"))
+    }
+
+    /// Decodes `HTTP-version SP 3DIGIT SP [reason]`; the second SP may be missing when the
+    /// reason is empty (common in the wild, unambiguous).
+    func parseStatusLine(_ raw: UnsafeRawBufferPointer, start: Int, end: Int) throws(HTTPParseError) -> StatusLine {
+        var versionEnd = start
+        while versionEnd < end, raw[versionEnd] != HTTPSyntax.sp { versionEnd += 1 }
+        let minor = try parseVersion(raw, start: start, end: versionEnd, malformed: .invalidStatusLine)
+        let codeStart = versionEnd + 1
+        guard end - codeStart >= 3 else { throw .invalidStatusLine }
+        var status = 0
+        for k in codeStart..<(codeStart + 3) {
+            let digit = raw[k] &- UInt8(ascii: "0")
+            guard digit < 10 else { throw .invalidStatusLine }
+            status = status * 10 + Int(digit)
+        }
+        guard (100...599).contains(status) else { throw .invalidStatusLine }
+        let afterCode = codeStart + 3
+        var reason = ""
+        if afterCode < end {
+            guard raw[afterCode] == HTTPSyntax.sp else { throw .invalidStatusLine }
+            for k in (afterCode + 1)..<end where !HTTPSyntax.isFieldValueChar(raw[k]) { throw .controlCharacter }
+            reason = HTTPSyntax.string(raw, start: afterCode + 1, end: end)
+        }
+        return StatusLine(status: status, reason: reason, minorVersion: minor)
+    }
+
+    /// The semantic pass for a complete request head ending at `headEnd`.
+    func requestParts(_ raw: UnsafeRawBufferPointer, headEnd: Int) throws(HTTPParseError) -> RequestParts {
+        let line = requestLine!
+        let facts = try FieldFacts(raw, base: headBase, fields: collectedFields)
+
+        // Host: exactly one on HTTP/1.1 (RFC 9112 §3.2); never more than one; valid characters.
+        if facts.hostCount > 1 { throw .duplicateHost }
+        if facts.hostCount == 0, line.minorVersion >= 1 { throw .missingHost }
+        var host: String?
+        if facts.hostCount == 1 {
+            for k in facts.hostStart..<facts.hostEnd where !HTTPSyntax.isHostChar(raw[k]) { throw .invalidHost }
+            host = HTTPSyntax.string(raw, start: facts.hostStart, end: facts.hostEnd)
+        }
+        // An absolute-form target's authority overrides Host (RFC 9112 §3.2.2).
+        if let authority = line.authority { host = authority }
+
+        // Framing (RFC 9112 §6.1-6.3), strictest reading: exactly one "chunked" coding, never
+        // together with Content-Length, never on HTTP/1.0.
+        let framing: HTTPBodyFraming
+        if facts.transferEncodingSeen {
+            if line.minorVersion == 0 { throw .transferEncodingInHTTP10 }
+            if facts.contentLength != nil { throw .contentLengthWithTransferEncoding }
+            if facts.chunkedCount > 1 { throw .repeatedTransferCoding }
+            guard facts.codingCount == 1, facts.chunkedCount == 1, !facts.emptyCoding else {
+                throw .unsupportedTransferCoding
+            }
+            framing = .chunked
+        } else if let length = facts.contentLength {
+            if let max = limits.maxBodyBytes, length > max { throw .bodyTooLarge }
+            framing = .contentLength(length)
+        } else {
+            framing = .none
+        }
+
+        return RequestParts(
+            headEnd: headEnd, method: line.method, target: line.target, path: line.path,
+            minorVersion: line.minorVersion, host: host, framing: framing,
+            keepAlive: facts.persists(minorVersion: line.minorVersion),
+            expectsContinue: facts.expectContinue && line.minorVersion >= 1,
+            connectionTokens: facts.connectionTokens
+        )
+    }
+
+    /// The semantic pass for a complete response head ending at `headEnd`.
+    func responseParts(_ raw: UnsafeRawBufferPointer, headEnd: Int, requestMethod: String) throws(HTTPParseError) -> ResponseParts {
+        let line = statusLine!
+        let facts = try FieldFacts(raw, base: headBase, fields: collectedFields)
+        // The same smuggling rules as requests; only the "which codings" rule is RFC-lenient,
+        // because a response may legitimately be e.g. "gzip, chunked".
+        if facts.transferEncodingSeen {
+            if line.minorVersion == 0 { throw .transferEncodingInHTTP10 }
+            if facts.contentLength != nil { throw .contentLengthWithTransferEncoding }
+            if facts.chunkedCount > 1 { throw .repeatedTransferCoding }
+        }
+        let framing: HTTPBodyFraming
+        let status = line.status
+        if requestMethod == "HEAD" || status < 200 || status == 204 || status == 304 {
+            framing = .none
+        } else if requestMethod == "CONNECT", status < 300 {
+            // A successful CONNECT turns the connection into a tunnel: no message body follows.
+            framing = .none
+        } else if facts.transferEncodingSeen {
+            // RFC 9112 §6.3: chunked not last means the body runs until close.
+            framing = facts.lastCodingIsChunked ? .chunked : .untilClose
+        } else if let length = facts.contentLength {
+            if let max = limits.maxBodyBytes, length > max { throw .bodyTooLarge }
+            framing = .contentLength(length)
+        } else {
+            framing = .untilClose
+        }
+        return ResponseParts(
+            headEnd: headEnd, status: status, reason: line.reason, minorVersion: line.minorVersion,
+            framing: framing,
+            keepAlive: framing != .untilClose && facts.persists(minorVersion: line.minorVersion),
+            connectionTokens: facts.connectionTokens
+        )
+    }
+}

@@ -1,0 +1,247 @@
+import NIOCore
+
+/// Incremental, strict HTTP/1.x head parser working directly on `ByteBuffer` bytes.
+///
+/// Call `parseRequestHead` (or `parseResponseHead`) each time bytes arrive, with the same
+/// accumulating buffer. Complete lines are parsed once and remembered (as offsets relative to
+/// the buffer's readerIndex), so a client trickling its head byte by byte costs linear, not
+/// quadratic, work. Nothing is consumed until the head is complete; then exactly the head
+/// bytes are consumed and returned as a slice, leaving any pipelined bytes in the buffer.
+///
+/// The parser is RFC 9112 strict on purpose: a proxy that is more lenient than the server
+/// behind it is a request-smuggling vector. Errors are thrown as soon as the bytes can never
+/// become a valid head. After a head or an error the parser is reset and can be reused.
+///
+/// Threading: a plain value; one per connection, used on that connection's event loop.
+public struct HTTP1HeadParser: Sendable {
+    /// The limits applied to every head.
+    public var limits: HTTP1Limits
+
+    // Incremental state; all offsets are relative to the buffer's readerIndex.
+    /// Where the head starts: 0, or 2 after a skipped leading CRLF; -1 until known.
+    private var headStart = -1
+    /// Start of the first line not yet parsed.
+    private var lineStart = 0
+    /// Where the search for the current line's CRLF resumes.
+    private var scanFrom = 0
+    /// Offset of the CR ending the start line; -1 while the start line is incomplete.
+    private var startLineEnd = -1
+    /// Field ranges of the lines parsed so far (relative to `headStart`).
+    private var fields: [HTTPFieldRange] = []
+    /// Partial request-line bookkeeping for the early 414: first SP (-1 if unseen), scan resume.
+    private var firstSpace = -1
+    private var uriScanFrom = 0
+    /// The start line, decoded as soon as it completes so garbage is rejected at the first CRLF.
+    var requestLine: RequestLine?
+    var statusLine: StatusLine?
+
+    /// Creates a parser applying `limits`.
+    public init(limits: HTTP1Limits = HTTP1Limits()) {
+        self.limits = limits
+    }
+
+    /// Forgets any partially parsed head (for example when the caller replaces its buffer).
+    public mutating func reset() {
+        headStart = -1
+        lineStart = 0
+        scanFrom = 0
+        startLineEnd = -1
+        // Keeps capacity after an error or a restart (the array is still uniquely ours); after a
+        // head the array has been handed to the block and replaced by an empty one already.
+        fields.removeAll(keepingCapacity: true)
+        firstSpace = -1
+        uriScanFrom = 0
+        requestLine = nil
+        statusLine = nil
+    }
+
+    /// Parses a request head from the readable bytes of `buffer`.
+    ///
+    /// On success consumes exactly the head bytes (a single skipped leading CRLF included) and
+    /// returns the head; returns nil if more bytes are needed; throws when the bytes can never
+    /// become a valid head, including when a limit is exceeded before the head completes.
+    public mutating func parseRequestHead(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> HTTPRequestHead? {
+        let parts: RequestParts?
+        do {
+            parts = try withReadable(buffer) { (raw) throws(HTTPParseError) -> RequestParts? in
+                guard let headEnd = try self.scan(raw, isRequest: true) else { return nil }
+                return try self.requestParts(raw, headEnd: headEnd)
+            }
+        } catch {
+            reset()
+            throw error
+        }
+        guard let parts else { return nil }
+        let headers = takeHead(&buffer, headEnd: parts.headEnd)
+        return HTTPRequestHead(
+            method: parts.method, target: parts.target, path: parts.path,
+            minorVersion: parts.minorVersion, headers: headers, host: parts.host,
+            framing: parts.framing, keepAlive: parts.keepAlive,
+            expectsContinue: parts.expectsContinue, connectionTokens: parts.connectionTokens
+        )
+    }
+
+    /// Parses the head of a response to a request whose method was `requestMethod` (a HEAD
+    /// request's response has no body). 1xx heads are returned like any other; the caller
+    /// loops until a final status. Same consumption and error contract as `parseRequestHead`.
+    public mutating func parseResponseHead(_ buffer: inout ByteBuffer, requestMethod: String) throws(HTTPParseError) -> HTTPResponseHead? {
+        let parts: ResponseParts?
+        do {
+            parts = try withReadable(buffer) { (raw) throws(HTTPParseError) -> ResponseParts? in
+                guard let headEnd = try self.scan(raw, isRequest: false) else { return nil }
+                return try self.responseParts(raw, headEnd: headEnd, requestMethod: requestMethod)
+            }
+        } catch {
+            reset()
+            throw error
+        }
+        guard let parts else { return nil }
+        let headers = takeHead(&buffer, headEnd: parts.headEnd)
+        return HTTPResponseHead(
+            status: parts.status, reason: parts.reason, minorVersion: parts.minorVersion,
+            headers: headers, framing: parts.framing, keepAlive: parts.keepAlive,
+            connectionTokens: parts.connectionTokens
+        )
+    }
+
+    /// Consumes the completed head from `buffer` and wraps it with the collected ranges.
+    private mutating func takeHead(_ buffer: inout ByteBuffer, headEnd: Int) -> HTTPHeaderBlock {
+        buffer.moveReaderIndex(forwardBy: headStart)
+        // The slice shares storage with the read buffer: no copy of the head bytes.
+        let bytes = buffer.readSlice(length: headEnd - headStart)!
+        let block = HTTPHeaderBlock(trusted: bytes, fields: fields, startLineLength: startLineEnd + 2 - headStart)
+        fields = []
+        reset()
+        return block
+    }
+
+    /// Advances over complete lines; returns the offset just past the head's final CRLF once
+    /// it has arrived, nil when more bytes are needed.
+    private mutating func scan(_ raw: UnsafeRawBufferPointer, isRequest: Bool) throws(HTTPParseError) -> Int? {
+        // A caller that shrank or replaced the buffer: start over rather than read stale offsets.
+        if headStart >= 0, scanFrom > raw.count { reset() }
+        if headStart < 0 {
+            guard raw.count > 0 else { return nil }
+            // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request-line
+            // (some clients send CRLF after a POST body). Exactly one is skipped.
+            if isRequest, raw[0] == HTTPSyntax.cr {
+                guard raw.count > 1 else { return nil }
+                guard raw[1] == HTTPSyntax.lf else { throw .bareCR }
+                headStart = 2
+            } else {
+                headStart = 0
+            }
+            lineStart = headStart
+            scanFrom = headStart
+            uriScanFrom = headStart
+        }
+        let maxHead = min(limits.maxHeadBytes, Int(Int32.max))
+        let windowEnd = min(raw.count, headStart + maxHead)
+        while true {
+            switch try HTTPSyntax.findLineEnd(raw, from: scanFrom, end: windowEnd) {
+            case .needMore(let resumeAt):
+                scanFrom = resumeAt
+                if startLineEnd < 0, isRequest, resumeAt - lineStart > limits.maxURIBytes {
+                    try checkPartialRequestLine(raw, end: resumeAt)
+                }
+                if raw.count >= headStart + maxHead { throw .headTooLarge }
+                return nil
+            case .crlf(let cr):
+                if cr + 2 - headStart > maxHead { throw .headTooLarge }
+                if startLineEnd < 0 {
+                    startLineEnd = cr
+                    if isRequest {
+                        requestLine = try parseRequestLine(raw, start: lineStart, end: cr)
+                    } else {
+                        statusLine = try parseStatusLine(raw, start: lineStart, end: cr)
+                    }
+                } else if cr == lineStart {
+                    return cr + 2
+                } else {
+                    guard fields.count < limits.maxFields else { throw .tooManyFields }
+                    fields.append(try HTTPSyntax.parseFieldLine(raw, start: lineStart, end: cr, base: headStart))
+                }
+                lineStart = cr + 2
+                scanFrom = lineStart
+            }
+        }
+    }
+
+    /// Throws 414 as soon as an incomplete request line proves its target too long, so a client
+    /// cannot make us buffer up to the head limit first. Resumes where it stopped: linear work.
+    private mutating func checkPartialRequestLine(_ raw: UnsafeRawBufferPointer, end: Int) throws(HTTPParseError) {
+        if firstSpace < 0 {
+            var i = uriScanFrom
+            while i < end, raw[i] != HTTPSyntax.sp { i += 1 }
+            uriScanFrom = i
+            // A "method" longer than the URI limit is no request line we would accept either.
+            guard i < end else { throw .uriTooLong }
+            firstSpace = i
+            uriScanFrom = i + 1
+        }
+        var i = uriScanFrom
+        while i < end, raw[i] != HTTPSyntax.sp { i += 1 }
+        uriScanFrom = i
+        if i - firstSpace - 1 > limits.maxURIBytes { throw .uriTooLong }
+    }
+
+    /// Runs `body` over the readable bytes, keeping the error type (NIO's accessor rethrows untyped).
+    @inline(__always)
+    private func withReadable<T>(
+        _ buffer: ByteBuffer, _ body: (UnsafeRawBufferPointer) throws(HTTPParseError) -> T
+    ) throws(HTTPParseError) -> T {
+        let result: Result<T, HTTPParseError> = buffer.withUnsafeReadableBytes { raw in
+            Result { () throws(HTTPParseError) -> T in try body(raw) }
+        }
+        return try result.get()
+    }
+}
+
+extension HTTP1HeadParser {
+    /// A decoded request line.
+    struct RequestLine: Sendable {
+        var method: String
+        var target: String
+        var path: String
+        var minorVersion: Int
+        /// The authority of an absolute-form or authority-form target.
+        var authority: String?
+    }
+
+    /// The decoded pieces of a request head, before its bytes are sliced off the buffer.
+    struct RequestParts {
+        var headEnd: Int
+        var method: String
+        var target: String
+        var path: String
+        var minorVersion: Int
+        var host: String?
+        var framing: HTTPBodyFraming
+        var keepAlive: Bool
+        var expectsContinue: Bool
+        var connectionTokens: [String]
+    }
+
+    /// The decoded pieces of a response head, before its bytes are sliced off the buffer.
+    struct ResponseParts {
+        var headEnd: Int
+        var status: Int
+        var reason: String
+        var minorVersion: Int
+        var framing: HTTPBodyFraming
+        var keepAlive: Bool
+        var connectionTokens: [String]
+    }
+
+    /// A decoded status line.
+    struct StatusLine: Sendable {
+        var status: Int
+        var reason: String
+        var minorVersion: Int
+    }
+
+    /// Offset of the head's first byte (after a skipped CRLF) relative to the readerIndex.
+    var headBase: Int { headStart }
+    /// Ranges collected so far, relative to `headBase`.
+    var collectedFields: [HTTPFieldRange] { fields }
+}

@@ -1,0 +1,116 @@
+import NIOCore
+
+/// The header fields of a message head, kept as the bytes received plus per-field ranges.
+///
+/// This is the zero-copy alternative to a header dictionary: parsing records four offsets per
+/// field and creates no `String`s; strings appear only when a caller asks for one. The proxy
+/// forwards fields by copying their bytes (`writeField`), so names keep their original case.
+/// Names are compared with ASCII case folding (`name(at:equals:)`), which never allocates.
+///
+/// Invariant: every range in `fields` lies inside `bytes` (checked by `init(bytes:fields:)`,
+/// guaranteed by construction in the parser).
+public struct HTTPHeaderBlock: Sendable {
+    /// The whole head as received (start line, fields, final CRLF), readerIndex 0.
+    /// For a trailer block: the trailer fields and the final CRLF.
+    public let bytes: ByteBuffer
+    /// The fields in the order received, duplicates included.
+    public private(set) var fields: [HTTPFieldRange]
+    /// Length of the start line including its CRLF (0 for trailer blocks): where fields begin.
+    public let startLineLength: Int
+
+    /// Creates a block from bytes and ranges; traps if a range lies outside `bytes`.
+    public init(bytes: ByteBuffer, fields: [HTTPFieldRange], startLineLength: Int = 0) {
+        var bytes = bytes
+        // Normalise to readerIndex 0 so ranges are plain offsets into the readable bytes.
+        if bytes.readerIndex != 0 { bytes = bytes.slice() }
+        for f in fields {
+            precondition(f.nameStart >= 0 && f.nameLength >= 0 && f.valueStart >= 0 && f.valueLength >= 0)
+            precondition(f.nameEnd <= bytes.readableBytes && f.valueEnd <= bytes.readableBytes)
+        }
+        precondition(startLineLength >= 0 && startLineLength <= bytes.readableBytes)
+        self.bytes = bytes
+        self.fields = fields
+        self.startLineLength = startLineLength
+    }
+
+    /// Parser-internal initialiser: the parser guarantees the range invariant.
+    init(trusted bytes: ByteBuffer, fields: [HTTPFieldRange], startLineLength: Int) {
+        self.bytes = bytes
+        self.fields = fields
+        self.startLineLength = startLineLength
+    }
+
+    /// Number of fields (duplicates counted).
+    @inlinable
+    public var count: Int { fields.count }
+
+    /// The name of field `index` as received (original case).
+    public func name(at index: Int) -> String {
+        let f = fields[index]
+        return string(Int(f.nameStart), Int(f.nameLength))
+    }
+
+    /// The value of field `index`, trimmed of OWS; obs-text bytes are decoded as UTF-8 with repair.
+    public func value(at index: Int) -> String {
+        let f = fields[index]
+        return string(Int(f.valueStart), Int(f.valueLength))
+    }
+
+    /// Case-insensitive ASCII name comparison without allocating; `lowercasedName` must be lower-case.
+    public func name(at index: Int, equals lowercasedName: String) -> Bool {
+        let f = fields[index]
+        var name = lowercasedName
+        // A native String always has contiguous UTF-8; the fallback keeps bridged ones correct.
+        return name.withUTF8 { wanted in
+            guard wanted.count == Int(f.nameLength) else { return false }
+            return bytes.withUnsafeReadableBytes { raw in
+                HTTPSyntax.equalsLowercased(raw, start: Int(f.nameStart), wanted: UnsafeRawBufferPointer(wanted))
+            }
+        }
+    }
+
+    /// The value of the first field named `lowercasedName`, or nil.
+    public func firstValue(named lowercasedName: String) -> String? {
+        guard let index = firstIndex(named: lowercasedName) else { return nil }
+        return value(at: index)
+    }
+
+    /// Whether any field is named `lowercasedName` (which must be lower-case).
+    public func contains(_ lowercasedName: String) -> Bool {
+        firstIndex(named: lowercasedName) != nil
+    }
+
+    /// The index of the first field named `lowercasedName`, or nil.
+    public func firstIndex(named lowercasedName: String) -> Int? {
+        var name = lowercasedName
+        return name.withUTF8 { wanted in
+            bytes.withUnsafeReadableBytes { raw in
+                let wanted = UnsafeRawBufferPointer(wanted)
+                for (i, f) in fields.enumerated() where Int(f.nameLength) == wanted.count {
+                    if HTTPSyntax.equalsLowercased(raw, start: Int(f.nameStart), wanted: wanted) { return i }
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Appends "Name: value\r\n" for field `index` to `out`: the name exactly as received
+    /// (original case), one space, the trimmed value. Whitespace around the value is normalised
+    /// because the received OWS carries no meaning and is not recorded.
+    public func writeField(at index: Int, into out: inout ByteBuffer) {
+        let f = fields[index]
+        bytes.withUnsafeReadableBytes { raw in
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(f.nameStart)..<f.nameEnd]))
+            out.writeStaticString(": ")
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(f.valueStart)..<f.valueEnd]))
+            out.writeStaticString("\r\n")
+        }
+    }
+
+    /// Decodes `length` bytes at `start` of `bytes`.
+    private func string(_ start: Int, _ length: Int) -> String {
+        bytes.withUnsafeReadableBytes { raw in
+            String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)]), as: UTF8.self)
+        }
+    }
+}

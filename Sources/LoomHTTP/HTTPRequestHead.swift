@@ -1,0 +1,30 @@
+/// A parsed HTTP/1.x request head: the start line decoded, the fields left as ranges.
+///
+/// Only what routing and framing need is decoded into values (method, target, path, host,
+/// framing, keep-alive); everything else stays in `headers` as bytes, to be forwarded verbatim.
+/// The framing has already been validated against every anti-smuggling rule, so the proxy can
+/// trust it without looking at Content-Length or Transfer-Encoding again.
+public struct HTTPRequestHead: Sendable {
+    /// The method token as sent (case-sensitive).
+    public var method: String
+    /// The request-target as sent: origin-form "/p?q", absolute-form, "*" (OPTIONS) or authority (CONNECT).
+    public var target: String
+    /// The target without its query; for absolute-form the path part ("/" when empty), "*" for
+    /// asterisk-form, "" for authority-form.
+    public var path: String
+    /// 0 or 1: HTTP/1.0 or HTTP/1.1.
+    public var minorVersion: Int
+    /// The head bytes and field ranges.
+    public var headers: HTTPHeaderBlock
+    /// The Host field value, or the authority of an absolute-form or authority-form target
+    /// (which take precedence, RFC 9112 §3.2.2); nil when an HTTP/1.0 request has neither.
+    public var host: String?
+    /// `.none`, `.contentLength(n)` or `.chunked`.
+    public var framing: HTTPBodyFraming
+    /// Whether the connection may carry another request after this one (version + Connection tokens).
+    public var keepAlive: Bool
+    /// Whether the client sent `Expect: 100-continue` on HTTP/1.1 (ignored on 1.0, RFC 9110 §10.1.1).
+    public var expectsContinue: Bool
+    /// Lower-cased tokens of all Connection fields: the extra hop-by-hop field names to drop.
+    public var connectionTokens: [String]
+}

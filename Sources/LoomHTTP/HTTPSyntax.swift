@@ -1,0 +1,182 @@
+/// Byte-level HTTP/1.x grammar shared by the head parser and the body decoder.
+///
+/// Everything here works on `UnsafeRawBufferPointer`s over a `ByteBuffer`'s readable bytes and
+/// offsets into them; nothing allocates. Character classes are 128-bit masks rather than
+/// lookup tables because a global table costs a lazy-initialisation check on every access.
+///
+/// Bounds: callers pass offsets inside the pointer; unsafe subscripts are unchecked in release
+/// builds, so every loop here is written against an explicit end offset.
+enum HTTPSyntax {
+    static let cr: UInt8 = 13
+    static let lf: UInt8 = 10
+    static let sp: UInt8 = 32
+    static let htab: UInt8 = 9
+    static let colon: UInt8 = 58
+
+    // tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+    static let tokenLow: UInt64 = 0x03ff_6cfa_0000_0000
+    static let tokenHigh: UInt64 = 0x57ff_ffff_c7ff_fffe
+    // uri-host [":" port]: unreserved / pct-encoded / sub-delims / ":" / "[" / "]"
+    static let hostLow: UInt64 = 0x2fff_7ff2_0000_0000
+    static let hostHigh: UInt64 = 0x47ff_fffe_afff_fffe
+
+    /// Whether `b` is a tchar (RFC 9110 §5.6.2).
+    @inline(__always)
+    static func isToken(_ b: UInt8) -> Bool {
+        b < 64 ? (tokenLow >> UInt64(b)) & 1 == 1 : b < 128 ? (tokenHigh >> UInt64(b &- 64)) & 1 == 1 : false
+    }
+
+    /// Whether `b` may appear in a Host value or an authority.
+    @inline(__always)
+    static func isHostChar(_ b: UInt8) -> Bool {
+        b < 64 ? (hostLow >> UInt64(b)) & 1 == 1 : b < 128 ? (hostHigh >> UInt64(b &- 64)) & 1 == 1 : false
+    }
+
+    /// field-vchar / SP / HTAB: everything but CTLs (HTAB excepted) and DEL; obs-text allowed.
+    @inline(__always)
+    static func isFieldValueChar(_ b: UInt8) -> Bool {
+        b >= 0x20 ? b != 0x7F : b == htab
+    }
+
+    @inline(__always)
+    static func isWhitespace(_ b: UInt8) -> Bool { b == sp || b == htab }
+
+    @inline(__always)
+    static func lower(_ b: UInt8) -> UInt8 { b &- 65 < 26 ? b | 0x20 : b }
+
+    /// Compares `wanted.count` bytes at `start` of `raw` with ASCII case folding against `wanted`,
+    /// which must already be lower-case. The caller guarantees the range is inside `raw`.
+    @inline(__always)
+    static func equalsLowercased(_ raw: UnsafeRawBufferPointer, start: Int, wanted: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < wanted.count {
+            if lower(raw[start + i]) != wanted[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// Same as `equalsLowercased` for a static literal (the common field names).
+    @inline(__always)
+    static func equalsLowercased(_ raw: UnsafeRawBufferPointer, start: Int, length: Int, _ wanted: StaticString) -> Bool {
+        guard length == wanted.utf8CodeUnitCount else { return false }
+        return equalsLowercased(raw, start: start, wanted: UnsafeRawBufferPointer(start: wanted.utf8Start, count: length))
+    }
+
+    /// What `findLineEnd` found.
+    enum LineScan {
+        /// A CRLF starts at this offset.
+        case crlf(Int)
+        /// No CRLF before `end`; resume scanning at this offset when more bytes arrive.
+        case needMore(resumeAt: Int)
+    }
+
+    /// Finds the next CRLF at or after `from`, looking at bytes before `end` (for the LF, one byte
+    /// further if available, up to `raw.count`). A CR not followed by LF is a bare CR; an LF not
+    /// preceded by CR is a bare LF: both are rejected here so no line terminator is ever ambiguous.
+    @inline(__always)
+    static func findLineEnd(_ raw: UnsafeRawBufferPointer, from: Int, end: Int) throws(HTTPParseError) -> LineScan {
+        var i = from
+        while i < end {
+            let b = raw[i]
+            // One compare rejects the common case: every byte above CR is neither CR nor LF.
+            if b <= cr {
+                if b == cr {
+                    guard i + 1 < raw.count else { return .needMore(resumeAt: i) }
+                    guard raw[i + 1] == lf else { throw .bareCR }
+                    return .crlf(i)
+                }
+                if b == lf { throw .bareLF }
+            }
+            i += 1
+        }
+        return .needMore(resumeAt: i)
+    }
+
+    /// Parses one field line `raw[start..<end]` (CRLF excluded) into ranges relative to `base`.
+    ///
+    /// Rejects obs-fold (leading whitespace), whitespace before the colon, empty or non-token
+    /// names, and control characters in the value; trims OWS around the value.
+    static func parseFieldLine(_ raw: UnsafeRawBufferPointer, start: Int, end: Int, base: Int) throws(HTTPParseError) -> HTTPFieldRange {
+        var i = start
+        while i < end, isToken(raw[i]) { i += 1 }
+        guard i < end, raw[i] == colon else {
+            if i == start, i < end, isWhitespace(raw[i]) { throw .obsFold }
+            if i < end, isWhitespace(raw[i]) { throw .whitespaceBeforeColon }
+            if i < end, raw[i] < 0x20 || raw[i] == 0x7F { throw .controlCharacter }
+            throw .invalidFieldName
+        }
+        guard i > start else { throw .invalidFieldName }
+        let nameEnd = i
+        i += 1
+        while i < end, isWhitespace(raw[i]) { i += 1 }
+        let valueStart = i
+        var valueEnd = i
+        while i < end {
+            let b = raw[i]
+            guard isFieldValueChar(b) else { throw .controlCharacter }
+            i += 1
+            // Track the end of the last non-whitespace byte so trailing OWS is trimmed in one pass.
+            if !isWhitespace(b) { valueEnd = i }
+        }
+        return HTTPFieldRange(
+            nameStart: Int32(truncatingIfNeeded: start - base),
+            nameLength: Int32(truncatingIfNeeded: nameEnd - start),
+            valueStart: Int32(truncatingIfNeeded: valueStart - base),
+            valueLength: Int32(truncatingIfNeeded: valueEnd - valueStart)
+        )
+    }
+
+    /// Calls `body` with the start and end of each comma-separated list element in
+    /// `raw[start..<end]`, trimmed of OWS; empty elements are passed too (as start == end) so
+    /// callers decide whether they are tolerated.
+    @inline(__always)
+    static func forEachListElement(
+        _ raw: UnsafeRawBufferPointer, start: Int, end: Int,
+        _ body: (Int, Int) throws(HTTPParseError) -> Void
+    ) throws(HTTPParseError) {
+        var i = start
+        while true {
+            var elementStart = i
+            while elementStart < end, isWhitespace(raw[elementStart]) { elementStart += 1 }
+            var j = elementStart
+            while j < end, raw[j] != UInt8(ascii: ",") { j += 1 }
+            var elementEnd = j
+            while elementEnd > elementStart, isWhitespace(raw[elementEnd - 1]) { elementEnd -= 1 }
+            try body(elementStart, elementEnd)
+            if j >= end { return }
+            i = j + 1
+        }
+    }
+
+    /// Parses 1*DIGIT as a non-negative Int; nil for empty, non-digits, or overflow.
+    static func parseDecimal(_ raw: UnsafeRawBufferPointer, start: Int, end: Int) -> Int? {
+        guard start < end else { return nil }
+        var value = 0
+        var i = start
+        while i < end {
+            let digit = raw[i] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(Int(digit))
+            guard !o1, !o2 else { return nil }
+            value = s
+            i += 1
+        }
+        return value
+    }
+
+    /// A lower-cased copy of `raw[start..<end]` as a String (one allocation only past 15 bytes).
+    static func lowercasedString(_ raw: UnsafeRawBufferPointer, start: Int, end: Int) -> String {
+        String(unsafeUninitializedCapacity: end - start) { out in
+            for k in 0..<(end - start) { out[k] = lower(raw[start + k]) }
+            return end - start
+        }
+    }
+
+    /// The bytes `raw[start..<end]` as a String; callers only pass validated ASCII/UTF-8.
+    @inline(__always)
+    static func string(_ raw: UnsafeRawBufferPointer, start: Int, end: Int) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<end]), as: UTF8.self)
+    }
+}

@@ -1,0 +1,302 @@
+import LoomConfig
+import LoomHTTP
+import LoomRouting
+import NIOCore
+
+/// One client connection: parses its requests, routes each one, and drives its exchange.
+///
+/// This is the front door of the request path (DESIGN.md §2), read top to bottom:
+/// bytes in → `processInbound` → `HTTP1HeadParser` → `startExchange` (snapshot, request id,
+/// route) → local response or `acquireUpstream` (pool lease / connect on this loop) →
+/// `DownstreamHandler+Forwarding` streams the request body up and the response back →
+/// `finishExchange` (pool release, access log, keep-alive or close).
+///
+/// Requests on one connection are handled strictly one at a time: bytes of a pipelined next
+/// request wait in `inbound` until the current response is complete, so responses can never
+/// be reordered. Everything runs on the connection's event loop; no locks.
+final class DownstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum State {
+        /// Between requests, or reading a request head.
+        case awaitingHead
+        /// A request is in flight (`exchange` is set).
+        case exchanging
+        /// The last response is written; waiting for it to flush and the client to go away.
+        case closing
+        case closed
+    }
+
+    let loop: LoopContext
+    let store: SnapshotStore
+    let listenerPort: Int
+    let accessLog: AccessLog
+    var context: ChannelHandlerContext?
+    var state: State = .awaitingHead
+    /// Bytes received and not yet consumed: a partial head, body bytes, pipelined requests.
+    var inbound = ByteBuffer()
+    var headParser: HTTP1HeadParser
+    var exchange: Exchange?
+    /// Increments per exchange so late callbacks (a connect finishing after a timeout) can
+    /// tell they belong to an exchange that is over.
+    var exchangeSerial = 0
+    var clientAddress: SocketAddress?
+    var clientIP: String?
+    /// Graceful shutdown asked us to close after the current response.
+    var shuttingDown = false
+    /// The client half-closed: finish the current response, then close.
+    var inputClosed = false
+    var readPaused = false
+    var readPending = false
+    private var processing = false
+    var keepAliveTimer: Scheduled<Void>?
+    var headerTimer: Scheduled<Void>?
+
+    /// Unconsumed bytes above which we stop reading from the client (pipelining, slow upstream).
+    static let inboundHighWatermark = 64 * 1024
+
+    init(loop: LoopContext, store: SnapshotStore, listenerPort: Int, accessLog: AccessLog) {
+        self.loop = loop
+        self.store = store
+        self.listenerPort = listenerPort
+        self.accessLog = accessLog
+        self.headParser = HTTP1HeadParser(limits: store.current.requestLimits)
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        clientAddress = context.channel.remoteAddress
+        clientIP = clientAddress?.ipAddress
+        loop.register(self)
+        startKeepAliveTimer()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let wasExchanging = state == .exchanging
+        state = .closed
+        cancelConnectionTimers()
+        loop.unregister(self)
+        if wasExchanging, var exchange {
+            // The client went away mid-exchange: the upstream connection is in an unknown
+            // state and cannot be reused.
+            exchange.cancelTimers()
+            exchange.upstreamConnection?.close()
+            if exchange.status == 0 { exchange.status = 499 }
+            accessLog.record(exchange, clientIP: clientIP, now: .now())
+            self.exchange = nil
+        }
+        inbound = ByteBuffer()
+        context.fireChannelInactive()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        switch state {
+        case .closing, .closed:
+            return  // lingering close: discard whatever the client still sends
+        case .awaitingHead, .exchanging:
+            break
+        }
+        if inbound.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound.writeBuffer(&bytes)
+        }
+        if exchange != nil { exchange!.lastActivity = .now() }
+        processInbound()
+        if inbound.readableBytes > Self.inboundHighWatermark { pauseReading() }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstreamConnection?.flush()
+        context.flush()
+        if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        guard let connection = exchange?.upstreamConnection else { return }
+        if context.channel.isWritable {
+            exchange!.lastActivity = .now()
+            connection.resumeReading()
+        } else {
+            connection.pauseReading()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let event = event as? ChannelEvent, event == .inputClosed else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        inputClosed = true
+        switch state {
+        case .awaitingHead, .closing, .closed:
+            // Nothing in flight (a partial head can never complete now).
+            context.close(promise: nil)
+        case .exchanging:
+            if exchange?.requestComplete == false {
+                // The client stopped sending in the middle of its body: abandon the exchange.
+                failExchange(GatewayError(.invalidRequest(.prematureEnd)))
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: Parsing and routing
+
+    /// Consumes buffered bytes: parses the next head when idle, streams body bytes when in an
+    /// exchange. Re-entrant calls (an exchange finishing while we are in here) just let the
+    /// running loop continue with the new state.
+    func processInbound() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while true {
+            switch state {
+            case .awaitingHead:
+                guard inbound.readableBytes > 0 else { return }
+                keepAliveTimer?.cancel()
+                keepAliveTimer = nil
+                let head: HTTPRequestHead?
+                do {
+                    head = try headParser.parseRequestHead(&inbound)
+                } catch {
+                    rejectInvalidRequest(error)
+                    return
+                }
+                guard let head else {
+                    startHeaderTimerIfNeeded()
+                    return
+                }
+                headerTimer?.cancel()
+                headerTimer = nil
+                startExchange(head)
+            case .exchanging:
+                pumpRequestBody()
+                if state == .exchanging { return }
+            case .closing, .closed:
+                return
+            }
+        }
+    }
+
+    /// A request head that can never be valid: answer with its status and close, since the
+    /// position of the next request in the stream is unknown (anti-smuggling).
+    private func rejectInvalidRequest(_ error: HTTPParseError) {
+        let snapshot = store.current
+        let requestID = loop.requestIDs.next()
+        var out = context!.channel.allocator.buffer(capacity: 256)
+        ErrorResponse.write(
+            GatewayError(.invalidRequest(error)), requestID: requestID,
+            requestIDHeader: snapshot.forwarding.requestIDHeader, close: true, headRequest: false, into: &out)
+        context!.write(wrapOutboundOut(out), promise: nil)
+        accessLog.recordRejected(status: error.status, requestID: requestID, clientIP: clientIP, reason: error.description)
+        closeGracefully()
+    }
+
+    /// Starts the exchange for a parsed head: snapshot, request id, route, then either a local
+    /// answer or the upstream.
+    private func startExchange(_ head: HTTPRequestHead) {
+        let snapshot = store.current
+        let now = NIODeadline.now()
+        let requestID: String
+        if let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased),
+            RequestIDGenerator.isWellFormed(given)
+        {
+            requestID = given
+        } else {
+            requestID = loop.requestIDs.next()
+        }
+        exchangeSerial &+= 1
+        exchange = Exchange(snapshot: snapshot, head: head, requestID: requestID, now: now)
+        state = .exchanging
+
+        switch snapshot.router.match(method: head.method, host: head.host, path: head.path) {
+        case .notFound:
+            respondWithError(GatewayError(.routeNotFound))
+        case .methodNotAllowed(let allowed):
+            respondWithError(GatewayError(.methodNotAllowed(allowed: allowed)))
+        case .matched(let index):
+            let route = snapshot.routes[index]
+            exchange!.routeName = route.config.name
+            exchange!.timeouts = route.timeouts
+            startTotalTimer()
+            switch route.config.action {
+            case .respond(let response):
+                respondStatically(response)
+            case .proxy(let upstreamName):
+                exchange!.upstreamName = upstreamName
+                guard let upstreamIndex = route.upstreamIndex,
+                    let endpoint = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex])
+                else {
+                    respondWithError(GatewayError(.noEndpointAvailable))
+                    return
+                }
+                exchange!.endpoint = endpoint
+                exchange!.forwardTarget = Self.forwardTarget(head, route: route.config)
+                exchange!.addHeaders = route.config.addRequestHeaders
+                acquireUpstream(forceNew: false)
+            }
+        }
+    }
+
+    /// The origin-form target sent upstream: the (possibly stripped) path plus the query.
+    static func forwardTarget(_ head: HTTPRequestHead, route: RouteConfig) -> String {
+        if head.target == "*" { return "*" }
+        let path = LinearRouter.forwardedPath(for: route, path: head.path)
+        guard let question = head.target.firstIndex(of: "?") else { return path }
+        return path + head.target[question...]
+    }
+
+    // MARK: Read backpressure
+
+    func pauseReading() {
+        readPaused = true
+    }
+
+    func resumeReading() {
+        guard readPaused else { return }
+        readPaused = false
+        if readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Graceful shutdown: an idle connection closes now, a busy one after its response.
+    func beginShutdown() {
+        shuttingDown = true
+        if state == .awaitingHead && inbound.readableBytes == 0 {
+            context?.close(promise: nil)
+        }
+    }
+
+    func forceClose() {
+        context?.close(promise: nil)
+    }
+}

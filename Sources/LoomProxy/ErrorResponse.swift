@@ -1,0 +1,105 @@
+import NIOCore
+
+/// Serialises the small JSON error responses Loom sends itself.
+///
+/// Body: `{"error":"bad_gateway","message":"could not connect to upstream","status":502,"request_id":"…"}`.
+/// Every local response carries the request id header so clients can quote it.
+enum ErrorResponse {
+    /// Writes a complete HTTP/1.1 response for `error` into `out`.
+    static func write(
+        _ error: GatewayError, requestID: String, requestIDHeader: String, close: Bool,
+        headRequest: Bool, into out: inout ByteBuffer
+    ) {
+        var body = "{\"error\":\"\(error.code)\",\"message\":"
+        JSONText.appendQuoted(error.message, to: &body)
+        body += ",\"status\":\(error.status),\"request_id\":"
+        JSONText.appendQuoted(requestID, to: &body)
+        body += "}\n"
+        var extra: [(String, String)] = [("Content-Type", "application/json"), (requestIDHeader, requestID)]
+        if case .methodNotAllowed(let allowed) = error.kind {
+            extra.append(("Allow", allowed.joined(separator: ", ")))
+        }
+        writeSimple(status: error.status, headers: extra, body: body, close: close, headRequest: headRequest, into: &out)
+    }
+
+    /// Writes a complete response with a fixed body (used by `respond` routes too).
+    static func writeSimple(
+        status: Int, headers: [(String, String)], body: String, close: Bool, headRequest: Bool,
+        into out: inout ByteBuffer
+    ) {
+        out.writeString("HTTP/1.1 \(status) \(reasonPhrase(status))\r\n")
+        for (name, value) in headers {
+            out.writeString(name)
+            out.writeString(": ")
+            out.writeString(value)
+            out.writeString("\r\n")
+        }
+        // 1xx, 204 and 304 never carry a body or a length (RFC 9110 §8.6).
+        let bodyless = status < 200 || status == 204 || status == 304
+        if !bodyless {
+            out.writeString("Content-Length: \(body.utf8.count)\r\n")
+        }
+        if close { out.writeString("Connection: close\r\n") }
+        out.writeString("\r\n")
+        if !bodyless && !headRequest { out.writeString(body) }
+    }
+
+    /// Standard reason phrases for statuses Loom produces or commonly relays.
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 100: "Continue"
+        case 200: "OK"
+        case 201: "Created"
+        case 202: "Accepted"
+        case 204: "No Content"
+        case 301: "Moved Permanently"
+        case 302: "Found"
+        case 303: "See Other"
+        case 304: "Not Modified"
+        case 307: "Temporary Redirect"
+        case 308: "Permanent Redirect"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 408: "Request Timeout"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 417: "Expectation Failed"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        case 505: "HTTP Version Not Supported"
+        default: "Status \(status)"
+        }
+    }
+}
+
+/// Minimal JSON string escaping, shared by error bodies and the access log.
+enum JSONText {
+    static func appendQuoted(_ text: String, to out: inout String) {
+        out.append("\"")
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out.append("\\\"")
+            case "\\": out.append("\\\\")
+            case "\n": out.append("\\n")
+            case "\r": out.append("\\r")
+            case "\t": out.append("\\t")
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out.append("\"")
+    }
+}

@@ -1,0 +1,122 @@
+import LoomHTTP
+
+/// Everything that can go wrong with one request, as data.
+///
+/// Handlers never pick status codes themselves: they describe what happened (`kind`) and
+/// `status` below is the one place that turns it into an HTTP status. `blame` says whose fault
+/// it was (for logs and, later, passive health); `retryable` says whether trying another
+/// connection could help without the client noticing.
+public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The downstream request broke HTTP/1.1 rules (status from the parse error).
+        case invalidRequest(HTTPParseError)
+        /// The client did not finish sending a request head in time.
+        case requestHeaderTimeout
+        case routeNotFound
+        case methodNotAllowed(allowed: [String])
+        /// The route's upstream has no endpoint to try.
+        case noEndpointAvailable
+        /// Connecting to the endpoint failed (refused, unreachable, reset during connect).
+        case connectFailed(String)
+        case connectTimeout
+        /// The upstream closed or reset the connection before the response was complete.
+        case upstreamClosed
+        /// The upstream answered with bytes that are not valid HTTP/1.1.
+        case invalidUpstreamResponse(HTTPParseError)
+        case responseHeaderTimeout
+        /// Neither side sent a byte for the idle timeout during an exchange.
+        case idleTimeout
+        /// The whole request took longer than the configured request timeout.
+        case requestTimeout
+    }
+
+    public enum Blame: String, Sendable {
+        case downstream, upstream, `internal`
+    }
+
+    public var kind: Kind
+
+    public init(_ kind: Kind) {
+        self.kind = kind
+    }
+
+    /// The HTTP status a client sees. The only mapping from errors to statuses.
+    public var status: Int {
+        switch kind {
+        case .invalidRequest(let error): error.status
+        case .requestHeaderTimeout: 408
+        case .routeNotFound: 404
+        case .methodNotAllowed: 405
+        case .noEndpointAvailable: 503
+        case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: 502
+        case .connectTimeout, .responseHeaderTimeout, .idleTimeout, .requestTimeout: 504
+        }
+    }
+
+    public var blame: Blame {
+        switch kind {
+        case .invalidRequest, .requestHeaderTimeout, .routeNotFound, .methodNotAllowed: .downstream
+        case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
+            .responseHeaderTimeout, .idleTimeout, .requestTimeout:
+            .upstream
+        case .noEndpointAvailable: .internal
+        }
+    }
+
+    /// Whether a fresh upstream connection could succeed where this one failed, assuming the
+    /// request can be replayed. Timeouts are not: the upstream may still be working on it.
+    public var retryable: Bool {
+        switch kind {
+        case .connectFailed, .upstreamClosed: true
+        default: false
+        }
+    }
+
+    /// Stable machine-readable code for the JSON body.
+    public var code: String {
+        switch kind {
+        case .invalidRequest(let error):
+            switch error.status {
+            case 413: "payload_too_large"
+            case 414: "uri_too_long"
+            case 417: "expectation_failed"
+            case 431: "request_header_fields_too_large"
+            case 505: "http_version_not_supported"
+            default: "bad_request"
+            }
+        case .requestHeaderTimeout: "request_timeout"
+        case .routeNotFound: "not_found"
+        case .methodNotAllowed: "method_not_allowed"
+        case .noEndpointAvailable: "service_unavailable"
+        case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: "bad_gateway"
+        case .connectTimeout, .responseHeaderTimeout, .idleTimeout, .requestTimeout: "gateway_timeout"
+        }
+    }
+
+    /// A short human explanation, safe to show to clients (no addresses or internals).
+    public var message: String {
+        switch kind {
+        case .invalidRequest(let error): "invalid request: \(error)"
+        case .requestHeaderTimeout: "request header not received in time"
+        case .routeNotFound: "no route matches this request"
+        case .methodNotAllowed: "method not allowed on this route"
+        case .noEndpointAvailable: "no upstream endpoint available"
+        case .connectFailed: "could not connect to upstream"
+        case .connectTimeout: "timed out connecting to upstream"
+        case .upstreamClosed: "upstream closed the connection"
+        case .invalidUpstreamResponse: "upstream sent an invalid response"
+        case .responseHeaderTimeout: "upstream did not respond in time"
+        case .idleTimeout: "upstream connection idle for too long"
+        case .requestTimeout: "request took too long"
+        }
+    }
+
+    /// For logs: the message plus internal detail.
+    public var description: String {
+        switch kind {
+        case .connectFailed(let detail): "\(message): \(detail)"
+        case .invalidUpstreamResponse(let error): "\(message): \(error)"
+        default: message
+        }
+    }
+}

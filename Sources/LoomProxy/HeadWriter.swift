@@ -1,0 +1,186 @@
+import LoomConfig
+import LoomHTTP
+import NIOCore
+
+/// Writes the heads Loom forwards: the request head sent upstream and the response head sent
+/// back, both edited in one pass over the received fields (no header dictionary).
+///
+/// Request edits: hop-by-hop fields and every field named in `Connection` removed; `Expect`
+/// removed (Loom answers `100 Continue` itself); `X-Forwarded-*` / `Forwarded` rebuilt, keeping
+/// the incoming values only from trusted proxies; `Via` appended; the request id set; route
+/// `add_headers` appended; framing re-declared (`Transfer-Encoding: chunked` when re-chunking).
+enum HeadWriter {
+    /// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1), lower-case.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
+    ]
+
+    /// Per-request facts the request head needs besides the client's own head.
+    struct RequestContext {
+        var target: String
+        var clientIP: String?
+        var clientTrusted: Bool
+        var listenerPort: Int
+        var requestID: String
+        /// `host:port` of the chosen endpoint, for `preserve_host: false` or a missing Host.
+        var endpointAuthority: String
+        var addHeaders: [HeaderPair]
+    }
+
+    static func writeRequestHead(
+        _ head: HTTPRequestHead, _ request: RequestContext, snapshot: ProxySnapshot, into out: inout ByteBuffer
+    ) {
+        let forwarding = snapshot.forwarding
+        let fields = head.headers
+        out.writeString(head.method)
+        out.writeString(" ")
+        out.writeString(request.target)
+        out.writeString(" HTTP/1.1\r\n")
+
+        var forwardedFor: [String] = []
+        var forwardedProto: String?
+        var forwardedHost: String?
+        var forwardedPort: String?
+        var forwardedRFC: [String] = []
+        for index in 0..<fields.count {
+            if isConnectionSpecific(fields, index, tokens: head.connectionTokens)
+                || fields.name(at: index, equals: "expect")
+                || fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
+                || (!forwarding.preserveHost && fields.name(at: index, equals: "host"))
+            {
+                continue
+            }
+            if forwarding.xForwarded {
+                if fields.name(at: index, equals: "x-forwarded-for") {
+                    if request.clientTrusted { forwardedFor.append(fields.value(at: index)) }
+                    continue
+                }
+                if fields.name(at: index, equals: "x-forwarded-proto") {
+                    if request.clientTrusted { forwardedProto = fields.value(at: index) }
+                    continue
+                }
+                if fields.name(at: index, equals: "x-forwarded-host") {
+                    if request.clientTrusted { forwardedHost = fields.value(at: index) }
+                    continue
+                }
+                if fields.name(at: index, equals: "x-forwarded-port") {
+                    if request.clientTrusted { forwardedPort = fields.value(at: index) }
+                    continue
+                }
+            }
+            if forwarding.forwarded && fields.name(at: index, equals: "forwarded") {
+                if request.clientTrusted { forwardedRFC.append(fields.value(at: index)) }
+                continue
+            }
+            fields.writeField(at: index, into: &out)
+        }
+
+        if head.framing == .chunked { writeField("Transfer-Encoding", "chunked", into: &out) }
+        if !forwarding.preserveHost || head.host == nil {
+            writeField("Host", request.endpointAuthority, into: &out)
+        }
+        let client = request.clientIP ?? "unknown"
+        if forwarding.xForwarded {
+            forwardedFor.append(client)
+            writeField("X-Forwarded-For", forwardedFor.joined(separator: ", "), into: &out)
+            writeField("X-Forwarded-Proto", forwardedProto ?? "http", into: &out)
+            if let host = forwardedHost ?? head.host { writeField("X-Forwarded-Host", host, into: &out) }
+            writeField("X-Forwarded-Port", forwardedPort ?? String(request.listenerPort), into: &out)
+        }
+        if forwarding.forwarded {
+            forwardedRFC.append(forwardedElement(client: request.clientIP, host: head.host))
+            writeField("Forwarded", forwardedRFC.joined(separator: ", "), into: &out)
+        }
+        if forwarding.via { writeField("Via", "1.1 loom", into: &out) }
+        writeField(forwarding.requestIDHeader, request.requestID, into: &out)
+        for header in request.addHeaders { writeField(header.name, header.value, into: &out) }
+        out.writeString("\r\n")
+    }
+
+    /// How the response body travels to the client.
+    enum ResponseFraming: Equatable {
+        case none
+        /// Bytes as the upstream framed them by length.
+        case contentLength
+        /// Re-encoded as chunks (HTTP/1.1 clients, upstream chunked or close-delimited).
+        case chunked
+        /// Raw bytes, ended by closing (HTTP/1.0 clients without a known length).
+        case untilClose
+    }
+
+    /// The downstream framing for an upstream response to a client of `clientMinorVersion`.
+    static func responseFraming(upstream: HTTPBodyFraming, clientMinorVersion: Int) -> ResponseFraming {
+        switch upstream {
+        case .none: .none
+        case .contentLength: .contentLength
+        case .chunked, .untilClose: clientMinorVersion >= 1 ? .chunked : .untilClose
+        }
+    }
+
+    static func writeResponseHead(
+        _ head: HTTPResponseHead, framing: ResponseFraming, requestID: String, closeConnection: Bool,
+        clientMinorVersion: Int, snapshot: ProxySnapshot, into out: inout ByteBuffer
+    ) {
+        let fields = head.headers
+        out.writeString("HTTP/1.1 \(head.status) ")
+        out.writeString(head.reason)
+        out.writeString("\r\n")
+        for index in 0..<fields.count {
+            if isConnectionSpecific(fields, index, tokens: head.connectionTokens)
+                || fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
+            {
+                continue
+            }
+            fields.writeField(at: index, into: &out)
+        }
+        if framing == .chunked { writeField("Transfer-Encoding", "chunked", into: &out) }
+        if snapshot.forwarding.via { writeField("Via", "1.1 loom", into: &out) }
+        writeField(snapshot.forwarding.requestIDHeader, requestID, into: &out)
+        if closeConnection {
+            writeField("Connection", "close", into: &out)
+        } else if clientMinorVersion == 0 {
+            writeField("Connection", "keep-alive", into: &out)
+        }
+        out.writeString("\r\n")
+    }
+
+    /// A 1xx interim response relayed to an HTTP/1.1 client.
+    static func writeInformationalHead(_ head: HTTPResponseHead, into out: inout ByteBuffer) {
+        out.writeString("HTTP/1.1 \(head.status) ")
+        out.writeString(head.reason)
+        out.writeString("\r\n")
+        for index in 0..<head.headers.count where !isConnectionSpecific(head.headers, index, tokens: head.connectionTokens) {
+            head.headers.writeField(at: index, into: &out)
+        }
+        out.writeString("\r\n")
+    }
+
+    static func writeField(_ name: String, _ value: String, into out: inout ByteBuffer) {
+        out.writeString(name)
+        out.writeString(": ")
+        out.writeString(value)
+        out.writeString("\r\n")
+    }
+
+    private static func isConnectionSpecific(_ fields: HTTPHeaderBlock, _ index: Int, tokens: [String]) -> Bool {
+        for name in hopByHop where fields.name(at: index, equals: name) { return true }
+        for token in tokens where fields.name(at: index, equals: token) { return true }
+        return false
+    }
+
+    /// One RFC 7239 element: `for="[2001:db8::1]";host="example.com";proto=http`.
+    static func forwardedElement(client: String?, host: String?) -> String {
+        var element: String
+        if let client {
+            element = client.contains(":") ? "for=\"[\(client)]\"" : "for=\(client)"
+        } else {
+            element = "for=unknown"
+        }
+        if let host {
+            var quoted = ""
+            JSONText.appendQuoted(host, to: &quoted)
+            element += ";host=\(quoted)"
+        }
+        return element + ";proto=http"
+    }
+}

@@ -1,0 +1,84 @@
+import LoomConfig
+import NIOCore
+
+/// State owned by one event loop: its upstream pools, balancer cursors, request-id generator
+/// and the downstream connections it serves.
+///
+/// Invariant: every member is touched only on `eventLoop`, so nothing here needs a lock.
+/// That is what "everything for one connection stays on its loop" buys (DESIGN.md §4).
+final class LoopContext: @unchecked Sendable {
+    let eventLoop: EventLoop
+    private var pools: [Endpoint: UpstreamPool] = [:]
+    /// Round-robin cursor per upstream name.
+    private var cursors: [String: Int] = [:]
+    var requestIDs = RequestIDGenerator()
+    /// Open downstream connections, for graceful shutdown.
+    private var connections: [ObjectIdentifier: DownstreamHandler] = [:]
+    private var draining = false
+    private var drained: EventLoopPromise<Void>?
+    private var sweepTask: RepeatedTask?
+
+    init(eventLoop: EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    /// Starts the once-a-second sweep that closes pooled connections past their idle timeout.
+    func start() {
+        eventLoop.execute {
+            self.sweepTask = self.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+                let now = NIODeadline.now()
+                for pool in self.pools.values { pool.sweep(now: now) }
+            }
+        }
+    }
+
+    /// The pool for `endpoint` on this loop, created on first use.
+    func pool(for endpoint: Endpoint, settings: PoolSettings) -> UpstreamPool {
+        if let pool = pools[endpoint] { return pool }
+        let pool = UpstreamPool(endpoint: endpoint, settings: settings, eventLoop: eventLoop)
+        pools[endpoint] = pool
+        return pool
+    }
+
+    /// Next endpoint of `upstream` in round-robin order (per loop: loops do not coordinate).
+    func nextEndpoint(of upstream: ProxySnapshot.Upstream) -> Endpoint? {
+        guard !upstream.endpoints.isEmpty else { return nil }
+        let cursor = cursors[upstream.name, default: 0]
+        cursors[upstream.name] = cursor &+ 1
+        return upstream.endpoints[cursor % upstream.endpoints.count]
+    }
+
+    func register(_ connection: DownstreamHandler) {
+        connections[ObjectIdentifier(connection)] = connection
+        if draining { connection.beginShutdown() }
+    }
+
+    func unregister(_ connection: DownstreamHandler) {
+        connections.removeValue(forKey: ObjectIdentifier(connection))
+        if draining && connections.isEmpty { drained?.succeed(()) }
+    }
+
+    /// Asks every connection to finish its current request and close; the future completes
+    /// when none is left.
+    func drain() -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            self.draining = true
+            let promise = self.eventLoop.makePromise(of: Void.self)
+            self.drained = promise
+            for connection in Array(self.connections.values) { connection.beginShutdown() }
+            if self.connections.isEmpty { promise.succeed(()) }
+            return promise.futureResult
+        }
+    }
+
+    /// Closes everything still open (after the drain deadline) and stops the sweep.
+    func closeAll() -> EventLoopFuture<Void> {
+        eventLoop.submit {
+            for connection in Array(self.connections.values) { connection.forceClose() }
+            for pool in self.pools.values { pool.closeAll() }
+            self.sweepTask?.cancel()
+        }
+    }
+
+    var openConnectionCount: Int { connections.count }
+}

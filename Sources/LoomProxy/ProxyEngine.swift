@@ -1,0 +1,127 @@
+import LoomConfig
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Runs the data path for one configuration: binds the listeners, owns the event loops and
+/// their per-loop state, and shuts down gracefully.
+///
+/// One event loop per worker thread; the kernel hands accepted connections to loops in turn
+/// and each connection, with its upstream pools, stays on its loop (DESIGN.md §4).
+public final class ProxyEngine: Sendable {
+    /// A bound listener, with the real address (an ephemeral port resolved).
+    public struct BoundListener: Sendable {
+        public var name: String
+        public var address: SocketAddress
+    }
+
+    public let store: SnapshotStore
+    private let group: MultiThreadedEventLoopGroup
+    private let contexts: [LoopContext]
+    private let logger: Logger
+    private let accessLog: AccessLog
+    private let serverChannels = NIOLockedValueBox<[Channel]>([])
+
+    public init(configuration: LoomConfiguration, logger: Logger, accessLog: AccessLog) {
+        let threads = configuration.server.workerThreads ?? System.coreCount
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        contexts = group.makeIterator().map { LoopContext(eventLoop: $0) }
+        store = SnapshotStore(ProxySnapshot(configuration))
+        self.logger = logger
+        self.accessLog = accessLog
+    }
+
+    private func context(for eventLoop: EventLoop) -> LoopContext {
+        // Small fixed array: a linear scan beats hashing for a handful of loops.
+        contexts.first { $0.eventLoop === eventLoop } ?? contexts[0]
+    }
+
+    /// Binds every listener. Throws (after closing what was bound) if any bind fails.
+    public func start() async throws -> [BoundListener] {
+        for context in contexts { context.start() }
+        let configuration = store.current.configuration
+        var bound: [BoundListener] = []
+        do {
+            for listener in configuration.listeners {
+                let channel = try await bind(listener)
+                serverChannels.withLockedValue { $0.append(channel) }
+                guard let address = channel.localAddress else { continue }
+                bound.append(BoundListener(name: listener.name, address: address))
+                logger.info("listening", metadata: ["listener": .string(listener.name), "address": .string(Self.render(address))])
+            }
+        } catch {
+            await closeListeners()
+            throw error
+        }
+        return bound
+    }
+
+    private func bind(_ listener: ListenerConfig) async throws -> Channel {
+        let store = self.store
+        let accessLog = self.accessLog
+        let port = listener.port
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [contexts] channel in
+                let loop = contexts.first { $0.eventLoop === channel.eventLoop } ?? contexts[0]
+                return channel.eventLoop.makeCompletedFuture {
+                    let handler = DownstreamHandler(loop: loop, store: store, listenerPort: port, accessLog: accessLog)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        var host = listener.host ?? "0.0.0.0"
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return try await bootstrap.bind(host: host, port: listener.port).get()
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `gracePeriod`, then closes
+    /// whatever is left and stops the event loops.
+    public func shutdown(gracePeriod: Duration) async {
+        await closeListeners()
+        let drained = EventLoopFuture.andAllComplete(contexts.map { $0.drain() }, on: group.any())
+        let deadline = group.any().scheduleTask(in: TimeAmount(gracePeriod)) {}
+        let finishedInTime = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let once = NIOLockedValueBox(false)
+            func finish(_ value: Bool) {
+                let first = once.withLockedValue { done in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume(returning: value) }
+            }
+            drained.whenComplete { _ in finish(true) }
+            deadline.futureResult.whenComplete { _ in finish(false) }
+        }
+        deadline.cancel()
+        if !finishedInTime {
+            var open = 0
+            for context in contexts {
+                open += (try? await context.eventLoop.submit { context.openConnectionCount }.get()) ?? 0
+            }
+            logger.warning("shutdown deadline reached, closing connections", metadata: ["open": .stringConvertible(open)])
+        }
+        _ = try? await EventLoopFuture.andAllComplete(contexts.map { $0.closeAll() }, on: group.any()).get()
+        try? await group.shutdownGracefully()
+    }
+
+    /// `127.0.0.1:8080`, `[::1]:8080` or the socket path, for logs.
+    static func render(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4: "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+        case .v6: "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
+        case .unixDomainSocket: address.pathname ?? "unix"
+        }
+    }
+
+    private func closeListeners() async {
+        let channels = serverChannels.withLockedValue { channels in
+            defer { channels = [] }
+            return channels
+        }
+        for channel in channels { try? await channel.close() }
+    }
+}

@@ -1,0 +1,270 @@
+import LoomConfig
+import LoomHTTP
+import NIOCore
+
+/// What an upstream connection reports while it carries one exchange.
+///
+/// Implemented by `DownstreamHandler`. Calls happen on the shared event loop, in wire order;
+/// after `upstreamResponseEnd` or `upstreamFailed` no more calls come for that exchange.
+protocol UpstreamResponseSink: AnyObject {
+    /// A 1xx interim response (never 101: the upgrade path is not built yet).
+    func upstreamInformational(_ head: HTTPResponseHead)
+    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseBody(_ data: ByteBuffer)
+    func upstreamResponseEnd(trailers: HTTPHeaderBlock?)
+    /// The connection failed; `receivedBytes` tells whether any response byte had arrived
+    /// (only a connection that produced nothing may be retried).
+    func upstreamFailed(_ error: GatewayError, receivedBytes: Bool)
+    func upstreamWritabilityChanged(writable: Bool)
+    /// End of a read batch: the moment to flush what was written downstream.
+    func upstreamReadComplete()
+}
+
+/// One connection to an upstream endpoint: the channel handler that parses its responses,
+/// plus the pool bookkeeping.
+///
+/// Lifecycle: connecting → active (carrying an exchange for `sink`) → idle in the pool →
+/// active again …, until closed. Lives on one event loop; never touched from elsewhere.
+final class UpstreamConnection: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case idle(since: NIODeadline)
+        case awaitingHead
+        case body
+        /// Response finished; waiting for the owner to release or close us.
+        case done
+        case closed
+    }
+
+    private unowned let pool: UpstreamPool
+    private let limits: HTTP1Limits
+    private var context: ChannelHandlerContext?
+    private var state: State = .done
+    private var sink: UpstreamResponseSink?
+    private var parser: HTTP1HeadParser
+    private var decoder = HTTP1BodyDecoder(framing: .none, limits: HTTP1Limits())
+    /// Bytes received and not yet parsed (the cumulation buffer).
+    private var inbound = ByteBuffer()
+    private var requestMethod = "GET"
+    private var receivedBytes = false
+    private var responseKeepAlive = false
+    /// Backpressure: a `read` held back while the downstream cannot take more.
+    private var readPaused = false
+    private var readPending = false
+    /// How many exchanges this connection has carried (a reused one may be stale).
+    private(set) var exchanges = 0
+
+    var endpoint: Endpoint { pool.endpoint }
+
+    init(pool: UpstreamPool, limits: HTTP1Limits) {
+        self.pool = pool
+        self.limits = limits
+        self.parser = HTTP1HeadParser(limits: limits)
+    }
+
+    // MARK: Owner API
+
+    /// Live and reusable: connected, not carrying an exchange, nothing unexpected received.
+    var isUsable: Bool {
+        guard let context, context.channel.isActive else { return false }
+        switch state {
+        case .idle, .done: return true
+        default: return false
+        }
+    }
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    var idleSince: NIODeadline? {
+        if case .idle(let since) = state { return since }
+        return nil
+    }
+
+    /// Whether the last response allows reusing the connection.
+    var canBeReused: Bool {
+        if case .done = state { return responseKeepAlive && inbound.readableBytes == 0 }
+        return false
+    }
+
+    /// Starts carrying an exchange: responses now go to `sink`.
+    func attach(_ sink: UpstreamResponseSink, requestMethod: String) {
+        self.sink = sink
+        self.requestMethod = requestMethod
+        state = .awaitingHead
+        receivedBytes = false
+        responseKeepAlive = false
+        parser.reset()
+        exchanges += 1
+    }
+
+    /// Stops reporting to the current sink (the exchange ended, or gave up on us).
+    func detach() {
+        sink = nil
+        resumeReading()
+    }
+
+    /// Hands the connection back to its pool after a complete exchange.
+    func returnToPool(now: NIODeadline) {
+        pool.release(self, now: now)
+    }
+
+    func markIdle(since now: NIODeadline) {
+        sink = nil
+        state = .idle(since: now)
+    }
+
+    func write(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    func close() {
+        sink = nil
+        guard let context else { return }
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    /// Backpressure from the downstream side: stop reading responses until resumed.
+    func pauseReading() {
+        readPaused = true
+    }
+
+    func resumeReading() {
+        guard readPaused else { return }
+        readPaused = false
+        if readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        switch state {
+        case .idle, .done:
+            // A backend must not send anything between exchanges; a connection that does is
+            // out of sync and can never be trusted with a request again.
+            pool.remove(self)
+            close()
+            return
+        case .closed:
+            return
+        case .awaitingHead, .body:
+            receivedBytes = true
+            if inbound.readableBytes == 0 {
+                inbound = bytes
+            } else {
+                inbound.writeBuffer(&bytes)
+            }
+            processInbound()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        sink?.upstreamReadComplete()
+        // Drop the cumulation once drained so an idle connection holds no buffer.
+        if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        sink?.upstreamWritabilityChanged(writable: context.channel.isWritable)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let previous = state
+        state = .closed
+        pool.remove(self)
+        guard let sink else { return }
+        self.sink = nil
+        switch previous {
+        case .body:
+            // A response delimited by the connection closing ends here normally.
+            do {
+                let event = try decoder.finishOnClose()
+                if case .end(let trailers) = event {
+                    sink.upstreamResponseEnd(trailers: trailers)
+                    return
+                }
+            } catch {}
+            sink.upstreamFailed(GatewayError(.upstreamClosed), receivedBytes: true)
+        case .awaitingHead:
+            sink.upstreamFailed(GatewayError(.upstreamClosed), receivedBytes: receivedBytes)
+        case .idle, .done, .closed:
+            break
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Resets and other I/O errors surface as channelInactive right after the close.
+        context.close(promise: nil)
+    }
+
+    // MARK: Parsing
+
+    /// Parses as much of the response as the buffered bytes allow, reporting to the sink.
+    /// The sink may release or close us from inside a callback, so state is re-read each turn.
+    private func processInbound() {
+        do throws(HTTPParseError) {
+            while true {
+                switch state {
+                case .awaitingHead:
+                    guard let head = try parser.parseResponseHead(&inbound, requestMethod: requestMethod) else { return }
+                    if head.status < 200 {
+                        // 101 would switch protocols on a connection we framed as HTTP; the
+                        // upgrade path does not exist yet, so it is an invalid answer here.
+                        if head.status == 101 { throw HTTPParseError.invalidStatusLine }
+                        parser.reset()
+                        sink?.upstreamInformational(head)
+                        continue
+                    }
+                    state = .body
+                    responseKeepAlive = head.keepAlive
+                    decoder = HTTP1BodyDecoder(framing: head.framing, limits: limits)
+                    sink?.upstreamResponseHead(head)
+                case .body:
+                    // Bodiless framings end here without needing a byte.
+                    guard let event = try decoder.next(&inbound) else { return }
+                    switch event {
+                    case .data(let data):
+                        sink?.upstreamResponseBody(data)
+                    case .end(let trailers):
+                        state = .done
+                        sink?.upstreamResponseEnd(trailers: trailers)
+                        return
+                    }
+                case .idle, .done, .closed:
+                    return
+                }
+            }
+        } catch {
+            let sink = self.sink
+            close()
+            sink?.upstreamFailed(GatewayError(.invalidUpstreamResponse(error)), receivedBytes: true)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import Dispatch
+import LoomConfig
+import LoomProxy
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `loom run`: load the configuration, serve until SIGTERM/SIGINT, drain, exit 0.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the proxy (the default command).",
+        discussion: """
+            On SIGTERM or SIGINT loom stops accepting connections, lets in-flight requests \
+            finish for up to server.shutdown_timeout (default 30s), then exits 0. A second \
+            signal exits at once.
+
+            Examples:
+              loom run --config gateway.yaml
+              LOOM_CONFIG=warpdrive.toml loom run --log-level debug
+              LOOM_TARGET_PORT=3000 loom
+            """
+    )
+
+    @Option(name: .shortAndLong, help: "Configuration file (Loom YAML or WarpDrive TOML).")
+    var config: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    @Option(help: "Log format: json or text.")
+    var logFormat: String?
+
+    func validate() throws {
+        if let logLevel, LoggingSettings.Level(rawValue: logLevel) == nil {
+            throw ValidationError("unknown log level \"\(logLevel)\" (use trace, debug, info, notice, warning, error or critical)")
+        }
+        if let logFormat, LoggingSettings.Format(rawValue: logFormat) == nil {
+            throw ValidationError("unknown log format \"\(logFormat)\" (use json or text)")
+        }
+    }
+
+    func run() async throws {
+        let environment = ProcessEnvironment.current
+        let path = config ?? environment["LOOM_CONFIG"] ?? environment["WARPDRIVE_CONFIG"]
+        let result: ConfigLoadResult
+        if let path {
+            result = ConfigLoader.load(path: path, environment: environment)
+        } else if let simple = ConfigLoader.simpleMode(environment: environment) {
+            result = simple
+        } else {
+            throw ValidationError("""
+                no configuration: pass --config FILE, set LOOM_CONFIG (or WARPDRIVE_CONFIG), \
+                or use simple mode with LOOM_TARGET_HOST and LOOM_TARGET_PORT
+                """)
+        }
+        for diagnostic in result.diagnostics { printError(diagnostic.description) }
+        guard !result.hasFatal, let configuration = result.configuration else {
+            printError("loom: refusing to start with the problems above (check them with `loom validate`)")
+            throw ExitCode.failure
+        }
+
+        let logging = configuration.server.logging
+        let format = LoomLogHandler.Format(rawValue: logFormat ?? logging.format.rawValue) ?? .json
+        let level = Logger.Level(rawValue: logLevel ?? logging.level.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in LoomLogHandler(label: label, format: format, level: level) }
+        let logger = Logger(label: "loom")
+        let accessLog = AccessLog(logger: Logger(label: "loom.access"), enabled: logging.accessLog)
+
+        let signals = SignalWatcher(signals: [SIGTERM, SIGINT])
+        let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: accessLog)
+        do {
+            _ = try await engine.start()
+        } catch {
+            logger.critical("could not start listeners", metadata: ["error": .string("\(error)")])
+            await engine.shutdown(gracePeriod: .zero)
+            throw ExitCode.failure
+        }
+        let signal = await signals.first()
+        logger.notice("shutting down", metadata: ["signal": .stringConvertible(signal), "grace": .string("\(configuration.server.shutdownTimeout)")])
+        await engine.shutdown(gracePeriod: configuration.server.shutdownTimeout)
+        logger.notice("stopped")
+    }
+
+    private func printError(_ text: String) {
+        var line = Array((text + "\n").utf8)
+        _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// Turns SIGTERM/SIGINT into an awaitable event. The first signal starts a graceful
+/// shutdown; a second one ends the process at once with status 128+signal, as shells expect.
+final class SignalWatcher: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "loom.signals")
+    private var received = 0
+    private var continuation: CheckedContinuation<Int32, Never>?
+    private var pending: Int32?
+
+    init(signals: [Int32]) {
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [weak self] in self?.receive(number) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func receive(_ number: Int32) {
+        received += 1
+        if received > 1 { _exit(128 + number) }
+        if let continuation {
+            self.continuation = nil
+            continuation.resume(returning: number)
+        } else {
+            pending = number
+        }
+    }
+
+    /// Waits for the first signal.
+    func first() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                if let pending = self.pending {
+                    continuation.resume(returning: pending)
+                } else {
+                    self.continuation = continuation
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A real HTTP/1.1 backend for end-to-end tests, built on NIOHTTP1 (an implementation
+/// independent of Loom's own parser, so the two check each other).
+///
+/// Behaviour is chosen by path:
+/// - `/echo…` answers 200 with JSON describing the request it received: method, uri, headers
+///   in order, body length and a checksum. The body is consumed as it streams, never stored.
+/// - `/cookies` answers with three `Set-Cookie` fields in order.
+/// - `/stream?bytes=N[&chunked=1]` streams N bytes (pattern `i % 251`), respecting writability.
+/// - `/delay?ms=N` waits N ms before answering; `/stall` sends a head and part of a body,
+///   then goes silent; `/status?code=N` answers with that status.
+/// - `/close` answers with `Connection: close` semantics by closing after the response.
+/// Every accepted connection is counted, so tests can prove keep-alive reuse.
+final class TestBackend: @unchecked Sendable {
+    let group: EventLoopGroup
+    private(set) var channel: Channel!
+    private let accepted = NIOLockedValueBox(0)
+    /// Close idle keep-alive connections after this long (simulates backend idle timeouts).
+    let idleClose: TimeAmount?
+
+    var connectionsAccepted: Int { accepted.withLockedValue { $0 } }
+
+    var port: Int { channel.localAddress!.port! }
+
+    init(group: EventLoopGroup, idleClose: TimeAmount? = nil) {
+        self.group = group
+        self.idleClose = idleClose
+    }
+
+    /// Starts on an ephemeral loopback port, or on a unix socket at `unixPath`.
+    func start(unixPath: String? = nil) async throws {
+        let accepted = self.accepted
+        let idleClose = self.idleClose
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                accepted.withLockedValue { $0 += 1 }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true)
+                    try channel.pipeline.syncOperations.addHandler(BackendHandler(idleClose: idleClose))
+                }
+            }
+        if let unixPath {
+            try? FileManager.default.removeItem(atPath: unixPath)
+            channel = try await bootstrap.bind(unixDomainSocketPath: unixPath).get()
+        } else {
+            channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+        }
+    }
+
+    func stop() async {
+        try? await channel.close()
+    }
+}
+
+/// The per-connection handler of `TestBackend`.
+private final class BackendHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private var head: HTTPRequestHead?
+    private var bodyBytes = 0
+    private var checksum: UInt64 = 0
+    private var streamRemaining = 0
+    private var streamContext: ChannelHandlerContext?
+    private var idleTask: Scheduled<Void>?
+    private let idleClose: TimeAmount?
+
+    init(idleClose: TimeAmount?) {
+        self.idleClose = idleClose
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armIdle(context: context)
+        context.fireChannelActive()
+    }
+
+    private func armIdle(context: ChannelHandlerContext) {
+        idleTask?.cancel()
+        guard let idleClose else { return }
+        idleTask = context.eventLoop.scheduleTask(in: idleClose) { context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            idleTask?.cancel()
+            self.head = head
+            bodyBytes = 0
+            checksum = 0
+        case .body(let buffer):
+            bodyBytes += buffer.readableBytes
+            buffer.withUnsafeReadableBytes { raw in
+                for byte in raw { checksum = checksum &* 31 &+ UInt64(byte) }
+            }
+        case .end:
+            guard let head else { return }
+            respond(to: head, context: context)
+        }
+    }
+
+    private func query(_ name: String, in uri: String) -> String? {
+        guard let components = URLComponents(string: uri) else { return nil }
+        return components.queryItems?.first { $0.name == name }?.value
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
+        switch path {
+        case "/cookies":
+            var headers = HTTPHeaders([("Content-Length", "2")])
+            headers.add(name: "Set-Cookie", value: "a=1; Path=/")
+            headers.add(name: "Set-Cookie", value: "b=2; Path=/")
+            headers.add(name: "Set-Cookie", value: "c=3; Path=/")
+            send(status: .ok, headers: headers, body: "ok", context: context)
+        case "/stream":
+            let total = Int(query("bytes", in: head.uri) ?? "0") ?? 0
+            var headers = HTTPHeaders()
+            if query("chunked", in: head.uri) == nil { headers.add(name: "Content-Length", value: String(total)) }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            streamRemaining = total
+            streamContext = context
+            pumpStream(context: context)
+        case "/delay":
+            let ms = Int64(query("ms", in: head.uri) ?? "0") ?? 0
+            context.eventLoop.scheduleTask(in: .milliseconds(ms)) {
+                self.send(status: .ok, headers: HTTPHeaders(), body: "delayed \(ms)", context: context)
+            }
+        case "/stall":
+            let headers = HTTPHeaders([("Content-Length", "100")])
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "partial")))), promise: nil)
+        case "/status":
+            let code = Int(query("code", in: head.uri) ?? "200") ?? 200
+            send(status: HTTPResponseStatus(statusCode: code), headers: HTTPHeaders(), body: code == 204 || code == 304 ? "" : "status \(code)", context: context)
+        case "/close":
+            var headers = HTTPHeaders()
+            headers.add(name: "Connection", value: "close")
+            send(status: .ok, headers: headers, body: "bye", context: context, close: true)
+        default:
+            send(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: echoJSON(head), context: context)
+        }
+    }
+
+    private func echoJSON(_ head: HTTPRequestHead) -> String {
+        let headers = head.headers.map { [$0.name, $0.value] }
+        let object: [String: Any] = [
+            "method": head.method.rawValue, "uri": head.uri, "version": "\(head.version.major).\(head.version.minor)",
+            "headers": headers, "bodyBytes": bodyBytes, "checksum": String(checksum),
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func send(status: HTTPResponseStatus, headers: HTTPHeaders, body: String, context: ChannelHandlerContext, close: Bool = false) {
+        var headers = headers
+        if !headers.contains(name: "Content-Length") && status.code != 204 && status.code != 304 {
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+        }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if !body.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if close { context.close(promise: nil) } else { self.armIdle(context: context) }
+        }
+    }
+
+    private func pumpStream(context: ChannelHandlerContext) {
+        while streamRemaining > 0 && context.channel.isWritable {
+            let size = min(streamRemaining, 64 * 1024)
+            var buffer = context.channel.allocator.buffer(capacity: size)
+            let start = (bodyPatternOffset)
+            buffer.writeBytes((0..<size).map { UInt8(truncatingIfNeeded: (start + $0) % 251) })
+            bodyPatternOffset += size
+            streamRemaining -= size
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        if streamRemaining == 0, streamContext != nil {
+            streamContext = nil
+            bodyPatternOffset = 0
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in self.armIdle(context: context) }
+        }
+    }
+
+    private var bodyPatternOffset = 0
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, streamContext != nil { pumpStream(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+}
