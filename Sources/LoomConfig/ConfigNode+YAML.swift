@@ -57,7 +57,7 @@ extension ConfigNode {
         case Tag.Name.bool.rawValue:
             kind = node.bool.map(ConfigScalar.Kind.boolean) ?? .string
         case Tag.Name.int.rawValue:
-            kind = parseYAMLInteger(text).map(ConfigScalar.Kind.integer) ?? .string
+            kind = parseYAMLInteger(text).map(ConfigScalar.Kind.integer) ?? .hugeInteger
         case Tag.Name.float.rawValue:
             kind = node.float.map(ConfigScalar.Kind.float) ?? .string
         default:

@@ -44,6 +44,8 @@ struct ConfigScalar: Sendable {
     enum Kind: Sendable, Equatable {
         case string
         case integer(Int)
+        /// A YAML integer too large for `Int`; reported as out of range when read.
+        case hugeInteger
         case float(Double)
         case boolean(Bool)
         case null
@@ -66,7 +68,7 @@ struct ConfigScalar: Sendable {
     var typeName: String {
         switch kind {
         case .string: return "a string"
-        case .integer: return "an integer"
+        case .integer, .hugeInteger: return "an integer"
         case .float: return "a number"
         case .boolean: return "a boolean"
         case .null: return "null"

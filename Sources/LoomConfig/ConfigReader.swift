@@ -105,7 +105,7 @@ struct ConfigReader {
         guard let scalar = scalar(node, path, expected: "a string") else { return nil }
         switch scalar.kind {
         case .string: return scalar.text
-        case .integer, .float, .boolean, .dateTime:
+        case .integer, .hugeInteger, .float, .boolean, .dateTime:
             if scalar.isUntypedText { return scalar.text }
         default:
             break
@@ -128,7 +128,7 @@ struct ConfigReader {
                 return nil
             }
             value = number
-        case .string where scalar.isUntypedText && scalar.text.allSatisfy({ $0.isNumber || $0 == "-" || $0 == "+" || $0 == "_" }):
+        case .hugeInteger:
             report(path, at: node.location, "number \(scalar.text) is out of range")
             return nil
         default:

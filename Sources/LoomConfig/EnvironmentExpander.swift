@@ -38,6 +38,7 @@ struct EnvironmentExpander {
                 }
             case .failure(let problem):
                 scalar.kind = .invalid
+                node.value = .scalar(scalar)
                 let location = node.location ?? SourceLocation(file: file)
                 return [Diagnostic(.error, at: location, path: path, problem.message)]
             }

@@ -1,15 +1,16 @@
 /// "Did you mean" suggestions for misspelt keys and names.
 ///
 /// Levenshtein distance over characters, case-insensitive; a candidate is suggested only
-/// when it is close relative to its length, so `"foo"` does not suggest `"port"`.
+/// when it is close relative to its length, so `"b"` does not suggest `"a"`.
 enum Spelling {
     /// The closest candidate to `word`, or nil when none is plausibly what was meant.
     static func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
-        let limit = max(1, min(3, word.count / 3))
+        // One edit for short words, then a third of the length (at least two, at most three).
+        let limit = word.count <= 3 ? 1 : max(2, min(3, word.count / 3))
         var best: (name: String, distance: Int)?
         for candidate in candidates where candidate != word {
             let distance = editDistance(word.lowercased(), candidate.lowercased())
-            if distance <= limit, distance < (best?.distance ?? Int.max) {
+            if distance <= limit, distance < word.count, distance < (best?.distance ?? Int.max) {
                 best = (candidate, distance)
             }
         }

@@ -68,6 +68,12 @@ extension WarpDriveTOMLDecoder {
                 reader.plannedSection(entry, path: table.path(key), feature: feature, into: &config.planned)
             }
         }
+        // Endpoint keys were written but none decoded: already reported, skip "no endpoints".
+        if upstream.endpoints.isEmpty && ["host", "port", "socket", "instances"].contains(where: table.has) {
+            if !(table["instances"].map { if case .sequence(let items) = $0.value { items.isEmpty } else { false } } ?? false) {
+                reader.sourceMap.upstreamsWithBrokenEndpoints.insert(config.upstreams.count)
+            }
+        }
         config.upstreams.append(upstream)
         reader.sourceMap.append(.upstream, fields: fields)
     }

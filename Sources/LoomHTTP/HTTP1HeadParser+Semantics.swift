@@ -82,7 +82,7 @@ extension HTTP1HeadParser {
         // Method: a non-empty token up to exactly one SP.
         var i = start
         while i < end, HTTPSyntax.isToken(raw[i]) { i += 1 }
-        guard i < end else { throw start == end ? .invalidRequestLine : .invalidRequestLine }
+        guard i < end else { throw .invalidRequestLine }
         guard raw[i] == HTTPSyntax.sp else {
             throw raw[i] < 0x20 || raw[i] == 0x7F ? .controlCharacter : .invalidMethod
         }

@@ -27,4 +27,21 @@ public struct HTTPRequestHead: Sendable {
     public var expectsContinue: Bool
     /// Lower-cased tokens of all Connection fields: the extra hop-by-hop field names to drop.
     public var connectionTokens: [String]
+
+    /// Creates a head by hand (tests, synthesized requests); the parser is the normal source.
+    public init(
+        method: String, target: String, path: String, minorVersion: Int, headers: HTTPHeaderBlock,
+        host: String?, framing: HTTPBodyFraming, keepAlive: Bool, expectsContinue: Bool, connectionTokens: [String]
+    ) {
+        self.method = method
+        self.target = target
+        self.path = path
+        self.minorVersion = minorVersion
+        self.headers = headers
+        self.host = host
+        self.framing = framing
+        self.keepAlive = keepAlive
+        self.expectsContinue = expectsContinue
+        self.connectionTokens = connectionTokens
+    }
 }

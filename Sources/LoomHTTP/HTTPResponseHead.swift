@@ -18,4 +18,18 @@ public struct HTTPResponseHead: Sendable {
     public var keepAlive: Bool
     /// Lower-cased tokens of all Connection fields.
     public var connectionTokens: [String]
+
+    /// Creates a head by hand (tests, synthesized responses); the parser is the normal source.
+    public init(
+        status: Int, reason: String, minorVersion: Int, headers: HTTPHeaderBlock,
+        framing: HTTPBodyFraming, keepAlive: Bool, connectionTokens: [String]
+    ) {
+        self.status = status
+        self.reason = reason
+        self.minorVersion = minorVersion
+        self.headers = headers
+        self.framing = framing
+        self.keepAlive = keepAlive
+        self.connectionTokens = connectionTokens
+    }
 }

@@ -29,21 +29,27 @@ struct Validate: ParsableCommand {
         if result.hasFatal { throw ExitCode.failure }
     }
 
+    /// `gateway.yaml: OK (1 listener, 2 upstreams, 3 routes)` or `gateway.yaml: 2 errors, 1 not supported yet`.
     static func summary(file: String, result: ConfigLoadResult) -> String {
         let errors = result.diagnostics.filter { $0.severity == .error }.count
         let unsupported = result.diagnostics.filter { $0.severity == .unsupported }.count
         let warnings = result.diagnostics.filter { $0.severity == .warning }.count
         guard errors + unsupported > 0 else {
             let config = result.configuration
-            var text = "\(file): OK (\(config?.listeners.count ?? 0) listeners, \(config?.upstreams.count ?? 0) upstreams, \(config?.routes.count ?? 0) routes)"
-            if warnings > 0 { text += ", \(warnings) warning\(warnings == 1 ? "" : "s")" }
+            var text = "\(file): OK (\(count(config?.listeners.count ?? 0, "listener")), "
+                + "\(count(config?.upstreams.count ?? 0, "upstream")), \(count(config?.routes.count ?? 0, "route")))"
+            if warnings > 0 { text += ", \(count(warnings, "warning"))" }
             return text
         }
         var parts: [String] = []
-        if errors > 0 { parts.append("\(errors) error\(errors == 1 ? "" : "s")") }
+        if errors > 0 { parts.append(count(errors, "error")) }
         if unsupported > 0 { parts.append("\(unsupported) not supported yet") }
-        if warnings > 0 { parts.append("\(warnings) warning\(warnings == 1 ? "" : "s")") }
+        if warnings > 0 { parts.append(count(warnings, "warning")) }
         return "\(file): " + parts.joined(separator: ", ")
+    }
+
+    private static func count(_ number: Int, _ noun: String) -> String {
+        "\(number) \(noun)\(number == 1 ? "" : "s")"
     }
 }
 

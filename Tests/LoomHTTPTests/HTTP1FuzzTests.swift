@@ -29,7 +29,9 @@ import Testing
     }
 
     /// Feeds `input` in random pieces to both parsers and the decoders they select.
-    static func exercise(_ input: [UInt8], rng: inout SeededGenerator, limits: HTTP1Limits) {
+    @discardableResult
+    static func exercise(_ input: [UInt8], rng: inout SeededGenerator, limits: HTTP1Limits) -> Int {
+        var heads = 0
         var requestParser = HTTP1HeadParser(limits: limits)
         var responseParser = HTTP1HeadParser(limits: limits)
         var requestBuffer = ByteBuffer()
@@ -50,6 +52,7 @@ import Testing
                         #expect(before - requestBuffer.readableBytes >= head.headers.bytes.readableBytes)
                         drain(head.framing, &requestBuffer, limits: limits)
                         requestDone = true
+                        heads += 1
                     }
                 } catch {
                     #expect(error.status >= 400)
@@ -63,12 +66,14 @@ import Testing
                         #expect(!(head.framing == .untilClose && head.keepAlive))
                         drain(head.framing, &responseBuffer, limits: limits)
                         responseDone = true
+                        heads += 1
                     }
                 } catch {
                     responseDone = true
                 }
             }
         }
+        return heads
     }
 
     /// Runs a body decoder over what is left, checking it never over-consumes.
@@ -101,6 +106,7 @@ import Testing
     @Test func mutatedValidMessages() {
         var rng = SeededGenerator(seed: 0xBEEF)
         let limits = HTTP1Limits(maxHeadBytes: 512, maxURIBytes: 64, maxFields: 16, maxBodyBytes: 1024, maxChunkLineBytes: 32)
+        var heads = 0
         for _ in 0..<10_000 {
             var input = bytes(Self.seeds.randomElement(using: &rng)!)
             for _ in 0..<Int.random(in: 1...4, using: &rng) {
@@ -112,7 +118,9 @@ import Testing
                 }
                 if input.isEmpty { break }
             }
-            Self.exercise(input, rng: &rng, limits: limits)
+            heads += Self.exercise(input, rng: &rng, limits: limits)
         }
+        // The mutations must leave enough inputs valid for the success paths to be fuzzed too.
+        #expect(heads > 1_000)
     }
 }

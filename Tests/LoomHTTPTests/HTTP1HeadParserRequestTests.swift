@@ -145,6 +145,7 @@ import Testing
         "PURGE /cache HTTP/1.1\r\n\(h)\r\n",
         "get /lower HTTP/1.1\r\n\(h)\r\n",
         "GET /%20sp%ce?a=b/c?d HTTP/1.1\r\nhOsT: example.com\r\n\r\n",
+        "GET /many HTTP/1.1\r\n\(h)" + (1...40).map { "X-Field-\($0): value \($0)\r\n" }.joined() + "\r\n",
     ]
 
     @Test(arguments: validSamples)

@@ -10,6 +10,8 @@ import Glibc
 /// client would, including bytes a well-behaved HTTP library would refuse to send.
 final class RawClient {
     private let fd: Int32
+    /// Bytes read past the last parsed response (pipelined responses arriving together).
+    private var pending: [UInt8] = []
 
     init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -68,19 +70,97 @@ final class RawClient {
         }
     }
 
-    /// Reads one complete response (head plus a Content-Length or chunked body).
-    func readResponse() throws -> RawResponse {
-        var data = [UInt8]()
+    /// Reads one complete response (head plus a Content-Length or chunked body). Bytes after
+    /// it are kept for the next call, so pipelined responses can be read one by one.
+    /// `headRequest`: the response answers a HEAD request and so has no body.
+    func readResponse(headRequest: Bool = false) throws -> RawResponse {
+        var data = pending
+        pending = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            if let response = RawResponse.parse(data) { return response }
+            if let response = RawResponse.parse(data, headRequest: headRequest) {
+                pending = response.rest
+                return response
+            }
             let count = recv(fd, &buffer, buffer.count, 0)
             guard count > 0 else {
-                if let response = RawResponse.parse(data, atEOF: true) { return response }
+                if let response = RawResponse.parse(data, atEOF: true, headRequest: headRequest) { return response }
                 throw RawClientError.incomplete(String(decoding: data, as: UTF8.self))
             }
             data.append(contentsOf: buffer[0..<count])
         }
+    }
+
+    /// Reads just a response head (for bodies too large to collect); body bytes that came
+    /// with it stay buffered for `readBody`.
+    func readHead() throws -> RawResponse {
+        var data = pending
+        pending = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let response = RawResponse.parse(data, headRequest: true) {
+                pending = response.rest
+                return response
+            }
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { throw RawClientError.incomplete(String(decoding: data, as: UTF8.self)) }
+            data.append(contentsOf: buffer[0..<count])
+        }
+    }
+
+    /// Streams up to `count` raw body bytes to `visit` without keeping them; returns how many
+    /// arrived before the connection ended or the receive timeout passed.
+    func readBody(count: Int, visit: (ArraySlice<UInt8>) -> Void) -> Int {
+        var total = min(pending.count, count)
+        visit(pending[0..<total])
+        pending.removeFirst(total)
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while total < count {
+            let n = recv(fd, &buffer, min(buffer.count, count - total), 0)
+            guard n > 0 else { break }
+            visit(buffer[0..<n])
+            total += n
+        }
+        return total
+    }
+
+    /// How reading to the end of a connection stopped.
+    enum End: Equatable {
+        /// The peer closed (FIN).
+        case eof
+        /// The peer reset the connection.
+        case reset
+        /// Nothing arrived within the receive timeout: the connection is still open.
+        case timeout
+    }
+
+    /// Reads everything until the connection ends or the receive timeout passes; includes
+    /// bytes left over from `readResponse`.
+    func readToEnd() -> (bytes: [UInt8], end: End) {
+        var data = pending
+        pending = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count > 0 {
+                data.append(contentsOf: buffer[0..<count])
+            } else if count == 0 {
+                return (data, .eof)
+            } else {
+                return (data, errno == EAGAIN || errno == EWOULDBLOCK ? .timeout : .reset)
+            }
+        }
+    }
+
+    /// Whether the connection ends (FIN or reset) within the receive timeout, discarding bytes.
+    func waitForClose() -> Bool {
+        readToEnd().end != .timeout
+    }
+
+    /// Changes the receive timeout for later reads.
+    func setReceiveTimeout(_ seconds: Double) {
+        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Reads raw bytes until `count` bytes arrived or the connection ends.

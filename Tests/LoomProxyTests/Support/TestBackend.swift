@@ -20,6 +20,8 @@ final class TestBackend: @unchecked Sendable {
     let group: EventLoopGroup
     private(set) var channel: Channel!
     private let accepted = NIOLockedValueBox(0)
+    /// The request-target of every request head received, in arrival order.
+    let requestURIs = NIOLockedValueBox<[String]>([])
     /// Close idle keep-alive connections after this long (simulates backend idle timeouts).
     let idleClose: TimeAmount?
 
@@ -35,6 +37,7 @@ final class TestBackend: @unchecked Sendable {
     /// Starts on an ephemeral loopback port, or on a unix socket at `unixPath`.
     func start(unixPath: String? = nil) async throws {
         let accepted = self.accepted
+        let requestURIs = self.requestURIs
         let idleClose = self.idleClose
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -42,7 +45,7 @@ final class TestBackend: @unchecked Sendable {
                 accepted.withLockedValue { $0 += 1 }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true)
-                    try channel.pipeline.syncOperations.addHandler(BackendHandler(idleClose: idleClose))
+                    try channel.pipeline.syncOperations.addHandler(BackendHandler(idleClose: idleClose, requestURIs: requestURIs))
                 }
             }
         if let unixPath {
@@ -70,9 +73,11 @@ private final class BackendHandler: ChannelInboundHandler {
     private var streamContext: ChannelHandlerContext?
     private var idleTask: Scheduled<Void>?
     private let idleClose: TimeAmount?
+    private let requestURIs: NIOLockedValueBox<[String]>
 
-    init(idleClose: TimeAmount?) {
+    init(idleClose: TimeAmount?, requestURIs: NIOLockedValueBox<[String]>) {
         self.idleClose = idleClose
+        self.requestURIs = requestURIs
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -89,6 +94,7 @@ private final class BackendHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            requestURIs.withLockedValue { $0.append(head.uri) }
             idleTask?.cancel()
             self.head = head
             bodyBytes = 0
@@ -172,9 +178,9 @@ private final class BackendHandler: ChannelInboundHandler {
     private func pumpStream(context: ChannelHandlerContext) {
         while streamRemaining > 0 && context.channel.isWritable {
             let size = min(streamRemaining, 64 * 1024)
-            var buffer = context.channel.allocator.buffer(capacity: size)
-            let start = (bodyPatternOffset)
-            buffer.writeBytes((0..<size).map { UInt8(truncatingIfNeeded: (start + $0) % 251) })
+            // Slices of one precomputed pattern: generating bytes one by one in a debug build
+            // would make the backend, not the proxy, the bottleneck of streaming tests.
+            let buffer = Self.pattern.getSlice(at: bodyPatternOffset % 251, length: size)!
             bodyPatternOffset += size
             streamRemaining -= size
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -188,8 +194,32 @@ private final class BackendHandler: ChannelInboundHandler {
 
     private var bodyPatternOffset = 0
 
+    /// Bytes `i % 251` for i in 0..<(64 KiB + 251): any 64 KiB window at offset `n % 251`
+    /// continues the stream pattern of byte `n`.
+    private static let pattern: ByteBuffer = {
+        var buffer = ByteBuffer()
+        buffer.writeBytes((0..<(64 * 1024 + 251)).map { UInt8(truncatingIfNeeded: $0 % 251) })
+        return buffer
+    }()
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, streamContext != nil { pumpStream(context: context) }
         context.fireChannelWritabilityChanged()
     }
+}
+
+/// Runs `body` with a fresh `TestBackend` on 127.0.0.1, stopping it afterwards.
+func withBackend(idleClose: TimeAmount? = nil, _ body: (Int) async throws -> Void) async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let backend = TestBackend(group: group, idleClose: idleClose)
+    try await backend.start()
+    do {
+        try await body(backend.port)
+    } catch {
+        await backend.stop()
+        try? await group.shutdownGracefully()
+        throw error
+    }
+    await backend.stop()
+    try? await group.shutdownGracefully()
 }

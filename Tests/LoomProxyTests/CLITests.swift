@@ -1,0 +1,168 @@
+import Foundation
+import Testing
+
+/// The `loom` binary as a user runs it: `version`, `--help`, `validate`, and `run` with each
+/// configuration source (simple mode, Loom YAML, WarpDrive TOML, `LOOM_CONFIG`).
+@Suite(.serialized) struct CLITests {
+    @Test func versionAndHelp() throws {
+        let version = try LoomProcess.run(["version"])
+        #expect(version.status == 0)
+        #expect(version.stdout.hasPrefix("loom "))
+
+        let help = try LoomProcess.run(["--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("Examples:"))
+        #expect(help.stdout.contains("validate"))
+        #expect(help.stdout.contains("WARPDRIVE_TARGET_HOST"))
+    }
+
+    @Test func validateAcceptsTheExamples() throws {
+        for example in ["examples/gateway.yaml", "examples/warpdrive.toml"] {
+            let result = try LoomProcess.run(["validate", example])
+            #expect(result.status == 0, "\(example): \(result.stdout)")
+            #expect(result.stdout.contains("\(example): OK"))
+        }
+    }
+
+    @Test func validatePrintsEveryProblemWithPositionAndExitsNonZero() throws {
+        let path = try temporaryFile(named: "gateway.yaml", """
+            upstreams:
+              - name: backend
+                endpoints: ["127.0.0.1:3000"]
+            routes:
+              - id: a
+                path: /x
+                upstream: bakend
+                timeouts: {connect: 3x}
+                bogus: 1
+            """)
+        let result = try LoomProcess.run(["validate", path])
+        #expect(result.status != 0)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("\(path):7:5 routes[0].upstream: unknown upstream \"bakend\" (did you mean \"backend\"?)"))
+        #expect(lines.contains { $0.hasPrefix("\(path):8:") && $0.contains("routes[0].timeouts.connect") && $0.contains("\"3x\"") })
+        #expect(lines.contains { $0.hasPrefix("\(path):9:5 routes[0].bogus:") && $0.contains("unknown key") })
+        #expect(lines.last == "\(path): 3 errors")
+    }
+
+    @Test func validateReportsUnreadableFiles() throws {
+        let result = try LoomProcess.run(["validate", "/nonexistent/loom.yaml"])
+        #expect(result.status != 0)
+        #expect(result.stdout.contains("/nonexistent/loom.yaml"))
+    }
+
+    @Test func runRefusesUnsupportedFeaturesInsteadOfIgnoringThem() throws {
+        let path = try temporaryFile(named: "tls.yaml", """
+            listeners:
+              - name: https
+                address: "127.0.0.1:0"
+                protocol: https
+                tls: {cert_file: /x.pem, key_file: /x.key}
+            """)
+        let result = try LoomProcess.run(["run", "--config", path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("not supported yet"))
+        #expect(result.stderr.contains("refusing to start"))
+    }
+
+    @Test func runWithoutAnyConfigurationExplainsTheOptions() throws {
+        let result = try LoomProcess.run([])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("LOOM_CONFIG"))
+    }
+
+    @Test func simpleModeProxiesEverythingToTheTarget() async throws {
+        try await withBackend { backendPort in
+            let port = freeLoopbackPort()
+            let loom = try LoomProcess([], environment: [
+                "WARPDRIVE_TARGET_HOST": "127.0.0.1", "WARPDRIVE_TARGET_PORT": String(backendPort),
+                "WARPDRIVE_HTTP_PORT": String(port),
+            ])
+            defer { loom.signal(SIGKILL) }
+            #expect(try loom.waitUntilListening() == port)
+            let response = try RawClient(port: port).sendAndRead("GET /echo/anything?x=1 HTTP/1.1\r\nHost: app\r\n\r\n")
+            #expect(response.status == 200)
+            #expect(try EchoedRequest(response).uri == "/echo/anything?x=1")
+            // Access log: one JSON line per request on stdout.
+            let line = try #require(loom.stdoutLines(waitingFor: 1).first)
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(record["status"] as? Int == 200)
+            #expect(record["path"] as? String == "/echo/anything?x=1")
+            #expect(record["request_id"] as? String == response.header("x-request-id"))
+        }
+    }
+
+    @Test(arguments: ["yaml", "toml"])
+    func runLoadsEitherDialectFromFlagOrEnvironment(dialect: String) async throws {
+        try await withBackend { backendPort in
+            let port = freeLoopbackPort()
+            let text = dialect == "yaml"
+                ? """
+                listeners:
+                  - name: http
+                    address: "127.0.0.1:${PORT}"
+                upstreams:
+                  - name: backend
+                    endpoints: ["127.0.0.1:\(backendPort)"]
+                routes:
+                  - id: hello
+                    path: /hello
+                    respond: {status: 201, headers: {X-Hello: yes}, body: "hi"}
+                  - id: api
+                    path: /api/*
+                    upstream: backend
+                    strip_prefix: true
+                """
+                : """
+                [server]
+                http_port = "${PORT}"
+                [upstreams.backend]
+                host = "127.0.0.1"
+                port = \(backendPort)
+                [[routes]]
+                path_exact = "/hello"
+                respond = { status = 201, headers = { X-Hello = "yes" }, body = "hi" }
+                [[routes]]
+                path_prefix = "/api"
+                upstream = "backend"
+                strip_prefix = true
+                """
+            let path = try temporaryFile(named: "gateway.\(dialect)", text)
+            for viaEnvironment in [false, true] {
+                let loom = viaEnvironment
+                    ? try LoomProcess(["run"], environment: ["LOOM_CONFIG": path, "PORT": String(port)])
+                    : try LoomProcess(["run", "--config", path], environment: ["PORT": String(port)])
+                defer { loom.signal(SIGKILL); _ = loom.waitForExit() }
+                _ = try loom.waitUntilListening()
+                let hello = try RawClient(port: port).sendAndRead("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(hello.status == 201)
+                #expect(hello.header("x-hello") == "yes")
+                #expect(hello.bodyText == "hi")
+                let api = try RawClient(port: port).sendAndRead("GET /api/users?id=7 HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(api.status == 200)
+                #expect(try EchoedRequest(api).uri == "/users?id=7")
+            }
+        }
+    }
+}
+
+extension RawClient {
+    func sendAndRead(_ request: String) throws -> RawResponse {
+        try send(request)
+        return try readResponse()
+    }
+}
+
+extension LoomProcess {
+    /// Waits (bounded) until stdout has at least `count` lines, then returns them.
+    func stdoutLines(waitingFor count: Int, timeout: Double = 10) -> [String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var lines: [String] = []
+        repeat {
+            lines = stdout.split(separator: "\n").map(String.init)
+            if lines.count >= count { break }
+            usleep(20_000)
+        } while Date() < deadline
+        return lines
+    }
+}

@@ -1,0 +1,173 @@
+import LoomConfig
+import NIOCore
+import Testing
+
+@testable import LoomProxy
+
+extension ProxyE2E {
+    /// Connection reuse on both sides, pipelining, 100-continue, bodiless responses and
+    /// client half-close.
+    @Suite(.serialized) struct KeepAliveTests {
+        @Test func manyRequestsOverSequentialClientConnectionsShareOneBackendConnection() async throws {
+            try await E2E.withBackend(configure: { $0.server.workerThreads = 1 }) { backend, proxy in
+                for connection in 0..<4 {
+                    let client = try RawClient(port: proxy.port)
+                    for index in 0..<5 {
+                        try client.send("GET /echo?c=\(connection)&i=\(index) HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                        let response = try client.readResponse()
+                        #expect(response.status == 200)
+                        #expect(try EchoedRequest(response).uri == "/echo?c=\(connection)&i=\(index)")
+                    }
+                }
+                #expect(backend.connectionsAccepted == 1)
+            }
+        }
+
+        @Test func http10ClientWithoutKeepAliveGetsResponseAndClose() async throws {
+            try await E2E.withBackend { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("GET /echo HTTP/1.0\r\nHost: test.local\r\n\r\n")
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                #expect(response.header("connection")?.lowercased() == "close")
+                #expect(try EchoedRequest(response).uri == "/echo")
+                #expect(client.readToEnd().end == .eof)
+            }
+        }
+
+        @Test func http10ClientWithKeepAliveKeepsConnection() async throws {
+            try await E2E.withBackend { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                for _ in 0..<2 {
+                    try client.send("GET /echo HTTP/1.0\r\nHost: test.local\r\nConnection: keep-alive\r\n\r\n")
+                    let response = try client.readResponse()
+                    #expect(response.status == 200)
+                    #expect(response.header("connection")?.lowercased() == "keep-alive")
+                }
+            }
+        }
+
+        @Test(arguments: ["GET", "POST"])
+        func pooledConnectionClosedByBackendIsNotUsed(method: String) async throws {
+            try await E2E.withBackend(idleClose: .milliseconds(100)) { backend, proxy in
+                let client = try RawClient(port: proxy.port)
+                for index in 0..<3 {
+                    let body = method == "POST" ? "payload-\(index)" : ""
+                    let length = method == "POST" ? "Content-Length: \(body.utf8.count)\r\n" : ""
+                    try client.send("\(method) /echo?i=\(index) HTTP/1.1\r\nHost: test.local\r\n\(length)\r\n\(body)")
+                    let response = try client.readResponse()
+                    #expect(response.status == 200, "request \(index): \(response.bodyText)")
+                    let echoed = try EchoedRequest(response)
+                    #expect(echoed.uri == "/echo?i=\(index)")
+                    #expect(echoed.bodyBytes == body.utf8.count)
+                    // Long enough for the backend to close its idle side and the proxy to see it.
+                    try await Task.sleep(for: .milliseconds(400))
+                }
+                #expect(backend.connectionsAccepted == 3)
+            }
+        }
+
+        @Test func pipelinedRequestsAnsweredInOrder() async throws {
+            try await E2E.withBackend { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send(
+                    "GET /echo?n=1 HTTP/1.1\r\nHost: test.local\r\n\r\n"
+                        + "POST /echo?n=2 HTTP/1.1\r\nHost: test.local\r\nContent-Length: 11\r\n\r\nhello world"
+                        + "GET /echo?n=3 HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                for n in 1...3 {
+                    let response = try client.readResponse()
+                    #expect(response.status == 200)
+                    let echoed = try EchoedRequest(response)
+                    #expect(echoed.uri == "/echo?n=\(n)")
+                    #expect(echoed.bodyBytes == (n == 2 ? 11 : 0))
+                }
+            }
+        }
+
+        @Test func pipelinedRequestsAfterChunkedBody() async throws {
+            try await E2E.withBackend { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send(
+                    "POST /echo?n=1 HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                        + "GET /echo?n=2 HTTP/1.1\r\nHost: test.local\r\n\r\n"
+                        + "GET /status?code=204 HTTP/1.1\r\nHost: test.local\r\n\r\n"
+                        + "GET /echo?n=4 HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                let first = try client.readResponse()
+                #expect(try EchoedRequest(first).uri == "/echo?n=1")
+                #expect(try EchoedRequest(first).bodyBytes == 3)
+                #expect(try EchoedRequest(try client.readResponse()).uri == "/echo?n=2")
+                #expect(try client.readResponse().status == 204)
+                #expect(try EchoedRequest(try client.readResponse()).uri == "/echo?n=4")
+            }
+        }
+
+        @Test func expectContinueInvitesTheBody() async throws {
+            try await E2E.withBackend { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("POST /echo HTTP/1.1\r\nHost: test.local\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n")
+                let interim = try client.readResponse()
+                #expect(interim.status == 100)
+                try client.send("0123456789")
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                let echoed = try EchoedRequest(response)
+                #expect(echoed.bodyBytes == 10)
+                #expect(echoed.checksum == E2E.checksum(Array("0123456789".utf8)))
+                #expect(!echoed.has("expect"))
+                // Same connection still usable.
+                try client.send("GET /echo?after HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                #expect(try EchoedRequest(try client.readResponse()).uri == "/echo?after")
+            }
+        }
+
+        @Test func headAndBodilessStatusesCarryNoBody() async throws {
+            try await E2E.withBackend { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("HEAD /cookies HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                let head = try client.readResponse(headRequest: true)
+                #expect(head.status == 200)
+                #expect(head.header("content-length") == "2")
+                #expect(head.header("transfer-encoding") == nil)
+                for code in [204, 304] {
+                    try client.send("GET /status?code=\(code) HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                    let response = try client.readResponse()
+                    #expect(response.status == code)
+                    #expect(response.header("transfer-encoding") == nil)
+                    #expect(response.header("content-length") == nil)
+                }
+                // If any of those had carried body bytes they would show up before this response.
+                try client.send("GET /echo?last HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                let last = try client.readResponse()
+                #expect(last.status == 200)
+                #expect(try EchoedRequest(last).uri == "/echo?last")
+            }
+        }
+
+        @Test func clientHalfCloseAfterGetStillGetsResponse() async throws {
+            try await E2E.withBackend { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("GET /stream?bytes=100000 HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                client.shutdownWrite()
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                #expect(response.body == E2E.streamPattern(100_000))
+                #expect(client.readToEnd().end == .eof)
+            }
+        }
+
+        @Test func clientHalfCloseAfterPostBodyStillGetsResponse() async throws {
+            // A fresh upstream connection each time, so the body is still buffered in the
+            // proxy (not yet forwarded) when the end of input arrives.
+            try await E2E.withBackend(configure: { $0.upstreams[0].pool.maxIdle = 0 }) { _, proxy in
+                for _ in 0..<3 {
+                    let client = try RawClient(port: proxy.port)
+                    try client.send("POST /echo HTTP/1.1\r\nHost: test.local\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+                    client.shutdownWrite()
+                    let response = try client.readResponse()
+                    #expect(response.status == 200, "\(response.bodyText)")
+                    #expect(try EchoedRequest(response).bodyBytes == 5)
+                }
+            }
+        }
+    }
+}

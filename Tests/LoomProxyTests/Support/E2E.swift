@@ -1,0 +1,210 @@
+import Foundation
+import LoomConfig
+import NIOCore
+import NIOPosix
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import LoomProxy
+
+/// The end-to-end data-path suites (`ForwardingHeadersTests`, `SmugglingTests`, …) nest in
+/// this one so they run one after another: they are timing-sensitive and share two cores.
+@Suite(.serialized) enum ProxyE2E {}
+
+/// Setup and guaranteed teardown for end-to-end tests: every helper stops what it started,
+/// whether the body returns or throws, so one failing test cannot leak listeners or threads.
+enum E2E {
+    /// A `TestBackend` (TCP, or a unix socket at `unixPath`) behind a proxy configured by
+    /// `configure`, with the catch-all route or `route`.
+    static func withBackend(
+        idleClose: TimeAmount? = nil, unixPath: String? = nil, route: RouteConfig? = nil,
+        configure: (inout LoomConfiguration) -> Void = { _ in },
+        _ body: (TestBackend, ProxyHarness) async throws -> Void
+    ) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let backend = TestBackend(group: group, idleClose: idleClose)
+        do {
+            try await backend.start(unixPath: unixPath)
+            let endpoint: Endpoint = unixPath.map { .unix(path: $0) } ?? .tcp(host: "127.0.0.1", port: backend.port)
+            try await withProxy(ProxyHarness.config(endpoints: [endpoint], route: route, configure: configure)) { proxy in
+                try await body(backend, proxy)
+            }
+        } catch {
+            await backend.stop()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        await backend.stop()
+        try? await group.shutdownGracefully()
+    }
+
+    /// A `RawBackend` answering every request head with `response`, behind a proxy.
+    static func withRawBackend(
+        _ response: String, closeAfter: Bool = true, configure: (inout LoomConfiguration) -> Void = { _ in },
+        _ body: (RawBackend, ProxyHarness) async throws -> Void
+    ) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let backend = RawBackend(group: group, response: response, closeAfter: closeAfter)
+        do {
+            try await backend.start()
+            let config = ProxyHarness.config(endpoints: [.tcp(host: "127.0.0.1", port: backend.port)], configure: configure)
+            try await withProxy(config) { proxy in try await body(backend, proxy) }
+        } catch {
+            await backend.stop()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        await backend.stop()
+        try? await group.shutdownGracefully()
+    }
+
+    /// A proxy for `configuration`, stopped afterwards.
+    static func withProxy(_ configuration: LoomConfiguration, _ body: (ProxyHarness) async throws -> Void) async throws {
+        let proxy = try await ProxyHarness.start(configuration)
+        do {
+            try await body(proxy)
+        } catch {
+            await proxy.stop()
+            throw error
+        }
+        await proxy.stop()
+    }
+
+    /// A loopback port nobody listens on (bound, then closed).
+    static func closedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(fd, pointer, length) == 0 else { return -1 }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        guard bound == 0 else { throw RawClientError.socket(errno) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// The `request_id` of a Loom JSON error body.
+    static func jsonRequestID(_ response: RawResponse) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else { return nil }
+        return object["request_id"] as? String
+    }
+
+    /// The JSON error body's fields, for checks on `error` and `status`.
+    static func json(_ response: RawResponse) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
+    }
+
+    /// The checksum `TestBackend` computes over a request body.
+    static func checksum<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        var sum: UInt64 = 0
+        for byte in bytes { sum = sum &* 31 &+ UInt64(byte) }
+        return String(sum)
+    }
+
+    /// `TestBackend`'s `/stream` byte pattern.
+    static func streamPattern(_ count: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: $0 % 251) }
+    }
+
+    /// Waits until `condition` holds or `timeout` passes (for effects seen on other threads).
+    static func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
+    /// Runs curl with `arguments`; returns its exit status, stdout and stderr.
+    static func curl(_ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["--silent", "--show-error", "--max-time", "20"] + arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Drain stdout while curl runs so a large output cannot fill the pipe and block it.
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+/// A TCP listener whose accept queue is full and never drained, so new connections to it hang
+/// in SYN-SENT: the way to make an upstream connect time out without a routable black hole.
+///
+/// Linux drops a SYN while the listener's accept queue is full (`backlog` 0 admits one
+/// connection), so after filling it a connect neither succeeds nor fails until it times out.
+/// `hangs` says whether that was observed on this machine.
+final class HangingListener {
+    let port: Int
+    private let listenFD: Int32
+    private var fillers: [Int32] = []
+    private(set) var hangs = false
+
+    init() throws {
+        listenFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd = listenFD
+        let result = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(fd, pointer, length) == 0, listen(fd, 0) == 0 else { return -1 }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        guard result == 0 else {
+            close(listenFD)
+            throw RawClientError.socket(errno)
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        // Fill the queue until a probe connect stays pending for a while.
+        for _ in 0..<8 {
+            let probe = Self.startConnect(port: port)
+            var poller = pollfd(fd: probe, events: Int16(POLLOUT), revents: 0)
+            let ready = poll(&poller, 1, 300)
+            if ready == 0 {
+                close(probe)
+                hangs = true
+                break
+            }
+            fillers.append(probe)
+        }
+    }
+
+    /// A non-blocking connect in progress (or completed) to `port`.
+    private static func startConnect(port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return fd
+    }
+
+    func stop() {
+        for fd in fillers { close(fd) }
+        fillers = []
+        close(listenFD)
+    }
+}

@@ -1,0 +1,109 @@
+import LoomConfig
+import NIOCore
+import Testing
+
+@testable import LoomProxy
+
+extension ProxyE2E {
+    /// Every timeout of the data path, with small configured values. Assertions only check
+    /// outcomes (status, closed or not), never tight upper bounds on elapsed time.
+    @Suite(.serialized) struct TimeoutTests {
+        @Test func responseHeaderTimeoutIs504() async throws {
+            try await E2E.withBackend(configure: { $0.server.timeouts.responseHeader = .milliseconds(300) }) { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("GET /delay?ms=2000 HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                ErrorMappingTests.expectError(try client.readResponse(), status: 504, code: "gateway_timeout")
+                // The client connection stays usable; the late upstream answer is not reused.
+                try client.send("GET /echo?next HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                let next = try client.readResponse()
+                #expect(next.status == 200)
+                #expect(try EchoedRequest(next).uri == "/echo?next")
+            }
+        }
+
+        @Test func idleTimeoutAfterResponseStartCutsConnection() async throws {
+            try await E2E.withBackend(configure: { $0.server.timeouts.idle = .milliseconds(300) }) { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("GET /stall HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                let head = try client.readHead()
+                #expect(head.status == 200)
+                #expect(head.header("content-length") == "100")
+                let (rest, end) = client.readToEnd()
+                #expect(end != .timeout)
+                #expect(String(decoding: rest, as: UTF8.self) == "partial")
+            }
+        }
+
+        @Test func idleTimeoutBeforeResponseIs504() async throws {
+            try await E2E.withBackend(configure: { $0.server.timeouts.idle = .milliseconds(300) }) { _, proxy in
+                let response = try proxy.get("/delay?ms=2000")
+                ErrorMappingTests.expectError(response, status: 504, code: "gateway_timeout")
+            }
+        }
+
+        @Test func totalRequestTimeoutIs504() async throws {
+            try await E2E.withBackend(configure: { $0.server.timeouts.request = .milliseconds(300) }) { _, proxy in
+                let response = try proxy.get("/delay?ms=2000")
+                ErrorMappingTests.expectError(response, status: 504, code: "gateway_timeout")
+                #expect(E2E.json(response)["message"] as? String == "request took too long")
+            }
+        }
+
+        @Test func routeTimeoutOverridesServerTimeout() async throws {
+            let route = RouteConfig(
+                name: "all", match: RouteMatch(path: .prefix("/")), action: .proxy(upstream: "backend"),
+                timeouts: TimeoutOverrides(responseHeader: .milliseconds(300)))
+            try await E2E.withBackend(route: route) { _, proxy in
+                ErrorMappingTests.expectError(try proxy.get("/delay?ms=2000"), status: 504, code: "gateway_timeout")
+                #expect(try proxy.get("/delay?ms=10").status == 200)
+            }
+        }
+
+        @Test func connectTimeoutIs504() async throws {
+            let listener = try HangingListener()
+            defer { listener.stop() }
+            // Without a hanging connect on this machine the mapping is still covered by
+            // `ErrorMappingTests.gatewayErrorStatusMapping`.
+            try #require(listener.hangs, "could not make a connect hang on this machine")
+            let config = ProxyHarness.config(endpoints: [.tcp(host: "127.0.0.1", port: listener.port)]) {
+                $0.server.timeouts.connect = .milliseconds(300)
+            }
+            try await E2E.withProxy(config) { proxy in
+                let response = try proxy.get("/")
+                ErrorMappingTests.expectError(response, status: 504, code: "gateway_timeout")
+                #expect(E2E.json(response)["message"] as? String == "timed out connecting to upstream")
+            }
+        }
+
+        @Test func partialHeadGets408AndClose() async throws {
+            try await E2E.withBackend(configure: { $0.server.timeouts.requestHeader = .milliseconds(300) }) { backend, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("GET /echo HTTP/1.1\r\nHost: test.local\r\n")
+                let response = try client.readResponse()
+                #expect(response.status == 408)
+                #expect(response.header("connection")?.lowercased() == "close")
+                #expect(E2E.jsonRequestID(response) == response.header("x-request-id"))
+                #expect(client.waitForClose())
+                #expect(backend.connectionsAccepted == 0)
+            }
+        }
+
+        @Test func idleKeepAliveConnectionIsClosed() async throws {
+            try await E2E.withBackend(configure: { $0.server.timeouts.idle = .milliseconds(300) }) { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("GET /echo HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                #expect(try client.readResponse().status == 200)
+                let (rest, end) = client.readToEnd()
+                #expect(end == .eof)
+                #expect(rest.isEmpty)
+            }
+        }
+
+        @Test func idleConnectionWithoutAnyRequestIsClosed() async throws {
+            try await E2E.withBackend(configure: { $0.server.timeouts.idle = .milliseconds(300) }) { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                #expect(client.readToEnd().end == .eof)
+            }
+        }
+    }
+}
