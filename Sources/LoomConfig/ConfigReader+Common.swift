@@ -63,7 +63,7 @@ extension ConfigReader {
         if let v = bool(table, "x_forwarded") { forwarding.xForwarded = v }
         if let v = bool(table, "forwarded") { forwarding.forwarded = v }
         if let v = bool(table, "via") { forwarding.via = v }
-        if let v = stringList(table, "trusted_proxies") { forwarding.trustedProxies = v }
+        if let v = addressBlocks(table, "trusted_proxies") { forwarding.trustedProxies = v }
         if let v = headerName(table, "request_id_header") { forwarding.requestIDHeader = v }
         if let v = bool(table, "preserve_host") { forwarding.preserveHost = v }
     }
@@ -73,6 +73,21 @@ extension ConfigReader {
         if let v = bool(table, "access_log") { logging.accessLog = v }
         if let node = table["format"], let v = choice(node, table.path("format"), among: [LoggingSettings.Format.json, .text]) { logging.format = v }
         if let v = choice(table, "level", as: LoggingSettings.Level.self) { logging.level = v }
+    }
+
+    /// A list of addresses or CIDR blocks; each bad entry is reported at its own position.
+    mutating func addressBlocks(_ table: ConfigTable, _ key: String) -> [AddressBlock]? {
+        guard let node = table[key], let elements = list(node, at: table.path(key)) else { return nil }
+        var blocks: [AddressBlock] = []
+        for (path, element) in elements {
+            guard let text = string(element, path) else { continue }
+            if let block = AddressBlock(text) {
+                blocks.append(block)
+            } else {
+                report(path, at: element.location, "invalid address or CIDR block \"\(text)\" (use e.g. \"10.0.0.0/8\" or \"::1\")")
+            }
+        }
+        return blocks
     }
 
     /// An HTTP field name (RFC 9110 token).

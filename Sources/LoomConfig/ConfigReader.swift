@@ -221,9 +221,6 @@ struct ConfigReader {
         return nil
     }
 
-    /// All cases of an enum chosen by the caller's type annotation.
-    static func allCases<T: CaseIterable>() -> [T] { Array(T.allCases) }
-
     mutating func stringList(_ node: ConfigNode, _ path: String) -> [String]? {
         guard let elements = list(node, at: path) else { return nil }
         var result: [String] = []

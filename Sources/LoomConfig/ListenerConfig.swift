@@ -1,18 +1,19 @@
+/// The protocol a listener speaks. Only `http` (HTTP/1.1) runs today; the rest are planned.
+public enum ListenerProtocol: String, Sendable, Equatable, CaseIterable {
+    case http, https, http2, grpc, http3
+}
+
 /// One listening socket.
 public struct ListenerConfig: Sendable, Equatable {
-    public enum `Protocol`: String, Sendable, Equatable, CaseIterable {
-        case http, https, http2, grpc, http3
-    }
-
     public var name: String
     /// Bind host; `nil` for `":8080"` style addresses, meaning all interfaces (`0.0.0.0`).
     public var host: String?
     public var port: Int
-    public var `protocol`: Protocol
+    public var `protocol`: ListenerProtocol
     /// Planned: TLS termination (parsed and validated, not run yet).
     public var tls: TLSSettings?
 
-    public init(name: String, host: String? = nil, port: Int, protocol: Protocol = .http, tls: TLSSettings? = nil) {
+    public init(name: String, host: String? = nil, port: Int, protocol: ListenerProtocol = .http, tls: TLSSettings? = nil) {
         self.name = name
         self.host = host
         self.port = port

@@ -61,10 +61,7 @@ struct LoomYAMLDecoder {
             var fields: [ConfigSourceMap.Field: String] = [.entity: path, .name: table.path("name"), .address: table.path("address")]
             guard let address = addressOf(table) else { continue }
             var listener = ListenerConfig(name: name, host: address.host, port: address.port)
-            // `ListenerConfig.Protocol` cannot be named in expressions (it reads as a metatype),
-            // hence the annotated helper instead of `.allCases`.
-            let protocols: [ListenerConfig.`Protocol`] = ConfigReader.allCases()
-            if let node = table["protocol"], let proto = reader.choice(node, table.path("protocol"), among: protocols) {
+            if let node = table["protocol"], let proto = reader.choice(node, table.path("protocol"), among: ListenerProtocol.allCases) {
                 listener.protocol = proto
                 fields[.protocol] = table.path("protocol")
             }

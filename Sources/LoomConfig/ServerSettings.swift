@@ -108,8 +108,8 @@ public struct ForwardingSettings: Sendable, Equatable {
     /// Add a `Via: 1.1 loom` header in both directions.
     public var via: Bool
     /// Clients whose own `X-Forwarded-*` / `Forwarded` values are kept and extended; from
-    /// everyone else they are replaced. Each entry is an address or a CIDR block.
-    public var trustedProxies: [String]
+    /// everyone else they are replaced.
+    public var trustedProxies: [AddressBlock]
     /// Header carrying the request id upstream and back to the client.
     public var requestIDHeader: String
     /// Keep the client's `Host` header (true) or send the endpoint's `host:port` (false).
@@ -119,7 +119,7 @@ public struct ForwardingSettings: Sendable, Equatable {
         xForwarded: Bool = true,
         forwarded: Bool = false,
         via: Bool = true,
-        trustedProxies: [String] = [],
+        trustedProxies: [AddressBlock] = [],
         requestIDHeader: String = "X-Request-ID",
         preserveHost: Bool = true
     ) {

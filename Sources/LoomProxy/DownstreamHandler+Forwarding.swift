@@ -110,6 +110,10 @@ extension DownstreamHandler: UpstreamResponseSink {
                     return
                 }
             }
+            // The decoder needs more bytes; after the client's end of input none will come.
+            if inputClosed, self.exchange?.requestComplete == false {
+                failExchange(GatewayError(.invalidRequest(.prematureEnd)))
+            }
         } catch {
             failExchange(GatewayError(.invalidRequest(error)))
         }

@@ -31,7 +31,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     let loop: LoopContext
     let store: SnapshotStore
-    let listenerPort: Int
+    /// The listener's port, for `X-Forwarded-Port`; the configured one, or the bound one
+    /// when the listener asked for an ephemeral port (0).
+    var listenerPort: Int
     let accessLog: AccessLog
     var context: ChannelHandlerContext?
     var state: State = .awaitingHead
@@ -78,6 +80,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     func channelActive(context: ChannelHandlerContext) {
         clientAddress = context.channel.remoteAddress
         clientIP = clientAddress?.ipAddress
+        // Port 0 in the configuration means "any": the port clients reached is the bound one.
+        if listenerPort == 0, let port = context.channel.localAddress?.port { listenerPort = port }
         loop.register(self)
         startKeepAliveTimer()
         context.fireChannelActive()
@@ -154,10 +158,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
             // Nothing in flight (a partial head can never complete now).
             context.close(promise: nil)
         case .exchanging:
-            if exchange?.requestComplete == false {
-                // The client stopped sending in the middle of its body: abandon the exchange.
-                failExchange(GatewayError(.invalidRequest(.prematureEnd)))
-            }
+            // The rest of the body may already be buffered, waiting for the upstream
+            // connection: only a body that cannot complete from `inbound` is truncated.
+            // `pumpRequestBody` decides that (now, or once the upstream is connected).
+            pumpRequestBody()
         }
     }
 

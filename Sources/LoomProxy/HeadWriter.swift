@@ -8,7 +8,8 @@ import NIOCore
 /// Request edits: hop-by-hop fields and every field named in `Connection` removed; `Expect`
 /// removed (Loom answers `100 Continue` itself); `X-Forwarded-*` / `Forwarded` rebuilt, keeping
 /// the incoming values only from trusted proxies; `Via` appended; the request id set; route
-/// `add_headers` appended; framing re-declared (`Transfer-Encoding: chunked` when re-chunking).
+/// `add_headers` appended; framing re-declared from the parsed framing (`Transfer-Encoding:
+/// chunked` when re-chunking, one normalized `Content-Length`).
 enum HeadWriter {
     /// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1), lower-case.
     static let hopByHop: Set<String> = [
@@ -45,6 +46,7 @@ enum HeadWriter {
         for index in 0..<fields.count {
             if isConnectionSpecific(fields, index, tokens: head.connectionTokens)
                 || fields.name(at: index, equals: "expect")
+                || fields.name(at: index, equals: "content-length")
                 || fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
                 || (!forwarding.preserveHost && fields.name(at: index, equals: "host"))
             {
@@ -75,7 +77,13 @@ enum HeadWriter {
             fields.writeField(at: index, into: &out)
         }
 
-        if head.framing == .chunked { writeField("Transfer-Encoding", "chunked", into: &out) }
+        // Framing is re-declared from what the parser decided, never copied: a list such as
+        // `Content-Length: 5, 5` (accepted, RFC 9110 §8.6) must reach the upstream as one value.
+        switch head.framing {
+        case .chunked: writeField("Transfer-Encoding", "chunked", into: &out)
+        case .contentLength(let length): writeField("Content-Length", String(length), into: &out)
+        case .none, .untilClose: break
+        }
         if !forwarding.preserveHost || head.host == nil {
             writeField("Host", request.endpointAuthority, into: &out)
         }
@@ -125,14 +133,20 @@ enum HeadWriter {
         out.writeString("HTTP/1.1 \(head.status) ")
         out.writeString(head.reason)
         out.writeString("\r\n")
+        // A body framed by length gets one normalized Content-Length (see the request side);
+        // bodiless responses (HEAD, 304) keep theirs as sent: it describes another response.
+        var length: Int?
+        if case .contentLength(let n) = head.framing { length = n }
         for index in 0..<fields.count {
             if isConnectionSpecific(fields, index, tokens: head.connectionTokens)
                 || fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
+                || (length != nil && fields.name(at: index, equals: "content-length"))
             {
                 continue
             }
             fields.writeField(at: index, into: &out)
         }
+        if let length { writeField("Content-Length", String(length), into: &out) }
         if framing == .chunked { writeField("Transfer-Encoding", "chunked", into: &out) }
         if snapshot.forwarding.via { writeField("Via", "1.1 loom", into: &out) }
         writeField(snapshot.forwarding.requestIDHeader, requestID, into: &out)

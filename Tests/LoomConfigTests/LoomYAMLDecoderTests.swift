@@ -49,7 +49,7 @@ struct LoomYAMLDecoderTests {
         #expect(server.shutdownTimeout == .seconds(45))
         #expect(server.timeouts == Timeouts(connect: .seconds(2), responseHeader: .seconds(30), idle: .seconds(90), request: .seconds(300), requestHeader: .milliseconds(500)))
         #expect(server.limits == Limits(maxHeaderBytes: 32 * 1024, maxURIBytes: 4096, maxBodyBytes: 16 * 1024 * 1024))
-        #expect(server.forwarding == ForwardingSettings(xForwarded: false, forwarded: true, via: false, trustedProxies: ["10.0.0.0/8", "127.0.0.1"], requestIDHeader: "X-Trace-ID", preserveHost: false))
+        #expect(server.forwarding == ForwardingSettings(xForwarded: false, forwarded: true, via: false, trustedProxies: [AddressBlock("10.0.0.0/8")!, AddressBlock("127.0.0.1")!], requestIDHeader: "X-Trace-ID", preserveHost: false))
         #expect(server.logging == LoggingSettings(accessLog: false, format: .text, level: .debug))
         #expect(config.listeners == [ListenerConfig(name: "main", host: "127.0.0.1", port: 9000), ListenerConfig(name: "v6", host: "::1", port: 9001)])
         #expect(config.upstreams == [UpstreamConfig(

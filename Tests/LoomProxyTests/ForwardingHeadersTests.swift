@@ -27,7 +27,7 @@ extension ProxyE2E {
         }
 
         @Test func trustedClientForwardedForIsAppended() async throws {
-            try await E2E.withBackend(configure: { $0.server.forwarding.trustedProxies = ["127.0.0.1"] }) { _, proxy in
+            try await E2E.withBackend(configure: { $0.server.forwarding.trustedProxies = [AddressBlock("127.0.0.1")!] }) { _, proxy in
                 let response = try proxy.get("/echo", headers: ["X-Forwarded-For: 1.2.3.4", "X-Forwarded-Proto: https"])
                 let echoed = try EchoedRequest(response)
                 #expect(echoed.values("x-forwarded-for") == ["1.2.3.4, 127.0.0.1"])

@@ -171,3 +171,61 @@ extension ProxyE2E {
         }
     }
 }
+
+extension ProxyE2E {
+    /// A reused pooled connection that the backend closes on receiving the request: safe
+    /// requests are replayed once on a fresh connection, others fail with 502.
+    @Suite(.serialized) struct RetryTests {
+        /// Sends `first` to prime the pool, then `second`, on one client connection.
+        static func exchange(_ proxy: ProxyHarness, _ second: String) throws -> RawResponse {
+            let client = try RawClient(port: proxy.port)
+            try client.send("GET /flaky?prime HTTP/1.1\r\nHost: test.local\r\n\r\n")
+            #expect(try client.readResponse().status == 200)
+            try client.send(second)
+            return try client.readResponse()
+        }
+
+        static func withFlakyBackend(_ body: (TestBackend, ProxyHarness) async throws -> Void) async throws {
+            try await E2E.withBackend(configure: {
+                $0.server.workerThreads = 1
+                $0.server.timeouts.responseHeader = .seconds(2)
+            }, body)
+        }
+
+        @Test func idempotentGetIsRetried() async throws {
+            try await Self.withFlakyBackend { backend, proxy in
+                let response = try Self.exchange(proxy, "GET /flaky?again HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                #expect(response.status == 200, "\(response.bodyText)")
+                #expect(try EchoedRequest(response).uri == "/flaky?again")
+                #expect(backend.connectionsAccepted == 2)
+            }
+        }
+
+        @Test func idempotentPutWithLengthBodyIsRetried() async throws {
+            try await Self.withFlakyBackend { _, proxy in
+                let response = try Self.exchange(proxy, "PUT /flaky HTTP/1.1\r\nHost: test.local\r\nContent-Length: 11\r\n\r\nhello world")
+                #expect(response.status == 200, "\(response.bodyText)")
+                #expect(try EchoedRequest(response).bodyBytes == 11)
+            }
+        }
+
+        @Test func idempotentPutWithChunkedBodyIsRetried() async throws {
+            try await Self.withFlakyBackend { _, proxy in
+                let response = try Self.exchange(
+                    proxy, "PUT /flaky HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+                #expect(response.status == 200, "\(response.bodyText)")
+                let echoed = try EchoedRequest(response)
+                #expect(echoed.bodyBytes == 11)
+                #expect(echoed.checksum == E2E.checksum(Array("hello world".utf8)))
+            }
+        }
+
+        @Test func postIsNotRetried() async throws {
+            try await Self.withFlakyBackend { backend, proxy in
+                let response = try Self.exchange(proxy, "POST /flaky HTTP/1.1\r\nHost: test.local\r\nContent-Length: 5\r\n\r\nhello")
+                ErrorMappingTests.expectError(response, status: 502, code: "bad_gateway")
+                #expect(backend.connectionsAccepted == 1)
+            }
+        }
+    }
+}

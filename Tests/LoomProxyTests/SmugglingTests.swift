@@ -108,7 +108,11 @@ extension ProxyE2E {
                     "POST /echo HTTP/1.1\r\nHost: test.local\r\nContent-Length: 5, 5\r\n\r\nhello"
                         + "POST /echo HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
                         + Self.smuggled)
-                #expect(try EchoedRequest(try client.readResponse()).bodyBytes == 5)
+                let first = try client.readResponse()
+                #expect(first.status == 200, "\(first.bodyText)")
+                // The list collapses to one value upstream, so no recipient can read it differently.
+                #expect(try EchoedRequest(first).values("content-length") == ["5"])
+                #expect(try EchoedRequest(first).bodyBytes == 5)
                 #expect(try EchoedRequest(try client.readResponse()).bodyBytes == 5)
                 #expect(try client.readResponse().status == 200)
                 #expect(backend.requestURIs.withLockedValue { $0 } == ["/echo", "/echo", "/smuggled"])

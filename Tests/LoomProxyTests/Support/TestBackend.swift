@@ -15,6 +15,8 @@ import NIOPosix
 /// - `/delay?ms=N` waits N ms before answering; `/stall` sends a head and part of a body,
 ///   then goes silent; `/status?code=N` answers with that status.
 /// - `/close` answers with `Connection: close` semantics by closing after the response.
+/// - `/flaky…` echoes like `/echo` when it is the first request on its connection, and closes
+///   the connection without answering otherwise (a keep-alive race seen from the proxy).
 /// Every accepted connection is counted, so tests can prove keep-alive reuse.
 final class TestBackend: @unchecked Sendable {
     let group: EventLoopGroup
@@ -72,6 +74,7 @@ private final class BackendHandler: ChannelInboundHandler {
     private var streamRemaining = 0
     private var streamContext: ChannelHandlerContext?
     private var idleTask: Scheduled<Void>?
+    private var requestsOnConnection = 0
     private let idleClose: TimeAmount?
     private let requestURIs: NIOLockedValueBox<[String]>
 
@@ -95,6 +98,12 @@ private final class BackendHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             requestURIs.withLockedValue { $0.append(head.uri) }
+            requestsOnConnection += 1
+            if head.uri.hasPrefix("/flaky"), requestsOnConnection > 1 {
+                self.head = nil
+                context.close(promise: nil)
+                return
+            }
             idleTask?.cancel()
             self.head = head
             bodyBytes = 0
