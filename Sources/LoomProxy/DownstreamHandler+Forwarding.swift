@@ -58,6 +58,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &head)
         connection.write(head)
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }
+        if let end = exchange.replayEnd { connection.write(end) }
 
         // The client asked before sending its body; the route and upstream are settled, so
         // invite it now (the `Expect` field itself was not forwarded).
@@ -98,6 +99,9 @@ extension DownstreamHandler: UpstreamResponseSink {
                     if exchange.head.framing == .chunked {
                         var out = ByteBuffer()
                         HTTP1ChunkedEncoder.writeEnd(trailers: trailers, into: &out)
+                        if self.exchange!.reusedConnection && !self.exchange!.responseStarted && self.exchange!.replayable {
+                            self.exchange!.replayEnd = out
+                        }
                         connection.write(out)
                     }
                     self.exchange!.requestComplete = true
@@ -150,6 +154,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         self.exchange!.responseTimer = nil
         self.exchange!.lastActivity = .now()
         self.exchange!.replay = []
+        self.exchange!.replayEnd = nil
         self.exchange!.replayable = false
         let framing = HeadWriter.responseFraming(upstream: head.framing, clientMinorVersion: exchange.head.minorVersion)
         let close = !exchange.head.keepAlive || shuttingDown || inputClosed || framing == .untilClose

@@ -39,6 +39,9 @@ struct Exchange {
     /// Request body bytes sent on the current connection, kept while a retry is possible.
     var replay: [ByteBuffer] = []
     var replayBytes = 0
+    /// The encoded last chunk (and trailers) of a chunked body already sent, kept with
+    /// `replay`: without it a replayed chunked body would never end upstream.
+    var replayEnd: ByteBuffer?
     var replayable = true
     var retried = false
 
@@ -78,6 +81,7 @@ struct Exchange {
         if replayBytes > Self.replayLimit {
             replayable = false
             replay = []
+            replayEnd = nil
         } else {
             replay.append(data)
         }

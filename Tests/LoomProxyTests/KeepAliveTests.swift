@@ -155,6 +155,23 @@ extension ProxyE2E {
             }
         }
 
+        @Test func clientHalfCloseAfterPipelinedRequestsGetsEveryResponse() async throws {
+            try await E2E.withBackend { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send(
+                    "GET /echo?n=1 HTTP/1.1\r\nHost: test.local\r\n\r\n"
+                        + "POST /echo?n=2 HTTP/1.1\r\nHost: test.local\r\nContent-Length: 3\r\n\r\nabc"
+                        + "GET /echo?n=3 HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                client.shutdownWrite()
+                for n in 1...3 {
+                    let response = try client.readResponse()
+                    #expect(response.status == 200)
+                    #expect(try EchoedRequest(response).uri == "/echo?n=\(n)")
+                }
+                #expect(client.readToEnd().end == .eof)
+            }
+        }
+
         @Test func clientHalfCloseAfterPostBodyStillGetsResponse() async throws {
             // A fresh upstream connection each time, so the body is still buffered in the
             // proxy (not yet forwarded) when the end of input arrives.

@@ -67,6 +67,35 @@ extension ProxyE2E {
             }
         }
 
+        @Test func earlyHintsRelayedToHTTP11Only() async throws {
+            let raw = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            try await E2E.withRawBackend(raw, closeAfter: false) { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("GET / HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                let hints = try client.readResponse()
+                #expect(hints.status == 103)
+                #expect(hints.header("link") == "</style.css>; rel=preload")
+                let final = try client.readResponse()
+                #expect(final.status == 200)
+                #expect(final.bodyText == "ok")
+
+                let old = try RawClient(port: proxy.port)
+                try old.send("GET / HTTP/1.0\r\nHost: test.local\r\n\r\n")
+                let response = try old.readResponse()
+                #expect(response.status == 200)
+                #expect(response.bodyText == "ok")
+            }
+        }
+
+        @Test func responseContentLengthListIsNormalized() async throws {
+            try await E2E.withRawBackend("HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", closeAfter: false) { _, proxy in
+                let response = try proxy.get("/")
+                #expect(response.status == 200)
+                #expect(response.headers("content-length") == ["2"])
+                #expect(response.bodyText == "ok")
+            }
+        }
+
         @Test func download64MiB() async throws {
             try await E2E.withBackend { _, proxy in
                 let total = 64 * 1024 * 1024
