@@ -157,7 +157,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         self.exchange!.replayEnd = nil
         self.exchange!.replayable = false
         let framing = HeadWriter.responseFraming(upstream: head.framing, clientMinorVersion: exchange.head.minorVersion)
-        let close = !exchange.head.keepAlive || shuttingDown || inputClosed || framing == .untilClose
+        let close = !exchange.head.keepAlive || shuttingDown || !moreRequestsMayFollow || framing == .untilClose
         var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes + 128)
         HeadWriter.writeResponseHead(
             head, framing: framing, requestID: exchange.requestID, closeConnection: close,
@@ -271,7 +271,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// connection closes afterwards: the next request's position is unknown otherwise.
     private var mustCloseAfterLocalResponse: Bool {
         guard let exchange else { return true }
-        return !exchange.requestComplete || !exchange.head.keepAlive || shuttingDown || inputClosed
+        return !exchange.requestComplete || !exchange.head.keepAlive || shuttingDown || !moreRequestsMayFollow
     }
 
     private func respondLocally(_ response: ByteBuffer, status: Int) {
@@ -298,7 +298,8 @@ extension DownstreamHandler: UpstreamResponseSink {
             }
         }
         accessLog.record(exchange, clientIP: clientIP, now: .now())
-        let keepAlive = exchange.head.keepAlive && exchange.requestComplete && !shuttingDown && !inputClosed
+        // After a half-close, requests pipelined before it are still answered.
+        let keepAlive = exchange.head.keepAlive && exchange.requestComplete && !shuttingDown && moreRequestsMayFollow
             && exchange.responseFraming != .untilClose
         self.exchange = nil
         guard keepAlive else {

@@ -192,6 +192,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
                     return
                 }
                 guard let head else {
+                    if inputClosed {
+                        // A partial head after the client's end of input can never complete.
+                        closeGracefully()
+                        return
+                    }
                     startHeaderTimerIfNeeded()
                     return
                 }
@@ -273,6 +278,12 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let path = LinearRouter.forwardedPath(for: route, path: head.path)
         guard let question = head.target.firstIndex(of: "?") else { return path }
         return path + head.target[question...]
+    }
+
+    /// Whether another request can still arrive after the current one: the client has not
+    /// half-closed, or it pipelined requests before it did (they are in `inbound`).
+    var moreRequestsMayFollow: Bool {
+        !inputClosed || inbound.readableBytes > 0
     }
 
     // MARK: Read backpressure

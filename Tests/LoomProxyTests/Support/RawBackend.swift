@@ -38,7 +38,7 @@ final class RawBackend: @unchecked Sendable {
     }
 
     func stop() async {
-        try? await channel.close()
+        try? await channel?.close()
     }
 }
 

@@ -59,7 +59,7 @@ final class TestBackend: @unchecked Sendable {
     }
 
     func stop() async {
-        try? await channel.close()
+        try? await channel?.close()
     }
 }
 
