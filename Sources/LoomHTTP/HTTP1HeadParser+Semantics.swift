@@ -11,7 +11,6 @@ extension HTTP1HeadParser {
         /// Non-empty transfer codings across all Transfer-Encoding fields.
         var codingCount = 0
         var chunkedCount = 0
-        var lastCodingIsChunked = false
         var emptyCoding = false
         var hostCount = 0
         var hostStart = 0
@@ -60,9 +59,7 @@ extension HTTP1HeadParser {
                     try HTTPSyntax.forEachListElement(raw, start: valueStart, end: valueEnd) { s, e in
                         guard s < e else { self.emptyCoding = true; return }
                         self.codingCount += 1
-                        let chunked = HTTPSyntax.equalsLowercased(raw, start: s, length: e - s, "chunked")
-                        if chunked { self.chunkedCount += 1 }
-                        self.lastCodingIsChunked = chunked
+                        if HTTPSyntax.equalsLowercased(raw, start: s, length: e - s, "chunked") { self.chunkedCount += 1 }
                     }
                 default:
                     break
@@ -256,12 +253,17 @@ extension HTTP1HeadParser {
     func responseParts(_ raw: UnsafeRawBufferPointer, headEnd: Int, requestMethod: String) throws(HTTPParseError) -> ResponseParts {
         let line = statusLine!
         let facts = try FieldFacts(raw, base: headBase, fields: collectedFields)
-        // The same smuggling rules as requests; only the "which codings" rule is RFC-lenient,
-        // because a response may legitimately be e.g. "gzip, chunked".
+        // The same rules as requests, including "exactly one chunked coding": RFC 9112 would
+        // allow "gzip, chunked", but a proxy that relays it must either keep the gzip coding
+        // hop-by-hop (HTTP/1.0 clients cannot receive it) or undo it; like nginx, Loom treats
+        // such a response as invalid rather than pass on bytes whose coding it dropped.
         if facts.transferEncodingSeen {
             if line.minorVersion == 0 { throw .transferEncodingInHTTP10 }
             if facts.contentLength != nil { throw .contentLengthWithTransferEncoding }
             if facts.chunkedCount > 1 { throw .repeatedTransferCoding }
+            guard facts.codingCount == 1, facts.chunkedCount == 1, !facts.emptyCoding else {
+                throw .unsupportedTransferCoding
+            }
         }
         let framing: HTTPBodyFraming
         let status = line.status
@@ -271,8 +273,7 @@ extension HTTP1HeadParser {
             // A successful CONNECT turns the connection into a tunnel: no message body follows.
             framing = .none
         } else if facts.transferEncodingSeen {
-            // RFC 9112 §6.3: chunked not last means the body runs until close.
-            framing = facts.lastCodingIsChunked ? .chunked : .untilClose
+            framing = .chunked
         } else if let length = facts.contentLength {
             if let max = limits.maxBodyBytes, length > max { throw .bodyTooLarge }
             framing = .contentLength(length)

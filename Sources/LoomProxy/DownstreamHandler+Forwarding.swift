@@ -114,6 +114,9 @@ extension DownstreamHandler: UpstreamResponseSink {
                     return
                 }
             }
+            // Everything buffered went upstream and the upstream can take more: read again
+            // (reads may have been held while the buffer filled during the connect).
+            if connection.isWritable { resumeReading() }
             // The decoder needs more bytes; after the client's end of input none will come.
             if inputClosed, self.exchange?.requestComplete == false {
                 failExchange(GatewayError(.invalidRequest(.prematureEnd)))

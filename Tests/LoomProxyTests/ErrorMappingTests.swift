@@ -39,6 +39,8 @@ extension ProxyE2E {
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
             "HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 2\r\n\r\nok",
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            // A coding Loom would have to drop silently: rejected like nginx does.
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ])
         func malformedUpstreamResponseIs502(raw: String) async throws {
             try await E2E.withRawBackend(raw) { _, proxy in
