@@ -50,8 +50,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var shuttingDown = false
     /// The client half-closed: finish the current response, then close.
     var inputClosed = false
-    var readPaused = false
-    var readPending = false
+    var readGate = ReadGate()
     private var processing = false
     var keepAliveTimer: Scheduled<Void>?
     var headerTimer: Scheduled<Void>?
@@ -106,11 +105,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if readPaused {
-            readPending = true
-        } else {
-            context.read()
-        }
+        readGate.read(context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -289,16 +284,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
     // MARK: Read backpressure
 
     func pauseReading() {
-        readPaused = true
+        readGate.pause()
     }
 
     func resumeReading() {
-        guard readPaused else { return }
-        readPaused = false
-        if readPending, let context {
-            readPending = false
-            context.read()
-        }
+        readGate.resume(context)
     }
 
     // MARK: Shutdown

@@ -52,8 +52,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private var receivedBytes = false
     private var responseKeepAlive = false
     /// Backpressure: a `read` held back while the downstream cannot take more.
-    private var readPaused = false
-    private var readPending = false
+    private var readGate = ReadGate()
     /// How many exchanges this connection has carried (a reused one may be stale).
     private(set) var exchanges = 0
 
@@ -133,16 +132,11 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     /// Backpressure from the downstream side: stop reading responses until resumed.
     func pauseReading() {
-        readPaused = true
+        readGate.pause()
     }
 
     func resumeReading() {
-        guard readPaused else { return }
-        readPaused = false
-        if readPending, let context {
-            readPending = false
-            context.read()
-        }
+        readGate.resume(context)
     }
 
     // MARK: Channel events
@@ -156,11 +150,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if readPaused {
-            readPending = true
-        } else {
-            context.read()
-        }
+        readGate.read(context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
