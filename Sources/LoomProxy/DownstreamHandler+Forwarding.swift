@@ -9,10 +9,9 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     /// Leases an idle pooled connection, or opens a new one (always new for a retry).
     func acquireUpstream(forceNew: Bool) {
-        guard let exchange, let endpoint = exchange.endpoint, let upstreamIndex = exchange.snapshot.upstreams.firstIndex(where: { $0.name == exchange.upstreamName }) else { return }
-        let upstream = exchange.snapshot.upstreams[upstreamIndex]
-        let pool = loop.pool(for: endpoint, settings: upstream.pool)
-        self.exchange!.upstream = .connecting
+        guard let exchange, let endpoint = exchange.endpoint, let upstreamIndex = exchange.upstreamIndex else { return }
+        let pool = loop.pool(for: endpoint, settings: exchange.snapshot.upstreams[upstreamIndex].pool)
+        exchange.upstream = .connecting
         startIdleTimer()
         if !forceNew, let connection = pool.takeIdle() {
             connected(connection, reused: true)
@@ -45,8 +44,8 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// Sends the request head (and any body bytes kept for replay) on a ready connection.
     private func connected(_ connection: UpstreamConnection, reused: Bool) {
         guard let context, let exchange else { return }
-        self.exchange!.upstream = .connected(connection)
-        self.exchange!.reusedConnection = reused
+        exchange.upstream = .connected(connection)
+        exchange.reusedConnection = reused
         connection.attach(self, requestMethod: exchange.head.method)
 
         var head = context.channel.allocator.buffer(capacity: exchange.head.headers.bytes.readableBytes + 256)
@@ -87,26 +86,26 @@ extension DownstreamHandler: UpstreamResponseSink {
             return
         }
         do {
-            while self.exchange != nil, let event = try self.exchange!.requestBody.next(&inbound) {
+            while self.exchange != nil, let event = try exchange.requestBody.next(&inbound) {
                 switch event {
                 case .data(let data):
-                    self.exchange!.bytesIn += data.readableBytes
-                    if self.exchange!.reusedConnection && !self.exchange!.responseStarted {
-                        self.exchange!.recordForReplay(data)
+                    exchange.bytesIn += data.readableBytes
+                    if exchange.reusedConnection && !exchange.responseStarted {
+                        exchange.recordForReplay(data)
                     }
                     writeRequestBody(data, to: connection)
                 case .end(let trailers):
                     if exchange.head.framing == .chunked {
                         var out = ByteBuffer()
                         HTTP1ChunkedEncoder.writeEnd(trailers: trailers, into: &out)
-                        if self.exchange!.reusedConnection && !self.exchange!.responseStarted && self.exchange!.replayable {
-                            self.exchange!.replayEnd = out
+                        if exchange.reusedConnection && !exchange.responseStarted && exchange.replayable {
+                            exchange.replayEnd = out
                         }
                         connection.write(out)
                     }
-                    self.exchange!.requestComplete = true
+                    exchange.requestComplete = true
                     connection.flush()
-                    if !self.exchange!.responseStarted { startResponseTimer() }
+                    if !exchange.responseStarted { startResponseTimer() }
                     return
                 }
                 if !connection.isWritable {
@@ -142,7 +141,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamInformational(_ head: HTTPResponseHead) {
         guard let context, let exchange else { return }
-        self.exchange!.lastActivity = .now()
+        exchange.lastActivity = .now()
         // 100 Continue was already produced locally; other 1xx (103 Early Hints) go to
         // HTTP/1.1 clients only (RFC 9110 §15.2).
         guard head.status != 100, exchange.head.minorVersion >= 1 else { return }
@@ -153,29 +152,29 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let context, let exchange else { return }
-        self.exchange!.responseTimer?.cancel()
-        self.exchange!.responseTimer = nil
-        self.exchange!.lastActivity = .now()
-        self.exchange!.replay = []
-        self.exchange!.replayEnd = nil
-        self.exchange!.replayable = false
+        exchange.responseTimer?.cancel()
+        exchange.responseTimer = nil
+        exchange.lastActivity = .now()
+        exchange.replay = []
+        exchange.replayEnd = nil
+        exchange.replayable = false
         let framing = HeadWriter.responseFraming(upstream: head.framing, clientMinorVersion: exchange.head.minorVersion)
         let close = !exchange.head.keepAlive || shuttingDown || !moreRequestsMayFollow || framing == .untilClose
         var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes + 128)
         HeadWriter.writeResponseHead(
             head, framing: framing, requestID: exchange.requestID, closeConnection: close,
             clientMinorVersion: exchange.head.minorVersion, snapshot: exchange.snapshot, into: &out)
-        self.exchange!.bytesOut += out.readableBytes
-        self.exchange!.status = head.status
-        self.exchange!.responseFraming = framing
-        self.exchange!.responseStarted = true
+        exchange.bytesOut += out.readableBytes
+        exchange.status = head.status
+        exchange.responseFraming = framing
+        exchange.responseStarted = true
         context.write(wrapOutboundOut(out), promise: nil)
     }
 
     func upstreamResponseBody(_ data: ByteBuffer) {
         guard let context, let exchange else { return }
-        self.exchange!.lastActivity = .now()
-        self.exchange!.bytesOut += data.readableBytes
+        exchange.lastActivity = .now()
+        exchange.bytesOut += data.readableBytes
         if exchange.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: data.readableBytes + 16)
             HTTP1ChunkedEncoder.writeChunk(data, into: &out)
@@ -193,7 +192,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         if exchange.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: 64)
             HTTP1ChunkedEncoder.writeEnd(trailers: trailers, into: &out)
-            self.exchange!.bytesOut += out.readableBytes
+            exchange.bytesOut += out.readableBytes
             context.write(wrapOutboundOut(out), promise: nil)
         }
         finishExchange()
@@ -207,7 +206,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         if error.retryable, !receivedBytes, !exchange.responseStarted, exchange.reusedConnection,
             !exchange.retried, exchange.replayable, exchange.methodIsIdempotent
         {
-            self.exchange!.retried = true
+            exchange.retried = true
             exchange.upstreamConnection?.detach()
             acquireUpstream(forceNew: true)
             return
@@ -233,12 +232,12 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// otherwise an abrupt close (the client must not mistake a cut response for a whole one).
     func failExchange(_ error: GatewayError) {
         guard let context, let exchange else { return }
-        self.exchange!.error = error
+        exchange.error = error
         exchange.upstreamConnection?.close()
-        self.exchange!.upstream = .finished
+        exchange.upstream = .finished
         if exchange.responseStarted {
-            self.exchange!.cancelTimers()
-            accessLog.record(self.exchange!, clientIP: clientIP, now: .now())
+            exchange.cancelTimers()
+            accessLog.record(exchange, clientIP: clientIP, now: .now())
             self.exchange = nil
             state = .closed
             context.close(promise: nil)
@@ -254,7 +253,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         ErrorResponse.write(
             error, requestID: exchange.requestID, requestIDHeader: exchange.snapshot.forwarding.requestIDHeader,
             close: mustCloseAfterLocalResponse, headRequest: exchange.head.method == "HEAD", into: &out)
-        self.exchange!.error = error
+        exchange.error = error
         respondLocally(out, status: error.status)
     }
 
@@ -278,11 +277,11 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     private func respondLocally(_ response: ByteBuffer, status: Int) {
-        guard let context else { return }
-        exchange!.status = status
-        exchange!.bytesOut += response.readableBytes
-        exchange!.responseStarted = true
-        exchange!.responseFraming = .contentLength
+        guard let context, let exchange else { return }
+        exchange.status = status
+        exchange.bytesOut += response.readableBytes
+        exchange.responseStarted = true
+        exchange.responseFraming = .contentLength
         context.write(wrapOutboundOut(response), promise: nil)
         finishExchange()
     }
@@ -290,7 +289,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// The response is complete: release or close the upstream connection, log, then either
     /// wait for the next request or close.
     func finishExchange() {
-        guard let context, var exchange else { return }
+        guard let context, let exchange else { return }
         exchange.cancelTimers()
         if let connection = exchange.upstreamConnection {
             if exchange.requestComplete && exchange.error == nil && connection.canBeReused {

@@ -47,7 +47,7 @@ extension DownstreamHandler {
     func startResponseTimer() {
         guard let context, let exchange, exchange.responseTimer == nil, !exchange.responseStarted else { return }
         let serial = exchangeSerial
-        self.exchange!.responseTimer = context.eventLoop.scheduleTask(in: TimeAmount(exchange.timeouts.responseHeader)) {
+        exchange.responseTimer = context.eventLoop.scheduleTask(in: TimeAmount(exchange.timeouts.responseHeader)) {
             guard self.exchangeSerial == serial, self.exchange?.responseStarted == false else { return }
             self.failExchange(GatewayError(.responseHeaderTimeout))
         }
@@ -77,7 +77,7 @@ extension DownstreamHandler {
     func startTotalTimer() {
         guard let context, let exchange, let total = exchange.timeouts.request else { return }
         let serial = exchangeSerial
-        self.exchange!.totalTimer = context.eventLoop.scheduleTask(in: TimeAmount(total)) {
+        exchange.totalTimer = context.eventLoop.scheduleTask(in: TimeAmount(total)) {
             guard self.exchangeSerial == serial, self.exchange != nil else { return }
             self.failExchange(GatewayError(.requestTimeout))
         }

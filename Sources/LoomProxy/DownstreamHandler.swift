@@ -91,7 +91,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         state = .closed
         cancelConnectionTimers()
         loop.unregister(self)
-        if wasExchanging, var exchange {
+        if wasExchanging, let exchange {
             // The client went away mid-exchange: the upstream connection is in an unknown
             // state and cannot be reused.
             exchange.cancelTimers()
@@ -121,7 +121,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         } else {
             inbound.writeBuffer(&bytes)
         }
-        if exchange != nil { exchange!.lastActivity = .now() }
+        exchange?.lastActivity = .now()
         processInbound()
         if inbound.readableBytes > Self.inboundHighWatermark { pauseReading() }
     }
@@ -133,9 +133,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        guard let connection = exchange?.upstreamConnection else { return }
+        guard let exchange, let connection = exchange.upstreamConnection else { return }
         if context.channel.isWritable {
-            exchange!.lastActivity = .now()
+            exchange.lastActivity = .now()
             connection.resumeReading()
         } else {
             connection.pauseReading()
@@ -235,7 +235,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
             requestID = loop.requestIDs.next()
         }
         exchangeSerial &+= 1
-        exchange = Exchange(snapshot: snapshot, head: head, requestID: requestID, now: now)
+        let exchange = Exchange(snapshot: snapshot, head: head, requestID: requestID, now: now)
+        self.exchange = exchange
         state = .exchanging
 
         switch snapshot.router.match(method: head.method, host: head.host, path: head.path) {
@@ -245,23 +246,24 @@ final class DownstreamHandler: ChannelDuplexHandler {
             respondWithError(GatewayError(.methodNotAllowed(allowed: allowed)))
         case .matched(let index):
             let route = snapshot.routes[index]
-            exchange!.routeName = route.config.name
-            exchange!.timeouts = route.timeouts
+            exchange.routeName = route.config.name
+            exchange.timeouts = route.timeouts
             startTotalTimer()
             switch route.config.action {
             case .respond(let response):
                 respondStatically(response)
             case .proxy(let upstreamName):
-                exchange!.upstreamName = upstreamName
+                exchange.upstreamName = upstreamName
+                exchange.upstreamIndex = route.upstreamIndex
                 guard let upstreamIndex = route.upstreamIndex,
                     let endpoint = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex])
                 else {
                     respondWithError(GatewayError(.noEndpointAvailable))
                     return
                 }
-                exchange!.endpoint = endpoint
-                exchange!.forwardTarget = Self.forwardTarget(head, route: route.config)
-                exchange!.addHeaders = route.config.addRequestHeaders
+                exchange.endpoint = endpoint
+                exchange.forwardTarget = Self.forwardTarget(head, route: route.config)
+                exchange.addHeaders = route.config.addRequestHeaders
                 acquireUpstream(forceNew: false)
             }
         }

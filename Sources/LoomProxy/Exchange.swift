@@ -5,9 +5,10 @@ import NIOCore
 /// The state of one request on a downstream connection, from its parsed head to the last
 /// byte of its response.
 ///
-/// Owned by `DownstreamHandler` (one at a time per connection, on the connection's loop).
-/// A plain value: the handler mutates it in place and runs the I/O its changes call for.
-struct Exchange {
+/// Owned by `DownstreamHandler` (one at a time per connection, on the connection's loop) and
+/// touched only there. A class, not a value: it is read and updated from many callbacks, and
+/// copying a struct with this many references cost more retains than one allocation.
+final class Exchange {
     /// Where the upstream side is.
     enum UpstreamPhase {
         /// No upstream: a local response (`respond` route or an error).
@@ -25,6 +26,8 @@ struct Exchange {
     let started: NIODeadline
     var routeName: String?
     var upstreamName: String?
+    /// Index of the route's upstream in `snapshot.upstreams`.
+    var upstreamIndex: Int?
     var endpoint: Endpoint?
     var timeouts: Timeouts
     /// The request-target sent upstream (after `strip_prefix`).
@@ -75,7 +78,7 @@ struct Exchange {
     }
 
     /// Remembers a body chunk for a possible replay, or gives up replaying when too large.
-    mutating func recordForReplay(_ data: ByteBuffer) {
+    func recordForReplay(_ data: ByteBuffer) {
         guard replayable else { return }
         replayBytes += data.readableBytes
         if replayBytes > Self.replayLimit {
@@ -95,7 +98,7 @@ struct Exchange {
         }
     }
 
-    mutating func cancelTimers() {
+    func cancelTimers() {
         responseTimer?.cancel()
         idleTimer?.cancel()
         totalTimer?.cancel()
