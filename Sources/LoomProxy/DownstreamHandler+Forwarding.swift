@@ -252,7 +252,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.write(
             error, requestID: exchange.requestID, requestIDHeader: exchange.snapshot.forwarding.requestIDHeader,
-            close: mustCloseAfterLocalResponse, headRequest: exchange.head.method == "HEAD", into: &out)
+            date: loop.date.current(), close: mustCloseAfterLocalResponse, headRequest: exchange.head.method == "HEAD", into: &out)
         exchange.error = error
         respondLocally(out, status: error.status)
     }
@@ -264,7 +264,8 @@ extension DownstreamHandler: UpstreamResponseSink {
         headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))
         var out = context.channel.allocator.buffer(capacity: 128 + response.body.utf8.count)
         ErrorResponse.writeSimple(
-            status: response.status, headers: headers, body: response.body, close: mustCloseAfterLocalResponse,
+            status: response.status, headers: headers, body: response.body, date: loop.date.current(),
+            close: mustCloseAfterLocalResponse,
             headRequest: exchange.head.method == "HEAD", into: &out)
         respondLocally(out, status: response.status)
     }

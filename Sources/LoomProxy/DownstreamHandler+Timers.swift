@@ -23,16 +23,8 @@ extension DownstreamHandler {
         let limit = TimeAmount(store.current.timeouts.requestHeader)
         headerTimer = context.eventLoop.scheduleTask(in: limit) {
             self.headerTimer = nil
-            guard self.state == .awaitingHead, let context = self.context else { return }
-            let snapshot = self.store.current
-            let requestID = self.loop.requestIDs.next()
-            var out = context.channel.allocator.buffer(capacity: 256)
-            ErrorResponse.write(
-                GatewayError(.requestHeaderTimeout), requestID: requestID,
-                requestIDHeader: snapshot.forwarding.requestIDHeader, close: true, headRequest: false, into: &out)
-            context.write(self.wrapOutboundOut(out), promise: nil)
-            self.accessLog.recordRejected(status: 408, requestID: requestID, clientIP: self.clientIP, reason: "request header timeout")
-            self.closeGracefully()
+            guard self.state == .awaitingHead else { return }
+            self.rejectRequest(GatewayError(.requestHeaderTimeout))
         }
     }
 

@@ -183,7 +183,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 do {
                     head = try headParser.parseRequestHead(&inbound)
                 } catch {
-                    rejectInvalidRequest(error)
+                    rejectRequest(GatewayError(.invalidRequest(error)))
                     return
                 }
                 guard let head else {
@@ -207,16 +207,17 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
     }
 
-    /// A request head that can never be valid: answer with its status and close, since the
-    /// position of the next request in the stream is unknown (anti-smuggling).
-    private func rejectInvalidRequest(_ error: HTTPParseError) {
+    /// Answers a request that never got a usable head (invalid bytes, or too slow) and
+    /// closes: the position of the next request in the stream is unknown (anti-smuggling).
+    func rejectRequest(_ error: GatewayError) {
+        guard let context else { return }
         let snapshot = store.current
         let requestID = loop.requestIDs.next()
-        var out = context!.channel.allocator.buffer(capacity: 256)
+        var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.write(
-            GatewayError(.invalidRequest(error)), requestID: requestID,
-            requestIDHeader: snapshot.forwarding.requestIDHeader, close: true, headRequest: false, into: &out)
-        context!.write(wrapOutboundOut(out), promise: nil)
+            error, requestID: requestID, requestIDHeader: snapshot.forwarding.requestIDHeader,
+            date: loop.date.current(), close: true, headRequest: false, into: &out)
+        context.write(wrapOutboundOut(out), promise: nil)
         accessLog.recordRejected(status: error.status, requestID: requestID, clientIP: clientIP, reason: error.description)
         closeGracefully()
     }

@@ -7,7 +7,7 @@ import NIOCore
 enum ErrorResponse {
     /// Writes a complete HTTP/1.1 response for `error` into `out`.
     static func write(
-        _ error: GatewayError, requestID: String, requestIDHeader: String, close: Bool,
+        _ error: GatewayError, requestID: String, requestIDHeader: String, date: String, close: Bool,
         headRequest: Bool, into out: inout ByteBuffer
     ) {
         var body = "{\"error\":\"\(error.code)\",\"message\":"
@@ -19,15 +19,16 @@ enum ErrorResponse {
         if case .methodNotAllowed(let allowed) = error.kind {
             extra.append(("Allow", allowed.joined(separator: ", ")))
         }
-        writeSimple(status: error.status, headers: extra, body: body, close: close, headRequest: headRequest, into: &out)
+        writeSimple(status: error.status, headers: extra, body: body, date: date, close: close, headRequest: headRequest, into: &out)
     }
 
     /// Writes a complete response with a fixed body (used by `respond` routes too).
     static func writeSimple(
-        status: Int, headers: [(String, String)], body: String, close: Bool, headRequest: Bool,
+        status: Int, headers: [(String, String)], body: String, date: String, close: Bool, headRequest: Bool,
         into out: inout ByteBuffer
     ) {
         out.writeString("HTTP/1.1 \(status) \(reasonPhrase(status))\r\n")
+        out.writeString("Date: \(date)\r\n")
         for (name, value) in headers {
             out.writeString(name)
             out.writeString(": ")

@@ -12,6 +12,7 @@ final class LoopContext: @unchecked Sendable {
     /// Round-robin cursor per upstream name.
     private var cursors: [String: Int] = [:]
     var requestIDs = RequestIDGenerator()
+    var date = HTTPDate()
     /// Open downstream connections, for graceful shutdown.
     private var connections: [ObjectIdentifier: DownstreamHandler] = [:]
     private var draining = false

@@ -1,3 +1,4 @@
+import Foundation
 import LoomConfig
 import Logging
 import NIOCore
@@ -46,6 +47,7 @@ import Testing
         #expect(text.contains("Content-Type: text/plain\r\n"))
         #expect(text.contains("X-Request-ID: abc-123\r\n"))
         #expect(text.contains("Content-Length: 2\r\n"))
+        #expect(text.range(of: #"\r\nDate: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT\r\n"#, options: .regularExpression) != nil)
         #expect(text.hasSuffix("\r\n\r\nhi"))
         #expect(!text.contains("Connection: close"))
         #expect(channel.isActive)
