@@ -11,7 +11,6 @@ extension DownstreamHandler: UpstreamResponseSink {
     func acquireUpstream(forceNew: Bool) {
         guard let exchange, let endpoint = exchange.endpoint, let upstreamIndex = exchange.upstreamIndex else { return }
         let pool = loop.pool(for: endpoint, settings: exchange.snapshot.upstreams[upstreamIndex].pool)
-        exchange.upstream = .connecting
         startIdleTimer()
         if !forceNew, let connection = pool.takeIdle() {
             connected(connection, reused: true)
@@ -19,16 +18,17 @@ extension DownstreamHandler: UpstreamResponseSink {
         }
         let serial = exchangeSerial
         pool.connect(timeout: exchange.timeouts.connect, limits: exchange.snapshot.responseLimits).whenComplete { result in
-            guard self.exchangeSerial == serial, self.state == .exchanging, case .connecting = self.exchange?.upstream else {
-                // The exchange ended while we were connecting; keep the connection for others.
-                if case .success(let connection) = result { pool.release(connection, now: .now()) }
-                return
-            }
             switch result {
             case .success(let connection):
+                guard self.exchangeSerial == serial else {
+                    // The exchange ended while we were connecting; keep the connection for others.
+                    pool.release(connection, now: .now())
+                    return
+                }
                 self.connected(connection, reused: false)
                 self.context?.flush()
             case .failure(let error):
+                guard self.exchangeSerial == serial else { return }
                 self.failExchange(Self.connectError(error))
             }
         }
@@ -43,9 +43,11 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     /// Sends the request head (and any body bytes kept for replay) on a ready connection.
     private func connected(_ connection: UpstreamConnection, reused: Bool) {
-        guard let context, let exchange else { return }
-        exchange.upstream = .connected(connection)
-        exchange.reusedConnection = reused
+        guard let context, let exchange, case .sendRequest(let inviteBody) = machine.upstreamConnected(reused: reused) else {
+            connection.returnToPool(now: .now())
+            return
+        }
+        exchange.connection = connection
         connection.attach(self, requestMethod: exchange.head.method)
 
         var head = context.channel.allocator.buffer(capacity: exchange.head.headers.bytes.readableBytes + 256)
@@ -59,14 +61,16 @@ extension DownstreamHandler: UpstreamResponseSink {
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }
         if let end = exchange.replayEnd { connection.write(end) }
 
-        // The client asked before sending its body; the route and upstream are settled, so
-        // invite it now (the `Expect` field itself was not forwarded).
-        if exchange.head.expectsContinue && !exchange.requestComplete && !exchange.retried {
+        if inviteBody {
+            // The `Expect` field itself is not forwarded: Loom speaks for the upstream.
             context.write(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         }
-        pumpRequestBody()
+        if machine.exchange?.requestComplete == true {
+            if machine.requestBodyEnded() { startResponseTimer() }
+        } else {
+            pumpRequestBody()
+        }
         connection.flush()
-        if self.exchange?.requestComplete == true { startResponseTimer() }
     }
 
     private static func authority(of endpoint: Endpoint?) -> String {
@@ -79,33 +83,28 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// Moves decoded request-body bytes from `inbound` to the upstream until the buffer is
     /// empty, the body ends, or the upstream pushes back.
     func pumpRequestBody() {
-        guard let exchange, !exchange.requestComplete else { return }
-        guard let connection = exchange.upstreamConnection else {
-            // No upstream to send to: a local answer. Its body was never needed; the
-            // connection closes after the response (see `respondLocally`).
+        guard let exchange, let progress = machine.exchange, !progress.requestComplete else { return }
+        // No connection yet: the body waits in `inbound` (reads pause above the watermark).
+        guard let connection = exchange.connection, case .connected = progress.upstream else {
+            if machine.inputClosed { failIfBodyCannotComplete(exchange) }
             return
         }
         do {
-            while self.exchange != nil, let event = try exchange.requestBody.next(&inbound) {
+            while let event = try exchange.requestBody.next(&inbound) {
                 switch event {
                 case .data(let data):
                     exchange.bytesIn += data.readableBytes
-                    if exchange.reusedConnection && !exchange.responseStarted {
-                        exchange.recordForReplay(data)
-                    }
+                    if machine.remembersBody && !exchange.remember(data) { machine.replayLimitExceeded() }
                     writeRequestBody(data, to: connection)
                 case .end(let trailers):
                     if exchange.head.framing == .chunked {
                         var out = ByteBuffer()
                         HTTP1ChunkedEncoder.writeEnd(trailers: trailers, into: &out)
-                        if exchange.reusedConnection && !exchange.responseStarted && exchange.replayable {
-                            exchange.replayEnd = out
-                        }
+                        if machine.remembersBody { exchange.replayEnd = out }
                         connection.write(out)
                     }
-                    exchange.requestComplete = true
                     connection.flush()
-                    if !exchange.responseStarted { startResponseTimer() }
+                    if machine.requestBodyEnded() { startResponseTimer() }
                     return
                 }
                 if !connection.isWritable {
@@ -117,9 +116,22 @@ extension DownstreamHandler: UpstreamResponseSink {
             // (reads may have been held while the buffer filled during the connect).
             if connection.isWritable { resumeReading() }
             // The decoder needs more bytes; after the client's end of input none will come.
-            if inputClosed, self.exchange?.requestComplete == false {
-                failExchange(GatewayError(.invalidRequest(.prematureEnd)))
+            if machine.inputClosed { failExchange(GatewayError(.invalidRequest(.prematureEnd))) }
+        } catch {
+            failExchange(GatewayError(.invalidRequest(error)))
+        }
+    }
+
+    /// After the client's FIN, with no upstream yet: fail now unless `inbound` already holds
+    /// the rest of the body (it is then sent once the upstream is connected).
+    private func failIfBodyCannotComplete(_ exchange: Exchange) {
+        var probe = exchange.requestBody
+        var bytes = inbound
+        do {
+            while let event = try probe.next(&bytes) {
+                if case .end = event { return }
             }
+            failExchange(GatewayError(.invalidRequest(.prematureEnd)))
         } catch {
             failExchange(GatewayError(.invalidRequest(error)))
         }
@@ -142,8 +154,8 @@ extension DownstreamHandler: UpstreamResponseSink {
     func upstreamInformational(_ head: HTTPResponseHead) {
         guard let context, let exchange else { return }
         exchange.lastActivity = .now()
-        // 100 Continue was already produced locally; other 1xx (103 Early Hints) go to
-        // HTTP/1.1 clients only (RFC 9110 §15.2).
+        // 100 Continue was produced locally; other 1xx (103 Early Hints) go to HTTP/1.1
+        // clients only (RFC 9110 §15.2).
         guard head.status != 100, exchange.head.minorVersion >= 1 else { return }
         var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes)
         HeadWriter.writeInformationalHead(head, into: &out)
@@ -155,19 +167,14 @@ extension DownstreamHandler: UpstreamResponseSink {
         exchange.responseTimer?.cancel()
         exchange.responseTimer = nil
         exchange.lastActivity = .now()
-        exchange.replay = []
-        exchange.replayEnd = nil
-        exchange.replayable = false
-        let framing = HeadWriter.responseFraming(upstream: head.framing, clientMinorVersion: exchange.head.minorVersion)
-        let close = !exchange.head.keepAlive || shuttingDown || !moreRequestsMayFollow || framing == .untilClose
+        exchange.forgetReplay()
+        let action = machine.responseHeadReceived(upstreamFraming: head.framing, bufferedBytes: bufferedBytes)
         var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes + 128)
         HeadWriter.writeResponseHead(
-            head, framing: framing, requestID: exchange.requestID, closeConnection: close,
+            head, framing: action.framing, requestID: exchange.requestID, closeConnection: action.closeAfter,
             clientMinorVersion: exchange.head.minorVersion, snapshot: exchange.snapshot, into: &out)
         exchange.bytesOut += out.readableBytes
         exchange.status = head.status
-        exchange.responseFraming = framing
-        exchange.responseStarted = true
         context.write(wrapOutboundOut(out), promise: nil)
     }
 
@@ -175,7 +182,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let context, let exchange else { return }
         exchange.lastActivity = .now()
         exchange.bytesOut += data.readableBytes
-        if exchange.responseFraming == .chunked {
+        if machine.exchange?.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: data.readableBytes + 16)
             HTTP1ChunkedEncoder.writeChunk(data, into: &out)
             context.write(wrapOutboundOut(out), promise: nil)
@@ -183,13 +190,13 @@ extension DownstreamHandler: UpstreamResponseSink {
             context.write(wrapOutboundOut(data), promise: nil)
         }
         if !context.channel.isWritable {
-            exchange.upstreamConnection?.pauseReading()
+            exchange.connection?.pauseReading()
         }
     }
 
     func upstreamResponseEnd(trailers: HTTPHeaderBlock?) {
         guard let context, let exchange else { return }
-        if exchange.responseFraming == .chunked {
+        if machine.exchange?.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: 64)
             HTTP1ChunkedEncoder.writeEnd(trailers: trailers, into: &out)
             exchange.bytesOut += out.readableBytes
@@ -199,19 +206,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     func upstreamFailed(_ error: GatewayError, receivedBytes: Bool) {
-        guard let exchange else { return }
-        // A reused connection that died before answering most likely hit the backend's
-        // keep-alive timeout just as we sent: replay once on a fresh connection when that is
-        // safe (idempotent method, body fully remembered, nothing received).
-        if error.retryable, !receivedBytes, !exchange.responseStarted, exchange.reusedConnection,
-            !exchange.retried, exchange.replayable, exchange.methodIsIdempotent
-        {
-            exchange.retried = true
-            exchange.upstreamConnection?.detach()
-            acquireUpstream(forceNew: true)
-            return
-        }
-        failExchange(error)
+        failExchange(error, receivedBytes: receivedBytes)
     }
 
     func upstreamWritabilityChanged(writable: Bool) {
@@ -219,7 +214,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         exchange?.lastActivity = .now()
         resumeReading()
         pumpRequestBody()
-        exchange?.upstreamConnection?.flush()
+        exchange?.connection?.flush()
     }
 
     func upstreamReadComplete() {
@@ -228,72 +223,73 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     // MARK: Ending an exchange
 
-    /// Ends the exchange because of `error`: an error response when nothing was sent yet,
-    /// otherwise an abrupt close (the client must not mistake a cut response for a whole one).
-    func failExchange(_ error: GatewayError) {
+    /// Ends the exchange because of `error`, as the machine decides: a replay on a fresh
+    /// connection, an error response, or (once the response has started) a cut connection.
+    func failExchange(_ error: GatewayError, receivedBytes: Bool = true) {
         guard let context, let exchange else { return }
-        exchange.error = error
-        exchange.upstreamConnection?.close()
-        exchange.upstream = .finished
-        if exchange.responseStarted {
+        switch machine.failed(error, receivedBytes: receivedBytes, bufferedBytes: bufferedBytes) {
+        case .ignore:
+            return
+        case .retry:
+            exchange.connection?.detach()
+            exchange.connection?.close()
+            exchange.connection = nil
+            acquireUpstream(forceNew: true)
+        case .respond(let closeAfter):
+            exchange.error = error
+            exchange.connection?.close()
+            exchange.connection = nil
+            writeErrorResponse(error, closeAfter: closeAfter)
+            finishExchange()
+        case .abort:
+            exchange.error = error
+            exchange.connection?.close()
             exchange.cancelTimers()
             accessLog.record(exchange, clientIP: clientIP, now: .now())
             self.exchange = nil
-            state = .closed
             context.close(promise: nil)
-            return
         }
-        respondWithError(error)
     }
 
-    /// Answers the current request with Loom's JSON error body.
-    func respondWithError(_ error: GatewayError) {
+    /// Writes Loom's JSON error body for the current request.
+    func writeErrorResponse(_ error: GatewayError, closeAfter: Bool) {
         guard let context, let exchange else { return }
         var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.write(
             error, requestID: exchange.requestID, requestIDHeader: exchange.snapshot.forwarding.requestIDHeader,
-            date: loop.date.current(), close: mustCloseAfterLocalResponse, headRequest: exchange.head.method == "HEAD", into: &out)
+            date: loop.date.current(), close: closeAfter, headRequest: exchange.head.method == "HEAD", into: &out)
         exchange.error = error
-        respondLocally(out, status: error.status)
+        writeLocalResponse(out, status: error.status)
     }
 
-    /// Answers with a route's `respond` settings.
-    func respondStatically(_ response: StaticResponse) {
+    /// Writes a route's `respond` answer.
+    func writeStaticResponse(_ response: StaticResponse, closeAfter: Bool) {
         guard let context, let exchange else { return }
         var headers = response.headers.map { ($0.name, $0.value) }
         headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))
         var out = context.channel.allocator.buffer(capacity: 128 + response.body.utf8.count)
         ErrorResponse.writeSimple(
             status: response.status, headers: headers, body: response.body, date: loop.date.current(),
-            close: mustCloseAfterLocalResponse,
-            headRequest: exchange.head.method == "HEAD", into: &out)
-        respondLocally(out, status: response.status)
+            close: closeAfter, headRequest: exchange.head.method == "HEAD", into: &out)
+        writeLocalResponse(out, status: response.status)
     }
 
-    /// A local answer ends the exchange at once. If the client's body has not been read, the
-    /// connection closes afterwards: the next request's position is unknown otherwise.
-    private var mustCloseAfterLocalResponse: Bool {
-        guard let exchange else { return true }
-        return !exchange.requestComplete || !exchange.head.keepAlive || shuttingDown || !moreRequestsMayFollow
-    }
-
-    private func respondLocally(_ response: ByteBuffer, status: Int) {
+    private func writeLocalResponse(_ response: ByteBuffer, status: Int) {
         guard let context, let exchange else { return }
         exchange.status = status
         exchange.bytesOut += response.readableBytes
-        exchange.responseStarted = true
-        exchange.responseFraming = .contentLength
         context.write(wrapOutboundOut(response), promise: nil)
-        finishExchange()
     }
 
     /// The response is complete: release or close the upstream connection, log, then either
-    /// wait for the next request or close.
+    /// wait for the next request or close — as the machine decides.
     func finishExchange() {
         guard let context, let exchange else { return }
         exchange.cancelTimers()
-        if let connection = exchange.upstreamConnection {
-            if exchange.requestComplete && exchange.error == nil && connection.canBeReused {
+        let upstreamReusable = exchange.connection?.canBeReused ?? false
+        let action = machine.responseEnded(upstreamReusable: upstreamReusable, bufferedBytes: bufferedBytes)
+        if let connection = exchange.connection {
+            if action.releaseUpstream {
                 connection.detach()
                 connection.returnToPool(now: .now())
             } else {
@@ -301,22 +297,19 @@ extension DownstreamHandler: UpstreamResponseSink {
             }
         }
         accessLog.record(exchange, clientIP: clientIP, now: .now())
-        // After a half-close, requests pipelined before it are still answered.
-        let keepAlive = exchange.head.keepAlive && exchange.requestComplete && !shuttingDown && moreRequestsMayFollow
-            && exchange.responseFraming != .untilClose
         self.exchange = nil
-        guard keepAlive else {
+        switch action.next {
+        case .close:
             closeGracefully()
-            return
-        }
-        context.flush()
-        state = .awaitingHead
-        headParser = HTTP1HeadParser(limits: store.current.requestLimits)
-        resumeReading()
-        if inbound.readableBytes == 0 {
-            startKeepAliveTimer()
-        } else {
-            processInbound()
+        case .awaitNextRequest:
+            context.flush()
+            headParser = HTTP1HeadParser(limits: store.current.requestLimits)
+            resumeReading()
+            if inbound.readableBytes == 0 {
+                startKeepAliveTimer()
+            } else {
+                processInbound()
+            }
         }
     }
 
@@ -324,14 +317,13 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// linger that swallows whatever the client still sends, the socket. Closing at once
     /// could make the kernel reset the connection and destroy the response in flight.
     func closeGracefully() {
-        guard let context, state != .closed else { return }
-        state = .closing
+        guard let context else { return }
         cancelConnectionTimers()
         inbound = ByteBuffer()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
         promise.futureResult.whenComplete { _ in
-            guard self.state != .closed, let context = self.context else { return }
+            guard self.machine.state != .closed, let context = self.context else { return }
             context.close(mode: .output, promise: nil)
             self.resumeReading()
             context.eventLoop.scheduleTask(in: .seconds(2)) {

@@ -13,7 +13,7 @@ extension DownstreamHandler {
         keepAliveTimer?.cancel()
         let idle = TimeAmount(store.current.timeouts.idle)
         keepAliveTimer = context.eventLoop.scheduleTask(in: idle) {
-            guard self.state == .awaitingHead, self.inbound.readableBytes == 0 else { return }
+            guard self.machine.state == .awaitingHead, self.inbound.readableBytes == 0 else { return }
             self.context?.close(promise: nil)
         }
     }
@@ -23,7 +23,7 @@ extension DownstreamHandler {
         let limit = TimeAmount(store.current.timeouts.requestHeader)
         headerTimer = context.eventLoop.scheduleTask(in: limit) {
             self.headerTimer = nil
-            guard self.state == .awaitingHead else { return }
+            guard self.machine.state == .awaitingHead else { return }
             self.rejectRequest(GatewayError(.requestHeaderTimeout))
         }
     }
@@ -37,10 +37,10 @@ extension DownstreamHandler {
 
     /// Armed once the whole request is upstream: the upstream now has `responseHeader` to answer.
     func startResponseTimer() {
-        guard let context, let exchange, exchange.responseTimer == nil, !exchange.responseStarted else { return }
+        guard let context, let exchange, exchange.responseTimer == nil, machine.exchange?.responseStarted == false else { return }
         let serial = exchangeSerial
         exchange.responseTimer = context.eventLoop.scheduleTask(in: TimeAmount(exchange.timeouts.responseHeader)) {
-            guard self.exchangeSerial == serial, self.exchange?.responseStarted == false else { return }
+            guard self.exchangeSerial == serial, self.machine.exchange?.responseStarted == false else { return }
             self.failExchange(GatewayError(.responseHeaderTimeout))
         }
     }

@@ -11,23 +11,15 @@ import NIOCore
 /// `DownstreamHandler+Forwarding` streams the request body up and the response back →
 /// `finishExchange` (pool release, access log, keep-alive or close).
 ///
-/// Requests on one connection are handled strictly one at a time: bytes of a pipelined next
-/// request wait in `inbound` until the current response is complete, so responses can never
-/// be reordered. Everything runs on the connection's event loop; no locks.
+/// It is the I/O shell around `DownstreamStateMachine`: every decision (keep-alive, close,
+/// retry, `100 Continue`) is the machine's; this class parses, writes, connects and times,
+/// and runs the actions the machine returns. Requests are handled strictly one at a time:
+/// bytes of a pipelined next request wait in `inbound` until the current response is
+/// complete. Everything runs on the connection's event loop; no locks.
 final class DownstreamHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-
-    enum State {
-        /// Between requests, or reading a request head.
-        case awaitingHead
-        /// A request is in flight (`exchange` is set).
-        case exchanging
-        /// The last response is written; waiting for it to flush and the client to go away.
-        case closing
-        case closed
-    }
 
     let loop: LoopContext
     let store: SnapshotStore
@@ -36,20 +28,17 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var listenerPort: Int
     let accessLog: AccessLog
     var context: ChannelHandlerContext?
-    var state: State = .awaitingHead
+    var machine = DownstreamStateMachine()
     /// Bytes received and not yet consumed: a partial head, body bytes, pipelined requests.
     var inbound = ByteBuffer()
     var headParser: HTTP1HeadParser
+    /// The resources of the exchange in flight (its decisions are `machine.exchange`).
     var exchange: Exchange?
     /// Increments per exchange so late callbacks (a connect finishing after a timeout) can
     /// tell they belong to an exchange that is over.
     var exchangeSerial = 0
     var clientAddress: SocketAddress?
     var clientIP: String?
-    /// Graceful shutdown asked us to close after the current response.
-    var shuttingDown = false
-    /// The client half-closed: finish the current response, then close.
-    var inputClosed = false
     var readGate = ReadGate()
     private var processing = false
     var keepAliveTimer: Scheduled<Void>?
@@ -65,6 +54,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
         self.accessLog = accessLog
         self.headParser = HTTP1HeadParser(limits: store.current.requestLimits)
     }
+
+    var bufferedBytes: Bool { inbound.readableBytes > 0 }
 
     // MARK: Channel events
 
@@ -87,19 +78,17 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let wasExchanging = state == .exchanging
-        state = .closed
         cancelConnectionTimers()
         loop.unregister(self)
-        if wasExchanging, let exchange {
+        if machine.connectionClosed() != nil, let exchange {
             // The client went away mid-exchange: the upstream connection is in an unknown
-            // state and cannot be reused.
+            // state and cannot be reused. 499 is nginx's "client closed request".
             exchange.cancelTimers()
-            exchange.upstreamConnection?.close()
+            exchange.connection?.close()
             if exchange.status == 0 { exchange.status = 499 }
             accessLog.record(exchange, clientIP: clientIP, now: .now())
-            self.exchange = nil
         }
+        exchange = nil
         inbound = ByteBuffer()
         context.fireChannelInactive()
     }
@@ -110,7 +99,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        switch state {
+        switch machine.state {
         case .closing, .closed:
             return  // lingering close: discard whatever the client still sends
         case .awaitingHead, .exchanging:
@@ -127,13 +116,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        exchange?.upstreamConnection?.flush()
+        exchange?.connection?.flush()
         context.flush()
         if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        guard let exchange, let connection = exchange.upstreamConnection else { return }
+        guard let exchange, let connection = exchange.connection else { return }
         if context.channel.isWritable {
             exchange.lastActivity = .now()
             connection.resumeReading()
@@ -147,16 +136,15 @@ final class DownstreamHandler: ChannelDuplexHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        inputClosed = true
-        switch state {
-        case .awaitingHead, .closing, .closed:
-            // Nothing in flight (a partial head can never complete now).
-            context.close(promise: nil)
-        case .exchanging:
+        switch machine.inputClosed(bufferedBytes: bufferedBytes) {
+        case .close:
+            closeGracefully()
+        case .checkRequestBody:
             // The rest of the body may already be buffered, waiting for the upstream
             // connection: only a body that cannot complete from `inbound` is truncated.
-            // `pumpRequestBody` decides that (now, or once the upstream is connected).
             pumpRequestBody()
+        case .none:
+            break
         }
     }
 
@@ -174,7 +162,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         processing = true
         defer { processing = false }
         while true {
-            switch state {
+            switch machine.state {
             case .awaitingHead:
                 guard inbound.readableBytes > 0 else { return }
                 keepAliveTimer?.cancel()
@@ -187,11 +175,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
                     return
                 }
                 guard let head else {
-                    if inputClosed {
-                        // A partial head after the client's end of input can never complete.
-                        closeGracefully()
-                        return
-                    }
                     startHeaderTimerIfNeeded()
                     return
                 }
@@ -200,7 +183,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 startExchange(head)
             case .exchanging:
                 pumpRequestBody()
-                if state == .exchanging { return }
+                if case .exchanging = machine.state { return }
             case .closing, .closed:
                 return
             }
@@ -211,6 +194,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// closes: the position of the next request in the stream is unknown (anti-smuggling).
     func rejectRequest(_ error: GatewayError) {
         guard let context else { return }
+        machine.requestRejected()
         let snapshot = store.current
         let requestID = loop.requestIDs.next()
         var out = context.channel.allocator.buffer(capacity: 256)
@@ -226,7 +210,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// answer or the upstream.
     private func startExchange(_ head: HTTPRequestHead) {
         let snapshot = store.current
-        let now = NIODeadline.now()
         let requestID: String
         if let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased),
             RequestIDGenerator.isWellFormed(given)
@@ -236,38 +219,59 @@ final class DownstreamHandler: ChannelDuplexHandler {
             requestID = loop.requestIDs.next()
         }
         exchangeSerial &+= 1
-        let exchange = Exchange(snapshot: snapshot, head: head, requestID: requestID, now: now)
+        let exchange = Exchange(snapshot: snapshot, head: head, requestID: requestID, now: .now())
         self.exchange = exchange
-        state = .exchanging
 
+        // Route, then tell the machine whether the answer is local.
+        var localAnswer: LocalAnswer?
         switch snapshot.router.match(method: head.method, host: head.host, path: head.path) {
         case .notFound:
-            respondWithError(GatewayError(.routeNotFound))
+            localAnswer = .error(GatewayError(.routeNotFound))
         case .methodNotAllowed(let allowed):
-            respondWithError(GatewayError(.methodNotAllowed(allowed: allowed)))
+            localAnswer = .error(GatewayError(.methodNotAllowed(allowed: allowed)))
         case .matched(let index):
             let route = snapshot.routes[index]
             exchange.routeName = route.config.name
             exchange.timeouts = route.timeouts
-            startTotalTimer()
             switch route.config.action {
             case .respond(let response):
-                respondStatically(response)
+                localAnswer = .static(response)
             case .proxy(let upstreamName):
                 exchange.upstreamName = upstreamName
                 exchange.upstreamIndex = route.upstreamIndex
-                guard let upstreamIndex = route.upstreamIndex,
+                if let upstreamIndex = route.upstreamIndex,
                     let endpoint = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex])
-                else {
-                    respondWithError(GatewayError(.noEndpointAvailable))
-                    return
+                {
+                    exchange.endpoint = endpoint
+                    exchange.forwardTarget = Self.forwardTarget(head, route: route.config)
+                    exchange.addHeaders = route.config.addRequestHeaders
+                } else {
+                    localAnswer = .error(GatewayError(.noEndpointAvailable))
                 }
-                exchange.endpoint = endpoint
-                exchange.forwardTarget = Self.forwardTarget(head, route: route.config)
-                exchange.addHeaders = route.config.addRequestHeaders
-                acquireUpstream(forceNew: false)
             }
         }
+
+        let request = DownstreamStateMachine.Request(
+            keepAlive: head.keepAlive, hasBody: head.framing != .none, idempotent: exchange.methodIsIdempotent,
+            expectsContinue: head.expectsContinue, clientMinorVersion: head.minorVersion)
+        switch machine.requestStarted(request, local: localAnswer != nil, bufferedBytes: bufferedBytes) {
+        case .respondLocally(let closeAfter):
+            switch localAnswer {
+            case .error(let error)?: writeErrorResponse(error, closeAfter: closeAfter)
+            case .static(let response)?: writeStaticResponse(response, closeAfter: closeAfter)
+            case nil: break
+            }
+            finishExchange()
+        case .acquireUpstream:
+            startTotalTimer()
+            acquireUpstream(forceNew: false)
+        }
+    }
+
+    /// What Loom answers by itself.
+    private enum LocalAnswer {
+        case error(GatewayError)
+        case `static`(StaticResponse)
     }
 
     /// The origin-form target sent upstream: the (possibly stripped) path plus the query.
@@ -276,12 +280,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let path = LinearRouter.forwardedPath(for: route, path: head.path)
         guard let question = head.target.firstIndex(of: "?") else { return path }
         return path + head.target[question...]
-    }
-
-    /// Whether another request can still arrive after the current one: the client has not
-    /// half-closed, or it pipelined requests before it did (they are in `inbound`).
-    var moreRequestsMayFollow: Bool {
-        !inputClosed || inbound.readableBytes > 0
     }
 
     // MARK: Read backpressure
@@ -298,8 +296,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     /// Graceful shutdown: an idle connection closes now, a busy one after its response.
     func beginShutdown() {
-        shuttingDown = true
-        if state == .awaitingHead && inbound.readableBytes == 0 {
+        if machine.shutdownRequested(bufferedBytes: bufferedBytes) == .close {
             context?.close(promise: nil)
         }
     }

@@ -2,24 +2,15 @@ import LoomConfig
 import LoomHTTP
 import NIOCore
 
-/// The state of one request on a downstream connection, from its parsed head to the last
-/// byte of its response.
+/// The resources and record of one request on a downstream connection: its head, route,
+/// body decoder, upstream connection, timers, replay buffer and the figures the access log
+/// reports.
 ///
-/// Owned by `DownstreamHandler` (one at a time per connection, on the connection's loop) and
-/// touched only there. A class, not a value: it is read and updated from many callbacks, and
-/// copying a struct with this many references cost more retains than one allocation.
+/// Its lifecycle decisions live in `DownstreamStateMachine`; this holds what those decisions
+/// act on. Owned by `DownstreamHandler` (one at a time per connection) and touched only on
+/// the connection's event loop. A class: it is reached from many callbacks, and copying a
+/// struct with this many references cost more retains than one allocation per request.
 final class Exchange {
-    /// Where the upstream side is.
-    enum UpstreamPhase {
-        /// No upstream: a local response (`respond` route or an error).
-        case none
-        /// Waiting for a pooled or new connection.
-        case connecting
-        case connected(UpstreamConnection)
-        /// The upstream finished or was given up; nothing more will come from it.
-        case finished
-    }
-
     let snapshot: ProxySnapshot
     let head: HTTPRequestHead
     let requestID: String
@@ -35,26 +26,20 @@ final class Exchange {
     var addHeaders: [HeaderPair] = []
 
     var requestBody: HTTP1BodyDecoder
-    var requestComplete: Bool
-    var upstream: UpstreamPhase = .none
-    /// Whether the current upstream connection came from the pool (and so may be stale).
-    var reusedConnection = false
-    /// Request body bytes sent on the current connection, kept while a retry is possible.
-    var replay: [ByteBuffer] = []
-    var replayBytes = 0
-    /// The encoded last chunk (and trailers) of a chunked body already sent, kept with
-    /// `replay`: without it a replayed chunked body would never end upstream.
-    var replayEnd: ByteBuffer?
-    var replayable = true
-    var retried = false
+    /// The upstream connection carrying this exchange, once there is one.
+    var connection: UpstreamConnection?
 
-    /// Set once the response head went to the client: from then on errors can only close.
-    var responseStarted = false
-    var responseFraming: HeadWriter.ResponseFraming = .none
+    /// Request body bytes already sent on a reused connection, kept while a retry is possible;
+    /// for a chunked body, its encoded last chunk and trailers too.
+    var replay: [ByteBuffer] = []
+    var replayEnd: ByteBuffer?
+    private var replayBytes = 0
+
     var status = 0
     var bytesIn = 0
     var bytesOut = 0
     var lastActivity: NIODeadline
+    /// Why the exchange failed, for the access log.
     var error: GatewayError?
 
     var responseTimer: Scheduled<Void>?
@@ -73,21 +58,23 @@ final class Exchange {
         self.lastActivity = now
         self.timeouts = snapshot.timeouts
         self.requestBody = HTTP1BodyDecoder(framing: head.framing, limits: snapshot.requestLimits)
-        self.requestComplete = head.framing == .none
         self.bytesIn = head.headers.bytes.readableBytes
     }
 
-    /// Remembers a body chunk for a possible replay, or gives up replaying when too large.
-    func recordForReplay(_ data: ByteBuffer) {
-        guard replayable else { return }
+    /// Remembers a body chunk for a replay; false (and forgets everything) once over the limit.
+    func remember(_ data: ByteBuffer) -> Bool {
         replayBytes += data.readableBytes
-        if replayBytes > Self.replayLimit {
-            replayable = false
-            replay = []
-            replayEnd = nil
-        } else {
-            replay.append(data)
+        guard replayBytes <= Self.replayLimit else {
+            forgetReplay()
+            return false
         }
+        replay.append(data)
+        return true
+    }
+
+    func forgetReplay() {
+        replay = []
+        replayEnd = nil
     }
 
     /// RFC 9110 §9.2.2: only idempotent requests are retried automatically.
@@ -105,10 +92,5 @@ final class Exchange {
         responseTimer = nil
         idleTimer = nil
         totalTimer = nil
-    }
-
-    var upstreamConnection: UpstreamConnection? {
-        if case .connected(let connection) = upstream { return connection }
-        return nil
     }
 }

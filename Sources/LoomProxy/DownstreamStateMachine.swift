@@ -1,0 +1,272 @@
+import LoomHTTP
+
+/// The decisions of one downstream connection, as a pure state machine.
+///
+/// `DownstreamHandler` is the I/O shell: it parses, writes, times and connects, and at every
+/// turn asks this machine what to do (`let action = machine.event(…); run(action)`). The
+/// machine never does I/O, reads a clock or logs, so every rule of the connection lifecycle is
+/// tested without sockets (DESIGN.md §6.1-2): when to keep a connection alive, when a local
+/// answer must close it, when a failed request may be replayed, when to invite the body with
+/// `100 Continue`, and what a failure does once the response has started.
+///
+/// Requests are strictly sequential: one exchange at a time, the next head parsed only after
+/// the current response ended, so responses can never be reordered.
+struct DownstreamStateMachine {
+    /// Facts about a request, taken from its parsed head.
+    struct Request: Equatable {
+        /// The client allows the connection to stay open (version and `Connection`).
+        var keepAlive: Bool
+        /// A body follows the head (`Content-Length` > 0 or chunked).
+        var hasBody: Bool
+        /// RFC 9110 §9.2.2: safe to send twice.
+        var idempotent: Bool
+        var expectsContinue: Bool
+        var clientMinorVersion: Int
+    }
+
+    /// Where the upstream side of the current exchange is.
+    enum UpstreamPhase: Equatable {
+        case none, connecting
+        case connected(reused: Bool)
+        case finished
+    }
+
+    /// The progress of the exchange in flight.
+    struct Exchange: Equatable {
+        let request: Request
+        var requestComplete: Bool
+        var responseStarted = false
+        var responseFraming: HeadWriter.ResponseFraming = .none
+        var upstream: UpstreamPhase = .none
+        var retried = false
+        /// The body sent so far is remembered, so the request can be sent again.
+        var replayable = true
+        var continueSent = false
+        var failed = false
+    }
+
+    enum State: Equatable {
+        /// Between requests, or reading a request head.
+        case awaitingHead
+        case exchanging(Exchange)
+        /// The last response is written; the connection closes once it is flushed.
+        case closing
+        case closed
+    }
+
+    private(set) var state: State = .awaitingHead
+    /// Graceful shutdown asked us to close after the current response.
+    private(set) var shuttingDown = false
+    /// The client half-closed: requests it sent before are answered, then we close.
+    private(set) var inputClosed = false
+
+    var exchange: Exchange? {
+        if case .exchanging(let exchange) = state { return exchange }
+        return nil
+    }
+
+    /// Whether request-body bytes sent now must be remembered for a possible replay: only on a
+    /// reused connection (a fresh one is not retried) and until the response starts.
+    var remembersBody: Bool {
+        guard let exchange else { return false }
+        return exchange.upstream == .connected(reused: true) && !exchange.responseStarted && exchange.replayable
+    }
+
+    // MARK: Starting a request
+
+    enum StartAction: Equatable {
+        /// Answer from Loom itself (route `respond`, 404, 405, 503), then `responseEnded`.
+        case respondLocally(closeAfter: Bool)
+        /// Lease or open an upstream connection.
+        case acquireUpstream
+    }
+
+    /// A request head was parsed and routed.
+    mutating func requestStarted(_ request: Request, local: Bool, bufferedBytes: Bool) -> StartAction {
+        precondition(state == .awaitingHead, "request head parsed outside awaitingHead: \(state)")
+        var exchange = Exchange(request: request, requestComplete: !request.hasBody)
+        if local {
+            exchange.responseStarted = true
+            exchange.responseFraming = .contentLength
+            state = .exchanging(exchange)
+            return .respondLocally(closeAfter: closesAfterLocalResponse(exchange, bufferedBytes: bufferedBytes))
+        }
+        exchange.upstream = .connecting
+        state = .exchanging(exchange)
+        return .acquireUpstream
+    }
+
+    /// A head that can never be valid, or one not received in time: answered, then closed.
+    mutating func requestRejected() {
+        state = .closing
+    }
+
+    // MARK: Upstream side
+
+    enum ConnectedAction: Equatable {
+        /// Send the request head, then any remembered body, then stream the rest.
+        case sendRequest(inviteBody: Bool)
+        /// The exchange is over (a connect finishing late): hand the connection back.
+        case releaseConnection
+    }
+
+    mutating func upstreamConnected(reused: Bool) -> ConnectedAction {
+        guard var exchange, exchange.upstream == .connecting else { return .releaseConnection }
+        exchange.upstream = .connected(reused: reused)
+        // The client asked before sending its body; the route and upstream are settled now.
+        let invite = exchange.request.expectsContinue && !exchange.requestComplete && !exchange.continueSent
+        if invite { exchange.continueSent = true }
+        state = .exchanging(exchange)
+        return .sendRequest(inviteBody: invite)
+    }
+
+    /// The whole request is upstream. Returns whether the response-header timer starts now.
+    mutating func requestBodyEnded() -> Bool {
+        guard var exchange else { return false }
+        exchange.requestComplete = true
+        state = .exchanging(exchange)
+        return !exchange.responseStarted
+    }
+
+    /// The body outgrew what is kept for a replay.
+    mutating func replayLimitExceeded() {
+        guard var exchange else { return }
+        exchange.replayable = false
+        state = .exchanging(exchange)
+    }
+
+    struct ResponseHeadAction: Equatable {
+        var framing: HeadWriter.ResponseFraming
+        /// Say `Connection: close` and close after this response.
+        var closeAfter: Bool
+    }
+
+    mutating func responseHeadReceived(upstreamFraming: HTTPBodyFraming, bufferedBytes: Bool) -> ResponseHeadAction {
+        guard var exchange else { return ResponseHeadAction(framing: .none, closeAfter: true) }
+        let framing = HeadWriter.responseFraming(upstream: upstreamFraming, clientMinorVersion: exchange.request.clientMinorVersion)
+        exchange.responseStarted = true
+        exchange.responseFraming = framing
+        exchange.replayable = false
+        state = .exchanging(exchange)
+        let closeAfter = !exchange.request.keepAlive || shuttingDown || !moreRequestsMayFollow(bufferedBytes: bufferedBytes)
+            || framing == .untilClose
+        return ResponseHeadAction(framing: framing, closeAfter: closeAfter)
+    }
+
+    // MARK: Ending an exchange
+
+    enum Next: Equatable {
+        /// Keep the connection and parse the next request.
+        case awaitNextRequest
+        /// Flush and close.
+        case close
+    }
+
+    struct FinishAction: Equatable {
+        /// Return the upstream connection to its pool (else close it, if there is one).
+        var releaseUpstream: Bool
+        var next: Next
+    }
+
+    /// The response is completely written (proxied, local or error).
+    mutating func responseEnded(upstreamReusable: Bool, bufferedBytes: Bool) -> FinishAction {
+        guard let exchange else { return FinishAction(releaseUpstream: false, next: .close) }
+        let connected = if case .connected = exchange.upstream { true } else { false }
+        let release = connected && exchange.requestComplete && !exchange.failed && upstreamReusable
+        let keepAlive = exchange.request.keepAlive && exchange.requestComplete && !shuttingDown
+            && moreRequestsMayFollow(bufferedBytes: bufferedBytes) && exchange.responseFraming != .untilClose
+        state = keepAlive ? .awaitingHead : .closing
+        return FinishAction(releaseUpstream: release, next: keepAlive ? .awaitNextRequest : .close)
+    }
+
+    enum FailureAction: Equatable {
+        /// Drop the failed connection and send the request again on a fresh one.
+        case retry
+        /// Answer with the error (then `responseEnded`).
+        case respond(closeAfter: Bool)
+        /// The response has started: cut the connection so the client cannot mistake a
+        /// truncated response for a whole one.
+        case abort
+        /// No exchange is in flight (a late timer or callback).
+        case ignore
+    }
+
+    /// The exchange failed: upstream trouble, a timeout, or an invalid request body.
+    /// `receivedBytes` says whether the upstream had sent anything at all.
+    mutating func failed(_ error: GatewayError, receivedBytes: Bool, bufferedBytes: Bool) -> FailureAction {
+        guard var exchange else { return .ignore }
+        // A reused pooled connection that died before answering most likely hit the
+        // backend's keep-alive timeout as we sent: replay once, when that is safe.
+        if error.retryable, !receivedBytes, !exchange.responseStarted, exchange.upstream == .connected(reused: true),
+            !exchange.retried, exchange.replayable, exchange.request.idempotent
+        {
+            exchange.retried = true
+            exchange.upstream = .connecting
+            state = .exchanging(exchange)
+            return .retry
+        }
+        exchange.failed = true
+        exchange.upstream = .finished
+        if exchange.responseStarted {
+            state = .closed
+            return .abort
+        }
+        exchange.responseStarted = true
+        exchange.responseFraming = .contentLength
+        state = .exchanging(exchange)
+        return .respond(closeAfter: closesAfterLocalResponse(exchange, bufferedBytes: bufferedBytes))
+    }
+
+    // MARK: Connection events
+
+    enum ConnectionAction: Equatable {
+        case none
+        case close
+        /// Check whether the buffered bytes can still complete the request body.
+        case checkRequestBody
+    }
+
+    /// The client sent FIN.
+    mutating func inputClosed(bufferedBytes: Bool) -> ConnectionAction {
+        inputClosed = true
+        switch state {
+        case .awaitingHead:
+            // Complete pipelined heads were already taken; a partial one can never finish.
+            state = .closing
+            return .close
+        case .exchanging:
+            return .checkRequestBody
+        case .closing, .closed:
+            return .close
+        }
+    }
+
+    /// Graceful shutdown: close now if idle, else after the current response.
+    mutating func shutdownRequested(bufferedBytes: Bool) -> ConnectionAction {
+        shuttingDown = true
+        guard state == .awaitingHead, !bufferedBytes else { return .none }
+        state = .closing
+        return .close
+    }
+
+    /// The socket is gone. Returns the exchange that was in flight, if any.
+    mutating func connectionClosed() -> Exchange? {
+        let inFlight = exchange
+        state = .closed
+        return inFlight
+    }
+
+    // MARK: Rules
+
+    /// After the client's FIN only requests already buffered can follow.
+    private func moreRequestsMayFollow(bufferedBytes: Bool) -> Bool {
+        !inputClosed || bufferedBytes
+    }
+
+    /// A local answer closes the connection when the client's body was not read (the next
+    /// request's position is unknown), or when nothing more may follow.
+    private func closesAfterLocalResponse(_ exchange: Exchange, bufferedBytes: Bool) -> Bool {
+        !exchange.requestComplete || !exchange.request.keepAlive || shuttingDown
+            || !moreRequestsMayFollow(bufferedBytes: bufferedBytes)
+    }
+}

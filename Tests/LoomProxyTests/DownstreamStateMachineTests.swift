@@ -1,0 +1,156 @@
+import LoomHTTP
+import Testing
+
+@testable import LoomProxy
+
+/// `#expect(a == b)`, for `a` produced by a mutating call (the macro captures immutably).
+private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(actual == expected, Comment(rawValue: comment), sourceLocation: sourceLocation)
+}
+
+/// Every rule of the downstream connection lifecycle, without sockets.
+@Suite struct DownstreamStateMachineTests {
+    typealias Machine = DownstreamStateMachine
+
+    static func request(keepAlive: Bool = true, hasBody: Bool = false, idempotent: Bool = true, expectsContinue: Bool = false, minor: Int = 1) -> Machine.Request {
+        Machine.Request(keepAlive: keepAlive, hasBody: hasBody, idempotent: idempotent, expectsContinue: expectsContinue, clientMinorVersion: minor)
+    }
+
+    /// A machine with a proxied exchange whose upstream is connected.
+    static func connected(_ request: Machine.Request = request(), reused: Bool = false) -> Machine {
+        var machine = Machine()
+        check(machine.requestStarted(request, local: false, bufferedBytes: false), .acquireUpstream)
+        _ = machine.upstreamConnected(reused: reused)
+        return machine
+    }
+
+    @Test func proxiedExchangeKeepsTheConnectionAliveAndReleasesTheUpstream() {
+        var machine = Self.connected()
+        check(machine.requestBodyEnded(), true)  // the response timer starts
+        check(machine.responseHeadReceived(upstreamFraming: .contentLength(5), bufferedBytes: false), .init(framing: .contentLength, closeAfter: false))
+        check(machine.responseEnded(upstreamReusable: true, bufferedBytes: false), .init(releaseUpstream: true, next: .awaitNextRequest))
+        #expect(machine.state == .awaitingHead)
+    }
+
+    @Test func clientConnectionCloseEndsAfterTheResponse() {
+        var machine = Self.connected(Self.request(keepAlive: false))
+        _ = machine.requestBodyEnded()
+        check(machine.responseHeadReceived(upstreamFraming: .chunked, bufferedBytes: false).closeAfter, true)
+        check(machine.responseEnded(upstreamReusable: true, bufferedBytes: false), .init(releaseUpstream: true, next: .close))
+        #expect(machine.state == .closing)
+    }
+
+    @Test(arguments: [(HTTPBodyFraming.chunked, 1, HeadWriter.ResponseFraming.chunked, false), (.untilClose, 1, .chunked, false), (.chunked, 0, .untilClose, true), (.none, 1, .none, false)])
+    func responseFramingFollowsTheClientVersion(upstream: HTTPBodyFraming, minor: Int, framing: HeadWriter.ResponseFraming, closes: Bool) {
+        var machine = Self.connected(Self.request(minor: minor))
+        _ = machine.requestBodyEnded()
+        check(machine.responseHeadReceived(upstreamFraming: upstream, bufferedBytes: false), .init(framing: framing, closeAfter: closes))
+    }
+
+    @Test func upstreamNotReusableIsClosedButTheClientStays() {
+        var machine = Self.connected()
+        _ = machine.requestBodyEnded()
+        _ = machine.responseHeadReceived(upstreamFraming: .contentLength(1), bufferedBytes: false)
+        check(machine.responseEnded(upstreamReusable: false, bufferedBytes: false), .init(releaseUpstream: false, next: .awaitNextRequest))
+    }
+
+    @Test func responseBeforeTheBodyEndedClosesBothSides() {
+        var machine = Self.connected(Self.request(hasBody: true))
+        _ = machine.responseHeadReceived(upstreamFraming: .contentLength(2), bufferedBytes: false)
+        check(machine.responseEnded(upstreamReusable: true, bufferedBytes: true), .init(releaseUpstream: false, next: .close))
+    }
+
+    @Test func localAnswerKeepsAliveOnlyWithoutAnUnreadBody() {
+        var machine = Machine()
+        check(machine.requestStarted(Self.request(), local: true, bufferedBytes: false), .respondLocally(closeAfter: false))
+        check(machine.responseEnded(upstreamReusable: false, bufferedBytes: false), .init(releaseUpstream: false, next: .awaitNextRequest))
+        check(machine.requestStarted(Self.request(hasBody: true), local: true, bufferedBytes: true), .respondLocally(closeAfter: true))
+        check(machine.responseEnded(upstreamReusable: false, bufferedBytes: true).next, .close)
+    }
+
+    @Test func continueIsSentOnceAndOnlyForAPendingBody() {
+        var machine = Machine()
+        _ = machine.requestStarted(Self.request(hasBody: true, expectsContinue: true), local: false, bufferedBytes: false)
+        check(machine.upstreamConnected(reused: true), .sendRequest(inviteBody: true))
+        check(machine.failed(GatewayError(.upstreamClosed), receivedBytes: false, bufferedBytes: false), .retry)
+        check(machine.upstreamConnected(reused: false), .sendRequest(inviteBody: false))
+
+        var bodiless = Machine()
+        _ = bodiless.requestStarted(Self.request(expectsContinue: true), local: false, bufferedBytes: false)
+        check(bodiless.upstreamConnected(reused: false), .sendRequest(inviteBody: false))
+    }
+
+    @Test func lateConnectionAfterTheExchangeIsReleased() {
+        var machine = Machine()
+        check(machine.upstreamConnected(reused: false), .releaseConnection)
+    }
+
+    @Test func staleReusedConnectionIsRetriedOnceForIdempotentRequests() {
+        var machine = Self.connected(reused: true)
+        let closed = GatewayError(.upstreamClosed)
+        check(machine.failed(closed, receivedBytes: false, bufferedBytes: false), .retry)
+        _ = machine.upstreamConnected(reused: false)
+        // The fresh connection failing too is answered, not retried again.
+        check(machine.failed(closed, receivedBytes: false, bufferedBytes: false), .respond(closeAfter: false))
+    }
+
+    @Test(arguments: [
+        ("POST is not idempotent", false, true, false, true, GatewayError.Kind.upstreamClosed),
+        ("a fresh connection is not retried", true, false, false, true, .upstreamClosed),
+        ("something was received", true, true, true, true, .upstreamClosed),
+        ("the body is no longer remembered", true, true, false, false, .upstreamClosed),
+        ("timeouts are never retried", true, true, false, true, .responseHeaderTimeout),
+    ])
+    func noRetryWhenUnsafe(_ name: String, idempotent: Bool, reused: Bool, received: Bool, replayable: Bool, kind: GatewayError.Kind) {
+        var machine = Self.connected(Self.request(idempotent: idempotent), reused: reused)
+        if !replayable { machine.replayLimitExceeded() }
+        check(machine.failed(GatewayError(kind), receivedBytes: received, bufferedBytes: false), .respond(closeAfter: false), name)
+    }
+
+    @Test func failureAfterTheResponseStartedCutsTheConnection() {
+        var machine = Self.connected()
+        _ = machine.requestBodyEnded()
+        _ = machine.responseHeadReceived(upstreamFraming: .contentLength(100), bufferedBytes: false)
+        check(machine.failed(GatewayError(.upstreamClosed), receivedBytes: true, bufferedBytes: false), .abort)
+        #expect(machine.state == .closed)
+    }
+
+    @Test func errorResponseWithUnreadBodyCloses() {
+        var machine = Self.connected(Self.request(hasBody: true))
+        check(machine.failed(GatewayError(.connectTimeout), receivedBytes: false, bufferedBytes: true), .respond(closeAfter: true))
+        // The failed upstream is never handed back to the pool.
+        check(machine.responseEnded(upstreamReusable: true, bufferedBytes: true), .init(releaseUpstream: false, next: .close))
+    }
+
+    @Test func halfCloseAnswersBufferedRequestsThenCloses() {
+        var machine = Self.connected()
+        check(machine.inputClosed(bufferedBytes: true), .checkRequestBody)
+        _ = machine.requestBodyEnded()
+        // A pipelined request is still buffered: keep going.
+        check(machine.responseHeadReceived(upstreamFraming: .contentLength(1), bufferedBytes: true).closeAfter, false)
+        check(machine.responseEnded(upstreamReusable: true, bufferedBytes: true).next, .awaitNextRequest)
+        // Nothing more can come: close after the last one, and an idle half-closed connection closes now.
+        check(machine.requestStarted(Self.request(), local: true, bufferedBytes: false), .respondLocally(closeAfter: true))
+        check(machine.responseEnded(upstreamReusable: false, bufferedBytes: false).next, .close)
+        var idle = Machine()
+        check(idle.inputClosed(bufferedBytes: false), .close)
+    }
+
+    @Test func shutdownClosesIdleConnectionsNowAndBusyOnesAfterTheResponse() {
+        var idle = Machine()
+        check(idle.shutdownRequested(bufferedBytes: false), .close)
+
+        var busy = Self.connected()
+        check(busy.shutdownRequested(bufferedBytes: false), .none)
+        _ = busy.requestBodyEnded()
+        check(busy.responseHeadReceived(upstreamFraming: .contentLength(1), bufferedBytes: false).closeAfter, true)
+        check(busy.responseEnded(upstreamReusable: true, bufferedBytes: false), .init(releaseUpstream: true, next: .close))
+    }
+
+    @Test func lateEventsWithoutAnExchangeAreIgnored() {
+        var machine = Machine()
+        check(machine.failed(GatewayError(.idleTimeout), receivedBytes: true, bufferedBytes: false), .ignore)
+        check(machine.requestBodyEnded(), false)
+        check(machine.connectionClosed(), nil)
+    }
+}
