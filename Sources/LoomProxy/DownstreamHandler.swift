@@ -223,33 +223,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
         self.exchange = exchange
 
         // Route, then tell the machine whether the answer is local.
-        var localAnswer: LocalAnswer?
-        switch snapshot.router.match(method: head.method, host: head.host, path: head.path) {
-        case .notFound:
-            localAnswer = .error(GatewayError(.routeNotFound))
-        case .methodNotAllowed(let allowed):
-            localAnswer = .error(GatewayError(.methodNotAllowed(allowed: allowed)))
-        case .matched(let index):
-            let route = snapshot.routes[index]
-            exchange.routeName = route.config.name
-            exchange.timeouts = route.timeouts
-            switch route.config.action {
-            case .respond(let response):
-                localAnswer = .static(response)
-            case .proxy(let upstreamName):
-                exchange.upstreamName = upstreamName
-                exchange.upstreamIndex = route.upstreamIndex
-                if let upstreamIndex = route.upstreamIndex,
-                    let endpoint = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex])
-                {
-                    exchange.endpoint = endpoint
-                    exchange.forwardTarget = Self.forwardTarget(head, route: route.config)
-                    exchange.addHeaders = route.config.addRequestHeaders
-                } else {
-                    localAnswer = .error(GatewayError(.noEndpointAvailable))
-                }
-            }
-        }
+        let localAnswer = RequestPath.hasDotSegment(head.path)
+            ? .error(GatewayError(.dotSegmentInPath))
+            : route(head, exchange: exchange, snapshot: snapshot)
 
         let request = DownstreamStateMachine.Request(
             keepAlive: head.keepAlive, hasBody: head.framing != .none, idempotent: exchange.methodIsIdempotent,
@@ -265,6 +241,37 @@ final class DownstreamHandler: ChannelDuplexHandler {
         case .acquireUpstream:
             startTotalTimer()
             acquireUpstream(forceNew: false)
+        }
+    }
+
+    /// Matches the route and fills in the exchange; returns what Loom answers itself, if the
+    /// request does not go upstream.
+    private func route(_ head: HTTPRequestHead, exchange: Exchange, snapshot: ProxySnapshot) -> LocalAnswer? {
+        switch snapshot.router.match(method: head.method, host: head.host, path: head.path) {
+        case .notFound:
+            return .error(GatewayError(.routeNotFound))
+        case .methodNotAllowed(let allowed):
+            return .error(GatewayError(.methodNotAllowed(allowed: allowed)))
+        case .matched(let index):
+            let route = snapshot.routes[index]
+            exchange.routeName = route.config.name
+            exchange.timeouts = route.timeouts
+            switch route.config.action {
+            case .respond(let response):
+                return .static(response)
+            case .proxy(let upstreamName):
+                exchange.upstreamName = upstreamName
+                exchange.upstreamIndex = route.upstreamIndex
+                guard let upstreamIndex = route.upstreamIndex,
+                    let endpoint = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex])
+                else {
+                    return .error(GatewayError(.noEndpointAvailable))
+                }
+                exchange.endpoint = endpoint
+                exchange.forwardTarget = Self.forwardTarget(head, route: route.config)
+                exchange.addHeaders = route.config.addRequestHeaders
+                return nil
+            }
         }
     }
 

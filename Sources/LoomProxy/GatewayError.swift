@@ -10,6 +10,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public enum Kind: Sendable, Equatable {
         /// The downstream request broke HTTP/1.1 rules (status from the parse error).
         case invalidRequest(HTTPParseError)
+        /// The path has `.`/`..` segments, which the backend could resolve to a path no route
+        /// matched (see `RequestPath`).
+        case dotSegmentInPath
         /// The client did not finish sending a request head in time.
         case requestHeaderTimeout
         case routeNotFound
@@ -44,6 +47,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var status: Int {
         switch kind {
         case .invalidRequest(let error): error.status
+        case .dotSegmentInPath: 400
         case .requestHeaderTimeout: 408
         case .routeNotFound: 404
         case .methodNotAllowed: 405
@@ -55,7 +59,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var blame: Blame {
         switch kind {
-        case .invalidRequest, .requestHeaderTimeout, .routeNotFound, .methodNotAllowed: .downstream
+        case .invalidRequest, .dotSegmentInPath, .requestHeaderTimeout, .routeNotFound, .methodNotAllowed: .downstream
         case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
             .responseHeaderTimeout, .idleTimeout, .requestTimeout:
             .upstream
@@ -84,6 +88,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case 505: "http_version_not_supported"
             default: "bad_request"
             }
+        case .dotSegmentInPath: "bad_request"
         case .requestHeaderTimeout: "request_timeout"
         case .routeNotFound: "not_found"
         case .methodNotAllowed: "method_not_allowed"
@@ -97,6 +102,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var message: String {
         switch kind {
         case .invalidRequest(let error): "invalid request: \(error)"
+        case .dotSegmentInPath: "request path contains dot segments"
         case .requestHeaderTimeout: "request header not received in time"
         case .routeNotFound: "no route matches this request"
         case .methodNotAllowed: "method not allowed on this route"

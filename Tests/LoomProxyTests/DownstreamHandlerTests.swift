@@ -75,6 +75,17 @@ import Testing
         #expect(text.contains("\"request_id\":\"\(id)\""))
     }
 
+    @Test(arguments: ["/hello/../admin", "/x/%2e%2E/admin", "/./hello"])
+    func dotSegmentsAreRejectedBeforeRouting(path: String) throws {
+        let (channel, _, _) = try makeChannel(routes: [Self.hello])
+        try channel.writeInbound(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+        let text = try output(channel)
+        #expect(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+        #expect(text.contains("\"message\":\"request path contains dot segments\""))
+        // A well-formed request that merely has a bad path does not cost the connection.
+        #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 2)
+    }
+
     @Test func wrongMethodGets405WithAllow() throws {
         var route = Self.hello
         route.match.methods = ["GET", "HEAD"]
