@@ -47,13 +47,18 @@ final class UpstreamPool {
         idle.removeAll { $0 === connection }
     }
 
+    /// Closes idle connections older than the idle timeout.
     func sweep(now: NIODeadline) {
         let limit = TimeAmount(settings.idleTimeout)
+        // Take them out first, close after: closing re-enters `remove` through
+        // `channelInactive`, which must not run while `idle` is being mutated.
+        var expired: [UpstreamConnection] = []
         idle.removeAll { connection in
             guard let since = connection.idleSince, now - since >= limit else { return false }
-            connection.close()
+            expired.append(connection)
             return true
         }
+        for connection in expired { connection.close() }
     }
 
     func closeAll() {

@@ -1,0 +1,37 @@
+import Foundation
+import LoomConfig
+import Testing
+
+extension ProxyE2E {
+    /// The upstream pool's own idle timeout: expired connections are closed by the periodic
+    /// sweep, and the proxy keeps serving (a regression test for a crash in that sweep).
+    @Suite(.serialized) struct PoolTests {
+        @Test func idleTimeoutClosesPooledConnectionsAndTrafficContinues() async throws {
+            try await E2E.withBackend(configure: { config in
+                config.server.workerThreads = 1
+                config.upstreams[0].pool.idleTimeout = .milliseconds(500)
+            }) { backend, proxy in
+                #expect(try proxy.get("/echo/1").status == 200)
+                #expect(try proxy.get("/echo/2").status == 200)
+                #expect(backend.connectionsAccepted == 1)
+                // The sweep runs every second: after 2.5 s the idle connection is gone.
+                try await Task.sleep(for: .milliseconds(2500))
+                #expect(try proxy.get("/echo/3").status == 200)
+                #expect(backend.connectionsAccepted == 2)
+            }
+        }
+
+        @Test func maxIdleZeroDisablesReuse() async throws {
+            try await E2E.withBackend(configure: { config in
+                config.server.workerThreads = 1
+                config.upstreams[0].pool.maxIdle = 0
+            }) { backend, proxy in
+                for index in 0..<3 {
+                    let response = try proxy.get("/echo/\(index)")
+                    #expect(response.status == 200)
+                }
+                #expect(backend.connectionsAccepted == 3)
+            }
+        }
+    }
+}
