@@ -172,7 +172,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes + 128)
         HeadWriter.writeResponseHead(
             head, framing: action.framing, requestID: exchange.requestID, closeConnection: action.closeAfter,
-            clientMinorVersion: exchange.head.minorVersion, snapshot: exchange.snapshot, into: &out)
+            clientMinorVersion: exchange.head.minorVersion, date: loop.date.current(), snapshot: exchange.snapshot, into: &out)
         exchange.bytesOut += out.readableBytes
         exchange.status = head.status
         context.write(wrapOutboundOut(out), promise: nil)

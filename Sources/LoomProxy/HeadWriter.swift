@@ -37,6 +37,11 @@ enum HeadWriter {
         out.writeString(" ")
         out.writeString(request.target)
         out.writeString(" HTTP/1.1\r\n")
+        // Host is always Loom's own: the host the request was routed on (for an absolute-form
+        // target that is its authority, RFC 9110 §7.2), or the endpoint's. Never a copy of the
+        // client's field, so upstream and router cannot disagree on it.
+        let host = forwarding.preserveHost ? (head.host ?? request.endpointAuthority) : request.endpointAuthority
+        writeField("Host", host, into: &out)
 
         var forwardedFor: [String] = []
         var forwardedProto: String?
@@ -44,34 +49,30 @@ enum HeadWriter {
         var forwardedPort: String?
         var forwardedRFC: [String] = []
         for index in 0..<fields.count {
-            if isConnectionSpecific(fields, index, tokens: head.connectionTokens)
-                || fields.name(at: index, equals: "expect")
-                || fields.name(at: index, equals: "content-length")
+            // Fields Loom re-declares below (so no `Connection` token can remove them either).
+            if fields.name(at: index, equals: "host") || fields.name(at: index, equals: "content-length")
                 || fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
-                || (!forwarding.preserveHost && fields.name(at: index, equals: "host"))
+                || fields.name(at: index, equals: "expect")
+                || isConnectionSpecific(fields, index, tokens: head.connectionTokens)
             {
                 continue
             }
-            if forwarding.xForwarded {
-                if fields.name(at: index, equals: "x-forwarded-for") {
-                    if request.clientTrusted { forwardedFor.append(fields.value(at: index)) }
+            // Forwarding fields: believed (kept or extended) only from trusted proxies, and
+            // always dropped from anyone else, whether or not Loom adds its own.
+            if let kind = ForwardingField(fields, index) {
+                guard request.clientTrusted else { continue }
+                let rebuilt = kind == .forwarded ? forwarding.forwarded : forwarding.xForwarded
+                guard rebuilt else {
+                    fields.writeField(at: index, into: &out)
                     continue
                 }
-                if fields.name(at: index, equals: "x-forwarded-proto") {
-                    if request.clientTrusted { forwardedProto = fields.value(at: index) }
-                    continue
+                switch kind {
+                case .forwardedFor: forwardedFor.append(fields.value(at: index))
+                case .forwardedProto: forwardedProto = fields.value(at: index)
+                case .forwardedHost: forwardedHost = fields.value(at: index)
+                case .forwardedPort: forwardedPort = fields.value(at: index)
+                case .forwarded: forwardedRFC.append(fields.value(at: index))
                 }
-                if fields.name(at: index, equals: "x-forwarded-host") {
-                    if request.clientTrusted { forwardedHost = fields.value(at: index) }
-                    continue
-                }
-                if fields.name(at: index, equals: "x-forwarded-port") {
-                    if request.clientTrusted { forwardedPort = fields.value(at: index) }
-                    continue
-                }
-            }
-            if forwarding.forwarded && fields.name(at: index, equals: "forwarded") {
-                if request.clientTrusted { forwardedRFC.append(fields.value(at: index)) }
                 continue
             }
             fields.writeField(at: index, into: &out)
@@ -83,9 +84,6 @@ enum HeadWriter {
         case .chunked: writeField("Transfer-Encoding", "chunked", into: &out)
         case .contentLength(let length): writeField("Content-Length", String(length), into: &out)
         case .none, .untilClose: break
-        }
-        if !forwarding.preserveHost || head.host == nil {
-            writeField("Host", request.endpointAuthority, into: &out)
         }
         let client = request.clientIP ?? "unknown"
         if forwarding.xForwarded {
@@ -99,10 +97,32 @@ enum HeadWriter {
             forwardedRFC.append(forwardedElement(client: request.clientIP, host: head.host))
             writeField("Forwarded", forwardedRFC.joined(separator: ", "), into: &out)
         }
-        if forwarding.via { writeField("Via", "1.1 loom", into: &out) }
+        // Via names the protocol version this hop received (RFC 9110 §7.6.3).
+        if forwarding.via { writeField("Via", "1.\(head.minorVersion) loom", into: &out) }
         writeField(forwarding.requestIDHeader, request.requestID, into: &out)
         for header in request.addHeaders { writeField(header.name, header.value, into: &out) }
         out.writeString("\r\n")
+    }
+
+    /// The client-supplied forwarding fields Loom rebuilds or drops.
+    enum ForwardingField {
+        case forwardedFor, forwardedProto, forwardedHost, forwardedPort, forwarded
+
+        init?(_ fields: HTTPHeaderBlock, _ index: Int) {
+            if fields.name(at: index, equals: "x-forwarded-for") {
+                self = .forwardedFor
+            } else if fields.name(at: index, equals: "x-forwarded-proto") {
+                self = .forwardedProto
+            } else if fields.name(at: index, equals: "x-forwarded-host") {
+                self = .forwardedHost
+            } else if fields.name(at: index, equals: "x-forwarded-port") {
+                self = .forwardedPort
+            } else if fields.name(at: index, equals: "forwarded") {
+                self = .forwarded
+            } else {
+                return nil
+            }
+        }
     }
 
     /// How the response body travels to the client.
@@ -125,9 +145,11 @@ enum HeadWriter {
         }
     }
 
+    /// `date` is added when the upstream sent none (RFC 9110 §6.6.1: a recipient with a clock
+    /// forwarding such a response must).
     static func writeResponseHead(
         _ head: HTTPResponseHead, framing: ResponseFraming, requestID: String, closeConnection: Bool,
-        clientMinorVersion: Int, snapshot: ProxySnapshot, into out: inout ByteBuffer
+        clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, into out: inout ByteBuffer
     ) {
         let fields = head.headers
         out.writeString("HTTP/1.1 \(head.status) ")
@@ -148,7 +170,8 @@ enum HeadWriter {
         }
         if let length { writeField("Content-Length", String(length), into: &out) }
         if framing == .chunked { writeField("Transfer-Encoding", "chunked", into: &out) }
-        if snapshot.forwarding.via { writeField("Via", "1.1 loom", into: &out) }
+        if !fields.contains("date") { writeField("Date", date, into: &out) }
+        if snapshot.forwarding.via { writeField("Via", "1.\(head.minorVersion) loom", into: &out) }
         writeField(snapshot.forwarding.requestIDHeader, requestID, into: &out)
         if closeConnection {
             writeField("Connection", "close", into: &out)

@@ -1,0 +1,74 @@
+import Foundation
+import LoomConfig
+import Testing
+
+@testable import LoomProxy
+
+extension ProxyE2E {
+    /// The Host the upstream sees is the one Loom routed on, and forwarding headers from
+    /// untrusted clients never reach the upstream (regressions found in review).
+    @Suite(.serialized) struct HostAndForwardingTests {
+        /// `admin.internal` is answered 403 by Loom; everything else goes to the backend.
+        static func hostGuard(_ config: inout LoomConfiguration) {
+            config.routes.insert(
+                RouteConfig(name: "deny-admin", match: RouteMatch(host: "admin.internal"),
+                            action: .respond(StaticResponse(status: 403, body: "no"))), at: 0)
+        }
+
+        @Test func absoluteFormTargetDecidesHostForRoutingAndUpstreamAlike() async throws {
+            try await E2E.withBackend(configure: Self.hostGuard) { _, proxy in
+                // Routed as public.example (the authority wins, RFC 9112 §3.2.2) …
+                let response = try proxy.request("GET http://public.example/echo HTTP/1.1\r\nHost: admin.internal\r\n\r\n")
+                #expect(response.status == 200)
+                // … and the upstream is told the same host, not the Host field.
+                let echoed = try EchoedRequest(response)
+                #expect(echoed.values("host") == ["public.example"])
+                #expect(echoed.uri == "/echo")
+                // The reverse: an absolute-form target naming the guarded host is guarded.
+                let denied = try proxy.request("GET http://admin.internal/echo HTTP/1.1\r\nHost: public.example\r\n\r\n")
+                #expect(denied.status == 403)
+            }
+        }
+
+        @Test func connectionTokensCannotRemoveHost() async throws {
+            try await E2E.withBackend { _, proxy in
+                let echoed = try EchoedRequest(proxy.get("/echo", headers: ["Connection: host, content-length"]))
+                #expect(echoed.values("host") == ["test.local"])
+            }
+        }
+
+        @Test func untrustedForwardingFieldsAreDroppedEvenWhenLoomAddsNone() async throws {
+            try await E2E.withBackend(configure: { $0.server.forwarding.xForwarded = false }) { _, proxy in
+                let echoed = try EchoedRequest(proxy.get("/echo", headers: [
+                    "Forwarded: for=6.6.6.6", "X-Forwarded-For: 6.6.6.6", "X-Forwarded-Host: evil.example",
+                ]))
+                #expect(!echoed.has("forwarded"))
+                #expect(!echoed.has("x-forwarded-for"))
+                #expect(!echoed.has("x-forwarded-host"))
+            }
+        }
+
+        @Test func trustedForwardingFieldsPassUnchangedWhenLoomAddsNone() async throws {
+            try await E2E.withBackend(configure: {
+                $0.server.forwarding.xForwarded = false
+                $0.server.forwarding.trustedProxies = [AddressBlock("127.0.0.0/8")!]
+            }) { _, proxy in
+                let echoed = try EchoedRequest(proxy.get("/echo", headers: ["Forwarded: for=10.0.0.1", "X-Forwarded-For: 10.0.0.1"]))
+                #expect(echoed.values("forwarded") == ["for=10.0.0.1"])
+                #expect(echoed.values("x-forwarded-for") == ["10.0.0.1"])
+            }
+        }
+
+        @Test func viaNamesTheReceivedVersionAndDateIsAddedWhenMissing() async throws {
+            try await E2E.withBackend { _, proxy in
+                let response = try proxy.request("GET /echo HTTP/1.0\r\nHost: test.local\r\n\r\n")
+                let echoed = try EchoedRequest(response)
+                #expect(echoed.values("via") == ["1.0 loom"])
+                // The backend (NIOHTTP1) sends no Date; the client gets one, and Via 1.1 for
+                // the upstream hop.
+                #expect(response.header("date") != nil)
+                #expect(response.headers("via") == ["1.1 loom"])
+            }
+        }
+    }
+}
