@@ -304,7 +304,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         case .awaitNextRequest:
             context.flush()
             headParser = HTTP1HeadParser(limits: store.current.requestLimits)
-            resumeReading()
+            if context.channel.isWritable { resumeReading() }
             if inbound.readableBytes == 0 {
                 startKeepAliveTimer()
             } else {
@@ -320,6 +320,9 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let context else { return }
         cancelConnectionTimers()
         inbound = ByteBuffer()
+        // Whatever happens to the flush, the socket is gone within the idle timeout: a client
+        // that never reads must not hold the connection and its unsent bytes forever.
+        startStallTimer()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
         promise.futureResult.whenComplete { _ in

@@ -28,11 +28,21 @@ extension DownstreamHandler {
         }
     }
 
+    /// Closes the connection if the client takes none of our bytes for the idle timeout.
+    func startStallTimer() {
+        guard closeTimer == nil, let context else { return }
+        closeTimer = context.eventLoop.scheduleTask(in: TimeAmount(store.current.timeouts.idle)) {
+            self.context?.close(promise: nil)
+        }
+    }
+
     func cancelConnectionTimers() {
         keepAliveTimer?.cancel()
         keepAliveTimer = nil
         headerTimer?.cancel()
         headerTimer = nil
+        closeTimer?.cancel()
+        closeTimer = nil
     }
 
     /// Armed once the whole request is upstream: the upstream now has `responseHeader` to answer.
@@ -54,6 +64,12 @@ extension DownstreamHandler {
         func arm(after delay: TimeAmount) {
             self.exchange?.idleTimer = context.eventLoop.scheduleTask(in: delay) {
                 guard self.exchangeSerial == serial, let exchange = self.exchange else { return }
+                // Waiting for the response head is the response-header timer's business:
+                // the idle timeout must not cut it shorter than configured.
+                if exchange.responseTimer != nil {
+                    arm(after: idle)
+                    return
+                }
                 let quiet = NIODeadline.now() - exchange.lastActivity
                 if quiet >= idle {
                     self.exchange?.idleTimer = nil

@@ -43,6 +43,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
     private var processing = false
     var keepAliveTimer: Scheduled<Void>?
     var headerTimer: Scheduled<Void>?
+    /// Bounds how long a client that does not read its responses keeps the connection:
+    /// armed while closing, and while pipelined requests wait for the client to read.
+    var closeTimer: Scheduled<Void>?
 
     /// Unconsumed bytes above which we stop reading from the client (pipelining, slow upstream).
     static let inboundHighWatermark = 64 * 1024
@@ -122,12 +125,21 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        guard let exchange, let connection = exchange.connection else { return }
-        if context.channel.isWritable {
-            exchange.lastActivity = .now()
-            connection.resumeReading()
-        } else {
-            connection.pauseReading()
+        let writable = context.channel.isWritable
+        if let exchange, let connection = exchange.connection {
+            // Downloads: the upstream is read only as fast as the client takes the bytes.
+            if writable {
+                exchange.lastActivity = .now()
+                connection.resumeReading()
+            } else {
+                connection.pauseReading()
+            }
+        } else if writable, machine.state == .awaitingHead {
+            // Pipelined requests held back while the client was not reading.
+            closeTimer?.cancel()
+            closeTimer = nil
+            resumeReading()
+            processInbound()
         }
     }
 
@@ -165,6 +177,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
             switch machine.state {
             case .awaitingHead:
                 guard inbound.readableBytes > 0 else { return }
+                // A client that pipelines but does not read its responses: answer no more
+                // until it does (`channelWritabilityChanged` resumes), else the responses
+                // would pile up in memory without bound.
+                guard let context, context.channel.isWritable else {
+                    pauseReading()
+                    startStallTimer()
+                    return
+                }
                 keepAliveTimer?.cancel()
                 keepAliveTimer = nil
                 let head: HTTPRequestHead?
@@ -223,9 +243,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
         self.exchange = exchange
 
         // Route, then tell the machine whether the answer is local.
-        let localAnswer = RequestPath.hasDotSegment(head.path)
-            ? .error(GatewayError(.dotSegmentInPath))
-            : route(head, exchange: exchange, snapshot: snapshot)
+        let localAnswer: LocalAnswer?
+        if head.method == "CONNECT" {
+            localAnswer = .error(GatewayError(.tunnelNotSupported))
+        } else if RequestPath.hasDotSegment(head.path) {
+            localAnswer = .error(GatewayError(.dotSegmentInPath))
+        } else {
+            localAnswer = route(head, exchange: exchange, snapshot: snapshot)
+        }
 
         let request = DownstreamStateMachine.Request(
             keepAlive: head.keepAlive, hasBody: head.framing != .none, idempotent: exchange.methodIsIdempotent,

@@ -148,8 +148,10 @@ struct DownstreamStateMachine {
         exchange.responseFraming = framing
         exchange.replayable = false
         state = .exchanging(exchange)
-        let closeAfter = !exchange.request.keepAlive || shuttingDown || !moreRequestsMayFollow(bufferedBytes: bufferedBytes)
-            || framing == .untilClose
+        // A response that starts before the request body ended (an early 413, say) ends the
+        // connection, unless the body completes meanwhile: say so now, as nginx does.
+        let closeAfter = !exchange.request.keepAlive || !exchange.requestComplete || shuttingDown
+            || !moreRequestsMayFollow(bufferedBytes: bufferedBytes) || framing == .untilClose
         return ResponseHeadAction(framing: framing, closeAfter: closeAfter)
     }
 

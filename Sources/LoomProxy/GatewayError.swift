@@ -13,6 +13,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         /// The path has `.`/`..` segments, which the backend could resolve to a path no route
         /// matched (see `RequestPath`).
         case dotSegmentInPath
+        /// CONNECT asks for a tunnel, which Loom does not provide.
+        case tunnelNotSupported
         /// The client did not finish sending a request head in time.
         case requestHeaderTimeout
         case routeNotFound
@@ -48,6 +50,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         switch kind {
         case .invalidRequest(let error): error.status
         case .dotSegmentInPath: 400
+        case .tunnelNotSupported: 501
         case .requestHeaderTimeout: 408
         case .routeNotFound: 404
         case .methodNotAllowed: 405
@@ -59,7 +62,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var blame: Blame {
         switch kind {
-        case .invalidRequest, .dotSegmentInPath, .requestHeaderTimeout, .routeNotFound, .methodNotAllowed: .downstream
+        case .invalidRequest, .dotSegmentInPath, .tunnelNotSupported, .requestHeaderTimeout, .routeNotFound, .methodNotAllowed: .downstream
         case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
             .responseHeaderTimeout, .idleTimeout, .requestTimeout:
             .upstream
@@ -89,6 +92,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             default: "bad_request"
             }
         case .dotSegmentInPath: "bad_request"
+        case .tunnelNotSupported: "not_implemented"
         case .requestHeaderTimeout: "request_timeout"
         case .routeNotFound: "not_found"
         case .methodNotAllowed: "method_not_allowed"
@@ -103,6 +107,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         switch kind {
         case .invalidRequest(let error): "invalid request: \(error)"
         case .dotSegmentInPath: "request path contains dot segments"
+        case .tunnelNotSupported: "CONNECT tunnels are not supported"
         case .requestHeaderTimeout: "request header not received in time"
         case .routeNotFound: "no route matches this request"
         case .methodNotAllowed: "method not allowed on this route"

@@ -86,6 +86,38 @@ import Testing
         #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 2)
     }
 
+    @Test func clientThatDoesNotReadGetsNoMoreAnswersUntilItDoes() throws {
+        let (channel, _, _) = try makeChannel(routes: [Self.hello])
+        let handler = try channel.pipeline.syncOperations.handler(type: DownstreamHandler.self)
+        channel.isWritable = false
+        try channel.writeInbound(ByteBuffer(string: String(repeating: "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n", count: 3)))
+        // Nothing is answered (the answers would only pile up) and reading stops.
+        #expect(try output(channel).isEmpty)
+        #expect(handler.readGate.isPaused)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(try output(channel).components(separatedBy: "HTTP/1.1 200 OK").count == 4)
+        #expect(!handler.readGate.isPaused)
+    }
+
+    @Test func clientThatNeverReadsIsDisconnectedAfterTheIdleTimeout() throws {
+        let (channel, loop, _) = try makeChannel(routes: [Self.hello]) { $0.server.timeouts.idle = .seconds(5) }
+        channel.isWritable = false
+        try channel.writeInbound(ByteBuffer(string: "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+        loop.advanceTime(by: .seconds(4))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+    }
+
+    @Test func connectIsNotImplemented() throws {
+        let (channel, _, _) = try makeChannel(routes: [Self.hello])
+        try channel.writeInbound(ByteBuffer(string: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"))
+        let text = try output(channel)
+        #expect(text.hasPrefix("HTTP/1.1 501 Not Implemented\r\n"))
+        #expect(text.contains("CONNECT tunnels are not supported"))
+    }
+
     @Test func wrongMethodGets405WithAllow() throws {
         var route = Self.hello
         route.match.methods = ["GET", "HEAD"]

@@ -35,3 +35,24 @@ extension ProxyE2E {
         }
     }
 }
+
+extension ProxyE2E {
+    /// Clients that stop reading cannot pin a connection (or its unsent bytes) forever.
+    @Suite(.serialized) struct SlowReaderTests {
+        @Test func closingConnectionIsDroppedWhenTheClientNeverReads() async throws {
+            let body = String(repeating: "x", count: 8 * 1024 * 1024)
+            let route = RouteConfig(name: "big", match: RouteMatch(path: .prefix("/")), action: .respond(StaticResponse(body: body)))
+            var config = LoomConfiguration(origin: .environment, routes: [route])
+            config.server.timeouts.idle = .milliseconds(500)
+            try await E2E.withProxy(config) { proxy in
+                let client = try RawClient(port: proxy.port, timeout: 5)
+                try client.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                // Not reading: the 8 MiB answer cannot all leave Loom.
+                try await Task.sleep(for: .seconds(2))
+                let (received, _) = client.readUntilClose()
+                // Loom gave up on this client: it got what the socket buffers held, not all.
+                #expect(received.utf8.count < body.utf8.count)
+            }
+        }
+    }
+}

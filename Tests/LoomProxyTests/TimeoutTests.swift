@@ -34,10 +34,16 @@ extension ProxyE2E {
             }
         }
 
-        @Test func idleTimeoutBeforeResponseIs504() async throws {
-            try await E2E.withBackend(configure: { $0.server.timeouts.idle = .milliseconds(300) }) { _, proxy in
-                let response = try proxy.get("/delay?ms=2000")
-                ErrorMappingTests.expectError(response, status: 504, code: "gateway_timeout")
+        /// Waiting for the response head is governed by `response_header` alone: a shorter
+        /// idle timeout must not cut it (it would silently cap every override).
+        @Test func idleTimeoutDoesNotCapTheWaitForTheResponseHead() async throws {
+            try await E2E.withBackend(configure: {
+                $0.server.timeouts.idle = .milliseconds(300)
+                $0.server.timeouts.responseHeader = .seconds(5)
+            }) { _, proxy in
+                let response = try proxy.get("/delay?ms=1000")
+                #expect(response.status == 200)
+                #expect(response.bodyText == "delayed 1000")
             }
         }
 
