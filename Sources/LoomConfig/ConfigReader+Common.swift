@@ -22,22 +22,23 @@ extension ConfigReader {
     /// `server.timeouts`: global defaults. `request: 0` means no limit.
     mutating func timeouts(_ node: ConfigNode, at path: String, into timeouts: inout Timeouts) {
         guard let table = table(node, at: path, allowed: Self.timeoutKeys) else { return }
-        if let v = duration(table, "connect") { timeouts.connect = v }
-        if let v = duration(table, "response_header") { timeouts.responseHeader = v }
-        if let v = duration(table, "idle") { timeouts.idle = v }
+        if let v = positiveDuration(table, "connect") { timeouts.connect = v }
+        if let v = positiveDuration(table, "response_header") { timeouts.responseHeader = v }
+        if let v = positiveDuration(table, "idle") { timeouts.idle = v }
         if let v = duration(table, "request") { timeouts.request = v == .zero ? nil : v }
-        if let v = duration(table, "request_header") { timeouts.requestHeader = v }
+        if let v = positiveDuration(table, "request_header") { timeouts.requestHeader = v }
     }
 
     /// Per-upstream / per-route `timeouts` (YAML): no `request_header`, which is a
-    /// downstream concern decided before any route is known.
+    /// downstream concern decided before any route is known. All must be greater than 0:
+    /// an override cannot say "no limit" (omit it to inherit).
     mutating func timeoutOverrides(_ node: ConfigNode, at path: String) -> TimeoutOverrides {
         var overrides = TimeoutOverrides()
         guard let table = table(node, at: path, allowed: ["connect", "response_header", "idle", "request"]) else { return overrides }
-        overrides.connect = duration(table, "connect")
-        overrides.responseHeader = duration(table, "response_header")
-        overrides.idle = duration(table, "idle")
-        overrides.request = duration(table, "request")
+        overrides.connect = positiveDuration(table, "connect")
+        overrides.responseHeader = positiveDuration(table, "response_header")
+        overrides.idle = positiveDuration(table, "idle")
+        overrides.request = positiveDuration(table, "request")
         return overrides
     }
 
@@ -64,7 +65,7 @@ extension ConfigReader {
         if let v = bool(table, "forwarded") { forwarding.forwarded = v }
         if let v = bool(table, "via") { forwarding.via = v }
         if let v = addressBlocks(table, "trusted_proxies") { forwarding.trustedProxies = v }
-        if let v = headerName(table, "request_id_header") { forwarding.requestIDHeader = v }
+        if let v = headerName(table, "request_id_header", settable: true) { forwarding.requestIDHeader = v }
         if let v = bool(table, "preserve_host") { forwarding.preserveHost = v }
     }
 
@@ -90,19 +91,45 @@ extension ConfigReader {
         return blocks
     }
 
-    /// An HTTP field name (RFC 9110 token).
-    mutating func headerName(_ table: ConfigTable, _ key: String) -> String? {
+    /// Fields Loom writes itself (framing, connection management, `Host`, `Date`): setting
+    /// them from configuration would duplicate or contradict Loom's own, so it is an error.
+    static let managedHeaders: Set<String> = [
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection",
+        "te", "trailer", "upgrade", "expect", "date",
+    ]
+
+    /// An HTTP field name (RFC 9110 token). With `settable`, also not one of `managedHeaders`.
+    mutating func headerName(_ table: ConfigTable, _ key: String, settable: Bool = false) -> String? {
         guard let node = table[key] else { return nil }
-        return headerName(node, table.path(key))
+        return headerName(node, table.path(key), settable: settable)
     }
 
-    mutating func headerName(_ node: ConfigNode, _ path: String) -> String? {
+    mutating func headerName(_ node: ConfigNode, _ path: String, settable: Bool = false) -> String? {
         guard let name = string(node, path) else { return nil }
+        return checkedHeaderName(name, path, at: node.location, settable: settable)
+    }
+
+    private mutating func checkedHeaderName(_ name: String, _ path: String, at location: SourceLocation?, settable: Bool) -> String? {
         guard Self.isToken(name) else {
-            report(path, at: node.location, "invalid header name \"\(name)\"")
+            report(path, at: location, "invalid header name \"\(name)\"")
+            return nil
+        }
+        guard !settable || !Self.managedHeaders.contains(name.lowercased()) else {
+            report(path, at: location, "header \"\(name)\" is managed by loom and cannot be set here")
             return nil
         }
         return name
+    }
+
+    /// A field value: visible characters, spaces and tabs only (RFC 9110 §5.5). A CR or LF
+    /// would let a configured value inject fields of its own.
+    private mutating func checkedHeaderValue(_ value: String, _ path: String, at location: SourceLocation?) -> String? {
+        let valid = value.unicodeScalars.allSatisfy { $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }
+        guard valid else {
+            report(path, at: location, "invalid header value: control characters (CR, LF, NUL, ...) are not allowed")
+            return nil
+        }
+        return value
     }
 
     static func isToken(_ text: String) -> Bool {
@@ -111,15 +138,16 @@ extension ConfigReader {
         }
     }
 
-    /// Headers as a mapping (`{X-A: b}`) or a list of `{name, value}`, in written order.
+    /// Headers Loom will send (`add_headers`, `respond.headers`), as a mapping (`{X-A: b}`) or
+    /// a list of `{name, value}`, in written order. Names and values are checked.
     mutating func headerPairs(_ node: ConfigNode, at path: String) -> [HeaderPair] {
         if case .sequence = node.value {
             var pairs: [HeaderPair] = []
             for (elementPath, element) in list(node, at: path) ?? [] {
                 guard let table = table(element, at: elementPath, allowed: ["name", "value"]) else { continue }
-                let name = table.has("name") ? headerName(table, "name") : nil
+                let name = table.has("name") ? headerName(table, "name", settable: true) : nil
                 if !table.has("name") { report(elementPath, at: table.location, "missing required key \"name\"") }
-                let value = requiredString(table, "value")
+                let value = requiredString(table, "value").flatMap { checkedHeaderValue($0, table.path("value"), at: table["value"]?.location) }
                 if let name, let value { pairs.append(HeaderPair(name: name, value: value)) }
             }
             return pairs
@@ -132,13 +160,29 @@ extension ConfigReader {
         for entry in entries {
             let entryPath = Self.join(path, entry.key)
             sourceMap.locations[entryPath] = entry.keyLocation ?? entry.value.location
-            guard Self.isToken(entry.key) else {
-                report(entryPath, at: entry.keyLocation, "invalid header name \"\(entry.key)\"")
-                continue
+            guard let name = checkedHeaderName(entry.key, entryPath, at: entry.keyLocation, settable: true) else { continue }
+            if let value = string(entry.value, entryPath).flatMap({ checkedHeaderValue($0, entryPath, at: entry.value.location) }) {
+                pairs.append(HeaderPair(name: name, value: value))
             }
-            if let value = string(entry.value, entryPath) { pairs.append(HeaderPair(name: entry.key, value: value)) }
         }
         return pairs
+    }
+
+    /// A route's `host`: a name or address without a port (requests match with their port
+    /// removed, so a rule with one could never match).
+    mutating func routeHost(_ table: ConfigTable, _ key: String) -> String? {
+        guard let host = string(table, key) else { return nil }
+        let location = table[key]?.location
+        let bracketed = host.hasPrefix("[") && host.hasSuffix("]")
+        if host.isEmpty || host.contains(where: { $0 == " " || $0 == "/" || $0 == "\t" }) {
+            report(table.path(key), at: location, "invalid host \"\(host)\"")
+            return nil
+        }
+        if !bracketed && host.contains(":") {
+            report(table.path(key), at: location, "host \"\(host)\" must not include a port (requests are matched without theirs; write IPv6 addresses as \"[::1]\")")
+            return nil
+        }
+        return host
     }
 
     /// `respond: {status, headers, body}`.

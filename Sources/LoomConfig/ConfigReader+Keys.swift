@@ -21,6 +21,25 @@ extension ConfigReader {
         table[key].flatMap { seconds($0, table.path(key)) }
     }
 
+    /// A duration that must be greater than zero (timeouts: zero would fire at once).
+    mutating func positiveDuration(_ table: ConfigTable, _ key: String) -> Duration? {
+        positive(duration(table, key), table, key)
+    }
+
+    /// Whole seconds that must be greater than zero (TOML `*_timeout_secs`).
+    mutating func positiveSeconds(_ table: ConfigTable, _ key: String) -> Duration? {
+        positive(seconds(table, key), table, key)
+    }
+
+    private mutating func positive(_ value: Duration?, _ table: ConfigTable, _ key: String) -> Duration? {
+        guard let value else { return nil }
+        guard value > .zero else {
+            report(table.path(key), at: table[key]?.location, "must be greater than 0")
+            return nil
+        }
+        return value
+    }
+
     mutating func size(_ table: ConfigTable, _ key: String) -> Int? {
         table[key].flatMap { size($0, table.path(key)) }
     }

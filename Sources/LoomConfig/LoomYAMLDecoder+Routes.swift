@@ -15,7 +15,7 @@ extension LoomYAMLDecoder {
                 match.path = pathMatch(text, at: table.path("path"), location: pathNode.location)
                 fields[.path] = table.path("path")
             }
-            match.host = reader.string(table, "host")
+            match.host = reader.routeHost(table, "host")
             if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }
             guard let action = reader.routeAction(table, fields: &fields) else { continue }
             var route = RouteConfig(name: name, match: match, action: action)

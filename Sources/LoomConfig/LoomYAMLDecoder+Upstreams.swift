@@ -35,7 +35,7 @@ extension LoomYAMLDecoder {
             }
             if let pool = reader.table(table, "pool", allowed: ["max_idle", "idle_timeout"]) {
                 if let v = reader.int(pool, "max_idle", in: 0...100_000) { upstream.pool.maxIdle = v }
-                if let v = reader.duration(pool, "idle_timeout") { upstream.pool.idleTimeout = v }
+                if let v = reader.positiveDuration(pool, "idle_timeout") { upstream.pool.idleTimeout = v }
             }
             if let timeouts = table["timeouts"] {
                 upstream.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))
@@ -61,8 +61,8 @@ extension LoomYAMLDecoder {
         var health = HealthCheckSettings()
         guard let table = reader.table(node, at: path, allowed: Self.healthKeys) else { return health }
         if let v = reader.string(table, "path") { health.path = v }
-        if let v = reader.duration(table, "interval") { health.interval = v }
-        if let v = reader.duration(table, "timeout") { health.timeout = v }
+        if let v = reader.positiveDuration(table, "interval") { health.interval = v }
+        if let v = reader.positiveDuration(table, "timeout") { health.timeout = v }
         if let v = reader.int(table, "unhealthy_threshold", in: 1...1000) { health.unhealthyThreshold = v }
         if let v = reader.int(table, "healthy_threshold", in: 1...1000) { health.healthyThreshold = v }
         return health

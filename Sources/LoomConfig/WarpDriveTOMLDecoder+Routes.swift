@@ -27,7 +27,7 @@ extension WarpDriveTOMLDecoder {
             match.path = pathMatch(key: key, text, table: table)
             fields[.path] = table.path(key)
         }
-        match.host = reader.string(table, "host")
+        match.host = reader.routeHost(table, "host")
         if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }
         if let header = reader.table(table, "header", allowed: ["name", "value"]) {
             let name = header.has("name") ? reader.headerName(header, "name") : nil
@@ -53,12 +53,12 @@ extension WarpDriveTOMLDecoder {
         }
         // WarpDrive's read timeout covers both waiting for the response head and silences
         // while streaming it; Loom splits those, so it sets both.
-        if let read = reader.seconds(table, "read_timeout_secs") {
+        if let read = reader.positiveSeconds(table, "read_timeout_secs") {
             route.timeouts.responseHeader = read
             route.timeouts.idle = read
         }
-        route.timeouts.connect = reader.seconds(table, "connect_timeout_secs")
-        if let request = reader.seconds(table, "request_timeout_secs") { route.timeouts.request = request }
+        route.timeouts.connect = reader.positiveSeconds(table, "connect_timeout_secs")
+        if let request = reader.positiveSeconds(table, "request_timeout_secs") { route.timeouts.request = request }
         route.description = reader.string(table, "description")
         if let auth = reader.bool(table, "require_auth") {
             route.requireAuth = auth

@@ -56,10 +56,10 @@ extension WarpDriveTOMLDecoder {
         }
         if let pool = reader.table(table, "pool", allowed: ["max_idle", "idle_timeout_secs"]) {
             if let v = reader.int(pool, "max_idle", in: 0...100_000) { upstream.pool.maxIdle = v }
-            if let v = reader.seconds(pool, "idle_timeout_secs") { upstream.pool.idleTimeout = v }
+            if let v = reader.positiveSeconds(pool, "idle_timeout_secs") { upstream.pool.idleTimeout = v }
         }
-        upstream.timeouts.connect = reader.seconds(table, "connect_timeout_secs")
-        if let read = reader.seconds(table, "read_timeout_secs") {
+        upstream.timeouts.connect = reader.positiveSeconds(table, "connect_timeout_secs")
+        if let read = reader.positiveSeconds(table, "read_timeout_secs") {
             upstream.timeouts.responseHeader = read
             upstream.timeouts.idle = read
         }
@@ -119,8 +119,8 @@ extension WarpDriveTOMLDecoder {
     private mutating func healthCheck(_ table: ConfigTable) -> HealthCheckSettings {
         var health = HealthCheckSettings()
         if let v = reader.string(table, "path") { health.path = v }
-        if let v = reader.seconds(table, "interval_secs") { health.interval = v }
-        if let v = reader.seconds(table, "timeout_secs") { health.timeout = v }
+        if let v = reader.positiveSeconds(table, "interval_secs") { health.interval = v }
+        if let v = reader.positiveSeconds(table, "timeout_secs") { health.timeout = v }
         if let v = reader.int(table, "unhealthy_threshold", in: 1...1000) { health.unhealthyThreshold = v }
         if let v = reader.int(table, "healthy_threshold", in: 1...1000) { health.healthyThreshold = v }
         return health
