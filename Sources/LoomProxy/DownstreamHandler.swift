@@ -242,14 +242,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let exchange = Exchange(snapshot: snapshot, head: head, requestID: requestID, now: .now())
         self.exchange = exchange
 
-        // Route, then tell the machine whether the answer is local.
+        // Route on the normalized path, then tell the machine whether the answer is local.
         let localAnswer: LocalAnswer?
         if head.method == "CONNECT" {
             localAnswer = .error(GatewayError(.tunnelNotSupported))
-        } else if RequestPath.hasDotSegment(head.path) {
-            localAnswer = .error(GatewayError(.dotSegmentInPath))
+        } else if let path = RequestPath.normalized(head.path) {
+            localAnswer = route(head, path: path, exchange: exchange, snapshot: snapshot)
         } else {
-            localAnswer = route(head, exchange: exchange, snapshot: snapshot)
+            localAnswer = .error(GatewayError(.dotSegmentInPath))
         }
 
         let request = DownstreamStateMachine.Request(
@@ -271,8 +271,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     /// Matches the route and fills in the exchange; returns what Loom answers itself, if the
     /// request does not go upstream.
-    private func route(_ head: HTTPRequestHead, exchange: Exchange, snapshot: ProxySnapshot) -> LocalAnswer? {
-        switch snapshot.router.match(method: head.method, host: head.host, path: head.path) {
+    private func route(_ head: HTTPRequestHead, path: String, exchange: Exchange, snapshot: ProxySnapshot) -> LocalAnswer? {
+        switch snapshot.router.match(method: head.method, host: head.host, path: path) {
         case .notFound:
             return .error(GatewayError(.routeNotFound))
         case .methodNotAllowed(let allowed):
@@ -293,7 +293,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                     return .error(GatewayError(.noEndpointAvailable))
                 }
                 exchange.endpoint = endpoint
-                exchange.forwardTarget = Self.forwardTarget(head, route: route.config)
+                exchange.forwardTarget = Self.forwardTarget(head, path: path, route: route.config)
                 exchange.addHeaders = route.config.addRequestHeaders
                 return nil
             }
@@ -306,12 +306,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
         case `static`(StaticResponse)
     }
 
-    /// The origin-form target sent upstream: the (possibly stripped) path plus the query.
-    static func forwardTarget(_ head: HTTPRequestHead, route: RouteConfig) -> String {
+    /// The origin-form target sent upstream: the normalized (and possibly stripped) path plus
+    /// the query as sent.
+    static func forwardTarget(_ head: HTTPRequestHead, path: String, route: RouteConfig) -> String {
         if head.target == "*" { return "*" }
-        let path = LinearRouter.forwardedPath(for: route, path: head.path)
-        guard let question = head.target.firstIndex(of: "?") else { return path }
-        return path + head.target[question...]
+        let forwarded = LinearRouter.forwardedPath(for: route, path: path)
+        guard let question = head.target.firstIndex(of: "?") else { return forwarded }
+        return forwarded + head.target[question...]
     }
 
     // MARK: Read backpressure

@@ -30,6 +30,22 @@ extension ProxyE2E {
             }
         }
 
+        /// `//admin`, `/%61dmin` and `/x/../admin` are all `/admin` to a backend: none may
+        /// slip past a rule on `/admin`, and the backend receives the normalized path.
+        @Test func pathsAreNormalizedBeforeRoutingAndForwardedNormalized() async throws {
+            try await E2E.withBackend(configure: { config in
+                config.routes.insert(
+                    RouteConfig(name: "deny-admin", match: RouteMatch(path: .prefix("/admin")),
+                                action: .respond(StaticResponse(status: 403, body: "no"))), at: 0)
+            }) { _, proxy in
+                #expect(try proxy.get("//admin/secret").status == 403)
+                #expect(try proxy.get("/%61dmin/secret").status == 403)
+                #expect(try proxy.get("/x/../admin/secret").status == 400)
+                let echoed = try EchoedRequest(proxy.get("/echo//%7Euser/a%2Fb?q=%61"))
+                #expect(echoed.uri == "/echo/~user/a%2Fb?q=%61")
+            }
+        }
+
         @Test func connectionTokensCannotRemoveHost() async throws {
             try await E2E.withBackend { _, proxy in
                 let echoed = try EchoedRequest(proxy.get("/echo", headers: ["Connection: host, content-length"]))
