@@ -125,16 +125,22 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// After the client's FIN, with no upstream yet: fail now unless `inbound` already holds
     /// the rest of the body (it is then sent once the upstream is connected).
     private func failIfBodyCannotComplete(_ exchange: Exchange) {
-        var probe = exchange.requestBody
-        var bytes = inbound
         do {
-            while let event = try probe.next(&bytes) {
-                if case .end = event { return }
-            }
-            failExchange(GatewayError(.invalidRequest(.prematureEnd)))
+            if try bufferedBodyEnd(of: exchange) == nil { failExchange(GatewayError(.invalidRequest(.prematureEnd))) }
         } catch {
             failExchange(GatewayError(.invalidRequest(error)))
         }
+    }
+
+    /// When `inbound` already holds the rest of the request body: the buffer positioned just
+    /// after it (probed on copies; nothing is consumed). Nil when more bytes are needed.
+    func bufferedBodyEnd(of exchange: Exchange) throws(HTTPParseError) -> ByteBuffer? {
+        var probe = exchange.requestBody
+        var bytes = inbound
+        while let event = try probe.next(&bytes) {
+            if case .end = event { return bytes }
+        }
+        return nil
     }
 
     private func writeRequestBody(_ data: ByteBuffer, to connection: UpstreamConnection) {

@@ -252,8 +252,16 @@ final class DownstreamHandler: ChannelDuplexHandler {
             localAnswer = .error(GatewayError(.dotSegmentInPath))
         }
 
+        var hasBody = head.framing != .none
+        if localAnswer != nil, hasBody, let rest = try? bufferedBodyEnd(of: exchange) {
+            // A local answer does not need the body, but it is already here: read past it so
+            // the connection can stay open (nginx discards it the same way).
+            exchange.bytesIn += inbound.readableBytes - rest.readableBytes
+            inbound = rest
+            hasBody = false
+        }
         let request = DownstreamStateMachine.Request(
-            keepAlive: head.keepAlive, hasBody: head.framing != .none, idempotent: exchange.methodIsIdempotent,
+            keepAlive: head.keepAlive, hasBody: hasBody, idempotent: exchange.methodIsIdempotent,
             expectsContinue: head.expectsContinue, clientMinorVersion: head.minorVersion)
         switch machine.requestStarted(request, local: localAnswer != nil, bufferedBytes: bufferedBytes) {
         case .respondLocally(let closeAfter):

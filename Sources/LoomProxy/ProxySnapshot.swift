@@ -31,7 +31,7 @@ public final class ProxySnapshot: Sendable {
     let routes: [Route]
     let upstreams: [Upstream]
     let requestLimits: HTTP1Limits
-    /// Upstream responses: same head limits, bodies unlimited (they stream).
+    /// Upstream responses: at least 64 KiB of head, up to 1024 fields, bodies unlimited (they stream).
     let responseLimits: HTTP1Limits
     let forwarding: ForwardingSettings
     let trustedProxies: TrustedProxies
@@ -63,7 +63,9 @@ public final class ProxySnapshot: Sendable {
             maxURIBytes: server.limits.maxURIBytes,
             maxBodyBytes: server.limits.maxBodyBytes
         )
-        responseLimits = HTTP1Limits(maxHeadBytes: max(server.limits.maxHeaderBytes, 64 * 1024))
+        // Client heads get HAProxy/Envoy-like field counts; a backend is trusted with more
+        // (a page setting many cookies is not an attack).
+        responseLimits = HTTP1Limits(maxHeadBytes: max(server.limits.maxHeaderBytes, 64 * 1024), maxFields: 1024)
         forwarding = server.forwarding
         trustedProxies = TrustedProxies(server.forwarding.trustedProxies)
         requestIDHeaderLowercased = server.forwarding.requestIDHeader.lowercased()

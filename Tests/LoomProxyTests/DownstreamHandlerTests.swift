@@ -187,6 +187,19 @@ import Testing
         #expect(try output(channel).isEmpty)
     }
 
+    @Test func bufferedBodyOfALocallyAnsweredRequestIsSkippedAndTheConnectionKept() throws {
+        let (channel, _, _) = try makeChannel(routes: [Self.hello])
+        try channel.writeInbound(ByteBuffer(string:
+            "POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+            + "POST /hello HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            + "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+        let text = try output(channel)
+        let statuses = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+        #expect(statuses == ["404", "200", "200"])
+        #expect(!text.contains("Connection: close"))
+        #expect(channel.isActive)
+    }
+
     @Test func requestWithUnreadBodyGetsLocalAnswerThenClose() throws {
         let (channel, _, _) = try makeChannel(routes: [Self.hello])
         try channel.writeInbound(ByteBuffer(string: "POST /hello HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\npartial"))

@@ -81,11 +81,24 @@ extension ProxyE2E {
         @Test func localAnswerToRequestWithUnreadBodyCloses() async throws {
             try await Self.withRoutes { proxy in
                 let client = try RawClient(port: proxy.port)
-                try client.send("POST /nowhere HTTP/1.1\r\nHost: test.local\r\nContent-Length: 5\r\n\r\nhello")
+                // Only part of the body has arrived: where the next request starts is unknown.
+                try client.send("POST /nowhere HTTP/1.1\r\nHost: test.local\r\nContent-Length: 500\r\n\r\nhello")
                 let response = try client.readResponse()
                 #expect(response.status == 404)
                 #expect(response.header("connection")?.lowercased() == "close")
                 #expect(client.waitForClose())
+            }
+        }
+
+        @Test func localAnswerSkipsAnAlreadyBufferedBodyAndKeepsTheConnection() async throws {
+            try await Self.withRoutes { proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("POST /nowhere HTTP/1.1\r\nHost: test.local\r\nContent-Length: 5\r\n\r\nhello")
+                let response = try client.readResponse()
+                #expect(response.status == 404)
+                #expect(response.header("connection") == nil)
+                try client.send("GET /only/echo HTTP/1.1\r\nHost: test.local\r\n\r\n")
+                #expect(try client.readResponse().status == 200)
             }
         }
     }
