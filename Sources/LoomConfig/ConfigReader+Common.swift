@@ -50,7 +50,7 @@ extension ConfigReader {
     }
 
     /// A header or URI limit of zero would refuse every request; say so instead.
-    private mutating func positiveSize(_ table: ConfigTable, _ key: String) -> Int? {
+    mutating func positiveSize(_ table: ConfigTable, _ key: String) -> Int? {
         guard let bytes = size(table, key) else { return nil }
         guard bytes > 0 else {
             report(table.path(key), at: table[key]?.location, "must be greater than 0")
@@ -109,7 +109,7 @@ extension ConfigReader {
         return checkedHeaderName(name, path, at: node.location, settable: settable)
     }
 
-    private mutating func checkedHeaderName(_ name: String, _ path: String, at location: SourceLocation?, settable: Bool) -> String? {
+    mutating func checkedHeaderName(_ name: String, _ path: String, at location: SourceLocation?, settable: Bool) -> String? {
         guard Self.isToken(name) else {
             report(path, at: location, "invalid header name \"\(name)\"")
             return nil
@@ -217,7 +217,8 @@ extension ConfigReader {
         return methods
     }
 
-    /// Records a recognised planned section; its content is accepted as is.
+    /// Records a recognised planned section for the "not supported yet" report; its content
+    /// is accepted as is (top-level sections with a schema go through `plannedTopLevel`).
     mutating func plannedSection(_ entry: ConfigNode.Entry, path: String, feature: String, into planned: inout PlannedFeatures) {
         sourceMap.locations[path] = entry.keyLocation ?? entry.value.location
         planned.sections.append(PlannedSection(path: path, feature: feature))

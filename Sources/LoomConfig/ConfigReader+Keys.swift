@@ -9,6 +9,20 @@ extension ConfigReader {
         table[key].flatMap { int($0, table.path(key), in: range) }
     }
 
+    mutating func double(_ table: ConfigTable, _ key: String, in range: ClosedRange<Double>? = nil) -> Double? {
+        table[key].flatMap { double($0, table.path(key), in: range) }
+    }
+
+    /// A number that must be greater than zero (rates).
+    mutating func positiveDouble(_ table: ConfigTable, _ key: String) -> Double? {
+        guard let value = double(table, key) else { return nil }
+        guard value > 0 else {
+            report(table.path(key), at: table[key]?.location, "must be greater than 0")
+            return nil
+        }
+        return value
+    }
+
     mutating func bool(_ table: ConfigTable, _ key: String) -> Bool? {
         table[key].flatMap { bool($0, table.path(key)) }
     }

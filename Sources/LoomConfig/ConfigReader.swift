@@ -142,6 +142,45 @@ struct ConfigReader {
         return value
     }
 
+    /// A number: an integer or a float, finite, optionally range-checked. Strings are
+    /// accepted only when they came from `${VAR}` expansion. Messages quote the user's text.
+    mutating func double(_ node: ConfigNode, _ path: String, in range: ClosedRange<Double>? = nil) -> Double? {
+        guard let scalar = scalar(node, path, expected: "a number") else { return nil }
+        let value: Double
+        switch scalar.kind {
+        case .integer(let number):
+            value = Double(number)
+        case .float(let number):
+            value = number
+        case .string where scalar.isExpanded:
+            guard let number = Double(scalar.text.trimmingCharacters(in: .whitespaces)) else {
+                report(path, at: node.location, "expected a number, got \"\(scalar.text)\"")
+                return nil
+            }
+            value = number
+        case .hugeInteger:
+            report(path, at: node.location, "number \(scalar.text) is out of range")
+            return nil
+        default:
+            report(path, at: node.location, "expected a number, got \(describe(node))")
+            return nil
+        }
+        guard value.isFinite else {
+            report(path, at: node.location, "number \(scalar.text) is not finite")
+            return nil
+        }
+        if let range, !range.contains(value) {
+            report(path, at: node.location, "must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)), got \(scalar.text)")
+            return nil
+        }
+        return value
+    }
+
+    /// `1` rather than `1.0` for whole numbers in messages.
+    static func format(_ number: Double) -> String {
+        number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number)
+    }
+
     static func rangeMessage(_ value: Int, _ range: ClosedRange<Int>) -> String {
         if range.upperBound == Int.max { return "must be at least \(range.lowerBound), got \(value)" }
         return "must be between \(range.lowerBound) and \(range.upperBound), got \(value)"

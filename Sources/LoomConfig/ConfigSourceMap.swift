@@ -7,14 +7,16 @@
 /// `upstreams.rails` vs `upstreams[0]`). Entities are indexed like the model arrays, so an
 /// entry the decoder had to drop cannot shift the others.
 struct ConfigSourceMap: Sendable {
-    /// The model collections the validator reports on.
-    enum Section: Sendable, Hashable { case listener, upstream, route }
+    /// The model collections the validator reports on (`plugin`: top-level `plugins`).
+    enum Section: Sendable, Hashable { case listener, upstream, route, plugin }
 
     /// Fields the validator may point at. `entity` is the listener/upstream/route itself.
     enum Field: Sendable, Hashable {
         case entity, name, address, `protocol`, tls
         case endpoints, endpoint(Int), loadBalancing, health, process
         case path, header, upstream, stripPrefix, rewrite, requireAuth
+        /// A route's `plugins` list, and its N-th name.
+        case plugins, plugin(Int)
     }
 
     /// File-wide planned features without an entity.

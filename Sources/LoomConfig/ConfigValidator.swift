@@ -1,6 +1,7 @@
 /// Dialect-independent checks on a decoded configuration: what no single value can tell on
 /// its own (duplicate names, dangling upstream references, listener address clashes, port
-/// ranges, strip_prefix without a prefix, upstreams without endpoints), and one
+/// ranges, strip_prefix without a prefix, upstreams without endpoints, duplicate plugin
+/// names and routes naming undefined plugins), and one
 /// `.unsupported` diagnostic for every planned feature the configuration asks for.
 ///
 /// It works on the model plus the `ConfigSourceMap` the decoder filled, so each diagnostic
@@ -14,6 +15,7 @@ struct ConfigValidator {
         var validator = ConfigValidator(configuration: configuration, sourceMap: sourceMap)
         validator.checkListeners()
         validator.checkUpstreams()
+        validator.checkPlugins()
         validator.checkRoutes()
         validator.checkPlanned()
         return validator.diagnostics
@@ -93,9 +95,19 @@ struct ConfigValidator {
         }
     }
 
+    /// Top-level `plugins` (planned): unique names. Their presence is reported with the
+    /// other planned sections.
+    private mutating func checkPlugins() {
+        var names: Set<String> = []
+        for (i, plugin) in configuration.planned.plugins.enumerated() where !names.insert(plugin.name).inserted {
+            error(.plugin, i, .name, "duplicate plugin name \"\(plugin.name)\"")
+        }
+    }
+
     private mutating func checkRoutes() {
         var names: Set<String> = []
         let upstreamNames = configuration.upstreams.map(\.name)
+        let pluginNames = configuration.planned.plugins.map(\.name)
         for (i, route) in configuration.routes.enumerated() {
             if !names.insert(route.name).inserted {
                 error(.route, i, .name, "duplicate route name \"\(route.name)\"")
@@ -116,6 +128,10 @@ struct ConfigValidator {
             if route.match.header != nil { report(.unsupported, .route, i, .header, "header matching") }
             if route.rewrite != nil { report(.unsupported, .route, i, .rewrite, "path rewriting") }
             if route.requireAuth { report(.unsupported, .route, i, .requireAuth, "admin-token authentication (require_auth)") }
+            for (j, plugin) in route.plugins.enumerated() where !pluginNames.contains(plugin) {
+                error(.route, i, .plugin(j), "unknown plugin \"\(plugin)\"" + Spelling.didYouMean(plugin, among: pluginNames))
+            }
+            if !route.plugins.isEmpty { report(.unsupported, .route, i, .plugins, "Wasm plugins (route \"\(route.name)\")") }
         }
         if configuration.routes.isEmpty && sourceMap.routeEntriesInSource == 0 {
             report(.warning, path: "routes", "no routes: every request will get 404")

@@ -1,7 +1,7 @@
 /// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
 extension LoomYAMLDecoder {
     static let routeKeys = ["id", "path", "host", "methods", "priority", "upstream", "respond",
-                            "strip_prefix", "add_headers", "timeouts", "description"]
+                            "strip_prefix", "add_headers", "timeouts", "description", "plugins"]
 
     mutating func routes(_ node: ConfigNode) {
         guard let elements = reader.list(node, at: "routes") else { return }
@@ -17,8 +17,9 @@ extension LoomYAMLDecoder {
             }
             match.host = reader.routeHost(table, "host")
             if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }
+            let plugins = table["plugins"].map { pluginNames($0, at: table.path("plugins"), fields: &fields) } ?? []
             guard let action = reader.routeAction(table, fields: &fields) else { continue }
-            var route = RouteConfig(name: name, match: match, action: action)
+            var route = RouteConfig(name: name, match: match, action: action, plugins: plugins)
             if let v = reader.int(table, "priority") { route.priority = v }
             if let v = reader.bool(table, "strip_prefix") {
                 route.stripPrefix = v
@@ -34,6 +35,24 @@ extension LoomYAMLDecoder {
             config.routes.append(route)
             reader.sourceMap.append(.route, fields: fields)
         }
+    }
+
+    /// A route's `plugins: [name, ...]`: names of top-level plugins (checked by the
+    /// validator), each at most once. Records the list and each name in `fields`.
+    private mutating func pluginNames(_ node: ConfigNode, at path: String, fields: inout [ConfigSourceMap.Field: String]) -> [String] {
+        guard let elements = reader.list(node, at: path) else { return [] }
+        fields[.plugins] = path
+        var names: [String] = []
+        for (elementPath, element) in elements {
+            guard let name = reader.string(element, elementPath) else { continue }
+            guard !names.contains(name) else {
+                reader.report(elementPath, at: element.location, "plugin \"\(name)\" is listed twice")
+                continue
+            }
+            fields[.plugin(names.count)] = elementPath
+            names.append(name)
+        }
+        return names
     }
 
     /// `/x` exact, `/x/*` prefix (`/*` is everything), any `{name}` segment a pattern.

@@ -28,8 +28,7 @@ struct LoomYAMLDecoder {
             case "upstreams": upstreams(entry.value)
             case "routes": routes(entry.value)
             default:
-                let feature = ConfigReader.plannedSections.first { $0.key == entry.key }?.feature ?? entry.key
-                reader.plannedSection(entry, path: entry.key, feature: feature, into: &config.planned)
+                reader.plannedTopLevel(entry, into: &config.planned)
             }
         }
         if !top.has("listeners") {

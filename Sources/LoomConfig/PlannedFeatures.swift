@@ -15,16 +15,38 @@ public struct PlannedFeatures: Sendable, Equatable {
     /// WarpDrive `middleware.gzip_compression_enabled`.
     public var gzip: Bool
     /// Top-level sections recognised by name whose feature is planned (`tracing`,
-    /// `rate_limit`, `plugins`, `admin`, `ebpf`, ...), with the key path of each.
+    /// `rate_limit`, `plugins`, `admin`, `ebpf`, ...), and upstream `circuit_breaker` /
+    /// `retry`, with the key path of each. This list drives the "not supported yet" report;
+    /// the typed contents of the sections with a known schema are in the fields below.
+    /// (`admin`, `metrics`, YAML `cache`, `compression`, `security`, `auth`,
+    /// `circuit_breaker` and upstream `circuit_breaker` / `retry` have no schema yet: their
+    /// content is accepted as is and only listed here.)
     public var sections: [PlannedSection]
+    /// `tracing`.
+    public var tracing: TracingSettings?
+    /// `rate_limit`.
+    public var rateLimit: RateLimitSettings?
+    /// `ebpf`.
+    public var ebpf: EBPFSettings?
+    /// `cors`.
+    public var cors: CORSSettings?
+    /// Top-level `plugins`, in file order (entries without a `name` are dropped after
+    /// reporting). Routes refer to them by name (`RouteConfig.plugins`).
+    public var plugins: [PluginConfig]
 
-    public init(acme: ACMESettings? = nil, cache: CacheSettings? = nil, postgres: PostgresSettings? = nil, xSendfile: Bool = false, gzip: Bool = false, sections: [PlannedSection] = []) {
+    public init(acme: ACMESettings? = nil, cache: CacheSettings? = nil, postgres: PostgresSettings? = nil, xSendfile: Bool = false, gzip: Bool = false, sections: [PlannedSection] = [],
+                tracing: TracingSettings? = nil, rateLimit: RateLimitSettings? = nil, ebpf: EBPFSettings? = nil, cors: CORSSettings? = nil, plugins: [PluginConfig] = []) {
         self.acme = acme
         self.cache = cache
         self.postgres = postgres
         self.xSendfile = xSendfile
         self.gzip = gzip
         self.sections = sections
+        self.tracing = tracing
+        self.rateLimit = rateLimit
+        self.ebpf = ebpf
+        self.cors = cors
+        self.plugins = plugins
     }
 }
 

@@ -17,6 +17,8 @@ public struct RouteConfig: Sendable, Equatable {
     public var rewrite: String?
     /// Planned: admin-token check (WarpDrive `require_auth`).
     public var requireAuth: Bool
+    /// Planned: names of top-level `plugins` run for this route, in order (Loom `plugins`).
+    public var plugins: [String]
 
     public init(
         name: String,
@@ -28,7 +30,8 @@ public struct RouteConfig: Sendable, Equatable {
         timeouts: TimeoutOverrides = TimeoutOverrides(),
         description: String? = nil,
         rewrite: String? = nil,
-        requireAuth: Bool = false
+        requireAuth: Bool = false,
+        plugins: [String] = []
     ) {
         self.name = name
         self.priority = priority
@@ -40,6 +43,7 @@ public struct RouteConfig: Sendable, Equatable {
         self.description = description
         self.rewrite = rewrite
         self.requireAuth = requireAuth
+        self.plugins = plugins
     }
 
     /// The upstream name this route forwards to, if it proxies.

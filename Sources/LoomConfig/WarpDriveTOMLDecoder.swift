@@ -31,8 +31,7 @@ struct WarpDriveTOMLDecoder {
             case "postgres": postgres(entry.value)
             case "middleware": middleware(entry.value)
             default:
-                let feature = ConfigReader.plannedSections.first { $0.key == entry.key }?.feature ?? entry.key
-                reader.plannedSection(entry, path: entry.key, feature: feature, into: &config.planned)
+                reader.plannedTopLevel(entry, into: &config.planned)
             }
         }
         // WarpDrive listens on 8080 unless told otherwise.

@@ -241,7 +241,7 @@ struct LoomYAMLDecoderTests {
                 upstream: b
             admin: {address: ":9091"}
             metrics: {}
-            plugins: [{name: x}]
+            plugins: [{name: x, path: x.wasm}]
             """)
         #expect(result.messages == [
             "t.yaml:4:5 upstreams[0].load_balancer: not supported yet: load balancer \"least_conn\" (only round_robin runs today)",

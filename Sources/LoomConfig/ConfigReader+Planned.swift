@@ -1,0 +1,256 @@
+/// The planned top-level sections, spelled the same way in both dialects. Those with a known
+/// schema (`tracing`, `rate_limit`, `ebpf`, `cors`, `plugins`) are decoded and checked like
+/// any other section; the others (`admin`, `metrics`, YAML `cache`, `compression`,
+/// `security`, `auth`, `circuit_breaker`) are accepted with any content. Every one present
+/// is recorded in `PlannedFeatures.sections` for the "not supported yet" report.
+extension ConfigReader {
+    static let tracingKeys = ["enabled", "provider", "otlp", "sampling"]
+    static let rateLimitKeys = ["enabled", "rate", "burst", "key", "store"]
+    static let ebpfKeys = ["enabled", "socket_redirect"]
+    static let corsKeys = ["enabled", "allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"]
+    static let pluginKeys = ["name", "path", "root_id", "vm_config", "config", "memory_limit", "timeout", "fail_open"]
+
+    /// `rate_limit.store.type`.
+    enum RateLimitStoreType: String, CaseIterable {
+        case memory, redis
+    }
+
+    /// A recognised top-level planned section (one of `plannedSections`).
+    mutating func plannedTopLevel(_ entry: ConfigNode.Entry, into planned: inout PlannedFeatures) {
+        let key = entry.key
+        let feature = Self.plannedSections.first { $0.key == key }?.feature ?? key
+        plannedSection(entry, path: key, feature: feature, into: &planned)
+        switch key {
+        case "tracing": planned.tracing = tracing(entry.value, at: key)
+        case "rate_limit": planned.rateLimit = rateLimit(entry.value, at: key)
+        case "ebpf": planned.ebpf = ebpf(entry.value, at: key)
+        case "cors": planned.cors = cors(entry.value, at: key)
+        case "plugins": planned.plugins = plugins(entry.value, at: key)
+        default: break  // no schema yet: content accepted as is
+        }
+    }
+
+    // MARK: - tracing
+
+    mutating func tracing(_ node: ConfigNode, at path: String) -> TracingSettings? {
+        guard let table = table(node, at: path, allowed: Self.tracingKeys) else { return nil }
+        var tracing = TracingSettings()
+        tracing.enabled = bool(table, "enabled")
+        tracing.provider = choice(table, "provider", as: TracingSettings.Provider.self)
+        if let otlp = self.table(table, "otlp", allowed: ["endpoint"]) {
+            tracing.otlpEndpoint = nonEmptyString(otlp, "endpoint")
+        }
+        if let sampling = self.table(table, "sampling", allowed: ["type", "ratio"]) {
+            tracing.sampling = self.sampling(sampling)
+        }
+        return tracing
+    }
+
+    /// `sampling: {type, ratio}`: `ratio` (0...1) is required with, and only allowed with,
+    /// type `ratio`.
+    private mutating func sampling(_ table: ConfigTable) -> TracingSettings.Sampling {
+        var sampling = TracingSettings.Sampling()
+        sampling.type = choice(table, "type", as: TracingSettings.Sampling.Kind.self)
+        sampling.ratio = double(table, "ratio", in: 0...1)
+        switch sampling.type {
+        case .ratio where !table.has("ratio"):
+            report(table.path, at: table.location, "missing required key \"ratio\" (needed with type \"ratio\")")
+        case .some(let type) where type != .ratio && table.has("ratio"):
+            report(table.path("ratio"), at: table.keyLocation("ratio"), "\"ratio\" only applies to type \"ratio\", not \"\(type.rawValue)\"")
+            sampling.ratio = nil
+        default:
+            break
+        }
+        return sampling
+    }
+
+    // MARK: - rate_limit
+
+    mutating func rateLimit(_ node: ConfigNode, at path: String) -> RateLimitSettings? {
+        guard let table = table(node, at: path, allowed: Self.rateLimitKeys) else { return nil }
+        var settings = RateLimitSettings()
+        settings.enabled = bool(table, "enabled")
+        settings.rate = positiveDouble(table, "rate")
+        settings.burst = int(table, "burst", in: 1...Int.max)
+        if let node = table["key"] { settings.key = rateLimitKey(node, table.path("key")) }
+        if let store = self.table(table, "store", allowed: ["type", "redis"]) { settings.store = rateLimitStore(store) }
+        return settings
+    }
+
+    /// `client_ip` or `header:NAME` (NAME a header token).
+    private mutating func rateLimitKey(_ node: ConfigNode, _ path: String) -> RateLimitSettings.Key? {
+        guard let text = string(node, path) else { return nil }
+        if text == "client_ip" { return .clientIP }
+        if text.hasPrefix("header:") {
+            return checkedHeaderName(String(text.dropFirst("header:".count)), path, at: node.location, settable: false).map { .header($0) }
+        }
+        let hint = Spelling.suggestion(for: text, among: ["client_ip"]).map { " (did you mean \"\($0)\"?)" }
+            ?? " (expected \"client_ip\" or \"header:NAME\")"
+        report(path, at: node.location, "unknown value \"\(text)\"" + hint)
+        return nil
+    }
+
+    /// `store: {type: memory | redis, redis: {address}}`; `redis.address` is required with
+    /// type `redis`, and `redis` is not allowed with type `memory`.
+    private mutating func rateLimitStore(_ table: ConfigTable) -> RateLimitSettings.Store? {
+        if !table.has("type") { report(table.path, at: table.location, "missing required key \"type\"") }
+        let type = choice(table, "type", as: RateLimitStoreType.self)
+        var address: (host: String, port: Int)?
+        let redis = self.table(table, "redis", allowed: ["address"])
+        if let redis, let node = redis["address"] { address = hostPort(node, redis.path("address")) }
+        switch type {
+        case .memory:
+            if table.has("redis") {
+                report(table.path("redis"), at: table.keyLocation("redis"), "\"redis\" only applies to type \"redis\", not \"memory\"")
+                return nil
+            }
+            return .memory
+        case .redis:
+            guard let redis else {
+                if !table.has("redis") {
+                    report(table.path, at: table.location, "missing required key \"redis\" (needed with type \"redis\")")
+                }
+                return nil
+            }
+            if !redis.has("address") { report(redis.path, at: redis.location, "missing required key \"address\"") }
+            return address.map { .redis(host: $0.host, port: $0.port) }
+        case nil:
+            return nil
+        }
+    }
+
+    /// `"host:port"` (IPv6 in brackets), port 1–65535.
+    private mutating func hostPort(_ node: ConfigNode, _ path: String) -> (host: String, port: Int)? {
+        guard let text = string(node, path) else { return nil }
+        guard case .tcp(let host, let port)? = AddressParser.endpoint(text) else {
+            report(path, at: node.location, "invalid address \"\(text)\" (use \"host:port\" or \"[::1]:port\")")
+            return nil
+        }
+        guard (1...65535).contains(port) else {
+            report(path, at: node.location, "port \(port) must be between 1 and 65535")
+            return nil
+        }
+        return (host, port)
+    }
+
+    // MARK: - ebpf
+
+    mutating func ebpf(_ node: ConfigNode, at path: String) -> EBPFSettings? {
+        guard let table = table(node, at: path, allowed: Self.ebpfKeys) else { return nil }
+        return EBPFSettings(enabled: bool(table, "enabled"), socketRedirect: bool(table, "socket_redirect"))
+    }
+
+    // MARK: - cors
+
+    mutating func cors(_ node: ConfigNode, at path: String) -> CORSSettings? {
+        guard let table = table(node, at: path, allowed: Self.corsKeys) else { return nil }
+        var cors = CORSSettings()
+        cors.enabled = bool(table, "enabled")
+        cors.allowOrigins = stringList(table, "allow_origins")
+        cors.allowMethods = tokens(table, "allow_methods") { "invalid method \"\($0)\"" }
+        cors.allowHeaders = tokens(table, "allow_headers") { "invalid header name \"\($0)\"" }
+        cors.exposeHeaders = tokens(table, "expose_headers") { "invalid header name \"\($0)\"" }
+        cors.maxAge = duration(table, "max_age")
+        cors.allowCredentials = bool(table, "allow_credentials")
+        return cors
+    }
+
+    /// A list of RFC 9110 tokens (`*` is one), as written; each bad entry is reported.
+    private mutating func tokens(_ table: ConfigTable, _ key: String, invalid: (String) -> String) -> [String]? {
+        guard let node = table[key], let elements = list(node, at: table.path(key)) else { return nil }
+        var result: [String] = []
+        var ok = true
+        for (elementPath, element) in elements {
+            guard let text = string(element, elementPath) else { ok = false; continue }
+            guard Self.isToken(text) else {
+                report(elementPath, at: element.location, invalid(text))
+                ok = false
+                continue
+            }
+            result.append(text)
+        }
+        return ok ? result : nil
+    }
+
+    // MARK: - plugins
+
+    /// Top-level `plugins`: a list of modules. Entries without a usable `name` are dropped
+    /// (after reporting); the others are recorded in the source map for the validator
+    /// (duplicate names, route references). The module file is not read.
+    mutating func plugins(_ node: ConfigNode, at path: String) -> [PluginConfig] {
+        guard let elements = list(node, at: path) else { return [] }
+        var plugins: [PluginConfig] = []
+        for (elementPath, element) in elements {
+            guard let table = table(element, at: elementPath, allowed: Self.pluginKeys) else { continue }
+            let name = table.has("name") ? nonEmptyString(table, "name") : requiredString(table, "name")
+            let modulePath = table.has("path") ? nonEmptyString(table, "path") : requiredString(table, "path")
+            var plugin = PluginConfig(name: name ?? "", path: modulePath ?? "")
+            plugin.rootID = string(table, "root_id")
+            plugin.vmConfig = string(table, "vm_config")
+            if let config = table["config"] { plugin.config = pluginConfig(config, at: table.path("config")) }
+            plugin.memoryLimit = positiveSize(table, "memory_limit")
+            plugin.timeout = positiveDuration(table, "timeout")
+            plugin.failOpen = bool(table, "fail_open")
+            guard name != nil else { continue }
+            plugins.append(plugin)
+            sourceMap.append(.plugin, fields: [.entity: elementPath, .name: table.path("name")])
+        }
+        return plugins
+    }
+
+    /// A plugin's `config`: a string, or a mapping kept as written.
+    private mutating func pluginConfig(_ node: ConfigNode, at path: String) -> OpaqueValue? {
+        switch node.value {
+        case .map:
+            return opaque(node, at: path)
+        case .scalar(let scalar) where scalar.kind == .invalid:
+            return nil
+        case .scalar(let scalar) where scalar.kind == .string || (scalar.isUntypedText && scalar.kind != .null):
+            return .string(scalar.text)
+        default:
+            report(path, at: node.location, "expected a string or \(mapName), got \(describe(node))")
+            return nil
+        }
+    }
+
+    /// Any value, without a schema. Only numbers too large to keep are reported.
+    private mutating func opaque(_ node: ConfigNode, at path: String) -> OpaqueValue {
+        switch node.value {
+        case .map(let entries):
+            var members: [OpaqueValue.Member] = []
+            for entry in entries {
+                let entryPath = Self.join(path, entry.key)
+                sourceMap.locations[entryPath] = entry.keyLocation ?? entry.value.location
+                members.append(OpaqueValue.Member(key: entry.key, value: opaque(entry.value, at: entryPath)))
+            }
+            return .map(members)
+        case .sequence(let elements):
+            var values: [OpaqueValue] = []
+            for (i, element) in elements.enumerated() {
+                values.append(opaque(element, at: "\(path)[\(i)]"))
+            }
+            return .list(values)
+        case .scalar(let scalar):
+            switch scalar.kind {
+            case .string, .dateTime: return .string(scalar.text)
+            case .integer(let number): return .integer(number)
+            case .float(let number): return .number(number)
+            case .boolean(let flag): return .bool(flag)
+            case .null, .invalid: return .null
+            case .hugeInteger:
+                report(path, at: node.location, "number \(scalar.text) is out of range")
+                return .null
+            }
+        }
+    }
+
+    /// A string that must not be empty when present.
+    private mutating func nonEmptyString(_ table: ConfigTable, _ key: String) -> String? {
+        guard let text = string(table, key) else { return nil }
+        guard !text.isEmpty else {
+            report(table.path(key), at: table[key]?.location, "must not be empty")
+            return nil
+        }
+        return text
+    }
+}
