@@ -155,6 +155,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
             // The rest of the body may already be buffered, waiting for the upstream
             // connection: only a body that cannot complete from `inbound` is truncated.
             pumpRequestBody()
+        case .processBuffered:
+            processInbound()
         case .none:
             break
         }
@@ -195,7 +197,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
                     return
                 }
                 guard let head else {
-                    startHeaderTimerIfNeeded()
+                    if machine.inputClosed {
+                        // A partial head after the client's FIN can never be finished.
+                        machine.closing()
+                        closeGracefully()
+                    } else {
+                        startHeaderTimerIfNeeded()
+                    }
                     return
                 }
                 headerTimer?.cancel()
@@ -214,7 +222,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// closes: the position of the next request in the stream is unknown (anti-smuggling).
     func rejectRequest(_ error: GatewayError) {
         guard let context else { return }
-        machine.requestRejected()
+        machine.closing()
         let snapshot = store.current
         let requestID = loop.requestIDs.next()
         var out = context.channel.allocator.buffer(capacity: 256)

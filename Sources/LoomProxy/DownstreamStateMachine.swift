@@ -96,8 +96,10 @@ struct DownstreamStateMachine {
         return .acquireUpstream
     }
 
-    /// A head that can never be valid, or one not received in time: answered, then closed.
-    mutating func requestRejected() {
+    /// The handler is closing the connection outside an exchange: a head that can never be
+    /// valid or was not received in time (answered first), or a partial head after the
+    /// client's FIN (it can never be finished).
+    mutating func closing() {
         state = .closing
     }
 
@@ -226,6 +228,8 @@ struct DownstreamStateMachine {
         case close
         /// Check whether the buffered bytes can still complete the request body.
         case checkRequestBody
+        /// Answer the requests the client sent before its FIN (they wait in the buffer).
+        case processBuffered
     }
 
     /// The client sent FIN.
@@ -233,7 +237,9 @@ struct DownstreamStateMachine {
         inputClosed = true
         switch state {
         case .awaitingHead:
-            // Complete pipelined heads were already taken; a partial one can never finish.
+            // Requests pipelined before the FIN (held while the client was not reading) are
+            // still answered; with nothing buffered there is nothing left to do.
+            if bufferedBytes { return .processBuffered }
             state = .closing
             return .close
         case .exchanging:

@@ -110,6 +110,29 @@ import Testing
         #expect(!channel.isActive)
     }
 
+    @Test func partialHeadAfterTheClientsFINClosesAtOnce() throws {
+        let (channel, _, _) = try makeChannel(routes: [Self.hello])
+        try channel.writeInbound(ByteBuffer(string: "GET /hello HTTP/1.1\r\nHo"))
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        // No 408 after the header timeout: the connection is closing now, quietly.
+        #expect(try output(channel).isEmpty)
+        let handler = try channel.pipeline.syncOperations.handler(type: DownstreamHandler.self)
+        #expect(handler.machine.state != .awaitingHead)
+    }
+
+    @Test func requestsHeldWhileNotReadingAreAnsweredAfterTheClientsFIN() throws {
+        let (channel, _, _) = try makeChannel(routes: [Self.hello])
+        channel.isWritable = false
+        try channel.writeInbound(ByteBuffer(string: String(repeating: "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n", count: 2)))
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        let text = try output(channel)
+        #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3)
+        // The last one says it is the last.
+        #expect(text.hasSuffix("Connection: close\r\n\r\nhi"))
+    }
+
     @Test func connectIsNotImplemented() throws {
         let (channel, _, _) = try makeChannel(routes: [Self.hello])
         try channel.writeInbound(ByteBuffer(string: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"))

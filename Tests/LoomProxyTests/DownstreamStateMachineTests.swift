@@ -135,6 +135,10 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
         check(machine.responseEnded(upstreamReusable: false, bufferedBytes: false).next, .close)
         var idle = Machine()
         check(idle.inputClosed(bufferedBytes: false), .close)
+        // Requests held back before the FIN (the client was not reading) are still answered.
+        var held = Machine()
+        check(held.inputClosed(bufferedBytes: true), .processBuffered)
+        #expect(held.state == .awaitingHead)
     }
 
     @Test func shutdownClosesIdleConnectionsNowAndBusyOnesAfterTheResponse() {
