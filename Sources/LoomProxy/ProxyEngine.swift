@@ -32,8 +32,9 @@ public final class ProxyEngine: Sendable {
         self.accessLog = accessLog
     }
 
-    private func context(for eventLoop: EventLoop) -> LoopContext {
-        // Small fixed array: a linear scan beats hashing for a handful of loops.
+    /// The per-loop state of `eventLoop`. A small fixed array: a linear scan beats hashing
+    /// for a handful of loops.
+    private static func context(for eventLoop: EventLoop, in contexts: [LoopContext]) -> LoopContext {
         contexts.first { $0.eventLoop === eventLoop } ?? contexts[0]
     }
 
@@ -67,7 +68,7 @@ public final class ProxyEngine: Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [contexts] channel in
-                let loop = contexts.first { $0.eventLoop === channel.eventLoop } ?? contexts[0]
+                let loop = Self.context(for: channel.eventLoop, in: contexts)
                 return channel.eventLoop.makeCompletedFuture {
                     let handler = DownstreamHandler(loop: loop, store: store, listenerPort: port, accessLog: accessLog)
                     try channel.pipeline.syncOperations.addHandler(handler)

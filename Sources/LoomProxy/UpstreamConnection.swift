@@ -53,8 +53,6 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private var responseKeepAlive = false
     /// Backpressure: a `read` held back while the downstream cannot take more.
     private var readGate = ReadGate()
-    /// How many exchanges this connection has carried (a reused one may be stale).
-    private(set) var exchanges = 0
 
     var endpoint: Endpoint { pool.endpoint }
 
@@ -96,7 +94,6 @@ final class UpstreamConnection: ChannelDuplexHandler {
         receivedBytes = false
         responseKeepAlive = false
         parser.reset()
-        exchanges += 1
     }
 
     /// Stops reporting to the current sink (the exchange ended, or gave up on us).

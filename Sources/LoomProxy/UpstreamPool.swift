@@ -21,8 +21,6 @@ final class UpstreamPool {
         self.eventLoop = eventLoop
     }
 
-    var idleCount: Int { idle.count }
-
     /// An idle live connection, or nil when a new one must be opened.
     func takeIdle() -> UpstreamConnection? {
         while let connection = idle.popLast() {
