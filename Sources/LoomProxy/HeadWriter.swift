@@ -85,20 +85,31 @@ enum HeadWriter {
         case .contentLength(let length): writeField("Content-Length", String(length), into: &out)
         case .none, .untilClose: break
         }
+        // A route's `add_headers` may set a forwarding field itself (WarpDrive's example sets
+        // X-Forwarded-Host): then it replaces the one Loom would generate, never doubles it.
+        func generated(_ lowercasedName: String) -> Bool {
+            !request.addHeaders.contains { $0.name.lowercased() == lowercasedName }
+        }
         let client = request.clientIP ?? "unknown"
         if forwarding.xForwarded {
             forwardedFor.append(client)
-            writeField("X-Forwarded-For", forwardedFor.joined(separator: ", "), into: &out)
-            writeField("X-Forwarded-Proto", forwardedProto ?? "http", into: &out)
-            if let host = forwardedHost ?? head.host { writeField("X-Forwarded-Host", host, into: &out) }
-            writeField("X-Forwarded-Port", forwardedPort ?? String(request.listenerPort), into: &out)
+            if generated("x-forwarded-for") {
+                writeField("X-Forwarded-For", forwardedFor.joined(separator: ", "), into: &out)
+            }
+            if generated("x-forwarded-proto") { writeField("X-Forwarded-Proto", forwardedProto ?? "http", into: &out) }
+            if generated("x-forwarded-host"), let host = forwardedHost ?? head.host {
+                writeField("X-Forwarded-Host", host, into: &out)
+            }
+            if generated("x-forwarded-port") {
+                writeField("X-Forwarded-Port", forwardedPort ?? String(request.listenerPort), into: &out)
+            }
         }
-        if forwarding.forwarded {
+        if forwarding.forwarded && generated("forwarded") {
             forwardedRFC.append(forwardedElement(client: request.clientIP, host: head.host))
             writeField("Forwarded", forwardedRFC.joined(separator: ", "), into: &out)
         }
         // Via names the protocol version this hop received (RFC 9110 §7.6.3).
-        if forwarding.via { writeField("Via", "1.\(head.minorVersion) loom", into: &out) }
+        if forwarding.via && generated("via") { writeField("Via", "1.\(head.minorVersion) loom", into: &out) }
         writeField(forwarding.requestIDHeader, request.requestID, into: &out)
         for header in request.addHeaders { writeField(header.name, header.value, into: &out) }
         out.writeString("\r\n")

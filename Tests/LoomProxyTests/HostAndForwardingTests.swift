@@ -46,6 +46,19 @@ extension ProxyE2E {
             }
         }
 
+        /// WarpDrive's complete example sets X-Forwarded-Host with `add_headers`.
+        @Test func configuredForwardingFieldReplacesTheGeneratedOne() async throws {
+            let route = RouteConfig(
+                name: "www", match: RouteMatch(path: .prefix("/")), action: .proxy(upstream: "backend"),
+                addRequestHeaders: [HeaderPair(name: "X-Forwarded-Host", value: "www.example.com"), HeaderPair(name: "X-Extra", value: "1")])
+            try await E2E.withBackend(route: route) { _, proxy in
+                let echoed = try EchoedRequest(proxy.get("/echo"))
+                #expect(echoed.values("x-forwarded-host") == ["www.example.com"])
+                #expect(echoed.values("x-forwarded-for") == ["127.0.0.1"])
+                #expect(echoed.values("x-extra") == ["1"])
+            }
+        }
+
         @Test func connectionTokensCannotRemoveHost() async throws {
             try await E2E.withBackend { _, proxy in
                 let echoed = try EchoedRequest(proxy.get("/echo", headers: ["Connection: host, content-length"]))
