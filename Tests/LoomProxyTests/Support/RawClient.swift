@@ -163,6 +163,19 @@ final class RawClient {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// Bounds how long a `send` may block on a peer that stopped reading (default: forever);
+    /// a send that times out throws `RawClientError.send` instead of hanging the test.
+    func setSendTimeout(_ seconds: Double) {
+        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Makes the eventual close send a reset (RST) instead of a FIN: an abrupt client abort.
+    func setResetOnClose() {
+        var option = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+    }
+
     /// Reads raw bytes until `count` bytes arrived or the connection ends.
     func read(count: Int) -> [UInt8] {
         var data = [UInt8]()
