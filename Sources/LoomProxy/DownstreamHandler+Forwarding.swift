@@ -55,7 +55,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
-            endpointAuthority: Self.authority(of: exchange.endpoint), addHeaders: exchange.addHeaders)
+            endpointAuthority: exchange.endpoint?.authority ?? "localhost", addHeaders: exchange.addHeaders)
         HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &head)
         connection.write(head)
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }
@@ -71,13 +71,6 @@ extension DownstreamHandler: UpstreamResponseSink {
             pumpRequestBody()
         }
         connection.flush()
-    }
-
-    private static func authority(of endpoint: Endpoint?) -> String {
-        switch endpoint {
-        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        case .unix, nil: "localhost"
-        }
     }
 
     /// Moves decoded request-body bytes from `inbound` to the upstream until the buffer is

@@ -232,3 +232,14 @@ enum HeadWriter {
         return element + ";proto=http"
     }
 }
+
+extension Endpoint {
+    /// The `Host` value naming this endpoint (when the client's is not kept): `host:port`, or
+    /// `localhost` for a unix socket, which has no authority of its own.
+    var authority: String {
+        switch self {
+        case .tcp: description
+        case .unix: "localhost"
+        }
+    }
+}
