@@ -11,18 +11,6 @@ import Testing
 /// must never crash, every byte it writes must parse as a sequence of well-formed responses,
 /// and nothing may follow a response that announced `Connection: close`.
 @Suite struct DownstreamHandlerFuzzTests {
-    /// SplitMix64: a seeded generator, so a failure names the seed that reproduces it.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let pieces = [
         "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n",
         "HEAD /hello HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -43,7 +31,7 @@ import Testing
 
     @Test func randomStreamsNeverBreakTheConnectionContract() throws {
         let seed: UInt64 = 0x5EED_10A0
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(state: seed)
         var route = RouteConfig(
             name: "hello", match: RouteMatch(path: .exact("/hello")),
             action: .respond(StaticResponse(status: 200, body: "hi")))

@@ -159,19 +159,6 @@ enum SoakOperation: String, CaseIterable {
     }
 }
 
-/// SplitMix64: a tiny seedable generator, so a soak run is reproducible from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// One soak client thread: performs a seeded random sequence of operations against the proxy,
 /// reusing its keep-alive connection where the protocol allows, and tallies what it checked.
 ///
