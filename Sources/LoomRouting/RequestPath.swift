@@ -13,32 +13,41 @@ public enum RequestPath {
     /// The normalized path, or nil when it has dot segments (the request gets 400).
     /// `path` excludes the query; the common case (nothing to change) returns it as is.
     public static func normalized(_ path: String) -> String? {
-        var utf8 = Array(path.utf8)
-        if utf8.contains(UInt8(ascii: "%")) || containsDoubleSlash(utf8) {
-            utf8 = decodeUnreserved(utf8)
-            utf8 = mergeSlashes(utf8)
-            if hasDotSegment(utf8) { return nil }
-            return String(decoding: utf8, as: UTF8.self)
+        // The common case, nothing to change, is checked in place on the UTF-8 view: no copy.
+        let utf8 = path.utf8
+        guard utf8.contains(UInt8(ascii: "%")) || containsDoubleSlash(utf8) else {
+            return hasDotSegment(utf8) ? nil : path
         }
-        return hasDotSegment(utf8) ? nil : path
+        let bytes = mergeSlashes(decodeUnreserved(Array(utf8)))
+        return hasDotSegment(bytes) ? nil : String(decoding: bytes, as: UTF8.self)
     }
 
     /// True when a segment is `.` or `..` (after unreserved escapes were decoded).
-    static func hasDotSegment(_ path: [UInt8]) -> Bool {
-        var segmentStart = 0
-        for index in 0...path.count {
-            guard index == path.count || path[index] == UInt8(ascii: "/") else { continue }
-            let length = index - segmentStart
-            if length == 1 || length == 2, path[segmentStart..<index].allSatisfy({ $0 == UInt8(ascii: ".") }) {
-                return true
+    static func hasDotSegment<Bytes: Collection<UInt8>>(_ path: Bytes) -> Bool {
+        // Dots in the current segment, or -1 once it holds anything else.
+        var dots = 0
+        for byte in path {
+            switch byte {
+            case UInt8(ascii: "/"):
+                if dots == 1 || dots == 2 { return true }
+                dots = 0
+            case UInt8(ascii: ".") where dots >= 0:
+                dots += 1
+            default:
+                dots = -1
             }
-            segmentStart = index + 1
         }
-        return false
+        return dots == 1 || dots == 2
     }
 
-    private static func containsDoubleSlash(_ path: [UInt8]) -> Bool {
-        zip(path, path.dropFirst()).contains { $0 == UInt8(ascii: "/") && $1 == UInt8(ascii: "/") }
+    private static func containsDoubleSlash<Bytes: Collection<UInt8>>(_ path: Bytes) -> Bool {
+        var previousWasSlash = false
+        for byte in path {
+            let slash = byte == UInt8(ascii: "/")
+            if slash && previousWasSlash { return true }
+            previousWasSlash = slash
+        }
+        return false
     }
 
     private static func mergeSlashes(_ path: [UInt8]) -> [UInt8] {
