@@ -1,6 +1,6 @@
 import Testing
 
-@testable import LoomRouting
+@testable import LoomConfig
 
 @Suite struct RequestPathTests {
     @Test(arguments: [
