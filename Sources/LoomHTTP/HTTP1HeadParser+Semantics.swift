@@ -87,13 +87,16 @@ extension HTTP1HeadParser {
         // Kept consistent with the early check on a partial line.
         guard i - start <= limits.maxURIBytes else { throw .uriTooLong }
         let methodEnd = i
-        // Target: visible ASCII up to the next SP.
+        // Target: visible ASCII up to the next SP. A fragment (`#`) never belongs in a request
+        // target (RFC 9112 §3.2) and `\` is not a URI character at all; backends strip the one
+        // and read the other as `/`, so either would let a path match one route here and mean
+        // another path there.
         let targetStart = i + 1
         i = targetStart
         while i < end, raw[i] != HTTPSyntax.sp {
             let b = raw[i]
             if b < 0x20 || b == 0x7F { throw .controlCharacter }
-            if b > 0x7F { throw .invalidTarget }
+            if b > 0x7F || b == UInt8(ascii: "#") || b == UInt8(ascii: "\\") { throw .invalidTarget }
             i += 1
         }
         let targetEnd = i

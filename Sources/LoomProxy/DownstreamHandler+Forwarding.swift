@@ -89,10 +89,12 @@ extension DownstreamHandler: UpstreamResponseSink {
                     exchange.bytesIn += data.readableBytes
                     if machine.remembersBody && !exchange.remember(data) { machine.replayLimitExceeded() }
                     writeRequestBody(data, to: connection)
-                case .end(let trailers):
+                case .end:
                     if exchange.head.framing == .chunked {
+                        // Request trailers are dropped, as nginx does: they would otherwise
+                        // carry forwarding or hop-by-hop fields past the rules the head obeys.
                         var out = ByteBuffer()
-                        HTTP1ChunkedEncoder.writeEnd(trailers: trailers, into: &out)
+                        HTTP1ChunkedEncoder.writeEnd(trailers: nil, into: &out)
                         if machine.remembersBody { exchange.replayEnd = out }
                         connection.write(out)
                     }
@@ -159,6 +161,9 @@ extension DownstreamHandler: UpstreamResponseSink {
         var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes)
         HeadWriter.writeInformationalHead(head, into: &out)
         context.write(wrapOutboundOut(out), promise: nil)
+        // Interim responses obey the same backpressure as bodies: a backend cannot flood a
+        // client that is not reading.
+        if !context.channel.isWritable { exchange.connection?.pauseReading() }
     }
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
@@ -197,7 +202,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let context, let exchange else { return }
         if machine.exchange?.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: 64)
-            HTTP1ChunkedEncoder.writeEnd(trailers: trailers, into: &out)
+            HeadWriter.writeLastChunk(trailers: trailers, into: &out)
             exchange.bytesOut += out.readableBytes
             context.write(wrapOutboundOut(out), promise: nil)
         }

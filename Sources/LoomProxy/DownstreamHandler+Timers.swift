@@ -64,16 +64,20 @@ extension DownstreamHandler {
         func arm(after delay: TimeAmount) {
             self.exchange?.idleTimer = context.eventLoop.scheduleTask(in: delay) {
                 guard self.exchangeSerial == serial, let exchange = self.exchange else { return }
-                // Waiting for the response head is the response-header timer's business:
-                // the idle timeout must not cut it shorter than configured.
-                if exchange.responseTimer != nil {
+                // Connecting and waiting for the response head have timers of their own: the
+                // idle timeout must not cut them shorter than configured.
+                if exchange.responseTimer != nil || self.machine.exchange?.upstream == .connecting {
                     arm(after: idle)
                     return
                 }
                 let quiet = NIODeadline.now() - exchange.lastActivity
                 if quiet >= idle {
                     self.exchange?.idleTimer = nil
-                    self.failExchange(GatewayError(.idleTimeout))
+                    let kind = DownstreamStateMachine.idleTimeoutKind(
+                        requestComplete: self.machine.exchange?.requestComplete ?? true,
+                        readingClient: !self.readGate.isPaused,
+                        clientWritable: context.channel.isWritable)
+                    self.failExchange(GatewayError(kind))
                 } else {
                     arm(after: idle - quiet)
                 }

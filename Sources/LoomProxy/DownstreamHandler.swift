@@ -72,7 +72,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         clientAddress = context.channel.remoteAddress
-        clientIP = clientAddress?.ipAddress
+        clientIP = clientAddress.flatMap(TrustedProxies.text(of:))
         // Port 0 in the configuration means "any": the port clients reached is the bound one.
         if listenerPort == 0, let port = context.channel.localAddress?.port { listenerPort = port }
         loop.register(self)

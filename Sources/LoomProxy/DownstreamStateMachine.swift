@@ -266,6 +266,15 @@ struct DownstreamStateMachine {
 
     // MARK: Rules
 
+    /// Whose silence an expired idle timer means: the client's while Loom waits for body bytes
+    /// it is reading for, or while the client does not take response bytes; the upstream's
+    /// otherwise. Decides the status (408 or 504) and the blame in the log.
+    static func idleTimeoutKind(requestComplete: Bool, readingClient: Bool, clientWritable: Bool) -> GatewayError.Kind {
+        if !requestComplete && readingClient { return .clientTimeout }
+        if !clientWritable { return .clientTimeout }
+        return .idleTimeout
+    }
+
     /// After the client's FIN only requests already buffered can follow.
     private func moreRequestsMayFollow(bufferedBytes: Bool) -> Bool {
         !inputClosed || bufferedBytes

@@ -29,8 +29,11 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         /// The upstream answered with bytes that are not valid HTTP/1.1.
         case invalidUpstreamResponse(HTTPParseError)
         case responseHeaderTimeout
-        /// Neither side sent a byte for the idle timeout during an exchange.
+        /// The upstream sent nothing for the idle timeout while a body was streaming.
         case idleTimeout
+        /// The client stopped sending its body, or stopped reading the response, for the
+        /// idle timeout (nginx `client_body_timeout` / `send_timeout`).
+        case clientTimeout
         /// The whole request took longer than the configured request timeout.
         case requestTimeout
     }
@@ -51,7 +54,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .invalidRequest(let error): error.status
         case .dotSegmentInPath: 400
         case .tunnelNotSupported: 501
-        case .requestHeaderTimeout: 408
+        case .requestHeaderTimeout, .clientTimeout: 408
         case .routeNotFound: 404
         case .methodNotAllowed: 405
         case .noEndpointAvailable: 503
@@ -62,7 +65,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var blame: Blame {
         switch kind {
-        case .invalidRequest, .dotSegmentInPath, .tunnelNotSupported, .requestHeaderTimeout, .routeNotFound, .methodNotAllowed: .downstream
+        case .invalidRequest, .dotSegmentInPath, .tunnelNotSupported, .requestHeaderTimeout, .clientTimeout, .routeNotFound, .methodNotAllowed: .downstream
         case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
             .responseHeaderTimeout, .idleTimeout, .requestTimeout:
             .upstream
@@ -93,7 +96,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             }
         case .dotSegmentInPath: "bad_request"
         case .tunnelNotSupported: "not_implemented"
-        case .requestHeaderTimeout: "request_timeout"
+        case .requestHeaderTimeout, .clientTimeout: "request_timeout"
         case .routeNotFound: "not_found"
         case .methodNotAllowed: "method_not_allowed"
         case .noEndpointAvailable: "service_unavailable"
@@ -109,6 +112,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .dotSegmentInPath: "request path contains dot segments"
         case .tunnelNotSupported: "CONNECT tunnels are not supported"
         case .requestHeaderTimeout: "request header not received in time"
+        case .clientTimeout: "client sent or read nothing for too long"
         case .routeNotFound: "no route matches this request"
         case .methodNotAllowed: "method not allowed on this route"
         case .noEndpointAvailable: "no upstream endpoint available"

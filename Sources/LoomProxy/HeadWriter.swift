@@ -168,12 +168,14 @@ enum HeadWriter {
         out.writeString("\r\n")
         // A body framed by length gets one normalized Content-Length (see the request side);
         // bodiless responses (HEAD, 304) keep theirs as sent: it describes another response.
+        // 1xx and 204 must not carry a length at all (RFC 9110 §8.6).
         var length: Int?
         if case .contentLength(let n) = head.framing { length = n }
+        let lengthForbidden = head.status < 200 || head.status == 204
         for index in 0..<fields.count {
             if isConnectionSpecific(fields, index, tokens: head.connectionTokens)
                 || fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
-                || (length != nil && fields.name(at: index, equals: "content-length"))
+                || ((length != nil || lengthForbidden) && fields.name(at: index, equals: "content-length"))
             {
                 continue
             }
@@ -188,6 +190,18 @@ enum HeadWriter {
             writeField("Connection", "close", into: &out)
         } else if clientMinorVersion == 0 {
             writeField("Connection", "keep-alive", into: &out)
+        }
+        out.writeString("\r\n")
+    }
+
+    /// The last chunk of a re-chunked response, with the upstream's trailer fields minus any
+    /// hop-by-hop ones (which describe the upstream connection, not this one).
+    static func writeLastChunk(trailers: HTTPHeaderBlock?, into out: inout ByteBuffer) {
+        out.writeString("0\r\n")
+        if let trailers {
+            for index in 0..<trailers.count where !isConnectionSpecific(trailers, index, tokens: []) {
+                trailers.writeField(at: index, into: &out)
+            }
         }
         out.writeString("\r\n")
     }

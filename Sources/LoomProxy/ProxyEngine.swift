@@ -45,7 +45,12 @@ public final class ProxyEngine: Sendable {
         var bound: [BoundListener] = []
         do {
             for listener in configuration.listeners {
-                let channel = try await bind(listener)
+                let channel: Channel
+                do {
+                    channel = try await bind(listener)
+                } catch {
+                    throw BindError(listener: listener.name, address: "\(listener.host ?? "0.0.0.0"):\(listener.port)", reason: "\(error)")
+                }
                 serverChannels.withLockedValue { $0.append(channel) }
                 guard let address = channel.localAddress else { continue }
                 bound.append(BoundListener(name: listener.name, address: address))
@@ -103,10 +108,21 @@ public final class ProxyEngine: Sendable {
             for context in contexts {
                 open += (try? await context.eventLoop.submit { context.openConnectionCount }.get()) ?? 0
             }
-            logger.warning("shutdown deadline reached, closing connections", metadata: ["open": .stringConvertible(open)])
+            if open > 0 {
+                logger.warning("shutdown deadline reached, closing connections", metadata: ["open": .stringConvertible(open)])
+            }
         }
         _ = try? await EventLoopFuture.andAllComplete(contexts.map { $0.closeAll() }, on: group.any()).get()
         try? await group.shutdownGracefully()
+    }
+
+    /// A listener that could not be bound, named for the operator.
+    public struct BindError: Error, CustomStringConvertible {
+        public var listener: String
+        public var address: String
+        public var reason: String
+
+        public var description: String { "listener \"\(listener)\" could not bind \(address): \(reason)" }
     }
 
     /// `127.0.0.1:8080`, `[::1]:8080` or the socket path, for logs.

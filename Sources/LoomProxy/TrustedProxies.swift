@@ -18,6 +18,18 @@ struct TrustedProxies: Sendable {
         return blocks.contains { $0.contains(bytes) }
     }
 
+    /// The client's address as text for logs and forwarding headers. An IPv4 client reaching
+    /// a dual-stack listener appears as `::ffff:a.b.c.d`; it is written as `a.b.c.d`, the form
+    /// backends' allowlists and rate limits expect.
+    static func text(of address: SocketAddress) -> String? {
+        if case .v6 = address, let bytes = bytes(of: address), bytes.count == 16,
+            bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF
+        {
+            return bytes[12...].map(String.init).joined(separator: ".")
+        }
+        return address.ipAddress
+    }
+
     /// Raw network bytes of an IP socket address (nil for unix sockets).
     static func bytes(of address: SocketAddress) -> [UInt8]? {
         switch address {

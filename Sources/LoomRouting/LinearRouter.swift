@@ -69,17 +69,23 @@ public struct LinearRouter: Sendable {
     static func hostMatches(_ rule: String?, _ host: String?) -> Bool {
         guard let rule else { return true }
         guard let host else { return false }
-        return host.lowercased() == rule.lowercased()
+        return host.lowercased() == withoutTrailingDot(rule).lowercased()
     }
 
-    /// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
+    /// The host part of a `Host` value: `example.com:8080` → `example.com`, `[::1]:80` →
+    /// `[::1]`, and one trailing dot removed (`example.com.` is the same name, RFC 1034 §3.1;
+    /// nginx matches it the same way).
     static func stripPort(_ host: String) -> String {
         if host.hasPrefix("[") {
             if let close = host.firstIndex(of: "]") { return String(host[...close]) }
             return host
         }
-        if let colon = host.lastIndex(of: ":") { return String(host[..<colon]) }
-        return host
+        if let colon = host.lastIndex(of: ":") { return withoutTrailingDot(String(host[..<colon])) }
+        return withoutTrailingDot(host)
+    }
+
+    private static func withoutTrailingDot(_ host: String) -> String {
+        host.hasSuffix(".") ? String(host.dropLast()) : host
     }
 
     /// The path sent upstream when `route` strips its prefix: `/api/users` → `/users`,

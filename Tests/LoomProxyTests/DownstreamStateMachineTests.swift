@@ -152,6 +152,16 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
         check(busy.responseEnded(upstreamReusable: true, bufferedBytes: false), .init(releaseUpstream: true, next: .close))
     }
 
+    @Test func idleTimeoutBlamesWhoeverWentQuiet() {
+        // Waiting for body bytes we are reading for: the client stalled its upload.
+        #expect(Machine.idleTimeoutKind(requestComplete: false, readingClient: true, clientWritable: true) == .clientTimeout)
+        // Reads held because the upstream is not taking the body: the upstream stalled.
+        #expect(Machine.idleTimeoutKind(requestComplete: false, readingClient: false, clientWritable: true) == .idleTimeout)
+        // The client does not take the response.
+        #expect(Machine.idleTimeoutKind(requestComplete: true, readingClient: true, clientWritable: false) == .clientTimeout)
+        #expect(Machine.idleTimeoutKind(requestComplete: true, readingClient: true, clientWritable: true) == .idleTimeout)
+    }
+
     @Test func lateEventsWithoutAnExchangeAreIgnored() {
         var machine = Machine()
         check(machine.failed(GatewayError(.idleTimeout), receivedBytes: true, bufferedBytes: false), .ignore)

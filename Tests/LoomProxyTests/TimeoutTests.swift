@@ -81,6 +81,33 @@ extension ProxyE2E {
             }
         }
 
+        /// The idle timer must not cut a connect shorter than the connect timeout.
+        @Test func connectTimeoutIsNotCutShortByTheIdleTimeout() async throws {
+            let listener = try HangingListener()
+            defer { listener.stop() }
+            try #require(listener.hangs, "could not make a connect hang on this machine")
+            let config = ProxyHarness.config(endpoints: [.tcp(host: "127.0.0.1", port: listener.port)]) {
+                $0.server.timeouts.connect = .milliseconds(900)
+                $0.server.timeouts.idle = .milliseconds(200)
+            }
+            try await E2E.withProxy(config) { proxy in
+                let response = try proxy.get("/")
+                #expect(E2E.json(response)["message"] as? String == "timed out connecting to upstream")
+            }
+        }
+
+        /// A client that stops sending its body is the client's fault: 408, not an upstream 504.
+        @Test func stalledUploadIs408() async throws {
+            try await E2E.withBackend(configure: { $0.server.timeouts.idle = .milliseconds(300) }) { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("POST /echo HTTP/1.1\r\nHost: test.local\r\nContent-Length: 10\r\n\r\nhello")
+                let response = try client.readResponse()
+                ErrorMappingTests.expectError(response, status: 408, code: "request_timeout")
+                #expect(response.header("connection")?.lowercased() == "close")
+                #expect(client.waitForClose())
+            }
+        }
+
         @Test func partialHeadGets408AndClose() async throws {
             try await E2E.withBackend(configure: { $0.server.timeouts.requestHeader = .milliseconds(300) }) { backend, proxy in
                 let client = try RawClient(port: proxy.port)

@@ -47,6 +47,9 @@ private func router(_ routes: [RouteConfig]) -> LinearRouter {
         #expect(r.match(method: "GET", host: "other.example.com", path: "/") == .notFound)
         #expect(r.match(method: "GET", host: nil, path: "/") == .notFound)
         #expect(LinearRouter.stripPort("[::1]:80") == "[::1]")
+        // A trailing dot names the same host (and must not escape a host rule).
+        #expect(r.match(method: "GET", host: "api.example.com.", path: "/") == .matched(0))
+        #expect(r.match(method: "GET", host: "api.example.com.:443", path: "/") == .matched(0))
     }
 
     @Test func methodMismatchIsMethodNotAllowedWithAllow() {
