@@ -63,6 +63,24 @@ import Testing
         }
     }
 
+    @Test func aPortInUseIsReportedByListenerAndAddressAndExitsNonZero() throws {
+        let occupied = try HangingListener()
+        defer { occupied.stop() }
+        let path = try temporaryFile(named: "busy.yaml", """
+            listeners:
+              - name: web
+                address: "127.0.0.1:\(occupied.port)"
+            routes:
+              - id: hi
+                respond: {status: 200}
+            """)
+        let result = try LoomProcess.run(["run", "--config", path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("listener \\\"web\\\" could not bind 127.0.0.1:\(occupied.port)"))
+        #expect(result.stderr.contains("Address already in use"))
+        #expect(!result.stderr.contains("shutdown deadline"))
+    }
+
     @Test func secondSignalExitsAtOnce() async throws {
         try await withBackend { backendPort in
             let (loom, port) = try startLoom(backendPort: backendPort, shutdownTimeout: "30s")
