@@ -104,3 +104,15 @@ public enum ConfigLoader {
         return .success(text)
     }
 }
+
+extension ConfigLoader {
+    /// The configuration file `loom run` should read: `--config`, else `LOOM_CONFIG`, else
+    /// `WARPDRIVE_CONFIG`; nil means simple mode (or no configuration). An empty value counts
+    /// as unset, as simple-mode variables do, rather than naming a file called "".
+    public static func configPath(option: String?, environment: [String: String]) -> String? {
+        for candidate in [option, environment["LOOM_CONFIG"], environment["WARPDRIVE_CONFIG"]] {
+            if let candidate, !candidate.isEmpty { return candidate }
+        }
+        return nil
+    }
+}

@@ -30,15 +30,17 @@ extension ConfigReader {
     }
 
     /// Per-upstream / per-route `timeouts` (YAML): no `request_header`, which is a
-    /// downstream concern decided before any route is known. All must be greater than 0:
-    /// an override cannot say "no limit" (omit it to inherit).
+    /// downstream concern decided before any route is known. `connect`, `response_header`
+    /// and `idle` must be greater than 0 (omit them to inherit); `request: 0` means no limit,
+    /// so a route or upstream can lift a global `server.timeouts.request` (stored as `.zero`,
+    /// see `TimeoutOverrides.request`).
     mutating func timeoutOverrides(_ node: ConfigNode, at path: String) -> TimeoutOverrides {
         var overrides = TimeoutOverrides()
         guard let table = table(node, at: path, allowed: ["connect", "response_header", "idle", "request"]) else { return overrides }
         overrides.connect = positiveDuration(table, "connect")
         overrides.responseHeader = positiveDuration(table, "response_header")
         overrides.idle = positiveDuration(table, "idle")
-        overrides.request = positiveDuration(table, "request")
+        overrides.request = duration(table, "request")
         return overrides
     }
 
@@ -139,16 +141,18 @@ extension ConfigReader {
     }
 
     /// Headers Loom will send (`add_headers`, `respond.headers`), as a mapping (`{X-A: b}`) or
-    /// a list of `{name, value}`, in written order. Names and values are checked.
-    mutating func headerPairs(_ node: ConfigNode, at path: String) -> [HeaderPair] {
+    /// a list of `{name, value}`, in written order. Names and values are checked. Each comes
+    /// with the key path of its name (`add_headers.X-A`, or `add_headers[1].name` in list
+    /// form) for the validator's cross-field checks.
+    mutating func headerPairsWithPaths(_ node: ConfigNode, at path: String) -> [(pair: HeaderPair, path: String)] {
         if case .sequence = node.value {
-            var pairs: [HeaderPair] = []
+            var pairs: [(pair: HeaderPair, path: String)] = []
             for (elementPath, element) in list(node, at: path) ?? [] {
                 guard let table = table(element, at: elementPath, allowed: ["name", "value"]) else { continue }
                 let name = table.has("name") ? headerName(table, "name", settable: true) : nil
                 if !table.has("name") { report(elementPath, at: table.location, "missing required key \"name\"") }
                 let value = requiredString(table, "value").flatMap { checkedHeaderValue($0, table.path("value"), at: table["value"]?.location) }
-                if let name, let value { pairs.append(HeaderPair(name: name, value: value)) }
+                if let name, let value { pairs.append((HeaderPair(name: name, value: value), table.path("name"))) }
             }
             return pairs
         }
@@ -156,16 +160,24 @@ extension ConfigReader {
             report(path, at: node.location, "expected \(mapName) of header names to values or \(listName) of {name, value}, got \(describe(node))")
             return []
         }
-        var pairs: [HeaderPair] = []
+        var pairs: [(pair: HeaderPair, path: String)] = []
         for entry in entries {
             let entryPath = Self.join(path, entry.key)
             sourceMap.locations[entryPath] = entry.keyLocation ?? entry.value.location
             guard let name = checkedHeaderName(entry.key, entryPath, at: entry.keyLocation, settable: true) else { continue }
             if let value = string(entry.value, entryPath).flatMap({ checkedHeaderValue($0, entryPath, at: entry.value.location) }) {
-                pairs.append(HeaderPair(name: name, value: value))
+                pairs.append((HeaderPair(name: name, value: value), entryPath))
             }
         }
         return pairs
+    }
+
+    /// A route's `add_headers`; records each header's key path as `.addHeader(j)`.
+    mutating func addHeaders(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> [HeaderPair]? {
+        guard let node = table["add_headers"] else { return nil }
+        let pairs = headerPairsWithPaths(node, at: table.path("add_headers"))
+        for (j, (_, path)) in pairs.enumerated() { fields[.addHeader(j)] = path }
+        return pairs.map(\.pair)
     }
 
     /// A route's `host`: a name or address without a port (requests match with their port
@@ -185,15 +197,19 @@ extension ConfigReader {
         return host
     }
 
-    /// `respond: {status, headers, body}`.
-    mutating func staticResponse(_ node: ConfigNode, at path: String) -> StaticResponse? {
+    /// `respond: {status, headers, body}`; records each header's key path as `.responseHeader(j)`.
+    mutating func staticResponse(_ node: ConfigNode, at path: String, fields: inout [ConfigSourceMap.Field: String]) -> StaticResponse? {
         guard let table = table(node, at: path, allowed: ["status", "headers", "body"]) else { return nil }
         var response = StaticResponse()
         var ok = true
         if table.has("status") {
             if let status = int(table, "status", in: 200...599) { response.status = status } else { ok = false }
         }
-        if let headers = table["headers"] { response.headers = headerPairs(headers, at: table.path("headers")) }
+        if let headers = table["headers"] {
+            let pairs = headerPairsWithPaths(headers, at: table.path("headers"))
+            for (j, (_, headerPath)) in pairs.enumerated() { fields[.responseHeader(j)] = headerPath }
+            response.headers = pairs.map(\.pair)
+        }
         if let body = string(table, "body") { response.body = body }
         return ok ? response : nil
     }
@@ -225,20 +241,88 @@ extension ConfigReader {
     }
 
     /// A route's action: exactly one of `upstream` (records its path in `fields`) and `respond`.
+    ///
+    /// When both are set, the conflict is an error but both are still decoded and checked,
+    /// and the action is the upstream one (the response when the upstream is unreadable), so
+    /// that the route stays in the model and the validator's name and reference checks still
+    /// see it: `loom validate` then lists every problem of the route at once.
     mutating func routeAction(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> RouteAction? {
         switch (table["upstream"], table["respond"]) {
         case (nil, nil):
             report(table.path, at: table.location, "route needs \"upstream\" or \"respond\"")
             return nil
-        case (.some, .some):
+        case (.some(let upstreamNode), .some(let respondNode)):
             report(table.path("respond"), at: table.keyLocation("respond"), "\"upstream\" and \"respond\" cannot both be set")
-            return nil
+            let upstream = string(upstreamNode, table.path("upstream"))
+            var ignored: [ConfigSourceMap.Field: String] = [:]
+            let response = staticResponse(respondNode, at: table.path("respond"), fields: &ignored)
+            if let upstream {
+                fields[.upstream] = table.path("upstream")
+                return .proxy(upstream: upstream)
+            }
+            fields.merge(ignored) { current, _ in current }
+            return response.map(RouteAction.respond)
         case (.some(let node), nil):
             guard let upstream = string(node, table.path("upstream")) else { return nil }
             fields[.upstream] = table.path("upstream")
             return .proxy(upstream: upstream)
         case (nil, .some(let node)):
-            return staticResponse(node, at: table.path("respond")).map(RouteAction.respond)
+            return staticResponse(node, at: table.path("respond"), fields: &fields).map(RouteAction.respond)
         }
+    }
+
+    // MARK: - Route paths
+
+    /// Checks the characters of a route path. Request paths never contain a space, a control
+    /// character or `#` (fragments are not sent); they are matched without the query, so a
+    /// literal path (`exact`/`prefix`) with `?` could never match, nor one with `\` (clients
+    /// send it as `%5C`). Regex and `{param}` paths (`literal: false`) may use `?` and `\`
+    /// as syntax. Reports the first problem and returns false.
+    mutating func checkRoutePathCharacters(_ text: String, _ path: String, at location: SourceLocation?, literal: Bool) -> Bool {
+        let message: String
+        if text.unicodeScalars.contains(where: { $0.value <= 0x20 || (0x7F...0x9F).contains($0.value) || $0.properties.isWhitespace }) {
+            message = "route path \(Self.quotedEscaped(text)) must not contain spaces or control characters (write a space as \"%20\")"
+        } else if text.contains("#") {
+            message = "route path \"\(text)\" must not contain \"#\" (fragments are never sent to the server; write \"%23\" for a literal \"#\")"
+        } else if literal && text.contains("?") {
+            message = "route path \"\(text)\" must not contain \"?\" (routes match the path without its query; write \"%3F\" for a literal \"?\")"
+        } else if literal && text.contains("\\") {
+            message = "route path \"\(text)\" must not contain \"\\\" (clients send it as \"%5C\"; write that instead)"
+        } else {
+            return true
+        }
+        report(path, at: location, message)
+        return false
+    }
+
+    /// Checks that a literal route path is in the form `RequestPath.normalized` gives request
+    /// paths before routing; otherwise the rule could never match. `matched` is the path the
+    /// rule compares (a YAML `/x/*`'s `/x`), `spell` turns a corrected one back into what the
+    /// user writes. Returns false after reporting.
+    mutating func checkRoutePathNormalized(_ matched: String, written: String, _ path: String, at location: SourceLocation?, spell: (String) -> String) -> Bool {
+        guard let normalized = RequestPath.normalized(matched) else {
+            let resolved = RequestPath.removingDotSegments(matched)
+            let hint = RequestPath.normalized(resolved) == resolved ? "; write \"\(spell(resolved))\"" : ""
+            report(path, at: location, "route path \"\(written)\" has \".\" or \"..\" segments, which loom refuses in requests (400)\(hint)")
+            return false
+        }
+        guard normalized == matched else {
+            report(path, at: location, "route path \"\(written)\" is not in normalized form; write \"\(spell(normalized))\"")
+            return false
+        }
+        return true
+    }
+
+    /// `"text"` with control characters shown as `\u{..}` escapes.
+    static func quotedEscaped(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
     }
 }

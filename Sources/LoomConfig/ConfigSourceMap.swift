@@ -17,6 +17,8 @@ struct ConfigSourceMap: Sendable {
         case path, header, upstream, stripPrefix, rewrite, requireAuth
         /// A route's `plugins` list, and its N-th name.
         case plugins, plugin(Int)
+        /// The name of a route's N-th `add_headers` entry / N-th `respond.headers` entry.
+        case addHeader(Int), responseHeader(Int)
     }
 
     /// File-wide planned features without an entity.

@@ -1,7 +1,7 @@
 /// Dialect-independent checks on a decoded configuration: what no single value can tell on
 /// its own (duplicate names, dangling upstream references, listener address clashes, port
 /// ranges, strip_prefix without a prefix, upstreams without endpoints, duplicate plugin
-/// names and routes naming undefined plugins), and one
+/// names, routes naming undefined plugins, routes setting the request id header), and one
 /// `.unsupported` diagnostic for every planned feature the configuration asks for.
 ///
 /// It works on the model plus the `ConfigSourceMap` the decoder filled, so each diagnostic
@@ -132,9 +132,28 @@ struct ConfigValidator {
                 error(.route, i, .plugin(j), "unknown plugin \"\(plugin)\"" + Spelling.didYouMean(plugin, among: pluginNames))
             }
             if !route.plugins.isEmpty { report(.unsupported, .route, i, .plugins, "Wasm plugins (route \"\(route.name)\")") }
+            checkRequestIDHeader(route, i)
         }
         if configuration.routes.isEmpty && sourceMap.routeEntriesInSource == 0 {
             report(.warning, path: "routes", "no routes: every request will get 404")
+        }
+    }
+
+    /// Loom sets the request id header itself, upstream and back to the client; a route that
+    /// also adds it (`add_headers`) or answers with it (`respond.headers`) would put two ids
+    /// on the wire. Names compare case-insensitively.
+    private mutating func checkRequestIDHeader(_ route: RouteConfig, _ i: Int) {
+        let requestID = configuration.server.forwarding.requestIDHeader.lowercased()
+        func message(_ name: String) -> String {
+            "header \"\(name)\" is the request id header (server.forwarding.request_id_header), which loom sets itself"
+        }
+        for (j, header) in route.addRequestHeaders.enumerated() where header.name.lowercased() == requestID {
+            error(.route, i, .addHeader(j), message(header.name))
+        }
+        if case .respond(let response) = route.action {
+            for (j, header) in response.headers.enumerated() where header.name.lowercased() == requestID {
+                error(.route, i, .responseHeader(j), message(header.name))
+            }
         }
     }
 

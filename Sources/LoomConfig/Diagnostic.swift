@@ -25,7 +25,8 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
 ///
 /// Loading never stops at the first problem: every reader and validator appends diagnostics
 /// and carries on, so `loom validate` can print them all at once. Rendered as
-/// `gateway.yaml:14:7 routes[2].upstream: unknown upstream "bakend" (did you mean "backend"?)`.
+/// `gateway.yaml:14:7 routes[2].upstream: unknown upstream "bakend" (did you mean "backend"?)`,
+/// or, without a key path, `gateway.yaml: cannot read config file: no such file`.
 public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     public enum Severity: String, Sendable, Hashable {
         /// The configuration is wrong; `loom run` refuses it.
@@ -53,7 +54,7 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         var text = ""
-        if let location { text += "\(location) " }
+        if let location { text += path.isEmpty ? "\(location): " : "\(location) " }
         if !path.isEmpty { text += "\(path): " }
         switch severity {
         case .error: break

@@ -18,20 +18,21 @@ extension LoomYAMLDecoder {
             match.host = reader.routeHost(table, "host")
             if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }
             let plugins = table["plugins"].map { pluginNames($0, at: table.path("plugins"), fields: &fields) } ?? []
-            guard let action = reader.routeAction(table, fields: &fields) else { continue }
-            var route = RouteConfig(name: name, match: match, action: action, plugins: plugins)
+            // Every field is decoded and checked even when the action is unusable, so one
+            // run reports all of the route's problems; only then is the route dropped.
+            let action = reader.routeAction(table, fields: &fields)
+            var route = RouteConfig(name: name, match: match, action: action ?? .respond(StaticResponse()), plugins: plugins)
             if let v = reader.int(table, "priority") { route.priority = v }
             if let v = reader.bool(table, "strip_prefix") {
                 route.stripPrefix = v
                 fields[.stripPrefix] = table.path("strip_prefix")
             }
-            if let headers = table["add_headers"] {
-                route.addRequestHeaders = reader.headerPairs(headers, at: table.path("add_headers"))
-            }
+            if let headers = reader.addHeaders(table, fields: &fields) { route.addRequestHeaders = headers }
             if let timeouts = table["timeouts"] {
                 route.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))
             }
             route.description = reader.string(table, "description")
+            guard action != nil else { continue }
             config.routes.append(route)
             reader.sourceMap.append(.route, fields: fields)
         }
@@ -56,6 +57,11 @@ extension LoomYAMLDecoder {
     }
 
     /// `/x` exact, `/x/*` prefix (`/*` is everything), any `{name}` segment a pattern.
+    ///
+    /// Exact and prefix paths must be what a request path looks like after
+    /// `RequestPath.normalized` (no query, no dot segments, no `//`, no escaped unreserved
+    /// characters), or the rule could never match; patterns (planned) are only checked for
+    /// characters no request path has.
     mutating func pathMatch(_ text: String, at path: String, location: SourceLocation?) -> PathMatch? {
         guard text.hasPrefix("/") else {
             reader.report(path, at: location, "path \"\(text)\" must start with \"/\"")
@@ -63,12 +69,17 @@ extension LoomYAMLDecoder {
         }
         let segments = text.split(separator: "/", omittingEmptySubsequences: false)
         if segments.contains(where: { $0.hasPrefix("{") && $0.hasSuffix("}") && $0.count > 2 }) {
+            guard reader.checkRoutePathCharacters(text, path, at: location, literal: false) else { return nil }
             return .pattern(text)
         }
+        guard reader.checkRoutePathCharacters(text, path, at: location, literal: true) else { return nil }
         if text.hasSuffix("/*") {
             let prefix = String(text.dropLast(2))
             guard !prefix.contains("*") else {
                 reader.report(path, at: location, "\"*\" is only allowed as the final \"/*\" of path \"\(text)\"")
+                return nil
+            }
+            guard prefix.isEmpty || reader.checkRoutePathNormalized(prefix, written: text, path, at: location, spell: { $0 == "/" ? "/*" : $0 + "/*" }) else {
                 return nil
             }
             return .prefix(prefix.isEmpty ? "/" : prefix)
@@ -77,6 +88,7 @@ extension LoomYAMLDecoder {
             reader.report(path, at: location, "invalid path \"\(text)\" (use \"/x\", \"/x/*\" or \"/x/{param}\")")
             return nil
         }
+        guard reader.checkRoutePathNormalized(text, written: text, path, at: location, spell: { $0 }) else { return nil }
         return .exact(text)
     }
 }

@@ -22,6 +22,29 @@ public enum RequestPath {
         return hasDotSegment(bytes) ? nil : String(decoding: bytes, as: UTF8.self)
     }
 
+    /// What a dot-segment path resolves to (RFC 3986 §5.2.4) after the other normalization
+    /// steps: `/public/../admin` → `/admin`, `/a/.` → `/a/`. Only for suggesting what to write
+    /// instead of a route path that `normalized` refuses; requests with dot segments are refused.
+    static func removingDotSegments(_ path: String) -> String {
+        let merged = String(decoding: mergeSlashes(decodeUnreserved(Array(path.utf8))), as: UTF8.self)
+        var output: [Substring] = []
+        var trailingSlash = false
+        for segment in merged.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            switch segment {
+            case ".":
+                trailingSlash = true
+            case "..":
+                if !output.isEmpty { output.removeLast() }
+                trailingSlash = true
+            default:
+                output.append(segment)
+                trailingSlash = false
+            }
+        }
+        let joined = "/" + output.joined(separator: "/")
+        return trailingSlash && !output.isEmpty ? joined + "/" : joined
+    }
+
     /// True when a segment is `.` or `..` (after unreserved escapes were decoded).
     static func hasDotSegment<Bytes: Collection<UInt8>>(_ path: Bytes) -> Bool {
         // Dots in the current segment, or -1 once it holds anything else.

@@ -55,22 +55,34 @@ public struct Timeouts: Sendable, Equatable {
     }
 
     /// These defaults with any overrides applied (route overrides win over upstream ones:
-    /// call `applying(upstream).applying(route)`).
+    /// call `applying(upstream).applying(route)`). An override `request` of `.zero` lifts
+    /// the whole-request limit (`request` becomes nil); nil overrides inherit.
     public func applying(_ overrides: TimeoutOverrides) -> Timeouts {
         var result = self
         if let v = overrides.connect { result.connect = v }
         if let v = overrides.responseHeader { result.responseHeader = v }
         if let v = overrides.idle { result.idle = v }
-        if let v = overrides.request { result.request = v }
+        if let v = overrides.request { result.request = v == .zero ? nil : v }
         return result
     }
 }
 
 /// Per-upstream or per-route timeout overrides; `nil` keeps the inherited value.
+///
+/// `connect`, `responseHeader` and `idle` are greater than zero when set (the decoders refuse
+/// 0: those limits cannot be switched off). `request` has three states, because a route or
+/// upstream must be able to opt out of a global whole-request limit (long streams, uploads):
 public struct TimeoutOverrides: Sendable, Equatable {
     public var connect: Duration?
     public var responseHeader: Duration?
     public var idle: Duration?
+    /// - `nil`: inherit (the upstream's override, else `server.timeouts.request`);
+    /// - `.zero`: no limit, whatever is inherited (configuration `request: 0` /
+    ///   `request_timeout_secs = 0`);
+    /// - a positive duration: that limit.
+    ///
+    /// Never negative. Read it through `Timeouts.applying(_:)`, which maps `.zero` to a nil
+    /// `Timeouts.request` (no limit), rather than directly.
     public var request: Duration?
 
     public init(connect: Duration? = nil, responseHeader: Duration? = nil, idle: Duration? = nil, request: Duration? = nil) {

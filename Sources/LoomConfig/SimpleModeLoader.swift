@@ -87,6 +87,8 @@ struct SimpleModeLoader {
     }
 
     /// The target endpoint from `prefix`'s variables; nil (after reporting) when unusable.
+    /// `*_TARGET_HOST` is a name, an IPv4 address or an IPv6 address (`::1` or `[::1]`):
+    /// no port (that is `*_TARGET_PORT`), no scheme, no spaces.
     private mutating func target(prefix: String) -> Endpoint? {
         let hostName = prefix + "TARGET_HOST", portName = prefix + "TARGET_PORT", socketName = prefix + "TARGET_SOCKET"
         if let socket = value(socketName) {
@@ -95,12 +97,22 @@ struct SimpleModeLoader {
             }
             return .unix(path: socket)
         }
+        // Same host rules as file endpoints (`AddressParser`); IPv6 with or without brackets.
+        var host: String? = "127.0.0.1"
+        if let text = value(hostName) {
+            switch AddressParser.host(text, allowBareIPv6: true) {
+            case .success(let checked): host = checked
+            case .failure(let problem):
+                report(hostName, problem.message(text, portSetting: portName))
+                host = nil
+            }
+        }
         guard let portText = value(portName) else {
             report(hostName, "needs \(portName) (or set \(socketName) instead)")
             return nil
         }
-        guard let port = port(portName, portText) else { return nil }
-        return .tcp(host: value(hostName) ?? "127.0.0.1", port: port)
+        guard let port = port(portName, portText), let host else { return nil }
+        return .tcp(host: host, port: port)
     }
 
     private mutating func port(_ name: String, _ text: String) -> Int? {

@@ -37,8 +37,10 @@ extension WarpDriveTOMLDecoder {
                 fields[.header] = table.path("header")
             }
         }
-        guard let action = reader.routeAction(table, fields: &fields) else { return }
-        var route = RouteConfig(name: name, match: match, action: action)
+        // Every field is decoded and checked even when the action is unusable, so one run
+        // reports all of the route's problems; only then is the route dropped.
+        let action = reader.routeAction(table, fields: &fields)
+        var route = RouteConfig(name: name, match: match, action: action ?? .respond(StaticResponse()))
         if let v = reader.int(table, "priority") { route.priority = v }
         if let v = reader.bool(table, "strip_prefix") {
             route.stripPrefix = v
@@ -48,9 +50,7 @@ extension WarpDriveTOMLDecoder {
             route.rewrite = rewrite
             fields[.rewrite] = table.path("rewrite")
         }
-        if let headers = table["add_headers"] {
-            route.addRequestHeaders = reader.headerPairs(headers, at: table.path("add_headers"))
-        }
+        if let headers = reader.addHeaders(table, fields: &fields) { route.addRequestHeaders = headers }
         // WarpDrive's read timeout covers both waiting for the response head and silences
         // while streaming it; Loom splits those, so it sets both.
         if let read = reader.positiveSeconds(table, "read_timeout_secs") {
@@ -58,28 +58,38 @@ extension WarpDriveTOMLDecoder {
             route.timeouts.idle = read
         }
         route.timeouts.connect = reader.positiveSeconds(table, "connect_timeout_secs")
-        if let request = reader.positiveSeconds(table, "request_timeout_secs") { route.timeouts.request = request }
+        // 0 lifts a global whole-request limit for this route (see `TimeoutOverrides.request`).
+        if let request = reader.seconds(table, "request_timeout_secs") { route.timeouts.request = request }
         route.description = reader.string(table, "description")
         if let auth = reader.bool(table, "require_auth") {
             route.requireAuth = auth
             fields[.requireAuth] = table.path("require_auth")
         }
+        guard action != nil else { return }
         config.routes.append(route)
         reader.sourceMap.append(.route, fields: fields)
     }
 
+    /// `path_regex` (planned) is only checked for characters no request path has;
+    /// `path_prefix` and `path_exact` must also be in the form `RequestPath.normalized` gives
+    /// request paths, or the rule could never match.
     private mutating func pathMatch(key: String, _ text: String, table: ConfigTable) -> PathMatch? {
+        let path = table.path(key), location = table[key]?.location
         if key == "path_regex" {
+            guard reader.checkRoutePathCharacters(text, path, at: location, literal: false) else { return nil }
             guard (try? Regex(text)) != nil else {
-                reader.report(table.path(key), at: table[key]?.location, "invalid regular expression \"\(text)\"")
+                reader.report(path, at: location, "invalid regular expression \"\(text)\"")
                 return nil
             }
             return .regex(text)
         }
         guard text.hasPrefix("/") else {
-            reader.report(table.path(key), at: table[key]?.location, "path \"\(text)\" must start with \"/\"")
+            reader.report(path, at: location, "path \"\(text)\" must start with \"/\"")
             return nil
         }
+        guard reader.checkRoutePathCharacters(text, path, at: location, literal: true),
+            reader.checkRoutePathNormalized(text, written: text, path, at: location, spell: { $0 })
+        else { return nil }
         return key == "path_exact" ? .exact(text) : .prefix(text)
     }
 }

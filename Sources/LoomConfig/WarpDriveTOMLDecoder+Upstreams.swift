@@ -79,6 +79,8 @@ extension WarpDriveTOMLDecoder {
     }
 
     /// `host` + `port`, or `socket`; returns the endpoint and the key path to blame for it.
+    /// `host` is a name, an IPv4 address or an IPv6 address (`::1` or `[::1]`), checked by
+    /// `AddressParser.host` like YAML endpoint hosts: no port, scheme or spaces.
     /// Nothing at all is not an error here: the validator reports upstreams without endpoints.
     private mutating func endpoint(_ table: ConfigTable, isInstance: Bool) -> (Endpoint, String)? {
         let host = reader.string(table, "host")
@@ -96,18 +98,23 @@ extension WarpDriveTOMLDecoder {
             }
             return (.unix(path: socket), table.path("socket"))
         }
+        // Same host rules as YAML endpoints (`AddressParser`); IPv6 with or without brackets.
+        var checkedHost: String?
+        if let host {
+            switch AddressParser.host(host, allowBareIPv6: true) {
+            case .success(let value): checkedHost = value
+            case .failure(let problem):
+                reader.report(table.path("host"), at: table["host"]?.location, problem.message(host, portSetting: "\"port\""))
+            }
+        }
         switch (table.has("host"), table.has("port")) {
         case (true, false):
             reader.report(table.path, at: table.keyLocation("host"), "missing required key \"port\" (needed with \"host\")")
         case (false, true):
             reader.report(table.path, at: table.keyLocation("port"), "missing required key \"host\" (needed with \"port\")")
         case (true, true):
-            guard let host, let port else { return nil }
-            guard !host.isEmpty else {
-                reader.report(table.path("host"), at: table["host"]?.location, "host must not be empty")
-                return nil
-            }
-            return (.tcp(host: host, port: port), table.path("port"))
+            guard let checkedHost, let port else { return nil }
+            return (.tcp(host: checkedHost, port: port), table.path("port"))
         case (false, false):
             if isInstance {
                 reader.report(table.path, at: table.location, "instance needs \"host\" and \"port\", or \"socket\"")

@@ -44,7 +44,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessEnvironment.current
-        let path = config ?? environment["LOOM_CONFIG"] ?? environment["WARPDRIVE_CONFIG"]
+        let path = ConfigLoader.configPath(option: config, environment: environment)
         let result: ConfigLoadResult
         if let path {
             result = ConfigLoader.load(path: path, environment: environment)

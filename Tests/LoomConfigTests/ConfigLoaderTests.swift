@@ -84,13 +84,13 @@ struct ConfigLoaderTests {
         let result = ConfigLoader.load(path: "/nonexistent/loom.yaml", environment: [:])
         #expect(result.configuration == nil)
         #expect(result.hasFatal)
-        #expect(result.messages == ["/nonexistent/loom.yaml cannot read config file: no such file"])
+        #expect(result.messages == ["/nonexistent/loom.yaml: cannot read config file: no such file"])
     }
 
     @Test func directoryIsUnreadable() {
         let result = ConfigLoader.load(path: NSTemporaryDirectory(), environment: [:])
         #expect(result.configuration == nil)
-        #expect(result.messages == ["\(NSTemporaryDirectory()) cannot read config file: is a directory"])
+        #expect(result.messages == ["\(NSTemporaryDirectory()): cannot read config file: is a directory"])
     }
 
     @Test func readsFilesByExtension() throws {
@@ -106,20 +106,20 @@ struct ConfigLoaderTests {
         let result = TestSupport.yaml("routes:\n  - id: a\n   path: /x\n")
         #expect(result.configuration == nil)
         #expect(result.diagnostics.count == 1)
-        #expect(result.messages.first?.hasPrefix("t.yaml:3:4 invalid YAML: ") == true)
+        #expect(result.messages.first?.hasPrefix("t.yaml:3:4: invalid YAML: ") == true)
     }
 
     @Test func yamlDuplicateKeysAreRejected() {
         let result = TestSupport.yaml("routes:\n  - id: a\n    upstream: x\n    upstream: y\n")
         #expect(result.configuration == nil)
-        #expect(result.messages == ["t.yaml:3:5 duplicate key \"upstream\" in mapping"])
+        #expect(result.messages == ["t.yaml:3:5: duplicate key \"upstream\" in mapping"])
     }
 
     @Test func tomlSyntaxErrorHasPositionAndNoConfiguration() {
         let result = TestSupport.toml("[server]\nhttp_port = 80\nhttp_port = 81\n")
         #expect(result.configuration == nil)
         #expect(result.diagnostics.count == 1)
-        #expect(result.messages.first == "t.toml:3:13 invalid TOML: Error while parsing key-value pair: cannot redefine existing integer 'http_port'")
+        #expect(result.messages.first == "t.toml:3:13: invalid TOML: Error while parsing key-value pair: cannot redefine existing integer 'http_port'")
     }
 
     @Test func emptyYAMLIsAllDefaultsWithANoRoutesWarning() throws {

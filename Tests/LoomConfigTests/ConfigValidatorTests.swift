@@ -12,10 +12,10 @@ struct ConfigValidatorTests {
         )
         let messages = ConfigValidator.validate(config, sourceMap: ConfigSourceMap(file: "mem")).map(\.description)
         #expect(messages == [
-            "mem port 80 is already used by listener \"a\"",
-            "mem upstream \"u\" has no endpoints",
-            "mem unknown upstream \"v\"",
-            "mem strip_prefix needs a prefix path (\"/x/*\" or path_prefix)",
+            "mem: port 80 is already used by listener \"a\"",
+            "mem: upstream \"u\" has no endpoints",
+            "mem: unknown upstream \"v\"",
+            "mem: strip_prefix needs a prefix path (\"/x/*\" or path_prefix)",
         ])
     }
 

@@ -67,4 +67,32 @@ struct SimpleModeLoaderTests {
         #expect(result.diagnostics.map(\.description) == ["env LOOM_TARGET_HOST: needs LOOM_TARGET_PORT (or set LOOM_TARGET_SOCKET instead)"])
         #expect(result.configuration?.upstreams.first?.endpoints == [])
     }
+
+    @Test func targetHostIsCheckedLikeFileHosts() throws {
+        let withPort = try #require(ConfigLoader.simpleMode(environment: ["LOOM_TARGET_HOST": "127.0.0.1:18081", "LOOM_TARGET_PORT": "18081"]))
+        #expect(withPort.hasFatal)
+        #expect(withPort.diagnostics.map(\.description) == [
+            "env LOOM_TARGET_HOST: host \"127.0.0.1:18081\" must not include a port (set it with LOOM_TARGET_PORT)",
+        ])
+        #expect(withPort.configuration?.upstreams.first?.endpoints == [])
+
+        let scheme = try #require(ConfigLoader.simpleMode(environment: ["WARPDRIVE_TARGET_HOST": "http://app", "WARPDRIVE_TARGET_PORT": "x"]))
+        #expect(scheme.diagnostics.map(\.description) == [
+            "env WARPDRIVE_TARGET_HOST: host \"http://app\" must not include a scheme (write only the host name or address)",
+            "env WARPDRIVE_TARGET_PORT: invalid port \"x\"",
+        ])
+
+        let spaces = try #require(ConfigLoader.simpleMode(environment: ["LOOM_TARGET_HOST": "my app"]))
+        #expect(spaces.diagnostics.map(\.description) == [
+            "env LOOM_TARGET_HOST: invalid host \"my app\" (use a host name, an IPv4 address or an IPv6 address such as \"::1\")",
+            "env LOOM_TARGET_HOST: needs LOOM_TARGET_PORT (or set LOOM_TARGET_SOCKET instead)",
+        ])
+    }
+
+    @Test(arguments: [("::1", "::1"), ("[::1]", "::1"), ("app.internal", "app.internal"), ("10.0.0.2", "10.0.0.2")])
+    func targetHostAcceptsNamesAndAddresses(text: String, host: String) throws {
+        let result = try #require(ConfigLoader.simpleMode(environment: ["LOOM_TARGET_HOST": text, "LOOM_TARGET_PORT": "3000"]))
+        #expect(result.diagnostics.isEmpty)
+        #expect(result.configuration?.upstreams.first?.endpoints == [.tcp(host: host, port: 3000)])
+    }
 }

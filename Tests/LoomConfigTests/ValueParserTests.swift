@@ -56,6 +56,32 @@ struct ValueParserTests {
         }
     }
 
+    /// One set of host rules for YAML endpoints, TOML `host` and simple mode's `*_TARGET_HOST`.
+    @Test func hosts() {
+        let good: [(String, String)] = [
+            ("app", "app"), ("api.example.com", "api.example.com"), ("127.0.0.1", "127.0.0.1"), ("my_host-1", "my_host-1"),
+            ("::1", "::1"), ("[::1]", "::1"), ("fe80::1%eth0", "fe80::1%eth0"), ("2001:db8::1", "2001:db8::1"),
+        ]
+        for (text, host) in good {
+            #expect(AddressParser.host(text, allowBareIPv6: true) == .success(host), "\(text)")
+        }
+        let bad: [(String, AddressParser.HostProblem)] = [
+            ("", .empty), ("127.0.0.1:3000", .port), ("localhost:80", .port), ("[::1]:80", .port),
+            ("http://x", .scheme), ("https://app.example.com", .scheme),
+            ("a b", .invalid), (" app", .invalid), ("app\t", .invalid), ("app/x", .invalid), ("user@app", .invalid),
+            ("[app]", .invalid), ("[::1", .invalid), ("1:2:3", .invalid), ("host:", .invalid), ("a?b", .invalid),
+        ]
+        for (text, problem) in bad {
+            #expect(AddressParser.host(text, allowBareIPv6: true) == .failure(problem), "\(text)")
+        }
+        // Inside "host:port", an IPv6 host needs its brackets.
+        #expect(AddressParser.host("::1", allowBareIPv6: false) == .failure(.invalid))
+        #expect(AddressParser.endpoint("[fe80::1%eth0]:80") == .tcp(host: "fe80::1%eth0", port: 80))
+        for bad in ["[app]:80", "a\tb:80", "user@h:80", "[]:80"] {
+            #expect(AddressParser.endpoint(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func suggestions() {
         #expect(Spelling.suggestion(for: "uptream", among: ["upstream", "host"]) == "upstream")
         #expect(Spelling.suggestion(for: "PORT", among: ["port"]) == "port")

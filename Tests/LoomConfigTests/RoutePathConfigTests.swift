@@ -1,0 +1,128 @@
+import Testing
+
+@testable import LoomConfig
+
+/// Route paths must be able to match: requests are routed by `RequestPath.normalized(path)`
+/// with the query removed, so a literal route path with a query, a fragment, spaces, a
+/// backslash, dot segments or any other non-normalized spelling is an error that says what
+/// to write instead. Regex and `{param}` paths (planned) only get the character checks that
+/// are not their own syntax.
+@Suite struct RoutePathConfigTests {
+    @Test func yamlPathsThatCouldNeverMatchAreErrors() {
+        let result = TestSupport.yaml(#"""
+            routes:
+              - id: query
+                path: "/search?q=x"
+                respond: {status: 200}
+              - id: fragment
+                path: "/page#top"
+                respond: {status: 200}
+              - id: space
+                path: "/a b"
+                respond: {status: 200}
+              - id: backslash
+                path: '/a\b'
+                respond: {status: 200}
+              - id: dots
+                path: /public/../admin
+                respond: {status: 200}
+              - id: escaped
+                path: /%61dmin
+                respond: {status: 200}
+              - id: slashes
+                path: //api/*
+                respond: {status: 200}
+              - id: dot-prefix
+                path: /static/./img/*
+                respond: {status: 200}
+              - id: tab
+                path: "/a\tb/*"
+                respond: {status: 200}
+              - id: pattern-fragment
+                path: "/users/{id}#x"
+                respond: {status: 200}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:3:11 routes[0].path: route path "/search?q=x" must not contain "?" (routes match the path without its query; write "%3F" for a literal "?")"#,
+            ##"t.yaml:6:11 routes[1].path: route path "/page#top" must not contain "#" (fragments are never sent to the server; write "%23" for a literal "#")"##,
+            #"t.yaml:9:11 routes[2].path: route path "/a b" must not contain spaces or control characters (write a space as "%20")"#,
+            #"t.yaml:12:11 routes[3].path: route path "/a\b" must not contain "\" (clients send it as "%5C"; write that instead)"#,
+            #"t.yaml:15:11 routes[4].path: route path "/public/../admin" has "." or ".." segments, which loom refuses in requests (400); write "/admin""#,
+            #"t.yaml:18:11 routes[5].path: route path "/%61dmin" is not in normalized form; write "/admin""#,
+            #"t.yaml:21:11 routes[6].path: route path "//api/*" is not in normalized form; write "/api/*""#,
+            #"t.yaml:24:11 routes[7].path: route path "/static/./img/*" has "." or ".." segments, which loom refuses in requests (400); write "/static/img/*""#,
+            #"t.yaml:27:11 routes[8].path: route path "/a\u{9}b/*" must not contain spaces or control characters (write a space as "%20")"#,
+            ##"t.yaml:30:11 routes[9].path: route path "/users/{id}#x" must not contain "#" (fragments are never sent to the server; write "%23" for a literal "#")"##,
+        ])
+    }
+
+    @Test func yamlNormalizedPathsAndPatternsAreAccepted() throws {
+        let result = TestSupport.yaml(#"""
+            routes:
+              - {id: a, path: /.well-known/acme, respond: {}}
+              - {id: b, path: "/a%2Fb/*", respond: {}}
+              - {id: c, path: /~user, respond: {}}
+              - {id: d, path: /*, respond: {}}
+              - {id: e, path: /api/, respond: {}}
+              - {id: f, path: "/files/%20x", respond: {}}
+              - {id: g, path: "//users/{id}", respond: {}}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:8:13 routes[6].path: not supported yet: path parameters ("//users/{id}")"#,
+        ])
+        let paths = try #require(result.configuration).routes.map(\.match.path)
+        #expect(paths == [
+            .exact("/.well-known/acme"), .prefix("/a%2Fb"), .exact("/~user"), .prefix("/"), .exact("/api/"),
+            .exact("/files/%20x"), .pattern("//users/{id}"),
+        ])
+    }
+
+    @Test func tomlPathPrefixAndExactFollowTheSameRules() {
+        let result = TestSupport.toml(#"""
+            [[routes]]
+            path_prefix = "/api?v=1"
+            respond = { status = 200 }
+            [[routes]]
+            path_exact = "/a/../b"
+            respond = { status = 200 }
+            [[routes]]
+            path_prefix = "//api"
+            respond = { status = 200 }
+            [[routes]]
+            path_regex = "^/a b"
+            respond = { status = 200 }
+            [[routes]]
+            path_regex = '^/users/[0-9]+/?\.json$'
+            respond = { status = 200 }
+            [[routes]]
+            path_exact = "/%7Euser"
+            respond = { status = 200 }
+            [[routes]]
+            path_prefix = '/a\b'
+            respond = { status = 200 }
+            [[routes]]
+            path_prefix = "/x/.."
+            respond = { status = 200 }
+            """#)
+        #expect(result.problems == [
+            #"t.toml:2:15 routes[0].path_prefix: route path "/api?v=1" must not contain "?" (routes match the path without its query; write "%3F" for a literal "?")"#,
+            #"t.toml:5:14 routes[1].path_exact: route path "/a/../b" has "." or ".." segments, which loom refuses in requests (400); write "/b""#,
+            #"t.toml:8:15 routes[2].path_prefix: route path "//api" is not in normalized form; write "/api""#,
+            #"t.toml:11:14 routes[3].path_regex: route path "^/a b" must not contain spaces or control characters (write a space as "%20")"#,
+            #"t.toml:14:1 routes[4].path_regex: not supported yet: regular-expression paths ("^/users/[0-9]+/?\.json$")"#,
+            #"t.toml:17:14 routes[5].path_exact: route path "/%7Euser" is not in normalized form; write "/~user""#,
+            #"t.toml:20:15 routes[6].path_prefix: route path "/a\b" must not contain "\" (clients send it as "%5C"; write that instead)"#,
+            #"t.toml:23:15 routes[7].path_prefix: route path "/x/.." has "." or ".." segments, which loom refuses in requests (400); write "/""#,
+        ])
+    }
+
+    @Test(arguments: [
+        ("/public/../admin", "/admin"), ("/a/.", "/a/"), ("/a/..", "/"), ("/./x", "/x"), ("/a/%2e%2e/b", "/b"),
+        ("//..//admin", "/admin"), ("/%61/./b/", "/a/b/"), ("/..", "/"),
+    ])
+    func dotSegmentSuggestions(path: String, resolved: String) {
+        #expect(RequestPath.normalized(path) == nil)
+        #expect(RequestPath.removingDotSegments(path) == resolved)
+        #expect(RequestPath.normalized(resolved) == resolved)
+    }
+}
