@@ -53,12 +53,7 @@ extension ConfigReader {
 
     /// A header or URI limit of zero would refuse every request; say so instead.
     mutating func positiveSize(_ table: ConfigTable, _ key: String) -> Int? {
-        guard let bytes = size(table, key) else { return nil }
-        guard bytes > 0 else {
-            report(table.path(key), at: table[key]?.location, "must be greater than 0")
-            return nil
-        }
-        return bytes
+        positive(size(table, key), than: 0, table, key)
     }
 
     mutating func forwarding(_ node: ConfigNode, at path: String, into forwarding: inout ForwardingSettings) {

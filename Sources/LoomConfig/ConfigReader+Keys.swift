@@ -15,12 +15,7 @@ extension ConfigReader {
 
     /// A number that must be greater than zero (rates).
     mutating func positiveDouble(_ table: ConfigTable, _ key: String) -> Double? {
-        guard let value = double(table, key) else { return nil }
-        guard value > 0 else {
-            report(table.path(key), at: table[key]?.location, "must be greater than 0")
-            return nil
-        }
-        return value
+        positive(double(table, key), than: 0, table, key)
     }
 
     mutating func bool(_ table: ConfigTable, _ key: String) -> Bool? {
@@ -37,17 +32,18 @@ extension ConfigReader {
 
     /// A duration that must be greater than zero (timeouts: zero would fire at once).
     mutating func positiveDuration(_ table: ConfigTable, _ key: String) -> Duration? {
-        positive(duration(table, key), table, key)
+        positive(duration(table, key), than: .zero, table, key)
     }
 
     /// Whole seconds that must be greater than zero (TOML `*_timeout_secs`).
     mutating func positiveSeconds(_ table: ConfigTable, _ key: String) -> Duration? {
-        positive(seconds(table, key), table, key)
+        positive(seconds(table, key), than: .zero, table, key)
     }
 
-    private mutating func positive(_ value: Duration?, _ table: ConfigTable, _ key: String) -> Duration? {
+    /// `value` when it is greater than `zero`; otherwise the key's "must be greater than 0".
+    mutating func positive<T: Comparable>(_ value: T?, than zero: T, _ table: ConfigTable, _ key: String) -> T? {
         guard let value else { return nil }
-        guard value > .zero else {
+        guard value > zero else {
             report(table.path(key), at: table[key]?.location, "must be greater than 0")
             return nil
         }
