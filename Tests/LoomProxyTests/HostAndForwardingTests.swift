@@ -1,5 +1,6 @@
 import Foundation
 import LoomConfig
+import NIOPosix
 import Testing
 
 @testable import LoomProxy
@@ -57,6 +58,28 @@ extension ProxyE2E {
                 #expect(echoed.values("x-forwarded-for") == ["127.0.0.1"])
                 #expect(echoed.values("x-extra") == ["1"])
             }
+        }
+
+        /// An IPv6 upstream works, and the Host naming it is bracketed (RFC 3986 §3.2.2).
+        @Test func ipv6UpstreamWithEndpointHost() async throws {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let backend = TestBackend(group: group)
+            try await backend.start(host: "::1")
+            let config = ProxyHarness.config(endpoints: [.tcp(host: "::1", port: backend.port)]) {
+                $0.server.forwarding.preserveHost = false
+            }
+            do {
+                try await E2E.withProxy(config) { proxy in
+                    let echoed = try EchoedRequest(proxy.get("/echo"))
+                    #expect(echoed.values("host") == ["[::1]:\(backend.port)"])
+                }
+            } catch {
+                await backend.stop()
+                try? await group.shutdownGracefully()
+                throw error
+            }
+            await backend.stop()
+            try? await group.shutdownGracefully()
         }
 
         @Test func connectionTokensCannotRemoveHost() async throws {

@@ -36,8 +36,9 @@ final class TestBackend: @unchecked Sendable {
         self.idleClose = idleClose
     }
 
-    /// Starts on an ephemeral loopback port, or on a unix socket at `unixPath`.
-    func start(unixPath: String? = nil) async throws {
+    /// Starts on an ephemeral port of `host` (IPv4 loopback by default), or on a unix socket
+    /// at `unixPath`.
+    func start(unixPath: String? = nil, host: String = "127.0.0.1") async throws {
         let accepted = self.accepted
         let requestURIs = self.requestURIs
         let idleClose = self.idleClose
@@ -54,7 +55,7 @@ final class TestBackend: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: unixPath)
             channel = try await bootstrap.bind(unixDomainSocketPath: unixPath).get()
         } else {
-            channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+            channel = try await bootstrap.bind(host: host, port: 0).get()
         }
     }
 
