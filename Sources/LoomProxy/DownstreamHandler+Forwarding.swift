@@ -55,7 +55,8 @@ extension DownstreamHandler: UpstreamResponseSink {
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
-            endpointAuthority: exchange.endpoint?.authority ?? "localhost", addHeaders: exchange.addHeaders)
+            endpointAuthority: exchange.endpoint?.authority ?? "localhost", addHeaders: exchange.addHeaders,
+            addedHeaderNames: exchange.addedHeaderNames)
         HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &head)
         connection.write(head)
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }

@@ -311,6 +311,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 exchange.endpoint = endpoint
                 exchange.forwardTarget = Self.forwardTarget(head, path: path, route: route.config)
                 exchange.addHeaders = route.config.addRequestHeaders
+                exchange.addedHeaderNames = route.addedHeaderNames
                 return nil
             }
         }

@@ -24,6 +24,7 @@ final class Exchange {
     /// The request-target sent upstream (after `strip_prefix`).
     var forwardTarget: String = ""
     var addHeaders: [HeaderPair] = []
+    var addedHeaderNames: Set<String> = []
 
     var requestBody: HTTP1BodyDecoder
     /// The upstream connection carrying this exchange, once there is one.

@@ -26,6 +26,8 @@ enum HeadWriter {
         /// `host:port` of the chosen endpoint, for `preserve_host: false` or a missing Host.
         var endpointAuthority: String
         var addHeaders: [HeaderPair]
+        /// `addHeaders` names, lower-cased (`ProxySnapshot.Route.addedHeaderNames`).
+        var addedHeaderNames: Set<String>
     }
 
     static func writeRequestHead(
@@ -88,7 +90,7 @@ enum HeadWriter {
         // A route's `add_headers` may set a forwarding field itself (WarpDrive's example sets
         // X-Forwarded-Host): then it replaces the one Loom would generate, never doubles it.
         func generated(_ lowercasedName: String) -> Bool {
-            !request.addHeaders.contains { $0.name.lowercased() == lowercasedName }
+            !request.addedHeaderNames.contains(lowercasedName)
         }
         let client = request.clientIP ?? "unknown"
         if forwarding.xForwarded {

@@ -16,6 +16,9 @@ public final class ProxySnapshot: Sendable {
         let upstreamIndex: Int?
         /// Global timeouts with the upstream's and then the route's overrides applied.
         let timeouts: Timeouts
+        /// Lower-cased names of the route's `add_headers`: a forwarding field named here
+        /// replaces the one Loom would generate (decided once, not per request).
+        let addedHeaderNames: Set<String>
     }
 
     /// An upstream with its endpoints in order.
@@ -56,7 +59,9 @@ public final class ProxySnapshot: Sendable {
             }
             var timeouts = server.timeouts
             if let upstreamIndex { timeouts = timeouts.applying(configuration.upstreams[upstreamIndex].timeouts) }
-            return Route(config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts))
+            return Route(
+                config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts),
+                addedHeaderNames: Set(route.addRequestHeaders.map { $0.name.lowercased() }))
         }
         requestLimits = HTTP1Limits(
             maxHeadBytes: server.limits.maxHeaderBytes,
