@@ -11,7 +11,6 @@ extension DownstreamHandler: UpstreamResponseSink {
     func acquireUpstream(forceNew: Bool) {
         guard let exchange, let endpoint = exchange.endpoint, let upstreamIndex = exchange.upstreamIndex else { return }
         let pool = loop.pool(for: endpoint, settings: exchange.snapshot.upstreams[upstreamIndex].pool)
-        startIdleTimer()
         if !forceNew, let connection = pool.takeIdle() {
             connected(connection, reused: true)
             return
@@ -22,7 +21,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             case .success(let connection):
                 guard self.exchangeSerial == serial else {
                     // The exchange ended while we were connecting; keep the connection for others.
-                    pool.release(connection, now: .now())
+                    pool.release(connection, now: self.loop.now)
                     return
                 }
                 self.connected(connection, reused: false)
@@ -44,7 +43,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// Sends the request head (and any body bytes kept for replay) on a ready connection.
     private func connected(_ connection: UpstreamConnection, reused: Bool) {
         guard let context, let exchange, case .sendRequest(let inviteBody) = machine.upstreamConnected(reused: reused) else {
-            connection.returnToPool(now: .now())
+            connection.returnToPool(now: loop.now)
             return
         }
         exchange.connection = connection
@@ -155,7 +154,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamInformational(_ head: HTTPResponseHead) {
         guard let context, let exchange else { return }
-        exchange.lastActivity = .now()
+        noteActivity()
         // 100 Continue was produced locally; other 1xx (103 Early Hints) go to HTTP/1.1
         // clients only (RFC 9110 §15.2).
         guard head.status != 100, exchange.head.minorVersion >= 1 else { return }
@@ -169,9 +168,8 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let context, let exchange else { return }
-        exchange.responseTimer?.cancel()
-        exchange.responseTimer = nil
-        exchange.lastActivity = .now()
+        deadlines.responseHeader = nil
+        noteActivity()
         exchange.forgetReplay()
         let action = machine.responseHeadReceived(upstreamFraming: head.framing, bufferedBytes: bufferedBytes)
         var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes + 128)
@@ -185,7 +183,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamResponseBody(_ data: ByteBuffer) {
         guard let context, let exchange else { return }
-        exchange.lastActivity = .now()
+        noteActivity()
         exchange.bytesOut += data.readableBytes
         if machine.exchange?.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: data.readableBytes + 16)
@@ -216,7 +214,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamWritabilityChanged(writable: Bool) {
         guard writable else { return }
-        exchange?.lastActivity = .now()
+        if exchange != nil { noteActivity() }
         resumeReading()
         pumpRequestBody()
         exchange?.connection?.flush()
@@ -249,8 +247,8 @@ extension DownstreamHandler: UpstreamResponseSink {
         case .abort:
             exchange.error = error
             exchange.connection?.close()
-            exchange.cancelTimers()
-            accessLog.record(exchange, clientIP: clientIP, now: .now())
+            deadlines.exchangeEnded()
+            accessLog.record(exchange, clientIP: clientIP, now: loop.now)
             self.exchange = nil
             context.close(promise: nil)
         }
@@ -290,18 +288,18 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// wait for the next request or close — as the machine decides.
     func finishExchange() {
         guard let context, let exchange else { return }
-        exchange.cancelTimers()
+        deadlines.exchangeEnded()
         let upstreamReusable = exchange.connection?.canBeReused ?? false
         let action = machine.responseEnded(upstreamReusable: upstreamReusable, bufferedBytes: bufferedBytes)
         if let connection = exchange.connection {
             if action.releaseUpstream {
                 connection.detach()
-                connection.returnToPool(now: .now())
+                connection.returnToPool(now: loop.now)
             } else {
                 connection.close()
             }
         }
-        accessLog.record(exchange, clientIP: clientIP, now: .now())
+        accessLog.record(exchange, clientIP: clientIP, now: loop.now)
         self.exchange = nil
         switch action.next {
         case .close:

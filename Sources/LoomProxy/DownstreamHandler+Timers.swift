@@ -2,96 +2,96 @@ import NIOCore
 
 /// Timeouts of a downstream connection and its exchange.
 ///
-/// Connection timers: keep-alive idle (no request started: close quietly) and request head
-/// (a head started but not finished: 408). Exchange timers: response header (request sent,
-/// no response head yet: 504), idle (no byte either way: 504, or a cut once the response has
-/// started) and the optional total request timeout. Each timer re-checks, when it fires, that
-/// the state it guards still holds, so a late fire after a transition does nothing.
-extension DownstreamHandler {
-    func startKeepAliveTimer() {
-        guard let context else { return }
-        keepAliveTimer?.cancel()
-        let idle = TimeAmount(store.current.timeouts.idle)
-        keepAliveTimer = context.eventLoop.scheduleTask(in: idle) {
-            guard self.machine.state == .awaitingHead, self.inbound.readableBytes == 0 else { return }
-            self.context?.close(promise: nil)
+/// The deadlines themselves are `DownstreamDeadlines` (which one is due, in what order); this
+/// files the connection in its loop's `TimerWheel` at the earliest one and acts when it fires.
+/// Filing is lazy: an entry that fires earlier than needed (a deadline was cleared or moved
+/// later) finds nothing due and re-files, so a keep-alive connection touches the wheel about
+/// once per timeout period, not several times per request.
+extension DownstreamHandler: TimerWheelOwner {
+    /// Re-files the connection if its earliest deadline is now before its wheel entry.
+    func syncDeadlines() {
+        guard context != nil, machine.state != .closed, let next = deadlines.earliest else { return }
+        if let slot = timerSlot, slot.deadline <= next { return }
+        loop.setDeadline(self, at: next)
+    }
+
+    /// Called by the loop when the wheel entry fires.
+    func deadlineReached(now: NIODeadline) {
+        let idleSuspended = deadlines.responseHeader != nil || machine.exchange?.upstream == .connecting
+        if let due = deadlines.takeDue(at: now, idleSuspended: idleSuspended) { handle(due) }
+        syncDeadlines()
+    }
+
+    private func handle(_ due: DownstreamDeadlines.Kind) {
+        switch due {
+        case .keepAlive:
+            guard machine.state == .awaitingHead, inbound.readableBytes == 0 else { return }
+            context?.close(promise: nil)
+        case .requestHeader:
+            guard machine.state == .awaitingHead else { return }
+            rejectRequest(GatewayError(.requestHeaderTimeout))
+        case .stall:
+            context?.close(promise: nil)
+        case .request:
+            guard exchange != nil else { return }
+            failExchange(GatewayError(.requestTimeout))
+        case .responseHeader:
+            guard machine.exchange?.responseStarted == false else { return }
+            failExchange(GatewayError(.responseHeaderTimeout))
+        case .exchangeIdle:
+            guard let context, exchange != nil else { return }
+            let kind = DownstreamStateMachine.idleTimeoutKind(
+                requestComplete: machine.exchange?.requestComplete ?? true,
+                readingClient: !readGate.isPaused,
+                clientWritable: context.channel.isWritable)
+            failExchange(GatewayError(kind))
         }
     }
 
+    func startKeepAliveTimer() {
+        deadlines.keepAlive = loop.now + TimeAmount(store.current.timeouts.idle)
+        syncDeadlines()
+    }
+
+    /// Armed at the first bytes of a head, not restarted by later ones.
     func startHeaderTimerIfNeeded() {
-        guard headerTimer == nil, let context else { return }
-        let limit = TimeAmount(store.current.timeouts.requestHeader)
-        headerTimer = context.eventLoop.scheduleTask(in: limit) {
-            self.headerTimer = nil
-            guard self.machine.state == .awaitingHead else { return }
-            self.rejectRequest(GatewayError(.requestHeaderTimeout))
-        }
+        guard deadlines.requestHeader == nil else { return }
+        deadlines.requestHeader = loop.now + TimeAmount(store.current.timeouts.requestHeader)
+        syncDeadlines()
     }
 
     /// Closes the connection if the client takes none of our bytes for the idle timeout.
     func startStallTimer() {
-        guard closeTimer == nil, let context else { return }
-        closeTimer = context.eventLoop.scheduleTask(in: TimeAmount(store.current.timeouts.idle)) {
-            self.context?.close(promise: nil)
-        }
+        guard deadlines.stall == nil else { return }
+        deadlines.stall = loop.now + TimeAmount(store.current.timeouts.idle)
+        syncDeadlines()
     }
 
+    /// The connection is gone: its deadlines and its wheel entry with it.
     func cancelConnectionTimers() {
-        keepAliveTimer?.cancel()
-        keepAliveTimer = nil
-        headerTimer?.cancel()
-        headerTimer = nil
-        closeTimer?.cancel()
-        closeTimer = nil
+        deadlines = DownstreamDeadlines()
+        loop.clearDeadline(self)
     }
 
     /// Armed once the whole request is upstream: the upstream now has `responseHeader` to answer.
     func startResponseTimer() {
-        guard let context, let exchange, exchange.responseTimer == nil, machine.exchange?.responseStarted == false else { return }
-        let serial = exchangeSerial
-        exchange.responseTimer = context.eventLoop.scheduleTask(in: TimeAmount(exchange.timeouts.responseHeader)) {
-            guard self.exchangeSerial == serial, self.machine.exchange?.responseStarted == false else { return }
-            self.failExchange(GatewayError(.responseHeaderTimeout))
-        }
+        guard let exchange, deadlines.responseHeader == nil, machine.exchange?.responseStarted == false else { return }
+        deadlines.responseHeader = loop.now + TimeAmount(exchange.timeouts.responseHeader)
+        syncDeadlines()
     }
 
-    /// Idle watchdog: fires after `idle`, and re-arms for the remainder if there was activity
-    /// meanwhile, so activity costs a timestamp store rather than a timer reschedule.
-    func startIdleTimer() {
-        guard let context, let exchange, exchange.idleTimer == nil else { return }
-        let serial = exchangeSerial
-        let idle = TimeAmount(exchange.timeouts.idle)
-        func arm(after delay: TimeAmount) {
-            self.exchange?.idleTimer = context.eventLoop.scheduleTask(in: delay) {
-                guard self.exchangeSerial == serial, let exchange = self.exchange else { return }
-                // Connecting and waiting for the response head have timers of their own: the
-                // idle timeout must not cut them shorter than configured.
-                if exchange.responseTimer != nil || self.machine.exchange?.upstream == .connecting {
-                    arm(after: idle)
-                    return
-                }
-                let quiet = NIODeadline.now() - exchange.lastActivity
-                if quiet >= idle {
-                    self.exchange?.idleTimer = nil
-                    let kind = DownstreamStateMachine.idleTimeoutKind(
-                        requestComplete: self.machine.exchange?.requestComplete ?? true,
-                        readingClient: !self.readGate.isPaused,
-                        clientWritable: context.channel.isWritable)
-                    self.failExchange(GatewayError(kind))
-                } else {
-                    arm(after: idle - quiet)
-                }
-            }
-        }
-        arm(after: idle)
+    /// Starts the exchange's idle and total timeouts.
+    func startExchangeTimers(_ exchange: Exchange, now: NIODeadline) {
+        deadlines.keepAlive = nil
+        deadlines.requestHeader = nil
+        deadlines.lastActivity = now
+        deadlines.idleTimeout = TimeAmount(exchange.timeouts.idle)
+        deadlines.request = exchange.timeouts.request.map { now + TimeAmount($0) }
+        syncDeadlines()
     }
 
-    func startTotalTimer() {
-        guard let context, let exchange, let total = exchange.timeouts.request else { return }
-        let serial = exchangeSerial
-        exchange.totalTimer = context.eventLoop.scheduleTask(in: TimeAmount(total)) {
-            guard self.exchangeSerial == serial, self.exchange != nil else { return }
-            self.failExchange(GatewayError(.requestTimeout))
-        }
+    /// A byte moved for the exchange: the idle period starts over.
+    func noteActivity() {
+        deadlines.lastActivity = loop.now
     }
 }

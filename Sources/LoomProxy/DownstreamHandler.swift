@@ -41,11 +41,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var clientIP: String?
     var readGate = ReadGate()
     private var processing = false
-    var keepAliveTimer: Scheduled<Void>?
-    var headerTimer: Scheduled<Void>?
-    /// Bounds how long a client that does not read its responses keeps the connection:
-    /// armed while closing, and while pipelined requests wait for the client to read.
-    var closeTimer: Scheduled<Void>?
+    /// Timeouts (`DownstreamHandler+Timers`); the stall deadline bounds how long a client that
+    /// does not read its responses keeps the connection: set while closing, and while
+    /// pipelined requests wait for the client to read.
+    var deadlines = DownstreamDeadlines()
+    var timerSlot: TimerWheelSlot?
 
     /// Unconsumed bytes above which we stop reading from the client (pipelining, slow upstream).
     static let inboundHighWatermark = 64 * 1024
@@ -68,6 +68,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        loop.clearDeadline(self)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -86,10 +87,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
         if machine.connectionClosed() != nil, let exchange {
             // The client went away mid-exchange: the upstream connection is in an unknown
             // state and cannot be reused. 499 is nginx's "client closed request".
-            exchange.cancelTimers()
             exchange.connection?.close()
             if exchange.status == 0 { exchange.status = 499 }
-            accessLog.record(exchange, clientIP: clientIP, now: .now())
+            accessLog.record(exchange, clientIP: clientIP, now: loop.now)
         }
         exchange = nil
         inbound = ByteBuffer()
@@ -113,7 +113,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         } else {
             inbound.writeBuffer(&bytes)
         }
-        exchange?.lastActivity = .now()
+        if exchange != nil { noteActivity() }
         processInbound()
         if inbound.readableBytes > Self.inboundHighWatermark { pauseReading() }
     }
@@ -129,15 +129,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
         if let exchange, let connection = exchange.connection {
             // Downloads: the upstream is read only as fast as the client takes the bytes.
             if writable {
-                exchange.lastActivity = .now()
+                noteActivity()
                 connection.resumeReading()
             } else {
                 connection.pauseReading()
             }
         } else if writable, machine.state == .awaitingHead {
             // Pipelined requests held back while the client was not reading.
-            closeTimer?.cancel()
-            closeTimer = nil
+            deadlines.stall = nil
             resumeReading()
             processInbound()
         }
@@ -187,8 +186,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                     startStallTimer()
                     return
                 }
-                keepAliveTimer?.cancel()
-                keepAliveTimer = nil
+                deadlines.keepAlive = nil
                 let head: HTTPRequestHead?
                 do {
                     head = try headParser.parseRequestHead(&inbound)
@@ -206,8 +204,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                     }
                     return
                 }
-                headerTimer?.cancel()
-                headerTimer = nil
+                deadlines.requestHeader = nil
                 startExchange(head)
             case .exchanging:
                 pumpRequestBody()
@@ -247,7 +244,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             requestID = loop.requestIDs.next()
         }
         exchangeSerial &+= 1
-        let exchange = Exchange(snapshot: snapshot, head: head, requestID: requestID, now: .now())
+        let exchange = Exchange(snapshot: snapshot, head: head, requestID: requestID, now: loop.now)
         self.exchange = exchange
 
         // Route on the normalized path, then tell the machine whether the answer is local.
@@ -280,7 +277,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             }
             finishExchange()
         case .acquireUpstream:
-            startTotalTimer()
+            startExchangeTimers(exchange, now: exchange.started)
             acquireUpstream(forceNew: false)
         }
     }

@@ -3,7 +3,7 @@ import LoomHTTP
 import NIOCore
 
 /// The resources and record of one request on a downstream connection: its head, route,
-/// body decoder, upstream connection, timers, replay buffer and the figures the access log
+/// body decoder, upstream connection, replay buffer and the figures the access log
 /// reports.
 ///
 /// Its lifecycle decisions live in `DownstreamStateMachine`; this holds what those decisions
@@ -39,13 +39,8 @@ final class Exchange {
     var status = 0
     var bytesIn = 0
     var bytesOut = 0
-    var lastActivity: NIODeadline
     /// Why the exchange failed, for the access log.
     var error: GatewayError?
-
-    var responseTimer: Scheduled<Void>?
-    var idleTimer: Scheduled<Void>?
-    var totalTimer: Scheduled<Void>?
 
     /// Request bodies up to this size are remembered so a request whose reused connection
     /// turned out to be closed can be sent again on a fresh one.
@@ -56,7 +51,6 @@ final class Exchange {
         self.head = head
         self.requestID = requestID
         self.started = now
-        self.lastActivity = now
         self.timeouts = snapshot.timeouts
         self.requestBody = HTTP1BodyDecoder(framing: head.framing, limits: snapshot.requestLimits)
         self.bytesIn = head.headers.bytes.readableBytes
@@ -84,14 +78,5 @@ final class Exchange {
         case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE": true
         default: false
         }
-    }
-
-    func cancelTimers() {
-        responseTimer?.cancel()
-        idleTimer?.cancel()
-        totalTimer?.cancel()
-        responseTimer = nil
-        idleTimer = nil
-        totalTimer = nil
     }
 }

@@ -18,10 +18,20 @@ final class LoopContext: @unchecked Sendable {
     private var draining = false
     private var drained: EventLoopPromise<Void>?
     private var sweepTask: RepeatedTask?
+    /// The downstream connections' deadlines, and the one event-loop timer that wakes them.
+    private var timers: TimerWheel<DownstreamHandler>
+    private var wake: (task: Scheduled<Void>, at: NIODeadline)?
+
+    /// Tick of the timer wheel: how late a timeout may fire at most.
+    static let timerResolution = TimeAmount.milliseconds(10)
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
+        self.timers = TimerWheel(resolution: Self.timerResolution, buckets: 512, now: eventLoop.now)
     }
+
+    /// The loop's clock (virtual on an embedded test loop).
+    var now: NIODeadline { eventLoop.now }
 
     /// Starts the once-a-second sweep that closes pooled connections past their idle timeout.
     func start() {
@@ -48,6 +58,36 @@ final class LoopContext: @unchecked Sendable {
         cursors[upstream.name] = cursor &+ 1
         return upstream.endpoints[cursor % upstream.endpoints.count]
     }
+
+    // MARK: Deadlines
+
+    /// Files `connection` to be told (`deadlineReached`) at `deadline`, replacing its entry.
+    func setDeadline(_ connection: DownstreamHandler, at deadline: NIODeadline) {
+        let wakeAt = timers.schedule(connection, at: deadline)
+        if let wake, wake.at <= wakeAt { return }
+        armWake(at: wakeAt)
+    }
+
+    func clearDeadline(_ connection: DownstreamHandler) {
+        timers.remove(connection)
+    }
+
+    private func armWake(at deadline: NIODeadline) {
+        // Only earlier than the armed one: rare, and this loop's timer queue is short.
+        wake?.task.cancel()
+        let task = eventLoop.scheduleTask(deadline: deadline) { self.wakeFired() }
+        wake = (task, deadline)
+    }
+
+    private func wakeFired() {
+        wake = nil
+        let now = self.now
+        for connection in timers.advance(to: now) { connection.deadlineReached(now: now) }
+        // Handling a deadline may have filed an earlier entry and armed the wake already.
+        if let next = timers.nextWake, wake.map({ next < $0.at }) ?? true { armWake(at: next) }
+    }
+
+    // MARK: Connections
 
     func register(_ connection: DownstreamHandler) {
         connections[ObjectIdentifier(connection)] = connection
@@ -78,6 +118,8 @@ final class LoopContext: @unchecked Sendable {
             for connection in Array(self.connections.values) { connection.forceClose() }
             for pool in self.pools.values { pool.closeAll() }
             self.sweepTask?.cancel()
+            self.wake?.task.cancel()
+            self.wake = nil
         }
     }
 

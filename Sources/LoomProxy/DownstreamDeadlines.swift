@@ -1,0 +1,83 @@
+import NIOCore
+
+/// The deadlines one downstream connection watches, and which of them is due.
+///
+/// Pure: the handler sets and clears deadlines as its state changes (a field store each) and,
+/// when its entry in the loop's `TimerWheel` fires, asks what is due
+/// (`DownstreamHandler+Timers`). Connection deadlines: keep-alive (no request started: close
+/// quietly), request header (a head started but not finished: 408) and stall (the client takes
+/// none of our bytes: close). Exchange deadlines: the total request timeout, the response
+/// header (the request is upstream, no response head yet: 504) and idle (no byte either way
+/// for the idle timeout).
+struct DownstreamDeadlines: Equatable {
+    enum Kind: Equatable {
+        case request, responseHeader, exchangeIdle, requestHeader, stall, keepAlive
+    }
+
+    var keepAlive: NIODeadline?
+    var requestHeader: NIODeadline?
+    var stall: NIODeadline?
+    var request: NIODeadline?
+    var responseHeader: NIODeadline?
+    /// The exchange's idle timeout, counted from `lastActivity`; nil between exchanges.
+    var idleTimeout: TimeAmount?
+    /// The last byte moved either way: activity costs a store here, not a timer reschedule.
+    var lastActivity = NIODeadline.uptimeNanoseconds(0)
+
+    var exchangeIdle: NIODeadline? { idleTimeout.map { lastActivity + $0 } }
+
+    /// The first deadline to come, if any.
+    var earliest: NIODeadline? {
+        // Pairwise, not `[…].min()`: an array of the candidates would allocate on every request.
+        func earlier(_ a: NIODeadline?, _ b: NIODeadline?) -> NIODeadline? {
+            guard let a else { return b }
+            guard let b else { return a }
+            return min(a, b)
+        }
+        return earlier(earlier(earlier(keepAlive, requestHeader), earlier(stall, request)), earlier(responseHeader, exchangeIdle))
+    }
+
+    /// Clears the exchange's deadlines when it ends.
+    mutating func exchangeEnded() {
+        request = nil
+        responseHeader = nil
+        idleTimeout = nil
+    }
+
+    /// The most important deadline due at `now`, cleared (each fires once); nil when none is.
+    ///
+    /// `idleSuspended`: the exchange is connecting or waiting for the response head, which have
+    /// timeouts of their own. An idle period that ends then starts over, so the idle timeout
+    /// never cuts those shorter than configured.
+    mutating func takeDue(at now: NIODeadline, idleSuspended: Bool) -> Kind? {
+        if let request, request <= now {
+            self.request = nil
+            return .request
+        }
+        if let responseHeader, responseHeader <= now {
+            self.responseHeader = nil
+            return .responseHeader
+        }
+        if let idle = exchangeIdle, idle <= now {
+            if idleSuspended {
+                lastActivity = now
+            } else {
+                idleTimeout = nil
+                return .exchangeIdle
+            }
+        }
+        if let requestHeader, requestHeader <= now {
+            self.requestHeader = nil
+            return .requestHeader
+        }
+        if let stall, stall <= now {
+            self.stall = nil
+            return .stall
+        }
+        if let keepAlive, keepAlive <= now {
+            self.keepAlive = nil
+            return .keepAlive
+        }
+        return nil
+    }
+}
