@@ -59,10 +59,10 @@ public struct HTTPHeaderBlock: Sendable {
     /// Case-insensitive ASCII name comparison without allocating; `lowercasedName` must be lower-case.
     public func name(at index: Int, equals lowercasedName: String) -> Bool {
         let f = fields[index]
+        guard lowercasedName.utf8.count == Int(f.nameLength) else { return false }
         var name = lowercasedName
         // A native String always has contiguous UTF-8; the fallback keeps bridged ones correct.
         return name.withUTF8 { wanted in
-            guard wanted.count == Int(f.nameLength) else { return false }
             return bytes.withUnsafeReadableBytes { raw in
                 HTTPSyntax.equalsLowercased(raw, start: Int(f.nameStart), wanted: UnsafeRawBufferPointer(wanted))
             }

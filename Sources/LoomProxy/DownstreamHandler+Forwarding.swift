@@ -54,8 +54,8 @@ extension DownstreamHandler: UpstreamResponseSink {
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
-            endpointAuthority: exchange.endpoint?.authority ?? "localhost", addHeaders: exchange.addHeaders,
-            addedHeaderNames: exchange.addedHeaderNames)
+            endpointAuthority: exchange.endpointAuthority, addHeaders: exchange.addHeaders,
+            replaced: exchange.replacedForwarding)
         HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &head)
         connection.write(head)
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }
@@ -306,7 +306,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             closeGracefully()
         case .awaitNextRequest:
             context.flush()
-            headParser = HTTP1HeadParser(limits: store.current.requestLimits)
+            headParser.limits = snapshot.requestLimits
             if context.channel.isWritable { resumeReading() }
             if inbound.readableBytes == 0 {
                 startKeepAliveTimer()

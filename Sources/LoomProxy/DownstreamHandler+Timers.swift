@@ -49,21 +49,21 @@ extension DownstreamHandler: TimerWheelOwner {
     }
 
     func startKeepAliveTimer() {
-        deadlines.keepAlive = loop.now + TimeAmount(store.current.timeouts.idle)
+        deadlines.keepAlive = loop.now + TimeAmount(snapshot.timeouts.idle)
         syncDeadlines()
     }
 
     /// Armed at the first bytes of a head, not restarted by later ones.
     func startHeaderTimerIfNeeded() {
         guard deadlines.requestHeader == nil else { return }
-        deadlines.requestHeader = loop.now + TimeAmount(store.current.timeouts.requestHeader)
+        deadlines.requestHeader = loop.now + TimeAmount(snapshot.timeouts.requestHeader)
         syncDeadlines()
     }
 
     /// Closes the connection if the client takes none of our bytes for the idle timeout.
     func startStallTimer() {
         guard deadlines.stall == nil else { return }
-        deadlines.stall = loop.now + TimeAmount(store.current.timeouts.idle)
+        deadlines.stall = loop.now + TimeAmount(snapshot.timeouts.idle)
         syncDeadlines()
     }
 

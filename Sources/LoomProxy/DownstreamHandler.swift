@@ -23,6 +23,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     let loop: LoopContext
     let store: SnapshotStore
+    private var snapshotCache: SnapshotStore.Cache
     /// The listener's port, for `X-Forwarded-Port`; the configured one, or the bound one
     /// when the listener asked for an ephemeral port (0).
     var listenerPort: Int
@@ -55,8 +56,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
         self.store = store
         self.listenerPort = listenerPort
         self.accessLog = accessLog
-        self.headParser = HTTP1HeadParser(limits: store.current.requestLimits)
+        self.snapshotCache = store.makeCache()
+        self.headParser = HTTP1HeadParser(limits: snapshotCache.snapshot.requestLimits)
     }
+
+    /// The configuration snapshot new work starts with (an exchange keeps the one it began
+    /// with). Reading it is one atomic load.
+    var snapshot: ProxySnapshot { store.current(&snapshotCache) }
 
     var bufferedBytes: Bool { inbound.readableBytes > 0 }
 
@@ -220,7 +226,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     func rejectRequest(_ error: GatewayError) {
         guard let context else { return }
         machine.closing()
-        let snapshot = store.current
+        let snapshot = self.snapshot
         let requestID = loop.requestIDs.next()
         var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.write(
@@ -234,7 +240,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// Starts the exchange for a parsed head: snapshot, request id, route, then either a local
     /// answer or the upstream.
     private func startExchange(_ head: HTTPRequestHead) {
-        let snapshot = store.current
+        let snapshot = self.snapshot
         let requestID: String
         if let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased),
             RequestIDGenerator.isWellFormed(given)
@@ -301,14 +307,15 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 exchange.upstreamName = upstreamName
                 exchange.upstreamIndex = route.upstreamIndex
                 guard let upstreamIndex = route.upstreamIndex,
-                    let endpoint = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex])
+                    let endpointIndex = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex])
                 else {
                     return .error(GatewayError(.noEndpointAvailable))
                 }
-                exchange.endpoint = endpoint
+                exchange.endpoint = snapshot.upstreams[upstreamIndex].endpoints[endpointIndex]
+                exchange.endpointAuthority = snapshot.upstreams[upstreamIndex].authorities[endpointIndex]
                 exchange.forwardTarget = Self.forwardTarget(head, path: path, route: route.config)
                 exchange.addHeaders = route.config.addRequestHeaders
-                exchange.addedHeaderNames = route.addedHeaderNames
+                exchange.replacedForwarding = route.replacedForwarding
                 return nil
             }
         }

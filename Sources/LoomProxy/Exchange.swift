@@ -20,11 +20,13 @@ final class Exchange {
     /// Index of the route's upstream in `snapshot.upstreams`.
     var upstreamIndex: Int?
     var endpoint: Endpoint?
+    /// `endpoint`'s `Host` value, precomputed in the snapshot.
+    var endpointAuthority = "localhost"
     var timeouts: Timeouts
     /// The request-target sent upstream (after `strip_prefix`).
     var forwardTarget: String = ""
     var addHeaders: [HeaderPair] = []
-    var addedHeaderNames: Set<String> = []
+    var replacedForwarding: HeadWriter.ForwardingFields = []
 
     var requestBody: HTTP1BodyDecoder
     /// The upstream connection carrying this exchange, once there is one.

@@ -11,23 +11,51 @@ import NIOCore
 /// `add_headers` appended; framing re-declared from the parsed framing (`Transfer-Encoding:
 /// chunked` when re-chunking, one normalized `Content-Length`).
 enum HeadWriter {
-    /// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1), lower-case.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
-    ]
-
     /// Per-request facts the request head needs besides the client's own head.
     struct RequestContext {
         var target: String
         var clientIP: String?
         var clientTrusted: Bool
+        /// The listener's port, for `X-Forwarded-Port`.
         var listenerPort: Int
         var requestID: String
         /// `host:port` of the chosen endpoint, for `preserve_host: false` or a missing Host.
         var endpointAuthority: String
         var addHeaders: [HeaderPair]
-        /// `addHeaders` names, lower-cased (`ProxySnapshot.Route.addedHeaderNames`).
-        var addedHeaderNames: Set<String>
+        /// The generated fields the route's `addHeaders` replace.
+        var replaced: ForwardingFields
+    }
+
+    /// Fields Loom generates on the request, as a set: the ones a route's `add_headers` names
+    /// are not generated (`ProxySnapshot.Route`).
+    struct ForwardingFields: OptionSet {
+        let rawValue: UInt8
+        static let xForwardedFor = Self(rawValue: 1 << 0)
+        static let xForwardedProto = Self(rawValue: 1 << 1)
+        static let xForwardedHost = Self(rawValue: 1 << 2)
+        static let xForwardedPort = Self(rawValue: 1 << 3)
+        static let forwarded = Self(rawValue: 1 << 4)
+        static let via = Self(rawValue: 1 << 5)
+
+        /// The generated fields among `names` (any case).
+        init(named names: [String]) {
+            self = []
+            for name in names {
+                switch name.lowercased() {
+                case "x-forwarded-for": insert(.xForwardedFor)
+                case "x-forwarded-proto": insert(.xForwardedProto)
+                case "x-forwarded-host": insert(.xForwardedHost)
+                case "x-forwarded-port": insert(.xForwardedPort)
+                case "forwarded": insert(.forwarded)
+                case "via": insert(.via)
+                default: break
+                }
+            }
+        }
+
+        init(rawValue: UInt8) {
+            self.rawValue = rawValue
+        }
     }
 
     static func writeRequestHead(
@@ -36,46 +64,54 @@ enum HeadWriter {
         let forwarding = snapshot.forwarding
         let fields = head.headers
         out.writeString(head.method)
-        out.writeString(" ")
+        out.writeStaticString(" ")
         out.writeString(request.target)
-        out.writeString(" HTTP/1.1\r\n")
+        out.writeStaticString(" HTTP/1.1\r\n")
         // Host is always Loom's own: the host the request was routed on (for an absolute-form
         // target that is its authority, RFC 9110 §7.2), or the endpoint's. Never a copy of the
         // client's field, so upstream and router cannot disagree on it.
         let host = forwarding.preserveHost ? (head.host ?? request.endpointAuthority) : request.endpointAuthority
         writeField("Host", host, into: &out)
 
+        // Values of a trusted client's forwarding fields that Loom extends (empty arrays, which
+        // allocate nothing, for everyone else).
         var forwardedFor: [String] = []
         var forwardedProto: String?
         var forwardedHost: String?
         var forwardedPort: String?
         var forwardedRFC: [String] = []
         for index in 0..<fields.count {
-            // Fields Loom re-declares below (so no `Connection` token can remove them either).
-            if fields.name(at: index, equals: "host") || fields.name(at: index, equals: "content-length")
-                || fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
-                || fields.name(at: index, equals: "expect")
-                || isConnectionSpecific(fields, index, tokens: head.connectionTokens)
-            {
+            let known = fields.knownName(at: index)
+            switch known {
+            case .host?, .contentLength?, .expect?:
+                // Re-declared below (so no `Connection` token can remove them either), or
+                // answered by Loom itself (`Expect`).
+                continue
+            case let known? where known.isHopByHop:
+                continue
+            default:
+                break
+            }
+            if fields.name(at: index, equals: snapshot.requestIDHeaderLowercased) || isNamedByConnection(fields, index, head.connectionTokens) {
                 continue
             }
             // Forwarding fields: believed (kept or extended) only from trusted proxies, and
             // always dropped from anyone else, whether or not Loom adds its own.
-            if let kind = ForwardingField(fields, index) {
+            switch known {
+            case .xForwardedFor?, .xForwardedProto?, .xForwardedHost?, .xForwardedPort?, .forwarded?:
                 guard request.clientTrusted else { continue }
-                let rebuilt = kind == .forwarded ? forwarding.forwarded : forwarding.xForwarded
-                guard rebuilt else {
-                    fields.writeField(at: index, into: &out)
-                    continue
-                }
-                switch kind {
-                case .forwardedFor: forwardedFor.append(fields.value(at: index))
-                case .forwardedProto: forwardedProto = fields.value(at: index)
-                case .forwardedHost: forwardedHost = fields.value(at: index)
-                case .forwardedPort: forwardedPort = fields.value(at: index)
-                case .forwarded: forwardedRFC.append(fields.value(at: index))
+                let rebuilt = known == .forwarded ? forwarding.forwarded : forwarding.xForwarded
+                guard rebuilt else { break }
+                switch known {
+                case .xForwardedFor?: forwardedFor.append(fields.value(at: index))
+                case .xForwardedProto?: forwardedProto = fields.value(at: index)
+                case .xForwardedHost?: forwardedHost = fields.value(at: index)
+                case .xForwardedPort?: forwardedPort = fields.value(at: index)
+                default: forwardedRFC.append(fields.value(at: index))
                 }
                 continue
+            default:
+                break
             }
             fields.writeField(at: index, into: &out)
         }
@@ -83,59 +119,48 @@ enum HeadWriter {
         // Framing is re-declared from what the parser decided, never copied: a list such as
         // `Content-Length: 5, 5` (accepted, RFC 9110 §8.6) must reach the upstream as one value.
         switch head.framing {
-        case .chunked: writeField("Transfer-Encoding", "chunked", into: &out)
-        case .contentLength(let length): writeField("Content-Length", String(length), into: &out)
-        case .none, .untilClose: break
+        case .chunked:
+            out.writeStaticString("Transfer-Encoding: chunked\r\n")
+        case .contentLength(let length):
+            out.writeStaticString("Content-Length: ")
+            out.writeDecimal(length)
+            out.writeStaticString("\r\n")
+        case .none, .untilClose:
+            break
         }
         // A route's `add_headers` may set a forwarding field itself (WarpDrive's example sets
         // X-Forwarded-Host): then it replaces the one Loom would generate, never doubles it.
-        func generated(_ lowercasedName: String) -> Bool {
-            !request.addedHeaderNames.contains(lowercasedName)
-        }
         let client = request.clientIP ?? "unknown"
         if forwarding.xForwarded {
-            forwardedFor.append(client)
-            if generated("x-forwarded-for") {
-                writeField("X-Forwarded-For", forwardedFor.joined(separator: ", "), into: &out)
+            if !request.replaced.contains(.xForwardedFor) {
+                out.writeStaticString("X-Forwarded-For: ")
+                for value in forwardedFor {
+                    out.writeString(value)
+                    out.writeStaticString(", ")
+                }
+                out.writeString(client)
+                out.writeStaticString("\r\n")
             }
-            if generated("x-forwarded-proto") { writeField("X-Forwarded-Proto", forwardedProto ?? "http", into: &out) }
-            if generated("x-forwarded-host"), let host = forwardedHost ?? head.host {
+            if !request.replaced.contains(.xForwardedProto) {
+                writeField("X-Forwarded-Proto", forwardedProto ?? "http", into: &out)
+            }
+            if !request.replaced.contains(.xForwardedHost), let host = forwardedHost ?? head.host {
                 writeField("X-Forwarded-Host", host, into: &out)
             }
-            if generated("x-forwarded-port") {
-                writeField("X-Forwarded-Port", forwardedPort ?? String(request.listenerPort), into: &out)
+            if !request.replaced.contains(.xForwardedPort) {
+                out.writeStaticString("X-Forwarded-Port: ")
+                if let forwardedPort { out.writeString(forwardedPort) } else { out.writeDecimal(request.listenerPort) }
+                out.writeStaticString("\r\n")
             }
         }
-        if forwarding.forwarded && generated("forwarded") {
+        if forwarding.forwarded && !request.replaced.contains(.forwarded) {
             forwardedRFC.append(forwardedElement(client: request.clientIP, host: head.host))
             writeField("Forwarded", forwardedRFC.joined(separator: ", "), into: &out)
         }
-        // Via names the protocol version this hop received (RFC 9110 §7.6.3).
-        if forwarding.via && generated("via") { writeField("Via", "1.\(head.minorVersion) loom", into: &out) }
+        if forwarding.via && !request.replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, into: &out) }
         writeField(forwarding.requestIDHeader, request.requestID, into: &out)
         for header in request.addHeaders { writeField(header.name, header.value, into: &out) }
-        out.writeString("\r\n")
-    }
-
-    /// The client-supplied forwarding fields Loom rebuilds or drops.
-    enum ForwardingField {
-        case forwardedFor, forwardedProto, forwardedHost, forwardedPort, forwarded
-
-        init?(_ fields: HTTPHeaderBlock, _ index: Int) {
-            if fields.name(at: index, equals: "x-forwarded-for") {
-                self = .forwardedFor
-            } else if fields.name(at: index, equals: "x-forwarded-proto") {
-                self = .forwardedProto
-            } else if fields.name(at: index, equals: "x-forwarded-host") {
-                self = .forwardedHost
-            } else if fields.name(at: index, equals: "x-forwarded-port") {
-                self = .forwardedPort
-            } else if fields.name(at: index, equals: "forwarded") {
-                self = .forwarded
-            } else {
-                return nil
-            }
-        }
+        out.writeStaticString("\r\n")
     }
 
     /// How the response body travels to the client.
@@ -165,69 +190,95 @@ enum HeadWriter {
         clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, into out: inout ByteBuffer
     ) {
         let fields = head.headers
-        out.writeString("HTTP/1.1 \(head.status) ")
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeDecimal(head.status)
+        out.writeStaticString(" ")
         out.writeString(head.reason)
-        out.writeString("\r\n")
+        out.writeStaticString("\r\n")
         // A body framed by length gets one normalized Content-Length (see the request side);
         // bodiless responses (HEAD, 304) keep theirs as sent: it describes another response.
         // 1xx and 204 must not carry a length at all (RFC 9110 §8.6).
         var length: Int?
         if case .contentLength(let n) = head.framing { length = n }
-        let lengthForbidden = head.status < 200 || head.status == 204
+        let dropLength = length != nil || head.status < 200 || head.status == 204
+        var hasDate = false
         for index in 0..<fields.count {
-            if isConnectionSpecific(fields, index, tokens: head.connectionTokens)
-                || fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
-                || ((length != nil || lengthForbidden) && fields.name(at: index, equals: "content-length"))
-            {
+            let known = fields.knownName(at: index)
+            switch known {
+            case let known? where known.isHopByHop:
+                continue
+            case .contentLength? where dropLength:
+                continue
+            case .date?:
+                hasDate = true
+            default:
+                break
+            }
+            if fields.name(at: index, equals: snapshot.requestIDHeaderLowercased) || isNamedByConnection(fields, index, head.connectionTokens) {
                 continue
             }
             fields.writeField(at: index, into: &out)
         }
-        if let length { writeField("Content-Length", String(length), into: &out) }
-        if framing == .chunked { writeField("Transfer-Encoding", "chunked", into: &out) }
-        if !fields.contains("date") { writeField("Date", date, into: &out) }
-        if snapshot.forwarding.via { writeField("Via", "1.\(head.minorVersion) loom", into: &out) }
+        if let length {
+            out.writeStaticString("Content-Length: ")
+            out.writeDecimal(length)
+            out.writeStaticString("\r\n")
+        }
+        if framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if !hasDate { writeField("Date", date, into: &out) }
+        if snapshot.forwarding.via { writeVia(minorVersion: head.minorVersion, into: &out) }
         writeField(snapshot.forwarding.requestIDHeader, requestID, into: &out)
         if closeConnection {
-            writeField("Connection", "close", into: &out)
+            out.writeStaticString("Connection: close\r\n")
         } else if clientMinorVersion == 0 {
-            writeField("Connection", "keep-alive", into: &out)
+            out.writeStaticString("Connection: keep-alive\r\n")
         }
-        out.writeString("\r\n")
+        out.writeStaticString("\r\n")
     }
 
     /// The last chunk of a re-chunked response, with the upstream's trailer fields minus any
     /// hop-by-hop ones (which describe the upstream connection, not this one).
     static func writeLastChunk(trailers: HTTPHeaderBlock?, into out: inout ByteBuffer) {
-        out.writeString("0\r\n")
+        out.writeStaticString("0\r\n")
         if let trailers {
-            for index in 0..<trailers.count where !isConnectionSpecific(trailers, index, tokens: []) {
+            for index in 0..<trailers.count where trailers.knownName(at: index)?.isHopByHop != true {
                 trailers.writeField(at: index, into: &out)
             }
         }
-        out.writeString("\r\n")
+        out.writeStaticString("\r\n")
     }
 
     /// A 1xx interim response relayed to an HTTP/1.1 client.
     static func writeInformationalHead(_ head: HTTPResponseHead, into out: inout ByteBuffer) {
-        out.writeString("HTTP/1.1 \(head.status) ")
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeDecimal(head.status)
+        out.writeStaticString(" ")
         out.writeString(head.reason)
-        out.writeString("\r\n")
-        for index in 0..<head.headers.count where !isConnectionSpecific(head.headers, index, tokens: head.connectionTokens) {
-            head.headers.writeField(at: index, into: &out)
+        out.writeStaticString("\r\n")
+        let fields = head.headers
+        for index in 0..<fields.count {
+            if fields.knownName(at: index)?.isHopByHop == true || isNamedByConnection(fields, index, head.connectionTokens) {
+                continue
+            }
+            fields.writeField(at: index, into: &out)
         }
-        out.writeString("\r\n")
+        out.writeStaticString("\r\n")
     }
 
     static func writeField(_ name: String, _ value: String, into out: inout ByteBuffer) {
         out.writeString(name)
-        out.writeString(": ")
+        out.writeStaticString(": ")
         out.writeString(value)
-        out.writeString("\r\n")
+        out.writeStaticString("\r\n")
     }
 
-    private static func isConnectionSpecific(_ fields: HTTPHeaderBlock, _ index: Int, tokens: [String]) -> Bool {
-        for name in hopByHop where fields.name(at: index, equals: name) { return true }
+    /// Via names the protocol version this hop received (RFC 9110 §7.6.3).
+    private static func writeVia(minorVersion: Int, into out: inout ByteBuffer) {
+        out.writeStaticString(minorVersion == 0 ? "Via: 1.0 loom\r\n" : "Via: 1.1 loom\r\n")
+    }
+
+    /// Whether a `Connection` token names field `index` (it is then hop-by-hop too).
+    private static func isNamedByConnection(_ fields: HTTPHeaderBlock, _ index: Int, _ tokens: [String]) -> Bool {
         for token in tokens where fields.name(at: index, equals: token) { return true }
         return false
     }

@@ -51,12 +51,13 @@ final class LoopContext: @unchecked Sendable {
         return pool
     }
 
-    /// Next endpoint of `upstream` in round-robin order (per loop: loops do not coordinate).
-    func nextEndpoint(of upstream: ProxySnapshot.Upstream) -> Endpoint? {
+    /// Index of the next endpoint of `upstream` in round-robin order (per loop: loops do not
+    /// coordinate).
+    func nextEndpoint(of upstream: ProxySnapshot.Upstream) -> Int? {
         guard !upstream.endpoints.isEmpty else { return nil }
         let cursor = cursors[upstream.name, default: 0]
         cursors[upstream.name] = cursor &+ 1
-        return upstream.endpoints[cursor % upstream.endpoints.count]
+        return cursor % upstream.endpoints.count
     }
 
     // MARK: Deadlines

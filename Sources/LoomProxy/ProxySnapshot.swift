@@ -2,6 +2,7 @@ import LoomConfig
 import LoomHTTP
 import LoomRouting
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// Everything the data path needs from one configuration, compiled once and then immutable.
 ///
@@ -16,15 +17,17 @@ public final class ProxySnapshot: Sendable {
         let upstreamIndex: Int?
         /// Global timeouts with the upstream's and then the route's overrides applied.
         let timeouts: Timeouts
-        /// Lower-cased names of the route's `add_headers`: a forwarding field named here
-        /// replaces the one Loom would generate (decided once, not per request).
-        let addedHeaderNames: Set<String>
+        /// The generated forwarding fields the route's `add_headers` replace (decided once,
+        /// not per request).
+        let replacedForwarding: HeadWriter.ForwardingFields
     }
 
     /// An upstream with its endpoints in order.
     struct Upstream: Sendable {
         let name: String
         let endpoints: [Endpoint]
+        /// `Host` values naming each endpoint (`Endpoint.authority`), parallel to `endpoints`.
+        let authorities: [String]
         let pool: PoolSettings
     }
 
@@ -50,7 +53,7 @@ public final class ProxySnapshot: Sendable {
         let ordered = configuration.orderedRoutes
         router = LinearRouter(orderedRoutes: ordered)
         upstreams = configuration.upstreams.map {
-            Upstream(name: $0.name, endpoints: $0.endpoints, pool: $0.pool)
+            Upstream(name: $0.name, endpoints: $0.endpoints, authorities: $0.endpoints.map(\.authority), pool: $0.pool)
         }
         let server = configuration.server
         routes = ordered.map { route in
@@ -61,7 +64,7 @@ public final class ProxySnapshot: Sendable {
             if let upstreamIndex { timeouts = timeouts.applying(configuration.upstreams[upstreamIndex].timeouts) }
             return Route(
                 config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts),
-                addedHeaderNames: Set(route.addRequestHeaders.map { $0.name.lowercased() }))
+                replacedForwarding: HeadWriter.ForwardingFields(named: route.addRequestHeaders.map(\.name)))
         }
         requestLimits = HTTP1Limits(
             maxHeadBytes: server.limits.maxHeaderBytes,
@@ -79,17 +82,41 @@ public final class ProxySnapshot: Sendable {
     }
 }
 
-/// Holds the current snapshot. Reads are one short uncontended lock; swaps are rare.
+/// Holds the current snapshot. Swaps are rare (reloads); reads happen on every request, so a
+/// reader keeps a `Cache` and pays one atomic load per read, taking the lock only after a swap.
 public final class SnapshotStore: Sendable {
     private let box: NIOLockedValueBox<ProxySnapshot>
+    /// Incremented by every swap, inside the lock.
+    private let generation = Atomic<Int>(0)
+
+    /// One reader's copy of the snapshot, with the generation it was read at.
+    struct Cache {
+        fileprivate var generation: Int
+        fileprivate(set) var snapshot: ProxySnapshot
+    }
 
     public init(_ snapshot: ProxySnapshot) {
         box = NIOLockedValueBox(snapshot)
     }
 
+    /// The current snapshot, under the lock (for occasional readers).
     public var current: ProxySnapshot { box.withLockedValue { $0 } }
 
+    func makeCache() -> Cache {
+        box.withLockedValue { Cache(generation: generation.load(ordering: .relaxed), snapshot: $0) }
+    }
+
+    /// The current snapshot through `cache`: the lock is taken only when a swap happened
+    /// since the cache was filled.
+    func current(_ cache: inout Cache) -> ProxySnapshot {
+        if generation.load(ordering: .acquiring) != cache.generation { cache = makeCache() }
+        return cache.snapshot
+    }
+
     public func replace(with snapshot: ProxySnapshot) {
-        box.withLockedValue { $0 = snapshot }
+        box.withLockedValue {
+            $0 = snapshot
+            generation.add(1, ordering: .releasing)
+        }
     }
 }

@@ -18,12 +18,21 @@ struct RequestIDGenerator {
 
     mutating func next() -> String {
         counter &+= 1
-        return Self.hex(prefix) + Self.hex(counter)
+        let (prefix, counter) = (self.prefix, self.counter)
+        // Written in place: one allocation per id (32 bytes do not fit a small string).
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            Self.writeHex(prefix, into: buffer, at: 0)
+            Self.writeHex(counter, into: buffer, at: 16)
+            return 32
+        }
     }
 
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+    /// 16 lower-case hex digits, zero-padded.
+    private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for position in 0..<16 {
+            let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * position)) & 0xF
+            buffer[offset + position] = nibble < 10 ? nibble + UInt8(ascii: "0") : nibble - 10 + UInt8(ascii: "a")
+        }
     }
 
     /// A client-supplied id is kept when it is 1-128 characters of `[A-Za-z0-9._:-]`:
