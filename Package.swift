@@ -6,6 +6,10 @@ import PackageDescription
 /// Pure logic lives in the middle targets (config, routing, HTTP/1 wire format) and is tested
 /// without sockets; I/O lives at the leaves (LoomProxy on SwiftNIO, the `loom` CLI).
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+/// The data-path targets skip the runtime exclusivity checks in release builds: they were
+/// ~6% of the proxy's CPU per request (bench/run, docs/BENCHMARKS.md). Debug builds, and so
+/// the test suite, keep them: they have caught real bugs here.
+let dataPath: [SwiftSetting] = strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(
     name: "loom",
@@ -37,7 +41,7 @@ let package = Package(
         .target(
             name: "LoomHTTP",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: strict
+            swiftSettings: dataPath
         ),
         .target(
             name: "LoomProxy",
@@ -47,7 +51,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: dataPath
         ),
         .executableTarget(
             name: "loom",

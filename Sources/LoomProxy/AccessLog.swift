@@ -29,7 +29,7 @@ public struct AccessLog: Sendable {
             "bytes_out": .stringConvertible(exchange.bytesOut),
             "duration_ms": .stringConvertible(Milliseconds(micros: micros)),
         ]
-        if let route = exchange.routeName { metadata["route"] = .string(route) }
+        if let route = exchange.route { metadata["route"] = .string(route.config.name) }
         if let upstream = exchange.upstreamName { metadata["upstream"] = .string(upstream) }
         if let endpoint = exchange.endpoint { metadata["endpoint"] = .string(endpoint.description) }
         if let error = exchange.error { metadata["error"] = .string(error.description) }

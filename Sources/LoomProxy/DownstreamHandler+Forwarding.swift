@@ -25,7 +25,7 @@ extension DownstreamHandler: UpstreamResponseSink {
                     return
                 }
                 self.connected(connection, reused: false)
-                self.context?.flush()
+                self.flushClient()
             case .failure(let error):
                 guard self.exchangeSerial == serial else { return }
                 self.failExchange(Self.connectError(error))
@@ -54,8 +54,8 @@ extension DownstreamHandler: UpstreamResponseSink {
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
-            endpointAuthority: exchange.endpointAuthority, addHeaders: exchange.addHeaders,
-            replaced: exchange.replacedForwarding)
+            endpointAuthority: exchange.endpointAuthority, addHeaders: exchange.route?.config.addRequestHeaders ?? [],
+            replaced: exchange.route?.replacedForwarding ?? [])
         HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &head)
         connection.write(head)
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }
@@ -63,7 +63,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
         if inviteBody {
             // The `Expect` field itself is not forwarded: Loom speaks for the upstream.
-            context.write(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            send(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n"))
         }
         if machine.exchange?.requestComplete == true {
             if machine.requestBodyEnded() { startResponseTimer() }
@@ -160,7 +160,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard head.status != 100, exchange.head.minorVersion >= 1 else { return }
         var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes)
         HeadWriter.writeInformationalHead(head, into: &out)
-        context.write(wrapOutboundOut(out), promise: nil)
+        send(out)
         // Interim responses obey the same backpressure as bodies: a backend cannot flood a
         // client that is not reading.
         if !context.channel.isWritable { exchange.connection?.pauseReading() }
@@ -178,7 +178,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             clientMinorVersion: exchange.head.minorVersion, date: loop.date.current(), snapshot: exchange.snapshot, into: &out)
         exchange.bytesOut += out.readableBytes
         exchange.status = head.status
-        context.write(wrapOutboundOut(out), promise: nil)
+        send(out)
     }
 
     func upstreamResponseBody(_ data: ByteBuffer) {
@@ -188,9 +188,9 @@ extension DownstreamHandler: UpstreamResponseSink {
         if machine.exchange?.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: data.readableBytes + 16)
             HTTP1ChunkedEncoder.writeChunk(data, into: &out)
-            context.write(wrapOutboundOut(out), promise: nil)
+            send(out)
         } else {
-            context.write(wrapOutboundOut(data), promise: nil)
+            send(data)
         }
         if !context.channel.isWritable {
             exchange.connection?.pauseReading()
@@ -203,7 +203,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             var out = context.channel.allocator.buffer(capacity: 64)
             HeadWriter.writeLastChunk(trailers: trailers, into: &out)
             exchange.bytesOut += out.readableBytes
-            context.write(wrapOutboundOut(out), promise: nil)
+            send(out)
         }
         finishExchange()
     }
@@ -221,7 +221,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        flushClient()
     }
 
     // MARK: Ending an exchange
@@ -281,7 +281,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let context, let exchange else { return }
         exchange.status = status
         exchange.bytesOut += response.readableBytes
-        context.write(wrapOutboundOut(response), promise: nil)
+        send(response)
     }
 
     /// The response is complete: release or close the upstream connection, log, then either
@@ -305,7 +305,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         case .close:
             closeGracefully()
         case .awaitNextRequest:
-            context.flush()
+            flushClient()
             headParser.limits = snapshot.requestLimits
             if context.channel.isWritable { resumeReading() }
             if inbound.readableBytes == 0 {

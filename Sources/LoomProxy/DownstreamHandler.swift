@@ -41,6 +41,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var clientAddress: SocketAddress?
     var clientIP: String?
     var readGate = ReadGate()
+    /// Bytes written to the client and not flushed yet.
+    private var unflushed = false
     private var processing = false
     /// Timeouts (`DownstreamHandler+Timers`); the stall deadline bounds how long a client that
     /// does not read its responses keeps the connection: set while closing, and while
@@ -126,7 +128,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         exchange?.connection?.flush()
-        context.flush()
+        flushClient()
         if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
     }
 
@@ -232,7 +234,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         ErrorResponse.write(
             error, requestID: requestID, requestIDHeader: snapshot.forwarding.requestIDHeader,
             date: loop.date.current(), close: true, headRequest: false, into: &out)
-        context.write(wrapOutboundOut(out), promise: nil)
+        send(out)
         accessLog.recordRejected(status: error.status, requestID: requestID, clientIP: clientIP, reason: error.description)
         closeGracefully()
     }
@@ -298,7 +300,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             return .error(GatewayError(.methodNotAllowed(allowed: allowed)))
         case .matched(let index):
             let route = snapshot.routes[index]
-            exchange.routeName = route.config.name
+            exchange.route = route
             exchange.timeouts = route.timeouts
             switch route.config.action {
             case .respond(let response):
@@ -314,8 +316,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 exchange.endpoint = snapshot.upstreams[upstreamIndex].endpoints[endpointIndex]
                 exchange.endpointAuthority = snapshot.upstreams[upstreamIndex].authorities[endpointIndex]
                 exchange.forwardTarget = Self.forwardTarget(head, path: path, route: route.config)
-                exchange.addHeaders = route.config.addRequestHeaders
-                exchange.replacedForwarding = route.replacedForwarding
                 return nil
             }
         }
@@ -334,6 +334,23 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let forwarded = LinearRouter.forwardedPath(for: route, path: path)
         guard let question = head.target.firstIndex(of: "?") else { return forwarded }
         return forwarded + head.target[question...]
+    }
+
+    // MARK: Writing to the client
+
+    /// Queues bytes for the client; `flushClient` sends them.
+    func send(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
+        unflushed = true
+    }
+
+    /// Flushes, when something was written since the last flush: a flush is a trip through
+    /// the pipeline and NIO's write path even with nothing pending, and a request passes
+    /// several flush points (end of each read batch, end of the exchange).
+    func flushClient() {
+        guard unflushed, let context else { return }
+        unflushed = false
+        context.flush()
     }
 
     // MARK: Read backpressure

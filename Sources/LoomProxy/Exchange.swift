@@ -15,7 +15,8 @@ final class Exchange {
     let head: HTTPRequestHead
     let requestID: String
     let started: NIODeadline
-    var routeName: String?
+    /// The matched route, once routed.
+    var route: ProxySnapshot.Route?
     var upstreamName: String?
     /// Index of the route's upstream in `snapshot.upstreams`.
     var upstreamIndex: Int?
@@ -25,8 +26,6 @@ final class Exchange {
     var timeouts: Timeouts
     /// The request-target sent upstream (after `strip_prefix`).
     var forwardTarget: String = ""
-    var addHeaders: [HeaderPair] = []
-    var replacedForwarding: HeadWriter.ForwardingFields = []
 
     var requestBody: HTTP1BodyDecoder
     /// The upstream connection carrying this exchange, once there is one.

@@ -10,8 +10,9 @@ import Synchronization
 /// until it ends; a reload builds a new snapshot and swaps it in `SnapshotStore`, so the
 /// request path never takes a lock to read configuration and never sees a half-applied change.
 public final class ProxySnapshot: Sendable {
-    /// A route with its references resolved.
-    struct Route: Sendable {
+    /// A route with its references resolved. A class: a request takes it with one retain,
+    /// where copying the struct retained each of its strings and arrays.
+    final class Route: Sendable {
         let config: RouteConfig
         /// Index into `upstreams` for proxy routes.
         let upstreamIndex: Int?
@@ -20,15 +21,29 @@ public final class ProxySnapshot: Sendable {
         /// The generated forwarding fields the route's `add_headers` replace (decided once,
         /// not per request).
         let replacedForwarding: HeadWriter.ForwardingFields
+
+        init(config: RouteConfig, upstreamIndex: Int?, timeouts: Timeouts, replacedForwarding: HeadWriter.ForwardingFields) {
+            self.config = config
+            self.upstreamIndex = upstreamIndex
+            self.timeouts = timeouts
+            self.replacedForwarding = replacedForwarding
+        }
     }
 
-    /// An upstream with its endpoints in order.
-    struct Upstream: Sendable {
+    /// An upstream with its endpoints in order (a class for the same reason as `Route`).
+    final class Upstream: Sendable {
         let name: String
         let endpoints: [Endpoint]
         /// `Host` values naming each endpoint (`Endpoint.authority`), parallel to `endpoints`.
         let authorities: [String]
         let pool: PoolSettings
+
+        init(name: String, endpoints: [Endpoint], pool: PoolSettings) {
+            self.name = name
+            self.endpoints = endpoints
+            self.authorities = endpoints.map(\.authority)
+            self.pool = pool
+        }
     }
 
     let configuration: LoomConfiguration
@@ -53,7 +68,7 @@ public final class ProxySnapshot: Sendable {
         let ordered = configuration.orderedRoutes
         router = LinearRouter(orderedRoutes: ordered)
         upstreams = configuration.upstreams.map {
-            Upstream(name: $0.name, endpoints: $0.endpoints, authorities: $0.endpoints.map(\.authority), pool: $0.pool)
+            Upstream(name: $0.name, endpoints: $0.endpoints, pool: $0.pool)
         }
         let server = configuration.server
         routes = ordered.map { route in

@@ -53,6 +53,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private var responseKeepAlive = false
     /// Backpressure: a `read` held back while the downstream cannot take more.
     private var readGate = ReadGate()
+    private var unflushed = false
 
     var endpoint: Endpoint { pool.endpoint }
 
@@ -114,10 +115,14 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     func write(_ buffer: ByteBuffer) {
         context?.write(wrapOutboundOut(buffer), promise: nil)
+        unflushed = true
     }
 
+    /// Flushes when something was written since the last flush (see `DownstreamHandler.flushClient`).
     func flush() {
-        context?.flush()
+        guard unflushed, let context else { return }
+        unflushed = false
+        context.flush()
     }
 
     func close() {
