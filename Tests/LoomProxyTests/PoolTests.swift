@@ -21,6 +21,30 @@ extension ProxyE2E {
             }
         }
 
+        /// A burst needs more connections than `max_idle`: they are kept for the next burst
+        /// (closing them at once made every burst reconnect), and the excess is closed once
+        /// it has been idle for a second.
+        @Test func connectionsBeyondMaxIdleServeTheNextBurstThenAreTrimmed() async throws {
+            try await E2E.withBackend(configure: { config in
+                config.server.workerThreads = 1
+                config.upstreams[0].pool.maxIdle = 1
+            }) { backend, proxy in
+                func burst() throws {
+                    let clients = try (0..<3).map { _ in try RawClient(port: proxy.port, timeout: 5) }
+                    for client in clients { try client.send("GET /delay?ms=200 HTTP/1.1\r\nHost: a\r\n\r\n") }
+                    for client in clients { #expect(try client.readResponse().status == 200) }
+                }
+                try burst()
+                #expect(backend.connectionsAccepted == 3)
+                try burst()
+                #expect(backend.connectionsAccepted == 3)
+                // Sweeps run every second: by now two have been idle past the grace period.
+                try await Task.sleep(for: .milliseconds(2600))
+                try burst()
+                #expect(backend.connectionsAccepted == 5)
+            }
+        }
+
         @Test func maxIdleZeroDisablesReuse() async throws {
             try await E2E.withBackend(configure: { config in
                 config.server.workerThreads = 1
