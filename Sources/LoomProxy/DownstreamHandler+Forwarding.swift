@@ -49,14 +49,15 @@ extension DownstreamHandler: UpstreamResponseSink {
         exchange.connection = connection
         connection.attach(self, requestMethod: exchange.head.method)
 
-        var head = context.channel.allocator.buffer(capacity: exchange.head.headers.bytes.readableBytes + 256)
         let request = HeadWriter.RequestContext(
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
             endpointAuthority: exchange.endpointAuthority, addHeaders: exchange.route?.config.addRequestHeaders ?? [],
             replaced: exchange.route?.replacedForwarding ?? [])
-        HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &head)
+        let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + 256) { out in
+            HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &out)
+        }
         connection.write(head)
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }
         if let end = exchange.replayEnd { connection.write(end) }
@@ -167,15 +168,17 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
-        guard let context, let exchange else { return }
+        guard let exchange, let connection = exchange.connection else { return }
         deadlines.responseHeader = nil
         noteActivity()
         exchange.forgetReplay()
         let action = machine.responseHeadReceived(upstreamFraming: head.framing, bufferedBytes: bufferedBytes)
-        var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes + 128)
-        HeadWriter.writeResponseHead(
-            head, framing: action.framing, requestID: exchange.requestID, closeConnection: action.closeAfter,
-            clientMinorVersion: exchange.head.minorVersion, date: loop.date.current(), snapshot: exchange.snapshot, into: &out)
+        let date = loop.date.current()
+        let out = connection.responseHead(minimumCapacity: head.headers.bytes.readableBytes + 128) { out in
+            HeadWriter.writeResponseHead(
+                head, framing: action.framing, requestID: exchange.requestID, closeConnection: action.closeAfter,
+                clientMinorVersion: exchange.head.minorVersion, date: date, snapshot: exchange.snapshot, into: &out)
+        }
         exchange.bytesOut += out.readableBytes
         exchange.status = head.status
         send(out)
