@@ -181,18 +181,37 @@ extension DownstreamHandler: UpstreamResponseSink {
         }
         exchange.bytesOut += out.readableBytes
         exchange.status = head.status
-        send(out)
+        // Held until the first body bytes (or the end of the read batch), so a small response
+        // leaves as one buffer: one write through the pipeline instead of two.
+        heldHead = out
+    }
+
+    /// Body bytes up to this size are copied behind a held head rather than written apart.
+    static let mergedBodyLimit = 8 * 1024
+
+    /// Sends the response head held back by `upstreamResponseHead`, if any.
+    func sendHeldHead() {
+        guard let head = heldHead else { return }
+        heldHead = nil
+        send(head)
     }
 
     func upstreamResponseBody(_ data: ByteBuffer) {
         guard let context, let exchange else { return }
         noteActivity()
         exchange.bytesOut += data.readableBytes
-        if machine.exchange?.responseFraming == .chunked {
+        let chunked = machine.exchange?.responseFraming == .chunked
+        if var head = heldHead, data.readableBytes <= Self.mergedBodyLimit {
+            heldHead = nil
+            if chunked { HTTP1ChunkedEncoder.writeChunk(data, into: &head) } else { head.writeImmutableBuffer(data) }
+            send(head)
+        } else if chunked {
+            sendHeldHead()
             var out = context.channel.allocator.buffer(capacity: data.readableBytes + 16)
             HTTP1ChunkedEncoder.writeChunk(data, into: &out)
             send(out)
         } else {
+            sendHeldHead()
             send(data)
         }
         if !context.channel.isWritable {
@@ -202,6 +221,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamResponseEnd(trailers: HTTPHeaderBlock?) {
         guard let context, let exchange else { return }
+        sendHeldHead()
         if machine.exchange?.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: 64)
             HeadWriter.writeLastChunk(trailers: trailers, into: &out)
@@ -224,6 +244,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     func upstreamReadComplete() {
+        sendHeldHead()
         flushClient()
     }
 
@@ -233,6 +254,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// connection, an error response, or (once the response has started) a cut connection.
     func failExchange(_ error: GatewayError, receivedBytes: Bool = true) {
         guard let context, let exchange else { return }
+        sendHeldHead()
         switch machine.failed(error, receivedBytes: receivedBytes, bufferedBytes: bufferedBytes) {
         case .ignore:
             return

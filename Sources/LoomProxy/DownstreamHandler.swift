@@ -43,6 +43,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var readGate = ReadGate()
     /// Bytes written to the client and not flushed yet.
     private var unflushed = false
+    /// A response head not written yet (`upstreamResponseHead`).
+    var heldHead: ByteBuffer?
     private var processing = false
     /// Timeouts (`DownstreamHandler+Timers`); the stall deadline bounds how long a client that
     /// does not read its responses keeps the connection: set while closing, and while
@@ -100,6 +102,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             accessLog.record(exchange, clientIP: clientIP, now: loop.now)
         }
         exchange = nil
+        heldHead = nil
         inbound = ByteBuffer()
         context.fireChannelInactive()
     }
