@@ -168,32 +168,37 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
-        guard let exchange, let connection = exchange.connection else { return }
+        guard let exchange else { return }
         deadlines.responseHeader = nil
         noteActivity()
         exchange.forgetReplay()
         let action = machine.responseHeadReceived(upstreamFraming: head.framing, bufferedBytes: bufferedBytes)
-        let date = loop.date.current()
-        let out = connection.responseHead(minimumCapacity: head.headers.bytes.readableBytes + 128) { out in
-            HeadWriter.writeResponseHead(
-                head, framing: action.framing, requestID: exchange.requestID, closeConnection: action.closeAfter,
-                clientMinorVersion: exchange.head.minorVersion, date: date, snapshot: exchange.snapshot, into: &out)
-        }
-        exchange.bytesOut += out.readableBytes
         exchange.status = head.status
-        // Held until the first body bytes (or the end of the read batch), so a small response
-        // leaves as one buffer: one write through the pipeline instead of two.
-        heldHead = out
+        // Written with the first body bytes (or at the end of the read batch), so a small
+        // response leaves as one buffer: one write through the pipeline instead of two.
+        heldHead = HeldHead(head: head, action: action)
     }
 
-    /// Body bytes up to this size are copied behind a held head rather than written apart.
+    /// Body bytes up to this size are copied behind the held head rather than written apart.
     static let mergedBodyLimit = 8 * 1024
 
-    /// Sends the response head held back by `upstreamResponseHead`, if any.
-    func sendHeldHead() {
-        guard let head = heldHead else { return }
+    /// Writes the response head held back by `upstreamResponseHead`, if any, followed by
+    /// `body` (already framed for the client: the caller decides what fits).
+    func sendHeldHead(with body: ByteBuffer? = nil) {
+        guard let held = heldHead, let exchange, let connection = exchange.connection else { return }
         heldHead = nil
-        send(head)
+        let chunked = held.action.framing == .chunked
+        let date = loop.date.current()
+        let capacity = held.head.headers.bytes.readableBytes + 128 + (body?.readableBytes ?? 0)
+        let out = connection.responseHead(minimumCapacity: capacity) { out in
+            HeadWriter.writeResponseHead(
+                held.head, framing: held.action.framing, requestID: exchange.requestID, closeConnection: held.action.closeAfter,
+                clientMinorVersion: exchange.head.minorVersion, date: date, snapshot: exchange.snapshot, into: &out)
+            exchange.bytesOut += out.readableBytes
+            guard let body else { return }
+            if chunked { HTTP1ChunkedEncoder.writeChunk(body, into: &out) } else { out.writeImmutableBuffer(body) }
+        }
+        send(out)
     }
 
     func upstreamResponseBody(_ data: ByteBuffer) {
@@ -201,10 +206,8 @@ extension DownstreamHandler: UpstreamResponseSink {
         noteActivity()
         exchange.bytesOut += data.readableBytes
         let chunked = machine.exchange?.responseFraming == .chunked
-        if var head = heldHead, data.readableBytes <= Self.mergedBodyLimit {
-            heldHead = nil
-            if chunked { HTTP1ChunkedEncoder.writeChunk(data, into: &head) } else { head.writeImmutableBuffer(data) }
-            send(head)
+        if heldHead != nil && data.readableBytes <= Self.mergedBodyLimit {
+            sendHeldHead(with: data)
         } else if chunked {
             sendHeldHead()
             var out = context.channel.allocator.buffer(capacity: data.readableBytes + 16)

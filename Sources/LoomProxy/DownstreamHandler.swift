@@ -43,8 +43,12 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var readGate = ReadGate()
     /// Bytes written to the client and not flushed yet.
     private var unflushed = false
-    /// A response head not written yet (`upstreamResponseHead`).
-    var heldHead: ByteBuffer?
+    /// A response head not written yet (`upstreamResponseHead`), with the machine's verdict.
+    var heldHead: HeldHead?
+    struct HeldHead {
+        let head: HTTPResponseHead
+        let action: DownstreamStateMachine.ResponseHeadAction
+    }
     private var processing = false
     /// Timeouts (`DownstreamHandler+Timers`); the stall deadline bounds how long a client that
     /// does not read its responses keeps the connection: set while closing, and while
