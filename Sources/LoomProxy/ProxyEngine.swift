@@ -63,6 +63,9 @@ public final class ProxyEngine: Sendable {
         return bound
     }
 
+    /// The first receive buffer of a client connection (NIO's default is 2 KiB).
+    static let initialReceiveBuffer = 1024
+
     private func bind(_ listener: ListenerConfig) async throws -> Channel {
         let store = self.store
         let accessLog = self.accessLog
@@ -72,6 +75,10 @@ public final class ProxyEngine: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // NIO keeps each channel's last receive buffer for reuse, so its initial size is
+            // memory every idle keep-alive connection holds. Request heads are a few hundred
+            // bytes; bodies grow the buffer as they stream (adaptively, up to 64 KiB).
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: Self.initialReceiveBuffer, maximum: 65536))
             .childChannelInitializer { [contexts] channel in
                 let loop = Self.context(for: channel.eventLoop, in: contexts)
                 return channel.eventLoop.makeCompletedFuture {
