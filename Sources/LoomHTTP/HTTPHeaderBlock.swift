@@ -107,6 +107,37 @@ public struct HTTPHeaderBlock: Sendable {
         }
     }
 
+    /// Appends the fields `keep` accepts, in order, each as `writeField` would. Consecutive
+    /// lines already in that form (`Name: value` CRLF, one space, no trailing whitespace)
+    /// are copied as one piece: a typical head is one or two copies instead of four writes
+    /// per field. `keep` is called once per field, in order.
+    public func writeFields(into out: inout ByteBuffer, where keep: (Int) -> Bool) {
+        bytes.withUnsafeReadableBytes { raw in
+            // The pending run of verbatim lines, as a byte range of `raw`.
+            var runStart = 0
+            var runEnd = 0
+            for index in fields.indices where keep(index) {
+                let f = fields[index]
+                let lineStart = Int(f.nameStart)
+                let lineEnd = f.valueEnd + 2
+                let canonical = Int(f.valueStart) == f.nameEnd + 2 && raw[f.nameEnd + 1] == HTTPSyntax.sp
+                    && lineEnd <= raw.count && raw[f.valueEnd] == HTTPSyntax.cr
+                if canonical && runEnd > runStart && runEnd == lineStart {
+                    runEnd = lineEnd
+                    continue
+                }
+                if runEnd > runStart { out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd])) }
+                if canonical {
+                    (runStart, runEnd) = (lineStart, lineEnd)
+                } else {
+                    (runStart, runEnd) = (0, 0)
+                    writeField(at: index, into: &out)
+                }
+            }
+            if runEnd > runStart { out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd])) }
+        }
+    }
+
     /// Decodes `length` bytes at `start` of `bytes`.
     private func string(_ start: Int, _ length: Int) -> String {
         bytes.withUnsafeReadableBytes { raw in

@@ -80,28 +80,28 @@ enum HeadWriter {
         var forwardedHost: String?
         var forwardedPort: String?
         var forwardedRFC: [String] = []
-        for index in 0..<fields.count {
+        fields.writeFields(into: &out) { index in
             let known = fields.knownName(at: index)
             switch known {
             case .host?, .contentLength?, .expect?:
                 // Re-declared below (so no `Connection` token can remove them either), or
                 // answered by Loom itself (`Expect`).
-                continue
+                return false
             case let known? where known.isHopByHop:
-                continue
+                return false
             default:
                 break
             }
             if fields.name(at: index, equals: snapshot.requestIDHeaderLowercased) || isNamedByConnection(fields, index, head.connectionTokens) {
-                continue
+                return false
             }
             // Forwarding fields: believed (kept or extended) only from trusted proxies, and
             // always dropped from anyone else, whether or not Loom adds its own.
             switch known {
             case .xForwardedFor?, .xForwardedProto?, .xForwardedHost?, .xForwardedPort?, .forwarded?:
-                guard request.clientTrusted else { continue }
+                guard request.clientTrusted else { return false }
                 let rebuilt = known == .forwarded ? forwarding.forwarded : forwarding.xForwarded
-                guard rebuilt else { break }
+                guard rebuilt else { return true }
                 switch known {
                 case .xForwardedFor?: forwardedFor.append(fields.value(at: index))
                 case .xForwardedProto?: forwardedProto = fields.value(at: index)
@@ -109,11 +109,10 @@ enum HeadWriter {
                 case .xForwardedPort?: forwardedPort = fields.value(at: index)
                 default: forwardedRFC.append(fields.value(at: index))
                 }
-                continue
+                return false
             default:
-                break
+                return true
             }
-            fields.writeField(at: index, into: &out)
         }
 
         // Framing is re-declared from what the parser decided, never copied: a list such as
@@ -202,22 +201,20 @@ enum HeadWriter {
         if case .contentLength(let n) = head.framing { length = n }
         let dropLength = length != nil || head.status < 200 || head.status == 204
         var hasDate = false
-        for index in 0..<fields.count {
+        fields.writeFields(into: &out) { index in
             let known = fields.knownName(at: index)
             switch known {
             case let known? where known.isHopByHop:
-                continue
+                return false
             case .contentLength? where dropLength:
-                continue
+                return false
             case .date?:
                 hasDate = true
             default:
                 break
             }
-            if fields.name(at: index, equals: snapshot.requestIDHeaderLowercased) || isNamedByConnection(fields, index, head.connectionTokens) {
-                continue
-            }
-            fields.writeField(at: index, into: &out)
+            return !fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
+                && !isNamedByConnection(fields, index, head.connectionTokens)
         }
         if let length {
             out.writeStaticString("Content-Length: ")
@@ -241,9 +238,7 @@ enum HeadWriter {
     static func writeLastChunk(trailers: HTTPHeaderBlock?, into out: inout ByteBuffer) {
         out.writeStaticString("0\r\n")
         if let trailers {
-            for index in 0..<trailers.count where trailers.knownName(at: index)?.isHopByHop != true {
-                trailers.writeField(at: index, into: &out)
-            }
+            trailers.writeFields(into: &out) { trailers.knownName(at: $0)?.isHopByHop != true }
         }
         out.writeStaticString("\r\n")
     }
@@ -256,11 +251,8 @@ enum HeadWriter {
         out.writeString(head.reason)
         out.writeStaticString("\r\n")
         let fields = head.headers
-        for index in 0..<fields.count {
-            if fields.knownName(at: index)?.isHopByHop == true || isNamedByConnection(fields, index, head.connectionTokens) {
-                continue
-            }
-            fields.writeField(at: index, into: &out)
+        fields.writeFields(into: &out) { index in
+            fields.knownName(at: index)?.isHopByHop != true && !isNamedByConnection(fields, index, head.connectionTokens)
         }
         out.writeStaticString("\r\n")
     }

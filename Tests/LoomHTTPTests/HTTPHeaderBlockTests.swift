@@ -11,6 +11,30 @@ import Testing
         return try #require(try parser.parseRequestHead(&buffer)).headers
     }
 
+    /// Kept fields come out as `Name: value` CRLF whatever their received whitespace, and
+    /// skipping a field never glues its neighbours' bytes together.
+    @Test(arguments: [
+        (Set<Int>(), ""),
+        (Set([0, 1, 2, 3, 4]), "Host: a\r\nX-A: 1\r\nX-B: two words\r\nX-C: 3\r\nAccept: \r\n"),
+        (Set([1, 3]), "X-A: 1\r\nX-C: 3\r\n"),
+        (Set([0, 2, 3]), "Host: a\r\nX-B: two words\r\nX-C: 3\r\n"),
+        (Set([2, 4]), "X-B: two words\r\nAccept: \r\n"),
+    ])
+    func writeFieldsCopiesRunsAndNormalisesTheRest(keep: Set<Int>, expected: String) throws {
+        // Fields 0, 1 and 3 are canonical; 2 has extra whitespace, 4 none after the colon.
+        var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B:\t two words  \r\nX-C: 3\r\nAccept:\r\n\r\n")
+        var parser = HTTP1HeadParser()
+        let headers = try #require(try parser.parseRequestHead(&buffer)).headers
+        var out = ByteBuffer()
+        var asked: [Int] = []
+        headers.writeFields(into: &out) { index in
+            asked.append(index)
+            return keep.contains(index)
+        }
+        #expect(String(buffer: out) == expected)
+        #expect(asked == [0, 1, 2, 3, 4])
+    }
+
     @Test func accessors() throws {
         let headers = try block()
         #expect(headers.count == 4)
