@@ -16,9 +16,9 @@ public struct AccessLog: Sendable {
         self.enabled = enabled
     }
 
-    func record(_ exchange: Exchange, clientIP: String?, now: NIODeadline) {
+    func record(_ exchange: Exchange, clientIP: String?, now: @autoclosure () -> NIODeadline) {
         guard enabled && exchange.snapshot.accessLog else { return }
-        let micros = (now - exchange.started).nanoseconds / 1000
+        let micros = (now() - exchange.started).nanoseconds / 1000
         var metadata: Logger.Metadata = [
             "request_id": .string(exchange.requestID),
             "client": .string(clientIP ?? "-"),

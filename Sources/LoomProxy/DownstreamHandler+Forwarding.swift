@@ -203,7 +203,8 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamResponseBody(_ data: ByteBuffer) {
         guard let context, let exchange else { return }
-        noteActivity()
+        // A head still held arrived in this same read batch, which noted the activity already.
+        if heldHead == nil { noteActivity() }
         exchange.bytesOut += data.readableBytes
         let chunked = machine.exchange?.responseFraming == .chunked
         if heldHead != nil && data.readableBytes <= Self.mergedBodyLimit {
@@ -319,15 +320,16 @@ extension DownstreamHandler: UpstreamResponseSink {
         deadlines.exchangeEnded()
         let upstreamReusable = exchange.connection?.canBeReused ?? false
         let action = machine.responseEnded(upstreamReusable: upstreamReusable, bufferedBytes: bufferedBytes)
+        let now = loop.now
         if let connection = exchange.connection {
             if action.releaseUpstream {
                 connection.detach()
-                connection.returnToPool(now: loop.now)
+                connection.returnToPool(now: now)
             } else {
                 connection.close()
             }
         }
-        accessLog.record(exchange, clientIP: clientIP, now: loop.now)
+        accessLog.record(exchange, clientIP: clientIP, now: now)
         self.exchange = nil
         switch action.next {
         case .close:
@@ -337,7 +339,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             headParser.limits = snapshot.requestLimits
             if context.channel.isWritable { resumeReading() }
             if inbound.readableBytes == 0 {
-                startKeepAliveTimer()
+                startKeepAliveTimer(now: now)
             } else {
                 processInbound()
             }

@@ -48,8 +48,8 @@ extension DownstreamHandler: TimerWheelOwner {
         }
     }
 
-    func startKeepAliveTimer() {
-        deadlines.keepAlive = loop.now + TimeAmount(snapshot.timeouts.idle)
+    func startKeepAliveTimer(now: NIODeadline) {
+        deadlines.keepAlive = now + TimeAmount(snapshot.timeouts.idle)
         syncDeadlines()
     }
 

@@ -91,7 +91,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         // Port 0 in the configuration means "any": the port clients reached is the bound one.
         if listenerPort == 0, let port = context.channel.localAddress?.port { listenerPort = port }
         loop.register(self)
-        startKeepAliveTimer()
+        startKeepAliveTimer(now: loop.now)
         context.fireChannelActive()
     }
 

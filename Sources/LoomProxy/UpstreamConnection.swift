@@ -73,7 +73,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     /// Live and reusable: connected, not carrying an exchange, nothing unexpected received.
     var isUsable: Bool {
-        guard let context, context.channel.isActive else { return false }
+        // Our own state, not `channel.isActive` (an atomic load behind two getters, twice per
+        // request): `channelInactive` marks us closed as soon as the channel goes.
+        guard context != nil else { return false }
         switch state {
         case .idle, .done: return true
         default: return false
