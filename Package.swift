@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        // Only the malloc interposer trait: its default companion, RuntimeInterposer, pulls in
+        // swift-runtime-interposer on Linux with Swift 6.3, which this build does not need.
+        // No jemalloc either way: on Swift 6.3 the interposer counts allocations itself.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .target(
@@ -81,6 +85,21 @@ let package = Package(
             ],
             resources: [.copy("Fixtures")],
             swiftSettings: strict
+        ),
+        // Micro-benchmarks of the data path's hot pieces (docs/BENCHMARKS.md): run with
+        // `swift package benchmark`. They reach internals through `package` access, which only
+        // works inside this package, hence a target here rather than a separate package.
+        .executableTarget(
+            name: "LoomBenchmarks",
+            dependencies: [
+                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomProxy",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Benchmarks/LoomBenchmarks",
+            swiftSettings: strict,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]
 )

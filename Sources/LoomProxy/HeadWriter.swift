@@ -10,9 +10,9 @@ import NIOCore
 /// the incoming values only from trusted proxies; `Via` appended; the request id set; route
 /// `add_headers` appended; framing re-declared from the parsed framing (`Transfer-Encoding:
 /// chunked` when re-chunking, one normalized `Content-Length`).
-enum HeadWriter {
+package enum HeadWriter {
     /// Per-request facts the request head needs besides the client's own head.
-    struct RequestContext {
+    package struct RequestContext {
         var target: String
         var clientIP: String?
         var clientTrusted: Bool
@@ -24,12 +24,28 @@ enum HeadWriter {
         var addHeaders: [HeaderPair]
         /// The generated fields the route's `addHeaders` replace.
         var replaced: ForwardingFields
+
+        /// Spelled out because a memberwise initializer is never more than internal, and the
+        /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
+        package init(
+            target: String, clientIP: String?, clientTrusted: Bool, listenerPort: Int, requestID: String,
+            endpointAuthority: String, addHeaders: [HeaderPair], replaced: ForwardingFields
+        ) {
+            self.target = target
+            self.clientIP = clientIP
+            self.clientTrusted = clientTrusted
+            self.listenerPort = listenerPort
+            self.requestID = requestID
+            self.endpointAuthority = endpointAuthority
+            self.addHeaders = addHeaders
+            self.replaced = replaced
+        }
     }
 
     /// Fields Loom generates on the request, as a set: the ones a route's `add_headers` names
     /// are not generated (`ProxySnapshot.Route`).
-    struct ForwardingFields: OptionSet {
-        let rawValue: UInt8
+    package struct ForwardingFields: OptionSet {
+        package let rawValue: UInt8
         static let xForwardedFor = Self(rawValue: 1 << 0)
         static let xForwardedProto = Self(rawValue: 1 << 1)
         static let xForwardedHost = Self(rawValue: 1 << 2)
@@ -38,7 +54,7 @@ enum HeadWriter {
         static let via = Self(rawValue: 1 << 5)
 
         /// The generated fields among `names` (any case).
-        init(named names: [String]) {
+        package init(named names: [String]) {
             self = []
             for name in names {
                 switch name.lowercased() {
@@ -53,12 +69,12 @@ enum HeadWriter {
             }
         }
 
-        init(rawValue: UInt8) {
+        package init(rawValue: UInt8) {
             self.rawValue = rawValue
         }
     }
 
-    static func writeRequestHead(
+    package static func writeRequestHead(
         _ head: HTTPRequestHead, _ request: RequestContext, snapshot: ProxySnapshot, into out: inout ByteBuffer
     ) {
         let forwarding = snapshot.forwarding
@@ -163,7 +179,7 @@ enum HeadWriter {
     }
 
     /// How the response body travels to the client.
-    enum ResponseFraming: Equatable {
+    package enum ResponseFraming: Equatable {
         case none
         /// Bytes as the upstream framed them by length.
         case contentLength
@@ -174,7 +190,7 @@ enum HeadWriter {
     }
 
     /// The downstream framing for an upstream response to a client of `clientMinorVersion`.
-    static func responseFraming(upstream: HTTPBodyFraming, clientMinorVersion: Int) -> ResponseFraming {
+    package static func responseFraming(upstream: HTTPBodyFraming, clientMinorVersion: Int) -> ResponseFraming {
         switch upstream {
         case .none: .none
         case .contentLength: .contentLength
@@ -184,7 +200,7 @@ enum HeadWriter {
 
     /// `date` is added when the upstream sent none (RFC 9110 §6.6.1: a recipient with a clock
     /// forwarding such a response must).
-    static func writeResponseHead(
+    package static func writeResponseHead(
         _ head: HTTPResponseHead, framing: ResponseFraming, requestID: String, closeConnection: Bool,
         clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, into out: inout ByteBuffer
     ) {

@@ -51,9 +51,9 @@ public final class ProxySnapshot: Sendable {
     /// Parallel to `router.routes`.
     let routes: [Route]
     let upstreams: [Upstream]
-    let requestLimits: HTTP1Limits
+    package let requestLimits: HTTP1Limits
     /// Upstream responses: at least 64 KiB of head, up to 1024 fields, bodies unlimited (they stream).
-    let responseLimits: HTTP1Limits
+    package let responseLimits: HTTP1Limits
     let forwarding: ForwardingSettings
     let trustedProxies: TrustedProxies
     /// `forwarding.requestIDHeader` lower-cased, for allocation-free comparisons.

@@ -25,10 +25,12 @@ protocol UpstreamResponseSink: AnyObject {
 ///
 /// Lifecycle: connecting → active (carrying an exchange for `sink`) → idle in the pool →
 /// active again …, until closed. Lives on one event loop; never touched from elsewhere.
-final class UpstreamConnection: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+package final class UpstreamConnection: ChannelDuplexHandler {
+    // The conformance's members are `package` only because the type is (for the pool
+    // micro-benchmark); Swift requires witnesses to be as visible as their type.
+    package typealias InboundIn = ByteBuffer
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
     private enum State {
         case idle(since: NIODeadline)
@@ -63,7 +65,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     var endpoint: Endpoint { pool.endpoint }
 
-    init(pool: UpstreamPool, limits: HTTP1Limits) {
+    package init(pool: UpstreamPool, limits: HTTP1Limits) {
         self.pool = pool
         self.limits = limits
         self.parser = HTTP1HeadParser(limits: limits)
@@ -175,19 +177,19 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     // MARK: Channel events
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
 
-    func read(context: ChannelHandlerContext) {
+    package func read(context: ChannelHandlerContext) {
         readGate.read(context)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         switch state {
         case .idle, .done:
@@ -209,17 +211,17 @@ final class UpstreamConnection: ChannelDuplexHandler {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         sink?.upstreamReadComplete()
         // Drop the cumulation once drained so an idle connection holds no buffer.
         if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         sink?.upstreamWritabilityChanged(writable: context.channel.isWritable)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         let previous = state
         state = .closed
         pool.remove(self)
@@ -243,7 +245,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Resets and other I/O errors surface as channelInactive right after the close.
         context.close(promise: nil)
     }

@@ -9,20 +9,20 @@ import NIOPosix
 /// to have been closed by the backend's own idle timeout). A connection that the backend
 /// closes while idle removes itself (`UpstreamConnection.channelInactive`), so a lease never
 /// hands out a connection already known to be dead.
-final class UpstreamPool {
+package final class UpstreamPool {
     let endpoint: Endpoint
     let settings: PoolSettings
     let eventLoop: EventLoop
     private var idle: [UpstreamConnection] = []
 
-    init(endpoint: Endpoint, settings: PoolSettings, eventLoop: EventLoop) {
+    package init(endpoint: Endpoint, settings: PoolSettings, eventLoop: EventLoop) {
         self.endpoint = endpoint
         self.settings = settings
         self.eventLoop = eventLoop
     }
 
     /// An idle live connection, or nil when a new one must be opened.
-    func takeIdle() -> UpstreamConnection? {
+    package func takeIdle() -> UpstreamConnection? {
         while let connection = idle.popLast() {
             if connection.isUsable { return connection }
             connection.close()
@@ -40,7 +40,7 @@ final class UpstreamPool {
     /// concurrent clients, nearly one connect per request). The sweep closes the excess, least
     /// recently used first, once it has been idle for `excessGrace`, like HAProxy's gradual
     /// idle-pool purge.
-    func release(_ connection: UpstreamConnection, now: NIODeadline) {
+    package func release(_ connection: UpstreamConnection, now: NIODeadline) {
         guard settings.maxIdle > 0, connection.isUsable else {
             connection.close()
             return
