@@ -120,8 +120,11 @@ public struct HTTPHeaderBlock: Sendable {
                 let f = fields[index]
                 let lineStart = Int(f.nameStart)
                 let lineEnd = f.valueEnd + 2
-                let canonical = Int(f.valueStart) == f.nameEnd + 2 && raw[f.nameEnd + 1] == HTTPSyntax.sp
-                    && lineEnd <= raw.count && raw[f.valueEnd] == HTTPSyntax.cr
+                // Checked byte by byte, not assumed from the parser: a block built by hand
+                // through `init(bytes:fields:)` may lay its bytes out any way.
+                let canonical = Int(f.valueStart) == f.nameEnd + 2 && raw[f.nameEnd] == UInt8(ascii: ":")
+                    && raw[f.nameEnd + 1] == HTTPSyntax.sp && lineEnd <= raw.count
+                    && raw[f.valueEnd] == HTTPSyntax.cr && raw[f.valueEnd + 1] == HTTPSyntax.lf
                 if canonical && runEnd > runStart && runEnd == lineStart {
                     runEnd = lineEnd
                     continue

@@ -5,18 +5,19 @@ import NIOCore
 /// Pure: the handler sets and clears deadlines as its state changes (a field store each) and,
 /// when its entry in the loop's `TimerWheel` fires, asks what is due
 /// (`DownstreamHandler+Timers`). Connection deadlines: keep-alive (no request started: close
-/// quietly), request header (a head started but not finished: 408) and stall (the client takes
-/// none of our bytes: close). Exchange deadlines: the total request timeout, the response
+/// quietly), request header (a head started but not finished: 408), stall (the client takes
+/// none of our bytes: close) and linger (our FIN is sent: close the socket). Exchange deadlines: the total request timeout, the response
 /// header (the request is upstream, no response head yet: 504) and idle (no byte either way
 /// for the idle timeout).
 struct DownstreamDeadlines: Equatable {
     enum Kind: Equatable {
-        case request, responseHeader, exchangeIdle, requestHeader, stall, keepAlive
+        case request, responseHeader, exchangeIdle, requestHeader, stall, linger, keepAlive
     }
 
     var keepAlive: NIODeadline?
     var requestHeader: NIODeadline?
     var stall: NIODeadline?
+    var linger: NIODeadline?
     var request: NIODeadline?
     var responseHeader: NIODeadline?
     /// The exchange's idle timeout, counted from `lastActivity`; nil between exchanges.
@@ -34,7 +35,9 @@ struct DownstreamDeadlines: Equatable {
             guard let b else { return a }
             return min(a, b)
         }
-        return earlier(earlier(earlier(keepAlive, requestHeader), earlier(stall, request)), earlier(responseHeader, exchangeIdle))
+        return earlier(
+            earlier(earlier(keepAlive, requestHeader), earlier(stall, linger)),
+            earlier(earlier(request, responseHeader), exchangeIdle))
     }
 
     /// Clears the exchange's deadlines when it ends.
@@ -73,6 +76,10 @@ struct DownstreamDeadlines: Equatable {
         if let stall, stall <= now {
             self.stall = nil
             return .stall
+        }
+        if let linger, linger <= now {
+            self.linger = nil
+            return .linger
         }
         if let keepAlive, keepAlive <= now {
             self.keepAlive = nil

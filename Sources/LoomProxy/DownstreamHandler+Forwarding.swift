@@ -179,26 +179,40 @@ extension DownstreamHandler: UpstreamResponseSink {
         heldHead = HeldHead(head: head, action: action)
     }
 
-    /// Body bytes up to this size are copied behind the held head rather than written apart.
-    static let mergedBodyLimit = 8 * 1024
+    /// Body bytes up to this size are copied behind the held head rather than written apart
+    /// (small enough that the buffer usually stays within `UpstreamConnection.keptHeadCapacity`).
+    static let mergedBodyLimit = 2 * 1024
 
     /// Writes the response head held back by `upstreamResponseHead`, if any, followed by
     /// `body` (already framed for the client: the caller decides what fits).
     func sendHeldHead(with body: ByteBuffer? = nil) {
-        guard let held = heldHead, let exchange, let connection = exchange.connection else { return }
+        guard let held = heldHead else { return }
         heldHead = nil
-        let chunked = held.action.framing == .chunked
+        guard let exchange else { return }
         let date = loop.date.current()
         let capacity = held.head.headers.bytes.readableBytes + 128 + (body?.readableBytes ?? 0)
-        let out = connection.responseHead(minimumCapacity: capacity) { out in
+        func write(into out: inout ByteBuffer) {
             HeadWriter.writeResponseHead(
                 held.head, framing: held.action.framing, requestID: exchange.requestID, closeConnection: held.action.closeAfter,
                 clientMinorVersion: exchange.head.minorVersion, date: date, snapshot: exchange.snapshot, into: &out)
             exchange.bytesOut += out.readableBytes
-            guard let body else { return }
-            if chunked { HTTP1ChunkedEncoder.writeChunk(body, into: &out) } else { out.writeImmutableBuffer(body) }
+            if let body { writeResponseBody(body, framing: held.action.framing, into: &out) }
         }
-        send(out)
+        // The sink is detached before an exchange drops its connection, so there is one; a
+        // fresh buffer keeps the head (and body) safe if that ever changes.
+        if let connection = exchange.connection {
+            send(connection.responseHead(minimumCapacity: capacity, write))
+        } else {
+            var out = ByteBuffer()
+            out.reserveCapacity(capacity)
+            write(into: &out)
+            send(out)
+        }
+    }
+
+    /// Body bytes as the client receives them: re-chunked, or as they are.
+    private func writeResponseBody(_ data: ByteBuffer, framing: HeadWriter.ResponseFraming, into out: inout ByteBuffer) {
+        if framing == .chunked { HTTP1ChunkedEncoder.writeChunk(data, into: &out) } else { out.writeImmutableBuffer(data) }
     }
 
     func upstreamResponseBody(_ data: ByteBuffer) {
@@ -206,13 +220,13 @@ extension DownstreamHandler: UpstreamResponseSink {
         // A head still held arrived in this same read batch, which noted the activity already.
         if heldHead == nil { noteActivity() }
         exchange.bytesOut += data.readableBytes
-        let chunked = machine.exchange?.responseFraming == .chunked
+        let framing = machine.exchange?.responseFraming ?? .none
         if heldHead != nil && data.readableBytes <= Self.mergedBodyLimit {
             sendHeldHead(with: data)
-        } else if chunked {
+        } else if framing == .chunked {
             sendHeldHead()
             var out = context.channel.allocator.buffer(capacity: data.readableBytes + 16)
-            HTTP1ChunkedEncoder.writeChunk(data, into: &out)
+            writeResponseBody(data, framing: framing, into: &out)
             send(out)
         } else {
             sendHeldHead()
@@ -349,6 +363,10 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// Flushes what was written, then closes: first our side (FIN), then, after a short
     /// linger that swallows whatever the client still sends, the socket. Closing at once
     /// could make the kernel reset the connection and destroy the response in flight.
+    /// How long a connection that sent its FIN swallows what the client still sends before
+    /// the socket is closed.
+    static let linger = TimeAmount.seconds(2)
+
     func closeGracefully() {
         guard let context else { return }
         cancelConnectionTimers()
@@ -362,9 +380,8 @@ extension DownstreamHandler: UpstreamResponseSink {
             guard self.machine.state != .closed, let context = self.context else { return }
             context.close(mode: .output, promise: nil)
             self.resumeReading()
-            context.eventLoop.scheduleTask(in: .seconds(2)) {
-                self.context?.close(promise: nil)
-            }
+            self.deadlines.linger = self.loop.now + Self.linger
+            self.syncDeadlines()
         }
     }
 }

@@ -30,7 +30,7 @@ extension DownstreamHandler: TimerWheelOwner {
         case .requestHeader:
             guard machine.state == .awaitingHead else { return }
             rejectRequest(GatewayError(.requestHeaderTimeout))
-        case .stall:
+        case .stall, .linger:
             context?.close(promise: nil)
         case .request:
             guard exchange != nil else { return }

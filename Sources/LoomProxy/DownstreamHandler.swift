@@ -41,10 +41,12 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var clientAddress: SocketAddress?
     var clientIP: String?
     var readGate = ReadGate()
-    /// Bytes written to the client and not flushed yet.
+    /// Whether bytes were written to the client since the last flush.
     private var unflushed = false
     /// A response head not written yet (`upstreamResponseHead`), with the machine's verdict.
     var heldHead: HeldHead?
+    /// A parsed upstream response head waiting for its first body bytes (or the end of the
+    /// read batch), so a small response leaves in one buffer.
     struct HeldHead {
         let head: HTTPResponseHead
         let action: DownstreamStateMachine.ResponseHeadAction
@@ -69,7 +71,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     /// The configuration snapshot new work starts with (an exchange keeps the one it began
-    /// with). Reading it is one atomic load.
+    /// with). Reading it is one atomic load. An idle connection keeps the snapshot of its last
+    /// request until its next one: old configurations live on a little longer after a
+    /// reload, a few KiB each.
     var snapshot: ProxySnapshot { store.current(&snapshotCache) }
 
     var bufferedBytes: Bool { inbound.readableBytes > 0 }
@@ -150,10 +154,12 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 connection.pauseReading()
             }
         } else if writable, machine.state == .awaitingHead {
-            // Pipelined requests held back while the client was not reading.
+            // Pipelined requests held back while the client was not reading. This is not a
+            // read batch: nothing else flushes what they write (a `100 Continue`, an answer).
             deadlines.stall = nil
             resumeReading()
             processInbound()
+            flushClient()
         }
     }
 

@@ -137,9 +137,7 @@ package enum HeadWriter {
         case .chunked:
             out.writeStaticString("Transfer-Encoding: chunked\r\n")
         case .contentLength(let length):
-            out.writeStaticString("Content-Length: ")
-            out.writeDecimal(length)
-            out.writeStaticString("\r\n")
+            writeContentLength(length, into: &out)
         case .none, .untilClose:
             break
         }
@@ -232,11 +230,7 @@ package enum HeadWriter {
             return !fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
                 && !isNamedByConnection(fields, index, head.connectionTokens)
         }
-        if let length {
-            out.writeStaticString("Content-Length: ")
-            out.writeDecimal(length)
-            out.writeStaticString("\r\n")
-        }
+        if let length { writeContentLength(length, into: &out) }
         if framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if !hasDate { writeField("Date", date, into: &out) }
         if snapshot.forwarding.via { writeVia(minorVersion: head.minorVersion, into: &out) }
@@ -298,6 +292,12 @@ package enum HeadWriter {
                 }
             }
         }
+    }
+
+    private static func writeContentLength(_ length: Int, into out: inout ByteBuffer) {
+        out.writeStaticString("Content-Length: ")
+        out.writeDecimal(length)
+        out.writeStaticString("\r\n")
     }
 
     /// Via names the protocol version this hop received (RFC 9110 §7.6.3).

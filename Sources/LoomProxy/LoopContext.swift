@@ -1,8 +1,8 @@
 import LoomConfig
 import NIOCore
 
-/// State owned by one event loop: its upstream pools, balancer cursors, request-id generator
-/// and the downstream connections it serves.
+/// State owned by one event loop: its upstream pools, balancer cursors, request-id generator,
+/// the downstream connections it serves and the timer wheel of their deadlines.
 ///
 /// Invariant: every member is touched only on `eventLoop`, so nothing here needs a lock.
 /// That is what "everything for one connection stays on its loop" buys (DESIGN.md §4).
@@ -33,11 +33,12 @@ final class LoopContext: @unchecked Sendable {
     /// The loop's clock (virtual on an embedded test loop).
     var now: NIODeadline { eventLoop.now }
 
-    /// Starts the once-a-second sweep that closes pooled connections past their idle timeout.
+    /// Starts the once-a-second sweep that closes pooled connections past their idle timeout
+    /// and trims the excess over `max_idle` (`UpstreamPool.sweep`).
     func start() {
         eventLoop.execute {
             self.sweepTask = self.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-                let now = NIODeadline.now()
+                let now = self.now
                 for pool in self.pools.values { pool.sweep(now: now) }
             }
         }

@@ -51,9 +51,9 @@ struct TimerWheel<Owner: TimerWheelOwner> {
     @discardableResult
     mutating func schedule(_ owner: Owner, at deadline: NIODeadline) -> NIODeadline {
         remove(owner)
-        let nanos = Self.nanoseconds(deadline)
-        // The first tick boundary at or after the deadline; a deadline already passed fires
-        // at the next tick.
+        // The first tick boundary at or after the deadline (capped so that tick arithmetic
+        // cannot overflow for `distantFuture`); a deadline already passed fires at the next tick.
+        let nanos = min(Self.nanoseconds(deadline), Int64.max / 2)
         let tick = max((nanos + resolution - 1) / resolution, cursor + 1)
         let bucket = bucketIndex(tick)
         owner.timerSlot = TimerWheelSlot(bucket: bucket, index: buckets[bucket].count, deadline: deadline)

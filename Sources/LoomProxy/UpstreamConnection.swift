@@ -16,7 +16,7 @@ protocol UpstreamResponseSink: AnyObject {
     /// (only a connection that produced nothing may be retried).
     func upstreamFailed(_ error: GatewayError, receivedBytes: Bool)
     func upstreamWritabilityChanged(writable: Bool)
-    /// End of a read batch: the moment to flush what was written downstream.
+    /// End of a read batch: the moment to write a held response head and flush.
     func upstreamReadComplete()
 }
 
@@ -60,8 +60,9 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     /// exchange to the next (see `reusing`).
     private var requestHeadStorage = ByteBuffer()
     private var responseHeadStorage = ByteBuffer()
-    /// A head buffer grown past this (a huge head) is not kept.
-    static let keptHeadCapacity = 16 * 1024
+    /// A head buffer grown past this (a big head, or a head with a merged body) is not kept:
+    /// a pooled connection holds at most this much per direction while idle.
+    static let keptHeadCapacity = 4 * 1024
 
     var endpoint: Endpoint { pool.endpoint }
 
@@ -137,7 +138,9 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     /// time. By the next exchange NIO has written and released the previous head, so the
     /// storage is ours alone again and clearing it allocates nothing; a head still queued
     /// for a slow client is copied on write, as any shared `ByteBuffer` is. Two allocations
-    /// per head saved, for a few KiB held per pooled connection.
+    /// per head saved, for at most `keptHeadCapacity` held per direction by a pooled
+    /// connection (which may include the previous response's small body: process memory,
+    /// never sent again).
     private static func reusing(_ storage: inout ByteBuffer, minimumCapacity: Int, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
         var buffer = storage
         storage = ByteBuffer()

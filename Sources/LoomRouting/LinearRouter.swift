@@ -15,10 +15,14 @@ import LoomConfig
 public struct LinearRouter: Sendable {
     /// Routes in matching order, with their index in that order.
     public let routes: [RouteConfig]
+    /// Each route's host rule, lower-cased and without a trailing dot, parallel to `routes`
+    /// (prepared once, not per request).
+    private let hostRules: [String?]
 
     /// `routes` must already be in matching order (`LoomConfiguration.orderedRoutes`).
     public init(orderedRoutes routes: [RouteConfig]) {
         self.routes = routes
+        self.hostRules = routes.map { $0.match.host.map { Self.withoutTrailingDot($0).lowercased() } }
     }
 
     /// The result of matching one request.
@@ -41,12 +45,12 @@ public struct LinearRouter: Sendable {
             // Fields are read in place: binding `routes[index]` would copy the whole route
             // (a retain per string and array in it) for every route tried.
             guard Self.pathMatches(routes[index].match.path, path) else { continue }
-            if let rule = routes[index].match.host {
+            if let rule = hostRules[index] {
                 if !bareHostKnown {
-                    bareHost = host.map(Self.stripPort)
+                    bareHost = host.map { Self.stripPort($0).lowercased() }
                     bareHostKnown = true
                 }
-                guard Self.hostMatches(rule, bareHost) else { continue }
+                guard rule == bareHost else { continue }
             }
             guard let methods = routes[index].match.methods else { return .matched(index) }
             if methods.contains(method) { return .matched(index) }
@@ -74,12 +78,6 @@ public struct LinearRouter: Sendable {
         if prefix.utf8.last == UInt8(ascii: "/") || path.utf8.count == prefix.utf8.count { return true }
         // Continue only at a segment boundary: the byte right after the prefix is '/'.
         return path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: prefix.utf8.count)] == UInt8(ascii: "/")
-    }
-
-    static func hostMatches(_ rule: String?, _ host: String?) -> Bool {
-        guard let rule else { return true }
-        guard let host else { return false }
-        return host.lowercased() == withoutTrailingDot(rule).lowercased()
     }
 
     /// The host part of a `Host` value: `example.com:8080` → `example.com`, `[::1]:80` →

@@ -36,6 +36,7 @@ import Testing
         var deadlines = DownstreamDeadlines()
         deadlines.keepAlive = Self.at(1)
         deadlines.stall = Self.at(1)
+        deadlines.linger = Self.at(1)
         deadlines.requestHeader = Self.at(1)
         deadlines.idleTimeout = .seconds(1)
         deadlines.lastActivity = Self.at(0)
@@ -43,7 +44,7 @@ import Testing
         deadlines.request = Self.at(1)
         var order: [DownstreamDeadlines.Kind] = []
         while let due = deadlines.takeDue(at: Self.at(2), idleSuspended: false) { order.append(due) }
-        #expect(order == [.request, .responseHeader, .exchangeIdle, .requestHeader, .stall, .keepAlive])
+        #expect(order == [.request, .responseHeader, .exchangeIdle, .requestHeader, .stall, .linger, .keepAlive])
     }
 
     /// Connecting or waiting for the response head: the idle period starts over instead of
