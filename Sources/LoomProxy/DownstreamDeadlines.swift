@@ -53,14 +53,7 @@ struct DownstreamDeadlines: Equatable {
     /// timeouts of their own. An idle period that ends then starts over, so the idle timeout
     /// never cuts those shorter than configured.
     mutating func takeDue(at now: NIODeadline, idleSuspended: Bool) -> Kind? {
-        if let request, request <= now {
-            self.request = nil
-            return .request
-        }
-        if let responseHeader, responseHeader <= now {
-            self.responseHeader = nil
-            return .responseHeader
-        }
+        if let due = takeFirstDue(Self.exchangeOrder, at: now) { return due }
         if let idle = exchangeIdle, idle <= now {
             if idleSuspended {
                 lastActivity = now
@@ -69,21 +62,26 @@ struct DownstreamDeadlines: Equatable {
                 return .exchangeIdle
             }
         }
-        if let requestHeader, requestHeader <= now {
-            self.requestHeader = nil
-            return .requestHeader
-        }
-        if let stall, stall <= now {
-            self.stall = nil
-            return .stall
-        }
-        if let linger, linger <= now {
-            self.linger = nil
-            return .linger
-        }
-        if let keepAlive, keepAlive <= now {
-            self.keepAlive = nil
-            return .keepAlive
+        return takeFirstDue(Self.connectionOrder, at: now)
+    }
+
+    /// The exchange's own verdicts come first, then (after idle) the connection's.
+    private static var exchangeOrder: [(WritableKeyPath<Self, NIODeadline?>, Kind)] {
+        [(\.request, .request), (\.responseHeader, .responseHeader)]
+    }
+
+    private static var connectionOrder: [(WritableKeyPath<Self, NIODeadline?>, Kind)] {
+        [(\.requestHeader, .requestHeader), (\.stall, .stall), (\.linger, .linger), (\.keepAlive, .keepAlive)]
+    }
+
+    /// Clears and returns the first deadline of `order` that is due (only when the wheel
+    /// fires, so the lists being built per call costs nothing on the request path).
+    private mutating func takeFirstDue(_ order: [(WritableKeyPath<Self, NIODeadline?>, Kind)], at now: NIODeadline) -> Kind? {
+        for (deadline, kind) in order {
+            if let due = self[keyPath: deadline], due <= now {
+                self[keyPath: deadline] = nil
+                return kind
+            }
         }
         return nil
     }
