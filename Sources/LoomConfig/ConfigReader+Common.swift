@@ -189,6 +189,11 @@ extension ConfigReader {
             report(table.path(key), at: location, "host \"\(host)\" must not include a port (requests are matched without theirs; write IPv6 addresses as \"[::1]\")")
             return nil
         }
+        // `*.example.com`: one leftmost wildcard label standing for one or more labels.
+        if host.contains("*") && (!host.hasPrefix("*.") || host.dropFirst().contains("*") || host.count < 3) {
+            report(table.path(key), at: location, "invalid host \"\(host)\": \"*\" is only allowed as a whole leftmost label (\"*.example.com\")")
+            return nil
+        }
         return host
     }
 

@@ -115,15 +115,12 @@ struct ConfigValidator {
             if let upstream = route.upstreamName, !upstreamNames.contains(upstream) {
                 error(.route, i, .upstream, "unknown upstream \"\(upstream)\"" + Spelling.didYouMean(upstream, among: upstreamNames))
             }
-            if route.stripPrefix {
-                if case .prefix = route.match.path {} else {
-                    error(.route, i, .stripPrefix, "strip_prefix needs a prefix path (\"/x/*\" or path_prefix)")
-                }
+            let tail = route.match.path?.segmentPattern?.tail ?? PathPattern.Tail.end
+            if route.stripPrefix && tail == PathPattern.Tail.end {
+                error(.route, i, .stripPrefix, "strip_prefix needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix)")
             }
-            switch route.match.path {
-            case .regex(let regex): report(.unsupported, .route, i, .path, "regular-expression paths (\"\(regex)\")")
-            case .pattern(let pattern): report(.unsupported, .route, i, .path, "path parameters (\"\(pattern)\")")
-            default: break
+            if case .regex(let regex) = route.match.path {
+                report(.unsupported, .route, i, .path, "regular-expression paths (\"\(regex)\")")
             }
             if route.match.header != nil { report(.unsupported, .route, i, .header, "header matching") }
             if route.rewrite != nil { report(.unsupported, .route, i, .rewrite, "path rewriting") }

@@ -58,19 +58,28 @@ extension LoomYAMLDecoder {
 
     /// `/x` exact, `/x/*` prefix (`/*` is everything), any `{name}` segment a pattern.
     ///
-    /// Exact and prefix paths must be what a request path looks like after
+    /// The literal parts of every path must be what a request path looks like after
     /// `RequestPath.normalized` (no query, no dot segments, no `//`, no escaped unreserved
-    /// characters), or the rule could never match; patterns (planned) are only checked for
-    /// characters no request path has.
+    /// characters), or the rule could never match.
     mutating func pathMatch(_ text: String, at path: String, location: SourceLocation?) -> PathMatch? {
         guard text.hasPrefix("/") else {
             reader.report(path, at: location, "path \"\(text)\" must start with \"/\"")
             return nil
         }
-        let segments = text.split(separator: "/", omittingEmptySubsequences: false)
-        if segments.contains(where: { $0.hasPrefix("{") && $0.hasSuffix("}") && $0.count > 2 }) {
-            guard reader.checkRoutePathCharacters(text, path, at: location, literal: false) else { return nil }
-            return .pattern(text)
+        if text.contains("{") || text.contains("}") {
+            guard reader.checkRoutePathCharacters(text, path, at: location, literal: true) else { return nil }
+            switch PathPattern.parse(text) {
+            case .failure(let error):
+                reader.report(path, at: location, "invalid path \"\(text)\": \(error)")
+                return nil
+            case .success(let pattern):
+                // The literal parts obey the same normal form as exact paths; normalization
+                // leaves `{name}` as it is, so the corrected spelling keeps the parameters.
+                let suffix = pattern.tail == .end ? "" : "/*"
+                guard reader.checkRoutePathNormalized(pattern.literalPath(substitute: nil), written: text, path, at: location, spell: { $0 + suffix })
+                else { return nil }
+                return .pattern(pattern)
+            }
         }
         guard reader.checkRoutePathCharacters(text, path, at: location, literal: true) else { return nil }
         if text.hasSuffix("/*") {

@@ -80,8 +80,9 @@ public enum PathMatch: Sendable, Equatable {
     case prefix(String)
     /// Planned: anchored regular expression (WarpDrive `path_regex`).
     case regex(String)
-    /// Planned: a pattern with `{param}` segments (Loom `/users/{id}`).
-    case pattern(String)
+    /// Segments with `{param}` parameters, optionally ending in `/*` (Loom `/users/{id}`,
+    /// `/users/{id}/*`).
+    case pattern(PathPattern)
 }
 
 /// What a matching route does.

@@ -311,9 +311,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
             return .error(GatewayError(.routeNotFound))
         case .methodNotAllowed(let allowed):
             return .error(GatewayError(.methodNotAllowed(allowed: allowed)))
-        case .matched(let index):
+        case .matched(let index, let captures):
             let route = snapshot.routes[index]
             exchange.route = route
+            exchange.captures = captures
             exchange.timeouts = route.timeouts
             switch route.config.action {
             case .respond(let response):
@@ -328,7 +329,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 }
                 exchange.endpoint = snapshot.upstreams[upstreamIndex].endpoints[endpointIndex]
                 exchange.endpointAuthority = snapshot.upstreams[upstreamIndex].authorities[endpointIndex]
-                exchange.forwardTarget = Self.forwardTarget(head, path: path, route: route.config)
+                exchange.forwardTarget = Self.forwardTarget(head, path: path, route: route.config, captures: captures)
                 return nil
             }
         }
@@ -342,9 +343,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     /// The origin-form target sent upstream: the normalized (and possibly stripped) path plus
     /// the query as sent.
-    static func forwardTarget(_ head: HTTPRequestHead, path: String, route: RouteConfig) -> String {
+    static func forwardTarget(_ head: HTTPRequestHead, path: String, route: RouteConfig, captures: PathCaptures) -> String {
         if head.target == "*" { return "*" }
-        let forwarded = LinearRouter.forwardedPath(for: route, path: path)
+        let forwarded = route.stripPrefix ? LinearRouter.forwardedPath(path: path, captures: captures) : path
         guard let question = head.target.firstIndex(of: "?") else { return forwarded }
         return forwarded + head.target[question...]
     }

@@ -1,5 +1,6 @@
 import LoomConfig
 import LoomHTTP
+import LoomRouting
 import NIOCore
 
 /// The resources and record of one request on a downstream connection: its head, route,
@@ -17,6 +18,9 @@ final class Exchange {
     let started: NIODeadline
     /// The matched route, once routed.
     var route: ProxySnapshot.Route?
+    /// The route's path parameters and the rest after its prefix, as offsets into the
+    /// normalized path (`route.parameterNames` names them).
+    var captures = PathCaptures()
     var upstreamName: String?
     /// Index of the route's upstream in `snapshot.upstreams`.
     var upstreamIndex: Int?

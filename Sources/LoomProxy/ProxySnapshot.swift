@@ -47,7 +47,7 @@ public final class ProxySnapshot: Sendable {
     }
 
     let configuration: LoomConfiguration
-    let router: LinearRouter
+    let router: CompiledRouter
     /// Parallel to `router.routes`.
     let routes: [Route]
     let upstreams: [Upstream]
@@ -66,7 +66,7 @@ public final class ProxySnapshot: Sendable {
     public init(_ configuration: LoomConfiguration) {
         self.configuration = configuration
         let ordered = configuration.orderedRoutes
-        router = LinearRouter(orderedRoutes: ordered)
+        router = CompiledRouter(orderedRoutes: ordered)
         upstreams = configuration.upstreams.map {
             Upstream(name: $0.name, endpoints: $0.endpoints, pool: $0.pool)
         }

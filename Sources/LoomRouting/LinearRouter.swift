@@ -3,11 +3,13 @@ import LoomConfig
 /// The reference route matcher: a plain first-match scan over the routes in matching order.
 ///
 /// It is deliberately the obvious algorithm, so that it can serve as the oracle the compiled
-/// router is checked against. Rules (all present conditions must hold):
-/// - path: `exact` compares the whole path; `prefix` matches the prefix itself or anything that
-///   continues it at a `/` boundary (`/api` matches `/api`, `/api/`, `/api/x`, never `/apis`);
-///   a prefix ending in `/` (including `/`) matches any continuation. Case-sensitive.
-/// - host: case-insensitive equality, with any `:port` removed from the request's host.
+/// router (`CompiledRouter`) is checked against. Rules (all present conditions must hold):
+/// - path: the route's `PathPattern` (exact, prefix, `{param}` segments, trailing `/*`) against
+///   the request path's `/`-separated segments; literals compare bytes (case-sensitive),
+///   a parameter takes any non-empty segment.
+/// - host: case-insensitive equality with any `:port` and trailing dot removed from the
+///   request's host; `*.example.com` matches any name ending in `.example.com` (one or more
+///   labels before it, as nginx), never `example.com` itself.
 /// - methods: the request method is one of them (exact, methods are case-sensitive tokens).
 /// Routes are tried by `priority` (higher first), then file order.
 ///
@@ -18,66 +20,79 @@ public struct LinearRouter: Sendable {
     /// Each route's host rule, lower-cased and without a trailing dot, parallel to `routes`
     /// (prepared once, not per request).
     private let hostRules: [String?]
+    /// Each route's path as segments, parallel to `routes`; nil when the route matches any path.
+    private let patterns: [PathPattern?]
 
     /// `routes` must already be in matching order (`LoomConfiguration.orderedRoutes`).
     public init(orderedRoutes routes: [RouteConfig]) {
         self.routes = routes
         self.hostRules = routes.map { $0.match.host.map { Self.withoutTrailingDot($0).lowercased() } }
+        self.patterns = routes.map { $0.match.path?.segmentPattern }
     }
 
-    /// The result of matching one request.
-    public enum Outcome: Sendable, Equatable {
-        /// Index into `routes` of the first matching route.
-        case matched(Int)
-        /// Some route matches path and host but none allows this method: answer 405 with
-        /// `Allow` listing these methods (sorted, deduplicated).
-        case methodNotAllowed(allowed: [String])
-        case notFound
-    }
+    public typealias Outcome = RouteOutcome
 
     /// Matches a request; `host` is the raw `Host` value (port allowed), `path` excludes the query.
     public func match(method: String, host: String?, path: String) -> Outcome {
-        // Only routes with a host rule need the bare host: computed once, on first need.
-        var bareHost: String?
-        var bareHostKnown = false
+        let bareHost = host.map { Self.stripPort($0).lowercased() }
         var allowed: [String] = []
         for index in routes.indices {
-            // Fields are read in place: binding `routes[index]` would copy the whole route
-            // (a retain per string and array in it) for every route tried.
-            guard Self.pathMatches(routes[index].match.path, path) else { continue }
+            guard let captures = pathMatches(index, path) else { continue }
             if let rule = hostRules[index] {
-                if !bareHostKnown {
-                    bareHost = host.map { Self.stripPort($0).lowercased() }
-                    bareHostKnown = true
-                }
-                guard rule == bareHost else { continue }
+                guard let bareHost, Self.hostMatches(rule, bareHost) else { continue }
             }
-            guard let methods = routes[index].match.methods else { return .matched(index) }
-            if methods.contains(method) { return .matched(index) }
+            guard let methods = routes[index].match.methods else { return .matched(index, captures) }
+            if methods.contains(method) { return .matched(index, captures) }
             allowed.append(contentsOf: methods)
         }
         if allowed.isEmpty { return .notFound }
         return .methodNotAllowed(allowed: Array(Set(allowed)).sorted())
     }
 
-    /// Whether `path` satisfies `rule` (nil matches every path).
-    public static func pathMatches(_ rule: PathMatch?, _ path: String) -> Bool {
-        switch rule {
-        case nil: return true
-        case .exact(let exact): return path == exact
-        case .prefix(let prefix): return prefixMatches(prefix, path)
-        // Regex and `{param}` patterns are rejected by validation before a router is built;
-        // they never match here rather than guessing.
-        case .regex, .pattern: return false
-        }
+    /// Whether route `index` matches `path`, with what it captured. A route whose path is a
+    /// regular expression never matches here: validation refuses those before a router is built.
+    func pathMatches(_ index: Int, _ path: String) -> PathCaptures? {
+        if routes[index].match.path == nil { return PathCaptures() }
+        guard let pattern = patterns[index] else { return nil }
+        return Self.match(pattern, path)
     }
 
-    static func prefixMatches(_ prefix: String, _ path: String) -> Bool {
-        // Bytes, as nginx compares them (and far cheaper than `hasPrefix`'s Unicode rules).
-        guard path.utf8.starts(with: prefix.utf8) else { return false }
-        if prefix.utf8.last == UInt8(ascii: "/") || path.utf8.count == prefix.utf8.count { return true }
-        // Continue only at a segment boundary: the byte right after the prefix is '/'.
-        return path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: prefix.utf8.count)] == UInt8(ascii: "/")
+    /// `pattern` against `path` segment by segment.
+    static func match(_ pattern: PathPattern, _ path: String) -> PathCaptures? {
+        // "*" (OPTIONS) and "" (CONNECT) have no segments: only routes without a path rule
+        // match them.
+        guard path.utf8.first == UInt8(ascii: "/") else { return nil }
+        // Each request segment with its byte range.
+        var segments: [(text: Substring, start: Int, end: Int)] = []
+        var offset = 1
+        for segment in path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            segments.append((Substring(segment), offset, offset + segment.count))
+            offset += segment.count + 1
+        }
+        guard segments.count >= pattern.segments.count else { return nil }
+        var captures = PathCaptures()
+        for (wanted, got) in zip(pattern.segments, segments) {
+            switch wanted {
+            case .literal(let literal): guard got.text.utf8.elementsEqual(literal.utf8) else { return nil }
+            case .parameter: guard got.start < got.end else { return nil }; captures.push(start: got.start, end: got.end)
+            }
+        }
+        let remaining = segments.count - pattern.segments.count
+        switch pattern.tail {
+        case .end: guard remaining == 0 else { return nil }
+        case .any: break
+        case .atLeastOne: guard remaining >= 1 else { return nil }
+        }
+        // The rest starts at the "/" after the last matched segment.
+        captures.restStart = pattern.segments.isEmpty ? 0 : segments[pattern.segments.count - 1].end
+        return captures
+    }
+
+    /// Whether a bare, lower-cased request host satisfies a prepared host rule.
+    static func hostMatches(_ rule: String, _ host: String) -> Bool {
+        guard rule.hasPrefix("*.") else { return rule == host }
+        let suffix = rule.dropFirst()
+        return host.utf8.count > suffix.utf8.count && host.utf8.reversed().starts(with: suffix.utf8.reversed())
     }
 
     /// The host part of a `Host` value: `example.com:8080` → `example.com`, `[::1]:80` →
@@ -99,13 +114,10 @@ public struct LinearRouter: Sendable {
         host.utf8.last == UInt8(ascii: ".") ? String(host.dropLast()) : host
     }
 
-    /// The path sent upstream when `route` strips its prefix: `/api/users` → `/users`,
-    /// `/api` → `/`. Routes without `strip_prefix` or without a prefix return `path` unchanged.
-    public static func forwardedPath(for route: RouteConfig, path: String) -> String {
-        guard route.stripPrefix, case .prefix(let prefix) = route.match.path else { return path }
-        let trimmedPrefix = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-        let rest = path.dropFirst(trimmedPrefix.count)
-        if rest.isEmpty { return "/" }
-        return rest.hasPrefix("/") ? String(rest) : "/" + rest
+    /// The path sent upstream when a route strips its prefix: what follows the matched
+    /// segments (`/api/*` on `/api/users` → `/users`, on `/api` → `/`).
+    public static func forwardedPath(path: String, captures: PathCaptures) -> String {
+        let rest = captures.rest(in: path)
+        return rest.isEmpty ? "/" : String(rest)
     }
 }

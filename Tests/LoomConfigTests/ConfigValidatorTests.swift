@@ -15,7 +15,7 @@ struct ConfigValidatorTests {
             "mem: port 80 is already used by listener \"a\"",
             "mem: upstream \"u\" has no endpoints",
             "mem: unknown upstream \"v\"",
-            "mem: strip_prefix needs a prefix path (\"/x/*\" or path_prefix)",
+            "mem: strip_prefix needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix)",
         ])
     }
 

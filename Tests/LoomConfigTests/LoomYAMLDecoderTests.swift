@@ -222,7 +222,7 @@ struct LoomYAMLDecoderTests {
             "t.yaml:11:5 upstreams[1].name: duplicate upstream name \"backend\"",
             "t.yaml:12:5 upstreams[1].endpoints: upstream \"backend\" has no endpoints",
             "t.yaml:16:5 routes[0].upstream: unknown upstream \"bakend\" (did you mean \"backend\"?)",
-            "t.yaml:17:5 routes[0].strip_prefix: strip_prefix needs a prefix path (\"/x/*\" or path_prefix)",
+            "t.yaml:17:5 routes[0].strip_prefix: strip_prefix needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix)",
             "t.yaml:18:5 routes[1].id: duplicate route name \"r\"",
         ])
     }
@@ -249,7 +249,6 @@ struct LoomYAMLDecoderTests {
             "t.yaml:5:5 upstreams[0].health_check: not supported yet: active health checks (upstream \"b\")",
             "t.yaml:6:5 upstreams[0].circuit_breaker: not supported yet: circuit breaking",
             "t.yaml:7:5 upstreams[0].retry: not supported yet: retries",
-            "t.yaml:10:5 routes[0].path: not supported yet: path parameters (\"/users/{id}\")",
             "t.yaml:12:1 admin: not supported yet: the admin API",
             "t.yaml:13:1 metrics: not supported yet: Prometheus metrics",
             "t.yaml:14:1 plugins: not supported yet: Wasm plugins",
@@ -257,7 +256,7 @@ struct LoomYAMLDecoderTests {
         let upstream = try #require(result.configuration?.upstreams.first)
         #expect(upstream.loadBalancing == .leastConnections)
         #expect(upstream.health == HealthCheckSettings(path: "/up", interval: .seconds(5), timeout: .seconds(1), unhealthyThreshold: 2, healthyThreshold: 1))
-        #expect(result.configuration?.routes.first?.match.path == .pattern("/users/{id}"))
+        #expect(result.configuration?.routes.first?.match.path == .pattern(PathPattern(segments: [.literal("users"), .parameter("id")], tail: .end)))
     }
 
     @Test func environmentExpansionFeedsTypedValues() throws {

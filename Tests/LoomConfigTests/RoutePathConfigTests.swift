@@ -5,8 +5,8 @@ import Testing
 /// Route paths must be able to match: requests are routed by `RequestPath.normalized(path)`
 /// with the query removed, so a literal route path with a query, a fragment, spaces, a
 /// backslash, dot segments or any other non-normalized spelling is an error that says what
-/// to write instead. Regex and `{param}` paths (planned) only get the character checks that
-/// are not their own syntax.
+/// to write instead. The literal parts of `{param}` patterns obey the same rules; regex paths
+/// (planned) only get the character checks that are not their own syntax.
 @Suite struct RoutePathConfigTests {
     @Test func yamlPathsThatCouldNeverMatchAreErrors() {
         let result = TestSupport.yaml(#"""
@@ -65,15 +65,40 @@ import Testing
               - {id: d, path: /*, respond: {}}
               - {id: e, path: /api/, respond: {}}
               - {id: f, path: "/files/%20x", respond: {}}
-              - {id: g, path: "//users/{id}", respond: {}}
+              - {id: g, path: "/users/{id}/*", respond: {}}
+              - {id: h, path: "/{tenant}/items/{item_2}", respond: {}}
             """#)
-        #expect(result.problems == [
-            #"t.yaml:8:13 routes[6].path: not supported yet: path parameters ("//users/{id}")"#,
-        ])
+        #expect(result.problems == [])
         let paths = try #require(result.configuration).routes.map(\.match.path)
         #expect(paths == [
             .exact("/.well-known/acme"), .prefix("/a%2Fb"), .exact("/~user"), .prefix("/"), .exact("/api/"),
-            .exact("/files/%20x"), .pattern("//users/{id}"),
+            .exact("/files/%20x"), .pattern(PathPattern(segments: [.literal("users"), .parameter("id")], tail: .any)),
+            .pattern(PathPattern(segments: [.parameter("tenant"), .literal("items"), .parameter("item_2")], tail: .end)),
+        ])
+        #expect(paths.last??.segmentPattern?.description == "/{tenant}/items/{item_2}")
+    }
+
+    @Test func yamlPatternMistakesAreErrors() {
+        let result = TestSupport.yaml(#"""
+            routes:
+              - {id: a, path: "//users/{id}", respond: {}}
+              - {id: b, path: "/files/{name}.txt", respond: {}}
+              - {id: c, path: "/x/{1st}", respond: {}}
+              - {id: d, path: "/{a}/{a}", respond: {}}
+              - {id: e, path: "/x/*/{id}", respond: {}}
+              - {id: f, path: "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", respond: {}}
+              - {id: g, path: "/u/{}", respond: {}}
+              - {id: h, path: "/u/{id}/../x/*", respond: {}}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:2:19 routes[0].path: route path "//users/{id}" is not in normalized form; write "/users/{id}""#,
+            #"t.yaml:3:19 routes[1].path: invalid path "/files/{name}.txt": segment "{name}.txt" mixes text and a parameter; a parameter is a whole segment ("/x/{name}")"#,
+            #"t.yaml:4:19 routes[2].path: invalid path "/x/{1st}": parameter name "1st" must be letters, digits and "_", not starting with a digit"#,
+            #"t.yaml:5:19 routes[3].path: invalid path "/{a}/{a}": parameter "a" appears twice"#,
+            #"t.yaml:6:19 routes[4].path: invalid path "/x/*/{id}": "*" is only allowed as the final "/*""#,
+            #"t.yaml:7:19 routes[5].path: invalid path "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}": 9 parameters; at most 8 are allowed"#,
+            #"t.yaml:8:19 routes[6].path: invalid path "/u/{}": parameter name "" must be letters, digits and "_", not starting with a digit"#,
+            #"t.yaml:9:19 routes[7].path: route path "/u/{id}/../x/*" has "." or ".." segments, which loom refuses in requests (400); write "/u/x/*""#,
         ])
     }
 
