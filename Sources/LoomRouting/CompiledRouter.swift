@@ -22,25 +22,26 @@ import LoomConfig
 public struct CompiledRouter: Sendable {
     /// Routes in matching order; outcomes index into this.
     public let routes: [RouteConfig]
-    private let nodes: [Node]
-    /// Allowed methods per route (nil: any).
+    /// Allowed methods per route (nil: any), for the 405 `Allow` and methods outside `KnownMethod`.
     private let methods: [[String]?]
-    /// Root node of the bucket for routes without a host rule, or -1.
-    private let anyHostRoot: Int32
-    /// Lower-cased host → root node.
-    private let exactHosts: ByteKeyTable
-    /// Lower-cased `.suffix` (the rule `*.suffix` without its `*`) → root node.
-    private let wildcardHosts: ByteKeyTable
+    private let storage: Storage
 
-    private struct Node: Sendable {
-        var literals = ByteKeyTable([], foldCase: false)
+    /// A trie node: plain values only (indices into `Storage`), so walking takes no refcounts.
+    struct Node {
+        var literals = ByteKeyTables.Table()
         var parameter: Int32 = -1
-        /// Route indices, ascending, of patterns ending here with tail `.end`/`.any`/`.atLeastOne`.
-        var exact: [Int32] = []
-        var prefixAny: [Int32] = []
-        var prefixAtLeastOne: [Int32] = []
+        /// Routes, ascending, whose pattern ends here, by what may follow: `.end`, `.any`, `.atLeastOne`.
+        var exact = RouteList()
+        var prefixAny = RouteList()
+        var prefixAtLeastOne = RouteList()
         /// Smallest route index in this node's subtree.
         var minRoute = Int32.max
+    }
+
+    /// `Storage.routeLists[start ..< start + count]`.
+    struct RouteList {
+        var start: Int32 = 0
+        var count: Int32 = 0
     }
 
     /// `routes` must already be in matching order (`LoomConfiguration.orderedRoutes`).
@@ -75,10 +76,9 @@ public struct CompiledRouter: Sendable {
             }
             builder.insert(pattern, route: Int32(index), at: root)
         }
-        self.nodes = builder.freeze()
-        self.anyHostRoot = anyHostRoot
-        self.exactHosts = ByteKeyTable(exactRoots.map { (Array($0.key.utf8), $0.value) }, foldCase: true)
-        self.wildcardHosts = ByteKeyTable(wildcardRoots.map { (Array($0.key.utf8), $0.value) }, foldCase: true)
+        storage = builder.freeze(
+            anyHostRoot: anyHostRoot, exactHosts: exactRoots, wildcardHosts: wildcardRoots,
+            methodMasks: routes.map { KnownMethod.mask($0.match.methods) })
     }
 
     /// Lower-cased, without a trailing dot: how requests' hosts are compared.
@@ -88,12 +88,12 @@ public struct CompiledRouter: Sendable {
 
     /// Matches a request; `host` is the raw `Host` value (port allowed), `path` excludes the query.
     public func match(method: String, host: String?, path: String) -> RouteOutcome {
-        var search = Search(method: method, collecting: false)
+        var search = Search(method: method, methodBit: KnownMethod.bit(method), collecting: false)
         walkBuckets(host: host, path: path, &search)
         if search.best != .max {
             return .matched(Int(search.best), search.bestCaptures)
         }
-        search = Search(method: method, collecting: true)
+        search = Search(method: method, methodBit: search.methodBit, collecting: true)
         walkBuckets(host: host, path: path, &search)
         if search.allowed.isEmpty { return .notFound }
         return .methodNotAllowed(allowed: Array(Set(search.allowed)).sorted())
@@ -101,6 +101,8 @@ public struct CompiledRouter: Sendable {
 
     private struct Search {
         let method: String
+        /// `KnownMethod.bit(method)`: 0 for a method outside the known set.
+        let methodBit: UInt16
         /// The 405 pass: record the methods of routes that match all but the method.
         let collecting: Bool
         var best = Int32.max
@@ -110,75 +112,72 @@ public struct CompiledRouter: Sendable {
     }
 
     private func walkBuckets(host: String?, path: String, _ search: inout Search) {
+        let storage = storage
         withContiguousUTF8(path) { path in
-            nodes.withUnsafeBufferPointer { nodes in
-                if let host {
-                    withContiguousUTF8(host) { host in
-                        let bare = UnsafeBufferPointer(rebasing: host[Self.bareHostRange(host)])
-                        if let root = exactHosts.value(for: bare) {
-                            walk(root, 0, path, nodes, &search)
-                        }
-                        guard !wildcardHosts.isEmpty else { return }
-                        // `*.example.com` matches when a label boundary leaves `.example.com`.
-                        for dot in bare.indices.dropFirst() where bare[dot] == UInt8(ascii: ".") {
-                            if let root = wildcardHosts.value(for: UnsafeBufferPointer(rebasing: bare[dot...])) {
-                                walk(root, 0, path, nodes, &search)
-                            }
+            if let host {
+                withContiguousUTF8(host) { host in
+                    let bare = UnsafeBufferPointer(rebasing: host[Self.bareHostRange(host)])
+                    if let root = storage.lookup(storage.exactHosts, bare) {
+                        walk(root, 0, path, storage, &search)
+                    }
+                    guard !storage.wildcardHosts.isEmpty else { return }
+                    // `*.example.com` matches when a label boundary leaves `.example.com`.
+                    for dot in bare.indices.dropFirst() where bare[dot] == UInt8(ascii: ".") {
+                        if let root = storage.lookup(storage.wildcardHosts, UnsafeBufferPointer(rebasing: bare[dot...])) {
+                            walk(root, 0, path, storage, &search)
                         }
                     }
                 }
-                if anyHostRoot >= 0 { walk(anyHostRoot, 0, path, nodes, &search) }
             }
+            if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search) }
         }
     }
 
     /// Visits `node` with the request path consumed up to `position` (the index of the `/`
     /// that starts the next segment, or the path's length).
-    private func walk(
-        _ node: Int32, _ position: Int, _ path: UnsafeBufferPointer<UInt8>, _ nodes: UnsafeBufferPointer<Node>,
-        _ search: inout Search
-    ) {
-        let node = Int(node)
-        guard nodes[node].minRoute < search.best else { return }
+    private func walk(_ node: Int32, _ position: Int, _ path: UnsafeBufferPointer<UInt8>, _ storage: Storage, _ search: inout Search) {
+        let node = storage.nodes[Int(node)]
+        guard node.minRoute < search.best else { return }
         // A path not starting with "/" ("*", "") has no segments (see `LinearRouter.match`).
         let atEnd = position == path.count || path[position] != UInt8(ascii: "/")
-        if atEnd { consider(nodes[node].exact, position, &search) }
-        consider(nodes[node].prefixAny, position, &search)
+        if atEnd && node.exact.count > 0 { consider(node.exact, position, storage, &search) }
+        if node.prefixAny.count > 0 { consider(node.prefixAny, position, storage, &search) }
         guard !atEnd else { return }
-        consider(nodes[node].prefixAtLeastOne, position, &search)
+        if node.prefixAtLeastOne.count > 0 { consider(node.prefixAtLeastOne, position, storage, &search) }
         let start = position + 1
         var end = start
         while end < path.count && path[end] != UInt8(ascii: "/") { end += 1 }
-        if let child = nodes[node].literals.value(for: UnsafeBufferPointer(rebasing: path[start..<end])) {
-            walk(child, end, path, nodes, &search)
+        if let child = storage.lookup(node.literals, UnsafeBufferPointer(rebasing: path[start..<end])) {
+            walk(child, end, path, storage, &search)
         }
-        let parameter = nodes[node].parameter
-        if parameter >= 0 && end > start {
+        if node.parameter >= 0 && end > start {
             search.captures.push(start: start, end: end)
-            walk(parameter, end, path, nodes, &search)
+            walk(node.parameter, end, path, storage, &search)
             search.captures.pop()
         }
     }
 
     /// Takes the first route in `candidates` (ascending) that beats the best so far and
     /// allows the method; in the 405 pass, records the methods of the others.
-    private func consider(_ candidates: [Int32], _ position: Int, _ search: inout Search) {
-        for route in candidates {
+    private func consider(_ candidates: RouteList, _ position: Int, _ storage: Storage, _ search: inout Search) {
+        for offset in 0..<Int(candidates.count) {
+            let route = storage.routeLists[Int(candidates.start) + offset]
             guard route < search.best else { return }
-            guard let allowed = methods[Int(route)] else {
+            if allows(route, storage, search) {
                 search.best = route
                 search.bestCaptures = search.captures
                 search.bestCaptures.restStart = position
                 return
             }
-            if allowed.contains(search.method) {
-                search.best = route
-                search.bestCaptures = search.captures
-                search.bestCaptures.restStart = position
-                return
-            }
-            if search.collecting { search.allowed += allowed }
+            if search.collecting { search.allowed += methods[Int(route)] ?? [] }
         }
+    }
+
+    private func allows(_ route: Int32, _ storage: Storage, _ search: Search) -> Bool {
+        let mask = storage.methodMasks[Int(route)]
+        if mask == KnownMethod.any || mask & search.methodBit != 0 { return true }
+        // Methods outside the known set are compared as strings.
+        return mask & KnownMethod.other != 0 && search.methodBit == 0 && methods[Int(route)]?.contains(search.method) == true
     }
 
     /// The host part of a `Host` value's bytes: without `:port` (`[v6]` kept whole) and
@@ -192,49 +191,110 @@ public struct CompiledRouter: Sendable {
         return 0..<end
     }
 
-    /// Builds the trie with dictionaries, then freezes children into `ByteKeyTable`s.
+    /// The frozen trie in manually allocated memory: immutable after init, freed with the router.
+    /// Plain pointers rather than arrays so that a lookup retains nothing per node visited.
+    final class Storage: @unchecked Sendable {
+        let nodes: UnsafeMutableBufferPointer<Node>
+        let slots: UnsafeMutableBufferPointer<ByteKeyTables.Slot>
+        let keyBytes: UnsafeMutableBufferPointer<UInt8>
+        let routeLists: UnsafeMutableBufferPointer<Int32>
+        let methodMasks: UnsafeMutableBufferPointer<UInt16>
+        let anyHostRoot: Int32
+        let exactHosts: ByteKeyTables.Table
+        let wildcardHosts: ByteKeyTables.Table
+
+        init(
+            nodes: [Node], tables: ByteKeyTables, routeLists: [Int32], methodMasks: [UInt16], anyHostRoot: Int32,
+            exactHosts: ByteKeyTables.Table, wildcardHosts: ByteKeyTables.Table
+        ) {
+            self.nodes = Self.copy(nodes)
+            self.slots = Self.copy(tables.slots)
+            self.keyBytes = Self.copy(tables.keyBytes)
+            self.routeLists = Self.copy(routeLists)
+            self.methodMasks = Self.copy(methodMasks)
+            self.anyHostRoot = anyHostRoot
+            self.exactHosts = exactHosts
+            self.wildcardHosts = wildcardHosts
+        }
+
+        deinit {
+            nodes.deallocate()
+            slots.deallocate()
+            keyBytes.deallocate()
+            routeLists.deallocate()
+            methodMasks.deallocate()
+        }
+
+        func lookup(_ table: ByteKeyTables.Table, _ key: UnsafeBufferPointer<UInt8>) -> Int32? {
+            ByteKeyTables.value(in: table, for: key, slots: slots.baseAddress!, keyBytes: keyBytes.baseAddress!)
+        }
+
+        /// At least one element, so every base address is non-nil.
+        private static func copy<T>(_ array: [T]) -> UnsafeMutableBufferPointer<T> {
+            let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
+            _ = buffer.initialize(from: array)
+            return buffer
+        }
+    }
+
+    /// Builds the trie with dictionaries and arrays, then freezes it into a `Storage`.
     private struct Builder {
         var nodes: [Node] = []
         var children: [[String: Int32]] = []
+        var lists: [(exact: [Int32], any: [Int32], atLeastOne: [Int32])] = []
 
         mutating func newNode() -> Int32 {
             nodes.append(Node())
             children.append([:])
+            lists.append(([], [], []))
             return Int32(nodes.count - 1)
         }
 
         mutating func insert(_ pattern: PathPattern, route: Int32, at root: Int32) {
-            var node = root
-            nodes[Int(node)].minRoute = min(nodes[Int(node)].minRoute, route)
+            var node = Int(root)
+            nodes[node].minRoute = min(nodes[node].minRoute, route)
             for segment in pattern.segments {
                 switch segment {
                 case .literal(let text):
-                    if let child = children[Int(node)][text] {
-                        node = child
+                    if let child = children[node][text] {
+                        node = Int(child)
                     } else {
                         let child = newNode()
-                        children[Int(node)][text] = child
-                        node = child
+                        children[node][text] = child
+                        node = Int(child)
                     }
                 case .parameter:
-                    if nodes[Int(node)].parameter < 0 { nodes[Int(node)].parameter = newNode() }
-                    node = nodes[Int(node)].parameter
+                    if nodes[node].parameter < 0 { nodes[node].parameter = newNode() }
+                    node = Int(nodes[node].parameter)
                 }
-                nodes[Int(node)].minRoute = min(nodes[Int(node)].minRoute, route)
+                nodes[node].minRoute = min(nodes[node].minRoute, route)
             }
             switch pattern.tail {
-            case .end: nodes[Int(node)].exact.append(route)
-            case .any: nodes[Int(node)].prefixAny.append(route)
-            case .atLeastOne: nodes[Int(node)].prefixAtLeastOne.append(route)
+            case .end: lists[node].exact.append(route)
+            case .any: lists[node].any.append(route)
+            case .atLeastOne: lists[node].atLeastOne.append(route)
             }
         }
 
-        func freeze() -> [Node] {
-            var frozen = nodes
-            for index in frozen.indices where !children[index].isEmpty {
-                frozen[index].literals = ByteKeyTable(children[index].map { (Array($0.key.utf8), $0.value) }, foldCase: false)
+        func freeze(anyHostRoot: Int32, exactHosts: [String: Int32], wildcardHosts: [String: Int32], methodMasks: [UInt16]) -> Storage {
+            var tables = ByteKeyTables()
+            var routeLists: [Int32] = []
+            func list(_ routes: [Int32]) -> RouteList {
+                defer { routeLists += routes }
+                return RouteList(start: Int32(routeLists.count), count: Int32(routes.count))
             }
-            return frozen
+            var frozen = nodes
+            for index in frozen.indices {
+                frozen[index].literals = tables.add(children[index].map { (Array($0.key.utf8), $0.value) }, foldCase: false)
+                frozen[index].exact = list(lists[index].exact)
+                frozen[index].prefixAny = list(lists[index].any)
+                frozen[index].prefixAtLeastOne = list(lists[index].atLeastOne)
+            }
+            let exact = tables.add(exactHosts.map { (Array($0.key.utf8), $0.value) }, foldCase: true)
+            let wildcard = tables.add(wildcardHosts.map { (Array($0.key.utf8), $0.value) }, foldCase: true)
+            return Storage(
+                nodes: frozen, tables: tables, routeLists: routeLists, methodMasks: methodMasks, anyHostRoot: anyHostRoot,
+                exactHosts: exact, wildcardHosts: wildcard)
         }
     }
 }

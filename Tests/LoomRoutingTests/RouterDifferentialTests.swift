@@ -22,8 +22,8 @@ import Testing
     static let segments = ["a", "b", "ab", "users", "1"]
     static let ruleHosts: [String?] = [nil, nil, "a.com", "B.com", "*.a.com", "*.x.a.com", "[::1]"]
     static let requestHosts: [String?] = [nil, "a.com", "A.COM:8080", "b.com.", "x.a.com", "y.x.a.com", "x.a.com.:1", "[::1]:80", "", "com"]
-    static let methodSets: [[String]?] = [nil, nil, ["GET"], ["POST", "PUT"], ["GET", "DELETE"]]
-    static let methods = ["GET", "POST", "DELETE", "PATCH"]
+    static let methodSets: [[String]?] = [nil, nil, ["GET"], ["POST", "PUT"], ["GET", "DELETE"], ["PROPFIND", "GET"]]
+    static let methods = ["GET", "POST", "DELETE", "PATCH", "PROPFIND", "MKCOL"]
 
     static func randomPath(_ rng: inout Generator) -> PathMatch? {
         let depth = Int.random(in: 0...3, using: &rng)
