@@ -1,0 +1,114 @@
+import LoomConfig
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import LoomProxy
+
+/// Routing through a running proxy: configurations loaded from Loom YAML and WarpDrive TOML
+/// text, several real backends, and which backend got the request with which path.
+extension ProxyE2E {
+    @Suite struct RoutingTests {
+        /// Starts `count` echo backends, loads `text` (with `{port0}`, `{port1}`, … replaced by
+        /// their ports) and runs `body` against a proxy for it.
+        static func withBackends(
+            _ count: Int, dialect: ConfigDialect, _ text: String, _ body: ([TestBackend], ProxyHarness) async throws -> Void
+        ) async throws {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let backends = (0..<count).map { _ in TestBackend(group: group) }
+            do {
+                for backend in backends { try await backend.start() }
+                var text = text
+                for (index, backend) in backends.enumerated() { text = text.replacingOccurrences(of: "{port\(index)}", with: String(backend.port)) }
+                let result = ConfigLoader.load(text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: [:])
+                let configuration = try #require(result.configuration, "\(result.diagnostics)")
+                try await E2E.withProxy(configuration) { proxy in try await body(backends, proxy) }
+            } catch {
+                for backend in backends { await backend.stop() }
+                try? await group.shutdownGracefully()
+                throw error
+            }
+            for backend in backends { await backend.stop() }
+            try? await group.shutdownGracefully()
+        }
+
+        /// Which backend answered (the one whose log of request targets grew) and the
+        /// request-target it received; the status when loom answered by itself.
+        static func forwarded(_ proxy: ProxyHarness, _ backends: [TestBackend], _ raw: String) throws -> String {
+            let before = backends.map { $0.requestURIs.withLockedValue(\.count) }
+            let response = try proxy.request(raw)
+            guard response.status == 200 else { return "\(response.status)" }
+            let echoed = try EchoedRequest(response)
+            let index = backends.indices.first { backends[$0].requestURIs.withLockedValue(\.count) > before[$0] }
+            return "backend\(index.map(String.init) ?? "?") \(echoed.uri)"
+        }
+
+        /// The "Mode 2" example of warpdrive-routing.md, each of its `→` lines.
+        @Test func warpDriveModeTwoExample() async throws {
+            try await Self.withBackends(3, dialect: .warpDriveTOML, """
+                [server]
+                http_port = 8080
+                [upstreams.rails]
+                host = "127.0.0.1"
+                port = {port0}
+                [upstreams.cable]
+                host = "127.0.0.1"
+                port = {port1}
+                [upstreams.sidekiq]
+                host = "127.0.0.1"
+                port = {port2}
+                [[routes]]
+                path_prefix = "/cable"
+                upstream = "cable"
+                [[routes]]
+                path_prefix = "/sidekiq"
+                upstream = "sidekiq"
+                strip_prefix = true # /sidekiq/jobs → /jobs
+                [[routes]]
+                path_prefix = "/"
+                upstream = "rails"
+                """) { backends, proxy in
+                func expectSent(_ target: String, _ expected: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+                    let got = try Self.forwarded(proxy, backends, "GET \(target) HTTP/1.1\r\nHost: app\r\n\r\n")
+                    #expect(got == expected, sourceLocation: sourceLocation)
+                }
+                // GET /cable → 127.0.0.1:3001
+                try expectSent("/cable", "backend1 /cable")
+                // GET /sidekiq/jobs → 127.0.0.1:7080/jobs
+                try expectSent("/sidekiq/jobs", "backend2 /jobs")
+                // GET / → 127.0.0.1:3000
+                try expectSent("/", "backend0 /")
+                try expectSent("/cables", "backend0 /cables")
+            }
+        }
+
+        @Test func parametersWildcardHostsAndMethodsThroughTheProxy() async throws {
+            try await Self.withBackends(2, dialect: .loomYAML, """
+                listeners: [{name: http, address: "127.0.0.1:8080"}]
+                upstreams:
+                  - {name: users, endpoints: ["127.0.0.1:{port0}"]}
+                  - {name: tenants, endpoints: ["127.0.0.1:{port1}"]}
+                routes:
+                  - {id: me, path: /users/me, respond: {status: 200, body: me}}
+                  - {id: user, path: "/users/{id}", methods: [GET], upstream: users}
+                  - {id: tenant, path: "/t/{tenant}/*", host: "*.example.com", upstream: tenants, strip_prefix: true}
+                """) { backends, proxy in
+                func expectSent(_ raw: String, _ expected: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+                    #expect(try Self.forwarded(proxy, backends, raw) == expected, sourceLocation: sourceLocation)
+                }
+                try expectSent("GET /users/42?full=1 HTTP/1.1\r\nHost: a\r\n\r\n", "backend0 /users/42?full=1")
+                #expect(try proxy.request("GET /users/me HTTP/1.1\r\nHost: a\r\n\r\n").bodyText == "me")
+                try expectSent("GET /t/acme/orders/7?x=1 HTTP/1.1\r\nHost: EU.Example.com:8080\r\n\r\n", "backend1 /orders/7?x=1")
+                try expectSent("GET /t/acme HTTP/1.1\r\nHost: a.b.example.com\r\n\r\n", "backend1 /")
+                // The wildcard needs at least one label before the suffix.
+                try expectSent("GET /t/acme HTTP/1.1\r\nHost: example.com\r\n\r\n", "404")
+                let notAllowed = try proxy.request("DELETE /users/42 HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(notAllowed.status == 405)
+                #expect(notAllowed.header("allow") == "GET")
+                // A parameter takes a whole non-empty segment.
+                try expectSent("GET /users/ HTTP/1.1\r\nHost: a\r\n\r\n", "404")
+                try expectSent("GET /users/42/x HTTP/1.1\r\nHost: a\r\n\r\n", "404")
+            }
+        }
+    }
+}
