@@ -39,7 +39,7 @@ let package = Package(
         ),
         .target(
             name: "LoomRouting",
-            dependencies: ["LoomConfig"],
+            dependencies: ["LoomConfig", "LoomHTTP"],
             swiftSettings: strict
         ),
         .target(
@@ -67,7 +67,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
-        .testTarget(name: "LoomRoutingTests", dependencies: ["LoomRouting"], swiftSettings: strict),
+        .testTarget(name: "LoomRoutingTests", dependencies: ["LoomRouting", "LoomHTTP"], swiftSettings: strict),
         .testTarget(
             name: "LoomHTTPTests",
             dependencies: ["LoomHTTP", .product(name: "NIOCore", package: "swift-nio")],

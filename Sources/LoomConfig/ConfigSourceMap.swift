@@ -14,7 +14,7 @@ struct ConfigSourceMap: Sendable {
     enum Field: Sendable, Hashable {
         case entity, name, address, `protocol`, tls
         case endpoints, endpoint(Int), loadBalancing, health, process
-        case path, header, upstream, stripPrefix, rewrite, requireAuth
+        case path, upstream, stripPrefix, rewrite, requireAuth
         /// A route's `plugins` list, and its N-th name.
         case plugins, plugin(Int)
         /// The name of a route's N-th `add_headers` entry / N-th `respond.headers` entry.

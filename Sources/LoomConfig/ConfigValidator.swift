@@ -119,10 +119,6 @@ struct ConfigValidator {
             if route.stripPrefix && tail == PathPattern.Tail.end {
                 error(.route, i, .stripPrefix, "strip_prefix needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix)")
             }
-            if case .regex(let regex) = route.match.path {
-                report(.unsupported, .route, i, .path, "regular-expression paths (\"\(regex)\")")
-            }
-            if route.match.header != nil { report(.unsupported, .route, i, .header, "header matching") }
             if route.rewrite != nil { report(.unsupported, .route, i, .rewrite, "path rewriting") }
             if route.requireAuth { report(.unsupported, .route, i, .requireAuth, "admin-token authentication (require_auth)") }
             for (j, plugin) in route.plugins.enumerated() where !pluginNames.contains(plugin) {

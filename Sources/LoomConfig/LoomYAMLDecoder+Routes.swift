@@ -1,6 +1,6 @@
 /// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
 extension LoomYAMLDecoder {
-    static let routeKeys = ["id", "path", "host", "methods", "priority", "upstream", "respond",
+    static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond",
                             "strip_prefix", "add_headers", "timeouts", "description", "plugins"]
 
     mutating func routes(_ node: ConfigNode) {
@@ -17,6 +17,12 @@ extension LoomYAMLDecoder {
             }
             match.host = reader.routeHost(table, "host")
             if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }
+            if let headers = table["headers"], let conditions = reader.fieldConditions(headers, at: table.path("headers"), .header) {
+                match.headers = conditions
+            }
+            if let query = table["query"], let conditions = reader.fieldConditions(query, at: table.path("query"), .query) {
+                match.query = conditions
+            }
             let plugins = table["plugins"].map { pluginNames($0, at: table.path("plugins"), fields: &fields) } ?? []
             // Every field is decoded and checked even when the action is unusable, so one
             // run reports all of the route's problems; only then is the route dropped.

@@ -56,18 +56,48 @@ public struct RouteConfig: Sendable, Equatable {
 /// The conditions of a route; all present conditions must hold. An empty match matches all.
 public struct RouteMatch: Sendable, Equatable {
     public var path: PathMatch?
-    /// Exact host, compared case-insensitively with any port removed.
+    /// Host compared case-insensitively with any port removed: exact, or `*.example.com`
+    /// (one or more labels before `.example.com`).
     public var host: String?
     /// Allowed methods (upper case); `nil` allows every method.
     public var methods: [String]?
-    /// Planned: header equality (WarpDrive `header = { name, value }`).
-    public var header: HeaderPair?
+    /// Request header conditions (names case-insensitive; WarpDrive `header`, Loom `headers`).
+    public var headers: [FieldCondition]
+    /// Query parameter conditions (names and values compared after percent-decoding).
+    public var query: [FieldCondition]
 
-    public init(path: PathMatch? = nil, host: String? = nil, methods: [String]? = nil, header: HeaderPair? = nil) {
+    public init(
+        path: PathMatch? = nil, host: String? = nil, methods: [String]? = nil, headers: [FieldCondition] = [],
+        query: [FieldCondition] = []
+    ) {
         self.path = path
         self.host = host
         self.methods = methods
-        self.header = header
+        self.headers = headers
+        self.query = query
+    }
+}
+
+/// A condition on a request header or a query parameter, by name. With several fields or
+/// parameters of that name, one satisfying the test is enough (`absent`: none may exist).
+public struct FieldCondition: Sendable, Hashable {
+    public enum Test: Sendable, Hashable {
+        /// A value equals this exactly (case-sensitive; header values without surrounding spaces).
+        case equals(String)
+        /// Present, with any value (also empty).
+        case present
+        /// Not present at all.
+        case absent
+        /// A value matches this regular expression as a whole.
+        case matches(String)
+    }
+
+    public var name: String
+    public var test: Test
+
+    public init(name: String, test: Test) {
+        self.name = name
+        self.test = test
     }
 }
 
@@ -78,7 +108,8 @@ public enum PathMatch: Sendable, Equatable {
     /// The path is this prefix or continues it at a `/` boundary (Loom `/api/*`, WarpDrive
     /// `path_prefix`). `/api` matches `/api` and `/api/users`, never `/apis`; `/` matches all.
     case prefix(String)
-    /// Planned: anchored regular expression (WarpDrive `path_regex`).
+    /// A regular expression matched from the start of the path (as if it began with `^`;
+    /// end it with `$` to match whole paths) (WarpDrive `path_regex`).
     case regex(String)
     /// Segments with `{param}` parameters, optionally ending in `/*` (Loom `/users/{id}`,
     /// `/users/{id}/*`).

@@ -1,7 +1,7 @@
-/// WarpDrive `[[routes]]`: path_prefix / path_exact / path_regex, host, methods, header,
+/// WarpDrive `[[routes]]`: path_prefix / path_exact / path_regex, host, methods, header(s), query,
 /// upstream or respond, strip_prefix, rewrite, add_headers, timeouts, require_auth.
 extension WarpDriveTOMLDecoder {
-    static let routeKeys = ["name", "priority", "path_prefix", "path_exact", "path_regex", "host", "methods", "header",
+    static let routeKeys = ["name", "priority", "path_prefix", "path_exact", "path_regex", "host", "methods", "header", "headers", "query",
                             "upstream", "respond", "strip_prefix", "rewrite", "add_headers", "read_timeout_secs",
                             "connect_timeout_secs", "request_timeout_secs", "description", "require_auth"]
 
@@ -29,13 +29,16 @@ extension WarpDriveTOMLDecoder {
         }
         match.host = reader.routeHost(table, "host")
         if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }
-        if let header = reader.table(table, "header", allowed: ["name", "value"]) {
-            let name = header.has("name") ? reader.headerName(header, "name") : nil
-            if !header.has("name") { reader.report(header.path, at: header.location, "missing required key \"name\"") }
-            if let name, let value = reader.requiredString(header, "value") {
-                match.header = HeaderPair(name: name, value: value)
-                fields[.header] = table.path("header")
-            }
+        // WarpDrive's `header = { name, value }` is one condition; `headers` takes several.
+        if let header = reader.table(table, "header", allowed: ["name", "value", "present", "regex"]),
+            let condition = reader.fieldCondition(header, .header) {
+            match.headers.append(condition)
+        }
+        if let headers = table["headers"], let conditions = reader.fieldConditions(headers, at: table.path("headers"), .header) {
+            match.headers += conditions
+        }
+        if let query = table["query"], let conditions = reader.fieldConditions(query, at: table.path("query"), .query) {
+            match.query = conditions
         }
         // Every field is decoded and checked even when the action is unusable, so one run
         // reports all of the route's problems; only then is the route dropped.
@@ -70,17 +73,15 @@ extension WarpDriveTOMLDecoder {
         reader.sourceMap.append(.route, fields: fields)
     }
 
-    /// `path_regex` (planned) is only checked for characters no request path has;
+    /// `path_regex` is only checked for characters no request path has and for compiling;
     /// `path_prefix` and `path_exact` must also be in the form `RequestPath.normalized` gives
     /// request paths, or the rule could never match.
     private mutating func pathMatch(key: String, _ text: String, table: ConfigTable) -> PathMatch? {
         let path = table.path(key), location = table[key]?.location
         if key == "path_regex" {
-            guard reader.checkRoutePathCharacters(text, path, at: location, literal: false) else { return nil }
-            guard (try? Regex(text)) != nil else {
-                reader.report(path, at: location, "invalid regular expression \"\(text)\"")
-                return nil
-            }
+            guard reader.checkRoutePathCharacters(text, path, at: location, literal: false),
+                reader.checkedRegex(text, path, at: location) != nil
+            else { return nil }
             return .regex(text)
         }
         guard text.hasPrefix("/") else {

@@ -80,6 +80,22 @@ public struct HTTPHeaderBlock: Sendable {
         firstIndex(named: lowercasedName) != nil
     }
 
+    /// Calls `body` with the value bytes (trimmed) of each field named `lowercasedName`, in
+    /// order, until it returns true; returns whether it did. Allocates nothing.
+    public func containsValue(named lowercasedName: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        var name = lowercasedName
+        return name.withUTF8 { wanted in
+            bytes.withUnsafeReadableBytes { raw in
+                let wanted = UnsafeRawBufferPointer(wanted)
+                for f in fields where Int(f.nameLength) == wanted.count {
+                    guard HTTPSyntax.equalsLowercased(raw, start: Int(f.nameStart), wanted: wanted) else { continue }
+                    if body(UnsafeRawBufferPointer(rebasing: raw[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)])) { return true }
+                }
+                return false
+            }
+        }
+    }
+
     /// The index of the first field named `lowercasedName`, or nil.
     public func firstIndex(named lowercasedName: String) -> Int? {
         var name = lowercasedName

@@ -306,7 +306,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// Matches the route and fills in the exchange; returns what Loom answers itself, if the
     /// request does not go upstream.
     private func route(_ head: HTTPRequestHead, path: String, exchange: Exchange, snapshot: ProxySnapshot) -> LocalAnswer? {
-        switch snapshot.router.match(method: head.method, host: head.host, path: path) {
+        let query = head.target.utf8.firstIndex(of: UInt8(ascii: "?")).map { head.target[head.target.index(after: $0)...] }
+        switch snapshot.router.match(method: head.method, host: head.host, path: path, query: query, headers: head.headers) {
         case .notFound:
             return .error(GatewayError(.routeNotFound))
         case .methodNotAllowed(let allowed):

@@ -14,9 +14,11 @@ import LoomConfig
 /// Lookup walks the request path's segments through every bucket the host selects (its exact
 /// bucket, each `*.suffix` bucket it falls in, the host-less bucket), keeping the smallest
 /// index of a route that also allows the method; a subtree whose smallest index is not smaller
-/// is skipped, so first-match order holds across buckets. Captures are byte offsets and nodes
-/// live in one array: a hit allocates nothing. A miss walks once more to collect the methods
-/// for a 405 `Allow`, which allocates.
+/// is skipped, so first-match order holds across buckets. Routes with a regular-expression path
+/// are not in the trie: after the walk, those that could still beat the best are tried in order.
+/// Header and query conditions are checked on each candidate (`RouteConditions`). Captures are
+/// byte offsets and nodes live in one array: a hit on routes without regular expressions
+/// allocates nothing. A miss walks once more to collect the methods for a 405 `Allow`.
 ///
 /// Thread-safety: immutable after init; share it freely.
 public struct CompiledRouter: Sendable {
@@ -24,6 +26,10 @@ public struct CompiledRouter: Sendable {
     public let routes: [RouteConfig]
     /// Allowed methods per route (nil: any), for the 405 `Allow` and methods outside `KnownMethod`.
     private let methods: [[String]?]
+    private let conditions: [RouteConditions]
+    /// Routes with a `path_regex`, ascending, with their compiled expression and host rule
+    /// (lower-cased; `*.` prefix for a wildcard).
+    private let regexRoutes: [(route: Int32, regex: CompiledRegex, host: [UInt8]?)]
     private let storage: Storage
 
     /// A trie node: plain values only (indices into `Storage`), so walking takes no refcounts.
@@ -45,10 +51,11 @@ public struct CompiledRouter: Sendable {
     }
 
     /// `routes` must already be in matching order (`LoomConfiguration.orderedRoutes`).
-    /// Routes whose path is a regular expression are left out (validation refuses them).
     public init(orderedRoutes routes: [RouteConfig]) {
         self.routes = routes
         self.methods = routes.map(\.match.methods)
+        self.conditions = routes.map { RouteConditions($0.match) }
+        var regexRoutes: [(route: Int32, regex: CompiledRegex, host: [UInt8]?)] = []
         var builder = Builder()
         var anyHostRoot: Int32 = -1
         var exactRoots: [String: Int32] = [:]
@@ -57,6 +64,10 @@ public struct CompiledRouter: Sendable {
             let pattern: PathPattern
             switch route.match.path {
             case nil: pattern = PathPattern(segments: [], tail: .any)
+            case .regex(let expression)?:
+                let host = route.match.host.map { Array(Self.preparedHostRule($0).utf8) }
+                regexRoutes.append((Int32(index), CompiledRegex(expression, anchoring: .start), host))
+                continue
             case let path?:
                 guard let segments = path.segmentPattern else { continue }
                 pattern = segments
@@ -76,9 +87,10 @@ public struct CompiledRouter: Sendable {
             }
             builder.insert(pattern, route: Int32(index), at: root)
         }
+        self.regexRoutes = regexRoutes
         storage = builder.freeze(
             anyHostRoot: anyHostRoot, exactHosts: exactRoots, wildcardHosts: wildcardRoots,
-            methodMasks: routes.map { KnownMethod.mask($0.match.methods) })
+            methodMasks: routes.map { KnownMethod.mask($0.match.methods) }, conditioned: conditions.map { !$0.isEmpty })
     }
 
     /// Lower-cased, without a trailing dot: how requests' hosts are compared.
@@ -86,41 +98,66 @@ public struct CompiledRouter: Sendable {
         (host.utf8.last == UInt8(ascii: ".") ? String(host.dropLast()) : host).lowercased()
     }
 
-    /// Matches a request; `host` is the raw `Host` value (port allowed), `path` excludes the query.
-    public func match(method: String, host: String?, path: String) -> RouteOutcome {
-        var search = Search(method: method, methodBit: KnownMethod.bit(method), collecting: false)
+    /// Matches a request; `host` is the raw `Host` value (port allowed), `path` excludes the
+    /// query, `query` is what follows the `?` (nil without one).
+    public func match<Headers: RouteHeaders>(method: String, host: String?, path: String, query: Substring? = nil, headers: Headers) -> RouteOutcome {
+        lookup(method: method, host: host, path: path, query: query, headers: headers)
+    }
+
+    func lookup<Headers: RouteHeaders>(method: String, host: String?, path: String, query: Substring?, headers: Headers) -> RouteOutcome {
+        let bit = KnownMethod.bit(method)
+        var search = Search(method: method, methodBit: bit, collecting: false, headers: headers, query: query)
         walkBuckets(host: host, path: path, &search)
         if search.best != .max {
             return .matched(Int(search.best), search.bestCaptures)
         }
-        search = Search(method: method, methodBit: search.methodBit, collecting: true)
+        search = Search(method: method, methodBit: bit, collecting: true, headers: headers, query: query)
         walkBuckets(host: host, path: path, &search)
         if search.allowed.isEmpty { return .notFound }
         return .methodNotAllowed(allowed: Array(Set(search.allowed)).sorted())
     }
 
-    private struct Search {
+    /// A request without header or query conditions to check.
+    public func match(method: String, host: String?, path: String, query: Substring? = nil) -> RouteOutcome {
+        match(method: method, host: host, path: path, query: query, headers: HeaderList())
+    }
+
+    private struct Search<Headers: RouteHeaders> {
         let method: String
         /// `KnownMethod.bit(method)`: 0 for a method outside the known set.
         let methodBit: UInt16
         /// The 405 pass: record the methods of routes that match all but the method.
         let collecting: Bool
+        let headers: Headers
+        let query: Substring?
         var best = Int32.max
         var bestCaptures = PathCaptures()
         var captures = PathCaptures()
         var allowed: [String] = []
+
+        init(method: String, methodBit: UInt16, collecting: Bool, headers: Headers, query: Substring?) {
+            self.method = method
+            self.methodBit = methodBit
+            self.collecting = collecting
+            self.headers = headers
+            self.query = query
+        }
     }
 
-    private func walkBuckets(host: String?, path: String, _ search: inout Search) {
+    private func walkBuckets<Headers>(host: String?, path: String, _ search: inout Search<Headers>) {
         let storage = storage
         withContiguousUTF8(path) { path in
-            if let host {
-                withContiguousUTF8(host) { host in
-                    let bare = UnsafeBufferPointer(rebasing: host[Self.bareHostRange(host)])
-                    if let root = storage.lookup(storage.exactHosts, bare) {
-                        walk(root, 0, path, storage, &search)
-                    }
-                    guard !storage.wildcardHosts.isEmpty else { return }
+            guard let host else {
+                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search) }
+                tryRegexRoutes(path, host: nil, &search)
+                return
+            }
+            withContiguousUTF8(host) { host in
+                let bare = UnsafeBufferPointer(rebasing: host[Self.bareHostRange(host)])
+                if let root = storage.lookup(storage.exactHosts, bare) {
+                    walk(root, 0, path, storage, &search)
+                }
+                if !storage.wildcardHosts.isEmpty {
                     // `*.example.com` matches when a label boundary leaves `.example.com`.
                     for dot in bare.indices.dropFirst() where bare[dot] == UInt8(ascii: ".") {
                         if let root = storage.lookup(storage.wildcardHosts, UnsafeBufferPointer(rebasing: bare[dot...])) {
@@ -128,14 +165,44 @@ public struct CompiledRouter: Sendable {
                         }
                     }
                 }
+                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search) }
+                tryRegexRoutes(path, host: bare, &search)
             }
-            if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search) }
         }
+    }
+
+    /// The routes with a `path_regex` that could still beat the best found in the trie, in order.
+    private func tryRegexRoutes<Headers>(_ path: UnsafeBufferPointer<UInt8>, host: UnsafeBufferPointer<UInt8>?, _ search: inout Search<Headers>) {
+        guard !regexRoutes.isEmpty, path.first == UInt8(ascii: "/") else { return }
+        // Decoded once, only if some regex route is still in the running.
+        var text: String?
+        for (route, regex, rule) in regexRoutes {
+            guard route < search.best else { return }
+            if let rule {
+                guard let host, Self.hostMatches(rule, host) else { continue }
+            }
+            if text == nil { text = String(decoding: path, as: UTF8.self) }
+            guard regex.matches(text!) else { continue }
+            var captures = PathCaptures()
+            captures.restStart = path.count
+            if offer(route, captures, storage, &search) { return }
+        }
+    }
+
+    /// A prepared host rule (`*.suffix` or exact, lower-cased) against a bare request host.
+    static func hostMatches(_ rule: [UInt8], _ host: UnsafeBufferPointer<UInt8>) -> Bool {
+        func lower(_ byte: UInt8) -> UInt8 { byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte }
+        if rule.count >= 2 && rule[0] == UInt8(ascii: "*") && rule[1] == UInt8(ascii: ".") {
+            let suffix = rule.dropFirst()
+            guard host.count > suffix.count else { return false }
+            return zip(host.suffix(suffix.count), suffix).allSatisfy { lower($0) == $1 }
+        }
+        return host.count == rule.count && zip(host, rule).allSatisfy { lower($0) == $1 }
     }
 
     /// Visits `node` with the request path consumed up to `position` (the index of the `/`
     /// that starts the next segment, or the path's length).
-    private func walk(_ node: Int32, _ position: Int, _ path: UnsafeBufferPointer<UInt8>, _ storage: Storage, _ search: inout Search) {
+    private func walk<Headers>(_ node: Int32, _ position: Int, _ path: UnsafeBufferPointer<UInt8>, _ storage: Storage, _ search: inout Search<Headers>) {
         let node = storage.nodes[Int(node)]
         guard node.minRoute < search.best else { return }
         // A path not starting with "/" ("*", "") has no segments (see `LinearRouter.match`).
@@ -158,26 +225,34 @@ public struct CompiledRouter: Sendable {
     }
 
     /// Takes the first route in `candidates` (ascending) that beats the best so far and
-    /// allows the method; in the 405 pass, records the methods of the others.
-    private func consider(_ candidates: RouteList, _ position: Int, _ storage: Storage, _ search: inout Search) {
+    /// matches the rest of the request; in the 405 pass, records the methods of the others.
+    private func consider<Headers>(_ candidates: RouteList, _ position: Int, _ storage: Storage, _ search: inout Search<Headers>) {
         for offset in 0..<Int(candidates.count) {
             let route = storage.routeLists[Int(candidates.start) + offset]
             guard route < search.best else { return }
-            if allows(route, storage, search) {
-                search.best = route
-                search.bestCaptures = search.captures
-                search.bestCaptures.restStart = position
-                return
-            }
-            if search.collecting { search.allowed += methods[Int(route)] ?? [] }
+            var captures = search.captures
+            captures.restStart = position
+            if offer(route, captures, storage, &search) { return }
         }
     }
 
-    private func allows(_ route: Int32, _ storage: Storage, _ search: Search) -> Bool {
+    /// Makes `route` (which matched path and host, and beats the best so far) the best when its
+    /// conditions and method allow; returns whether it did.
+    private func offer<Headers>(_ route: Int32, _ captures: PathCaptures, _ storage: Storage, _ search: inout Search<Headers>) -> Bool {
+        if storage.conditioned[Int(route)] && !conditions[Int(route)].hold(headers: search.headers, query: search.query) {
+            return false
+        }
         let mask = storage.methodMasks[Int(route)]
-        if mask == KnownMethod.any || mask & search.methodBit != 0 { return true }
-        // Methods outside the known set are compared as strings.
-        return mask & KnownMethod.other != 0 && search.methodBit == 0 && methods[Int(route)]?.contains(search.method) == true
+        let allowed = mask == KnownMethod.any || mask & search.methodBit != 0
+            // Methods outside the known set are compared as strings.
+            || (search.methodBit == 0 && mask & KnownMethod.other != 0 && methods[Int(route)]?.contains(search.method) == true)
+        if allowed {
+            search.best = route
+            search.bestCaptures = captures
+            return true
+        }
+        if search.collecting { search.allowed += methods[Int(route)] ?? [] }
+        return false
     }
 
     /// The host part of a `Host` value's bytes: without `:port` (`[v6]` kept whole) and
@@ -199,12 +274,14 @@ public struct CompiledRouter: Sendable {
         let keyBytes: UnsafeMutableBufferPointer<UInt8>
         let routeLists: UnsafeMutableBufferPointer<Int32>
         let methodMasks: UnsafeMutableBufferPointer<UInt16>
+        /// Per route: whether it has header or query conditions.
+        let conditioned: UnsafeMutableBufferPointer<Bool>
         let anyHostRoot: Int32
         let exactHosts: ByteKeyTables.Table
         let wildcardHosts: ByteKeyTables.Table
 
         init(
-            nodes: [Node], tables: ByteKeyTables, routeLists: [Int32], methodMasks: [UInt16], anyHostRoot: Int32,
+            nodes: [Node], tables: ByteKeyTables, routeLists: [Int32], methodMasks: [UInt16], conditioned: [Bool], anyHostRoot: Int32,
             exactHosts: ByteKeyTables.Table, wildcardHosts: ByteKeyTables.Table
         ) {
             self.nodes = Self.copy(nodes)
@@ -212,6 +289,7 @@ public struct CompiledRouter: Sendable {
             self.keyBytes = Self.copy(tables.keyBytes)
             self.routeLists = Self.copy(routeLists)
             self.methodMasks = Self.copy(methodMasks)
+            self.conditioned = Self.copy(conditioned)
             self.anyHostRoot = anyHostRoot
             self.exactHosts = exactHosts
             self.wildcardHosts = wildcardHosts
@@ -223,6 +301,7 @@ public struct CompiledRouter: Sendable {
             keyBytes.deallocate()
             routeLists.deallocate()
             methodMasks.deallocate()
+            conditioned.deallocate()
         }
 
         func lookup(_ table: ByteKeyTables.Table, _ key: UnsafeBufferPointer<UInt8>) -> Int32? {
@@ -276,7 +355,9 @@ public struct CompiledRouter: Sendable {
             }
         }
 
-        func freeze(anyHostRoot: Int32, exactHosts: [String: Int32], wildcardHosts: [String: Int32], methodMasks: [UInt16]) -> Storage {
+        func freeze(
+            anyHostRoot: Int32, exactHosts: [String: Int32], wildcardHosts: [String: Int32], methodMasks: [UInt16], conditioned: [Bool]
+        ) -> Storage {
             var tables = ByteKeyTables()
             var routeLists: [Int32] = []
             func list(_ routes: [Int32]) -> RouteList {
@@ -293,7 +374,8 @@ public struct CompiledRouter: Sendable {
             let exact = tables.add(exactHosts.map { (Array($0.key.utf8), $0.value) }, foldCase: true)
             let wildcard = tables.add(wildcardHosts.map { (Array($0.key.utf8), $0.value) }, foldCase: true)
             return Storage(
-                nodes: frozen, tables: tables, routeLists: routeLists, methodMasks: methodMasks, anyHostRoot: anyHostRoot,
+                nodes: frozen, tables: tables, routeLists: routeLists, methodMasks: methodMasks, conditioned: conditioned,
+                anyHostRoot: anyHostRoot,
                 exactHosts: exact, wildcardHosts: wildcard)
         }
     }

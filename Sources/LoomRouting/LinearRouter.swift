@@ -10,6 +10,8 @@ import LoomConfig
 /// - host: case-insensitive equality with any `:port` and trailing dot removed from the
 ///   request's host; `*.example.com` matches any name ending in `.example.com` (one or more
 ///   labels before it, as nginx), never `example.com` itself.
+/// - regular-expression paths: the expression matches from the start of the path.
+/// - headers and query parameters: every `RouteConditions` condition holds.
 /// - methods: the request method is one of them (exact, methods are case-sensitive tokens).
 /// Routes are tried by `priority` (higher first), then file order.
 ///
@@ -20,20 +22,30 @@ public struct LinearRouter: Sendable {
     /// Each route's host rule, lower-cased and without a trailing dot, parallel to `routes`
     /// (prepared once, not per request).
     private let hostRules: [String?]
-    /// Each route's path as segments, parallel to `routes`; nil when the route matches any path.
+    /// Each route's path as segments, parallel to `routes`; nil when the route matches any path
+    /// or has a regular expression.
     private let patterns: [PathPattern?]
+    /// Each route's compiled `path_regex`, parallel to `routes`.
+    private let regexes: [CompiledRegex?]
+    private let conditions: [RouteConditions]
 
     /// `routes` must already be in matching order (`LoomConfiguration.orderedRoutes`).
     public init(orderedRoutes routes: [RouteConfig]) {
         self.routes = routes
         self.hostRules = routes.map { $0.match.host.map { Self.withoutTrailingDot($0).lowercased() } }
         self.patterns = routes.map { $0.match.path?.segmentPattern }
+        self.regexes = routes.map { route in
+            guard case .regex(let pattern) = route.match.path else { return nil }
+            return CompiledRegex(pattern, anchoring: .start)
+        }
+        self.conditions = routes.map { RouteConditions($0.match) }
     }
 
     public typealias Outcome = RouteOutcome
 
-    /// Matches a request; `host` is the raw `Host` value (port allowed), `path` excludes the query.
-    public func match(method: String, host: String?, path: String) -> Outcome {
+    /// Matches a request; `host` is the raw `Host` value (port allowed), `path` excludes the
+    /// query, `query` is what follows the `?` (nil without one).
+    public func match<Headers: RouteHeaders>(method: String, host: String?, path: String, query: Substring? = nil, headers: Headers) -> Outcome {
         let bareHost = host.map { Self.stripPort($0).lowercased() }
         var allowed: [String] = []
         for index in routes.indices {
@@ -41,6 +53,7 @@ public struct LinearRouter: Sendable {
             if let rule = hostRules[index] {
                 guard let bareHost, Self.hostMatches(rule, bareHost) else { continue }
             }
+            guard conditions[index].hold(headers: headers, query: query) else { continue }
             guard let methods = routes[index].match.methods else { return .matched(index, captures) }
             if methods.contains(method) { return .matched(index, captures) }
             allowed.append(contentsOf: methods)
@@ -49,12 +62,26 @@ public struct LinearRouter: Sendable {
         return .methodNotAllowed(allowed: Array(Set(allowed)).sorted())
     }
 
-    /// Whether route `index` matches `path`, with what it captured. A route whose path is a
-    /// regular expression never matches here: validation refuses those before a router is built.
+    /// A request without header or query conditions to check.
+    public func match(method: String, host: String?, path: String, query: Substring? = nil) -> Outcome {
+        match(method: method, host: host, path: path, query: query, headers: HeaderList())
+    }
+
+    /// Whether route `index` matches `path`, with what it captured.
     func pathMatches(_ index: Int, _ path: String) -> PathCaptures? {
         if routes[index].match.path == nil { return PathCaptures() }
+        if let regex = regexes[index] { return Self.regexMatch(regex, path) }
         guard let pattern = patterns[index] else { return nil }
         return Self.match(pattern, path)
+    }
+
+    /// A regular-expression path: no parameters, nothing left over; like every path rule, it
+    /// never matches "*" or "".
+    static func regexMatch(_ regex: CompiledRegex, _ path: String) -> PathCaptures? {
+        guard path.utf8.first == UInt8(ascii: "/"), regex.matches(path) else { return nil }
+        var captures = PathCaptures()
+        captures.restStart = path.utf8.count
+        return captures
     }
 
     /// `pattern` against `path` segment by segment.

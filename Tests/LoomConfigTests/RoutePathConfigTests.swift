@@ -134,7 +134,6 @@ import Testing
             #"t.toml:5:14 routes[1].path_exact: route path "/a/../b" has "." or ".." segments, which loom refuses in requests (400); write "/b""#,
             #"t.toml:8:15 routes[2].path_prefix: route path "//api" is not in normalized form; write "/api""#,
             #"t.toml:11:14 routes[3].path_regex: route path "^/a b" must not contain spaces or control characters (write a space as "%20")"#,
-            #"t.toml:14:1 routes[4].path_regex: not supported yet: regular-expression paths ("^/users/[0-9]+/?\.json$")"#,
             #"t.toml:17:14 routes[5].path_exact: route path "/%7Euser" is not in normalized form; write "/~user""#,
             #"t.toml:20:15 routes[6].path_prefix: route path "/a\b" must not contain "\" (clients send it as "%5C"; write that instead)"#,
             #"t.toml:23:15 routes[7].path_prefix: route path "/x/.." has "." or ".." segments, which loom refuses in requests (400); write "/""#,

@@ -4,11 +4,12 @@ import Testing
 @testable import LoomRouting
 
 func route(
-    _ name: String, _ path: PathMatch?, host: String? = nil, methods: [String]? = nil, priority: Int = 0, strip: Bool = false
+    _ name: String, _ path: PathMatch?, host: String? = nil, methods: [String]? = nil, headers: [FieldCondition] = [],
+    query: [FieldCondition] = [], priority: Int = 0, strip: Bool = false
 ) -> RouteConfig {
     RouteConfig(
-        name: name, priority: priority, match: RouteMatch(path: path, host: host, methods: methods), action: .proxy(upstream: "u"),
-        stripPrefix: strip)
+        name: name, priority: priority, match: RouteMatch(path: path, host: host, methods: methods, headers: headers, query: query),
+        action: .proxy(upstream: "u"), stripPrefix: strip)
 }
 
 func pattern(_ text: String) -> PathMatch {
@@ -27,17 +28,32 @@ struct Routers {
         compiled = CompiledRouter(orderedRoutes: ordered)
     }
 
-    func match(_ path: String, method: String = "GET", host: String? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> RouteOutcome {
-        let expected = linear.match(method: method, host: host, path: path)
+    /// `target` is the path with an optional `?query`.
+    func match(
+        _ target: String, method: String = "GET", host: String? = nil, headers: [(name: String, value: String)] = [],
+        sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) -> RouteOutcome {
+        let (path, query) = Self.split(target)
+        let expected = linear.match(method: method, host: host, path: path, query: query, headers: HeaderList(headers))
         #expect(
-            compiled.match(method: method, host: host, path: path) == expected,
-            "compiled router disagrees on \(method) \(host ?? "-") \(path)", sourceLocation: sourceLocation)
+            compiled.match(method: method, host: host, path: path, query: query, headers: HeaderList(headers)) == expected,
+            "compiled router disagrees on \(method) \(host ?? "-") \(target)", sourceLocation: sourceLocation)
         return expected
     }
 
+    static func split(_ target: String) -> (path: String, query: Substring?) {
+        guard let question = target.firstIndex(of: "?") else { return (target, nil) }
+        return (String(target[..<question]), target[target.index(after: question)...])
+    }
+
     /// The matched route's name and its parameters as name=value, or nil.
-    func matched(_ path: String, method: String = "GET", host: String? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> String? {
-        guard case .matched(let index, let captures) = match(path, method: method, host: host, sourceLocation: sourceLocation) else { return nil }
+    func matched(
+        _ target: String, method: String = "GET", host: String? = nil, headers: [(name: String, value: String)] = [],
+        sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) -> String? {
+        let path = Self.split(target).path
+        guard case .matched(let index, let captures) = match(target, method: method, host: host, headers: headers, sourceLocation: sourceLocation)
+        else { return nil }
         let names = linear.routes[index].match.path?.segmentPattern?.parameterNames ?? []
         let parameters = names.indices.map { "\(names[$0])=\(captures.value(at: $0, in: path))" }
         return ([linear.routes[index].name] + parameters).joined(separator: " ")
@@ -163,6 +179,79 @@ struct Routers {
         let s = Routers([route("all", .prefix("/")), route("any", nil)])
         #expect(s.matched("*", method: "OPTIONS") == "any")
         #expect(s.matched("", method: "CONNECT") == "any")
+    }
+
+    /// warpdrive-routing.md's header example: the same path, two upstreams by `X-API-Version`.
+    @Test func headerConditions() {
+        let r = Routers([
+            route("v2", nil, headers: [FieldCondition(name: "X-API-Version", test: .equals("v2"))]),
+            route("v1", nil, headers: [FieldCondition(name: "x-api-version", test: .equals("v1"))]),
+            route("beta", .prefix("/beta"), headers: [FieldCondition(name: "X-Beta", test: .present)]),
+            route("canary", nil, headers: [FieldCondition(name: "X-Canary", test: .matches("[a-f0-9]{4}"))]),
+            route("anonymous", .prefix("/me"), headers: [FieldCondition(name: "Authorization", test: .absent)]),
+        ])
+        #expect(r.matched("/", headers: [("X-Api-Version", "v2")]) == "v2")
+        #expect(r.matched("/", headers: [("x-api-version", "v1")]) == "v1")
+        // Values compare exactly; any one of several fields may match.
+        #expect(r.matched("/", headers: [("X-API-Version", "V2")]) == nil)
+        #expect(r.matched("/", headers: [("X-API-Version", "v3"), ("X-API-Version", "v1")]) == "v1")
+        #expect(r.matched("/beta/x", headers: [("x-beta", "")]) == "beta")
+        #expect(r.matched("/beta/x") == nil)
+        // A regular expression must match the whole value.
+        #expect(r.matched("/", headers: [("X-Canary", "beef")]) == "canary")
+        #expect(r.matched("/", headers: [("X-Canary", "beefy")]) == nil)
+        #expect(r.matched("/me") == "anonymous")
+        #expect(r.matched("/me", headers: [("Authorization", "Bearer x")]) == nil)
+    }
+
+    @Test func queryConditionsArePercentDecoded() {
+        let r = Routers([
+            route("search", .exact("/s"), query: [FieldCondition(name: "q", test: .equals("a b")), FieldCondition(name: "debug", test: .absent)]),
+            route("page", .exact("/s"), query: [FieldCondition(name: "page", test: .matches("[0-9]+"))]),
+            route("flag", .exact("/s"), query: [FieldCondition(name: "my flag", test: .present)]),
+        ])
+        #expect(r.matched("/s?q=a%20b") == "search")
+        #expect(r.matched("/s?x=1&q=a%20b&y") == "search")
+        #expect(r.matched("/s?q=a+b") == nil)
+        #expect(r.matched("/s?q=a%20b&debug") == nil)
+        #expect(r.matched("/s?page=12") == "page")
+        #expect(r.matched("/s?page=12a") == nil)
+        #expect(r.matched("/s?my%20flag") == "flag")
+        #expect(r.matched("/s?%zz=1") == nil)
+        #expect(r.matched("/s") == nil)
+    }
+
+    /// `path_regex` matches from the start of the path; warpdrive-routing.md's example.
+    @Test func regexPathsMatchFromTheStart() {
+        let r = Routers([
+            route("posts", .regex("^/users/[0-9]+/posts")),
+            route("unanchored", .regex("/v[0-9]+/")),
+            route("whole", .regex("/exact$")),
+            route("all", .prefix("/"), methods: ["GET"]),
+        ])
+        #expect(r.matched("/users/42/posts") == "posts")
+        #expect(r.matched("/users/42/posts/7") == "posts")
+        #expect(r.matched("/users/x/posts") == "all")
+        #expect(r.matched("/v2/things") == "unanchored")
+        #expect(r.matched("/api/v2/things") == "all")
+        #expect(r.matched("/exact") == "whole")
+        #expect(r.matched("/exact/no") == "all")
+        #expect(r.match("/exact/no", method: "POST") == .methodNotAllowed(allowed: ["GET"]))
+        #expect(r.match("*", method: "OPTIONS") == .notFound)
+        // Order across regex and trie routes is the configured order.
+        let s = Routers([route("all", .prefix("/")), route("posts", .regex("^/users/[0-9]+/posts"))])
+        #expect(s.matched("/users/42/posts") == "all")
+    }
+
+    @Test func conditionsDecideBeforeMethodsFor405() {
+        let r = Routers([
+            route("v2-write", .prefix("/api"), methods: ["POST"], headers: [FieldCondition(name: "X-V", test: .equals("2"))]),
+            route("read", .prefix("/api"), methods: ["GET"]),
+        ])
+        // The header-conditioned route does not take part unless its header matches.
+        #expect(r.match("/api", method: "POST") == .methodNotAllowed(allowed: ["GET"]))
+        #expect(r.matched("/api", method: "POST", headers: [("X-V", "2")]) == "v2-write")
+        #expect(r.match("/api", method: "PUT", headers: [("X-V", "2")]) == .methodNotAllowed(allowed: ["GET", "POST"]))
     }
 
     @Test(arguments: [
