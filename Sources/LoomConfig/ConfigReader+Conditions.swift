@@ -56,3 +56,44 @@ extension ConfigReader {
         }
     }
 }
+
+extension ConfigReader {
+    /// A route's `rewrite`: a string (the prefix replacement) or `{regex, replacement}`.
+    mutating func pathRewrite(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> PathRewrite? {
+        guard let node = table["rewrite"] else { return nil }
+        let path = table.path("rewrite")
+        fields[.rewrite] = path
+        if case .scalar = node.value {
+            guard let text = string(node, path) else { return nil }
+            guard text.hasPrefix("/") else {
+                report(path, at: node.location, "rewrite \"\(text)\" must start with \"/\"")
+                return nil
+            }
+            return .prefix(text)
+        }
+        guard let rewrite = self.table(node, at: path, allowed: ["regex", "replacement"]) else { return nil }
+        let pattern = requiredString(rewrite, "regex").flatMap { checkedRegex($0, rewrite.path("regex"), at: rewrite["regex"]?.location) }
+        let replacement = requiredString(rewrite, "replacement")
+        if let replacement, let problem = PathRewrite.templateProblem(replacement) {
+            report(rewrite.path("replacement"), at: rewrite["replacement"]?.location, problem)
+            return nil
+        }
+        guard let pattern, let replacement else { return nil }
+        return .regex(pattern: pattern, replacement: replacement)
+    }
+}
+
+extension PathRewrite {
+    /// Why a replacement template is malformed (a `{` without its `}`, or `{}`), or nil.
+    public static func templateProblem(_ template: String) -> String? {
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}") else {
+                return "replacement \"\(template)\": \"{\" without \"}\" (write a named group as \"{name}\")"
+            }
+            if rest.index(after: open) == close { return "replacement \"\(template)\": \"{}\" names no group" }
+            rest = rest[rest.index(after: close)...]
+        }
+        return nil
+    }
+}

@@ -119,7 +119,11 @@ struct ConfigValidator {
             if route.stripPrefix && tail == PathPattern.Tail.end {
                 error(.route, i, .stripPrefix, "strip_prefix needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix)")
             }
-            if route.rewrite != nil { report(.unsupported, .route, i, .rewrite, "path rewriting") }
+            if route.stripPrefix && route.rewrite != nil {
+                error(.route, i, .rewrite, "rewrite and strip_prefix cannot both be set (strip_prefix is rewrite \"/\")")
+            } else if case .prefix = route.rewrite, tail == PathPattern.Tail.end {
+                error(.route, i, .rewrite, "a prefix rewrite needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix); use {regex, replacement} otherwise")
+            }
             if route.requireAuth { report(.unsupported, .route, i, .requireAuth, "admin-token authentication (require_auth)") }
             for (j, plugin) in route.plugins.enumerated() where !pluginNames.contains(plugin) {
                 error(.route, i, .plugin(j), "unknown plugin \"\(plugin)\"" + Spelling.didYouMean(plugin, among: pluginNames))

@@ -1,7 +1,7 @@
 /// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
 extension LoomYAMLDecoder {
     static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond",
-                            "strip_prefix", "add_headers", "timeouts", "description", "plugins"]
+                            "strip_prefix", "rewrite", "add_headers", "timeouts", "description", "plugins"]
 
     mutating func routes(_ node: ConfigNode) {
         guard let elements = reader.list(node, at: "routes") else { return }
@@ -33,6 +33,7 @@ extension LoomYAMLDecoder {
                 route.stripPrefix = v
                 fields[.stripPrefix] = table.path("strip_prefix")
             }
+            route.rewrite = reader.pathRewrite(table, fields: &fields)
             if let headers = reader.addHeaders(table, fields: &fields) { route.addRequestHeaders = headers }
             if let timeouts = table["timeouts"] {
                 route.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))

@@ -13,8 +13,8 @@ public struct RouteConfig: Sendable, Equatable {
     public var timeouts: TimeoutOverrides
     /// Free text for humans (WarpDrive `description`).
     public var description: String?
-    /// Planned: prefix rewrite (WarpDrive `rewrite`).
-    public var rewrite: String?
+    /// How the path sent upstream differs from the request's (WarpDrive `rewrite`).
+    public var rewrite: PathRewrite?
     /// Planned: admin-token check (WarpDrive `require_auth`).
     public var requireAuth: Bool
     /// Planned: names of top-level `plugins` run for this route, in order (Loom `plugins`).
@@ -29,7 +29,7 @@ public struct RouteConfig: Sendable, Equatable {
         addRequestHeaders: [HeaderPair] = [],
         timeouts: TimeoutOverrides = TimeoutOverrides(),
         description: String? = nil,
-        rewrite: String? = nil,
+        rewrite: PathRewrite? = nil,
         requireAuth: Bool = false,
         plugins: [String] = []
     ) {
@@ -114,6 +114,16 @@ public enum PathMatch: Sendable, Equatable {
     /// Segments with `{param}` parameters, optionally ending in `/*` (Loom `/users/{id}`,
     /// `/users/{id}/*`).
     case pattern(PathPattern)
+}
+
+/// A route's change to the path it forwards (the query is always forwarded as sent).
+public enum PathRewrite: Sendable, Equatable {
+    /// Replace the matched prefix with this (`path_prefix = "/old-api"`, `rewrite = "/new-api"`:
+    /// `/old-api/users` → `/new-api/users`). Needs a prefix path.
+    case prefix(String)
+    /// Replace the first match of `pattern` in the path with `replacement`, where `$1`…`$9`
+    /// and `{name}` stand for capture groups (not `${name}`, which is an environment variable).
+    case regex(pattern: String, replacement: String)
 }
 
 /// What a matching route does.

@@ -49,10 +49,7 @@ extension WarpDriveTOMLDecoder {
             route.stripPrefix = v
             fields[.stripPrefix] = table.path("strip_prefix")
         }
-        if let rewrite = reader.string(table, "rewrite") {
-            route.rewrite = rewrite
-            fields[.rewrite] = table.path("rewrite")
-        }
+        route.rewrite = reader.pathRewrite(table, fields: &fields)
         if let headers = reader.addHeaders(table, fields: &fields) { route.addRequestHeaders = headers }
         // WarpDrive's read timeout covers both waiting for the response head and silences
         // while streaming it; Loom splits those, so it sets both.

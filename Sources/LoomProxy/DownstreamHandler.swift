@@ -330,7 +330,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 }
                 exchange.endpoint = snapshot.upstreams[upstreamIndex].endpoints[endpointIndex]
                 exchange.endpointAuthority = snapshot.upstreams[upstreamIndex].authorities[endpointIndex]
-                exchange.forwardTarget = Self.forwardTarget(head, path: path, route: route.config, captures: captures)
+                exchange.forwardTarget = Self.forwardTarget(head, path: path, route: route, captures: captures)
                 return nil
             }
         }
@@ -342,13 +342,17 @@ final class DownstreamHandler: ChannelDuplexHandler {
         case `static`(StaticResponse)
     }
 
-    /// The origin-form target sent upstream: the normalized (and possibly stripped) path plus
-    /// the query as sent.
-    static func forwardTarget(_ head: HTTPRequestHead, path: String, route: RouteConfig, captures: PathCaptures) -> String {
+    /// The origin-form target sent upstream: the normalized path (stripped or rewritten by the
+    /// route) plus the query as sent.
+    static func forwardTarget(_ head: HTTPRequestHead, path: String, route: ProxySnapshot.Route, captures: PathCaptures) -> String {
         if head.target == "*" { return "*" }
-        let forwarded = route.stripPrefix ? LinearRouter.forwardedPath(path: path, captures: captures) : path
+        let forwarded = route.rewriter?.apply(to: path, captures: captures) ?? path
         guard let question = head.target.firstIndex(of: "?") else { return forwarded }
-        return forwarded + head.target[question...]
+        // A rewrite that made a query of its own gets the client's appended with `&`, as
+        // nginx's `rewrite` does.
+        guard route.rewriter != nil, forwarded.utf8.contains(UInt8(ascii: "?")) else { return forwarded + head.target[question...] }
+        let query = head.target[head.target.index(after: question)...]
+        return query.isEmpty ? forwarded : forwarded + "&" + query
     }
 
     // MARK: Writing to the client

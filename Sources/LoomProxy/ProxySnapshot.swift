@@ -21,12 +21,15 @@ public final class ProxySnapshot: Sendable {
         /// The generated forwarding fields the route's `add_headers` replace (decided once,
         /// not per request).
         let replacedForwarding: HeadWriter.ForwardingFields
+        /// `strip_prefix` / `rewrite`, compiled; nil forwards the path as matched.
+        let rewriter: PathRewriter?
 
         init(config: RouteConfig, upstreamIndex: Int?, timeouts: Timeouts, replacedForwarding: HeadWriter.ForwardingFields) {
             self.config = config
             self.upstreamIndex = upstreamIndex
             self.timeouts = timeouts
             self.replacedForwarding = replacedForwarding
+            self.rewriter = PathRewriter(config)
         }
     }
 

@@ -140,11 +140,4 @@ public struct LinearRouter: Sendable {
     private static func withoutTrailingDot(_ host: String) -> String {
         host.utf8.last == UInt8(ascii: ".") ? String(host.dropLast()) : host
     }
-
-    /// The path sent upstream when a route strips its prefix: what follows the matched
-    /// segments (`/api/*` on `/api/users` → `/users`, on `/api` → `/`).
-    public static func forwardedPath(path: String, captures: PathCaptures) -> String {
-        let rest = captures.rest(in: path)
-        return rest.isEmpty ? "/" : String(rest)
-    }
 }

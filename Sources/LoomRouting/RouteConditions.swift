@@ -67,12 +67,14 @@ struct RouteConditions: Sendable {
 
 /// A regular expression compiled once and shared across event loops: `Regex` is a value
 /// whose matching does not mutate it, but its output type is not `Sendable`.
-final class CompiledRegex: @unchecked Sendable {
+public final class CompiledRegex: @unchecked Sendable {
     enum Anchoring {
         /// The match must cover the whole input (header and query values).
         case whole
         /// The match must start at the beginning of the input (`path_regex`).
         case start
+        /// Anywhere in the input (regex rewrites).
+        case search
     }
 
     /// nil only if `pattern` does not compile, which validation rules out: then it never matches.
@@ -89,6 +91,20 @@ final class CompiledRegex: @unchecked Sendable {
         switch anchoring {
         case .whole: return (try? regex.wholeMatch(in: input)) != nil
         case .start: return (try? regex.prefixMatch(in: input)) != nil
+        case .search: return (try? regex.firstMatch(in: input)) != nil
         }
+    }
+
+    /// `input` with its first match replaced by `replacement(group)`, where `group` looks up
+    /// the match's capture groups; `input` unchanged without a match.
+    func replacingFirstMatch(in input: String, _ replacement: ((PathRewriter.GroupReference) -> Substring?) -> String) -> String {
+        guard let regex, let match = try? regex.firstMatch(in: input) else { return input }
+        let text = replacement { reference in
+            switch reference {
+            case .number(let number): number < match.output.count ? match.output[number].substring : nil
+            case .name(let name): match.output[name]?.substring
+            }
+        }
+        return String(input[..<match.range.lowerBound]) + text + input[match.range.upperBound...]
     }
 }

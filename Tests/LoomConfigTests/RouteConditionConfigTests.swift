@@ -75,4 +75,48 @@ import Testing
             #"t.yaml:12:28 routes[0].query[1].present: expected a boolean, got "maybe""#,
         ])
     }
+
+    @Test func rewritesInBothDialects() throws {
+        let yaml = TestSupport.yaml(#"""
+            routes:
+              - {id: a, path: /old-api/*, rewrite: /new-api, respond: {}}
+              - id: b
+                path: "/users/{id}"
+                rewrite: {regex: "^/users/([0-9]+)", replacement: "/u/$1"}
+                respond: {}
+            """#)
+        #expect(yaml.problems == [])
+        #expect(try #require(yaml.configuration).routes.map(\.rewrite) == [.prefix("/new-api"), .regex(pattern: "^/users/([0-9]+)", replacement: "/u/$1")])
+        let toml = TestSupport.toml(#"""
+            [[routes]]
+            path_prefix = "/old-api"
+            rewrite = "/new-api"
+            respond = {}
+            [[routes]]
+            rewrite = { regex = "^/shop/(?<rest>.*)", replacement = "/store/{rest}" }
+            respond = {}
+            """#)
+        #expect(toml.problems == [])
+        #expect(try #require(toml.configuration).routes.map(\.rewrite) == [.prefix("/new-api"), .regex(pattern: "^/shop/(?<rest>.*)", replacement: "/store/{rest}")])
+    }
+
+    @Test func rewriteMistakesAreErrors() {
+        let result = TestSupport.yaml(#"""
+            routes:
+              - {id: a, path: /x/*, rewrite: new, respond: {}}
+              - {id: b, path: /x/*, rewrite: /y, strip_prefix: true, respond: {}}
+              - {id: c, path: /x, rewrite: /y, respond: {}}
+              - {id: d, rewrite: {regex: "(", replacement: /y}, respond: {}}
+              - {id: e, rewrite: {regex: "x", replacement: "/{x"}, respond: {}}
+              - {id: f, rewrite: {regex: "x"}, respond: {}}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:2:34 routes[0].rewrite: rewrite "new" must start with "/""#,
+            #"t.yaml:3:25 routes[1].rewrite: rewrite and strip_prefix cannot both be set (strip_prefix is rewrite "/")"#,
+            #"t.yaml:4:23 routes[2].rewrite: a prefix rewrite needs a prefix path ("/x/*", "/x/{id}/*" or path_prefix); use {regex, replacement} otherwise"#,
+            #"t.yaml:5:30 routes[3].rewrite.regex: invalid regular expression "(": expected ')'"#,
+            #"t.yaml:6:48 routes[4].rewrite.replacement: replacement "/{x": "{" without "}" (write a named group as "{name}")"#,
+            #"t.yaml:7:22 routes[5].rewrite: missing required key "replacement""#,
+        ])
+    }
 }

@@ -130,6 +130,33 @@ extension ProxyE2E {
             }
         }
 
+        /// warpdrive-routing.md: `rewrite = "/new-api"  # /old-api/users → /new-api/users`; and
+        /// regular-expression rewrites, whose own query comes before the client's.
+        @Test func rewritesThroughTheProxy() async throws {
+            try await Self.withBackends(1, dialect: .warpDriveTOML, """
+                [upstreams.api]
+                host = "127.0.0.1"
+                port = {port0}
+                [[routes]]
+                path_prefix = "/old-api"
+                upstream = "api"
+                rewrite = "/new-api"
+                [[routes]]
+                path_regex = "^/users/[0-9]+/posts"
+                upstream = "api"
+                rewrite = { regex = "^/users/(?<user>[0-9]+)/posts", replacement = "/posts?user={user}" }
+                """) { backends, proxy in
+                func expectSent(_ target: String, _ expected: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+                    let got = try Self.forwarded(proxy, backends, "GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")
+                    #expect(got == expected, sourceLocation: sourceLocation)
+                }
+                try expectSent("/old-api/users", "backend0 /new-api/users")
+                try expectSent("/old-api?x=1", "backend0 /new-api?x=1")
+                try expectSent("/users/42/posts/7?page=2", "backend0 /posts?user=42/7&page=2")
+                try expectSent("/users/42/posts", "backend0 /posts?user=42")
+            }
+        }
+
         @Test func parametersWildcardHostsAndMethodsThroughTheProxy() async throws {
             try await Self.withBackends(2, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]

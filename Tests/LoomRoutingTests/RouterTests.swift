@@ -264,6 +264,6 @@ struct Routers {
             Issue.record("no match for \(path)")
             return
         }
-        #expect(LinearRouter.forwardedPath(path: path, captures: captures) == expected)
+        #expect(PathRewriter(route("r", rule, strip: true))?.apply(to: path, captures: captures) == expected)
     }
 }
