@@ -5,7 +5,7 @@ import Foundation
 /// Units are `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`; every number needs a unit except a
 /// bare `0`. Negative values and anything beyond ~31 years are rejected: no timeout here
 /// means "less than nothing" or "forever" (use 0 or omit the key for "no limit").
-enum DurationParser {
+public enum DurationParser {
     /// The longest duration accepted, in nanoseconds (about 31.7 years).
     static let maxNanoseconds = 1e18
 
@@ -38,7 +38,7 @@ enum DurationParser {
     ]
 
     /// Renders a duration the way users write them, for messages and docs ("1m30s", "500ms").
-    static func format(_ duration: Duration) -> String {
+    public static func format(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
         if seconds == 0 && attoseconds == 0 { return "0s" }
         if attoseconds != 0 && seconds < 1 { return "\(attoseconds / 1_000_000_000_000_000)ms" }

@@ -2,7 +2,7 @@ import ArgumentParser
 import LoomConfig
 import LoomProxy
 
-/// The `loom` command line: `run` (the default), `validate` and `version`.
+/// The `loom` command line: `run` (the default), `validate`, `explain` and `version`.
 @main
 struct LoomCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,10 +18,11 @@ struct LoomCommand: AsyncParsableCommand {
               loom --config warpdrive.toml --log-format text
               WARPDRIVE_TARGET_HOST=127.0.0.1 WARPDRIVE_TARGET_PORT=3000 loom
               loom validate gateway.yaml
+              loom explain --config gateway.yaml GET http://api.example.com/users/42
               loom version
             """,
         version: LoomVersion.current,
-        subcommands: [Run.self, Validate.self, Version.self],
+        subcommands: [Run.self, Validate.self, Explain.self, Version.self],
         defaultSubcommand: Run.self
     )
 }

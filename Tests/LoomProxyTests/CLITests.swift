@@ -45,6 +45,23 @@ import Testing
         #expect(lines.last == "\(path): 3 errors")
     }
 
+    /// The issue's example command, and the exit status: 0 routed, 1 answered by loom itself.
+    @Test func explainPrintsTheRouteAndExitsByOutcome() throws {
+        let path = try temporaryFile(named: "gateway.yaml", """
+            upstreams: [{name: api, endpoints: ["127.0.0.1:3000"]}]
+            routes:
+              - {id: v2, path: "/users/{id}", headers: [{name: X-API-Version, value: v2}], upstream: api}
+            """)
+        let routed = try LoomProcess.run(["explain", "--config", path, "GET", "https://api.example.com/users/42", "-H", "X-API-Version: v2"])
+        #expect(routed.status == 0, "\(routed.stderr)")
+        #expect(routed.stdout.contains("matched route \"v2\"\nparameters: id=\"42\""))
+        let refused = try LoomProcess.run(["explain", "--config", path, "GET", "https://api.example.com/users/42"])
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains("1. v2: no, header X-API-Version must be \"v2\"; the request has none"))
+        let broken = try LoomProcess.run(["explain", "--config", path, "GET", "ftp://x"])
+        #expect(broken.status != 0 && broken.status != 1)
+    }
+
     @Test func validateReportsUnreadableFiles() throws {
         let result = try LoomProcess.run(["validate", "/nonexistent/loom.yaml"])
         #expect(result.status != 0)

@@ -1,0 +1,92 @@
+import LoomConfig
+import Testing
+
+@testable import LoomProxy
+
+/// `loom explain`'s report: every route's verdict with all its reasons, the parameters, and the
+/// head loom would send, produced by the same parser, router and `HeadWriter` as the data path.
+@Suite struct RequestExplainerTests {
+    static let configuration: LoomConfiguration = {
+        let result = ConfigLoader.load(text: """
+            listeners: [{name: http, address: "127.0.0.1:8080"}]
+            upstreams:
+              - {name: users, endpoints: ["127.0.0.1:3001", "127.0.0.1:3002"], timeouts: {connect: 2s}}
+              - {name: v2, endpoints: ["unix:/tmp/v2.sock"]}
+            routes:
+              - {id: health, path: /healthz, respond: {status: 200, body: ok}}
+              - id: users-v2
+                path: "/users/{id}/*"
+                host: "*.example.com"
+                headers: [{name: X-API-Version, value: v2}]
+                upstream: v2
+                rewrite: {regex: "^/users/([0-9]+)", replacement: "/v2/u/$1"}
+              - {id: users, path: "/users/{id}", methods: [GET], upstream: users, add_headers: {X-Backend: users}}
+            """, fileName: "gateway.yaml", dialect: .loomYAML, environment: [:])
+        return result.configuration!
+    }()
+
+    static func explain(_ method: String, _ url: String, _ headers: [(name: String, value: String)] = []) throws -> RequestExplainer.Report {
+        try RequestExplainer.explain(configuration, .init(method: method, url: url, headers: headers))
+    }
+
+    @Test func namesEveryReasonAndShowsTheUpstreamHead() throws {
+        let report = try Self.explain("GET", "https://api.example.com/users/42?full=1", [("X-API-Version", "v1")])
+        #expect(report.matched)
+        #expect(report.text == """
+            GET /users/42?full=1 (host "api.example.com", path "/users/42")
+
+            routes in matching order (priority, then file order):
+              1. health: no, path "/users/42" does not match "/healthz" (exact)
+              2. users-v2: no, header X-API-Version must be "v2"; the request has "v1"
+              3. users: matches
+
+            matched route "users"
+            parameters: id="42"
+            upstream "users": round robin over 127.0.0.1:3001, 127.0.0.1:3002
+            filters: none (middleware and plugins are not built yet)
+            timeouts: connect 2s, response header 1m, idle 1m, whole request unlimited
+
+            sent to 127.0.0.1:3001 as (from client 127.0.0.1):
+              GET /users/42?full=1 HTTP/1.1
+              Host: api.example.com
+              X-API-Version: v1
+              X-Forwarded-For: 127.0.0.1
+              X-Forwarded-Proto: http
+              X-Forwarded-Host: api.example.com
+              X-Forwarded-Port: 443
+              Via: 1.1 loom
+              X-Request-ID: <generated>
+              X-Backend: users
+
+            """)
+    }
+
+    @Test func showsTheRewrittenPath() throws {
+        let report = try Self.explain("GET", "http://eu.example.com/users/42/orders", [("X-API-Version", "v2"), ("X-Request-ID", "abc-1")])
+        #expect(report.text.contains("  2. users-v2: matches\n"))
+        #expect(report.text.contains("  GET /v2/u/42/orders HTTP/1.1\n"))
+        #expect(report.text.contains("  X-Request-ID: abc-1\n"))
+        #expect(report.text.contains("sent to unix:/tmp/v2.sock"))
+    }
+
+    @Test func explainsWhatLoomAnswersItself() throws {
+        let notAllowed = try Self.explain("DELETE", "http://x/users/42")
+        #expect(!notAllowed.matched)
+        #expect(notAllowed.text.contains(#"2. users-v2: no, host "x" is not "*.example.com"; header X-API-Version must be "v2"; the request has none"#))
+        #expect(notAllowed.text.contains("3. users: no, method DELETE is not one of GET"))
+        #expect(notAllowed.text.hasSuffix("loom answers 405 with Allow: GET: routes match everything but the method\n"))
+
+        let notFound = try Self.explain("GET", "/nowhere", [("Host", "a")])
+        #expect(notFound.text.hasSuffix("loom answers 404: no route matches\n"))
+        #expect(try Self.explain("GET", "http://a/healthz").text.contains("loom answers 200 itself (2 body bytes)"))
+        #expect(try Self.explain("GET", "http://a/a/../healthz").text.hasSuffix("loom answers 400: the path has \".\" or \"..\" segments\n"))
+        // HTTP/1.1 needs a Host: a bare path without one is what loom refuses.
+        #expect(try Self.explain("GET", "/healthz").text.hasPrefix("loom answers 400: "))
+        #expect(try Self.explain("GET", "/healthz", [("Bad Name", "x")]).text.hasPrefix("loom answers 400: "))
+    }
+
+    @Test func refusesWhatIsNotARequest() {
+        #expect(throws: RequestExplainer.Problem.self) { try Self.explain("GET", "ftp://x/") }
+        #expect(throws: RequestExplainer.Problem.self) { try Self.explain("GET", "http:///path") }
+    }
+}
