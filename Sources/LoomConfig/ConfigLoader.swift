@@ -44,7 +44,8 @@ public enum ConfigLoader {
             (configuration, reader) = (decoder.config, decoder.reader)
         }
         diagnostics += reader.diagnostics
-        diagnostics += ConfigValidator.validate(configuration, sourceMap: reader.sourceMap)
+        diagnostics += ConfigValidator.validate(
+            configuration, sourceMap: reader.sourceMap, decodedCleanly: !diagnostics.contains { $0.severity == .error })
         return ConfigLoadResult(configuration: configuration, diagnostics: sortedBySource(diagnostics))
     }
 

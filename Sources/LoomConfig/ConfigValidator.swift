@@ -11,13 +11,19 @@ struct ConfigValidator {
     let sourceMap: ConfigSourceMap
     private(set) var diagnostics: [Diagnostic] = []
 
-    static func validate(_ configuration: LoomConfiguration, sourceMap: ConfigSourceMap) -> [Diagnostic] {
+    /// `decodedCleanly`: the decoder reported no errors. Only then are routes checked for
+    /// shadowing: a route whose path failed to decode has no path rule left, and every
+    /// "can never match" it caused would be noise next to the real error.
+    static func validate(_ configuration: LoomConfiguration, sourceMap: ConfigSourceMap, decodedCleanly: Bool = true) -> [Diagnostic] {
         var validator = ConfigValidator(configuration: configuration, sourceMap: sourceMap)
         validator.checkListeners()
         validator.checkUpstreams()
         validator.checkPlugins()
         validator.checkRoutes()
         validator.checkPlanned()
+        if decodedCleanly && !validator.diagnostics.contains(where: { $0.severity == .error }) {
+            validator.checkShadowedRoutes()
+        }
         return validator.diagnostics
     }
 
@@ -133,6 +139,20 @@ struct ConfigValidator {
         }
         if configuration.routes.isEmpty && sourceMap.routeEntriesInSource == 0 {
             report(.warning, path: "routes", "no routes: every request will get 404")
+        }
+    }
+
+    /// A route that an earlier one (in matching order) takes every request from can never
+    /// match: almost always a mistake of order, such as `/users/{id}` before `/users/me`.
+    private mutating func checkShadowedRoutes() {
+        let routes = configuration.routes
+        // File indices in matching order (as `LoomConfiguration.orderedRoutes`).
+        let order = routes.indices.sorted { (routes[$0].priority, -$0) > (routes[$1].priority, -$1) }
+        for (position, index) in order.enumerated() {
+            guard let earlier = order[..<position].first(where: { routes[$0].match.covers(routes[index].match) }) else { continue }
+            report(.warning, .route, index, .name,
+                   "route \"\(routes[index].name)\" can never match: route \"\(routes[earlier].name)\" comes first and takes every request it would "
+                   + "(move it earlier or give it a higher priority)")
         }
     }
 
