@@ -67,7 +67,7 @@ enum HeaderRewriteBenchmarks {
         let context = HeadWriter.RequestContext(
             target: "/api/v1/orders/12345?expand=items,customer", clientIP: "203.0.113.7", clientTrusted: false,
             listenerPort: 443, requestID: requestID, endpointAuthority: "10.0.0.5:3000",
-            addHeaders: route.addRequestHeaders, replaced: HeadWriter.ForwardingFields(named: route.addRequestHeaders.map(\.name)))
+            rules: PreparedHeaderRules(route.requestHeaders))
         let allocator = ByteBufferAllocator()
         let requestBytes = ByteBuffer(string: browserRequest)
         let responseBytes = ByteBuffer(string: backendResponse)

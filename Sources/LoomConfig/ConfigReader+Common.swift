@@ -167,12 +167,30 @@ extension ConfigReader {
         return pairs
     }
 
-    /// A route's `add_headers`; records each header's key path as `.addHeader(j)`.
-    mutating func addHeaders(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> [HeaderPair]? {
-        guard let node = table["add_headers"] else { return nil }
-        let pairs = headerPairsWithPaths(node, at: table.path("add_headers"))
-        for (j, (_, path)) in pairs.enumerated() { fields[.addHeader(j)] = path }
-        return pairs.map(\.pair)
+    /// The keys of a route's header rules, request side and response side.
+    static let requestHeaderKeys = (add: "add_headers", set: "set_headers", remove: "remove_headers")
+    static let responseHeaderKeys = (add: "add_response_headers", set: "set_response_headers", remove: "remove_response_headers")
+
+    /// A route's header rules under `keys` (add and set: a mapping or a list of {name, value};
+    /// remove: a list of names); records each entry's key path as `.headerRule(key, j)`.
+    mutating func headerRules(
+        _ table: ConfigTable, _ keys: (add: String, set: String, remove: String), fields: inout [ConfigSourceMap.Field: String]
+    ) -> HeaderRules {
+        var rules = HeaderRules()
+        for (key, isAdd) in [(keys.add, true), (keys.set, false)] {
+            guard let node = table[key] else { continue }
+            let pairs = headerPairsWithPaths(node, at: table.path(key))
+            for (j, (_, path)) in pairs.enumerated() { fields[.headerRule(key, j)] = path }
+            if isAdd { rules.add = pairs.map(\.pair) } else { rules.set = pairs.map(\.pair) }
+        }
+        if let node = table[keys.remove], let elements = list(node, at: table.path(keys.remove)) {
+            for (path, element) in elements {
+                guard let name = headerName(element, path, settable: true) else { continue }
+                fields[.headerRule(keys.remove, rules.remove.count)] = path
+                rules.remove.append(name)
+            }
+        }
+        return rules
     }
 
     /// A route's `host`: a name or address without a port (requests match with their port

@@ -17,8 +17,9 @@ struct ConfigSourceMap: Sendable {
         case path, upstream, stripPrefix, rewrite, requireAuth
         /// A route's `plugins` list, and its N-th name.
         case plugins, plugin(Int)
-        /// The name of a route's N-th `add_headers` entry / N-th `respond.headers` entry.
-        case addHeader(Int), responseHeader(Int)
+        /// The name of the N-th entry of a route's header rule list (`add_headers`,
+        /// `set_response_headers`, …, by key) / N-th `respond.headers` entry.
+        case headerRule(String, Int), responseHeader(Int)
     }
 
     /// File-wide planned features without an entity.

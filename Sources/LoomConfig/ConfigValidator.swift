@@ -164,8 +164,18 @@ struct ConfigValidator {
         func message(_ name: String) -> String {
             "header \"\(name)\" is the request id header (server.forwarding.request_id_header), which loom sets itself"
         }
-        for (j, header) in route.addRequestHeaders.enumerated() where header.name.lowercased() == requestID {
-            error(.route, i, .addHeader(j), message(header.name))
+        let lists = [
+            (ConfigReader.requestHeaderKeys.add, route.requestHeaders.add.map(\.name)),
+            (ConfigReader.requestHeaderKeys.set, route.requestHeaders.set.map(\.name)),
+            (ConfigReader.requestHeaderKeys.remove, route.requestHeaders.remove),
+            (ConfigReader.responseHeaderKeys.add, route.responseHeaders.add.map(\.name)),
+            (ConfigReader.responseHeaderKeys.set, route.responseHeaders.set.map(\.name)),
+            (ConfigReader.responseHeaderKeys.remove, route.responseHeaders.remove),
+        ]
+        for (key, names) in lists {
+            for (j, name) in names.enumerated() where name.lowercased() == requestID {
+                error(.route, i, .headerRule(key, j), message(name))
+            }
         }
         if case .respond(let response) = route.action {
             for (j, header) in response.headers.enumerated() where header.name.lowercased() == requestID {

@@ -1,7 +1,8 @@
 /// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
 extension LoomYAMLDecoder {
     static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond",
-                            "strip_prefix", "rewrite", "add_headers", "timeouts", "description", "plugins"]
+                            "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers",
+                            "set_response_headers", "remove_response_headers", "timeouts", "description", "plugins"]
 
     mutating func routes(_ node: ConfigNode) {
         guard let elements = reader.list(node, at: "routes") else { return }
@@ -34,7 +35,8 @@ extension LoomYAMLDecoder {
                 fields[.stripPrefix] = table.path("strip_prefix")
             }
             route.rewrite = reader.pathRewrite(table, fields: &fields)
-            if let headers = reader.addHeaders(table, fields: &fields) { route.addRequestHeaders = headers }
+            route.requestHeaders = reader.headerRules(table, ConfigReader.requestHeaderKeys, fields: &fields)
+            route.responseHeaders = reader.headerRules(table, ConfigReader.responseHeaderKeys, fields: &fields)
             if let timeouts = table["timeouts"] {
                 route.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))
             }

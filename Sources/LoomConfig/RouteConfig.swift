@@ -8,8 +8,18 @@ public struct RouteConfig: Sendable, Equatable {
     public var action: RouteAction
     /// Remove the matched path prefix before forwarding (`/api/users` → `/users`).
     public var stripPrefix: Bool
-    /// Headers added to the request sent upstream (WarpDrive `add_headers`), in order.
-    public var addRequestHeaders: [HeaderPair]
+    /// Changes to the request head sent upstream: `add_headers` (WarpDrive's too),
+    /// `set_headers`, `remove_headers`.
+    public var requestHeaders: HeaderRules
+    /// Changes to the response head of proxied responses: `add_response_headers`,
+    /// `set_response_headers`, `remove_response_headers`.
+    public var responseHeaders: HeaderRules
+
+    /// `requestHeaders.add`: headers added to the request sent upstream, in order.
+    public var addRequestHeaders: [HeaderPair] {
+        get { requestHeaders.add }
+        set { requestHeaders.add = newValue }
+    }
     public var timeouts: TimeoutOverrides
     /// Free text for humans (WarpDrive `description`).
     public var description: String?
@@ -38,7 +48,8 @@ public struct RouteConfig: Sendable, Equatable {
         self.match = match
         self.action = action
         self.stripPrefix = stripPrefix
-        self.addRequestHeaders = addRequestHeaders
+        self.requestHeaders = HeaderRules(add: addRequestHeaders)
+        self.responseHeaders = HeaderRules()
         self.timeouts = timeouts
         self.description = description
         self.rewrite = rewrite
@@ -145,6 +156,24 @@ public struct StaticResponse: Sendable, Equatable {
         self.headers = headers
         self.body = body
     }
+}
+
+/// Header changes a route makes to one direction of the exchange, applied in this order:
+/// fields named in `remove` or `set` are dropped from what was received, then `set` and `add`
+/// are appended. Names compare case-insensitively.
+public struct HeaderRules: Sendable, Equatable {
+    public var add: [HeaderPair]
+    /// Replace every field of the name with this one (or add it when absent).
+    public var set: [HeaderPair]
+    public var remove: [String]
+
+    public init(add: [HeaderPair] = [], set: [HeaderPair] = [], remove: [String] = []) {
+        self.add = add
+        self.set = set
+        self.remove = remove
+    }
+
+    public var isEmpty: Bool { add.isEmpty && set.isEmpty && remove.isEmpty }
 }
 
 /// An ordered name/value pair (headers, environment entries).

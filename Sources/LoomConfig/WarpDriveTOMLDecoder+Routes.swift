@@ -2,7 +2,8 @@
 /// upstream or respond, strip_prefix, rewrite, add_headers, timeouts, require_auth.
 extension WarpDriveTOMLDecoder {
     static let routeKeys = ["name", "priority", "path_prefix", "path_exact", "path_regex", "host", "methods", "header", "headers", "query",
-                            "upstream", "respond", "strip_prefix", "rewrite", "add_headers", "read_timeout_secs",
+                            "upstream", "respond", "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers",
+                            "set_response_headers", "remove_response_headers", "read_timeout_secs",
                             "connect_timeout_secs", "request_timeout_secs", "description", "require_auth"]
 
     mutating func routes(_ node: ConfigNode) {
@@ -50,7 +51,8 @@ extension WarpDriveTOMLDecoder {
             fields[.stripPrefix] = table.path("strip_prefix")
         }
         route.rewrite = reader.pathRewrite(table, fields: &fields)
-        if let headers = reader.addHeaders(table, fields: &fields) { route.addRequestHeaders = headers }
+        route.requestHeaders = reader.headerRules(table, ConfigReader.requestHeaderKeys, fields: &fields)
+        route.responseHeaders = reader.headerRules(table, ConfigReader.responseHeaderKeys, fields: &fields)
         // WarpDrive's read timeout covers both waiting for the response head and silences
         // while streaming it; Loom splits those, so it sets both.
         if let read = reader.positiveSeconds(table, "read_timeout_secs") {

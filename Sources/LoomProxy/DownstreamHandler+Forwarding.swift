@@ -53,8 +53,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
-            endpointAuthority: exchange.endpointAuthority, addHeaders: exchange.route?.config.addRequestHeaders ?? [],
-            replaced: exchange.route?.replacedForwarding ?? [])
+            endpointAuthority: exchange.endpointAuthority, rules: exchange.route?.requestHeaders ?? .none)
         let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + 256) { out in
             HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &out)
         }
@@ -194,7 +193,8 @@ extension DownstreamHandler: UpstreamResponseSink {
         func write(into out: inout ByteBuffer) {
             HeadWriter.writeResponseHead(
                 held.head, framing: held.action.framing, requestID: exchange.requestID, closeConnection: held.action.closeAfter,
-                clientMinorVersion: exchange.head.minorVersion, date: date, snapshot: exchange.snapshot, into: &out)
+                clientMinorVersion: exchange.head.minorVersion, date: date, snapshot: exchange.snapshot,
+                rules: exchange.route?.responseHeaders ?? .none, into: &out)
             exchange.bytesOut += out.readableBytes
             if let body { writeResponseBody(body, framing: held.action.framing, into: &out) }
         }

@@ -21,15 +21,14 @@ package enum HeadWriter {
         var requestID: String
         /// `host:port` of the chosen endpoint, for `preserve_host: false` or a missing Host.
         var endpointAuthority: String
-        var addHeaders: [HeaderPair]
-        /// The generated fields the route's `addHeaders` replace.
-        var replaced: ForwardingFields
+        /// The route's `add_headers` / `set_headers` / `remove_headers`.
+        var rules: PreparedHeaderRules
 
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
         package init(
             target: String, clientIP: String?, clientTrusted: Bool, listenerPort: Int, requestID: String,
-            endpointAuthority: String, addHeaders: [HeaderPair], replaced: ForwardingFields
+            endpointAuthority: String, rules: PreparedHeaderRules
         ) {
             self.target = target
             self.clientIP = clientIP
@@ -37,8 +36,7 @@ package enum HeadWriter {
             self.listenerPort = listenerPort
             self.requestID = requestID
             self.endpointAuthority = endpointAuthority
-            self.addHeaders = addHeaders
-            self.replaced = replaced
+            self.rules = rules
         }
     }
 
@@ -108,7 +106,9 @@ package enum HeadWriter {
             default:
                 break
             }
-            if fields.name(at: index, equals: snapshot.requestIDHeaderLowercased) || isNamedByConnection(fields, index, head.connectionTokens) {
+            if fields.name(at: index, equals: snapshot.requestIDHeaderLowercased) || isNamedByConnection(fields, index, head.connectionTokens)
+                || isNamed(fields, index, request.rules.dropped)
+            {
                 return false
             }
             // Forwarding fields: believed (kept or extended) only from trusted proxies, and
@@ -141,11 +141,12 @@ package enum HeadWriter {
         case .none, .untilClose:
             break
         }
-        // A route's `add_headers` may set a forwarding field itself (WarpDrive's example sets
-        // X-Forwarded-Host): then it replaces the one Loom would generate, never doubles it.
+        // A route's header rules may name a forwarding field (WarpDrive's example adds
+        // X-Forwarded-Host): then they replace the one Loom would generate, never double it.
+        let replaced = request.rules.replaced
         let client = request.clientIP ?? "unknown"
         if forwarding.xForwarded {
-            if !request.replaced.contains(.xForwardedFor) {
+            if !replaced.contains(.xForwardedFor) {
                 out.writeStaticString("X-Forwarded-For: ")
                 for value in forwardedFor {
                     out.writeString(value)
@@ -154,25 +155,25 @@ package enum HeadWriter {
                 out.writeString(client)
                 out.writeStaticString("\r\n")
             }
-            if !request.replaced.contains(.xForwardedProto) {
+            if !replaced.contains(.xForwardedProto) {
                 writeField("X-Forwarded-Proto", forwardedProto ?? "http", into: &out)
             }
-            if !request.replaced.contains(.xForwardedHost), let host = forwardedHost ?? head.host {
+            if !replaced.contains(.xForwardedHost), let host = forwardedHost ?? head.host {
                 writeField("X-Forwarded-Host", host, into: &out)
             }
-            if !request.replaced.contains(.xForwardedPort) {
+            if !replaced.contains(.xForwardedPort) {
                 out.writeStaticString("X-Forwarded-Port: ")
                 if let forwardedPort { out.writeString(forwardedPort) } else { out.writeDecimal(request.listenerPort) }
                 out.writeStaticString("\r\n")
             }
         }
-        if forwarding.forwarded && !request.replaced.contains(.forwarded) {
+        if forwarding.forwarded && !replaced.contains(.forwarded) {
             forwardedRFC.append(forwardedElement(client: request.clientIP, host: head.host))
             writeField("Forwarded", forwardedRFC.joined(separator: ", "), into: &out)
         }
-        if forwarding.via && !request.replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, into: &out) }
+        if forwarding.via && !replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, into: &out) }
         writeField(forwarding.requestIDHeader, request.requestID, into: &out)
-        for header in request.addHeaders { writeField(header.name, header.value, into: &out) }
+        for header in request.rules.appended { writeField(header.name, header.value, into: &out) }
         out.writeStaticString("\r\n")
     }
 
@@ -197,10 +198,10 @@ package enum HeadWriter {
     }
 
     /// `date` is added when the upstream sent none (RFC 9110 §6.6.1: a recipient with a clock
-    /// forwarding such a response must).
+    /// forwarding such a response must). `rules` are the route's response header rules.
     package static func writeResponseHead(
         _ head: HTTPResponseHead, framing: ResponseFraming, requestID: String, closeConnection: Bool,
-        clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, into out: inout ByteBuffer
+        clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules = .none, into out: inout ByteBuffer
     ) {
         let fields = head.headers
         out.writeStaticString("HTTP/1.1 ")
@@ -228,13 +229,14 @@ package enum HeadWriter {
                 break
             }
             return !fields.name(at: index, equals: snapshot.requestIDHeaderLowercased)
-                && !isNamedByConnection(fields, index, head.connectionTokens)
+                && !isNamedByConnection(fields, index, head.connectionTokens) && !isNamed(fields, index, rules.dropped)
         }
         if let length { writeContentLength(length, into: &out) }
         if framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if !hasDate { writeField("Date", date, into: &out) }
-        if snapshot.forwarding.via { writeVia(minorVersion: head.minorVersion, into: &out) }
+        if snapshot.forwarding.via && !rules.replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, into: &out) }
         writeField(snapshot.forwarding.requestIDHeader, requestID, into: &out)
+        for header in rules.appended { writeField(header.name, header.value, into: &out) }
         if closeConnection {
             out.writeStaticString("Connection: close\r\n")
         } else if clientMinorVersion == 0 {
@@ -307,7 +309,12 @@ package enum HeadWriter {
 
     /// Whether a `Connection` token names field `index` (it is then hop-by-hop too).
     private static func isNamedByConnection(_ fields: HTTPHeaderBlock, _ index: Int, _ tokens: [String]) -> Bool {
-        for token in tokens where fields.name(at: index, equals: token) { return true }
+        isNamed(fields, index, tokens)
+    }
+
+    /// Whether field `index` has one of the lower-cased `names`.
+    private static func isNamed(_ fields: HTTPHeaderBlock, _ index: Int, _ names: [String]) -> Bool {
+        for name in names where fields.name(at: index, equals: name) { return true }
         return false
     }
 

@@ -18,17 +18,18 @@ public final class ProxySnapshot: Sendable {
         let upstreamIndex: Int?
         /// Global timeouts with the upstream's and then the route's overrides applied.
         let timeouts: Timeouts
-        /// The generated forwarding fields the route's `add_headers` replace (decided once,
-        /// not per request).
-        let replacedForwarding: HeadWriter.ForwardingFields
+        /// The route's request and response header rules (decided once, not per request).
+        let requestHeaders: PreparedHeaderRules
+        let responseHeaders: PreparedHeaderRules
         /// `strip_prefix` / `rewrite`, compiled; nil forwards the path as matched.
         let rewriter: PathRewriter?
 
-        init(config: RouteConfig, upstreamIndex: Int?, timeouts: Timeouts, replacedForwarding: HeadWriter.ForwardingFields) {
+        init(config: RouteConfig, upstreamIndex: Int?, timeouts: Timeouts) {
             self.config = config
             self.upstreamIndex = upstreamIndex
             self.timeouts = timeouts
-            self.replacedForwarding = replacedForwarding
+            self.requestHeaders = config.requestHeaders.isEmpty ? .none : PreparedHeaderRules(config.requestHeaders)
+            self.responseHeaders = config.responseHeaders.isEmpty ? .none : PreparedHeaderRules(config.responseHeaders)
             self.rewriter = PathRewriter(config)
         }
     }
@@ -80,9 +81,7 @@ public final class ProxySnapshot: Sendable {
             }
             var timeouts = server.timeouts
             if let upstreamIndex { timeouts = timeouts.applying(configuration.upstreams[upstreamIndex].timeouts) }
-            return Route(
-                config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts),
-                replacedForwarding: HeadWriter.ForwardingFields(named: route.addRequestHeaders.map(\.name)))
+            return Route(config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts))
         }
         requestLimits = HTTP1Limits(
             maxHeadBytes: server.limits.maxHeaderBytes,

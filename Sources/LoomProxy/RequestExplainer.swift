@@ -120,7 +120,7 @@ package enum RequestExplainer {
                 clientIP: request.clientIP,
                 clientTrusted: snapshot.trustedProxies.contains(try? SocketAddress(ipAddress: request.clientIP, port: 0)),
                 listenerPort: port, requestID: requestID, endpointAuthority: upstream.authorities[0],
-                addHeaders: route.config.addRequestHeaders, replaced: route.replacedForwarding)
+                rules: route.requestHeaders)
             var out = ByteBuffer()
             HeadWriter.writeRequestHead(head, context, snapshot: snapshot, into: &out)
             lines.append("")

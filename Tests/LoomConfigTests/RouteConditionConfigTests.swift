@@ -119,4 +119,47 @@ import Testing
             #"t.yaml:7:22 routes[5].rewrite: missing required key "replacement""#,
         ])
     }
+
+    @Test func headerRulesInBothDialects() throws {
+        let yaml = TestSupport.yaml(#"""
+            routes:
+              - id: a
+                respond: {}
+                set_headers: {X-Tenant: acme}
+                remove_headers: [Cookie]
+                add_response_headers: [{name: X-Frame-Options, value: DENY}]
+                set_response_headers: {Cache-Control: no-store}
+                remove_response_headers: [Server]
+            """#)
+        #expect(yaml.problems == [])
+        let route = try #require(yaml.configuration?.routes.first)
+        #expect(route.requestHeaders == HeaderRules(set: [HeaderPair(name: "X-Tenant", value: "acme")], remove: ["Cookie"]))
+        #expect(route.responseHeaders == HeaderRules(
+            add: [HeaderPair(name: "X-Frame-Options", value: "DENY")], set: [HeaderPair(name: "Cache-Control", value: "no-store")], remove: ["Server"]))
+        let toml = TestSupport.toml(#"""
+            [[routes]]
+            respond = {}
+            add_headers = [{ name = "X-Backend", value = "api" }]
+            remove_response_headers = ["Server"]
+            """#)
+        #expect(toml.problems == [])
+        #expect(try #require(toml.configuration).routes[0].responseHeaders.remove == ["Server"])
+        #expect(try #require(toml.configuration).routes[0].addRequestHeaders == [HeaderPair(name: "X-Backend", value: "api")])
+    }
+
+    @Test func headerRulesCannotTouchWhatLoomManages() {
+        let result = TestSupport.yaml(#"""
+            routes:
+              - id: a
+                respond: {}
+                remove_headers: [Host, "bad name"]
+                set_response_headers: {Content-Length: "1", X-Request-ID: x}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:4:22 routes[0].remove_headers[0]: header "Host" is managed by loom and cannot be set here"#,
+            #"t.yaml:4:28 routes[0].remove_headers[1]: invalid header name "bad name""#,
+            #"t.yaml:5:28 routes[0].set_response_headers.Content-Length: header "Content-Length" is managed by loom and cannot be set here"#,
+            #"t.yaml:5:49 routes[0].set_response_headers.X-Request-ID: header "X-Request-ID" is the request id header (server.forwarding.request_id_header), which loom sets itself"#,
+        ])
+    }
 }

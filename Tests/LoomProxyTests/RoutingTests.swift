@@ -157,6 +157,41 @@ extension ProxyE2E {
             }
         }
 
+        /// Request and response header rules: remove, set (replacing every field of the name),
+        /// add; on the response, `/cookies` sends three Set-Cookie fields.
+        @Test func headerRulesOnBothSides() async throws {
+            try await Self.withBackends(1, dialect: .loomYAML, """
+                listeners: [{name: http, address: "127.0.0.1:8080"}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes:
+                  - id: app
+                    upstream: app
+                    remove_headers: [Cookie, Via]
+                    set_headers: {X-Tenant: acme, User-Agent: loom-test}
+                    add_headers: [{name: X-Extra, value: "1"}, {name: X-Extra, value: "2"}]
+                    remove_response_headers: [Set-Cookie]
+                    set_response_headers: {Content-Type: text/plain, Cache-Control: no-store}
+                    add_response_headers: {X-Frame-Options: DENY}
+                """) { _, proxy in
+                let response = try proxy.request(
+                    "GET /echo HTTP/1.1\r\nHost: a\r\nCookie: s=1\r\nUser-Agent: curl\r\nX-Tenant: other\r\nX-Tenant: more\r\n\r\n")
+                let echoed = try EchoedRequest(response)
+                #expect(!echoed.has("cookie"))
+                #expect(!echoed.has("via"))
+                #expect(echoed.values("x-tenant") == ["acme"])
+                #expect(echoed.values("user-agent") == ["loom-test"])
+                #expect(echoed.values("x-extra") == ["1", "2"])
+                #expect(response.headers("content-type") == ["text/plain"])
+                #expect(response.header("cache-control") == "no-store")
+                #expect(response.header("x-frame-options") == "DENY")
+                let cookies = try proxy.request("GET /cookies HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(cookies.status == 200)
+                #expect(cookies.headers("set-cookie").isEmpty)
+                #expect(cookies.header("x-frame-options") == "DENY")
+                #expect(cookies.bodyText == "ok")
+            }
+        }
+
         @Test func parametersWildcardHostsAndMethodsThroughTheProxy() async throws {
             try await Self.withBackends(2, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]
