@@ -265,28 +265,58 @@ extension ConfigReader {
     /// that the route stays in the model and the validator's name and reference checks still
     /// see it: `loom validate` then lists every problem of the route at once.
     mutating func routeAction(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> RouteAction? {
-        switch (table["upstream"], table["respond"]) {
-        case (nil, nil):
-            report(table.path, at: table.location, "route needs \"upstream\" or \"respond\"")
+        let present = ["upstream", "respond", "redirect"].filter(table.has)
+        guard let first = present.first else {
+            report(table.path, at: table.location, "route needs \"upstream\", \"respond\" or \"redirect\"")
             return nil
-        case (.some(let upstreamNode), .some(let respondNode)):
-            report(table.path("respond"), at: table.keyLocation("respond"), "\"upstream\" and \"respond\" cannot both be set")
-            let upstream = string(upstreamNode, table.path("upstream"))
-            var ignored: [ConfigSourceMap.Field: String] = [:]
-            let response = staticResponse(respondNode, at: table.path("respond"), fields: &ignored)
-            if let upstream {
-                fields[.upstream] = table.path("upstream")
-                return .proxy(upstream: upstream)
-            }
-            fields.merge(ignored) { current, _ in current }
-            return response.map(RouteAction.respond)
-        case (.some(let node), nil):
-            guard let upstream = string(node, table.path("upstream")) else { return nil }
-            fields[.upstream] = table.path("upstream")
-            return .proxy(upstream: upstream)
-        case (nil, .some(let node)):
-            return staticResponse(node, at: table.path("respond"), fields: &fields).map(RouteAction.respond)
         }
+        // Every action present is decoded (and its problems reported); the first one is kept.
+        var actions: [RouteAction] = []
+        for key in present {
+            var keyFields: [ConfigSourceMap.Field: String] = [:]
+            if key != first {
+                report(table.path(key), at: table.keyLocation(key), "\"\(first)\" and \"\(key)\" cannot both be set")
+            }
+            let action: RouteAction?
+            switch key {
+            case "upstream":
+                action = string(table, "upstream").map { .proxy(upstream: $0) }
+                keyFields[.upstream] = table.path("upstream")
+            case "respond":
+                action = table["respond"].flatMap { staticResponse($0, at: table.path("respond"), fields: &keyFields) }.map(RouteAction.respond)
+            default:
+                action = redirect(table, fields: &keyFields).map(RouteAction.redirect)
+            }
+            if let action, actions.isEmpty {
+                fields.merge(keyFields) { current, _ in current }
+                actions.append(action)
+            }
+        }
+        return actions.first
+    }
+
+    /// `redirect: {location, status}`: `location` an absolute URL or a path, where `{name}`
+    /// stands for a path parameter (checked against the route's path by the validator).
+    mutating func redirect(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> RouteRedirect? {
+        guard let node = table["redirect"], let redirect = self.table(node, at: table.path("redirect"), allowed: ["location", "status"])
+        else { return nil }
+        fields[.redirect] = redirect.path
+        var status = 301
+        if redirect.has("status") {
+            guard let given = int(redirect, "status") else { return nil }
+            guard RouteRedirect.statuses.contains(given) else {
+                report(redirect.path("status"), at: redirect["status"]?.location, "redirect status \(given) must be 301, 302, 303, 307 or 308")
+                return nil
+            }
+            status = given
+        }
+        guard let location = requiredString(redirect, "location") else { return nil }
+        guard !location.isEmpty, !location.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) else {
+            report(redirect.path("location"), at: redirect["location"]?.location,
+                   "redirect location \(Self.quotedEscaped(location)) must be a URL or path without spaces or control characters")
+            return nil
+        }
+        return RouteRedirect(location: location, status: status)
     }
 
     // MARK: - Route paths

@@ -125,6 +125,16 @@ struct ConfigValidator {
             if route.stripPrefix && tail == PathPattern.Tail.end {
                 error(.route, i, .stripPrefix, "strip_prefix needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix)")
             }
+            if case .redirect(let redirect) = route.action {
+                let names = route.match.path?.segmentPattern?.parameterNames ?? []
+                if let placeholders = RouteRedirect.placeholders(redirect.location) {
+                    for name in placeholders where !names.contains(name) {
+                        error(.route, i, .redirect, "redirect location uses {\(name)}, which is not a parameter of the route's path")
+                    }
+                } else {
+                    error(.route, i, .redirect, "redirect location \"\(redirect.location)\" has a \"{\" without \"}\"")
+                }
+            }
             if route.stripPrefix && route.rewrite != nil {
                 error(.route, i, .rewrite, "rewrite and strip_prefix cannot both be set (strip_prefix is rewrite \"/\")")
             } else if case .prefix = route.rewrite, tail == PathPattern.Tail.end {

@@ -1,6 +1,6 @@
 /// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
 extension LoomYAMLDecoder {
-    static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond",
+    static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond", "redirect",
                             "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers",
                             "set_response_headers", "remove_response_headers", "timeouts", "description", "plugins"]
 

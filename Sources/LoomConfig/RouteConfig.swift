@@ -143,6 +143,35 @@ public enum RouteAction: Sendable, Equatable {
     case proxy(upstream: String)
     /// Answer directly, like nginx `return` or Caddy `respond`.
     case respond(StaticResponse)
+    /// Answer with a redirect.
+    case redirect(RouteRedirect)
+}
+
+/// A redirect a route answers with: `Location` is `location` with each `{name}` replaced by
+/// that path parameter, and the request's query appended (after `&` when `location` has one).
+public struct RouteRedirect: Sendable, Equatable {
+    public static let statuses: Set<Int> = [301, 302, 303, 307, 308]
+
+    public var location: String
+    /// 301 (the default), 302, 303, 307 or 308.
+    public var status: Int
+
+    public init(location: String, status: Int = 301) {
+        self.location = location
+        self.status = status
+    }
+
+    /// The `{name}` placeholders of `location`, in order; nil when a `{` has no `}`.
+    public static func placeholders(_ location: String) -> [String]? {
+        var names: [String] = []
+        var rest = Substring(location)
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}") else { return nil }
+            names.append(String(rest[rest.index(after: open)..<close]))
+            rest = rest[rest.index(after: close)...]
+        }
+        return names
+    }
 }
 
 /// A fixed response a route sends without contacting an upstream.

@@ -320,6 +320,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
             switch route.config.action {
             case .respond(let response):
                 return .static(response)
+            case .redirect(let redirect):
+                let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: query)
+                return .static(StaticResponse(status: redirect.status, headers: [HeaderPair(name: "Location", value: location)]))
             case .proxy(let upstreamName):
                 exchange.upstreamName = upstreamName
                 exchange.upstreamIndex = route.upstreamIndex

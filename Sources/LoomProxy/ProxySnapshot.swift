@@ -23,6 +23,8 @@ public final class ProxySnapshot: Sendable {
         let responseHeaders: PreparedHeaderRules
         /// `strip_prefix` / `rewrite`, compiled; nil forwards the path as matched.
         let rewriter: PathRewriter?
+        /// The path's parameter names, in capture order.
+        let parameterNames: [String]
 
         init(config: RouteConfig, upstreamIndex: Int?, timeouts: Timeouts) {
             self.config = config
@@ -31,6 +33,7 @@ public final class ProxySnapshot: Sendable {
             self.requestHeaders = config.requestHeaders.isEmpty ? .none : PreparedHeaderRules(config.requestHeaders)
             self.responseHeaders = config.responseHeaders.isEmpty ? .none : PreparedHeaderRules(config.responseHeaders)
             self.rewriter = PathRewriter(config)
+            self.parameterNames = config.match.path?.segmentPattern?.parameterNames ?? []
         }
     }
 

@@ -101,6 +101,11 @@ package enum RequestExplainer {
         case .respond(let response):
             lines.append("loom answers \(response.status) itself (\(response.body.utf8.count) body bytes)")
             return lines
+        case .redirect(let redirect):
+            let query = head.target.firstIndex(of: "?").map { head.target[head.target.index(after: $0)...] }
+            let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: query)
+            lines.append("loom answers \(redirect.status) with Location: \(location)")
+            return lines
         case .proxy(let upstreamName):
             guard let upstreamIndex = route.upstreamIndex else {
                 lines.append("loom answers 503: upstream \"\(upstreamName)\" does not exist")

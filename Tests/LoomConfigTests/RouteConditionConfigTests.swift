@@ -162,4 +162,42 @@ import Testing
             #"t.yaml:5:49 routes[0].set_response_headers.X-Request-ID: header "X-Request-ID" is the request id header (server.forwarding.request_id_header), which loom sets itself"#,
         ])
     }
+
+    @Test func redirectsInBothDialects() throws {
+        let yaml = TestSupport.yaml(#"""
+            routes:
+              - {id: a, path: "/u/{id}", redirect: {location: "https://new.example.com/users/{id}", status: 308}}
+              - {id: b, path: /old, redirect: {location: /new}}
+            """#)
+        #expect(yaml.problems == [])
+        #expect(try #require(yaml.configuration).routes.map(\.action) == [
+            .redirect(RouteRedirect(location: "https://new.example.com/users/{id}", status: 308)), .redirect(RouteRedirect(location: "/new")),
+        ])
+        let toml = TestSupport.toml(#"""
+            [[routes]]
+            path_prefix = "/blog"
+            redirect = { location = "https://blog.example.com/", status = 302 }
+            """#)
+        #expect(toml.problems == [])
+        #expect(try #require(toml.configuration).routes[0].action == .redirect(RouteRedirect(location: "https://blog.example.com/", status: 302)))
+    }
+
+    @Test func redirectMistakesAreErrors() {
+        let result = TestSupport.yaml(#"""
+            upstreams: [{name: u, endpoints: ["127.0.0.1:1"]}]
+            routes:
+              - {id: a, path: /x, redirect: {location: /y, status: 200}}
+              - {id: b, path: "/u/{id}", redirect: {location: "/v/{name}"}}
+              - {id: c, path: /z, redirect: {location: "a b"}}
+              - {id: d, path: /w, upstream: u, redirect: {location: /q}}
+              - {id: e, path: /v, redirect: {status: 301}}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:3:56 routes[0].redirect.status: redirect status 200 must be 301, 302, 303, 307 or 308"#,
+            #"t.yaml:4:30 routes[1].redirect: redirect location uses {name}, which is not a parameter of the route's path"#,
+            #"t.yaml:5:44 routes[2].redirect.location: redirect location "a b" must be a URL or path without spaces or control characters"#,
+            #"t.yaml:6:36 routes[3].redirect: "upstream" and "redirect" cannot both be set"#,
+            #"t.yaml:7:33 routes[4].redirect: missing required key "location""#,
+        ])
+    }
 }

@@ -192,6 +192,24 @@ extension ProxyE2E {
             }
         }
 
+        @Test func redirectsKeepParametersAndQuery() async throws {
+            try await Self.withBackends(1, dialect: .loomYAML, """
+                listeners: [{name: http, address: "127.0.0.1:8080"}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes:
+                  - {id: user, path: "/u/{id}", redirect: {location: "https://new.example.com/users/{id}", status: 308}}
+                  - {id: old, path: /old, redirect: {location: "/new?from=old"}}
+                """) { _, proxy in
+                let user = try proxy.request("GET /u/42?tab=posts HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(user.status == 308)
+                #expect(user.header("location") == "https://new.example.com/users/42?tab=posts")
+                #expect(user.header("content-length") == "0")
+                let old = try proxy.request("HEAD /old?x=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(old.status == 301)
+                #expect(old.header("location") == "/new?from=old&x=1")
+            }
+        }
+
         @Test func parametersWildcardHostsAndMethodsThroughTheProxy() async throws {
             try await Self.withBackends(2, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]
