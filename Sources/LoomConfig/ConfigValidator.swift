@@ -126,14 +126,10 @@ struct ConfigValidator {
                 error(.route, i, .stripPrefix, "strip_prefix needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix)")
             }
             if case .redirect(let redirect) = route.action {
-                let names = route.match.path?.segmentPattern?.parameterNames ?? []
-                if let placeholders = RouteRedirect.placeholders(redirect.location) {
-                    for name in placeholders where !names.contains(name) {
-                        error(.route, i, .redirect, "redirect location uses {\(name)}, which is not a parameter of the route's path")
-                    }
-                } else {
-                    error(.route, i, .redirect, "redirect location \"\(redirect.location)\" has a \"{\" without \"}\"")
-                }
+                checkPlaceholders(redirect.location, "redirect location", route, i, .redirect)
+            }
+            if case .prefix(let replacement) = route.rewrite {
+                checkPlaceholders(replacement, "rewrite", route, i, .rewrite)
             }
             if route.stripPrefix && route.rewrite != nil {
                 error(.route, i, .rewrite, "rewrite and strip_prefix cannot both be set (strip_prefix is rewrite \"/\")")
@@ -149,6 +145,18 @@ struct ConfigValidator {
         }
         if configuration.routes.isEmpty && sourceMap.routeEntriesInSource == 0 {
             report(.warning, path: "routes", "no routes: every request will get 404")
+        }
+    }
+
+    /// `{name}` in a redirect location or prefix rewrite must name a parameter of the path.
+    private mutating func checkPlaceholders(_ text: String, _ what: String, _ route: RouteConfig, _ i: Int, _ field: ConfigSourceMap.Field) {
+        let names = route.match.path?.segmentPattern?.parameterNames ?? []
+        guard let placeholders = RouteRedirect.placeholders(text) else {
+            error(.route, i, field, "\(what) \"\(text)\" has a \"{\" without \"}\"")
+            return
+        }
+        for name in placeholders where !names.contains(name) {
+            error(.route, i, field, "\(what) uses {\(name)}, which is not a parameter of the route's path")
         }
     }
 

@@ -130,10 +130,11 @@ public enum PathMatch: Sendable, Equatable {
 /// A route's change to the path it forwards (the query is always forwarded as sent).
 public enum PathRewrite: Sendable, Equatable {
     /// Replace the matched prefix with this (`path_prefix = "/old-api"`, `rewrite = "/new-api"`:
-    /// `/old-api/users` → `/new-api/users`). Needs a prefix path.
+    /// `/old-api/users` → `/new-api/users`), where `{name}` is a path parameter. Needs a prefix path.
     case prefix(String)
     /// Replace the first match of `pattern` in the path with `replacement`, where `$1`…`$9`
-    /// and `{name}` stand for capture groups (not `${name}`, which is an environment variable).
+    /// and `{name}` stand for capture groups, or else path parameters (not `${name}`, which is
+    /// an environment variable).
     case regex(pattern: String, replacement: String)
 }
 

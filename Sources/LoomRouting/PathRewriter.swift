@@ -5,17 +5,22 @@ import LoomConfig
 public enum PathRewriter: Sendable {
     /// What follows the matched prefix (`/api/*` on `/api/users` → `/users`).
     case stripPrefix
-    /// The replacement, then what follows the matched prefix (`/old-api/*` → `/new-api`:
-    /// `/old-api/users` → `/new-api/users`, `/old-api` → `/new-api`).
-    case prefix(String)
-    /// The first match of the expression replaced by the expanded template.
-    case regex(CompiledRegex, template: String)
+    /// The replacement, with `{name}` path parameters filled in, then what follows the
+    /// matched prefix (`/old-api/*` → `/new-api`: `/old-api/users` → `/new-api/users`,
+    /// `/old-api` → `/new-api`; `/t/{tenant}/*` → `/tenants/{tenant}`: `/t/acme/x` →
+    /// `/tenants/acme/x`).
+    case prefix(String, parameterNames: [String])
+    /// The first match of the expression replaced by the expanded template, where `{name}` is
+    /// the expression's named group or else the path parameter.
+    case regex(CompiledRegex, template: String, parameterNames: [String])
 
     /// nil when the route forwards the path as it matched.
     public init?(_ route: RouteConfig) {
+        let names = route.match.path?.segmentPattern?.parameterNames ?? []
         switch route.rewrite {
-        case .prefix(let replacement)?: self = .prefix(replacement)
-        case .regex(let pattern, let replacement)?: self = .regex(CompiledRegex(pattern, anchoring: .search), template: replacement)
+        case .prefix(let replacement)?: self = .prefix(replacement, parameterNames: names)
+        case .regex(let pattern, let replacement)?:
+            self = .regex(CompiledRegex(pattern, anchoring: .search), template: replacement, parameterNames: names)
         case nil:
             guard route.stripPrefix else { return nil }
             self = .stripPrefix
@@ -29,13 +34,20 @@ public enum PathRewriter: Sendable {
         case .stripPrefix:
             let rest = captures.rest(in: path)
             return rest.isEmpty ? "/" : String(rest)
-        case .prefix(let replacement):
+        case .prefix(let template, let names):
+            let replacement = captures.substituting(template, names: names, in: path)
             let rest = captures.rest(in: path)
             guard !rest.isEmpty else { return replacement }
             // `/new-api/` + `/users` must not make `//`.
             return (replacement.utf8.last == UInt8(ascii: "/") ? String(replacement.dropLast()) : replacement) + rest
-        case .regex(let regex, let template):
-            let rewritten = regex.replacingFirstMatch(in: path) { Self.expand(template, $0) }
+        case .regex(let regex, let template, let names):
+            let rewritten = regex.replacingFirstMatch(in: path) { group in
+                Self.expand(template) { reference in
+                    if let value = group(reference) { return value }
+                    guard case .name(let name) = reference, let index = names.firstIndex(of: name), index < captures.count else { return nil }
+                    return captures.value(at: index, in: path)
+                }
+            }
             return rewritten.utf8.first == UInt8(ascii: "/") ? rewritten : "/" + rewritten
         }
     }

@@ -4,18 +4,29 @@ extension RouteRedirect {
     /// The `Location` for a request whose normalized `path` the route matched with
     /// `captures` (parameters named `names`), and whose query is `query`.
     public func location(path: String, captures: PathCaptures, names: [String], query: Substring?) -> String {
-        var result = ""
-        var rest = Substring(location)
-        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
-            result += rest[..<open]
-            let name = rest[rest.index(after: open)..<close]
-            if let index = names.firstIndex(where: { $0 == name }), index < captures.count {
-                result += captures.value(at: index, in: path)
-            }
-            rest = rest[rest.index(after: close)...]
-        }
-        result += rest
+        let result = captures.substituting(location, names: names, in: path)
         guard let query, !query.isEmpty else { return result }
         return result + (result.contains("?") ? "&" : "?") + query
+    }
+}
+
+extension PathCaptures {
+    /// `template` with each `{name}` replaced by the value of parameter `name` in `path`
+    /// (`names` in capture order); a name that is not a parameter becomes empty (validation
+    /// refuses those where it can).
+    public func substituting(_ template: String, names: [String], in path: String) -> String {
+        substituting(template) { name in names.firstIndex { $0 == name }.flatMap { $0 < count ? value(at: $0, in: path) : nil } }
+    }
+
+    /// `template` with each `{name}` replaced by `lookup(name)` (empty when nil).
+    func substituting(_ template: String, _ lookup: (Substring) -> Substring?) -> String {
+        var result = ""
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            result += rest[..<open]
+            result += lookup(rest[rest.index(after: open)..<close]) ?? ""
+            rest = rest[rest.index(after: close)...]
+        }
+        return result + rest
     }
 }

@@ -109,6 +109,7 @@ import Testing
               - {id: d, rewrite: {regex: "(", replacement: /y}, respond: {}}
               - {id: e, rewrite: {regex: "x", replacement: "/{x"}, respond: {}}
               - {id: f, rewrite: {regex: "x"}, respond: {}}
+              - {id: g, path: "/t/{tenant}/*", rewrite: "/x/{tenat}", respond: {}}
             """#)
         #expect(result.problems == [
             #"t.yaml:2:34 routes[0].rewrite: rewrite "new" must start with "/""#,
@@ -117,6 +118,7 @@ import Testing
             #"t.yaml:5:30 routes[3].rewrite.regex: invalid regular expression "(": expected ')'"#,
             #"t.yaml:6:48 routes[4].rewrite.replacement: replacement "/{x": "{" without "}" (write a named group as "{name}")"#,
             #"t.yaml:7:22 routes[5].rewrite: missing required key "replacement""#,
+            #"t.yaml:8:36 routes[6].rewrite: rewrite uses {tenat}, which is not a parameter of the route's path"#,
         ])
     }
 

@@ -25,6 +25,10 @@ import Testing
     @Test func prefixRewriteAfterParameters() {
         #expect(Self.rewritten(pattern("/t/{tenant}/*"), .prefix("/"), "/t/acme/orders") == "/orders")
         #expect(Self.rewritten(pattern("/t/{tenant}/*"), .prefix("/v2"), "/t/acme") == "/v2")
+        #expect(Self.rewritten(pattern("/t/{tenant}/*"), .prefix("/tenants/{tenant}"), "/t/acme/orders") == "/tenants/acme/orders")
+        // In a regex rewrite, `{name}` is the expression's group, or else the path parameter.
+        #expect(Self.rewritten(pattern("/t/{tenant}/*"), .regex(pattern: "^/t/[^/]+/(?<rest>.*)", replacement: "/{tenant}/{rest}"), "/t/acme/a/b")
+            == "/acme/a/b")
     }
 
     @Test(arguments: [
