@@ -66,17 +66,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Helpers more than one test target needs (a seeded generator).
+        .target(name: "LoomTestSupport", path: "Tests/LoomTestSupport", swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
-        .testTarget(name: "LoomRoutingTests", dependencies: ["LoomRouting", "LoomHTTP"], swiftSettings: strict),
+        .testTarget(name: "LoomRoutingTests", dependencies: ["LoomRouting", "LoomHTTP", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "LoomHTTPTests",
-            dependencies: ["LoomHTTP", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["LoomHTTP", "LoomTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "LoomProxyTests",
             dependencies: [
-                "LoomProxy", "LoomConfig", "LoomHTTP", "loom",
+                "LoomProxy", "LoomConfig", "LoomHTTP", "loom", "LoomTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import NIOCore
+import LoomTestSupport
 import Testing
 @testable import LoomHTTP
 
@@ -31,7 +32,7 @@ import Testing
     }
 
     @Test func roundTrip() throws {
-        var rng = SeededGenerator(seed: 7)
+        var rng = SplitMix64(state: 7)
         var expected: [UInt8] = []
         var wire = ByteBuffer()
         for _ in 0..<50 {

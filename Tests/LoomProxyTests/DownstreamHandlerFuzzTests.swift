@@ -2,6 +2,7 @@ import LoomConfig
 import Logging
 import NIOCore
 import NIOEmbedded
+import LoomTestSupport
 import Testing
 
 @testable import LoomProxy

@@ -1,6 +1,7 @@
 import Foundation
 import LoomConfig
 import NIOConcurrencyHelpers
+import LoomTestSupport
 import Testing
 
 @testable import LoomProxy

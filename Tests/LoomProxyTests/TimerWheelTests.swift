@@ -1,4 +1,5 @@
 import NIOCore
+import LoomTestSupport
 import Testing
 
 @testable import LoomProxy

@@ -1,4 +1,5 @@
 import LoomConfig
+import LoomTestSupport
 import Testing
 
 @testable import LoomRouting
@@ -7,18 +8,6 @@ import Testing
 /// same parameters, same 405 `Allow`) for any route set. Route sets and requests are drawn from
 /// small alphabets so that overlaps, shadowing and ties are common rather than rare.
 @Suite struct RouterDifferentialTests {
-    /// SplitMix64: a fixed seed makes every failure reproducible.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let segments = ["a", "b", "ab", "users", "1"]
     static let ruleHosts: [String?] = [nil, nil, "a.com", "B.com", "*.a.com", "*.x.a.com", "[::1]"]
     static let requestHosts: [String?] = [nil, "a.com", "A.COM:8080", "b.com.", "x.a.com", "y.x.a.com", "x.a.com.:1", "[::1]:80", "", "com"]
@@ -37,7 +26,7 @@ import Testing
     static let requestHeaders: [[(name: String, value: String)]] = [[], [("X-V", "1")], [("x-v", "22")], [("X-V", "2"), ("X-V", "1")]]
     static let queries: [Substring?] = [nil, "", "a=1", "b", "a=2&b=", "a=%31"]
 
-    static func randomPath(_ rng: inout Generator) -> PathMatch? {
+    static func randomPath(_ rng: inout SplitMix64) -> PathMatch? {
         if Int.random(in: 0..<8, using: &rng) == 0 { return .regex(regexes.randomElement(using: &rng)!) }
         let depth = Int.random(in: 0...3, using: &rng)
         var parts: [String] = []
@@ -66,7 +55,7 @@ import Testing
         return .pattern(pattern)
     }
 
-    static func randomRequestPath(_ rng: inout Generator) -> String {
+    static func randomRequestPath(_ rng: inout SplitMix64) -> String {
         let depth = Int.random(in: 0...4, using: &rng)
         let parts = (0..<depth).map { _ in Int.random(in: 0..<8, using: &rng) == 0 ? "" : segments.randomElement(using: &rng)! }
         switch Int.random(in: 0..<20, using: &rng) {
@@ -78,7 +67,7 @@ import Testing
 
     @Test(arguments: 0..<8)
     func compiledRouterAgreesWithLinearRouter(batch: UInt64) {
-        var rng = Generator(state: 0x5EED_0000 &+ batch)
+        var rng = SplitMix64(state: 0x5EED_0000 &+ batch)
         var lookups = 0
         var outcomes: [String: Int] = [:]
         for _ in 0..<300 {

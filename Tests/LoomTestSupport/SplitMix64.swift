@@ -1,9 +1,13 @@
 /// SplitMix64: a tiny seedable generator, so a randomized test (soak, fuzz) is reproducible
-/// from the seed its failure messages print.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
+/// from the seed its failure messages print. Shared by the test targets (`LoomTestSupport`).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
 
-    mutating func next() -> UInt64 {
+    public init(state: UInt64) {
+        self.state = state
+    }
+
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
