@@ -15,7 +15,7 @@ struct ByteKeyTables {
 
     /// One table: `slots[start ... start + mask]`; mask -1 for an empty table. A table of at
     /// most `linearLimit` keys is instead `linear` slots scanned in order: comparing a few
-    /// lengths is cheaper than hashing the key (most trie nodes have one to three children).
+    /// lengths is cheaper than hashing the key (most trie nodes have a handful of children).
     struct Table {
         var start: Int32 = 0
         var mask: Int32 = -1
@@ -25,7 +25,7 @@ struct ByteKeyTables {
         var isEmpty: Bool { mask < 0 && linear == 0 }
     }
 
-    static let linearLimit = 4
+    static let linearLimit = 8
 
     private(set) var slots: [Slot] = []
     private(set) var keyBytes: [UInt8] = []

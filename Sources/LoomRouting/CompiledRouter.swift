@@ -105,14 +105,16 @@ public struct CompiledRouter: Sendable {
     }
 
     func lookup<Headers: RouteHeaders>(method: String, host: String?, path: String, query: Substring?, headers: Headers) -> RouteOutcome {
-        let bit = KnownMethod.bit(method)
-        var search = Search(method: method, methodBit: bit, collecting: false, headers: headers, query: query)
-        walkBuckets(host: host, path: path, &search)
+        // The walk itself is not generic: the headers and query are only read through this
+        // closure (a literal at each call, so its context stays on the stack), for the few
+        // routes that have conditions.
+        var search = Search(method: method, collecting: false)
+        walkBuckets(host: host, path: path, &search) { conditions[Int($0)].hold(headers: headers, query: query) }
         if search.best != .max {
             return .matched(Int(search.best), search.bestCaptures)
         }
-        search = Search(method: method, methodBit: bit, collecting: true, headers: headers, query: query)
-        walkBuckets(host: host, path: path, &search)
+        search = Search(method: method, collecting: true)
+        walkBuckets(host: host, path: path, &search) { conditions[Int($0)].hold(headers: headers, query: query) }
         if search.allowed.isEmpty { return .notFound }
         return .methodNotAllowed(allowed: Array(Set(search.allowed)).sorted())
     }
@@ -122,58 +124,57 @@ public struct CompiledRouter: Sendable {
         match(method: method, host: host, path: path, query: query, headers: HeaderList())
     }
 
-    private struct Search<Headers: RouteHeaders> {
+    /// Whether a route's header and query conditions hold for the request being matched.
+    private typealias ConditionsHold = (Int32) -> Bool
+
+    private struct Search {
         let method: String
         /// `KnownMethod.bit(method)`: 0 for a method outside the known set.
         let methodBit: UInt16
         /// The 405 pass: record the methods of routes that match all but the method.
         let collecting: Bool
-        let headers: Headers
-        let query: Substring?
         var best = Int32.max
         var bestCaptures = PathCaptures()
         var captures = PathCaptures()
         var allowed: [String] = []
 
-        init(method: String, methodBit: UInt16, collecting: Bool, headers: Headers, query: Substring?) {
+        init(method: String, collecting: Bool) {
             self.method = method
-            self.methodBit = methodBit
+            self.methodBit = KnownMethod.bit(method)
             self.collecting = collecting
-            self.headers = headers
-            self.query = query
         }
     }
 
-    private func walkBuckets<Headers>(host: String?, path: String, _ search: inout Search<Headers>) {
+    private func walkBuckets(host: String?, path: String, _ search: inout Search, _ conditionsHold: ConditionsHold) {
         let storage = storage
         withContiguousUTF8(path) { path in
             guard let host else {
-                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search) }
-                tryRegexRoutes(path, host: nil, &search)
+                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search, conditionsHold) }
+                if !regexRoutes.isEmpty { tryRegexRoutes(path, host: nil, &search, conditionsHold) }
                 return
             }
             withContiguousUTF8(host) { host in
                 let bare = UnsafeBufferPointer(rebasing: host[Self.bareHostRange(host)])
                 if let root = storage.lookup(storage.exactHosts, bare) {
-                    walk(root, 0, path, storage, &search)
+                    walk(root, 0, path, storage, &search, conditionsHold)
                 }
                 if !storage.wildcardHosts.isEmpty {
                     // `*.example.com` matches when a label boundary leaves `.example.com`.
                     for dot in bare.indices.dropFirst() where bare[dot] == UInt8(ascii: ".") {
                         if let root = storage.lookup(storage.wildcardHosts, UnsafeBufferPointer(rebasing: bare[dot...])) {
-                            walk(root, 0, path, storage, &search)
+                            walk(root, 0, path, storage, &search, conditionsHold)
                         }
                     }
                 }
-                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search) }
-                tryRegexRoutes(path, host: bare, &search)
+                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search, conditionsHold) }
+                if !regexRoutes.isEmpty { tryRegexRoutes(path, host: bare, &search, conditionsHold) }
             }
         }
     }
 
     /// The routes with a `path_regex` that could still beat the best found in the trie, in order.
-    private func tryRegexRoutes<Headers>(_ path: UnsafeBufferPointer<UInt8>, host: UnsafeBufferPointer<UInt8>?, _ search: inout Search<Headers>) {
-        guard !regexRoutes.isEmpty, path.first == UInt8(ascii: "/") else { return }
+    private func tryRegexRoutes(_ path: UnsafeBufferPointer<UInt8>, host: UnsafeBufferPointer<UInt8>?, _ search: inout Search, _ conditionsHold: ConditionsHold) {
+        guard path.first == UInt8(ascii: "/") else { return }
         // Decoded once, only if some regex route is still in the running.
         var text: String?
         for (route, regex, rule) in regexRoutes {
@@ -183,9 +184,9 @@ public struct CompiledRouter: Sendable {
             }
             if text == nil { text = String(decoding: path, as: UTF8.self) }
             guard regex.matches(text!) else { continue }
-            var captures = PathCaptures()
-            captures.restStart = path.count
-            if offer(route, captures, storage, &search) { return }
+            // No parameters (the trie's may still be in `search.captures`: not this route's).
+            search.captures = PathCaptures()
+            if offer(route, restStart: path.count, storage, &search, conditionsHold) { return }
         }
     }
 
@@ -202,44 +203,43 @@ public struct CompiledRouter: Sendable {
 
     /// Visits `node` with the request path consumed up to `position` (the index of the `/`
     /// that starts the next segment, or the path's length).
-    private func walk<Headers>(_ node: Int32, _ position: Int, _ path: UnsafeBufferPointer<UInt8>, _ storage: Storage, _ search: inout Search<Headers>) {
+    private func walk(_ node: Int32, _ position: Int, _ path: UnsafeBufferPointer<UInt8>, _ storage: Storage, _ search: inout Search, _ conditionsHold: ConditionsHold) {
         let node = storage.nodes[Int(node)]
         guard node.minRoute < search.best else { return }
         // A path not starting with "/" ("*", "") has no segments (see `LinearRouter.match`).
         let atEnd = position == path.count || path[position] != UInt8(ascii: "/")
-        if atEnd && node.exact.count > 0 { consider(node.exact, position, storage, &search) }
-        if node.prefixAny.count > 0 { consider(node.prefixAny, position, storage, &search) }
+        if atEnd && node.exact.count > 0 { consider(node.exact, position, storage, &search, conditionsHold) }
+        if node.prefixAny.count > 0 { consider(node.prefixAny, position, storage, &search, conditionsHold) }
         guard !atEnd else { return }
-        if node.prefixAtLeastOne.count > 0 { consider(node.prefixAtLeastOne, position, storage, &search) }
+        if node.prefixAtLeastOne.count > 0 { consider(node.prefixAtLeastOne, position, storage, &search, conditionsHold) }
         let start = position + 1
         var end = start
         while end < path.count && path[end] != UInt8(ascii: "/") { end += 1 }
         if let child = storage.lookup(node.literals, UnsafeBufferPointer(rebasing: path[start..<end])) {
-            walk(child, end, path, storage, &search)
+            walk(child, end, path, storage, &search, conditionsHold)
         }
         if node.parameter >= 0 && end > start {
             search.captures.push(start: start, end: end)
-            walk(node.parameter, end, path, storage, &search)
+            walk(node.parameter, end, path, storage, &search, conditionsHold)
             search.captures.pop()
         }
     }
 
     /// Takes the first route in `candidates` (ascending) that beats the best so far and
     /// matches the rest of the request; in the 405 pass, records the methods of the others.
-    private func consider<Headers>(_ candidates: RouteList, _ position: Int, _ storage: Storage, _ search: inout Search<Headers>) {
+    private func consider(_ candidates: RouteList, _ position: Int, _ storage: Storage, _ search: inout Search, _ conditionsHold: ConditionsHold) {
         for offset in 0..<Int(candidates.count) {
             let route = storage.routeLists[Int(candidates.start) + offset]
             guard route < search.best else { return }
-            var captures = search.captures
-            captures.restStart = position
-            if offer(route, captures, storage, &search) { return }
+            if offer(route, restStart: position, storage, &search, conditionsHold) { return }
         }
     }
 
-    /// Makes `route` (which matched path and host, and beats the best so far) the best when its
-    /// conditions and method allow; returns whether it did.
-    private func offer<Headers>(_ route: Int32, _ captures: PathCaptures, _ storage: Storage, _ search: inout Search<Headers>) -> Bool {
-        if storage.conditioned[Int(route)] && !conditions[Int(route)].hold(headers: search.headers, query: search.query) {
+    /// Makes `route` (which matched path and host with `search.captures`, the rest of the path
+    /// starting at `restStart`, and beats the best so far) the best when its conditions and
+    /// method allow; returns whether it did.
+    private func offer(_ route: Int32, restStart: Int, _ storage: Storage, _ search: inout Search, _ conditionsHold: ConditionsHold) -> Bool {
+        if storage.conditioned[Int(route)] && !conditionsHold(route) {
             return false
         }
         let mask = storage.methodMasks[Int(route)]
@@ -248,7 +248,8 @@ public struct CompiledRouter: Sendable {
             || (search.methodBit == 0 && mask & KnownMethod.other != 0 && methods[Int(route)]?.contains(search.method) == true)
         if allowed {
             search.best = route
-            search.bestCaptures = captures
+            search.bestCaptures = search.captures
+            search.bestCaptures.restStart = restStart
             return true
         }
         if search.collecting { search.allowed += methods[Int(route)] ?? [] }

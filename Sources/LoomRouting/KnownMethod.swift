@@ -9,6 +9,8 @@ enum KnownMethod {
 
     /// The method's bit, or 0 for a method outside `names`.
     static func bit(_ method: String) -> UInt16 {
+        // GET first: most requests are GETs, and one comparison settles them.
+        if method == "GET" { return 1 }
         guard let index = names.firstIndex(of: method) else { return 0 }
         return 1 << UInt16(index)
     }
