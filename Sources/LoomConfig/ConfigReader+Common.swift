@@ -199,7 +199,7 @@ extension ConfigReader {
         guard let host = string(table, key) else { return nil }
         let location = table[key]?.location
         let bracketed = host.hasPrefix("[") && host.hasSuffix("]")
-        if host.isEmpty || host.contains(where: { $0 == " " || $0 == "/" || $0 == "\t" }) {
+        if host.isEmpty || host == "." || host.contains(where: { $0 == " " || $0 == "/" || $0 == "\t" }) {
             report(table.path(key), at: location, "invalid host \"\(host)\"")
             return nil
         }

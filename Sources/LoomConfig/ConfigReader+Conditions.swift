@@ -36,12 +36,44 @@ extension ConfigReader {
         }
         let test: FieldCondition.Test?
         switch tests[0] {
-        case "value": test = string(table, "value").map { .equals($0) }
+        case "value":
+            test = string(table, "value").flatMap { value in
+                // Request values are compared without surrounding whitespace (RFC 9110 §5.5),
+                // so one written with it could never match.
+                guard field == .query || value.trimmingWhitespace == value else {
+                    report(table.path("value"), at: table["value"]?.location,
+                           "header value \(ConfigReader.quotedEscaped(value)) never matches: header values are compared without surrounding spaces")
+                    return nil
+                }
+                return .equals(value)
+            }
         case "present": test = bool(table, "present").map { $0 ? .present : .absent }
         default: test = string(table, "regex").flatMap { checkedRegex($0, table.path("regex"), at: table["regex"]?.location) }.map { .matches($0) }
         }
         guard let name, let test else { return nil }
         return FieldCondition(name: name, test: test)
+    }
+
+    /// Whether text that becomes part of the request-target sent upstream has only what a
+    /// request-target may carry: visible ASCII, no `#`, no `\\`, and `?` only where a query
+    /// may start (`query`). Anything else would corrupt the request line (a space or CR/LF,
+    /// possibly from `${VAR}`) or be sent as something else than written.
+    mutating func checkedTargetText(_ text: String, _ what: String, _ path: String, at location: SourceLocation?, query: Bool) -> Bool {
+        let problem: String?
+        if text.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) {
+            problem = "must be visible ASCII, without spaces or control characters (percent-encode the others, e.g. \"%20\")"
+        } else if text.contains("#") {
+            problem = "must not contain \"#\" (write \"%23\")"
+        } else if text.contains("\\") {
+            problem = "must not contain \"\\\" (write \"%5C\")"
+        } else if !query && text.contains("?") {
+            problem = "must not contain \"?\": the query is forwarded as sent (use {regex, replacement} to add one)"
+        } else {
+            problem = nil
+        }
+        guard let problem else { return true }
+        report(path, at: location, "\(what) \(ConfigReader.quotedEscaped(text)) \(problem)")
+        return false
     }
 
     /// `text` if it compiles as a regular expression (Swift `Regex` syntax, which is PCRE's
@@ -69,14 +101,20 @@ extension ConfigReader {
                 report(path, at: node.location, "rewrite \"\(text)\" must start with \"/\"")
                 return nil
             }
+            guard checkedTargetText(text, "rewrite", path, at: node.location, query: false) else { return nil }
             return .prefix(text)
         }
         guard let rewrite = self.table(node, at: path, allowed: ["regex", "replacement"]) else { return nil }
         let pattern = requiredString(rewrite, "regex").flatMap { checkedRegex($0, rewrite.path("regex"), at: rewrite["regex"]?.location) }
-        let replacement = requiredString(rewrite, "replacement")
-        if let replacement, let problem = PathRewrite.templateProblem(replacement) {
-            report(rewrite.path("replacement"), at: rewrite["replacement"]?.location, problem)
-            return nil
+        var replacement = requiredString(rewrite, "replacement")
+        if let text = replacement {
+            let at = rewrite["replacement"]?.location
+            if let problem = PathRewrite.templateProblem(text) {
+                report(rewrite.path("replacement"), at: at, problem)
+                replacement = nil
+            } else if !checkedTargetText(text, "replacement", rewrite.path("replacement"), at: at, query: true) {
+                replacement = nil
+            }
         }
         guard let pattern, let replacement else { return nil }
         return .regex(pattern: pattern, replacement: replacement)
@@ -95,5 +133,15 @@ extension PathRewrite {
             rest = rest[rest.index(after: close)...]
         }
         return nil
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs (OWS).
+    fileprivate var trimmingWhitespace: String {
+        var text = Substring(self)
+        while text.first == " " || text.first == "\t" { text = text.dropFirst() }
+        while text.last == " " || text.last == "\t" { text = text.dropLast() }
+        return String(text)
     }
 }

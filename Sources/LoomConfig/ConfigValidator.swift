@@ -125,6 +125,7 @@ struct ConfigValidator {
             if route.stripPrefix && tail == PathPattern.Tail.end {
                 error(.route, i, .stripPrefix, "strip_prefix needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix)")
             }
+            checkProxyOnlySettings(route, i)
             if case .redirect(let redirect) = route.action {
                 checkPlaceholders(redirect.location, "redirect location", route, i, .redirect)
             }
@@ -145,6 +146,28 @@ struct ConfigValidator {
         }
         if configuration.routes.isEmpty && sourceMap.routeEntriesInSource == 0 {
             report(.warning, path: "routes", "no routes: every request will get 404")
+        }
+    }
+
+    /// Settings that only shape what is sent upstream and what comes back: on a route that
+    /// answers by itself (`respond`, `redirect`) they would be read and never used.
+    private mutating func checkProxyOnlySettings(_ route: RouteConfig, _ i: Int) {
+        let answer: String
+        switch route.action {
+        case .proxy: return
+        case .respond: answer = "respond"
+        case .redirect: answer = "redirect"
+        }
+        func refuse(_ field: ConfigSourceMap.Field, _ setting: String) {
+            error(.route, i, field, "\(setting) has no effect on a \(answer) route (it applies to what is sent to an upstream)")
+        }
+        if route.stripPrefix { refuse(.stripPrefix, "strip_prefix") }
+        if route.rewrite != nil { refuse(.rewrite, "rewrite") }
+        if route.timeouts != TimeoutOverrides() { refuse(.timeouts, "a timeout") }
+        for (keys, rules) in [(ConfigReader.requestHeaderKeys, route.requestHeaders), (ConfigReader.responseHeaderKeys, route.responseHeaders)] {
+            for (key, count) in [(keys.add, rules.add.count), (keys.set, rules.set.count), (keys.remove, rules.remove.count)] where count > 0 {
+                refuse(.headerRule(key, 0), key)
+            }
         }
     }
 

@@ -38,6 +38,7 @@ extension LoomYAMLDecoder {
             route.requestHeaders = reader.headerRules(table, ConfigReader.requestHeaderKeys, fields: &fields)
             route.responseHeaders = reader.headerRules(table, ConfigReader.responseHeaderKeys, fields: &fields)
             if let timeouts = table["timeouts"] {
+                fields[.timeouts] = table.path("timeouts")
                 route.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))
             }
             route.description = reader.string(table, "description")

@@ -6,7 +6,21 @@ extension RouteMatch {
     public func covers(_ other: RouteMatch) -> Bool {
         Self.path(path, covers: other.path) && Self.host(host, covers: other.host)
             && Self.methods(methods, cover: other.methods)
-            && headers.allSatisfy(other.headers.contains) && query.allSatisfy(other.query.contains)
+            && headers.allSatisfy { condition in other.headers.contains { Self.same(condition, $0, header: true) } }
+            && query.allSatisfy { condition in other.query.contains { Self.same(condition, $0, header: false) } }
+    }
+
+    /// The same condition as the router sees it: values byte for byte (`String ==` would call
+    /// canonically equivalent spellings equal, which the router does not), header names in
+    /// any case.
+    static func same(_ a: FieldCondition, _ b: FieldCondition, header: Bool) -> Bool {
+        let names = header ? a.name.lowercased().utf8.elementsEqual(b.name.lowercased().utf8) : a.name.utf8.elementsEqual(b.name.utf8)
+        guard names else { return false }
+        switch (a.test, b.test) {
+        case (.equals(let x), .equals(let y)), (.matches(let x), .matches(let y)): return x.utf8.elementsEqual(y.utf8)
+        case (.present, .present), (.absent, .absent): return true
+        default: return false
+        }
     }
 
     static func path(_ rule: PathMatch?, covers other: PathMatch?) -> Bool {

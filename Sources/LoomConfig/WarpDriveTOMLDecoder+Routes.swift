@@ -60,6 +60,9 @@ extension WarpDriveTOMLDecoder {
             route.timeouts.idle = read
         }
         route.timeouts.connect = reader.positiveSeconds(table, "connect_timeout_secs")
+        if let key = ["read_timeout_secs", "connect_timeout_secs", "request_timeout_secs"].first(where: table.has) {
+            fields[.timeouts] = table.path(key)
+        }
         // 0 lifts a global whole-request limit for this route (see `TimeoutOverrides.request`).
         if let request = reader.seconds(table, "request_timeout_secs") { route.timeouts.request = request }
         route.description = reader.string(table, "description")

@@ -333,7 +333,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 }
                 exchange.endpoint = snapshot.upstreams[upstreamIndex].endpoints[endpointIndex]
                 exchange.endpointAuthority = snapshot.upstreams[upstreamIndex].authorities[endpointIndex]
-                exchange.forwardTarget = Self.forwardTarget(head, path: path, route: route, captures: captures)
+                guard let target = Self.forwardTarget(head, path: path, route: route, captures: captures) else {
+                    return .error(GatewayError(.rewrittenPathInvalid))
+                }
+                exchange.forwardTarget = target
                 return nil
             }
         }
@@ -347,13 +350,19 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     /// The origin-form target sent upstream: the normalized path (stripped or rewritten by the
     /// route) plus the query as sent.
-    static func forwardTarget(_ head: HTTPRequestHead, path: String, route: ProxySnapshot.Route, captures: PathCaptures) -> String {
+    /// nil when the route's rewrite made a path that is not in normalized form.
+    static func forwardTarget(_ head: HTTPRequestHead, path: String, route: ProxySnapshot.Route, captures: PathCaptures) -> String? {
         if head.target == "*" { return "*" }
-        let forwarded = route.rewriter?.apply(to: path, captures: captures) ?? path
+        guard let rewriter = route.rewriter else { return path + (head.target.firstIndex(of: "?").map { head.target[$0...] } ?? "") }
+        let forwarded = rewriter.apply(to: path, captures: captures)
+        // Captured text can make `..` or `//` out of a path that had none (`/u/..-x` through
+        // `^/u/([^/]+)-x` → `/u/$1`): the backend would resolve it, so it is refused.
+        let rewrittenPath = forwarded.utf8.firstIndex(of: UInt8(ascii: "?")).map { forwarded[..<$0] } ?? Substring(forwarded)
+        guard RequestPath.normalized(String(rewrittenPath)) == String(rewrittenPath) else { return nil }
         guard let question = head.target.firstIndex(of: "?") else { return forwarded }
         // A rewrite that made a query of its own gets the client's appended with `&`, as
         // nginx's `rewrite` does.
-        guard route.rewriter != nil, forwarded.utf8.contains(UInt8(ascii: "?")) else { return forwarded + head.target[question...] }
+        guard rewrittenPath.endIndex != forwarded.endIndex else { return forwarded + head.target[question...] }
         let query = head.target[head.target.index(after: question)...]
         return query.isEmpty ? forwarded : forwarded + "&" + query
     }

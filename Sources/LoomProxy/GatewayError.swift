@@ -13,6 +13,10 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         /// The path has `.`/`..` segments, which the backend could resolve to a path no route
         /// matched (see `RequestPath`).
         case dotSegmentInPath
+        /// The route's rewrite turned this request's path into one that is not in normalized
+        /// form (a `..` or `//` made of captured text): forwarding it would let the backend
+        /// resolve a path no route matched.
+        case rewrittenPathInvalid
         /// CONNECT asks for a tunnel, which Loom does not provide.
         case tunnelNotSupported
         /// The client did not finish sending a request head in time.
@@ -52,7 +56,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var status: Int {
         switch kind {
         case .invalidRequest(let error): error.status
-        case .dotSegmentInPath: 400
+        case .dotSegmentInPath, .rewrittenPathInvalid: 400
         case .tunnelNotSupported: 501
         case .requestHeaderTimeout, .clientTimeout: 408
         case .routeNotFound: 404
@@ -65,7 +69,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var blame: Blame {
         switch kind {
-        case .invalidRequest, .dotSegmentInPath, .tunnelNotSupported, .requestHeaderTimeout, .clientTimeout, .routeNotFound, .methodNotAllowed: .downstream
+        case .invalidRequest, .dotSegmentInPath, .rewrittenPathInvalid, .tunnelNotSupported, .requestHeaderTimeout, .clientTimeout,
+            .routeNotFound, .methodNotAllowed:
+            .downstream
         case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
             .responseHeaderTimeout, .idleTimeout, .requestTimeout:
             .upstream
@@ -94,7 +100,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case 505: "http_version_not_supported"
             default: "bad_request"
             }
-        case .dotSegmentInPath: "bad_request"
+        case .dotSegmentInPath, .rewrittenPathInvalid: "bad_request"
         case .tunnelNotSupported: "not_implemented"
         case .requestHeaderTimeout, .clientTimeout: "request_timeout"
         case .routeNotFound: "not_found"
@@ -110,6 +116,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         switch kind {
         case .invalidRequest(let error): "invalid request: \(error)"
         case .dotSegmentInPath: "request path contains dot segments"
+        case .rewrittenPathInvalid: "the route's rewrite makes an invalid path of this request's path"
         case .tunnelNotSupported: "CONNECT tunnels are not supported"
         case .requestHeaderTimeout: "request header not received in time"
         case .clientTimeout: "client sent or read nothing for too long"

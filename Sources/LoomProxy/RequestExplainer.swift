@@ -62,8 +62,15 @@ package enum RequestExplainer {
         if path != head.path { lines.append("normalized path: \"\(path)\"") }
         let query = head.target.firstIndex(of: "?").map { head.target[head.target.index(after: $0)...] }
 
+        // The verdicts come from the reference matcher, one condition at a time; the answer
+        // is the data path's own router (they agree: RouterDifferentialTests).
         let linear = LinearRouter(orderedRoutes: configuration.orderedRoutes)
-        let explanation = linear.explain(method: head.method, host: head.host, path: path, query: query, headers: head.headers)
+        var explanation = linear.explain(method: head.method, host: head.host, path: path, query: query, headers: head.headers)
+        let outcome = snapshot.router.match(method: head.method, host: head.host, path: path, query: query, headers: head.headers)
+        if outcome != explanation.outcome {
+            lines.append("note: the route table and the reference matcher disagree on this request (a bug in loom); showing the route table's answer")
+            explanation.outcome = outcome
+        }
         lines.append("")
         lines.append("routes in matching order (priority, then file order):")
         for verdict in explanation.verdicts {
@@ -82,9 +89,11 @@ package enum RequestExplainer {
         case .methodNotAllowed(let allowed):
             lines.append("loom answers 405 with Allow: \(allowed.joined(separator: ", ")): routes match everything but the method")
         case .matched(let index, let captures):
-            matched = true
-            lines += matchedRoute(snapshot.routes[index], captures: captures, verdict: explanation.verdicts.last!, head: head, path: path,
-                             port: port, request: request, snapshot: snapshot)
+            let answer = matchedRoute(
+                snapshot.routes[index], captures: captures, verdict: explanation.verdicts.last!, head: head, path: path,
+                port: port, request: request, snapshot: snapshot)
+            lines += answer.lines
+            matched = !answer.refused
         }
         return Report(text: lines.joined(separator: "\n") + "\n", matched: matched)
     }
@@ -92,7 +101,7 @@ package enum RequestExplainer {
     private static func matchedRoute(
         _ route: ProxySnapshot.Route, captures: PathCaptures, verdict: RouteExplanation.Verdict, head: HTTPRequestHead,
         path: String, port: Int, request: Request, snapshot: ProxySnapshot
-    ) -> [String] {
+    ) -> (lines: [String], refused: Bool) {
         var lines = ["matched route \"\(route.config.name)\""]
         if !verdict.parameters.isEmpty {
             lines.append("parameters: " + verdict.parameters.map { "\($0.name)=\"\($0.value)\"" }.joined(separator: ", "))
@@ -100,16 +109,16 @@ package enum RequestExplainer {
         switch route.config.action {
         case .respond(let response):
             lines.append("loom answers \(response.status) itself (\(response.body.utf8.count) body bytes)")
-            return lines
+            return (lines, false)
         case .redirect(let redirect):
             let query = head.target.firstIndex(of: "?").map { head.target[head.target.index(after: $0)...] }
             let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: query)
             lines.append("loom answers \(redirect.status) with Location: \(location)")
-            return lines
+            return (lines, false)
         case .proxy(let upstreamName):
             guard let upstreamIndex = route.upstreamIndex else {
                 lines.append("loom answers 503: upstream \"\(upstreamName)\" does not exist")
-                return lines
+                return (lines, true)
             }
             let upstream = snapshot.upstreams[upstreamIndex]
             lines.append("upstream \"\(upstreamName)\": round robin over \(upstream.endpoints.map(\.description).joined(separator: ", "))")
@@ -120,8 +129,12 @@ package enum RequestExplainer {
                 + "idle \(format(timeouts.idle)), whole request \(timeouts.request.map(format) ?? "unlimited")")
             let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased)
             let requestID = given.flatMap { RequestIDGenerator.isWellFormed($0) ? $0 : nil } ?? "<generated>"
+            guard let target = DownstreamHandler.forwardTarget(head, path: path, route: route, captures: captures) else {
+                lines.append("loom answers 400: \(GatewayError(.rewrittenPathInvalid).message)")
+                return (lines, true)
+            }
             let context = HeadWriter.RequestContext(
-                target: DownstreamHandler.forwardTarget(head, path: path, route: route, captures: captures),
+                target: target,
                 clientIP: request.clientIP,
                 clientTrusted: snapshot.trustedProxies.contains(try? SocketAddress(ipAddress: request.clientIP, port: 0)),
                 listenerPort: port, requestID: requestID, endpointAuthority: upstream.authorities[0],
@@ -132,7 +145,7 @@ package enum RequestExplainer {
             lines.append("sent to \(upstream.endpoints[0]) as (from client \(request.clientIP)):")
             let text = String(buffer: out).split(separator: "\r\n", omittingEmptySubsequences: true)
             lines += text.map { "  " + $0 }
-            return lines
+            return (lines, false)
         }
     }
 

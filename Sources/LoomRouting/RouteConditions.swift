@@ -102,7 +102,9 @@ public final class CompiledRegex: @unchecked Sendable {
         let text = replacement { reference in
             switch reference {
             case .number(let number): number < match.output.count ? match.output[number].substring : nil
-            case .name(let name): match.output[name]?.substring
+            // A group the expression declares is used even when it took no part (empty);
+            // nil lets the caller fall back to a path parameter of that name.
+            case .name(let name): match.output.contains { $0.name == name } ? (match.output[name]?.substring ?? "") : nil
             }
         }
         return String(input[..<match.range.lowerBound]) + text + input[match.range.upperBound...]

@@ -73,37 +73,39 @@ extension LinearRouter {
         }
     }
 
-    private static func values<Headers: RouteHeaders>(of name: String, in headers: Headers) -> [String] {
-        var values: [String] = []
+    /// The raw bytes of each value, compared as the router compares them.
+    private static func values<Headers: RouteHeaders>(of name: String, in headers: Headers) -> [[UInt8]] {
+        var values: [[UInt8]] = []
         _ = headers.contains(named: name.lowercased()) { value in
-            values.append(String(decoding: value, as: UTF8.self))
+            values.append(Array(value))
             return false
         }
         return values
     }
 
-    private static func values(of name: String, in query: Substring?) -> [String] {
-        var values: [String] = []
+    private static func values(of name: String, in query: Substring?) -> [[UInt8]] {
+        var values: [[UInt8]] = []
         _ = QueryString.contains(query ?? "", named: name) { value in
-            values.append(String(decoding: value, as: UTF8.self))
+            values.append(Array(value))
             return false
         }
         return values
     }
 
     /// Why `condition` fails for a request whose fields of that name have `values`, or nil.
-    private static func failure(of condition: FieldCondition, kind: String, values: [String]) -> String? {
-        let has = values.isEmpty ? "the request has none" : "the request has " + values.map { "\"\($0)\"" }.joined(separator: ", ")
+    private static func failure(of condition: FieldCondition, kind: String, values: [[UInt8]]) -> String? {
+        let text = values.map { String(decoding: $0, as: UTF8.self) }
+        let has = values.isEmpty ? "the request has none" : "the request has " + text.map { "\"\($0)\"" }.joined(separator: ", ")
         switch condition.test {
         case .equals(let wanted):
-            return values.contains(wanted) ? nil : "\(kind) \(condition.name) must be \"\(wanted)\"; \(has)"
+            return values.contains(Array(wanted.utf8)) ? nil : "\(kind) \(condition.name) must be \"\(wanted)\"; \(has)"
         case .present:
             return values.isEmpty ? "\(kind) \(condition.name) must be present; the request has none" : nil
         case .absent:
             return values.isEmpty ? nil : "\(kind) \(condition.name) must be absent; \(has)"
         case .matches(let pattern):
             let regex = CompiledRegex(pattern, anchoring: .whole)
-            return values.contains(where: regex.matches) ? nil : "\(kind) \(condition.name) must match /\(pattern)/; \(has)"
+            return text.contains(where: regex.matches) ? nil : "\(kind) \(condition.name) must match /\(pattern)/; \(has)"
         }
     }
 }

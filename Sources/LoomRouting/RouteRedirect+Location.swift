@@ -6,7 +6,10 @@ extension RouteRedirect {
     public func location(path: String, captures: PathCaptures, names: [String], query: Substring?) -> String {
         let result = captures.substituting(location, names: names, in: path)
         guard let query, !query.isEmpty else { return result }
-        return result + (result.contains("?") ? "&" : "?") + query
+        // The query goes before a fragment, and joins one the location already has.
+        let fragment = result.firstIndex(of: "#") ?? result.endIndex
+        let base = result[..<fragment]
+        return base + (base.contains("?") ? "&" : "?") + query + result[fragment...]
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LoomConfig
 import LoomProxy
 
@@ -36,7 +37,7 @@ struct Explain: ParsableCommand {
     func run() throws {
         let environment = ProcessEnvironment.current
         guard let path = ConfigLoader.configPath(option: config, environment: environment) else {
-            throw ValidationError("no configuration: pass --config FILE or set LOOM_CONFIG")
+            throw Self.usage("no configuration: pass --config FILE or set LOOM_CONFIG")
         }
         let result = ConfigLoader.load(path: path, environment: environment)
         guard let configuration = result.configuration, !result.hasFatal else {
@@ -46,7 +47,7 @@ struct Explain: ParsableCommand {
         }
         var headers: [(name: String, value: String)] = []
         for text in header {
-            guard let colon = text.firstIndex(of: ":") else { throw ValidationError("header \"\(text)\" is not 'Name: value'") }
+            guard let colon = text.firstIndex(of: ":") else { throw Self.usage("header \"\(text)\" is not 'Name: value'") }
             headers.append((String(text[..<colon]), String(text[text.index(after: colon)...]).trimmingCharacters(in: " \t")))
         }
         do {
@@ -54,8 +55,14 @@ struct Explain: ParsableCommand {
             print(report.text, terminator: "")
             if !report.matched { throw ExitCode.failure }
         } catch let problem as RequestExplainer.Problem {
-            throw ValidationError(problem.description)
+            throw Self.usage(problem.description)
         }
+    }
+
+    /// Prints `message` to stderr and exits 2, as the help promises for usage problems.
+    private static func usage(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("loom explain: \(message)\n".utf8))
+        return ExitCode(2)
     }
 }
 

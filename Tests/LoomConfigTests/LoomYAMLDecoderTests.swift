@@ -37,6 +37,9 @@ struct LoomYAMLDecoderTests {
               - id: hello
                 path: /hello
                 respond: {status: 201, headers: {Content-Type: text/plain}, body: "hello"}
+              - id: extra
+                path: /extra
+                upstream: backend
                 add_headers: [{name: X-A, value: "1"}]
               - id: all
                 path: /*
@@ -67,8 +70,8 @@ struct LoomYAMLDecoderTests {
         ))
         #expect(config.routes[1].match.path == .exact("/hello"))
         #expect(config.routes[1].action == .respond(StaticResponse(status: 201, headers: [HeaderPair(name: "Content-Type", value: "text/plain")], body: "hello")))
-        #expect(config.routes[1].addRequestHeaders == [HeaderPair(name: "X-A", value: "1")])
-        #expect(config.routes[2].match.path == .prefix("/"))
+        #expect(config.routes[2].addRequestHeaders == [HeaderPair(name: "X-A", value: "1")])
+        #expect(config.routes[3].match.path == .prefix("/"))
     }
 
     @Test func requestTimeoutZeroMeansNoLimit() {

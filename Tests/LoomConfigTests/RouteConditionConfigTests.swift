@@ -78,23 +78,27 @@ import Testing
 
     @Test func rewritesInBothDialects() throws {
         let yaml = TestSupport.yaml(#"""
+            upstreams: [{name: u, endpoints: ["127.0.0.1:1"]}]
             routes:
-              - {id: a, path: /old-api/*, rewrite: /new-api, respond: {}}
+              - {id: a, path: /old-api/*, rewrite: /new-api, upstream: u}
               - id: b
                 path: "/users/{id}"
                 rewrite: {regex: "^/users/([0-9]+)", replacement: "/u/$1"}
-                respond: {}
+                upstream: u
             """#)
         #expect(yaml.problems == [])
         #expect(try #require(yaml.configuration).routes.map(\.rewrite) == [.prefix("/new-api"), .regex(pattern: "^/users/([0-9]+)", replacement: "/u/$1")])
         let toml = TestSupport.toml(#"""
+            [upstreams.u]
+            host = "127.0.0.1"
+            port = 1
             [[routes]]
             path_prefix = "/old-api"
             rewrite = "/new-api"
-            respond = {}
+            upstream = "u"
             [[routes]]
             rewrite = { regex = "^/shop/(?<rest>.*)", replacement = "/store/{rest}" }
-            respond = {}
+            upstream = "u"
             """#)
         #expect(toml.problems == [])
         #expect(try #require(toml.configuration).routes.map(\.rewrite) == [.prefix("/new-api"), .regex(pattern: "^/shop/(?<rest>.*)", replacement: "/store/{rest}")])
@@ -102,31 +106,33 @@ import Testing
 
     @Test func rewriteMistakesAreErrors() {
         let result = TestSupport.yaml(#"""
+            upstreams: [{name: u, endpoints: ["127.0.0.1:1"]}]
             routes:
-              - {id: a, path: /x/*, rewrite: new, respond: {}}
-              - {id: b, path: /x/*, rewrite: /y, strip_prefix: true, respond: {}}
-              - {id: c, path: /x, rewrite: /y, respond: {}}
-              - {id: d, rewrite: {regex: "(", replacement: /y}, respond: {}}
-              - {id: e, rewrite: {regex: "x", replacement: "/{x"}, respond: {}}
-              - {id: f, rewrite: {regex: "x"}, respond: {}}
-              - {id: g, path: "/t/{tenant}/*", rewrite: "/x/{tenat}", respond: {}}
+              - {id: a, path: /x/*, rewrite: new, upstream: u}
+              - {id: b, path: /x/*, rewrite: /y, strip_prefix: true, upstream: u}
+              - {id: c, path: /x, rewrite: /y, upstream: u}
+              - {id: d, rewrite: {regex: "(", replacement: /y}, upstream: u}
+              - {id: e, rewrite: {regex: "x", replacement: "/{x"}, upstream: u}
+              - {id: f, rewrite: {regex: "x"}, upstream: u}
+              - {id: g, path: "/t/{tenant}/*", rewrite: "/x/{tenat}", upstream: u}
             """#)
         #expect(result.problems == [
-            #"t.yaml:2:34 routes[0].rewrite: rewrite "new" must start with "/""#,
-            #"t.yaml:3:25 routes[1].rewrite: rewrite and strip_prefix cannot both be set (strip_prefix is rewrite "/")"#,
-            #"t.yaml:4:23 routes[2].rewrite: a prefix rewrite needs a prefix path ("/x/*", "/x/{id}/*" or path_prefix); use {regex, replacement} otherwise"#,
-            #"t.yaml:5:30 routes[3].rewrite.regex: invalid regular expression "(": expected ')'"#,
-            #"t.yaml:6:48 routes[4].rewrite.replacement: replacement "/{x": "{" without "}" (write a named group as "{name}")"#,
-            #"t.yaml:7:22 routes[5].rewrite: missing required key "replacement""#,
-            #"t.yaml:8:36 routes[6].rewrite: rewrite uses {tenat}, which is not a parameter of the route's path"#,
+            #"t.yaml:3:34 routes[0].rewrite: rewrite "new" must start with "/""#,
+            #"t.yaml:4:25 routes[1].rewrite: rewrite and strip_prefix cannot both be set (strip_prefix is rewrite "/")"#,
+            #"t.yaml:5:23 routes[2].rewrite: a prefix rewrite needs a prefix path ("/x/*", "/x/{id}/*" or path_prefix); use {regex, replacement} otherwise"#,
+            #"t.yaml:6:30 routes[3].rewrite.regex: invalid regular expression "(": expected ')'"#,
+            #"t.yaml:7:48 routes[4].rewrite.replacement: replacement "/{x": "{" without "}" (write a named group as "{name}")"#,
+            #"t.yaml:8:22 routes[5].rewrite: missing required key "replacement""#,
+            #"t.yaml:9:36 routes[6].rewrite: rewrite uses {tenat}, which is not a parameter of the route's path"#,
         ])
     }
 
     @Test func headerRulesInBothDialects() throws {
         let yaml = TestSupport.yaml(#"""
+            upstreams: [{name: u, endpoints: ["127.0.0.1:1"]}]
             routes:
               - id: a
-                respond: {}
+                upstream: u
                 set_headers: {X-Tenant: acme}
                 remove_headers: [Cookie]
                 add_response_headers: [{name: X-Frame-Options, value: DENY}]
@@ -139,8 +145,11 @@ import Testing
         #expect(route.responseHeaders == HeaderRules(
             add: [HeaderPair(name: "X-Frame-Options", value: "DENY")], set: [HeaderPair(name: "Cache-Control", value: "no-store")], remove: ["Server"]))
         let toml = TestSupport.toml(#"""
+            [upstreams.u]
+            host = "127.0.0.1"
+            port = 1
             [[routes]]
-            respond = {}
+            upstream = "u"
             add_headers = [{ name = "X-Backend", value = "api" }]
             remove_response_headers = ["Server"]
             """#)
@@ -151,17 +160,18 @@ import Testing
 
     @Test func headerRulesCannotTouchWhatLoomManages() {
         let result = TestSupport.yaml(#"""
+            upstreams: [{name: u, endpoints: ["127.0.0.1:1"]}]
             routes:
               - id: a
-                respond: {}
+                upstream: u
                 remove_headers: [Host, "bad name"]
                 set_response_headers: {Content-Length: "1", X-Request-ID: x}
             """#)
         #expect(result.problems == [
-            #"t.yaml:4:22 routes[0].remove_headers[0]: header "Host" is managed by loom and cannot be set here"#,
-            #"t.yaml:4:28 routes[0].remove_headers[1]: invalid header name "bad name""#,
-            #"t.yaml:5:28 routes[0].set_response_headers.Content-Length: header "Content-Length" is managed by loom and cannot be set here"#,
-            #"t.yaml:5:49 routes[0].set_response_headers.X-Request-ID: header "X-Request-ID" is the request id header (server.forwarding.request_id_header), which loom sets itself"#,
+            #"t.yaml:5:22 routes[0].remove_headers[0]: header "Host" is managed by loom and cannot be set here"#,
+            #"t.yaml:5:28 routes[0].remove_headers[1]: invalid header name "bad name""#,
+            #"t.yaml:6:28 routes[0].set_response_headers.Content-Length: header "Content-Length" is managed by loom and cannot be set here"#,
+            #"t.yaml:6:49 routes[0].set_response_headers.X-Request-ID: header "X-Request-ID" is the request id header (server.forwarding.request_id_header), which loom sets itself"#,
         ])
     }
 
@@ -200,6 +210,38 @@ import Testing
             #"t.yaml:5:44 routes[2].redirect.location: redirect location "a b" must be a URL or path without spaces or control characters"#,
             #"t.yaml:6:36 routes[3].redirect: "upstream" and "redirect" cannot both be set"#,
             #"t.yaml:7:33 routes[4].redirect: missing required key "location""#,
+        ])
+    }
+
+    @Test func settingsThatNeedAnUpstreamAreRefusedElsewhere() {
+        let result = TestSupport.yaml(#"""
+            routes:
+              - {id: a, path: /a/*, respond: {}, strip_prefix: true, timeouts: {connect: 1s}}
+              - {id: b, path: /b, redirect: {location: /c}, add_response_headers: {X-A: "1"}}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:2:38 routes[0].strip_prefix: strip_prefix has no effect on a respond route (it applies to what is sent to an upstream)"#,
+            #"t.yaml:2:58 routes[0].timeouts: a timeout has no effect on a respond route (it applies to what is sent to an upstream)"#,
+            #"t.yaml:3:72 routes[1].add_response_headers.X-A: add_response_headers has no effect on a redirect route (it applies to what is sent to an upstream)"#,
+        ])
+    }
+
+    @Test func rewriteTextAndConditionValuesThatCouldNeverWorkAreErrors() {
+        let result = TestSupport.yaml(#"""
+            upstreams: [{name: u, endpoints: ["127.0.0.1:1"]}]
+            routes:
+              - {id: a, path: /a/*, upstream: u, rewrite: "/x y"}
+              - {id: b, path: /b/*, upstream: u, rewrite: "/x?y=1"}
+              - {id: c, upstream: u, rewrite: {regex: "^/c", replacement: "/c#frag"}}
+              - {id: d, upstream: u, headers: [{name: X-A, value: " padded"}]}
+              - {id: e, upstream: u, host: "."}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:3:47 routes[0].rewrite: rewrite "/x y" must be visible ASCII, without spaces or control characters (percent-encode the others, e.g. "%20")"#,
+            #"t.yaml:4:47 routes[1].rewrite: rewrite "/x?y=1" must not contain "?": the query is forwarded as sent (use {regex, replacement} to add one)"#,
+            ##"t.yaml:5:63 routes[2].rewrite.replacement: replacement "/c#frag" must not contain "#" (write "%23")"##,
+            #"t.yaml:6:55 routes[3].headers[0].value: header value " padded" never matches: header values are compared without surrounding spaces"#,
+            #"t.yaml:7:32 routes[4].host: invalid host ".""#,
         ])
     }
 }

@@ -55,4 +55,15 @@ import Testing
         #expect(result.problems.allSatisfy { $0.contains("can never match") })
         #expect(result.problems[0].contains(#"route "regex""#) && result.problems[1].contains(#"route "r2""#))
     }
+
+    /// The router compares values byte for byte, so two spellings of "München" (composed and
+    /// decomposed) are different conditions, though Swift's `==` calls them equal.
+    @Test func conditionValuesCompareAsBytes() {
+        let composed = "M\u{FC}nchen", decomposed = "Mu\u{308}nchen"
+        #expect(composed == decomposed)
+        let earlier = RouteMatch(query: [FieldCondition(name: "city", test: .equals(composed))])
+        let later = RouteMatch(query: [FieldCondition(name: "city", test: .equals(decomposed))])
+        #expect(!earlier.covers(later))
+        #expect(earlier.covers(RouteMatch(query: [FieldCondition(name: "city", test: .equals(composed))])))
+    }
 }

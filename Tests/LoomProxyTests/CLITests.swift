@@ -59,7 +59,8 @@ import Testing
         #expect(refused.status == 1)
         #expect(refused.stdout.contains("1. v2: no, header X-API-Version must be \"v2\"; the request has none"))
         let broken = try LoomProcess.run(["explain", "--config", path, "GET", "ftp://x"])
-        #expect(broken.status != 0 && broken.status != 1)
+        #expect(broken.status == 2)
+        #expect(broken.stderr.contains("is not an http(s) URL"))
     }
 
     @Test func validateReportsUnreadableFiles() throws {

@@ -145,6 +145,10 @@ extension ProxyE2E {
                 path_regex = "^/users/[0-9]+/posts"
                 upstream = "api"
                 rewrite = { regex = "^/users/(?<user>[0-9]+)/posts", replacement = "/posts?user={user}" }
+                [[routes]]
+                path_prefix = "/u"
+                upstream = "api"
+                rewrite = { regex = "^/u/([^/]+)-profile", replacement = "/profiles/$1" }
                 """) { backends, proxy in
                 func expectSent(_ target: String, _ expected: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
                     let got = try Self.forwarded(proxy, backends, "GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -154,6 +158,10 @@ extension ProxyE2E {
                 try expectSent("/old-api?x=1", "backend0 /new-api?x=1")
                 try expectSent("/users/42/posts/7?page=2", "backend0 /posts?user=42/7&page=2")
                 try expectSent("/users/42/posts", "backend0 /posts?user=42")
+                try expectSent("/u/ann-profile/x", "backend0 /profiles/ann/x")
+                // Captured text must not smuggle a dot segment past routing: the request's
+                // path had none, the rewritten one would (`/profiles/../admin`).
+                try expectSent("/u/..-profile/admin", "400")
             }
         }
 

@@ -43,6 +43,24 @@ import Testing
         #expect(Self.rewritten(.prefix("/"), .regex(pattern: pattern, replacement: replacement), path) == expected)
     }
 
+    /// A named group the expression declares stays its own (empty when it took no part); only
+    /// a name the expression lacks falls back to the path parameter.
+    @Test func declaredGroupsWinOverParameters() {
+        #expect(Self.rewritten(pattern("/t/{tenant}/*"), .regex(pattern: "^/t/(?<tenant>x)?[^/]*", replacement: "/[{tenant}]"), "/t/acme/a")
+            == "/[]/a")
+    }
+
+    @Test func redirectLocations() {
+        let captures = { (path: String) -> PathCaptures in
+            guard case .matched(_, let captures) = Routers([route("r", pattern("/u/{id}"))]).match(path) else { fatalError() }
+            return captures
+        }
+        let redirect = RouteRedirect(location: "https://x/users/{id}#top")
+        #expect(redirect.location(path: "/u/7", captures: captures("/u/7"), names: ["id"], query: "a=1") == "https://x/users/7?a=1#top")
+        #expect(RouteRedirect(location: "/n?b=2#f").location(path: "/u/7", captures: captures("/u/7"), names: ["id"], query: "a=1") == "/n?b=2&a=1#f")
+        #expect(RouteRedirect(location: "/n").location(path: "/u/7", captures: captures("/u/7"), names: ["id"], query: "") == "/n")
+    }
+
     @Test func templateExpansion() {
         let groups: [PathRewriter.GroupReference: Substring] = [.number(1): "one", .name("n"): "named"]
         func expand(_ template: String) -> String { PathRewriter.expand(template) { groups[$0] } }
