@@ -50,6 +50,16 @@ public struct CompiledRouter: Sendable {
         var count: Int32 = 0
     }
 
+    /// A route as a trie node lists it: with what `offer` needs besides the path, so that
+    /// trying a candidate reads one 8-byte entry rather than three arrays indexed by route.
+    struct Candidate {
+        var route: Int32
+        /// `KnownMethod.mask` of the route's methods.
+        var methods: UInt16
+        /// Whether the route has header or query conditions.
+        var conditioned: Bool
+    }
+
     /// `routes` must already be in matching order (`LoomConfiguration.orderedRoutes`).
     public init(orderedRoutes routes: [RouteConfig]) {
         self.routes = routes
@@ -88,9 +98,11 @@ public struct CompiledRouter: Sendable {
             builder.insert(pattern, route: Int32(index), at: root)
         }
         self.regexRoutes = regexRoutes
-        storage = builder.freeze(
-            anyHostRoot: anyHostRoot, exactHosts: exactRoots, wildcardHosts: wildcardRoots,
-            methodMasks: routes.map { KnownMethod.mask($0.match.methods) }, conditioned: conditions.map { !$0.isEmpty })
+        let conditions = self.conditions
+        let candidates = routes.indices.map { index in
+            Candidate(route: Int32(index), methods: KnownMethod.mask(routes[index].match.methods), conditioned: !conditions[index].isEmpty)
+        }
+        storage = builder.freeze(anyHostRoot: anyHostRoot, exactHosts: exactRoots, wildcardHosts: wildcardRoots, candidates: candidates)
     }
 
     /// Lower-cased, without a trailing dot: how requests' hosts are compared.
@@ -186,7 +198,7 @@ public struct CompiledRouter: Sendable {
             guard regex.matches(text!) else { continue }
             // No parameters (the trie's may still be in `search.captures`: not this route's).
             search.captures = PathCaptures()
-            if offer(route, restStart: path.count, storage, &search, conditionsHold) { return }
+            if offer(storage.candidates[Int(route)], restStart: path.count, &search, conditionsHold) { return }
         }
     }
 
@@ -229,20 +241,21 @@ public struct CompiledRouter: Sendable {
     /// matches the rest of the request; in the 405 pass, records the methods of the others.
     private func consider(_ candidates: RouteList, _ position: Int, _ storage: Storage, _ search: inout Search, _ conditionsHold: ConditionsHold) {
         for offset in 0..<Int(candidates.count) {
-            let route = storage.routeLists[Int(candidates.start) + offset]
-            guard route < search.best else { return }
-            if offer(route, restStart: position, storage, &search, conditionsHold) { return }
+            let candidate = storage.routeLists[Int(candidates.start) + offset]
+            guard candidate.route < search.best else { return }
+            if offer(candidate, restStart: position, &search, conditionsHold) { return }
         }
     }
 
     /// Makes `route` (which matched path and host with `search.captures`, the rest of the path
     /// starting at `restStart`, and beats the best so far) the best when its conditions and
     /// method allow; returns whether it did.
-    private func offer(_ route: Int32, restStart: Int, _ storage: Storage, _ search: inout Search, _ conditionsHold: ConditionsHold) -> Bool {
-        if storage.conditioned[Int(route)] && !conditionsHold(route) {
+    private func offer(_ candidate: Candidate, restStart: Int, _ search: inout Search, _ conditionsHold: ConditionsHold) -> Bool {
+        let route = candidate.route
+        if candidate.conditioned && !conditionsHold(route) {
             return false
         }
-        let mask = storage.methodMasks[Int(route)]
+        let mask = candidate.methods
         let allowed = mask == KnownMethod.any || mask & search.methodBit != 0
             // Methods outside the known set are compared as strings.
             || (search.methodBit == 0 && mask & KnownMethod.other != 0 && methods[Int(route)]?.contains(search.method) == true)
@@ -262,8 +275,17 @@ public struct CompiledRouter: Sendable {
         if host.first == UInt8(ascii: "[") {
             return 0..<(host.firstIndex(of: UInt8(ascii: "]")).map { $0 + 1 } ?? host.count)
         }
-        var end = host.lastIndex(of: UInt8(ascii: ":")) ?? host.count
-        if end > 0 && host[end - 1] == UInt8(ascii: ".") { end -= 1 }
+        // The port follows the last colon: scan back from the end.
+        var end = host.count
+        var index = host.count
+        while index > 0 {
+            index &-= 1
+            if host[index] == UInt8(ascii: ":") {
+                end = index
+                break
+            }
+        }
+        if end > 0 && host[end &- 1] == UInt8(ascii: ".") { end &-= 1 }
         return 0..<end
     }
 
@@ -273,24 +295,23 @@ public struct CompiledRouter: Sendable {
         let nodes: UnsafeMutableBufferPointer<Node>
         let slots: UnsafeMutableBufferPointer<ByteKeyTables.Slot>
         let keyBytes: UnsafeMutableBufferPointer<UInt8>
-        let routeLists: UnsafeMutableBufferPointer<Int32>
-        let methodMasks: UnsafeMutableBufferPointer<UInt16>
-        /// Per route: whether it has header or query conditions.
-        let conditioned: UnsafeMutableBufferPointer<Bool>
+        /// The candidates of every node's route lists.
+        let routeLists: UnsafeMutableBufferPointer<Candidate>
+        /// Every route's candidate, by route index (regex routes are tried from here).
+        let candidates: UnsafeMutableBufferPointer<Candidate>
         let anyHostRoot: Int32
         let exactHosts: ByteKeyTables.Table
         let wildcardHosts: ByteKeyTables.Table
 
         init(
-            nodes: [Node], tables: ByteKeyTables, routeLists: [Int32], methodMasks: [UInt16], conditioned: [Bool], anyHostRoot: Int32,
+            nodes: [Node], tables: ByteKeyTables, routeLists: [Candidate], candidates: [Candidate], anyHostRoot: Int32,
             exactHosts: ByteKeyTables.Table, wildcardHosts: ByteKeyTables.Table
         ) {
             self.nodes = Self.copy(nodes)
             self.slots = Self.copy(tables.slots)
             self.keyBytes = Self.copy(tables.keyBytes)
             self.routeLists = Self.copy(routeLists)
-            self.methodMasks = Self.copy(methodMasks)
-            self.conditioned = Self.copy(conditioned)
+            self.candidates = Self.copy(candidates)
             self.anyHostRoot = anyHostRoot
             self.exactHosts = exactHosts
             self.wildcardHosts = wildcardHosts
@@ -301,8 +322,7 @@ public struct CompiledRouter: Sendable {
             slots.deallocate()
             keyBytes.deallocate()
             routeLists.deallocate()
-            methodMasks.deallocate()
-            conditioned.deallocate()
+            candidates.deallocate()
         }
 
         func lookup(_ table: ByteKeyTables.Table, _ key: UnsafeBufferPointer<UInt8>) -> Int32? {
@@ -357,12 +377,12 @@ public struct CompiledRouter: Sendable {
         }
 
         func freeze(
-            anyHostRoot: Int32, exactHosts: [String: Int32], wildcardHosts: [String: Int32], methodMasks: [UInt16], conditioned: [Bool]
+            anyHostRoot: Int32, exactHosts: [String: Int32], wildcardHosts: [String: Int32], candidates: [Candidate]
         ) -> Storage {
             var tables = ByteKeyTables()
-            var routeLists: [Int32] = []
+            var routeLists: [Candidate] = []
             func list(_ routes: [Int32]) -> RouteList {
-                defer { routeLists += routes }
+                defer { routeLists += routes.map { candidates[Int($0)] } }
                 return RouteList(start: Int32(routeLists.count), count: Int32(routes.count))
             }
             var frozen = nodes
@@ -375,8 +395,7 @@ public struct CompiledRouter: Sendable {
             let exact = tables.add(exactHosts.map { (Array($0.key.utf8), $0.value) }, foldCase: true)
             let wildcard = tables.add(wildcardHosts.map { (Array($0.key.utf8), $0.value) }, foldCase: true)
             return Storage(
-                nodes: frozen, tables: tables, routeLists: routeLists, methodMasks: methodMasks, conditioned: conditioned,
-                anyHostRoot: anyHostRoot,
+                nodes: frozen, tables: tables, routeLists: routeLists, candidates: candidates, anyHostRoot: anyHostRoot,
                 exactHosts: exact, wildcardHosts: wildcard)
         }
     }
