@@ -353,7 +353,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// nil when the route's rewrite made a path that is not in normalized form.
     static func forwardTarget(_ head: HTTPRequestHead, path: String, route: ProxySnapshot.Route, captures: PathCaptures) -> String? {
         if head.target == "*" { return "*" }
-        guard let rewriter = route.rewriter else { return path + (head.target.firstIndex(of: "?").map { head.target[$0...] } ?? "") }
+        guard let rewriter = route.rewriter else {
+            guard let question = head.target.firstIndex(of: "?") else { return path }
+            return path + head.target[question...]
+        }
         let forwarded = rewriter.apply(to: path, captures: captures)
         // Captured text can make `..` or `//` out of a path that had none (`/u/..-x` through
         // `^/u/([^/]+)-x` → `/u/$1`): the backend would resolve it, so it is refused.
