@@ -43,6 +43,15 @@ extension ProxyE2E {
             return "backend\(index.map(String.init) ?? "?") \(echoed.uri)"
         }
 
+        /// Expects `request` (raw, or a path for a plain GET) to reach `expected` (see `forwarded`).
+        static func expectForwarded(
+            _ proxy: ProxyHarness, _ backends: [TestBackend], _ request: String, _ expected: String,
+            sourceLocation: Testing.SourceLocation = #_sourceLocation
+        ) throws {
+            let raw = request.hasPrefix("/") ? "GET \(request) HTTP/1.1\r\nHost: a\r\n\r\n" : request
+            #expect(try forwarded(proxy, backends, raw) == expected, sourceLocation: sourceLocation)
+        }
+
         /// The "Mode 2" example of warpdrive-routing.md, each of its `→` lines.
         @Test func warpDriveModeTwoExample() async throws {
             try await Self.withBackends(3, dialect: .warpDriveTOML, """
@@ -68,17 +77,13 @@ extension ProxyE2E {
                 path_prefix = "/"
                 upstream = "rails"
                 """) { backends, proxy in
-                func expectSent(_ target: String, _ expected: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
-                    let got = try Self.forwarded(proxy, backends, "GET \(target) HTTP/1.1\r\nHost: app\r\n\r\n")
-                    #expect(got == expected, sourceLocation: sourceLocation)
-                }
                 // GET /cable → 127.0.0.1:3001
-                try expectSent("/cable", "backend1 /cable")
+                try Self.expectForwarded(proxy, backends, "/cable", "backend1 /cable")
                 // GET /sidekiq/jobs → 127.0.0.1:7080/jobs
-                try expectSent("/sidekiq/jobs", "backend2 /jobs")
+                try Self.expectForwarded(proxy, backends, "/sidekiq/jobs", "backend2 /jobs")
                 // GET / → 127.0.0.1:3000
-                try expectSent("/", "backend0 /")
-                try expectSent("/cables", "backend0 /cables")
+                try Self.expectForwarded(proxy, backends, "/", "backend0 /")
+                try Self.expectForwarded(proxy, backends, "/cables", "backend0 /cables")
             }
         }
 
@@ -114,16 +119,13 @@ extension ProxyE2E {
                 query = [{ name = "version", value = "2" }]
                 upstream = "api_v2"
                 """) { backends, proxy in
-                func expectSent(_ raw: String, _ expected: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
-                    #expect(try Self.forwarded(proxy, backends, raw) == expected, sourceLocation: sourceLocation)
-                }
-                try expectSent("GET /users/42/posts?page=2 HTTP/1.1\r\nHost: a\r\n\r\n", "backend0 /users/42/posts?page=2")
-                try expectSent("GET /users/x/posts HTTP/1.1\r\nHost: a\r\n\r\n", "404")
-                try expectSent("GET /things HTTP/1.1\r\nHost: a\r\nx-api-version: v2\r\n\r\n", "backend1 /things")
-                try expectSent("GET /things HTTP/1.1\r\nHost: a\r\nX-API-Version: v1\r\n\r\n", "backend2 /things")
-                try expectSent("GET /things HTTP/1.1\r\nHost: a\r\nX-API-Version: v3\r\n\r\n", "404")
-                try expectSent("GET /things?version=%32 HTTP/1.1\r\nHost: a\r\n\r\n", "backend1 /things?version=%32")
-                try expectSent("DELETE /admin/users/1 HTTP/1.1\r\nHost: a\r\n\r\n", "backend3 /admin/users/1")
+                try Self.expectForwarded(proxy, backends, "GET /users/42/posts?page=2 HTTP/1.1\r\nHost: a\r\n\r\n", "backend0 /users/42/posts?page=2")
+                try Self.expectForwarded(proxy, backends, "GET /users/x/posts HTTP/1.1\r\nHost: a\r\n\r\n", "404")
+                try Self.expectForwarded(proxy, backends, "GET /things HTTP/1.1\r\nHost: a\r\nx-api-version: v2\r\n\r\n", "backend1 /things")
+                try Self.expectForwarded(proxy, backends, "GET /things HTTP/1.1\r\nHost: a\r\nX-API-Version: v1\r\n\r\n", "backend2 /things")
+                try Self.expectForwarded(proxy, backends, "GET /things HTTP/1.1\r\nHost: a\r\nX-API-Version: v3\r\n\r\n", "404")
+                try Self.expectForwarded(proxy, backends, "GET /things?version=%32 HTTP/1.1\r\nHost: a\r\n\r\n", "backend1 /things?version=%32")
+                try Self.expectForwarded(proxy, backends, "DELETE /admin/users/1 HTTP/1.1\r\nHost: a\r\n\r\n", "backend3 /admin/users/1")
                 let notAllowed = try proxy.request("GET /admin HTTP/1.1\r\nHost: a\r\n\r\n")
                 #expect(notAllowed.status == 405)
                 #expect(notAllowed.header("allow") == "DELETE, PUT")
@@ -150,18 +152,14 @@ extension ProxyE2E {
                 upstream = "api"
                 rewrite = { regex = "^/u/([^/]+)-profile", replacement = "/profiles/$1" }
                 """) { backends, proxy in
-                func expectSent(_ target: String, _ expected: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
-                    let got = try Self.forwarded(proxy, backends, "GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")
-                    #expect(got == expected, sourceLocation: sourceLocation)
-                }
-                try expectSent("/old-api/users", "backend0 /new-api/users")
-                try expectSent("/old-api?x=1", "backend0 /new-api?x=1")
-                try expectSent("/users/42/posts/7?page=2", "backend0 /posts?user=42/7&page=2")
-                try expectSent("/users/42/posts", "backend0 /posts?user=42")
-                try expectSent("/u/ann-profile/x", "backend0 /profiles/ann/x")
+                try Self.expectForwarded(proxy, backends, "/old-api/users", "backend0 /new-api/users")
+                try Self.expectForwarded(proxy, backends, "/old-api?x=1", "backend0 /new-api?x=1")
+                try Self.expectForwarded(proxy, backends, "/users/42/posts/7?page=2", "backend0 /posts?user=42/7&page=2")
+                try Self.expectForwarded(proxy, backends, "/users/42/posts", "backend0 /posts?user=42")
+                try Self.expectForwarded(proxy, backends, "/u/ann-profile/x", "backend0 /profiles/ann/x")
                 // Captured text must not smuggle a dot segment past routing: the request's
                 // path had none, the rewritten one would (`/profiles/../admin`).
-                try expectSent("/u/..-profile/admin", "400")
+                try Self.expectForwarded(proxy, backends, "/u/..-profile/admin", "400")
             }
         }
 
@@ -229,21 +227,18 @@ extension ProxyE2E {
                   - {id: user, path: "/users/{id}", methods: [GET], upstream: users}
                   - {id: tenant, path: "/t/{tenant}/*", host: "*.example.com", upstream: tenants, strip_prefix: true}
                 """) { backends, proxy in
-                func expectSent(_ raw: String, _ expected: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
-                    #expect(try Self.forwarded(proxy, backends, raw) == expected, sourceLocation: sourceLocation)
-                }
-                try expectSent("GET /users/42?full=1 HTTP/1.1\r\nHost: a\r\n\r\n", "backend0 /users/42?full=1")
+                try Self.expectForwarded(proxy, backends, "GET /users/42?full=1 HTTP/1.1\r\nHost: a\r\n\r\n", "backend0 /users/42?full=1")
                 #expect(try proxy.request("GET /users/me HTTP/1.1\r\nHost: a\r\n\r\n").bodyText == "me")
-                try expectSent("GET /t/acme/orders/7?x=1 HTTP/1.1\r\nHost: EU.Example.com:8080\r\n\r\n", "backend1 /orders/7?x=1")
-                try expectSent("GET /t/acme HTTP/1.1\r\nHost: a.b.example.com\r\n\r\n", "backend1 /")
+                try Self.expectForwarded(proxy, backends, "GET /t/acme/orders/7?x=1 HTTP/1.1\r\nHost: EU.Example.com:8080\r\n\r\n", "backend1 /orders/7?x=1")
+                try Self.expectForwarded(proxy, backends, "GET /t/acme HTTP/1.1\r\nHost: a.b.example.com\r\n\r\n", "backend1 /")
                 // The wildcard needs at least one label before the suffix.
-                try expectSent("GET /t/acme HTTP/1.1\r\nHost: example.com\r\n\r\n", "404")
+                try Self.expectForwarded(proxy, backends, "GET /t/acme HTTP/1.1\r\nHost: example.com\r\n\r\n", "404")
                 let notAllowed = try proxy.request("DELETE /users/42 HTTP/1.1\r\nHost: a\r\n\r\n")
                 #expect(notAllowed.status == 405)
                 #expect(notAllowed.header("allow") == "GET")
                 // A parameter takes a whole non-empty segment.
-                try expectSent("GET /users/ HTTP/1.1\r\nHost: a\r\n\r\n", "404")
-                try expectSent("GET /users/42/x HTTP/1.1\r\nHost: a\r\n\r\n", "404")
+                try Self.expectForwarded(proxy, backends, "GET /users/ HTTP/1.1\r\nHost: a\r\n\r\n", "404")
+                try Self.expectForwarded(proxy, backends, "GET /users/42/x HTTP/1.1\r\nHost: a\r\n\r\n", "404")
             }
         }
     }
