@@ -145,3 +145,30 @@ extension String {
         return String(text)
     }
 }
+
+extension ConfigReader {
+    /// An upstream's `consistent_hash: {hash_key}`: `client_ip`, `path`, `header:NAME` or
+    /// `cookie:NAME` (Loom's key names). Records the section as `.hashKey`.
+    mutating func consistentHash(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> HashKey? {
+        guard let section = self.table(table, "consistent_hash", allowed: ["hash_key"]) else { return nil }
+        fields[.hashKey] = section.path
+        guard let node = section["hash_key"], let text = string(node, section.path("hash_key")) else { return nil }
+        let path = section.path("hash_key")
+        switch text {
+        case "client_ip": return .clientIP
+        case "path": return .path
+        default:
+            if text.hasPrefix("header:") {
+                return checkedHeaderName(String(text.dropFirst("header:".count)), path, at: node.location, settable: false).map { .header($0) }
+            }
+            if text.hasPrefix("cookie:"), !text.dropFirst("cookie:".count).isEmpty,
+                Self.isToken(String(text.dropFirst("cookie:".count))) {
+                return .cookie(String(text.dropFirst("cookie:".count)))
+            }
+            let hint = Spelling.suggestion(for: text, among: ["client_ip", "path"]).map { " (did you mean \"\($0)\"?)" }
+                ?? " (expected \"client_ip\", \"path\", \"header:NAME\" or \"cookie:NAME\")"
+            report(path, at: node.location, "unknown hash key \"\(text)\"" + hint)
+            return nil
+        }
+    }
+}

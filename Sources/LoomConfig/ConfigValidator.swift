@@ -89,8 +89,12 @@ struct ConfigValidator {
                     error(.upstream, i, .endpoint(j), "port \(port) must be between 1 and 65535")
                 }
             }
-            if upstream.loadBalancing != .roundRobin {
-                report(.unsupported, .upstream, i, .loadBalancing, "load balancer \"\(upstream.loadBalancing.rawValue)\" (only round_robin runs today)")
+            if [.leastConnections, .weighted, .powerOfTwo].contains(upstream.loadBalancing) {
+                report(.unsupported, .upstream, i, .loadBalancing,
+                       "load balancer \"\(upstream.loadBalancing.rawValue)\" (round_robin, random, ip_hash and consistent_hash run today)")
+            }
+            if upstream.hashKey != nil && upstream.loadBalancing != .consistentHash {
+                error(.upstream, i, .hashKey, "consistent_hash has no effect unless the load balancer is consistent_hash")
             }
             if upstream.health != nil {
                 report(.unsupported, .upstream, i, .health, "active health checks (upstream \"\(upstream.name)\")")

@@ -1,6 +1,6 @@
 /// Loom YAML `upstreams:` entries.
 extension LoomYAMLDecoder {
-    static let upstreamKeys = ["name", "endpoints", "load_balancer", "pool", "timeouts", "health_check"]
+    static let upstreamKeys = ["name", "endpoints", "load_balancer", "consistent_hash", "pool", "timeouts", "health_check"]
         + ConfigReader.plannedUpstreamSections.map(\.key)
     static let healthKeys = ["path", "interval", "timeout", "unhealthy_threshold", "healthy_threshold"]
 
@@ -33,6 +33,7 @@ extension LoomYAMLDecoder {
                 upstream.loadBalancing = lb
                 fields[.loadBalancing] = table.path("load_balancer")
             }
+            if let key = reader.consistentHash(table, fields: &fields) { upstream.hashKey = key }
             if let pool = reader.table(table, "pool", allowed: ["max_idle", "idle_timeout"]) {
                 if let v = reader.int(pool, "max_idle", in: 0...100_000) { upstream.pool.maxIdle = v }
                 if let v = reader.positiveDuration(pool, "idle_timeout") { upstream.pool.idleTimeout = v }

@@ -4,6 +4,9 @@ public struct UpstreamConfig: Sendable, Equatable {
     /// At least one after validation.
     public var endpoints: [Endpoint]
     public var loadBalancing: LoadBalancing
+    /// What `consistent_hash` hashes (`consistent_hash.hash_key`); nil when not configured
+    /// (the client IP is hashed).
+    public var hashKey: HashKey?
     public var pool: PoolSettings
     public var timeouts: TimeoutOverrides
     /// Planned: active health checks.
@@ -23,6 +26,7 @@ public struct UpstreamConfig: Sendable, Equatable {
         self.name = name
         self.endpoints = endpoints
         self.loadBalancing = loadBalancing
+        self.hashKey = nil
         self.pool = pool
         self.timeouts = timeouts
         self.health = health
@@ -43,7 +47,20 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Load-balancing algorithm. Only `roundRobin` runs today; the rest are planned.
+/// What a `consistent_hash` upstream hashes to choose an endpoint.
+public enum HashKey: Sendable, Equatable {
+    /// `client_ip`: the address of the connection's peer.
+    case clientIP
+    /// `header:NAME`: the first value of this request header.
+    case header(String)
+    /// `cookie:NAME`: this cookie's value.
+    case cookie(String)
+    /// `path`: the normalized request path.
+    case path
+}
+
+/// Load-balancing algorithm. `roundRobin`, `random`, `ipHash` and `consistentHash` run;
+/// the rest are planned.
 public enum LoadBalancing: String, Sendable, Equatable, CaseIterable {
     case roundRobin = "round_robin"
     case weighted

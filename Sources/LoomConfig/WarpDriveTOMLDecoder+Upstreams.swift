@@ -1,7 +1,7 @@
 /// WarpDrive `[upstreams.NAME]` tables: one endpoint (`host`+`port` or `socket`) or a pool of
 /// `[[upstreams.NAME.instances]]`, plus strategy, health, process, pool and timeouts.
 extension WarpDriveTOMLDecoder {
-    static let upstreamKeys = ["host", "port", "socket", "instances", "strategy", "health", "process", "pool",
+    static let upstreamKeys = ["host", "port", "socket", "instances", "strategy", "consistent_hash", "health", "process", "pool",
                                "connect_timeout_secs", "read_timeout_secs"] + ConfigReader.plannedUpstreamSections.map(\.key)
     static let healthKeys = ["path", "interval_secs", "timeout_secs", "unhealthy_threshold", "healthy_threshold"]
 
@@ -38,6 +38,7 @@ extension WarpDriveTOMLDecoder {
             fields[.endpoint(0)] = endpointPath
             upstream.endpoints.append(endpoint)
         }
+        if let key = reader.consistentHash(table, fields: &fields) { upstream.hashKey = key }
         if let strategy = reader.choice(table, "strategy", as: LoadBalancing.self) {
             upstream.loadBalancing = strategy
             fields[.loadBalancing] = table.path("strategy")

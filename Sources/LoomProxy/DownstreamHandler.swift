@@ -327,7 +327,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 exchange.upstreamName = upstreamName
                 exchange.upstreamIndex = route.upstreamIndex
                 guard let upstreamIndex = route.upstreamIndex,
-                    let endpointIndex = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex])
+                    let endpointIndex = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex], head: head, path: path, clientIP: clientIP)
                 else {
                     return .error(GatewayError(.noEndpointAvailable))
                 }

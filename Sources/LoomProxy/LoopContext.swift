@@ -1,4 +1,5 @@
 import LoomConfig
+import LoomHTTP
 import NIOCore
 
 /// State owned by one event loop: its upstream pools, balancer cursors, request-id generator,
@@ -11,6 +12,7 @@ final class LoopContext: @unchecked Sendable {
     private var pools: [Endpoint: UpstreamPool] = [:]
     /// Round-robin cursor per upstream name.
     private var cursors: [String: Int] = [:]
+    private var randomState = UInt64.random(in: .min ... .max)
     var requestIDs = RequestIDGenerator()
     var date = HTTPDate()
     /// Open downstream connections, for graceful shutdown.
@@ -54,11 +56,20 @@ final class LoopContext: @unchecked Sendable {
 
     /// Index of the next endpoint of `upstream` in round-robin order (per loop: loops do not
     /// coordinate).
-    func nextEndpoint(of upstream: ProxySnapshot.Upstream) -> Int? {
+    /// The endpoint for a request to `upstream` (see `EndpointPicker.pick`), nil without any.
+    func nextEndpoint(of upstream: ProxySnapshot.Upstream, head: HTTPRequestHead, path: String, clientIP: String?) -> Int? {
         guard !upstream.endpoints.isEmpty else { return nil }
-        let cursor = cursors[upstream.name, default: 0]
-        cursors[upstream.name] = cursor &+ 1
-        return cursor % upstream.endpoints.count
+        var cursor = cursors[upstream.name, default: 0]
+        defer { cursors[upstream.name] = cursor }
+        return upstream.picker.pick(head, path: path, clientIP: clientIP, cursor: &cursor, random: nextRandom())
+    }
+
+    /// wyrand: a fast generator for `random` load balancing, seeded once per loop from the
+    /// system (a system call per request would cost more than the pick).
+    private func nextRandom() -> UInt64 {
+        randomState &+= 0xa076_1d64_78bd_642f
+        let product = randomState.multipliedFullWidth(by: randomState ^ 0xe703_7ed1_a0b4_28db)
+        return product.high ^ product.low
     }
 
     // MARK: Deadlines

@@ -44,12 +44,15 @@ public final class ProxySnapshot: Sendable {
         /// `Host` values naming each endpoint (`Endpoint.authority`), parallel to `endpoints`.
         let authorities: [String]
         let pool: PoolSettings
+        /// The load-balancing strategy, prepared (the consistent-hash ring is built once).
+        let picker: EndpointPicker
 
-        init(name: String, endpoints: [Endpoint], pool: PoolSettings) {
-            self.name = name
-            self.endpoints = endpoints
-            self.authorities = endpoints.map(\.authority)
-            self.pool = pool
+        init(_ config: UpstreamConfig) {
+            self.name = config.name
+            self.endpoints = config.endpoints
+            self.authorities = config.endpoints.map(\.authority)
+            self.pool = config.pool
+            self.picker = EndpointPicker(config)
         }
     }
 
@@ -74,9 +77,7 @@ public final class ProxySnapshot: Sendable {
         self.configuration = configuration
         let ordered = configuration.orderedRoutes
         router = CompiledRouter(orderedRoutes: ordered)
-        upstreams = configuration.upstreams.map {
-            Upstream(name: $0.name, endpoints: $0.endpoints, pool: $0.pool)
-        }
+        upstreams = configuration.upstreams.map(Upstream.init)
         let server = configuration.server
         routes = ordered.map { route in
             let upstreamIndex = route.upstreamName.flatMap { name in

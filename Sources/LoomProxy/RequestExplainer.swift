@@ -116,12 +116,15 @@ package enum RequestExplainer {
             lines.append("loom answers \(redirect.status) with Location: \(location)")
             return (lines, false)
         case .proxy(let upstreamName):
+            // Round robin (and `random`, explained as 0) show the first endpoint.
+            var roundRobinStart = 0
             guard let upstreamIndex = route.upstreamIndex else {
                 lines.append("loom answers 503: upstream \"\(upstreamName)\" does not exist")
                 return (lines, true)
             }
             let upstream = snapshot.upstreams[upstreamIndex]
-            lines.append("upstream \"\(upstreamName)\": round robin over \(upstream.endpoints.map(\.description).joined(separator: ", "))")
+            let index = upstream.picker.pick(head, path: path, clientIP: request.clientIP, cursor: &roundRobinStart, random: 0)
+            lines.append("upstream \"\(upstreamName)\": \(upstream.picker.strategyDescription) over \(upstream.endpoints.map(\.description).joined(separator: ", "))")
             lines.append("filters: none (middleware and plugins are not built yet)")
             let timeouts = route.timeouts
             let format = DurationParser.format
@@ -137,12 +140,12 @@ package enum RequestExplainer {
                 target: target,
                 clientIP: request.clientIP,
                 clientTrusted: snapshot.trustedProxies.contains(try? SocketAddress(ipAddress: request.clientIP, port: 0)),
-                listenerPort: port, requestID: requestID, endpointAuthority: upstream.authorities[0],
+                listenerPort: port, requestID: requestID, endpointAuthority: upstream.authorities[index],
                 rules: route.requestHeaders)
             var out = ByteBuffer()
             HeadWriter.writeRequestHead(head, context, snapshot: snapshot, into: &out)
             lines.append("")
-            lines.append("sent to \(upstream.endpoints[0]) as (from client \(request.clientIP)):")
+            lines.append("sent to \(upstream.endpoints[index]) as (from client \(request.clientIP)):")
             let text = String(buffer: out).split(separator: "\r\n", omittingEmptySubsequences: true)
             lines += text.map { "  " + $0 }
             return (lines, false)

@@ -248,7 +248,7 @@ struct LoomYAMLDecoderTests {
             plugins: [{name: x, path: x.wasm}]
             """)
         #expect(result.messages == [
-            "t.yaml:4:5 upstreams[0].load_balancer: not supported yet: load balancer \"least_conn\" (only round_robin runs today)",
+            "t.yaml:4:5 upstreams[0].load_balancer: not supported yet: load balancer \"least_conn\" (round_robin, random, ip_hash and consistent_hash run today)",
             "t.yaml:5:5 upstreams[0].health_check: not supported yet: active health checks (upstream \"b\")",
             "t.yaml:6:5 upstreams[0].circuit_breaker: not supported yet: circuit breaking",
             "t.yaml:7:5 upstreams[0].retry: not supported yet: retries",

@@ -244,4 +244,32 @@ import Testing
             #"t.yaml:7:32 routes[4].host: invalid host ".""#,
         ])
     }
+
+    @Test func consistentHashKeys() throws {
+        let result = TestSupport.yaml(#"""
+            upstreams:
+              - {name: a, endpoints: ["127.0.0.1:1"], load_balancer: consistent_hash, consistent_hash: {hash_key: "header:X-User"}}
+              - {name: b, endpoints: ["127.0.0.1:1"], load_balancer: consistent_hash, consistent_hash: {hash_key: "cookie:session"}}
+              - {name: c, endpoints: ["127.0.0.1:1"], load_balancer: consistent_hash, consistent_hash: {hash_key: path}}
+              - {name: d, endpoints: ["127.0.0.1:1"], load_balancer: consistent_hash}
+              - {name: e, endpoints: ["127.0.0.1:1"], load_balancer: random}
+              - {name: f, endpoints: ["127.0.0.1:1"], load_balancer: random, consistent_hash: {hash_key: client_ip}}
+              - {name: g, endpoints: ["127.0.0.1:1"], load_balancer: consistent_hash, consistent_hash: {hash_key: clientip}}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:7:66 upstreams[5].consistent_hash: consistent_hash has no effect unless the load balancer is consistent_hash"#,
+            #"t.yaml:8:103 upstreams[6].consistent_hash.hash_key: unknown hash key "clientip" (did you mean "client_ip"?)"#,
+        ])
+        let upstreams = try #require(result.configuration).upstreams
+        #expect(upstreams.prefix(5).map(\.hashKey) == [.header("X-User"), .cookie("session"), .path, nil, nil])
+        let toml = TestSupport.toml(#"""
+            [upstreams.app]
+            strategy = "consistent_hash"
+            consistent_hash = { hash_key = "client_ip" }
+            [[upstreams.app.instances]]
+            socket = "/tmp/a.sock"
+            """#)
+        #expect(toml.problems == [])
+        #expect(try #require(toml.configuration).upstreams[0].hashKey == .clientIP)
+    }
 }

@@ -216,6 +216,30 @@ extension ProxyE2E {
             }
         }
 
+        /// consistent_hash on a header: one user always reaches the same backend, and users
+        /// spread over all three.
+        @Test func consistentHashKeepsAKeyOnOneBackend() async throws {
+            try await Self.withBackends(3, dialect: .loomYAML, """
+                listeners: [{name: http, address: "127.0.0.1:8080"}]
+                upstreams:
+                  - name: app
+                    endpoints: ["127.0.0.1:{port0}", "127.0.0.1:{port1}", "127.0.0.1:{port2}"]
+                    load_balancer: consistent_hash
+                    consistent_hash: {hash_key: "header:X-User"}
+                routes: [{id: all, upstream: app}]
+                """) { backends, proxy in
+                var homes: [String: String] = [:]
+                for round in 0..<3 {
+                    for user in 0..<30 {
+                        let got = try Self.forwarded(proxy, backends, "GET /x HTTP/1.1\r\nHost: a\r\nX-User: user\(user)\r\n\r\n")
+                        let backend = String(got.prefix { $0 != " " })
+                        if round == 0 { homes["user\(user)"] = backend } else { #expect(homes["user\(user)"] == backend, "user\(user)") }
+                    }
+                }
+                #expect(Set(homes.values) == ["backend0", "backend1", "backend2"])
+            }
+        }
+
         @Test func parametersWildcardHostsAndMethodsThroughTheProxy() async throws {
             try await Self.withBackends(2, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]

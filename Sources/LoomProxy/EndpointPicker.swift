@@ -1,0 +1,152 @@
+import LoomConfig
+import LoomHTTP
+
+/// How an upstream chooses the endpoint for a request: the strategy, prepared once per
+/// snapshot (the consistent-hash ring is built here), and a pure `pick` that takes the
+/// per-loop round-robin cursor and random number from its caller, so tests drive it with
+/// fixed sequences.
+///
+/// - `round_robin`: each event loop cycles through the endpoints.
+/// - `random`: uniform.
+/// - `ip_hash`: the client address, as nginx hashes it (an IPv4 address by its first three
+///   octets, so a /24 sticks together; IPv6 whole).
+/// - `consistent_hash`: the configured key (client IP, header, cookie, path) on a ring of
+///   `pointsPerEndpoint` points per endpoint, placed by a hash of the endpoint's address, so
+///   adding or removing one endpoint moves only about 1/n of the keys. A request without the
+///   key (no such header or cookie) falls back to round robin.
+struct EndpointPicker: Sendable {
+    enum Strategy: Sendable, Equatable {
+        case roundRobin
+        case random
+        case ipHash
+        case consistentHash(HashKey)
+    }
+
+    let strategy: Strategy
+    let endpointCount: Int
+    /// Ring points (ascending) and the endpoint each belongs to, for `consistentHash`.
+    private let ringPoints: [UInt64]
+    private let ringEndpoints: [Int32]
+
+    static let pointsPerEndpoint = 160
+
+    /// For `loom explain`.
+    var strategyDescription: String {
+        switch strategy {
+        case .roundRobin: "round robin"
+        case .random: "random"
+        case .ipHash: "ip_hash (this client's address)"
+        case .consistentHash(let key):
+            switch key {
+            case .clientIP: "consistent hash of the client address"
+            case .path: "consistent hash of the path"
+            case .header(let name): "consistent hash of header \(name)"
+            case .cookie(let name): "consistent hash of cookie \(name)"
+            }
+        }
+    }
+
+    init(_ upstream: UpstreamConfig) {
+        endpointCount = upstream.endpoints.count
+        switch upstream.loadBalancing {
+        case .random: strategy = .random
+        case .ipHash: strategy = .ipHash
+        case .consistentHash: strategy = .consistentHash(upstream.hashKey ?? .clientIP)
+        // Validation refuses the planned ones; round robin keeps a stray one working.
+        case .roundRobin, .weighted, .leastConnections, .powerOfTwo: strategy = .roundRobin
+        }
+        guard case .consistentHash = strategy else {
+            ringPoints = []
+            ringEndpoints = []
+            return
+        }
+        var ring: [(point: UInt64, endpoint: Int32)] = []
+        ring.reserveCapacity(endpointCount * Self.pointsPerEndpoint)
+        for (index, endpoint) in upstream.endpoints.enumerated() {
+            for replica in 0..<Self.pointsPerEndpoint {
+                ring.append((Self.hash("\(endpoint)#\(replica)"), Int32(index)))
+            }
+        }
+        // Ties (vanishingly rare) are broken by endpoint order, so the ring is deterministic.
+        ring.sort { ($0.point, $0.endpoint) < ($1.point, $1.endpoint) }
+        ringPoints = ring.map(\.point)
+        ringEndpoints = ring.map(\.endpoint)
+    }
+
+    /// The endpoint index for a request (`path` normalized, `clientIP` the peer's); `cursor` is
+    /// this loop's round-robin position for the upstream (advanced when used), `random` a
+    /// fresh random number. The request's parts are separate parameters so that picking
+    /// copies (and retains) nothing of the head.
+    func pick(_ head: HTTPRequestHead, path: String, clientIP: String?, cursor: inout Int, random: UInt64) -> Int {
+        switch strategy {
+        case .roundRobin:
+            return Self.next(&cursor, endpointCount)
+        case .random:
+            return Int(random % UInt64(endpointCount))
+        case .ipHash:
+            guard let ip = clientIP else { return Self.next(&cursor, endpointCount) }
+            return Int(Self.hash(Self.ipHashKey(ip)) % UInt64(endpointCount))
+        case .consistentHash(let key):
+            guard let text = Self.key(key, head: head, path: path, clientIP: clientIP) else { return Self.next(&cursor, endpointCount) }
+            return endpoint(onRingFor: Self.hash(text))
+        }
+    }
+
+    /// The endpoint owning the first ring point at or after `point` (wrapping around).
+    func endpoint(onRingFor point: UInt64) -> Int {
+        var low = 0
+        var high = ringPoints.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ringPoints[middle] < point { low = middle + 1 } else { high = middle }
+        }
+        return Int(ringEndpoints[low == ringPoints.count ? 0 : low])
+    }
+
+    private static func next(_ cursor: inout Int, _ count: Int) -> Int {
+        defer { cursor &+= 1 }
+        return Int(UInt(bitPattern: cursor) % UInt(count))
+    }
+
+    /// nginx's `ip_hash` key: the first three octets of an IPv4 address, an IPv6 address whole.
+    static func ipHashKey(_ ip: String) -> Substring {
+        guard !ip.contains(":"), let lastDot = ip.lastIndex(of: ".") else { return Substring(ip) }
+        return ip[..<lastDot]
+    }
+
+    static func key(_ key: HashKey, head: HTTPRequestHead, path: String, clientIP: String?) -> String? {
+        switch key {
+        case .clientIP: return clientIP
+        case .path: return path
+        case .header(let name): return head.headers.firstValue(named: name.lowercased())
+        case .cookie(let name): return cookie(name, in: head.headers)
+        }
+    }
+
+    /// The value of cookie `name` in the request's `Cookie` fields (`a=1; b=2`), or nil.
+    static func cookie(_ name: String, in headers: HTTPHeaderBlock) -> String? {
+        var found: String?
+        _ = headers.containsValue(named: "cookie") { bytes in
+            for pair in String(decoding: bytes, as: UTF8.self).split(separator: ";") {
+                let trimmed = pair.drop { $0 == " " }
+                guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals] == name else { continue }
+                found = String(trimmed[trimmed.index(after: equals)...])
+                return true
+            }
+            return false
+        }
+        return found
+    }
+
+    /// FNV-1a over the bytes, then a 64-bit finalizer (FNV's low bits alone are weak):
+    /// stable across processes and restarts, unlike `Hasher`, so keys keep their endpoints.
+    static func hash<Text: StringProtocol>(_ text: Text) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        hash ^= hash >> 33
+        hash = hash &* 0xff51_afd7_ed55_8ccd
+        hash ^= hash >> 33
+        hash = hash &* 0xc4ce_b9fe_1a85_ec53
+        return hash ^ (hash >> 33)
+    }
+}

@@ -1,0 +1,99 @@
+import LoomConfig
+import LoomHTTP
+import LoomTestSupport
+import NIOCore
+import Testing
+
+@testable import LoomProxy
+
+/// The load-balancing strategies as pure functions: distributions over many picks with a
+/// seeded random source, and how many keys a consistent-hash ring moves.
+@Suite struct EndpointPickerTests {
+    static func upstream(_ strategy: LoadBalancing, endpoints count: Int, key: HashKey? = nil) -> UpstreamConfig {
+        var config = UpstreamConfig(name: "u", endpoints: (0..<count).map { .tcp(host: "10.0.0.\($0 + 1)", port: 8080) }, loadBalancing: strategy)
+        config.hashKey = key
+        return config
+    }
+
+    static func head(_ fields: String = "") -> HTTPRequestHead {
+        var buffer = ByteBuffer(string: "GET /p HTTP/1.1\r\nHost: a\r\n\(fields)\r\n")
+        var parser = HTTP1HeadParser()
+        return try! parser.parseRequestHead(&buffer)!
+    }
+
+    @Test func roundRobinCycles() {
+        let picker = EndpointPicker(Self.upstream(.roundRobin, endpoints: 3))
+        var cursor = 0
+        let picks = (0..<6).map { _ in picker.pick(Self.head(), path: "/p", clientIP: nil, cursor: &cursor, random: 0) }
+        #expect(picks == [0, 1, 2, 0, 1, 2])
+    }
+
+    @Test func randomIsUniform() {
+        let picker = EndpointPicker(Self.upstream(.random, endpoints: 4))
+        var random = SplitMix64(state: 11)
+        var counts = [0, 0, 0, 0]
+        var cursor = 0
+        let head = Self.head()
+        for _ in 0..<100_000 { counts[picker.pick(head, path: "/p", clientIP: nil, cursor: &cursor, random: random.next())] += 1 }
+        // 25,000 each; 4 standard deviations is about ±550.
+        #expect(counts.allSatisfy { abs($0 - 25_000) < 1_000 }, "\(counts)")
+    }
+
+    @Test func ipHashKeepsAClientAndItsSubnetTogether() {
+        let picker = EndpointPicker(Self.upstream(.ipHash, endpoints: 4))
+        var cursor = 0
+        let head = Self.head()
+        func pick(_ ip: String) -> Int { picker.pick(head, path: "/", clientIP: ip, cursor: &cursor, random: 0) }
+        #expect(pick("192.0.2.7") == pick("192.0.2.200"))
+        #expect(pick("2001:db8::1") == pick("2001:db8::1"))
+        var random = SplitMix64(state: 3)
+        var counts = [0, 0, 0, 0]
+        for _ in 0..<20_000 {
+            let value = random.next()
+            counts[pick("\(value & 0xFF).\(value >> 8 & 0xFF).\(value >> 16 & 0xFF).1")] += 1
+        }
+        #expect(counts.allSatisfy { abs($0 - 5_000) < 600 }, "\(counts)")
+    }
+
+    /// Adding a fourth endpoint moves about a quarter of the keys, all of them to the new
+    /// endpoint; removing one moves only the keys it had.
+    @Test func consistentHashMovesOnlyTheShareOfTheChangedEndpoint() {
+        let three = EndpointPicker(Self.upstream(.consistentHash, endpoints: 3, key: .path))
+        let four = EndpointPicker(Self.upstream(.consistentHash, endpoints: 4, key: .path))
+        let head = Self.head()
+        var cursor = 0
+        var moved = 0
+        var movedElsewhere = 0
+        var counts = [0, 0, 0, 0]
+        let keys = 100_000
+        for key in 0..<keys {
+            let path = "/objects/\(key)"
+            let before = three.pick(head, path: path, clientIP: nil, cursor: &cursor, random: 0)
+            let after = four.pick(head, path: path, clientIP: nil, cursor: &cursor, random: 0)
+            counts[after] += 1
+            if before != after {
+                moved += 1
+                if after != 3 { movedElsewhere += 1 }
+            }
+        }
+        #expect(movedElsewhere == 0)
+        #expect(Double(moved) / Double(keys) > 0.18 && Double(moved) / Double(keys) < 0.32, "moved \(moved)")
+        #expect(counts.allSatisfy { $0 > keys / 6 && $0 < keys / 3 }, "\(counts)")
+    }
+
+    @Test func consistentHashKeysAndFallback() {
+        let byHeader = EndpointPicker(Self.upstream(.consistentHash, endpoints: 5, key: .header("X-User")))
+        let byCookie = EndpointPicker(Self.upstream(.consistentHash, endpoints: 5, key: .cookie("session")))
+        var cursor = 0
+        let first = byHeader.pick(Self.head("X-User: ann\r\n"), path: "/", clientIP: nil, cursor: &cursor, random: 0)
+        for _ in 0..<10 { #expect(byHeader.pick(Self.head("x-user: ann\r\n"), path: "/x", clientIP: "1.2.3.4", cursor: &cursor, random: 0) == first) }
+        #expect(EndpointPicker.cookie("session", in: Self.head("Cookie: a=1; session=s42; b=2\r\n").headers) == "s42")
+        #expect(EndpointPicker.cookie("session", in: Self.head("Cookie: sessions=x\r\nCookie: session=y\r\n").headers) == "y")
+        let withCookie = byCookie.pick(Self.head("Cookie: session=s42\r\n"), path: "/", clientIP: nil, cursor: &cursor, random: 0)
+        #expect(byCookie.pick(Self.head("Cookie: x=1; session=s42\r\n"), path: "/", clientIP: nil, cursor: &cursor, random: 0) == withCookie)
+        // No key: round robin.
+        cursor = 0
+        let fallback = (0..<5).map { _ in byHeader.pick(Self.head(), path: "/", clientIP: nil, cursor: &cursor, random: 0) }
+        #expect(fallback == [0, 1, 2, 3, 4])
+    }
+}
