@@ -89,9 +89,8 @@ struct ConfigValidator {
                     error(.upstream, i, .endpoint(j), "port \(port) must be between 1 and 65535")
                 }
             }
-            if [.leastConnections, .weighted, .powerOfTwo].contains(upstream.loadBalancing) {
-                report(.unsupported, .upstream, i, .loadBalancing,
-                       "load balancer \"\(upstream.loadBalancing.rawValue)\" (round_robin, random, ip_hash and consistent_hash run today)")
+            if upstream.loadBalancing == .weighted {
+                report(.unsupported, .upstream, i, .loadBalancing, "load balancer \"weighted\" (endpoint weights are not built yet)")
             }
             if upstream.hashKey != nil && upstream.loadBalancing != .consistentHash {
                 error(.upstream, i, .hashKey, "consistent_hash has no effect unless the load balancer is consistent_hash")

@@ -59,8 +59,7 @@ public enum HashKey: Sendable, Equatable {
     case path
 }
 
-/// Load-balancing algorithm. `roundRobin`, `random`, `ipHash` and `consistentHash` run;
-/// the rest are planned.
+/// Load-balancing algorithm. All run but `weighted` (endpoint weights are planned).
 public enum LoadBalancing: String, Sendable, Equatable, CaseIterable {
     case roundRobin = "round_robin"
     case weighted

@@ -332,6 +332,8 @@ extension DownstreamHandler: UpstreamResponseSink {
     func finishExchange() {
         guard let context, let exchange else { return }
         deadlines.exchangeEnded()
+        // The endpoint is free of this request now, even if something still holds the exchange.
+        exchange.inFlight = nil
         let upstreamReusable = exchange.connection?.canBeReused ?? false
         let action = machine.responseEnded(upstreamReusable: upstreamReusable, bufferedBytes: bufferedBytes)
         let now = loop.now

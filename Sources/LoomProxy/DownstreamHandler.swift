@@ -332,6 +332,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
                     return .error(GatewayError(.noEndpointAvailable))
                 }
                 exchange.endpoint = snapshot.upstreams[upstreamIndex].endpoints[endpointIndex]
+                if !snapshot.upstreams[upstreamIndex].inFlight.isEmpty {
+                    exchange.inFlight = snapshot.upstreams[upstreamIndex].inFlight[endpointIndex].acquire()
+                }
                 exchange.endpointAuthority = snapshot.upstreams[upstreamIndex].authorities[endpointIndex]
                 guard let target = Self.forwardTarget(head, path: path, route: route, captures: captures) else {
                     return .error(GatewayError(.rewrittenPathInvalid))

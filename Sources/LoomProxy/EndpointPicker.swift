@@ -10,6 +10,9 @@ import LoomHTTP
 /// - `random`: uniform.
 /// - `ip_hash`: the client address, as nginx hashes it (an IPv4 address by its first three
 ///   octets, so a /24 sticks together; IPv6 whole).
+/// - `least_conn`: the fewest requests in flight across all event loops (`InFlightCounter`),
+///   ties taken in round-robin order.
+/// - `power_of_two`: of two endpoints drawn at random, the one with fewer in flight.
 /// - `consistent_hash`: the configured key (client IP, header, cookie, path) on a ring of
 ///   `pointsPerEndpoint` points per endpoint, placed by a hash of the endpoint's address, so
 ///   adding or removing one endpoint moves only about 1/n of the keys. A request without the
@@ -20,6 +23,13 @@ struct EndpointPicker: Sendable {
         case random
         case ipHash
         case consistentHash(HashKey)
+        /// The endpoint with the fewest requests in flight (ties in round-robin order).
+        case leastConnections
+        /// Of two endpoints drawn at random, the one with fewer requests in flight.
+        case powerOfTwo
+
+        /// Whether picks read the endpoints' in-flight counts (which are then kept).
+        var countsInFlight: Bool { self == .leastConnections || self == .powerOfTwo }
     }
 
     let strategy: Strategy
@@ -36,6 +46,8 @@ struct EndpointPicker: Sendable {
         case .roundRobin: "round robin"
         case .random: "random"
         case .ipHash: "ip_hash (this client's address)"
+        case .leastConnections: "least_conn (fewest requests in flight)"
+        case .powerOfTwo: "power_of_two (the less loaded of two at random)"
         case .consistentHash(let key):
             switch key {
             case .clientIP: "consistent hash of the client address"
@@ -52,8 +64,10 @@ struct EndpointPicker: Sendable {
         case .random: strategy = .random
         case .ipHash: strategy = .ipHash
         case .consistentHash: strategy = .consistentHash(upstream.hashKey ?? .clientIP)
-        // Validation refuses the planned ones; round robin keeps a stray one working.
-        case .roundRobin, .weighted, .leastConnections, .powerOfTwo: strategy = .roundRobin
+        case .leastConnections: strategy = .leastConnections
+        case .powerOfTwo: strategy = .powerOfTwo
+        // Validation refuses the planned one; round robin keeps a stray one working.
+        case .roundRobin, .weighted: strategy = .roundRobin
         }
         guard case .consistentHash = strategy else {
             ringPoints = []
@@ -77,8 +91,28 @@ struct EndpointPicker: Sendable {
     /// this loop's round-robin position for the upstream (advanced when used), `random` a
     /// fresh random number. The request's parts are separate parameters so that picking
     /// copies (and retains) nothing of the head.
-    func pick(_ head: HTTPRequestHead, path: String, clientIP: String?, cursor: inout Int, random: UInt64) -> Int {
+    /// `inFlight(i)` is endpoint i's current count (read only by the two strategies that use it).
+    func pick(
+        _ head: HTTPRequestHead, path: String, clientIP: String?, cursor: inout Int, random: UInt64, inFlight: (Int) -> Int = { _ in 0 }
+    ) -> Int {
         switch strategy {
+        case .leastConnections:
+            // Scan from the round-robin position so that equal loads take turns.
+            let start = Self.next(&cursor, endpointCount)
+            var best = start
+            var bestCount = inFlight(start)
+            for step in 1..<max(endpointCount, 1) {
+                let index = (start + step) % endpointCount
+                let count = inFlight(index)
+                if count < bestCount { (best, bestCount) = (index, count) }
+            }
+            return best
+        case .powerOfTwo:
+            guard endpointCount > 1 else { return 0 }
+            let first = Int(random % UInt64(endpointCount))
+            // A second, different endpoint from the other half of the random bits.
+            let second = (first + 1 + Int((random >> 32) % UInt64(endpointCount - 1))) % endpointCount
+            return inFlight(second) < inFlight(first) ? second : first
         case .roundRobin:
             return Self.next(&cursor, endpointCount)
         case .random:

@@ -25,6 +25,9 @@ final class Exchange {
     /// Index of the route's upstream in `snapshot.upstreams`.
     var upstreamIndex: Int?
     var endpoint: Endpoint?
+    /// This request's count on its endpoint's in-flight counter (`least_conn`,
+    /// `power_of_two`), given back when the exchange is freed.
+    var inFlight: InFlightCounter.Lease?
     /// `endpoint`'s `Host` value, precomputed in the snapshot.
     var endpointAuthority = "localhost"
     var timeouts: Timeouts

@@ -61,7 +61,10 @@ final class LoopContext: @unchecked Sendable {
         guard !upstream.endpoints.isEmpty else { return nil }
         var cursor = cursors[upstream.name, default: 0]
         defer { cursors[upstream.name] = cursor }
-        return upstream.picker.pick(head, path: path, clientIP: clientIP, cursor: &cursor, random: nextRandom())
+        guard !upstream.inFlight.isEmpty else {
+            return upstream.picker.pick(head, path: path, clientIP: clientIP, cursor: &cursor, random: nextRandom())
+        }
+        return upstream.picker.pick(head, path: path, clientIP: clientIP, cursor: &cursor, random: nextRandom()) { upstream.inFlight[$0].current }
     }
 
     /// wyrand: a fast generator for `random` load balancing, seeded once per loop from the

@@ -46,6 +46,9 @@ public final class ProxySnapshot: Sendable {
         let pool: PoolSettings
         /// The load-balancing strategy, prepared (the consistent-hash ring is built once).
         let picker: EndpointPicker
+        /// Requests in flight per endpoint, parallel to `endpoints`; empty unless the picker
+        /// reads them (then every exchange to this upstream holds a lease on one).
+        let inFlight: [InFlightCounter]
 
         init(_ config: UpstreamConfig) {
             self.name = config.name
@@ -53,6 +56,7 @@ public final class ProxySnapshot: Sendable {
             self.authorities = config.endpoints.map(\.authority)
             self.pool = config.pool
             self.picker = EndpointPicker(config)
+            self.inFlight = picker.strategy.countsInFlight ? config.endpoints.map { _ in InFlightCounter() } : []
         }
     }
 

@@ -97,3 +97,42 @@ import Testing
         #expect(fallback == [0, 1, 2, 3, 4])
     }
 }
+
+extension EndpointPickerTests {
+    @Test func leastConnTakesTheLeastLoadedAndRotatesTies() {
+        let picker = EndpointPicker(Self.upstream(.leastConnections, endpoints: 3))
+        var cursor = 0
+        let head = Self.head()
+        var load = [2, 0, 5]
+        #expect(picker.pick(head, path: "/", clientIP: nil, cursor: &cursor, random: 0) { load[$0] } == 1)
+        load = [1, 1, 1]
+        let ties = (0..<6).map { _ in picker.pick(head, path: "/", clientIP: nil, cursor: &cursor, random: 0) { load[$0] } }
+        #expect(Set(ties) == [0, 1, 2])
+    }
+
+    @Test func powerOfTwoPrefersTheLessLoadedOfTwoDistinct() {
+        let picker = EndpointPicker(Self.upstream(.powerOfTwo, endpoints: 4))
+        var random = SplitMix64(state: 5)
+        var cursor = 0
+        let head = Self.head()
+        // Endpoint 3 is heavily loaded: it can only win when drawn against... never.
+        let load = [1, 1, 1, 100]
+        var counts = [0, 0, 0, 0]
+        for _ in 0..<40_000 { counts[picker.pick(head, path: "/", clientIP: nil, cursor: &cursor, random: random.next()) { load[$0] }] += 1 }
+        #expect(counts[3] == 0)
+        #expect(counts.prefix(3).allSatisfy { abs($0 - 13_333) < 800 }, "\(counts)")
+        // Never the same endpoint twice in one draw: with two endpoints, the less loaded always wins.
+        let two = EndpointPicker(Self.upstream(.powerOfTwo, endpoints: 2))
+        for _ in 0..<1_000 { #expect(two.pick(head, path: "/", clientIP: nil, cursor: &cursor, random: random.next()) { [3, 1][$0] } == 1) }
+    }
+
+    @Test func inFlightLeasesGiveBackExactlyOnce() {
+        let counter = InFlightCounter()
+        var leases = (0..<3).map { _ in counter.acquire() }
+        #expect(counter.current == 3)
+        leases.removeLast()
+        #expect(counter.current == 2)
+        leases.removeAll()
+        #expect(counter.current == 0)
+    }
+}

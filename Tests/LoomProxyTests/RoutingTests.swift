@@ -240,6 +240,30 @@ extension ProxyE2E {
             }
         }
 
+        /// least_conn counts requests in flight across event loops: while one backend holds a
+        /// slow request, quick ones all go to the other.
+        @Test func leastConnAvoidsTheBusyBackend() async throws {
+            try await Self.withBackends(2, dialect: .loomYAML, """
+                listeners: [{name: http, address: "127.0.0.1:8080"}]
+                upstreams:
+                  - {name: app, endpoints: ["127.0.0.1:{port0}", "127.0.0.1:{port1}"], load_balancer: least_conn}
+                routes: [{id: all, upstream: app}]
+                """) { backends, proxy in
+                let slow = try RawClient(port: proxy.port)
+                try slow.send("GET /delay?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n")
+                // Wait until the slow request reached its backend.
+                #expect(await E2E.eventually { backends.contains { $0.requestURIs.withLockedValue { $0.contains("/delay?ms=1500") } } })
+                let busy = backends.firstIndex { $0.requestURIs.withLockedValue { $0.contains("/delay?ms=1500") } }!
+                for index in 0..<6 {
+                    #expect(try Self.forwarded(proxy, backends, "GET /quick/\(index) HTTP/1.1\r\nHost: a\r\n\r\n") == "backend\(1 - busy) /quick/\(index)")
+                }
+                #expect(try slow.readResponse().status == 200)
+                // With nothing in flight, both take turns again.
+                let after = try (0..<4).map { try Self.forwarded(proxy, backends, "GET /after/\($0) HTTP/1.1\r\nHost: a\r\n\r\n") }
+                #expect(Set(after.map { $0.prefix(8) }).count == 2, "\(after)")
+            }
+        }
+
         @Test func parametersWildcardHostsAndMethodsThroughTheProxy() async throws {
             try await Self.withBackends(2, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]
