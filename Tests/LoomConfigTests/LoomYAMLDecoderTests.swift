@@ -235,7 +235,7 @@ struct LoomYAMLDecoderTests {
             upstreams:
               - name: b
                 endpoints: ["h:1"]
-                load_balancer: least_conn
+                load_balancer: weighted
                 health_check: {path: /up, interval: 5s, timeout: 1s, unhealthy_threshold: 2, healthy_threshold: 1}
                 circuit_breaker: {threshold: 5}
                 retry: {attempts: 3}
@@ -248,7 +248,7 @@ struct LoomYAMLDecoderTests {
             plugins: [{name: x, path: x.wasm}]
             """)
         #expect(result.messages == [
-            "t.yaml:4:5 upstreams[0].load_balancer: not supported yet: load balancer \"least_conn\" (round_robin, random, ip_hash and consistent_hash run today)",
+            "t.yaml:4:5 upstreams[0].load_balancer: not supported yet: load balancer \"weighted\" (endpoint weights are not built yet)",
             "t.yaml:5:5 upstreams[0].health_check: not supported yet: active health checks (upstream \"b\")",
             "t.yaml:6:5 upstreams[0].circuit_breaker: not supported yet: circuit breaking",
             "t.yaml:7:5 upstreams[0].retry: not supported yet: retries",
@@ -257,7 +257,7 @@ struct LoomYAMLDecoderTests {
             "t.yaml:14:1 plugins: not supported yet: Wasm plugins",
         ])
         let upstream = try #require(result.configuration?.upstreams.first)
-        #expect(upstream.loadBalancing == .leastConnections)
+        #expect(upstream.loadBalancing == .weighted)
         #expect(upstream.health == HealthCheckSettings(path: "/up", interval: .seconds(5), timeout: .seconds(1), unhealthyThreshold: 2, healthyThreshold: 1))
         #expect(result.configuration?.routes.first?.match.path == .pattern(PathPattern(segments: [.literal("users"), .parameter("id")], tail: .end)))
     }
