@@ -89,9 +89,10 @@ struct ConfigValidator {
                     error(.upstream, i, .endpoint(j), "port \(port) must be between 1 and 65535")
                 }
             }
-            if upstream.loadBalancing == .weighted {
-                report(.unsupported, .upstream, i, .loadBalancing, "load balancer \"weighted\" (endpoint weights are not built yet)")
+            for (j, option) in upstream.endpointOptions.enumerated() where option.backup {
+                report(.unsupported, .upstream, i, .endpoint(j), "backup endpoints (they take over from unhealthy primaries: health checks are not built yet)")
             }
+
             if upstream.hashKey != nil && upstream.loadBalancing != .consistentHash {
                 error(.upstream, i, .hashKey, "consistent_hash has no effect unless the load balancer is consistent_hash")
             }

@@ -16,18 +16,34 @@ extension LoomYAMLDecoder {
                 fields[.endpoints] = table.path("endpoints")
                 let elements = reader.list(endpointsNode, at: table.path("endpoints"))
                 brokenEndpoints = elements == nil
+                var options: [EndpointOptions] = []
                 for (endpointPath, endpointNode) in elements ?? [] {
                     brokenEndpoints = true  // until this element decodes
-                    guard let text = reader.string(endpointNode, endpointPath) else { continue }
+                    // `"host:port"`, or `{address, weight, backup}` (Loom's map form).
+                    var addressNode = endpointNode, addressPath = endpointPath
+                    var option = EndpointOptions()
+                    if case .map = endpointNode.value {
+                        guard let entry = reader.table(endpointNode, at: endpointPath, allowed: ["address", "weight", "backup"]) else { continue }
+                        if let weight = reader.int(entry, "weight", in: 1...1000) { option.weight = weight }
+                        if let backup = reader.bool(entry, "backup") { option.backup = backup }
+                        guard let node = entry["address"] else {
+                            reader.report(endpointPath, at: endpointNode.location, "missing required key \"address\"")
+                            continue
+                        }
+                        (addressNode, addressPath) = (node, entry.path("address"))
+                    }
+                    guard let text = reader.string(addressNode, addressPath) else { continue }
                     guard let endpoint = AddressParser.endpoint(text) else {
-                        reader.report(endpointPath, at: endpointNode.location,
+                        reader.report(addressPath, at: addressNode.location,
                                       "invalid endpoint \"\(text)\" (use \"host:port\", \"[::1]:port\" or \"unix:/path\")")
                         continue
                     }
                     fields[.endpoint(upstream.endpoints.count)] = endpointPath
                     upstream.endpoints.append(endpoint)
+                    options.append(option)
                     brokenEndpoints = false
                 }
+                if options.contains(where: { $0 != EndpointOptions() }) { upstream.endpointOptions = options }
             }
             if let lb = reader.choice(table, "load_balancer", as: LoadBalancing.self) {
                 upstream.loadBalancing = lb

@@ -3,6 +3,9 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var name: String
     /// At least one after validation.
     public var endpoints: [Endpoint]
+    /// Per-endpoint options, parallel to `endpoints` (`{address, weight, backup}` entries);
+    /// empty when every endpoint has the defaults.
+    public var endpointOptions: [EndpointOptions]
     public var loadBalancing: LoadBalancing
     /// What `consistent_hash` hashes (`consistent_hash.hash_key`); nil when not configured
     /// (the client IP is hashed).
@@ -25,6 +28,7 @@ public struct UpstreamConfig: Sendable, Equatable {
     ) {
         self.name = name
         self.endpoints = endpoints
+        self.endpointOptions = []
         self.loadBalancing = loadBalancing
         self.hashKey = nil
         self.pool = pool
@@ -47,6 +51,26 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// How one endpoint takes part in load balancing.
+public struct EndpointOptions: Sendable, Equatable {
+    /// Relative share of requests (1–1000).
+    public var weight: Int
+    /// Planned: used only when no primary endpoint is healthy (needs health checks).
+    public var backup: Bool
+
+    public init(weight: Int = 1, backup: Bool = false) {
+        self.weight = weight
+        self.backup = backup
+    }
+}
+
+extension UpstreamConfig {
+    /// Each endpoint's weight, parallel to `endpoints` (1 unless configured).
+    public var weights: [Int] {
+        endpointOptions.count == endpoints.count ? endpointOptions.map(\.weight) : endpoints.map { _ in 1 }
+    }
+}
+
 /// What a `consistent_hash` upstream hashes to choose an endpoint.
 public enum HashKey: Sendable, Equatable {
     /// `client_ip`: the address of the connection's peer.
@@ -59,9 +83,10 @@ public enum HashKey: Sendable, Equatable {
     case path
 }
 
-/// Load-balancing algorithm. All run but `weighted` (endpoint weights are planned).
+/// Load-balancing algorithm; all honour endpoint weights.
 public enum LoadBalancing: String, Sendable, Equatable, CaseIterable {
     case roundRobin = "round_robin"
+    /// The same as `roundRobin` (which is smooth weighted when weights differ): Loom's name.
     case weighted
     case leastConnections = "least_conn"
     case random

@@ -3,11 +3,12 @@ import LoomHTTP
 
 /// How an upstream chooses the endpoint for a request: the strategy, prepared once per
 /// snapshot (the consistent-hash ring is built here), and a pure `pick` that takes the
-/// per-loop round-robin cursor and random number from its caller, so tests drive it with
+/// per-loop rotation `State` and random number from its caller, so tests drive it with
 /// fixed sequences.
 ///
-/// - `round_robin`: each event loop cycles through the endpoints.
-/// - `random`: uniform.
+/// - `round_robin` (and `weighted`, its other name): each event loop cycles through the
+///   endpoints, smoothly weighted when weights differ.
+/// - `random`: in proportion to the weights.
 /// - `ip_hash`: the client address, as nginx hashes it (an IPv4 address by its first three
 ///   octets, so a /24 sticks together; IPv6 whole).
 /// - `least_conn`: the fewest requests in flight across all event loops (`InFlightCounter`),
@@ -34,6 +35,11 @@ struct EndpointPicker: Sendable {
 
     let strategy: Strategy
     let endpointCount: Int
+    /// Endpoint weights, and their running sums (`cumulative[i]` = weights of 0...i).
+    private let weights: [Int]
+    private let cumulative: [Int]
+    /// All weights equal: plain rotation and modulo instead of the weighted forms.
+    private let uniform: Bool
     /// Ring points (ascending) and the endpoint each belongs to, for `consistentHash`.
     private let ringPoints: [UInt64]
     private let ringEndpoints: [Int32]
@@ -60,13 +66,19 @@ struct EndpointPicker: Sendable {
 
     init(_ upstream: UpstreamConfig) {
         endpointCount = upstream.endpoints.count
+        weights = upstream.weights
+        var sum = 0
+        cumulative = weights.map { weight in
+            sum += weight
+            return sum
+        }
+        uniform = Set(weights).count <= 1
         switch upstream.loadBalancing {
         case .random: strategy = .random
         case .ipHash: strategy = .ipHash
         case .consistentHash: strategy = .consistentHash(upstream.hashKey ?? .clientIP)
         case .leastConnections: strategy = .leastConnections
         case .powerOfTwo: strategy = .powerOfTwo
-        // Validation refuses the planned one; round robin keeps a stray one working.
         case .roundRobin, .weighted: strategy = .roundRobin
         }
         guard case .consistentHash = strategy else {
@@ -77,7 +89,8 @@ struct EndpointPicker: Sendable {
         var ring: [(point: UInt64, endpoint: Int32)] = []
         ring.reserveCapacity(endpointCount * Self.pointsPerEndpoint)
         for (index, endpoint) in upstream.endpoints.enumerated() {
-            for replica in 0..<Self.pointsPerEndpoint {
+            // A heavier endpoint owns proportionally more of the ring.
+            for replica in 0..<Self.pointsPerEndpoint * weights[index] {
                 ring.append((Self.hash("\(endpoint)#\(replica)"), Int32(index)))
             }
         }
@@ -92,19 +105,27 @@ struct EndpointPicker: Sendable {
     /// fresh random number. The request's parts are separate parameters so that picking
     /// copies (and retains) nothing of the head.
     /// `inFlight(i)` is endpoint i's current count (read only by the two strategies that use it).
+    /// An event loop's rotation state for one upstream.
+    struct State {
+        var cursor = 0
+        /// Smooth weighted round robin's current weights (nginx's algorithm), when weights differ.
+        var current: [Int] = []
+    }
+
     func pick(
-        _ head: HTTPRequestHead, path: String, clientIP: String?, cursor: inout Int, random: UInt64, inFlight: (Int) -> Int = { _ in 0 }
+        _ head: HTTPRequestHead, path: String, clientIP: String?, state: inout State, random: UInt64, inFlight: (Int) -> Int = { _ in 0 }
     ) -> Int {
         switch strategy {
         case .leastConnections:
-            // Scan from the round-robin position so that equal loads take turns.
-            let start = Self.next(&cursor, endpointCount)
+            // Scan from the rotation position so that equal loads take turns; loads compare
+            // relative to weight (a/w < b/v as a·v < b·w).
+            let start = Self.next(&state.cursor, endpointCount)
             var best = start
             var bestCount = inFlight(start)
             for step in 1..<max(endpointCount, 1) {
                 let index = (start + step) % endpointCount
                 let count = inFlight(index)
-                if count < bestCount { (best, bestCount) = (index, count) }
+                if count * weights[best] < bestCount * weights[index] { (best, bestCount) = (index, count) }
             }
             return best
         case .powerOfTwo:
@@ -112,18 +133,49 @@ struct EndpointPicker: Sendable {
             let first = Int(random % UInt64(endpointCount))
             // A second, different endpoint from the other half of the random bits.
             let second = (first + 1 + Int((random >> 32) % UInt64(endpointCount - 1))) % endpointCount
-            return inFlight(second) < inFlight(first) ? second : first
+            return inFlight(second) * weights[first] < inFlight(first) * weights[second] ? second : first
         case .roundRobin:
-            return Self.next(&cursor, endpointCount)
+            return uniform ? Self.next(&state.cursor, endpointCount) : smoothWeighted(&state.current)
         case .random:
-            return Int(random % UInt64(endpointCount))
+            return weighted(random)
         case .ipHash:
-            guard let ip = clientIP else { return Self.next(&cursor, endpointCount) }
-            return Int(Self.hash(Self.ipHashKey(ip)) % UInt64(endpointCount))
+            guard let ip = clientIP else { return rotate(&state) }
+            return weighted(Self.hash(Self.ipHashKey(ip)))
         case .consistentHash(let key):
-            guard let text = Self.key(key, head: head, path: path, clientIP: clientIP) else { return Self.next(&cursor, endpointCount) }
+            guard let text = Self.key(key, head: head, path: path, clientIP: clientIP) else { return rotate(&state) }
             return endpoint(onRingFor: Self.hash(text))
         }
+    }
+
+    /// Round robin, weighted when the weights differ (the fallback of the keyed strategies).
+    private func rotate(_ state: inout State) -> Int {
+        uniform ? Self.next(&state.cursor, endpointCount) : smoothWeighted(&state.current)
+    }
+
+    /// The endpoint owning `value` in the weights' ranges (uniform: plain modulo).
+    private func weighted(_ value: UInt64) -> Int {
+        if uniform { return Int(value % UInt64(endpointCount)) }
+        let point = Int(value % UInt64(cumulative[cumulative.count - 1]))
+        var low = 0
+        var high = cumulative.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if cumulative[middle] <= point { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// nginx's smooth weighted round robin: every endpoint gains its weight, the one with the
+    /// most is picked and pays the total. Weights 5,1,1 give a a b a c a a, not a a a a a b c.
+    private func smoothWeighted(_ current: inout [Int]) -> Int {
+        if current.count != endpointCount { current = Array(repeating: 0, count: endpointCount) }
+        var best = 0
+        for index in 0..<endpointCount {
+            current[index] += weights[index]
+            if current[index] > current[best] { best = index }
+        }
+        current[best] -= cumulative[cumulative.count - 1]
+        return best
     }
 
     /// The endpoint owning the first ring point at or after `point` (wrapping around).

@@ -11,7 +11,7 @@ final class LoopContext: @unchecked Sendable {
     let eventLoop: EventLoop
     private var pools: [Endpoint: UpstreamPool] = [:]
     /// Round-robin cursor per upstream name.
-    private var cursors: [String: Int] = [:]
+    private var pickerStates: [String: EndpointPicker.State] = [:]
     private var randomState = UInt64.random(in: .min ... .max)
     var requestIDs = RequestIDGenerator()
     var date = HTTPDate()
@@ -59,12 +59,13 @@ final class LoopContext: @unchecked Sendable {
     /// The endpoint for a request to `upstream` (see `EndpointPicker.pick`), nil without any.
     func nextEndpoint(of upstream: ProxySnapshot.Upstream, head: HTTPRequestHead, path: String, clientIP: String?) -> Int? {
         guard !upstream.endpoints.isEmpty else { return nil }
-        var cursor = cursors[upstream.name, default: 0]
-        defer { cursors[upstream.name] = cursor }
+        // Modified in place: a copy out and back would copy its weights array each time.
         guard !upstream.inFlight.isEmpty else {
-            return upstream.picker.pick(head, path: path, clientIP: clientIP, cursor: &cursor, random: nextRandom())
+            return upstream.picker.pick(head, path: path, clientIP: clientIP, state: &pickerStates[upstream.name, default: .init()], random: nextRandom())
         }
-        return upstream.picker.pick(head, path: path, clientIP: clientIP, cursor: &cursor, random: nextRandom()) { upstream.inFlight[$0].current }
+        return upstream.picker.pick(head, path: path, clientIP: clientIP, state: &pickerStates[upstream.name, default: .init()], random: nextRandom()) {
+            upstream.inFlight[$0].current
+        }
     }
 
     /// wyrand: a fast generator for `random` load balancing, seeded once per loop from the

@@ -117,13 +117,13 @@ package enum RequestExplainer {
             return (lines, false)
         case .proxy(let upstreamName):
             // Round robin (and `random`, explained as 0) show the first endpoint.
-            var roundRobinStart = 0
+            var rotation = EndpointPicker.State()
             guard let upstreamIndex = route.upstreamIndex else {
                 lines.append("loom answers 503: upstream \"\(upstreamName)\" does not exist")
                 return (lines, true)
             }
             let upstream = snapshot.upstreams[upstreamIndex]
-            let index = upstream.picker.pick(head, path: path, clientIP: request.clientIP, cursor: &roundRobinStart, random: 0)
+            let index = upstream.picker.pick(head, path: path, clientIP: request.clientIP, state: &rotation, random: 0)
             lines.append("upstream \"\(upstreamName)\": \(upstream.picker.strategyDescription) over \(upstream.endpoints.map(\.description).joined(separator: ", "))")
             lines.append("filters: none (middleware and plugins are not built yet)")
             let timeouts = route.timeouts

@@ -234,7 +234,7 @@ struct LoomYAMLDecoderTests {
         let result = TestSupport.yaml("""
             upstreams:
               - name: b
-                endpoints: ["h:1"]
+                endpoints: ["h:1", {address: "h:2", backup: true}]
                 load_balancer: weighted
                 health_check: {path: /up, interval: 5s, timeout: 1s, unhealthy_threshold: 2, healthy_threshold: 1}
                 circuit_breaker: {threshold: 5}
@@ -248,7 +248,7 @@ struct LoomYAMLDecoderTests {
             plugins: [{name: x, path: x.wasm}]
             """)
         #expect(result.messages == [
-            "t.yaml:4:5 upstreams[0].load_balancer: not supported yet: load balancer \"weighted\" (endpoint weights are not built yet)",
+            "t.yaml:3:24 upstreams[0].endpoints[1]: not supported yet: backup endpoints (they take over from unhealthy primaries: health checks are not built yet)",
             "t.yaml:5:5 upstreams[0].health_check: not supported yet: active health checks (upstream \"b\")",
             "t.yaml:6:5 upstreams[0].circuit_breaker: not supported yet: circuit breaking",
             "t.yaml:7:5 upstreams[0].retry: not supported yet: retries",

@@ -272,4 +272,26 @@ import Testing
         #expect(toml.problems == [])
         #expect(try #require(toml.configuration).upstreams[0].hashKey == .clientIP)
     }
+
+    @Test func endpointWeightsAndBackups() throws {
+        let result = TestSupport.yaml(#"""
+            upstreams:
+              - name: a
+                load_balancer: weighted
+                endpoints:
+                  - "127.0.0.1:1"
+                  - {address: "127.0.0.1:2", weight: 3}
+                  - {address: "unix:/tmp/x.sock", backup: true}
+                  - {weight: 2}
+                  - {address: "127.0.0.1:3", weight: 0}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:7:9 upstreams[0].endpoints[2]: not supported yet: backup endpoints (they take over from unhealthy primaries: health checks are not built yet)"#,
+            #"t.yaml:8:9 upstreams[0].endpoints[3]: missing required key "address""#,
+            #"t.yaml:9:42 upstreams[0].endpoints[4].weight: must be between 1 and 1000, got 0"#,
+        ])
+        let upstream = try #require(result.configuration?.upstreams.first)
+        #expect(upstream.weights == [1, 3, 1, 1])
+        #expect(upstream.endpointOptions[2] == EndpointOptions(backup: true))
+    }
 }

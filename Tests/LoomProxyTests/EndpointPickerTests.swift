@@ -23,8 +23,8 @@ import Testing
 
     @Test func roundRobinCycles() {
         let picker = EndpointPicker(Self.upstream(.roundRobin, endpoints: 3))
-        var cursor = 0
-        let picks = (0..<6).map { _ in picker.pick(Self.head(), path: "/p", clientIP: nil, cursor: &cursor, random: 0) }
+        var cursor = EndpointPicker.State()
+        let picks = (0..<6).map { _ in picker.pick(Self.head(), path: "/p", clientIP: nil, state: &cursor, random: 0) }
         #expect(picks == [0, 1, 2, 0, 1, 2])
     }
 
@@ -32,18 +32,18 @@ import Testing
         let picker = EndpointPicker(Self.upstream(.random, endpoints: 4))
         var random = SplitMix64(state: 11)
         var counts = [0, 0, 0, 0]
-        var cursor = 0
+        var cursor = EndpointPicker.State()
         let head = Self.head()
-        for _ in 0..<100_000 { counts[picker.pick(head, path: "/p", clientIP: nil, cursor: &cursor, random: random.next())] += 1 }
+        for _ in 0..<100_000 { counts[picker.pick(head, path: "/p", clientIP: nil, state: &cursor, random: random.next())] += 1 }
         // 25,000 each; 4 standard deviations is about ±550.
         #expect(counts.allSatisfy { abs($0 - 25_000) < 1_000 }, "\(counts)")
     }
 
     @Test func ipHashKeepsAClientAndItsSubnetTogether() {
         let picker = EndpointPicker(Self.upstream(.ipHash, endpoints: 4))
-        var cursor = 0
+        var cursor = EndpointPicker.State()
         let head = Self.head()
-        func pick(_ ip: String) -> Int { picker.pick(head, path: "/", clientIP: ip, cursor: &cursor, random: 0) }
+        func pick(_ ip: String) -> Int { picker.pick(head, path: "/", clientIP: ip, state: &cursor, random: 0) }
         #expect(pick("192.0.2.7") == pick("192.0.2.200"))
         #expect(pick("2001:db8::1") == pick("2001:db8::1"))
         var random = SplitMix64(state: 3)
@@ -61,15 +61,15 @@ import Testing
         let three = EndpointPicker(Self.upstream(.consistentHash, endpoints: 3, key: .path))
         let four = EndpointPicker(Self.upstream(.consistentHash, endpoints: 4, key: .path))
         let head = Self.head()
-        var cursor = 0
+        var cursor = EndpointPicker.State()
         var moved = 0
         var movedElsewhere = 0
         var counts = [0, 0, 0, 0]
         let keys = 100_000
         for key in 0..<keys {
             let path = "/objects/\(key)"
-            let before = three.pick(head, path: path, clientIP: nil, cursor: &cursor, random: 0)
-            let after = four.pick(head, path: path, clientIP: nil, cursor: &cursor, random: 0)
+            let before = three.pick(head, path: path, clientIP: nil, state: &cursor, random: 0)
+            let after = four.pick(head, path: path, clientIP: nil, state: &cursor, random: 0)
             counts[after] += 1
             if before != after {
                 moved += 1
@@ -84,16 +84,16 @@ import Testing
     @Test func consistentHashKeysAndFallback() {
         let byHeader = EndpointPicker(Self.upstream(.consistentHash, endpoints: 5, key: .header("X-User")))
         let byCookie = EndpointPicker(Self.upstream(.consistentHash, endpoints: 5, key: .cookie("session")))
-        var cursor = 0
-        let first = byHeader.pick(Self.head("X-User: ann\r\n"), path: "/", clientIP: nil, cursor: &cursor, random: 0)
-        for _ in 0..<10 { #expect(byHeader.pick(Self.head("x-user: ann\r\n"), path: "/x", clientIP: "1.2.3.4", cursor: &cursor, random: 0) == first) }
+        var cursor = EndpointPicker.State()
+        let first = byHeader.pick(Self.head("X-User: ann\r\n"), path: "/", clientIP: nil, state: &cursor, random: 0)
+        for _ in 0..<10 { #expect(byHeader.pick(Self.head("x-user: ann\r\n"), path: "/x", clientIP: "1.2.3.4", state: &cursor, random: 0) == first) }
         #expect(EndpointPicker.cookie("session", in: Self.head("Cookie: a=1; session=s42; b=2\r\n").headers) == "s42")
         #expect(EndpointPicker.cookie("session", in: Self.head("Cookie: sessions=x\r\nCookie: session=y\r\n").headers) == "y")
-        let withCookie = byCookie.pick(Self.head("Cookie: session=s42\r\n"), path: "/", clientIP: nil, cursor: &cursor, random: 0)
-        #expect(byCookie.pick(Self.head("Cookie: x=1; session=s42\r\n"), path: "/", clientIP: nil, cursor: &cursor, random: 0) == withCookie)
+        let withCookie = byCookie.pick(Self.head("Cookie: session=s42\r\n"), path: "/", clientIP: nil, state: &cursor, random: 0)
+        #expect(byCookie.pick(Self.head("Cookie: x=1; session=s42\r\n"), path: "/", clientIP: nil, state: &cursor, random: 0) == withCookie)
         // No key: round robin.
-        cursor = 0
-        let fallback = (0..<5).map { _ in byHeader.pick(Self.head(), path: "/", clientIP: nil, cursor: &cursor, random: 0) }
+        cursor = EndpointPicker.State()
+        let fallback = (0..<5).map { _ in byHeader.pick(Self.head(), path: "/", clientIP: nil, state: &cursor, random: 0) }
         #expect(fallback == [0, 1, 2, 3, 4])
     }
 }
@@ -101,29 +101,29 @@ import Testing
 extension EndpointPickerTests {
     @Test func leastConnTakesTheLeastLoadedAndRotatesTies() {
         let picker = EndpointPicker(Self.upstream(.leastConnections, endpoints: 3))
-        var cursor = 0
+        var cursor = EndpointPicker.State()
         let head = Self.head()
         var load = [2, 0, 5]
-        #expect(picker.pick(head, path: "/", clientIP: nil, cursor: &cursor, random: 0) { load[$0] } == 1)
+        #expect(picker.pick(head, path: "/", clientIP: nil, state: &cursor, random: 0) { load[$0] } == 1)
         load = [1, 1, 1]
-        let ties = (0..<6).map { _ in picker.pick(head, path: "/", clientIP: nil, cursor: &cursor, random: 0) { load[$0] } }
+        let ties = (0..<6).map { _ in picker.pick(head, path: "/", clientIP: nil, state: &cursor, random: 0) { load[$0] } }
         #expect(Set(ties) == [0, 1, 2])
     }
 
     @Test func powerOfTwoPrefersTheLessLoadedOfTwoDistinct() {
         let picker = EndpointPicker(Self.upstream(.powerOfTwo, endpoints: 4))
         var random = SplitMix64(state: 5)
-        var cursor = 0
+        var cursor = EndpointPicker.State()
         let head = Self.head()
         // Endpoint 3 is heavily loaded: it can only win when drawn against... never.
         let load = [1, 1, 1, 100]
         var counts = [0, 0, 0, 0]
-        for _ in 0..<40_000 { counts[picker.pick(head, path: "/", clientIP: nil, cursor: &cursor, random: random.next()) { load[$0] }] += 1 }
+        for _ in 0..<40_000 { counts[picker.pick(head, path: "/", clientIP: nil, state: &cursor, random: random.next()) { load[$0] }] += 1 }
         #expect(counts[3] == 0)
         #expect(counts.prefix(3).allSatisfy { abs($0 - 13_333) < 800 }, "\(counts)")
         // Never the same endpoint twice in one draw: with two endpoints, the less loaded always wins.
         let two = EndpointPicker(Self.upstream(.powerOfTwo, endpoints: 2))
-        for _ in 0..<1_000 { #expect(two.pick(head, path: "/", clientIP: nil, cursor: &cursor, random: random.next()) { [3, 1][$0] } == 1) }
+        for _ in 0..<1_000 { #expect(two.pick(head, path: "/", clientIP: nil, state: &cursor, random: random.next()) { [3, 1][$0] } == 1) }
     }
 
     @Test func inFlightLeasesGiveBackExactlyOnce() {
@@ -134,5 +134,48 @@ extension EndpointPickerTests {
         #expect(counter.current == 2)
         leases.removeAll()
         #expect(counter.current == 0)
+    }
+}
+
+extension EndpointPickerTests {
+    static func weighted(_ strategy: LoadBalancing, _ weights: [Int], key: HashKey? = nil) -> EndpointPicker {
+        var config = upstream(strategy, endpoints: weights.count, key: key)
+        config.endpointOptions = weights.map { EndpointOptions(weight: $0) }
+        return EndpointPicker(config)
+    }
+
+    /// nginx's smooth weighted round robin: 5,1,1 interleaves rather than bursting.
+    @Test func smoothWeightedRoundRobin() {
+        for strategy in [LoadBalancing.roundRobin, .weighted] {
+            let picker = Self.weighted(strategy, [5, 1, 1])
+            var state = EndpointPicker.State()
+            let picks = (0..<14).map { _ in picker.pick(Self.head(), path: "/", clientIP: nil, state: &state, random: 0) }
+            #expect(picks == [0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0])
+        }
+    }
+
+    @Test func weightsShapeRandomIPHashAndTheRing() {
+        var random = SplitMix64(state: 9)
+        var state = EndpointPicker.State()
+        let head = Self.head()
+        for strategy in [LoadBalancing.random, .ipHash, .consistentHash] {
+            let picker = Self.weighted(strategy, [1, 3], key: .path)
+            var counts = [0, 0]
+            for _ in 0..<40_000 {
+                let value = random.next()
+                let ip = "\(value & 0xFF).\(value >> 8 & 0xFF).\(value >> 16 & 0xFF).9"
+                counts[picker.pick(head, path: "/k/\(value)", clientIP: ip, state: &state, random: value)] += 1
+            }
+            // 10,000 and 30,000 expected; the ring's placement varies more than a coin.
+            #expect(abs(counts[0] - 10_000) < 2_000, "\(strategy): \(counts)")
+        }
+    }
+
+    @Test func leastConnComparesLoadRelativeToWeight() {
+        let picker = Self.weighted(.leastConnections, [1, 4])
+        var state = EndpointPicker.State()
+        // 2 in flight on weight 1 is busier than 5 on weight 4.
+        #expect(picker.pick(Self.head(), path: "/", clientIP: nil, state: &state, random: 0) { [2, 5][$0] } == 1)
+        #expect(picker.pick(Self.head(), path: "/", clientIP: nil, state: &state, random: 0) { [1, 5][$0] } == 0)
     }
 }
