@@ -333,7 +333,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let context, let exchange else { return }
         deadlines.exchangeEnded()
         // The endpoint is free of this request now, even if something still holds the exchange.
-        exchange.inFlight = nil
+        exchange.releaseInFlight()
         let upstreamReusable = exchange.connection?.canBeReused ?? false
         let action = machine.responseEnded(upstreamReusable: upstreamReusable, bufferedBytes: bufferedBytes)
         let now = loop.now

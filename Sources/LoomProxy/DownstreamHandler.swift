@@ -333,7 +333,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 }
                 exchange.endpoint = snapshot.upstreams[upstreamIndex].endpoints[endpointIndex]
                 if !snapshot.upstreams[upstreamIndex].inFlight.isEmpty {
-                    exchange.inFlight = snapshot.upstreams[upstreamIndex].inFlight[endpointIndex].acquire()
+                    exchange.countInFlight(on: snapshot.upstreams[upstreamIndex].inFlight[endpointIndex])
                 }
                 exchange.endpointAuthority = snapshot.upstreams[upstreamIndex].authorities[endpointIndex]
                 guard let target = Self.forwardTarget(head, path: path, route: route, captures: captures) else {

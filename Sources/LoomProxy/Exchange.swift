@@ -25,9 +25,9 @@ final class Exchange {
     /// Index of the route's upstream in `snapshot.upstreams`.
     var upstreamIndex: Int?
     var endpoint: Endpoint?
-    /// This request's count on its endpoint's in-flight counter (`least_conn`,
-    /// `power_of_two`), given back when the exchange is freed.
-    var inFlight: InFlightCounter.Lease?
+    /// The in-flight counter this request is counted on (`least_conn`, `power_of_two`), until
+    /// `releaseInFlight`.
+    private var inFlight: InFlightCounter?
     /// `endpoint`'s `Host` value, precomputed in the snapshot.
     var endpointAuthority = "localhost"
     var timeouts: Timeouts
@@ -86,5 +86,22 @@ final class Exchange {
         case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE": true
         default: false
         }
+    }
+
+    /// Counts this request on `counter` until `releaseInFlight` (or deinit).
+    func countInFlight(on counter: InFlightCounter) {
+        releaseInFlight()
+        counter.acquire()
+        inFlight = counter
+    }
+
+    /// Gives the request's in-flight count back; later calls do nothing.
+    func releaseInFlight() {
+        inFlight?.release()
+        inFlight = nil
+    }
+
+    deinit {
+        releaseInFlight()
     }
 }

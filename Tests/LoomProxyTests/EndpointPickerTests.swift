@@ -126,13 +126,19 @@ extension EndpointPickerTests {
         for _ in 0..<1_000 { #expect(two.pick(head, path: "/", clientIP: nil, state: &cursor, random: random.next()) { [3, 1][$0] } == 1) }
     }
 
-    @Test func inFlightLeasesGiveBackExactlyOnce() {
+    @Test func anExchangeIsCountedInFlightOnceHoweverItEnds() throws {
         let counter = InFlightCounter()
-        var leases = (0..<3).map { _ in counter.acquire() }
+        let snapshot = ProxySnapshot(LoomConfiguration(origin: .environment))
+        var exchanges = (0..<3).map { _ in Exchange(snapshot: snapshot, head: Self.head(), requestID: "r", now: .now()) }
+        for exchange in exchanges { exchange.countInFlight(on: counter) }
         #expect(counter.current == 3)
-        leases.removeLast()
+        exchanges[0].releaseInFlight()
+        exchanges[0].releaseInFlight()
         #expect(counter.current == 2)
-        leases.removeAll()
+        // An exchange dropped without finishing gives its count back in deinit.
+        exchanges.removeLast()
+        #expect(counter.current == 1)
+        exchanges.removeAll()
         #expect(counter.current == 0)
     }
 }
