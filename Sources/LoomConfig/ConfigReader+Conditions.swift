@@ -152,7 +152,9 @@ extension ConfigReader {
     mutating func consistentHash(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> HashKey? {
         guard let section = self.table(table, "consistent_hash", allowed: ["hash_key"]) else { return nil }
         fields[.hashKey] = section.path
-        guard let node = section["hash_key"], let text = string(node, section.path("hash_key")) else { return nil }
+        // Present without a key: the default, which still ties the section to the balancer.
+        guard let node = section["hash_key"] else { return .clientIP }
+        guard let text = string(node, section.path("hash_key")) else { return nil }
         let path = section.path("hash_key")
         switch text {
         case "client_ip": return .clientIP

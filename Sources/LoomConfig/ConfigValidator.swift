@@ -89,6 +89,13 @@ struct ConfigValidator {
                     error(.upstream, i, .endpoint(j), "port \(port) must be between 1 and 65535")
                 }
             }
+            // The decoders keep these in range; a configuration built in code is checked too.
+            if !upstream.endpointOptions.isEmpty && upstream.endpointOptions.count != upstream.endpoints.count {
+                error(.upstream, i, .endpoints, "\(upstream.endpointOptions.count) endpoint options for \(upstream.endpoints.count) endpoints")
+            }
+            for (j, option) in upstream.endpointOptions.enumerated() where !(1...1000).contains(option.weight) {
+                error(.upstream, i, .endpoint(j), "weight \(option.weight) must be between 1 and 1000")
+            }
             for (j, option) in upstream.endpointOptions.enumerated() where option.backup {
                 report(.unsupported, .upstream, i, .endpoint(j), "backup endpoints (they take over from unhealthy primaries: health checks are not built yet)")
             }

@@ -27,13 +27,19 @@ extension WarpDriveTOMLDecoder {
                               "\"\(conflict)\" cannot be combined with [[\(table.path).instances]]")
             }
             fields[.endpoints] = table.path("instances")
+            var options: [EndpointOptions] = []
             for (instancePath, instanceNode) in reader.list(instancesNode, at: table.path("instances")) ?? [] {
-                guard let instance = reader.table(instanceNode, at: instancePath, allowed: ["host", "port", "socket"]) else { continue }
+                guard let instance = reader.table(instanceNode, at: instancePath, allowed: ["host", "port", "socket", "weight", "backup"]) else { continue }
+                var option = EndpointOptions()
+                if let weight = reader.int(instance, "weight", in: 1...1000) { option.weight = weight }
+                if let backup = reader.bool(instance, "backup") { option.backup = backup }
                 if let (endpoint, endpointPath) = endpoint(instance, isInstance: true) {
                     fields[.endpoint(upstream.endpoints.count)] = endpointPath
                     upstream.endpoints.append(endpoint)
+                    options.append(option)
                 }
             }
+            if options.contains(where: { $0 != EndpointOptions() }) { upstream.endpointOptions = options }
         } else if let (endpoint, endpointPath) = endpoint(table, isInstance: false) {
             fields[.endpoint(0)] = endpointPath
             upstream.endpoints.append(endpoint)

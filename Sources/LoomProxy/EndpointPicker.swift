@@ -11,9 +11,10 @@ import LoomHTTP
 /// - `random`: in proportion to the weights.
 /// - `ip_hash`: the client address, as nginx hashes it (an IPv4 address by its first three
 ///   octets, so a /24 sticks together; IPv6 whole).
-/// - `least_conn`: the fewest requests in flight across all event loops (`InFlightCounter`),
-///   ties taken in round-robin order.
-/// - `power_of_two`: of two endpoints drawn at random, the one with fewer in flight.
+/// - `least_conn`: the fewest requests in flight across all event loops (`InFlightCounter`)
+///   relative to weight; endpoints tied there take turns (weighted turns when weights differ).
+/// - `power_of_two`: of two different endpoints drawn in proportion to weight, the one with
+///   fewer in flight relative to weight.
 /// - `consistent_hash`: the configured key (client IP, header, cookie, path) on a ring of
 ///   `pointsPerEndpoint` points per endpoint, placed by a hash of the endpoint's address, so
 ///   adding or removing one endpoint moves only about 1/n of the keys. A request without the
@@ -45,6 +46,10 @@ struct EndpointPicker: Sendable {
     private let ringEndpoints: [Int32]
 
     static let pointsPerEndpoint = 160
+    /// Ring size limit: with large, varied weights each weight unit gets fewer points.
+    static let maxRingPoints = 160_000
+
+    private static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
 
     /// For `loom explain`.
     var strategyDescription: String {
@@ -66,7 +71,11 @@ struct EndpointPicker: Sendable {
 
     init(_ upstream: UpstreamConfig) {
         endpointCount = upstream.endpoints.count
-        weights = upstream.weights
+        // Validation keeps weights in 1...1000; dividing by their common divisor keeps the
+        // ring small (all 1000s are all 1s) and picks identical.
+        let given = upstream.weights.map { max($0, 1) }
+        let divisor = given.reduce(0, Self.gcd)
+        weights = given.map { $0 / max(divisor, 1) }
         var sum = 0
         cumulative = weights.map { weight in
             sum += weight
@@ -88,9 +97,10 @@ struct EndpointPicker: Sendable {
         }
         var ring: [(point: UInt64, endpoint: Int32)] = []
         ring.reserveCapacity(endpointCount * Self.pointsPerEndpoint)
+        // A heavier endpoint owns proportionally more of the ring, within `maxRingPoints`.
+        let perWeight = max(1, min(Self.pointsPerEndpoint, Self.maxRingPoints / max(cumulative.last ?? 1, 1)))
         for (index, endpoint) in upstream.endpoints.enumerated() {
-            // A heavier endpoint owns proportionally more of the ring.
-            for replica in 0..<Self.pointsPerEndpoint * weights[index] {
+            for replica in 0..<perWeight * weights[index] {
                 ring.append((Self.hash("\(endpoint)#\(replica)"), Int32(index)))
             }
         }
@@ -117,25 +127,23 @@ struct EndpointPicker: Sendable {
     ) -> Int {
         switch strategy {
         case .leastConnections:
-            // Scan from the rotation position so that equal loads take turns; loads compare
-            // relative to weight (a/w < b/v as a·v < b·w).
-            let start = Self.next(&state.cursor, endpointCount)
-            var best = start
-            var bestCount = inFlight(start)
-            for step in 1..<max(endpointCount, 1) {
-                let index = (start + step) % endpointCount
-                let count = inFlight(index)
-                if count * weights[best] < bestCount * weights[index] { (best, bestCount) = (index, count) }
+            // The lowest load relative to weight (a/w < b/v as a·v < b·w), then, among the
+            // endpoints tied there, the rotation: plain turns, or smooth weighted ones.
+            var best = 0
+            for index in 1..<max(endpointCount, 1) where inFlight(index) * weights[best] < inFlight(best) * weights[index] {
+                best = index
             }
-            return best
+            let (load, weight) = (inFlight(best), weights[best])
+            let tied = { (index: Int) in inFlight(index) * weight == load * self.weights[index] }
+            return uniform ? nthTied(&state.cursor, tied) : smoothWeighted(&state.current, among: tied)
         case .powerOfTwo:
             guard endpointCount > 1 else { return 0 }
-            let first = Int(random % UInt64(endpointCount))
-            // A second, different endpoint from the other half of the random bits.
-            let second = (first + 1 + Int((random >> 32) % UInt64(endpointCount - 1))) % endpointCount
+            // Two different endpoints, each drawn in proportion to weight.
+            let first = weighted(random)
+            let second = weighted(random >> 32, excluding: first)
             return inFlight(second) * weights[first] < inFlight(first) * weights[second] ? second : first
         case .roundRobin:
-            return uniform ? Self.next(&state.cursor, endpointCount) : smoothWeighted(&state.current)
+            return rotate(&state)
         case .random:
             return weighted(random)
         case .ipHash:
@@ -155,7 +163,20 @@ struct EndpointPicker: Sendable {
     /// The endpoint owning `value` in the weights' ranges (uniform: plain modulo).
     private func weighted(_ value: UInt64) -> Int {
         if uniform { return Int(value % UInt64(endpointCount)) }
-        let point = Int(value % UInt64(cumulative[cumulative.count - 1]))
+        return owner(of: Int(value % UInt64(cumulative[cumulative.count - 1])))
+    }
+
+    /// As `weighted`, over every endpoint but `excluded`.
+    private func weighted(_ value: UInt64, excluding excluded: Int) -> Int {
+        let total = cumulative[cumulative.count - 1] - weights[excluded]
+        var point = Int(value % UInt64(total))
+        // Skip the excluded endpoint's range.
+        if point >= cumulative[excluded] - weights[excluded] { point += weights[excluded] }
+        return owner(of: point)
+    }
+
+    /// The index whose range in `cumulative` holds `point`.
+    private func owner(of point: Int) -> Int {
         var low = 0
         var high = cumulative.count - 1
         while low < high {
@@ -165,16 +186,31 @@ struct EndpointPicker: Sendable {
         return low
     }
 
-    /// nginx's smooth weighted round robin: every endpoint gains its weight, the one with the
-    /// most is picked and pays the total. Weights 5,1,1 give a a b a c a a, not a a a a a b c.
-    private func smoothWeighted(_ current: inout [Int]) -> Int {
-        if current.count != endpointCount { current = Array(repeating: 0, count: endpointCount) }
-        var best = 0
-        for index in 0..<endpointCount {
-            current[index] += weights[index]
-            if current[index] > current[best] { best = index }
+    /// The next of the endpoints `tied` selects, in turn (`cursor` counts the turns).
+    private func nthTied(_ cursor: inout Int, _ tied: (Int) -> Bool) -> Int {
+        let count = (0..<endpointCount).reduce(0) { $0 + (tied($1) ? 1 : 0) }
+        var target = Self.next(&cursor, max(count, 1))
+        for index in 0..<endpointCount where tied(index) {
+            if target == 0 { return index }
+            target -= 1
         }
-        current[best] -= cumulative[cumulative.count - 1]
+        return 0
+    }
+
+    /// nginx's smooth weighted round robin over the endpoints `among` selects: each gains
+    /// its weight, the one with the most is picked and pays their total. Weights 5,1,1 give
+    /// a a b a c a a, not a a a a a b c.
+    private func smoothWeighted(_ current: inout [Int], among: (Int) -> Bool = { _ in true }) -> Int {
+        if current.count != endpointCount { current = Array(repeating: 0, count: endpointCount) }
+        var best = -1
+        var total = 0
+        for index in 0..<endpointCount where among(index) {
+            current[index] += weights[index]
+            total += weights[index]
+            if best < 0 || current[index] > current[best] { best = index }
+        }
+        guard best >= 0 else { return 0 }
+        current[best] -= total
         return best
     }
 

@@ -116,7 +116,8 @@ package enum RequestExplainer {
             lines.append("loom answers \(redirect.status) with Location: \(location)")
             return (lines, false)
         case .proxy(let upstreamName):
-            // Round robin (and `random`, explained as 0) show the first endpoint.
+            // The endpoint a first request on a fresh event loop would get (`random` explained
+            // with 0; a keyed strategy without its key shows the round-robin fallback).
             var rotation = EndpointPicker.State()
             guard let upstreamIndex = route.upstreamIndex else {
                 lines.append("loom answers 503: upstream \"\(upstreamName)\" does not exist")

@@ -255,10 +255,12 @@ import Testing
               - {name: e, endpoints: ["127.0.0.1:1"], load_balancer: random}
               - {name: f, endpoints: ["127.0.0.1:1"], load_balancer: random, consistent_hash: {hash_key: client_ip}}
               - {name: g, endpoints: ["127.0.0.1:1"], load_balancer: consistent_hash, consistent_hash: {hash_key: clientip}}
+              - {name: h, endpoints: ["127.0.0.1:1"], consistent_hash: {}}
             """#)
         #expect(result.problems == [
             #"t.yaml:7:66 upstreams[5].consistent_hash: consistent_hash has no effect unless the load balancer is consistent_hash"#,
             #"t.yaml:8:103 upstreams[6].consistent_hash.hash_key: unknown hash key "clientip" (did you mean "client_ip"?)"#,
+            #"t.yaml:9:43 upstreams[7].consistent_hash: consistent_hash has no effect unless the load balancer is consistent_hash"#,
         ])
         let upstreams = try #require(result.configuration).upstreams
         #expect(upstreams.prefix(5).map(\.hashKey) == [.header("X-User"), .cookie("session"), .path, nil, nil])
@@ -293,5 +295,22 @@ import Testing
         let upstream = try #require(result.configuration?.upstreams.first)
         #expect(upstream.weights == [1, 3, 1, 1])
         #expect(upstream.endpointOptions[2] == EndpointOptions(backup: true))
+        let toml = TestSupport.toml(#"""
+            [upstreams.rails]
+            strategy = "least_conn"
+            [[upstreams.rails.instances]]
+            socket = "/tmp/puma.0.sock"
+            weight = 2
+            [[upstreams.rails.instances]]
+            socket = "/tmp/puma.1.sock"
+            """#)
+        #expect(toml.problems == [])
+        #expect(try #require(toml.configuration).upstreams[0].weights == [2, 1])
+        var built = UpstreamConfig(name: "x", endpoints: [.tcp(host: "a", port: 1)])
+        built.endpointOptions = [EndpointOptions(weight: 0), EndpointOptions()]
+        let messages = ConfigValidator.validate(LoomConfiguration(origin: .environment, upstreams: [built]), sourceMap: ConfigSourceMap(file: "mem"))
+            .map(\.description)
+        #expect(messages.contains("mem: 2 endpoint options for 1 endpoints"))
+        #expect(messages.contains("mem: weight 0 must be between 1 and 1000"))
     }
 }

@@ -185,3 +185,35 @@ extension EndpointPickerTests {
         #expect(picker.pick(Self.head(), path: "/", clientIP: nil, state: &state, random: 0) { [1, 5][$0] } == 0)
     }
 }
+
+extension EndpointPickerTests {
+    /// Idle (all tied at zero), least_conn and power_of_two still follow the weights; a busy
+    /// endpoint's share goes evenly to the others.
+    @Test func loadBasedStrategiesKeepWeightsAndFairTurns() {
+        var random = SplitMix64(state: 21)
+        let head = Self.head()
+        for strategy in [LoadBalancing.leastConnections, .powerOfTwo] {
+            let picker = Self.weighted(strategy, [5, 1])
+            var state = EndpointPicker.State()
+            var counts = [0, 0]
+            for _ in 0..<6_000 { counts[picker.pick(head, path: "/", clientIP: nil, state: &state, random: random.next()) { _ in 0 }] += 1 }
+            #expect(abs(counts[0] - 5_000) < 250, "\(strategy): \(counts)")
+        }
+        let even = EndpointPicker(Self.upstream(.leastConnections, endpoints: 3))
+        var state = EndpointPicker.State()
+        var counts = [0, 0, 0]
+        for _ in 0..<6_000 { counts[even.pick(head, path: "/", clientIP: nil, state: &state, random: 0) { [0, 0, 1][$0] }] += 1 }
+        #expect(counts == [3_000, 3_000, 0])
+    }
+
+    @Test func ringSizeDependsOnWeightRatiosOnly() {
+        let ones = Self.weighted(.consistentHash, [1, 1, 1], key: .path)
+        let thousands = Self.weighted(.consistentHash, [1000, 1000, 1000], key: .path)
+        var state = EndpointPicker.State()
+        for key in 0..<2_000 {
+            let path = "/k\(key)"
+            #expect(ones.pick(Self.head(), path: path, clientIP: nil, state: &state, random: 0)
+                == thousands.pick(Self.head(), path: path, clientIP: nil, state: &state, random: 0))
+        }
+    }
+}
