@@ -7,6 +7,16 @@ extension ConfigReader {
         var noun: String { self == .header ? "header" : "query parameter" }
     }
 
+    /// A route's `headers` and `query` lists, the same in both dialects, appended to `match`.
+    mutating func routeConditions(_ table: ConfigTable, into match: inout RouteMatch) {
+        if let node = table["headers"], let conditions = fieldConditions(node, at: table.path("headers"), .header) {
+            match.headers += conditions
+        }
+        if let node = table["query"], let conditions = fieldConditions(node, at: table.path("query"), .query) {
+            match.query += conditions
+        }
+    }
+
     /// A list of conditions at `path`; nil after reporting when it is not a list.
     mutating func fieldConditions(_ node: ConfigNode, at path: String, _ field: ConditionField) -> [FieldCondition]? {
         guard let elements = list(node, at: path) else { return nil }
@@ -90,6 +100,14 @@ extension ConfigReader {
 }
 
 extension ConfigReader {
+    /// What a route changes in what it forwards, the same in both dialects: `rewrite` and the
+    /// request and response header rules.
+    mutating func forwardingChanges(_ table: ConfigTable, into route: inout RouteConfig, fields: inout [ConfigSourceMap.Field: String]) {
+        route.rewrite = pathRewrite(table, fields: &fields)
+        route.requestHeaders = headerRules(table, Self.requestHeaderKeys, fields: &fields)
+        route.responseHeaders = headerRules(table, Self.responseHeaderKeys, fields: &fields)
+    }
+
     /// A route's `rewrite`: a string (the prefix replacement) or `{regex, replacement}`.
     mutating func pathRewrite(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> PathRewrite? {
         guard let node = table["rewrite"] else { return nil }

@@ -175,16 +175,22 @@ struct ConfigValidator {
         if route.stripPrefix { refuse(.stripPrefix, "strip_prefix") }
         if route.rewrite != nil { refuse(.rewrite, "rewrite") }
         if route.timeouts != TimeoutOverrides() { refuse(.timeouts, "a timeout") }
-        for (keys, rules) in [(ConfigReader.requestHeaderKeys, route.requestHeaders), (ConfigReader.responseHeaderKeys, route.responseHeaders)] {
-            for (key, count) in [(keys.add, rules.add.count), (keys.set, rules.set.count), (keys.remove, rules.remove.count)] where count > 0 {
-                refuse(.headerRule(key, 0), key)
-            }
+        for (key, names) in Self.headerRuleNames(route) where !names.isEmpty {
+            refuse(.headerRule(key, 0), key)
+        }
+    }
+
+    /// The names each header rule list of `route` sets, adds or removes, by config key.
+    private static func headerRuleNames(_ route: RouteConfig) -> [(key: String, names: [String])] {
+        let sides = [(ConfigReader.requestHeaderKeys, route.requestHeaders), (ConfigReader.responseHeaderKeys, route.responseHeaders)]
+        return sides.flatMap { keys, rules in
+            [(keys.add, rules.add.map(\.name)), (keys.set, rules.set.map(\.name)), (keys.remove, rules.remove)]
         }
     }
 
     /// `{name}` in a redirect location or prefix rewrite must name a parameter of the path.
     private mutating func checkPlaceholders(_ text: String, _ what: String, _ route: RouteConfig, _ i: Int, _ field: ConfigSourceMap.Field) {
-        let names = route.match.path?.segmentPattern?.parameterNames ?? []
+        let names = route.parameterNames
         guard let placeholders = RouteRedirect.placeholders(text) else {
             error(.route, i, field, "\(what) \"\(text)\" has a \"{\" without \"}\"")
             return
@@ -216,15 +222,7 @@ struct ConfigValidator {
         func message(_ name: String) -> String {
             "header \"\(name)\" is the request id header (server.forwarding.request_id_header), which loom sets itself"
         }
-        let lists = [
-            (ConfigReader.requestHeaderKeys.add, route.requestHeaders.add.map(\.name)),
-            (ConfigReader.requestHeaderKeys.set, route.requestHeaders.set.map(\.name)),
-            (ConfigReader.requestHeaderKeys.remove, route.requestHeaders.remove),
-            (ConfigReader.responseHeaderKeys.add, route.responseHeaders.add.map(\.name)),
-            (ConfigReader.responseHeaderKeys.set, route.responseHeaders.set.map(\.name)),
-            (ConfigReader.responseHeaderKeys.remove, route.responseHeaders.remove),
-        ]
-        for (key, names) in lists {
+        for (key, names) in Self.headerRuleNames(route) {
             for (j, name) in names.enumerated() where name.lowercased() == requestID {
                 error(.route, i, .headerRule(key, j), message(name))
             }

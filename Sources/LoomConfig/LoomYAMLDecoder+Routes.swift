@@ -18,12 +18,7 @@ extension LoomYAMLDecoder {
             }
             match.host = reader.routeHost(table, "host")
             if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }
-            if let headers = table["headers"], let conditions = reader.fieldConditions(headers, at: table.path("headers"), .header) {
-                match.headers = conditions
-            }
-            if let query = table["query"], let conditions = reader.fieldConditions(query, at: table.path("query"), .query) {
-                match.query = conditions
-            }
+            reader.routeConditions(table, into: &match)
             let plugins = table["plugins"].map { pluginNames($0, at: table.path("plugins"), fields: &fields) } ?? []
             // Every field is decoded and checked even when the action is unusable, so one
             // run reports all of the route's problems; only then is the route dropped.
@@ -34,9 +29,7 @@ extension LoomYAMLDecoder {
                 route.stripPrefix = v
                 fields[.stripPrefix] = table.path("strip_prefix")
             }
-            route.rewrite = reader.pathRewrite(table, fields: &fields)
-            route.requestHeaders = reader.headerRules(table, ConfigReader.requestHeaderKeys, fields: &fields)
-            route.responseHeaders = reader.headerRules(table, ConfigReader.responseHeaderKeys, fields: &fields)
+            reader.forwardingChanges(table, into: &route, fields: &fields)
             if let timeouts = table["timeouts"] {
                 fields[.timeouts] = table.path("timeouts")
                 route.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))

@@ -89,6 +89,21 @@ public struct RouteMatch: Sendable, Equatable {
     }
 }
 
+extension RouteMatch {
+    /// `host` as the routers compare it: lower-cased, without a trailing dot (`Example.COM.`
+    /// → `example.com`; `*.` prefixes stay).
+    public var hostRule: String? {
+        host.map { ($0.utf8.last == UInt8(ascii: ".") ? String($0.dropLast()) : $0).lowercased() }
+    }
+}
+
+extension RouteConfig {
+    /// The path's `{name}` parameters in capture order (none for other path rules).
+    public var parameterNames: [String] {
+        match.path?.segmentPattern?.parameterNames ?? []
+    }
+}
+
 /// A condition on a request header or a query parameter, by name. With several fields or
 /// parameters of that name, one satisfying the test is enough (`absent`: none may exist).
 public struct FieldCondition: Sendable, Hashable {

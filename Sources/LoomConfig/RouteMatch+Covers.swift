@@ -4,7 +4,7 @@
 /// must be repeated exactly), so a warning is never wrong, though some shadowing goes unseen.
 extension RouteMatch {
     public func covers(_ other: RouteMatch) -> Bool {
-        Self.path(path, covers: other.path) && Self.host(host, covers: other.host)
+        Self.path(path, covers: other.path) && Self.host(hostRule, covers: other.hostRule)
             && Self.methods(methods, cover: other.methods)
             && headers.allSatisfy { condition in other.headers.contains { Self.same(condition, $0, header: true) } }
             && query.allSatisfy { condition in other.query.contains { Self.same(condition, $0, header: false) } }
@@ -34,18 +34,14 @@ extension RouteMatch {
         return pattern.covers(inner)
     }
 
+    /// Whether host rule `rule` covers `other` (both as `hostRule` prepares them).
     static func host(_ rule: String?, covers other: String?) -> Bool {
-        guard let rule, let other else { return rule == nil }
-        let (outer, inner) = (prepared(rule), prepared(other))
+        guard let outer = rule, let inner = other else { return rule == nil }
         guard outer.hasPrefix("*.") else { return outer == inner }
         // `*.example.com` covers `a.example.com` and `*.a.example.com`, never `example.com`.
         let suffix = outer.dropFirst()
         if inner.hasPrefix("*.") { return inner.dropFirst().hasSuffix(suffix) }
         return inner.count > suffix.count && inner.hasSuffix(suffix)
-    }
-
-    private static func prepared(_ host: String) -> String {
-        (host.hasSuffix(".") ? String(host.dropLast()) : host).lowercased()
     }
 
     static func methods(_ rule: [String]?, cover other: [String]?) -> Bool {

@@ -35,12 +35,7 @@ extension WarpDriveTOMLDecoder {
             let condition = reader.fieldCondition(header, .header) {
             match.headers.append(condition)
         }
-        if let headers = table["headers"], let conditions = reader.fieldConditions(headers, at: table.path("headers"), .header) {
-            match.headers += conditions
-        }
-        if let query = table["query"], let conditions = reader.fieldConditions(query, at: table.path("query"), .query) {
-            match.query = conditions
-        }
+        reader.routeConditions(table, into: &match)
         // Every field is decoded and checked even when the action is unusable, so one run
         // reports all of the route's problems; only then is the route dropped.
         let action = reader.routeAction(table, fields: &fields)
@@ -50,9 +45,7 @@ extension WarpDriveTOMLDecoder {
             route.stripPrefix = v
             fields[.stripPrefix] = table.path("strip_prefix")
         }
-        route.rewrite = reader.pathRewrite(table, fields: &fields)
-        route.requestHeaders = reader.headerRules(table, ConfigReader.requestHeaderKeys, fields: &fields)
-        route.responseHeaders = reader.headerRules(table, ConfigReader.responseHeaderKeys, fields: &fields)
+        reader.forwardingChanges(table, into: &route, fields: &fields)
         // WarpDrive's read timeout covers both waiting for the response head and silences
         // while streaming it; Loom splits those, so it sets both.
         if let read = reader.positiveSeconds(table, "read_timeout_secs") {

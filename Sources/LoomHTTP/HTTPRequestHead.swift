@@ -45,3 +45,10 @@ public struct HTTPRequestHead: Sendable {
         self.connectionTokens = connectionTokens
     }
 }
+
+extension HTTPRequestHead {
+    /// What follows the first `?` of the target (possibly empty), or nil without one.
+    public var query: Substring? {
+        target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[target.index(after: $0)...] }
+    }
+}

@@ -362,13 +362,13 @@ extension DownstreamHandler: UpstreamResponseSink {
         }
     }
 
-    /// Flushes what was written, then closes: first our side (FIN), then, after a short
-    /// linger that swallows whatever the client still sends, the socket. Closing at once
-    /// could make the kernel reset the connection and destroy the response in flight.
     /// How long a connection that sent its FIN swallows what the client still sends before
     /// the socket is closed.
     static let linger = TimeAmount.seconds(2)
 
+    /// Flushes what was written, then closes: first our side (FIN), then, after a short
+    /// linger that swallows whatever the client still sends, the socket. Closing at once
+    /// could make the kernel reset the connection and destroy the response in flight.
     func closeGracefully() {
         guard let context else { return }
         cancelConnectionTimers()

@@ -306,7 +306,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// Matches the route and fills in the exchange; returns what Loom answers itself, if the
     /// request does not go upstream.
     private func route(_ head: HTTPRequestHead, path: String, exchange: Exchange, snapshot: ProxySnapshot) -> LocalAnswer? {
-        let query = head.target.utf8.firstIndex(of: UInt8(ascii: "?")).map { head.target[head.target.index(after: $0)...] }
+        let query = head.query
         switch snapshot.router.match(method: head.method, host: head.host, path: path, query: query, headers: head.headers) {
         case .notFound:
             return .error(GatewayError(.routeNotFound))
@@ -336,7 +336,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                     exchange.countInFlight(on: snapshot.upstreams[upstreamIndex].inFlight[endpointIndex])
                 }
                 exchange.endpointAuthority = snapshot.upstreams[upstreamIndex].authorities[endpointIndex]
-                guard let target = Self.forwardTarget(head, path: path, route: route, captures: captures) else {
+                guard let target = Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
                     return .error(GatewayError(.rewrittenPathInvalid))
                 }
                 exchange.forwardTarget = target
@@ -354,22 +354,26 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// The origin-form target sent upstream: the normalized path (stripped or rewritten by the
     /// route) plus the query as sent.
     /// nil when the route's rewrite made a path that is not in normalized form.
-    static func forwardTarget(_ head: HTTPRequestHead, path: String, route: ProxySnapshot.Route, captures: PathCaptures) -> String? {
+    /// `query` is the request's (`head.query`).
+    static func forwardTarget(
+        _ head: HTTPRequestHead, path: String, query: Substring?, route: ProxySnapshot.Route, captures: PathCaptures
+    ) -> String? {
         if head.target == "*" { return "*" }
         guard let rewriter = route.rewriter else {
-            guard let question = head.target.firstIndex(of: "?") else { return path }
-            return path + head.target[question...]
+            guard let query else { return path }
+            // The `?` before the query, and the query, as sent.
+            return path + head.target[head.target.index(before: query.startIndex)...]
         }
         let forwarded = rewriter.apply(to: path, captures: captures)
         // Captured text can make `..` or `//` out of a path that had none (`/u/..-x` through
         // `^/u/([^/]+)-x` → `/u/$1`): the backend would resolve it, so it is refused.
-        let rewrittenPath = forwarded.utf8.firstIndex(of: UInt8(ascii: "?")).map { forwarded[..<$0] } ?? Substring(forwarded)
-        guard RequestPath.normalized(String(rewrittenPath)) == String(rewrittenPath) else { return nil }
-        guard let question = head.target.firstIndex(of: "?") else { return forwarded }
+        let ownQuery = forwarded.utf8.firstIndex(of: UInt8(ascii: "?"))
+        let rewrittenPath = ownQuery.map { String(forwarded[..<$0]) } ?? forwarded
+        guard RequestPath.normalized(rewrittenPath) == rewrittenPath else { return nil }
+        guard let query else { return forwarded }
         // A rewrite that made a query of its own gets the client's appended with `&`, as
         // nginx's `rewrite` does.
-        guard rewrittenPath.endIndex != forwarded.endIndex else { return forwarded + head.target[question...] }
-        let query = head.target[head.target.index(after: question)...]
+        guard ownQuery != nil else { return forwarded + "?" + query }
         return query.isEmpty ? forwarded : forwarded + "&" + query
     }
 

@@ -7,8 +7,9 @@ import NIOCore
 ///
 /// Request edits: hop-by-hop fields and every field named in `Connection` removed; `Expect`
 /// removed (Loom answers `100 Continue` itself); `X-Forwarded-*` / `Forwarded` rebuilt, keeping
-/// the incoming values only from trusted proxies; `Via` appended; the request id set; route
-/// `add_headers` appended; framing re-declared from the parsed framing (`Transfer-Encoding:
+/// the incoming values only from trusted proxies; `Via` appended; the request id set; the
+/// route's header rules applied (`remove_headers` and `set_headers` names dropped, then
+/// `set_headers` and `add_headers` appended; the response side likewise); framing re-declared from the parsed framing (`Transfer-Encoding:
 /// chunked` when re-chunking, one normalized `Content-Length`).
 package enum HeadWriter {
     /// Per-request facts the request head needs besides the client's own head.
@@ -40,8 +41,8 @@ package enum HeadWriter {
         }
     }
 
-    /// Fields Loom generates on the request, as a set: the ones a route's `add_headers` names
-    /// are not generated (`ProxySnapshot.Route`).
+    /// Fields Loom generates, as a set: the ones a route's header rules name are not
+    /// generated (`PreparedHeaderRules.replaced`).
     package struct ForwardingFields: OptionSet {
         package let rawValue: UInt8
         static let xForwardedFor = Self(rawValue: 1 << 0)

@@ -10,7 +10,7 @@ import NIOCore
 final class LoopContext: @unchecked Sendable {
     let eventLoop: EventLoop
     private var pools: [Endpoint: UpstreamPool] = [:]
-    /// Round-robin cursor per upstream name.
+    /// The balancers' rotation state per upstream name.
     private var pickerStates: [String: EndpointPicker.State] = [:]
     private var randomState = UInt64.random(in: .min ... .max)
     var requestIDs = RequestIDGenerator()
@@ -54,17 +54,15 @@ final class LoopContext: @unchecked Sendable {
         return pool
     }
 
-    /// Index of the next endpoint of `upstream` in round-robin order (per loop: loops do not
-    /// coordinate).
     /// The endpoint for a request to `upstream` (see `EndpointPicker.pick`), nil without any.
+    /// Rotation state is per loop: loops do not coordinate, except through in-flight counts.
     func nextEndpoint(of upstream: ProxySnapshot.Upstream, head: HTTPRequestHead, path: String, clientIP: String?) -> Int? {
         guard !upstream.endpoints.isEmpty else { return nil }
-        // Modified in place: a copy out and back would copy its weights array each time.
-        guard !upstream.inFlight.isEmpty else {
-            return upstream.picker.pick(head, path: path, clientIP: clientIP, state: &pickerStates[upstream.name, default: .init()], random: nextRandom())
-        }
+        // The state is modified in place: a copy out and back would copy its weights array.
+        // In-flight counts exist only for the strategies that read them.
+        let inFlight = upstream.inFlight
         return upstream.picker.pick(head, path: path, clientIP: clientIP, state: &pickerStates[upstream.name, default: .init()], random: nextRandom()) {
-            upstream.inFlight[$0].current
+            inFlight.isEmpty ? 0 : inFlight[$0].current
         }
     }
 

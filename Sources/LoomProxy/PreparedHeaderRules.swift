@@ -19,6 +19,4 @@ package final class PreparedHeaderRules: Sendable {
         appended = rules.set + rules.add
         replaced = HeadWriter.ForwardingFields(named: rules.add.map(\.name) + rules.set.map(\.name) + rules.remove)
     }
-
-    var isEmpty: Bool { dropped.isEmpty && appended.isEmpty }
 }

@@ -33,7 +33,7 @@ public final class ProxySnapshot: Sendable {
             self.requestHeaders = config.requestHeaders.isEmpty ? .none : PreparedHeaderRules(config.requestHeaders)
             self.responseHeaders = config.responseHeaders.isEmpty ? .none : PreparedHeaderRules(config.responseHeaders)
             self.rewriter = PathRewriter(config)
-            self.parameterNames = config.match.path?.segmentPattern?.parameterNames ?? []
+            self.parameterNames = config.parameterNames
         }
     }
 
@@ -47,7 +47,7 @@ public final class ProxySnapshot: Sendable {
         /// The load-balancing strategy, prepared (the consistent-hash ring is built once).
         let picker: EndpointPicker
         /// Requests in flight per endpoint, parallel to `endpoints`; empty unless the picker
-        /// reads them (then every exchange to this upstream holds a lease on one).
+        /// reads them (then every exchange to this upstream is counted on one).
         let inFlight: [InFlightCounter]
 
         init(_ config: UpstreamConfig) {

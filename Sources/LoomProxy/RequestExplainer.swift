@@ -60,7 +60,7 @@ package enum RequestExplainer {
             return Report(text: lines.joined(separator: "\n") + "\n", matched: false)
         }
         if path != head.path { lines.append("normalized path: \"\(path)\"") }
-        let query = head.target.firstIndex(of: "?").map { head.target[head.target.index(after: $0)...] }
+        let query = head.query
 
         // The verdicts come from the reference matcher, one condition at a time; the answer
         // is the data path's own router (they agree: RouterDifferentialTests).
@@ -111,8 +111,7 @@ package enum RequestExplainer {
             lines.append("loom answers \(response.status) itself (\(response.body.utf8.count) body bytes)")
             return (lines, false)
         case .redirect(let redirect):
-            let query = head.target.firstIndex(of: "?").map { head.target[head.target.index(after: $0)...] }
-            let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: query)
+            let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: head.query)
             lines.append("loom answers \(redirect.status) with Location: \(location)")
             return (lines, false)
         case .proxy(let upstreamName):
@@ -133,7 +132,7 @@ package enum RequestExplainer {
                 + "idle \(format(timeouts.idle)), whole request \(timeouts.request.map(format) ?? "unlimited")")
             let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased)
             let requestID = given.flatMap { RequestIDGenerator.isWellFormed($0) ? $0 : nil } ?? "<generated>"
-            guard let target = DownstreamHandler.forwardTarget(head, path: path, route: route, captures: captures) else {
+            guard let target = DownstreamHandler.forwardTarget(head, path: path, query: head.query, route: route, captures: captures) else {
                 lines.append("loom answers 400: \(GatewayError(.rewrittenPathInvalid).message)")
                 return (lines, true)
             }

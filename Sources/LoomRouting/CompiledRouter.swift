@@ -75,7 +75,7 @@ public struct CompiledRouter: Sendable {
             switch route.match.path {
             case nil: pattern = PathPattern(segments: [], tail: .any)
             case .regex(let expression)?:
-                let host = route.match.host.map { Array(Self.preparedHostRule($0).utf8) }
+                let host = route.match.hostRule.map { Array($0.utf8) }
                 regexRoutes.append((Int32(index), CompiledRegex(expression, anchoring: .start), host))
                 continue
             case let path?:
@@ -83,7 +83,7 @@ public struct CompiledRouter: Sendable {
                 pattern = segments
             }
             let root: Int32
-            if let host = route.match.host.map(Self.preparedHostRule) {
+            if let host = route.match.hostRule {
                 if host.hasPrefix("*.") {
                     root = wildcardRoots[String(host.dropFirst())] ?? builder.newNode()
                     wildcardRoots[String(host.dropFirst())] = root
@@ -103,11 +103,6 @@ public struct CompiledRouter: Sendable {
             Candidate(route: Int32(index), methods: KnownMethod.mask(routes[index].match.methods), conditioned: !conditions[index].isEmpty)
         }
         storage = builder.freeze(anyHostRoot: anyHostRoot, exactHosts: exactRoots, wildcardHosts: wildcardRoots, candidates: candidates)
-    }
-
-    /// Lower-cased, without a trailing dot: how requests' hosts are compared.
-    private static func preparedHostRule(_ host: String) -> String {
-        (host.utf8.last == UInt8(ascii: ".") ? String(host.dropLast()) : host).lowercased()
     }
 
     /// Matches a request; `host` is the raw `Host` value (port allowed), `path` excludes the

@@ -19,9 +19,8 @@ import LoomConfig
 public struct LinearRouter: Sendable {
     /// Routes in matching order, with their index in that order.
     public let routes: [RouteConfig]
-    /// Each route's host rule, lower-cased and without a trailing dot, parallel to `routes`
-    /// (prepared once, not per request).
-    private let hostRules: [String?]
+    /// Each route's `RouteMatch.hostRule`, parallel to `routes` (prepared once, not per request).
+    let hostRules: [String?]
     /// Each route's path as segments, parallel to `routes`; nil when the route matches any path
     /// or has a regular expression.
     private let patterns: [PathPattern?]
@@ -32,7 +31,7 @@ public struct LinearRouter: Sendable {
     /// `routes` must already be in matching order (`LoomConfiguration.orderedRoutes`).
     public init(orderedRoutes routes: [RouteConfig]) {
         self.routes = routes
-        self.hostRules = routes.map { $0.match.host.map { Self.withoutTrailingDot($0).lowercased() } }
+        self.hostRules = routes.map(\.match.hostRule)
         self.patterns = routes.map { $0.match.path?.segmentPattern }
         self.regexes = routes.map { route in
             guard case .regex(let pattern) = route.match.path else { return nil }

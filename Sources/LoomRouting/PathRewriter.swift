@@ -16,7 +16,7 @@ public enum PathRewriter: Sendable {
 
     /// nil when the route forwards the path as it matched.
     public init?(_ route: RouteConfig) {
-        let names = route.match.path?.segmentPattern?.parameterNames ?? []
+        let names = route.parameterNames
         switch route.rewrite {
         case .prefix(let replacement)?: self = .prefix(replacement, parameterNames: names)
         case .regex(let pattern, let replacement)?:
@@ -44,8 +44,8 @@ public enum PathRewriter: Sendable {
             let rewritten = regex.replacingFirstMatch(in: path) { group in
                 Self.expand(template) { reference in
                     if let value = group(reference) { return value }
-                    guard case .name(let name) = reference, let index = names.firstIndex(of: name), index < captures.count else { return nil }
-                    return captures.value(at: index, in: path)
+                    guard case .name(let name) = reference else { return nil }
+                    return captures.value(named: name, names: names, in: path)
                 }
             }
             return rewritten.utf8.first == UInt8(ascii: "/") ? rewritten : "/" + rewritten

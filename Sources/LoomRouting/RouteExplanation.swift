@@ -33,14 +33,13 @@ extension LinearRouter {
             var reasons: [String] = []
             var parameters: [(name: String, value: String)] = []
             if let captures = pathMatches(index, path) {
-                let names = route.match.path?.segmentPattern?.parameterNames ?? []
+                let names = route.parameterNames
                 parameters = names.indices.map { (names[$0], String(captures.value(at: $0, in: path))) }
             } else {
                 reasons.append("path \"\(path)\" does not match \(Self.describe(route.match.path))")
             }
-            if let rule = route.match.host {
+            if let rule = route.match.host, let prepared = hostRules[index] {
                 if let bareHost {
-                    let prepared = rule.hasSuffix(".") ? String(rule.dropLast()).lowercased() : rule.lowercased()
                     if !Self.hostMatches(prepared, bareHost) { reasons.append("host \"\(bareHost)\" is not \"\(rule)\"") }
                 } else {
                     reasons.append("the request has no host to compare with \"\(rule)\"")

@@ -18,7 +18,13 @@ extension PathCaptures {
     /// (`names` in capture order); a name that is not a parameter becomes empty (validation
     /// refuses those where it can).
     public func substituting(_ template: String, names: [String], in path: String) -> String {
-        substituting(template) { name in names.firstIndex { $0 == name }.flatMap { $0 < count ? value(at: $0, in: path) : nil } }
+        substituting(template) { value(named: $0, names: names, in: path) }
+    }
+
+    /// The value of the parameter called `name` (`names` in capture order), or nil.
+    func value<Name: StringProtocol>(named name: Name, names: [String], in path: String) -> Substring? {
+        guard let index = names.firstIndex(where: { $0 == name }), index < count else { return nil }
+        return value(at: index, in: path)
     }
 
     /// `template` with each `{name}` replaced by `lookup(name)` (empty when nil).

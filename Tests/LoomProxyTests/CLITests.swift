@@ -61,6 +61,10 @@ import Testing
         let broken = try LoomProcess.run(["explain", "--config", path, "GET", "ftp://x"])
         #expect(broken.status == 2)
         #expect(broken.stderr.contains("is not an http(s) URL"))
+        let badConfig = try temporaryFile(named: "bad.yaml", "routes: [{id: a, upstream: nowhere}]\n")
+        let invalid = try LoomProcess.run(["explain", "--config", badConfig, "GET", "http://a/"])
+        #expect(invalid.status == 2)
+        #expect(invalid.stdout.contains("unknown upstream \"nowhere\""))
     }
 
     @Test func validateReportsUnreadableFiles() throws {

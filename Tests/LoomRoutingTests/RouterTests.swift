@@ -54,7 +54,7 @@ struct Routers {
         let path = Self.split(target).path
         guard case .matched(let index, let captures) = match(target, method: method, host: host, headers: headers, sourceLocation: sourceLocation)
         else { return nil }
-        let names = linear.routes[index].match.path?.segmentPattern?.parameterNames ?? []
+        let names = linear.routes[index].parameterNames
         let parameters = names.indices.map { "\(names[$0])=\(captures.value(at: $0, in: path))" }
         return ([linear.routes[index].name] + parameters).joined(separator: " ")
     }
