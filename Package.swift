@@ -42,6 +42,9 @@ let package = Package(
             dependencies: ["LoomConfig", "LoomHTTP"],
             swiftSettings: strict
         ),
+        // Upstream resilience as pure state machines (breakers, ejection, health verdicts, retry
+        // rules) and the lock-free shared state that applies them.
+        .target(name: "LoomUpstream", swiftSettings: strict),
         .target(
             name: "LoomHTTP",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -50,7 +53,7 @@ let package = Package(
         .target(
             name: "LoomProxy",
             dependencies: [
-                "LoomConfig", "LoomRouting", "LoomHTTP",
+                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomUpstream",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,6 +71,7 @@ let package = Package(
         ),
         // Helpers more than one test target needs (a seeded generator).
         .target(name: "LoomTestSupport", path: "Tests/LoomTestSupport", swiftSettings: strict),
+        .testTarget(name: "LoomUpstreamTests", dependencies: ["LoomUpstream", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomRoutingTests", dependencies: ["LoomRouting", "LoomHTTP", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(
