@@ -12,11 +12,7 @@ extension ConfigReader {
         ("tracing", "distributed tracing"), ("rate_limit", "rate limiting"), ("ebpf", "eBPF acceleration"),
         ("plugins", "Wasm plugins"), ("admin", "the admin API"), ("metrics", "Prometheus metrics"),
         ("cors", "CORS"), ("cache", "response caching"), ("compression", "response compression"),
-        ("security", "security headers"), ("auth", "authentication"), ("circuit_breaker", "circuit breaking"),
-    ]
-    /// Planned sections inside an upstream.
-    static let plannedUpstreamSections: [(key: String, feature: String)] = [
-        ("circuit_breaker", "circuit breaking"), ("retry", "retries"),
+        ("security", "security headers"), ("auth", "authentication"),
     ]
 
     /// `server.timeouts`: global defaults. `request: 0` means no limit.

@@ -100,12 +100,16 @@ extension ConfigReader {
 }
 
 extension ConfigReader {
-    /// What a route changes in what it forwards, the same in both dialects: `rewrite` and the
-    /// request and response header rules.
+    /// How a route forwards, the same in both dialects: `rewrite`, the request and response
+    /// header rules, and `retry_non_idempotent`.
     mutating func forwardingChanges(_ table: ConfigTable, into route: inout RouteConfig, fields: inout [ConfigSourceMap.Field: String]) {
         route.rewrite = pathRewrite(table, fields: &fields)
         route.requestHeaders = headerRules(table, Self.requestHeaderKeys, fields: &fields)
         route.responseHeaders = headerRules(table, Self.responseHeaderKeys, fields: &fields)
+        if let v = bool(table, "retry_non_idempotent") {
+            route.retryNonIdempotent = v
+            fields[.retryNonIdempotent] = table.path("retry_non_idempotent")
+        }
     }
 
     /// A route's `rewrite`: a string (the prefix replacement) or `{regex, replacement}`.

@@ -1,7 +1,7 @@
 /// The planned top-level sections, spelled the same way in both dialects. Those with a known
 /// schema (`tracing`, `rate_limit`, `ebpf`, `cors`, `plugins`) are decoded and checked like
 /// any other section; the others (`admin`, `metrics`, YAML `cache`, `compression`,
-/// `security`, `auth`, `circuit_breaker`) are accepted with any content. Every one present
+/// `security`, `auth`) are accepted with any content. Every one present
 /// is recorded in `PlannedFeatures.sections` for the "not supported yet" report.
 extension ConfigReader {
     static let tracingKeys = ["enabled", "provider", "otlp", "sampling"]

@@ -13,8 +13,8 @@ struct ConfigSourceMap: Sendable {
     /// Fields the validator may point at. `entity` is the listener/upstream/route itself.
     enum Field: Sendable, Hashable {
         case entity, name, address, `protocol`, tls
-        case endpoints, endpoint(Int), loadBalancing, hashKey, health, process
-        case path, upstream, redirect, stripPrefix, rewrite, requireAuth, timeouts
+        case endpoints, endpoint(Int), loadBalancing, hashKey, health, circuitBreaker, outlierDetection, retry, process
+        case path, upstream, redirect, stripPrefix, rewrite, requireAuth, timeouts, retryNonIdempotent
         /// A route's `plugins` list, and its N-th name.
         case plugins, plugin(Int)
         /// The name of the N-th entry of a route's header rule list (`add_headers`,

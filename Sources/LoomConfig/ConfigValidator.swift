@@ -96,19 +96,43 @@ struct ConfigValidator {
             for (j, option) in upstream.endpointOptions.enumerated() where !(1...1000).contains(option.weight) {
                 error(.upstream, i, .endpoint(j), "weight \(option.weight) must be between 1 and 1000")
             }
-            for (j, option) in upstream.endpointOptions.enumerated() where option.backup {
-                report(.unsupported, .upstream, i, .endpoint(j), "backup endpoints (they take over from unhealthy primaries: health checks are not built yet)")
+            if !upstream.endpoints.isEmpty && upstream.backups.allSatisfy({ $0 }) {
+                error(.upstream, i, .endpoints, "upstream \"\(upstream.name)\" has only backup endpoints (at least one must be a primary)")
             }
 
             if upstream.hashKey != nil && upstream.loadBalancing != .consistentHash {
                 error(.upstream, i, .hashKey, "consistent_hash has no effect unless the load balancer is consistent_hash")
             }
-            if upstream.health != nil {
-                report(.unsupported, .upstream, i, .health, "active health checks (upstream \"\(upstream.name)\")")
-            }
+            checkResilience(upstream, i)
             if upstream.process != nil {
                 report(.unsupported, .upstream, i, .process, "process supervision (upstream \"\(upstream.name)\")")
             }
+        }
+    }
+
+    /// The decoders keep these in range; a configuration built in code is checked too, since
+    /// the state machines clamp what they are given.
+    private mutating func checkResilience(_ upstream: UpstreamConfig, _ i: Int) {
+        if let breaker = upstream.circuitBreaker {
+            if ![breaker.failureThreshold, breaker.successThreshold, breaker.halfOpenRequests].allSatisfy((1...255).contains) || breaker.timeout <= .zero {
+                error(.upstream, i, .circuitBreaker, "circuit_breaker thresholds and half_open_requests must be 1–255 and the timeout greater than 0")
+            }
+        }
+        if let outlier = upstream.outlierDetection {
+            if !(1...255).contains(outlier.consecutiveFailures) || !(0...100).contains(outlier.maxEjectionPercent)
+                || outlier.baseEjectionTime <= .zero || outlier.maxEjectionTime < outlier.baseEjectionTime
+            {
+                error(.upstream, i, .outlierDetection, "outlier_detection needs consecutive_failures 1–255, max_ejection_percent 0–100 and 0 < base ejection time ≤ max")
+            }
+        }
+        let retry = upstream.retry
+        if !(0...10).contains(retry.maxRetries) || !(0...100).contains(retry.budgetPercent) || retry.minRetryConcurrency < 0
+            || retry.bodyLimit < 0 || retry.backoffBase < .zero || retry.backoffMax < retry.backoffBase
+        {
+            error(.upstream, i, .retry, "retry needs max_retries 0–10, budget_percent 0–100, and backoff_base ≤ backoff_max")
+        }
+        if let health = upstream.health, health.interval <= .zero || health.timeout <= .zero || health.healthyThreshold < 1 || health.unhealthyThreshold < 1 {
+            error(.upstream, i, .health, "health check interval and timeout must be greater than 0 and thresholds at least 1")
         }
     }
 
@@ -175,6 +199,7 @@ struct ConfigValidator {
         if route.stripPrefix { refuse(.stripPrefix, "strip_prefix") }
         if route.rewrite != nil { refuse(.rewrite, "rewrite") }
         if route.timeouts != TimeoutOverrides() { refuse(.timeouts, "a timeout") }
+        if route.retryNonIdempotent { refuse(.retryNonIdempotent, "retry_non_idempotent") }
         for (key, names) in Self.headerRuleNames(route) where !names.isEmpty {
             refuse(.headerRule(key, 0), key)
         }

@@ -50,3 +50,11 @@ public enum DurationParser {
         return text
     }
 }
+
+extension Duration {
+    /// Whole milliseconds, rounded down (the resilience state machines count in them).
+    public var inMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+    }
+}

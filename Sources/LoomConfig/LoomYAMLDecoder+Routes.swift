@@ -1,7 +1,7 @@
 /// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
 extension LoomYAMLDecoder {
     static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond", "redirect",
-                            "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers",
+                            "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers", "retry_non_idempotent",
                             "set_response_headers", "remove_response_headers", "timeouts", "description", "plugins"]
 
     mutating func routes(_ node: ConfigNode) {

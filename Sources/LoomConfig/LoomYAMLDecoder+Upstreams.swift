@@ -1,8 +1,7 @@
 /// Loom YAML `upstreams:` entries.
 extension LoomYAMLDecoder {
-    static let upstreamKeys = ["name", "endpoints", "load_balancer", "consistent_hash", "pool", "timeouts", "health_check"]
-        + ConfigReader.plannedUpstreamSections.map(\.key)
-    static let healthKeys = ["path", "interval", "timeout", "unhealthy_threshold", "healthy_threshold"]
+    static let upstreamKeys = ["name", "endpoints", "load_balancer", "consistent_hash", "pool", "timeouts", "health_check",
+                               "circuit_breaker", "outlier_detection", "retry"]
 
     mutating func upstreams(_ node: ConfigNode) {
         guard let elements = reader.list(node, at: "upstreams") else { return }
@@ -57,31 +56,12 @@ extension LoomYAMLDecoder {
             if let timeouts = table["timeouts"] {
                 upstream.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))
             }
-            if let health = table["health_check"] {
-                upstream.health = healthCheck(health, at: table.path("health_check"))
-                fields[.health] = table.path("health_check")
-            }
-            for (key, feature) in ConfigReader.plannedUpstreamSections {
-                if let entry = table.entries.first(where: { $0.key == key }) {
-                    reader.plannedSection(entry, path: table.path(key), feature: feature, into: &config.planned)
-                }
-            }
+            reader.resilience(table, healthKey: "health_check", into: &upstream, fields: &fields)
             if brokenEndpoints && upstream.endpoints.isEmpty {
                 reader.sourceMap.upstreamsWithBrokenEndpoints.insert(config.upstreams.count)
             }
             config.upstreams.append(upstream)
             reader.sourceMap.append(.upstream, fields: fields)
         }
-    }
-
-    private mutating func healthCheck(_ node: ConfigNode, at path: String) -> HealthCheckSettings {
-        var health = HealthCheckSettings()
-        guard let table = reader.table(node, at: path, allowed: Self.healthKeys) else { return health }
-        if let v = reader.string(table, "path") { health.path = v }
-        if let v = reader.positiveDuration(table, "interval") { health.interval = v }
-        if let v = reader.positiveDuration(table, "timeout") { health.timeout = v }
-        if let v = reader.int(table, "unhealthy_threshold", in: 1...1000) { health.unhealthyThreshold = v }
-        if let v = reader.int(table, "healthy_threshold", in: 1...1000) { health.healthyThreshold = v }
-        return health
     }
 }

@@ -15,12 +15,11 @@ public struct PlannedFeatures: Sendable, Equatable {
     /// WarpDrive `middleware.gzip_compression_enabled`.
     public var gzip: Bool
     /// Top-level sections recognised by name whose feature is planned (`tracing`,
-    /// `rate_limit`, `plugins`, `admin`, `ebpf`, ...), and upstream `circuit_breaker` /
-    /// `retry`, with the key path of each. This list drives the "not supported yet" report;
-    /// the typed contents of the sections with a known schema are in the fields below.
-    /// (`admin`, `metrics`, YAML `cache`, `compression`, `security`, `auth`,
-    /// `circuit_breaker` and upstream `circuit_breaker` / `retry` have no schema yet: their
-    /// content is accepted as is and only listed here.)
+    /// `rate_limit`, `plugins`, `admin`, `ebpf`, ...), with the key path of each. This list
+    /// drives the "not supported yet" report; the typed contents of the sections with a known
+    /// schema are in the fields below. (`admin`, `metrics`, YAML `cache`, `compression`,
+    /// `security` and `auth` have no schema yet: their content is accepted as is and only
+    /// listed here.)
     public var sections: [PlannedSection]
     /// `tracing`.
     public var tracing: TracingSettings?

@@ -25,6 +25,10 @@ public struct RouteConfig: Sendable, Equatable {
     public var description: String?
     /// How the path sent upstream differs from the request's (WarpDrive `rewrite`).
     public var rewrite: PathRewrite?
+    /// Retry this route's requests after a failure that may have reached the upstream (a
+    /// reset, a per-try timeout, a retryable status) even when the method is not idempotent
+    /// (`retry_non_idempotent`): for POST endpoints known to be safe to repeat.
+    public var retryNonIdempotent = false
     /// Planned: admin-token check (WarpDrive `require_auth`).
     public var requireAuth: Bool
     /// Planned: names of top-level `plugins` run for this route, in order (Loom `plugins`).

@@ -12,8 +12,14 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var hashKey: HashKey?
     public var pool: PoolSettings
     public var timeouts: TimeoutOverrides
-    /// Planned: active health checks.
+    /// Active health checks (`health_check`, TOML `health`); nil: none.
     public var health: HealthCheckSettings?
+    /// Per-endpoint circuit breakers (`circuit_breaker`, or the top-level default); nil: none.
+    public var circuitBreaker: CircuitBreakerSettings?
+    /// Passive health: ejecting endpoints that fail real requests; nil: none.
+    public var outlierDetection: OutlierDetectionSettings?
+    /// When and how failed attempts are tried again (defaults apply without a `retry` section).
+    public var retry: RetrySettings
     /// Planned: a process loom starts and supervises for this upstream.
     public var process: ProcessSettings?
 
@@ -34,6 +40,9 @@ public struct UpstreamConfig: Sendable, Equatable {
         self.pool = pool
         self.timeouts = timeouts
         self.health = health
+        self.circuitBreaker = nil
+        self.outlierDetection = nil
+        self.retry = RetrySettings()
         self.process = process
     }
 }
@@ -55,7 +64,8 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
 public struct EndpointOptions: Sendable, Equatable {
     /// Relative share of requests (1–1000).
     public var weight: Int
-    /// Planned: used only when no primary endpoint is healthy (needs health checks).
+    /// Used only while no primary endpoint is available (all failing their health checks,
+    /// ejected, or behind an open breaker).
     public var backup: Bool
 
     public init(weight: Int = 1, backup: Bool = false) {
@@ -68,6 +78,11 @@ extension UpstreamConfig {
     /// Each endpoint's weight, parallel to `endpoints` (1 unless configured).
     public var weights: [Int] {
         endpointOptions.count == endpoints.count ? endpointOptions.map(\.weight) : endpoints.map { _ in 1 }
+    }
+
+    /// Whether each endpoint is a backup, parallel to `endpoints`.
+    public var backups: [Bool] {
+        endpointOptions.count == endpoints.count ? endpointOptions.map(\.backup) : endpoints.map { _ in false }
     }
 }
 
@@ -108,20 +123,99 @@ public struct PoolSettings: Sendable, Equatable {
     }
 }
 
-/// Planned: active health checking of an upstream's endpoints.
+/// Active health checking of an upstream's endpoints (Loom `health_check`, WarpDrive
+/// `[upstreams.NAME.health]`).
 public struct HealthCheckSettings: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        /// `GET path`; passes on an expected status.
+        case http
+        /// Passes when a connection opens.
+        case tcp
+    }
+
+    public var kind: Kind
     public var path: String
     public var interval: Duration
     public var timeout: Duration
     public var unhealthyThreshold: Int
     public var healthyThreshold: Int
+    /// Statuses that pass an HTTP check (any 2xx or 3xx unless configured, as HAProxy).
+    public var expectedStatuses: [ClosedRange<Int>]
 
-    public init(path: String = "/health", interval: Duration = .seconds(10), timeout: Duration = .seconds(2), unhealthyThreshold: Int = 3, healthyThreshold: Int = 2) {
+    public init(kind: Kind = .http, path: String = "/health", interval: Duration = .seconds(10), timeout: Duration = .seconds(2), unhealthyThreshold: Int = 3, healthyThreshold: Int = 2,
+                expectedStatuses: [ClosedRange<Int>] = [200...399]) {
+        self.kind = kind
         self.path = path
         self.interval = interval
         self.timeout = timeout
         self.unhealthyThreshold = unhealthyThreshold
         self.healthyThreshold = healthyThreshold
+        self.expectedStatuses = expectedStatuses
+    }
+}
+
+/// A circuit breaker per endpoint (`circuit_breaker`): `failureThreshold` failures in a row
+/// open it for `timeout` (jittered); then `halfOpenRequests` probes at a time, and
+/// `successThreshold` successes close it.
+public struct CircuitBreakerSettings: Sendable, Equatable {
+    public var failureThreshold: Int
+    public var successThreshold: Int
+    public var timeout: Duration
+    public var halfOpenRequests: Int
+
+    public init(failureThreshold: Int = 5, successThreshold: Int = 2, timeout: Duration = .seconds(30), halfOpenRequests: Int = 1) {
+        self.failureThreshold = failureThreshold
+        self.successThreshold = successThreshold
+        self.timeout = timeout
+        self.halfOpenRequests = halfOpenRequests
+    }
+}
+
+/// Passive health (`outlier_detection`): `consecutiveFailures` failed requests in a row eject
+/// an endpoint for `baseEjectionTime`, doubling per ejection in a row up to
+/// `maxEjectionTime`; at most `maxEjectionPercent` of the endpoints (but always one) are out.
+public struct OutlierDetectionSettings: Sendable, Equatable {
+    public var consecutiveFailures: Int
+    public var baseEjectionTime: Duration
+    public var maxEjectionTime: Duration
+    public var maxEjectionPercent: Int
+
+    public init(consecutiveFailures: Int = 5, baseEjectionTime: Duration = .seconds(30), maxEjectionTime: Duration = .seconds(300), maxEjectionPercent: Int = 50) {
+        self.consecutiveFailures = consecutiveFailures
+        self.baseEjectionTime = baseEjectionTime
+        self.maxEjectionTime = maxEjectionTime
+        self.maxEjectionPercent = maxEjectionPercent
+    }
+}
+
+/// Retries (`retry`). `maxRetries` counts retries after the first attempt. Connect failures
+/// are retried for any method; resets, per-try timeouts and `retryableCodes` only for
+/// idempotent methods, or any method on a route with `retry_non_idempotent`.
+public struct RetrySettings: Sendable, Equatable {
+    public var maxRetries: Int
+    public var backoffBase: Duration
+    public var backoffMax: Duration
+    public var retryableCodes: [Int]
+    /// Each attempt's limit for the response head; nil: only the exchange's own timeouts.
+    public var perTryTimeout: Duration?
+    /// Retries in flight may be this share of the requests in flight (per event loop)...
+    public var budgetPercent: Int
+    /// ...but this many are always allowed.
+    public var minRetryConcurrency: Int
+    /// Request bodies up to this size are kept to be sent again; a longer one is not retried
+    /// once it has started to go upstream.
+    public var bodyLimit: Int
+
+    public init(maxRetries: Int = 1, backoffBase: Duration = .milliseconds(25), backoffMax: Duration = .milliseconds(250), retryableCodes: [Int] = [],
+                perTryTimeout: Duration? = nil, budgetPercent: Int = 20, minRetryConcurrency: Int = 3, bodyLimit: Int = 64 * 1024) {
+        self.maxRetries = maxRetries
+        self.backoffBase = backoffBase
+        self.backoffMax = backoffMax
+        self.retryableCodes = retryableCodes
+        self.perTryTimeout = perTryTimeout
+        self.budgetPercent = budgetPercent
+        self.minRetryConcurrency = minRetryConcurrency
+        self.bodyLimit = bodyLimit
     }
 }
 

@@ -2,8 +2,7 @@
 /// `[[upstreams.NAME.instances]]`, plus strategy, health, process, pool and timeouts.
 extension WarpDriveTOMLDecoder {
     static let upstreamKeys = ["host", "port", "socket", "instances", "strategy", "consistent_hash", "health", "process", "pool",
-                               "connect_timeout_secs", "read_timeout_secs"] + ConfigReader.plannedUpstreamSections.map(\.key)
-    static let healthKeys = ["path", "interval_secs", "timeout_secs", "unhealthy_threshold", "healthy_threshold"]
+                               "connect_timeout_secs", "read_timeout_secs", "circuit_breaker", "outlier_detection", "retry"]
 
     mutating func upstreams(_ node: ConfigNode) {
         guard case .map(let entries) = node.value else {
@@ -49,10 +48,7 @@ extension WarpDriveTOMLDecoder {
             upstream.loadBalancing = strategy
             fields[.loadBalancing] = table.path("strategy")
         }
-        if let health = reader.table(table, "health", allowed: Self.healthKeys) {
-            upstream.health = healthCheck(health)
-            fields[.health] = table.path("health")
-        }
+        reader.resilience(table, healthKey: "health", into: &upstream, fields: &fields)
         if let process = reader.table(table, "process", allowed: ["command", "args", "env"]) {
             upstream.process = ProcessSettings(
                 command: reader.requiredString(process, "command") ?? "",
@@ -69,11 +65,6 @@ extension WarpDriveTOMLDecoder {
         if let read = reader.positiveSeconds(table, "read_timeout_secs") {
             upstream.timeouts.responseHeader = read
             upstream.timeouts.idle = read
-        }
-        for (key, feature) in ConfigReader.plannedUpstreamSections {
-            if let entry = table.entries.first(where: { $0.key == key }) {
-                reader.plannedSection(entry, path: table.path(key), feature: feature, into: &config.planned)
-            }
         }
         // Endpoint keys were written but none decoded: already reported, skip "no endpoints".
         if upstream.endpoints.isEmpty && ["host", "port", "socket", "instances"].contains(where: table.has) {
@@ -128,16 +119,6 @@ extension WarpDriveTOMLDecoder {
             }
         }
         return nil
-    }
-
-    private mutating func healthCheck(_ table: ConfigTable) -> HealthCheckSettings {
-        var health = HealthCheckSettings()
-        if let v = reader.string(table, "path") { health.path = v }
-        if let v = reader.positiveSeconds(table, "interval_secs") { health.interval = v }
-        if let v = reader.positiveSeconds(table, "timeout_secs") { health.timeout = v }
-        if let v = reader.int(table, "unhealthy_threshold", in: 1...1000) { health.unhealthyThreshold = v }
-        if let v = reader.int(table, "healthy_threshold", in: 1...1000) { health.healthyThreshold = v }
-        return health
     }
 
     /// `process.env = { NAME = "value" }`, in written order.

@@ -8,7 +8,7 @@ struct WarpDriveTOMLDecoder {
     var reader: ConfigReader
     var config: LoomConfiguration
 
-    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware"]
+    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker"]
         + ConfigReader.plannedSections.map(\.key).filter { $0 != "cache" }
     static let serverKeys = ["http_port", "https_port", "worker_threads", "shutdown_timeout_secs",
                              "timeouts", "limits", "forwarding", "logging"]
@@ -27,6 +27,7 @@ struct WarpDriveTOMLDecoder {
             case "tls": tls(entry.value)
             case "upstreams": upstreams(entry.value)
             case "routes": routes(entry.value)
+            case "circuit_breaker": break  // applied below, once every upstream is known
             case "cache": cache(entry.value)
             case "postgres": postgres(entry.value)
             case "middleware": middleware(entry.value)
@@ -34,6 +35,7 @@ struct WarpDriveTOMLDecoder {
                 reader.plannedTopLevel(entry, into: &config.planned)
             }
         }
+        if let node = top["circuit_breaker"] { reader.defaultCircuitBreaker(node, into: &config) }
         // WarpDrive listens on 8080 unless told otherwise.
         if !sawListener {
             config.listeners.append(ListenerConfig(name: "http", host: "0.0.0.0", port: 8080))

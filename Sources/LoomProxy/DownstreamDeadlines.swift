@@ -6,12 +6,13 @@ import NIOCore
 /// when its entry in the loop's `TimerWheel` fires, asks what is due
 /// (`DownstreamHandler+Timers`). Connection deadlines: keep-alive (no request started: close
 /// quietly), request header (a head started but not finished: 408), stall (the client takes
-/// none of our bytes: close) and linger (our FIN is sent: close the socket). Exchange deadlines: the total request timeout, the response
-/// header (the request is upstream, no response head yet: 504) and idle (no byte either way
-/// for the idle timeout).
+/// none of our bytes: close) and linger (our FIN is sent: close the socket). Exchange
+/// deadlines: the total request timeout, the response header (the request is upstream, no
+/// response head yet: 504), the attempt's per-try timeout, the end of a retry's backoff, and
+/// idle (no byte either way for the idle timeout).
 struct DownstreamDeadlines: Equatable {
     enum Kind: Equatable {
-        case request, responseHeader, exchangeIdle, requestHeader, stall, linger, keepAlive
+        case request, responseHeader, perTry, retry, exchangeIdle, requestHeader, stall, linger, keepAlive
     }
 
     var keepAlive: NIODeadline?
@@ -20,6 +21,10 @@ struct DownstreamDeadlines: Equatable {
     var linger: NIODeadline?
     var request: NIODeadline?
     var responseHeader: NIODeadline?
+    /// The current attempt's `retry.per_try_timeout` for its response head.
+    var perTry: NIODeadline?
+    /// The end of a retry's backoff: the next attempt starts then.
+    var retry: NIODeadline?
     /// The exchange's idle timeout, counted from `lastActivity`; nil between exchanges.
     var idleTimeout: TimeAmount?
     /// The last byte moved either way: activity costs a store here, not a timer reschedule.
@@ -37,13 +42,15 @@ struct DownstreamDeadlines: Equatable {
         }
         return earlier(
             earlier(earlier(keepAlive, requestHeader), earlier(stall, linger)),
-            earlier(earlier(request, responseHeader), exchangeIdle))
+            earlier(earlier(earlier(request, responseHeader), earlier(perTry, retry)), exchangeIdle))
     }
 
     /// Clears the exchange's deadlines when it ends.
     mutating func exchangeEnded() {
         request = nil
         responseHeader = nil
+        perTry = nil
+        retry = nil
         idleTimeout = nil
     }
 
@@ -67,7 +74,7 @@ struct DownstreamDeadlines: Equatable {
 
     /// The exchange's own verdicts come first, then (after idle) the connection's.
     private static var exchangeOrder: [(WritableKeyPath<Self, NIODeadline?>, Kind)] {
-        [(\.request, .request), (\.responseHeader, .responseHeader)]
+        [(\.request, .request), (\.responseHeader, .responseHeader), (\.perTry, .perTry), (\.retry, .retry)]
     }
 
     private static var connectionOrder: [(WritableKeyPath<Self, NIODeadline?>, Kind)] {

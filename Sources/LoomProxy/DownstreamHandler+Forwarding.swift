@@ -7,10 +7,15 @@ import NIOCore
 extension DownstreamHandler: UpstreamResponseSink {
     // MARK: Upstream connection
 
-    /// Leases an idle pooled connection, or opens a new one (always new for a retry).
+    /// Leases an idle pooled connection, or opens a new one (always new for a stale
+    /// connection's replay). Starts the attempt's per-try timeout, if the upstream has one.
     func acquireUpstream(forceNew: Bool) {
-        guard let exchange, let endpoint = exchange.endpoint, let upstreamIndex = exchange.upstreamIndex else { return }
-        let pool = loop.pool(for: endpoint, settings: exchange.snapshot.upstreams[upstreamIndex].pool)
+        guard let exchange, let endpoint = exchange.endpoint, let upstream = exchange.upstream else { return }
+        if let perTry = upstream.perTryTimeout {
+            deadlines.perTry = loop.now + perTry
+            syncDeadlines()
+        }
+        let pool = loop.pool(for: endpoint, settings: upstream.pool)
         if !forceNew, let connection = pool.takeIdle() {
             connected(connection, reused: true)
             return
@@ -169,7 +174,15 @@ extension DownstreamHandler: UpstreamResponseSink {
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let exchange else { return }
         deadlines.responseHeader = nil
+        deadlines.perTry = nil
         noteActivity()
+        exchange.recordOutcome(head.status >= 500 ? .failure : .success, now: loop.nowMillis, random: loop.nextRandom())
+        if exchange.upstream?.retryPolicy.retriesStatus(head.status) == true, let plan = retryPlan(.status(head.status), exchange) {
+            // This response never reaches the client: the request goes to another endpoint.
+            _ = machine.failed(GatewayError(.retriedStatus(head.status)), receivedBytes: true, bufferedBytes: bufferedBytes, resend: .retry)
+            resend(plan, exchange)
+            return
+        }
         exchange.forgetReplay()
         let action = machine.responseHeadReceived(upstreamFraming: head.framing, bufferedBytes: bufferedBytes)
         exchange.status = head.status
@@ -273,14 +286,12 @@ extension DownstreamHandler: UpstreamResponseSink {
     func failExchange(_ error: GatewayError, receivedBytes: Bool = true) {
         guard let context, let exchange else { return }
         sendHeldHead()
-        switch machine.failed(error, receivedBytes: receivedBytes, bufferedBytes: bufferedBytes) {
+        let plan = resendPlan(after: error, receivedBytes: receivedBytes, exchange)
+        switch machine.failed(error, receivedBytes: receivedBytes, bufferedBytes: bufferedBytes, resend: plan?.kind) {
         case .ignore:
             return
         case .retry:
-            exchange.connection?.detach()
-            exchange.connection?.close()
-            exchange.connection = nil
-            acquireUpstream(forceNew: true)
+            if let plan { resend(plan, exchange) }
         case .respond(let closeAfter):
             exchange.error = error
             exchange.connection?.close()
@@ -332,8 +343,9 @@ extension DownstreamHandler: UpstreamResponseSink {
     func finishExchange() {
         guard let context, let exchange else { return }
         deadlines.exchangeEnded()
-        // The endpoint is free of this request now, even if something still holds the exchange.
-        exchange.releaseInFlight()
+        // The endpoint and the loop's counts are free of this request now, even if something
+        // still holds the exchange.
+        exchange.release()
         let upstreamReusable = exchange.connection?.canBeReused ?? false
         let action = machine.responseEnded(upstreamReusable: upstreamReusable, bufferedBytes: bufferedBytes)
         let now = loop.now

@@ -17,6 +17,7 @@ extension DownstreamHandler: TimerWheelOwner {
 
     /// Called by the loop when the wheel entry fires.
     func deadlineReached(now: NIODeadline) {
+        // Connecting, waiting out a retry's backoff, or waiting for the response head.
         let idleSuspended = deadlines.responseHeader != nil || machine.exchange?.upstream == .connecting
         if let due = deadlines.takeDue(at: now, idleSuspended: idleSuspended) { handle(due) }
         syncDeadlines()
@@ -38,6 +39,12 @@ extension DownstreamHandler: TimerWheelOwner {
         case .responseHeader:
             guard machine.exchange?.responseStarted == false else { return }
             failExchange(GatewayError(.responseHeaderTimeout))
+        case .perTry:
+            guard machine.exchange?.responseStarted == false else { return }
+            failExchange(GatewayError(.perTryTimeout))
+        case .retry:
+            guard exchange != nil, machine.exchange?.upstream == .connecting else { return }
+            acquireUpstream(forceNew: false)
         case .exchangeIdle:
             guard let context, exchange != nil else { return }
             let kind = DownstreamStateMachine.idleTimeoutKind(

@@ -288,7 +288,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
         let request = DownstreamStateMachine.Request(
             keepAlive: head.keepAlive, hasBody: hasBody, idempotent: exchange.methodIsIdempotent,
-            expectsContinue: head.expectsContinue, clientMinorVersion: head.minorVersion)
+            expectsContinue: head.expectsContinue, clientMinorVersion: head.minorVersion,
+            mayResend: exchange.resendable && (exchange.upstream?.retryPolicy.maxRetries ?? 0) > 0)
         switch machine.requestStarted(request, local: localAnswer != nil, bufferedBytes: bufferedBytes) {
         case .respondLocally(let closeAfter):
             switch localAnswer {
@@ -325,17 +326,18 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 return .static(StaticResponse(status: redirect.status, headers: [HeaderPair(name: "Location", value: location)]))
             case .proxy(let upstreamName):
                 exchange.upstreamName = upstreamName
-                exchange.upstreamIndex = route.upstreamIndex
-                guard let upstreamIndex = route.upstreamIndex,
-                    let endpointIndex = loop.nextEndpoint(of: snapshot.upstreams[upstreamIndex], head: head, path: path, clientIP: clientIP)
-                else {
-                    return .error(GatewayError(.noEndpointAvailable))
+                guard let upstreamIndex = route.upstreamIndex else { return .error(GatewayError(.noEndpointAvailable(retryAfter: nil))) }
+                let upstream = snapshot.upstreams[upstreamIndex]
+                exchange.upstream = upstream
+                exchange.path = path
+                exchange.replayLimit = upstream.replayLimit
+                exchange.resendable = exchange.methodIsIdempotent || route.config.retryNonIdempotent
+                let state = loop.state(of: upstream)
+                exchange.count(in: state)
+                switch loop.chooseEndpoint(of: upstream, state: state, head: head, path: path, clientIP: clientIP) {
+                case .unavailable(let retryAfter): return .error(GatewayError(.noEndpointAvailable(retryAfter: retryAfter)))
+                case .endpoint(let index): exchange.assign(index, of: upstream)
                 }
-                exchange.endpoint = snapshot.upstreams[upstreamIndex].endpoints[endpointIndex]
-                if !snapshot.upstreams[upstreamIndex].inFlight.isEmpty {
-                    exchange.countInFlight(on: snapshot.upstreams[upstreamIndex].inFlight[endpointIndex])
-                }
-                exchange.endpointAuthority = snapshot.upstreams[upstreamIndex].authorities[endpointIndex]
                 guard let target = Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
                     return .error(GatewayError(.rewrittenPathInvalid))
                 }

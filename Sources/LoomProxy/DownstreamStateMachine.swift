@@ -22,6 +22,10 @@ struct DownstreamStateMachine {
         var idempotent: Bool
         var expectsContinue: Bool
         var clientMinorVersion: Int
+        /// The upstream's retry rules may send this request again after it reached an
+        /// endpoint (retries on, and the method idempotent or the route opted in): its body
+        /// is then kept, up to the limit, from the first attempt on.
+        var mayResend = false
     }
 
     /// Where the upstream side of the current exchange is.
@@ -65,11 +69,27 @@ struct DownstreamStateMachine {
         return nil
     }
 
-    /// Whether request-body bytes sent now must be remembered for a possible replay: only on a
-    /// reused connection (a fresh one is not retried) and until the response starts.
+    /// Whether request-body bytes sent now must be remembered for a possible replay: on a
+    /// reused connection (it may turn out stale) or when retries may resend the request, and
+    /// only until the response starts.
     var remembersBody: Bool {
+        guard let exchange, !exchange.responseStarted, exchange.replayable else { return false }
+        return exchange.upstream == .connected(reused: true) || exchange.request.mayResend
+    }
+
+    /// Whether the request could still be sent again: no byte of a response went to the client
+    /// and the body sent so far is remembered (or none was sent).
+    var canResend: Bool {
         guard let exchange else { return false }
-        return exchange.upstream == .connected(reused: true) && !exchange.responseStarted && exchange.replayable
+        return !exchange.responseStarted && exchange.replayable && exchange.upstream != .finished
+    }
+
+    /// A reused pooled connection that died before answering most likely hit the backend's
+    /// keep-alive timeout as we sent: that is replayed once on a fresh connection to the same
+    /// endpoint, when safe, and is not the endpoint's failure.
+    func isStaleConnection(_ error: GatewayError, receivedBytes: Bool) -> Bool {
+        guard let exchange, canResend else { return false }
+        return error.retryable && !receivedBytes && exchange.upstream == .connected(reused: true) && !exchange.retried && exchange.request.idempotent
     }
 
     // MARK: Starting a request
@@ -183,6 +203,14 @@ struct DownstreamStateMachine {
         return FinishAction(releaseUpstream: release, next: keepAlive ? .awaitNextRequest : .close)
     }
 
+    /// Why a failed request is sent again.
+    enum Resend: Equatable {
+        /// A stale pooled connection (`isStaleConnection`): once, to the same endpoint.
+        case staleConnection
+        /// The upstream's retry rules allowed another attempt.
+        case retry
+    }
+
     enum FailureAction: Equatable {
         /// Drop the failed connection and send the request again on a fresh one.
         case retry
@@ -196,15 +224,12 @@ struct DownstreamStateMachine {
     }
 
     /// The exchange failed: upstream trouble, a timeout, or an invalid request body.
-    /// `receivedBytes` says whether the upstream had sent anything at all.
-    mutating func failed(_ error: GatewayError, receivedBytes: Bool, bufferedBytes: Bool) -> FailureAction {
+    /// `receivedBytes` says whether the upstream had sent anything at all. `resend`: the
+    /// handler's decision to send the request again (honoured only while `canResend`).
+    mutating func failed(_ error: GatewayError, receivedBytes: Bool, bufferedBytes: Bool, resend: Resend? = nil) -> FailureAction {
         guard var exchange else { return .ignore }
-        // A reused pooled connection that died before answering most likely hit the
-        // backend's keep-alive timeout as we sent: replay once, when that is safe.
-        if error.retryable, !receivedBytes, !exchange.responseStarted, exchange.upstream == .connected(reused: true),
-            !exchange.retried, exchange.replayable, exchange.request.idempotent
-        {
-            exchange.retried = true
+        if let resend, canResend {
+            if resend == .staleConnection { exchange.retried = true }
             exchange.upstream = .connecting
             state = .exchanging(exchange)
             return .retry

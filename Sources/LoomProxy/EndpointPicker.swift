@@ -122,37 +122,84 @@ struct EndpointPicker: Sendable {
         var current: [Int] = []
     }
 
+    /// `eligible`, when given, limits the choice to the endpoints it accepts (available ones
+    /// not tried yet); the caller makes sure at least one is. Each strategy keeps its nature
+    /// over the rest: rotation skips, draws are redrawn over the eligible weights, a hash
+    /// looks further (ip_hash rehashes as nginx does, the ring walks on to the next eligible
+    /// point, so keys of the other endpoints stay where they are).
     func pick(
-        _ head: HTTPRequestHead, path: String, clientIP: String?, state: inout State, random: UInt64, inFlight: (Int) -> Int = { _ in 0 }
+        _ head: HTTPRequestHead, path: String, clientIP: String?, state: inout State, random: UInt64,
+        inFlight: (Int) -> Int = { _ in 0 }, eligible: ((Int) -> Bool)? = nil
     ) -> Int {
+        let allowed = eligible ?? { _ in true }
         switch strategy {
         case .leastConnections:
             // The lowest load relative to weight (a/w < b/v as a·v < b·w), then, among the
             // endpoints tied there, the rotation: plain turns, or smooth weighted ones.
-            var best = 0
-            for index in 1..<max(endpointCount, 1) where inFlight(index) * weights[best] < inFlight(best) * weights[index] {
-                best = index
+            var best = -1
+            for index in 0..<endpointCount where allowed(index) {
+                if best < 0 || inFlight(index) * weights[best] < inFlight(best) * weights[index] { best = index }
             }
+            guard best >= 0 else { return 0 }
             let (load, weight) = (inFlight(best), weights[best])
-            let tied = { (index: Int) in inFlight(index) * weight == load * self.weights[index] }
+            let tied = { (index: Int) in allowed(index) && inFlight(index) * weight == load * self.weights[index] }
             return uniform ? nthTied(&state.cursor, tied) : smoothWeighted(&state.current, among: tied)
         case .powerOfTwo:
-            guard endpointCount > 1 else { return 0 }
             // Two different endpoints, each drawn in proportion to weight.
-            let first = weighted(random)
-            let second = weighted(random >> 32, excluding: first)
+            let first: Int, second: Int
+            if let eligible {
+                first = weighted(random, among: eligible)
+                guard let other = weightedOrNil(random >> 32, among: { $0 != first && eligible($0) }) else { return first }
+                second = other
+            } else {
+                guard endpointCount > 1 else { return 0 }
+                first = weighted(random)
+                second = weighted(random >> 32, excluding: first)
+            }
             return inFlight(second) * weights[first] < inFlight(first) * weights[second] ? second : first
         case .roundRobin:
-            return rotate(&state)
+            return rotate(&state, among: eligible)
         case .random:
-            return weighted(random)
+            guard let eligible else { return weighted(random) }
+            return weighted(random, among: eligible)
         case .ipHash:
-            guard let ip = clientIP else { return rotate(&state) }
-            return weighted(Self.hash(Self.ipHashKey(ip)))
+            guard let ip = clientIP else { return rotate(&state, among: eligible) }
+            let key = Self.ipHashKey(ip)
+            let first = weighted(Self.hash(key))
+            guard let eligible, !eligible(first) else { return first }
+            // nginx: rehash up to 20 times, then round robin.
+            for attempt in 1...20 {
+                let index = weighted(Self.hash("\(key)#\(attempt)"))
+                if eligible(index) { return index }
+            }
+            return rotate(&state, among: eligible)
         case .consistentHash(let key):
-            guard let text = Self.key(key, head: head, path: path, clientIP: clientIP) else { return rotate(&state) }
-            return endpoint(onRingFor: Self.hash(text))
+            guard let text = Self.key(key, head: head, path: path, clientIP: clientIP) else { return rotate(&state, among: eligible) }
+            return endpoint(onRingFor: Self.hash(text), eligible: eligible)
         }
+    }
+
+    /// Round robin (smooth weighted when the weights differ) over the eligible endpoints.
+    private func rotate(_ state: inout State, among eligible: ((Int) -> Bool)?) -> Int {
+        guard let eligible else { return rotate(&state) }
+        return uniform ? nthTied(&state.cursor, eligible) : smoothWeighted(&state.current, among: eligible)
+    }
+
+    /// A draw in proportion to weight over the endpoints `among` accepts (at least one).
+    private func weighted(_ value: UInt64, among: (Int) -> Bool) -> Int {
+        weightedOrNil(value, among: among) ?? 0
+    }
+
+    private func weightedOrNil(_ value: UInt64, among: (Int) -> Bool) -> Int? {
+        var total = 0
+        for index in 0..<endpointCount where among(index) { total += weights[index] }
+        guard total > 0 else { return nil }
+        var point = Int(value % UInt64(total))
+        for index in 0..<endpointCount where among(index) {
+            if point < weights[index] { return index }
+            point -= weights[index]
+        }
+        return nil
     }
 
     /// Round robin, weighted when the weights differ (the fallback of the keyed strategies).
@@ -214,15 +261,22 @@ struct EndpointPicker: Sendable {
         return best
     }
 
-    /// The endpoint owning the first ring point at or after `point` (wrapping around).
-    func endpoint(onRingFor point: UInt64) -> Int {
+    /// The endpoint owning the first ring point at or after `point` (wrapping around); with
+    /// `eligible`, the first such point whose endpoint it accepts.
+    func endpoint(onRingFor point: UInt64, eligible: ((Int) -> Bool)? = nil) -> Int {
         var low = 0
         var high = ringPoints.count
         while low < high {
             let middle = (low + high) / 2
             if ringPoints[middle] < point { low = middle + 1 } else { high = middle }
         }
-        return Int(ringEndpoints[low == ringPoints.count ? 0 : low])
+        let start = low == ringPoints.count ? 0 : low
+        guard let eligible else { return Int(ringEndpoints[start]) }
+        for step in 0..<ringPoints.count {
+            let owner = Int(ringEndpoints[(start + step) % ringPoints.count])
+            if eligible(owner) { return owner }
+        }
+        return Int(ringEndpoints[start])
     }
 
     private static func next(_ cursor: inout Int, _ count: Int) -> Int {

@@ -19,6 +19,9 @@ enum ErrorResponse {
         if case .methodNotAllowed(let allowed) = error.kind {
             extra.append(("Allow", allowed.joined(separator: ", ")))
         }
+        if case .noEndpointAvailable(let retryAfter?) = error.kind {
+            extra.append(("Retry-After", String(retryAfter)))
+        }
         writeSimple(status: error.status, headers: extra, body: body, date: date, close: close, headRequest: headRequest, into: &out)
     }
 

@@ -1,6 +1,7 @@
 import LoomConfig
 import LoomHTTP
 import LoomRouting
+import LoomUpstream
 import NIOCore
 
 /// The resources and record of one request on a downstream connection: its head, route,
@@ -22,15 +23,31 @@ final class Exchange {
     /// normalized path (`route.parameterNames` names them).
     var captures = PathCaptures()
     var upstreamName: String?
-    /// Index of the route's upstream in `snapshot.upstreams`.
-    var upstreamIndex: Int?
+    /// The route's upstream, once routed to one.
+    var upstream: ProxySnapshot.Upstream?
+    /// The endpoint of the current attempt, and its index in `upstream.endpoints`.
     var endpoint: Endpoint?
+    var endpointIndex = 0
+    /// Endpoints earlier attempts used (`LoopContext.bit`), so a retry goes elsewhere.
+    var tried: UInt64 = 0
+    /// Retries so far (attempts after the first; the stale-connection replay is not one).
+    var retries = 0
+    /// The method may be sent twice: idempotent, or the route says so (`retry_non_idempotent`).
+    var resendable = false
     /// The in-flight counter this request is counted on (`least_conn`, `power_of_two`), until
-    /// `releaseInFlight`.
+    /// `release`.
     private var inFlight: InFlightCounter?
+    /// The loop's counts for the upstream this request is counted in, until `release`.
+    private var loopState: LoopUpstreamState?
+    private(set) var countedAsRetry = false
+    /// The current attempt's endpoint still awaits this request's verdict (breakers,
+    /// ejection): set when an attempt starts, cleared when its outcome is recorded.
+    private var outcomePending = false
     /// `endpoint`'s `Host` value, precomputed in the snapshot.
     var endpointAuthority = "localhost"
     var timeouts: Timeouts
+    /// The normalized request path (what consistent hashing keys on when a retry picks again).
+    var path = ""
     /// The request-target sent upstream (after `strip_prefix`).
     var forwardTarget: String = ""
 
@@ -50,9 +67,10 @@ final class Exchange {
     /// Why the exchange failed, for the access log.
     var error: GatewayError?
 
-    /// Request bodies up to this size are remembered so a request whose reused connection
-    /// turned out to be closed can be sent again on a fresh one.
-    static let replayLimit = 64 * 1024
+    /// Request bodies up to this size are remembered so the request can be sent again (a
+    /// retry, or a reused connection that turned out to be closed): the upstream's
+    /// `retry.body_limit` once routed.
+    var replayLimit = 64 * 1024
 
     init(snapshot: ProxySnapshot, head: HTTPRequestHead, requestID: String, now: NIODeadline) {
         self.snapshot = snapshot
@@ -67,7 +85,7 @@ final class Exchange {
     /// Remembers a body chunk for a replay; false (and forgets everything) once over the limit.
     func remember(_ data: ByteBuffer) -> Bool {
         replayBytes += data.readableBytes
-        guard replayBytes <= Self.replayLimit else {
+        guard replayBytes <= replayLimit else {
             forgetReplay()
             return false
         }
@@ -88,20 +106,62 @@ final class Exchange {
         }
     }
 
-    /// Counts this request on `counter` until `releaseInFlight` (or deinit).
-    func countInFlight(on counter: InFlightCounter) {
-        releaseInFlight()
-        counter.acquire()
-        inFlight = counter
+    /// Starts counting this request against `upstream` on this loop.
+    func count(in state: LoopUpstreamState) {
+        loopState = state
+        state.activeRequests += 1
     }
 
-    /// Gives the request's in-flight count back; later calls do nothing.
-    func releaseInFlight() {
+    /// Counts this request as a retry in its loop's budget (once, however many retries).
+    func countAsRetry() {
+        guard let loopState, !countedAsRetry else { return }
+        countedAsRetry = true
+        loopState.activeRetries += 1
+    }
+
+    /// Makes endpoint `index` of `upstream` the current attempt's: its address and `Host`,
+    /// its in-flight count, a pending verdict for its health, and a mark so that a retry
+    /// goes elsewhere.
+    func assign(_ index: Int, of upstream: ProxySnapshot.Upstream) {
+        endpointIndex = index
+        endpoint = upstream.endpoints[index]
+        endpointAuthority = upstream.authorities[index]
+        tried |= LoopContext.bit(index)
+        if !upstream.inFlight.isEmpty {
+            releaseInFlight()
+            let counter = upstream.inFlight[index]
+            counter.acquire()
+            inFlight = counter
+        }
+        outcomePending = upstream.health != nil
+    }
+
+    /// Records the current attempt's verdict on its endpoint (once per attempt).
+    func recordOutcome(_ outcome: CircuitBreaker.Outcome, now: Int64, random: UInt64) {
+        guard outcomePending, let health = upstream?.health else { return }
+        outcomePending = false
+        health.record(endpointIndex, outcome, now: now, random: random)
+    }
+
+    /// Gives back everything this request is counted in: the endpoint's in-flight count, the
+    /// loop's request and retry counts, and an attempt without a verdict (a half-open probe
+    /// slot). Later calls do nothing.
+    func release() {
+        releaseInFlight()
+        if let loopState {
+            loopState.activeRequests -= 1
+            if countedAsRetry { loopState.activeRetries -= 1 }
+            self.loopState = nil
+        }
+        recordOutcome(.abandoned, now: 0, random: 0)
+    }
+
+    private func releaseInFlight() {
         inFlight?.release()
         inFlight = nil
     }
 
     deinit {
-        releaseInFlight()
+        release()
     }
 }

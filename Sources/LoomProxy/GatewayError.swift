@@ -1,4 +1,5 @@
 import LoomHTTP
+import LoomUpstream
 
 /// Everything that can go wrong with one request, as data.
 ///
@@ -23,8 +24,10 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case requestHeaderTimeout
         case routeNotFound
         case methodNotAllowed(allowed: [String])
-        /// The route's upstream has no endpoint to try.
-        case noEndpointAvailable
+        /// None of the route's upstream's endpoints can take a request now (failing health
+        /// checks, ejected, breakers open). `retryAfter`: seconds until one may, for the
+        /// `Retry-After` field.
+        case noEndpointAvailable(retryAfter: Int?)
         /// Connecting to the endpoint failed (refused, unreachable, reset during connect).
         case connectFailed(String)
         case connectTimeout
@@ -33,6 +36,11 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         /// The upstream answered with bytes that are not valid HTTP/1.1.
         case invalidUpstreamResponse(HTTPParseError)
         case responseHeaderTimeout
+        /// One attempt got no response head within the upstream's `retry.per_try_timeout`.
+        case perTryTimeout
+        /// The upstream answered with a status its retry rules retry (seen only when the
+        /// retry happened: otherwise that response goes to the client as it is).
+        case retriedStatus(Int)
         /// The upstream sent nothing for the idle timeout while a body was streaming.
         case idleTimeout
         /// The client stopped sending its body, or stopped reading the response, for the
@@ -63,7 +71,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .methodNotAllowed: 405
         case .noEndpointAvailable: 503
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: 502
-        case .connectTimeout, .responseHeaderTimeout, .idleTimeout, .requestTimeout: 504
+        case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout: 504
+        case .retriedStatus(let status): status
         }
     }
 
@@ -73,7 +82,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             .routeNotFound, .methodNotAllowed:
             .downstream
         case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
-            .responseHeaderTimeout, .idleTimeout, .requestTimeout:
+            .responseHeaderTimeout, .perTryTimeout, .retriedStatus, .idleTimeout, .requestTimeout:
             .upstream
         case .noEndpointAvailable: .internal
         }
@@ -85,6 +94,19 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         switch kind {
         case .connectFailed, .upstreamClosed: true
         default: false
+        }
+    }
+
+    /// What the upstream's retry rules make of this failure (`RetryPolicy`); nil: never
+    /// retried (the client's fault, an invalid response, or a timeout the upstream may still
+    /// be working through).
+    var retryFailure: RetryPolicy.Failure? {
+        switch kind {
+        case .connectFailed, .connectTimeout: .connectFailure
+        case .upstreamClosed: .reset
+        case .perTryTimeout: .perTryTimeout
+        case .retriedStatus(let status): .status(status)
+        default: nil
         }
     }
 
@@ -107,7 +129,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .methodNotAllowed: "method_not_allowed"
         case .noEndpointAvailable: "service_unavailable"
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: "bad_gateway"
-        case .connectTimeout, .responseHeaderTimeout, .idleTimeout, .requestTimeout: "gateway_timeout"
+        case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout: "gateway_timeout"
+        case .retriedStatus: "upstream_status"
         }
     }
 
@@ -128,6 +151,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .upstreamClosed: "upstream closed the connection"
         case .invalidUpstreamResponse: "upstream sent an invalid response"
         case .responseHeaderTimeout: "upstream did not respond in time"
+        case .perTryTimeout: "upstream did not respond within the per-try timeout"
+        case .retriedStatus(let status): "upstream answered \(status)"
         case .idleTimeout: "upstream connection idle for too long"
         case .requestTimeout: "request took too long"
         }

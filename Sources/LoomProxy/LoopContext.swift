@@ -10,8 +10,8 @@ import NIOCore
 final class LoopContext: @unchecked Sendable {
     let eventLoop: EventLoop
     private var pools: [Endpoint: UpstreamPool] = [:]
-    /// The balancers' rotation state per upstream name.
-    private var pickerStates: [String: EndpointPicker.State] = [:]
+    /// Each upstream's rotation state and request counts on this loop, by upstream name.
+    private var upstreamStates: [String: LoopUpstreamState] = [:]
     private var randomState = UInt64.random(in: .min ... .max)
     var requestIDs = RequestIDGenerator()
     var date = HTTPDate()
@@ -54,21 +54,72 @@ final class LoopContext: @unchecked Sendable {
         return pool
     }
 
-    /// The endpoint for a request to `upstream` (see `EndpointPicker.pick`), nil without any.
-    /// Rotation state is per loop: loops do not coordinate, except through in-flight counts.
-    func nextEndpoint(of upstream: ProxySnapshot.Upstream, head: HTTPRequestHead, path: String, clientIP: String?) -> Int? {
-        guard !upstream.endpoints.isEmpty else { return nil }
-        // The state is modified in place: a copy out and back would copy its weights array.
+    /// This loop's state for `upstream` (created on first use).
+    func state(of upstream: ProxySnapshot.Upstream) -> LoopUpstreamState {
+        if let state = upstreamStates[upstream.name] { return state }
+        let state = LoopUpstreamState()
+        upstreamStates[upstream.name] = state
+        return state
+    }
+
+    /// The outcome of choosing an endpoint.
+    enum EndpointChoice: Equatable {
+        case endpoint(Int)
+        /// None can take a request; the seconds after which one may (for `Retry-After`).
+        case unavailable(retryAfter: Int)
+    }
+
+    /// The endpoint for a request to `upstream` (see `EndpointPicker.pick`). `tried` marks
+    /// endpoints an earlier attempt of this request used (bit i: endpoint i, for the first
+    /// 64). Primaries come first, then backups; among them, endpoints that are available
+    /// (active checks, ejections, breakers) and not tried yet. Only when every available one
+    /// was tried is one tried again. A half-open breaker admits the request here.
+    func chooseEndpoint(
+        of upstream: ProxySnapshot.Upstream, state: LoopUpstreamState, head: HTTPRequestHead, path: String, clientIP: String?, tried: UInt64 = 0
+    ) -> EndpointChoice {
+        let count = upstream.endpoints.count
+        guard count > 0 else { return .unavailable(retryAfter: 1) }
         // In-flight counts exist only for the strategies that read them.
         let inFlight = upstream.inFlight
-        return upstream.picker.pick(head, path: path, clientIP: clientIP, state: &pickerStates[upstream.name, default: .init()], random: nextRandom()) {
-            inFlight.isEmpty ? 0 : inFlight[$0].current
+        let load = { (index: Int) in inFlight.isEmpty ? 0 : inFlight[index].current }
+        guard upstream.needsEligibility || tried != 0 else {
+            return .endpoint(upstream.picker.pick(head, path: path, clientIP: clientIP, state: &state.picker, random: nextRandom(), inFlight: load))
         }
+        let now = nowMillis
+        let health = upstream.health
+        var refused: UInt64 = 0  // lost a half-open slot to another loop meanwhile
+        func available(_ index: Int) -> Bool {
+            !Self.marked(refused, index) && (health?.isAvailable(index, now: now) ?? true)
+        }
+        let backups = upstream.backups
+        let isBackup = { (index: Int) in !backups.isEmpty && backups[index] }
+        let tiers: [(Int) -> Bool] = [
+            { !isBackup($0) && !Self.marked(tried, $0) && available($0) },
+            { isBackup($0) && !Self.marked(tried, $0) && available($0) },
+            { !isBackup($0) && available($0) },
+            { isBackup($0) && available($0) },
+        ]
+        for _ in 0..<count {
+            guard let eligible = tiers.first(where: { tier in (0..<count).contains(where: tier) }) else { break }
+            let index = upstream.picker.pick(head, path: path, clientIP: clientIP, state: &state.picker, random: nextRandom(), inFlight: load, eligible: eligible)
+            if health?.admit(index, now: now) ?? true { return .endpoint(index) }
+            refused |= Self.bit(index)
+        }
+        let wait = health?.millisUntilAnyReturns(now: now) ?? upstream.config.health.map { $0.interval.inMilliseconds } ?? 1_000
+        return .unavailable(retryAfter: Int(max(1, (wait + 999) / 1_000)))
     }
+
+    /// Bit `index` of a tried/refused mask (endpoints past 64 share the last bit: a retry may
+    /// then reuse one of them, never skip all).
+    static func bit(_ index: Int) -> UInt64 { 1 << UInt64(min(index, 63)) }
+    static func marked(_ mask: UInt64, _ index: Int) -> Bool { mask & bit(index) != 0 }
+
+    /// Milliseconds on the loop's monotonic clock, for the resilience state machines.
+    var nowMillis: Int64 { Int64(now.uptimeNanoseconds / 1_000_000) }
 
     /// wyrand: a fast generator for `random` load balancing, seeded once per loop from the
     /// system (a system call per request would cost more than the pick).
-    private func nextRandom() -> UInt64 {
+    func nextRandom() -> UInt64 {
         randomState &+= 0xa076_1d64_78bd_642f
         let product = randomState.multipliedFullWidth(by: randomState ^ 0xe703_7ed1_a0b4_28db)
         return product.high ^ product.low

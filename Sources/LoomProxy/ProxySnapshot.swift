@@ -1,7 +1,9 @@
 import LoomConfig
 import LoomHTTP
 import LoomRouting
+import LoomUpstream
 import NIOConcurrencyHelpers
+import NIOCore
 import Synchronization
 
 /// Everything the data path needs from one configuration, compiled once and then immutable.
@@ -39,6 +41,7 @@ public final class ProxySnapshot: Sendable {
 
     /// An upstream with its endpoints in order (a class for the same reason as `Route`).
     final class Upstream: Sendable {
+        let config: UpstreamConfig
         let name: String
         let endpoints: [Endpoint]
         /// `Host` values naming each endpoint (`Endpoint.authority`), parallel to `endpoints`.
@@ -49,15 +52,66 @@ public final class ProxySnapshot: Sendable {
         /// Requests in flight per endpoint, parallel to `endpoints`; empty unless the picker
         /// reads them (then every exchange to this upstream is counted on one).
         let inFlight: [InFlightCounter]
+        /// Whether each endpoint is a backup, parallel to `endpoints`; empty when none is.
+        let backups: [Bool]
+        /// Active checks, ejections and breakers; nil when none is configured.
+        let health: UpstreamHealth?
+        let retryPolicy: RetryPolicy
+        let retryBudget: RetryBudget
+        /// Each attempt's limit for a response head (`retry.per_try_timeout`).
+        let perTryTimeout: TimeAmount?
+        /// Request bodies up to this size are kept so the request can be sent again.
+        let replayLimit: Int
 
-        init(_ config: UpstreamConfig) {
+        /// `previous`: the same upstream in the snapshot being replaced. Its shared state
+        /// (health, in-flight counts) carries over when the endpoints and the settings that
+        /// shape it are unchanged, so a reload neither forgets an ejection nor loses count.
+        init(_ config: UpstreamConfig, previous: Upstream? = nil) {
+            self.config = config
             self.name = config.name
             self.endpoints = config.endpoints
             self.authorities = config.endpoints.map(\.authority)
             self.pool = config.pool
             self.picker = EndpointPicker(config)
-            self.inFlight = picker.strategy.countsInFlight ? config.endpoints.map { _ in InFlightCounter() } : []
+            let sameEndpoints = previous.map { $0.endpoints == config.endpoints } ?? false
+            if sameEndpoints, let previous, previous.inFlight.count == config.endpoints.count, picker.strategy.countsInFlight {
+                self.inFlight = previous.inFlight
+            } else {
+                self.inFlight = picker.strategy.countsInFlight ? config.endpoints.map { _ in InFlightCounter() } : []
+            }
+            self.backups = config.backups.contains(true) ? config.backups : []
+            if sameEndpoints, let previous, previous.config.circuitBreaker == config.circuitBreaker,
+                previous.config.outlierDetection == config.outlierDetection, previous.config.health == config.health
+            {
+                self.health = previous.health
+            } else {
+                self.health = Self.health(config)
+            }
+            let retry = config.retry
+            retryPolicy = RetryPolicy(
+                maxRetries: retry.maxRetries, backoffBaseMillis: retry.backoffBase.inMilliseconds, backoffMaxMillis: retry.backoffMax.inMilliseconds,
+                retryableStatuses: retry.retryableCodes)
+            retryBudget = RetryBudget(percent: retry.budgetPercent, minConcurrency: retry.minRetryConcurrency)
+            perTryTimeout = retry.perTryTimeout.map { TimeAmount($0) }
+            replayLimit = retry.bodyLimit
         }
+
+        private static func health(_ config: UpstreamConfig) -> UpstreamHealth? {
+            let breaker = config.circuitBreaker.map {
+                CircuitBreaker(failureThreshold: $0.failureThreshold, successThreshold: $0.successThreshold, openMillis: $0.timeout.inMilliseconds,
+                               halfOpenRequests: $0.halfOpenRequests)
+            }
+            let outlier = config.outlierDetection.map {
+                OutlierDetector(consecutiveFailures: $0.consecutiveFailures, baseEjectionMillis: $0.baseEjectionTime.inMilliseconds,
+                                maxEjectionMillis: $0.maxEjectionTime.inMilliseconds, maxEjectionPercent: $0.maxEjectionPercent)
+            }
+            guard breaker != nil || outlier != nil || config.health != nil else { return nil }
+            return UpstreamHealth(endpoints: config.endpoints.count, breaker: breaker, outlier: outlier, activelyChecked: config.health != nil)
+        }
+
+        /// Whether picks must look at availability, backups or tried endpoints (else the
+        /// first pick is the plain strategy).
+        var needsEligibility: Bool { health != nil || !backups.isEmpty }
     }
 
     let configuration: LoomConfiguration
@@ -77,11 +131,15 @@ public final class ProxySnapshot: Sendable {
 
     /// Compiles a validated configuration. Unknown upstream references (which validation
     /// rejects) leave the route without an upstream, which answers 503 rather than crashing.
-    public init(_ configuration: LoomConfiguration) {
+    /// `previous`: the snapshot this one replaces, whose upstream state carries over
+    /// (`Upstream.init`).
+    public init(_ configuration: LoomConfiguration, previous: ProxySnapshot? = nil) {
         self.configuration = configuration
         let ordered = configuration.orderedRoutes
         router = CompiledRouter(orderedRoutes: ordered)
-        upstreams = configuration.upstreams.map(Upstream.init)
+        upstreams = configuration.upstreams.map { config in
+            Upstream(config, previous: previous?.upstreams.first { $0.name == config.name })
+        }
         let server = configuration.server
         routes = ordered.map { route in
             let upstreamIndex = route.upstreamName.flatMap { name in

@@ -12,7 +12,6 @@ struct ConfigLoaderTests {
             "warpdrive.toml:7:1 tls.enabled: not supported yet: automatic TLS certificates (ACME)",
             "warpdrive.toml:13:1 upstreams.rails.process: not supported yet: process supervision (upstream \"rails\")",
             "warpdrive.toml:26:1 upstreams.cable.process: not supported yet: process supervision (upstream \"cable\")",
-            "warpdrive.toml:29:1 upstreams.cable.health: not supported yet: active health checks (upstream \"cable\")",
             "warpdrive.toml:36:1 upstreams.sidekiq.process: not supported yet: process supervision (upstream \"sidekiq\")",
             "warpdrive.toml:49:1 routes[1].require_auth: not supported yet: admin-token authentication (require_auth)",
             "warpdrive.toml:60:1 cache: not supported yet: response caching",

@@ -288,7 +288,6 @@ import Testing
                   - {address: "127.0.0.1:3", weight: 0}
             """#)
         #expect(result.problems == [
-            #"t.yaml:7:9 upstreams[0].endpoints[2]: not supported yet: backup endpoints (they take over from unhealthy primaries: health checks are not built yet)"#,
             #"t.yaml:8:9 upstreams[0].endpoints[3]: missing required key "address""#,
             #"t.yaml:9:42 upstreams[0].endpoints[4].weight: must be between 1 and 1000, got 0"#,
         ])

@@ -12,8 +12,18 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
 @Suite struct DownstreamStateMachineTests {
     typealias Machine = DownstreamStateMachine
 
-    static func request(keepAlive: Bool = true, hasBody: Bool = false, idempotent: Bool = true, expectsContinue: Bool = false, minor: Int = 1) -> Machine.Request {
-        Machine.Request(keepAlive: keepAlive, hasBody: hasBody, idempotent: idempotent, expectsContinue: expectsContinue, clientMinorVersion: minor)
+    static func request(
+        keepAlive: Bool = true, hasBody: Bool = false, idempotent: Bool = true, expectsContinue: Bool = false, minor: Int = 1, mayResend: Bool = false
+    ) -> Machine.Request {
+        Machine.Request(
+            keepAlive: keepAlive, hasBody: hasBody, idempotent: idempotent, expectsContinue: expectsContinue, clientMinorVersion: minor, mayResend: mayResend)
+    }
+
+    /// A failure as the handler reports it: resending when the machine calls the connection
+    /// stale (the handler's retry rules are not involved here).
+    static func fail(_ machine: inout Machine, _ error: GatewayError, received: Bool, buffered: Bool) -> Machine.FailureAction {
+        let stale = machine.isStaleConnection(error, receivedBytes: received)
+        return machine.failed(error, receivedBytes: received, bufferedBytes: buffered, resend: stale ? .staleConnection : nil)
     }
 
     /// A machine with a proxied exchange whose upstream is connected.
@@ -73,7 +83,7 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
         var machine = Machine()
         _ = machine.requestStarted(Self.request(hasBody: true, expectsContinue: true), local: false, bufferedBytes: false)
         check(machine.upstreamConnected(reused: true), .sendRequest(inviteBody: true))
-        check(machine.failed(GatewayError(.upstreamClosed), receivedBytes: false, bufferedBytes: false), .retry)
+        check(Self.fail(&machine, GatewayError(.upstreamClosed), received: false, buffered: false), .retry)
         check(machine.upstreamConnected(reused: false), .sendRequest(inviteBody: false))
 
         var bodiless = Machine()
@@ -89,10 +99,10 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
     @Test func staleReusedConnectionIsRetriedOnceForIdempotentRequests() {
         var machine = Self.connected(reused: true)
         let closed = GatewayError(.upstreamClosed)
-        check(machine.failed(closed, receivedBytes: false, bufferedBytes: false), .retry)
+        check(Self.fail(&machine, closed, received: false, buffered: false), .retry)
         _ = machine.upstreamConnected(reused: false)
         // The fresh connection failing too is answered, not retried again.
-        check(machine.failed(closed, receivedBytes: false, bufferedBytes: false), .respond(closeAfter: false))
+        check(Self.fail(&machine, closed, received: false, buffered: false), .respond(closeAfter: false))
     }
 
     @Test(arguments: [
@@ -105,20 +115,45 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
     func noRetryWhenUnsafe(_ name: String, idempotent: Bool, reused: Bool, received: Bool, replayable: Bool, kind: GatewayError.Kind) {
         var machine = Self.connected(Self.request(idempotent: idempotent), reused: reused)
         if !replayable { machine.replayLimitExceeded() }
-        check(machine.failed(GatewayError(kind), receivedBytes: received, bufferedBytes: false), .respond(closeAfter: false), name)
+        check(Self.fail(&machine, GatewayError(kind), received: received, buffered: false), .respond(closeAfter: false), name)
+    }
+
+    /// A retry the handler decided on goes ahead only while nothing reached the client and the
+    /// body is still kept; a request that may be resent keeps its body from the first attempt.
+    @Test func retriesResendOnlyWhileTheRequestCanBeSentAgain() {
+        var machine = Self.connected(Self.request(hasBody: true, mayResend: true), reused: false)
+        #expect(machine.remembersBody, "kept on a fresh connection too")
+        #expect(!machine.isStaleConnection(GatewayError(.upstreamClosed), receivedBytes: false), "a fresh connection is never stale")
+        check(machine.failed(GatewayError(.upstreamClosed), receivedBytes: false, bufferedBytes: false, resend: .retry), .retry)
+        check(machine.upstreamConnected(reused: false), .sendRequest(inviteBody: false))
+        // Retries may repeat (the stale-connection replay may not).
+        check(machine.failed(GatewayError(.connectTimeout), receivedBytes: false, bufferedBytes: false, resend: .retry), .retry)
+        _ = machine.upstreamConnected(reused: false)
+        machine.replayLimitExceeded()
+        #expect(!machine.canResend && !machine.remembersBody)
+        check(machine.failed(GatewayError(.upstreamClosed), receivedBytes: false, bufferedBytes: false, resend: .retry), .respond(closeAfter: true))
+
+        var started = Self.connected(Self.request(mayResend: true))
+        _ = started.requestBodyEnded()
+        _ = started.responseHeadReceived(upstreamFraming: .contentLength(10), bufferedBytes: false)
+        #expect(!started.canResend)
+        check(started.failed(GatewayError(.upstreamClosed), receivedBytes: true, bufferedBytes: false, resend: .retry), .abort)
+
+        let plain = Self.connected(Self.request(hasBody: true), reused: false)
+        #expect(!plain.remembersBody, "nothing to keep when the request is never resent")
     }
 
     @Test func failureAfterTheResponseStartedCutsTheConnection() {
         var machine = Self.connected()
         _ = machine.requestBodyEnded()
         _ = machine.responseHeadReceived(upstreamFraming: .contentLength(100), bufferedBytes: false)
-        check(machine.failed(GatewayError(.upstreamClosed), receivedBytes: true, bufferedBytes: false), .abort)
+        check(Self.fail(&machine, GatewayError(.upstreamClosed), received: true, buffered: false), .abort)
         #expect(machine.state == .closed)
     }
 
     @Test func errorResponseWithUnreadBodyCloses() {
         var machine = Self.connected(Self.request(hasBody: true))
-        check(machine.failed(GatewayError(.connectTimeout), receivedBytes: false, bufferedBytes: true), .respond(closeAfter: true))
+        check(Self.fail(&machine, GatewayError(.connectTimeout), received: false, buffered: true), .respond(closeAfter: true))
         // The failed upstream is never handed back to the pool.
         check(machine.responseEnded(upstreamReusable: true, bufferedBytes: true), .init(releaseUpstream: false, next: .close))
     }
@@ -164,7 +199,7 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
 
     @Test func lateEventsWithoutAnExchangeAreIgnored() {
         var machine = Machine()
-        check(machine.failed(GatewayError(.idleTimeout), receivedBytes: true, bufferedBytes: false), .ignore)
+        check(Self.fail(&machine, GatewayError(.idleTimeout), received: true, buffered: false), .ignore)
         check(machine.requestBodyEnded(), false)
         check(machine.connectionClosed(), nil)
     }

@@ -126,94 +126,30 @@ extension EndpointPickerTests {
         for _ in 0..<1_000 { #expect(two.pick(head, path: "/", clientIP: nil, state: &cursor, random: random.next()) { [3, 1][$0] } == 1) }
     }
 
-    @Test func anExchangeIsCountedInFlightOnceHoweverItEnds() throws {
-        let counter = InFlightCounter()
+    /// Every count an exchange takes (its endpoint's in-flight count, its loop's request and
+    /// retry counts) comes back exactly once, whether it finishes or is dropped.
+    @Test func anExchangeIsCountedOnceHoweverItEnds() throws {
+        let upstream = ProxySnapshot.Upstream(Self.upstream(.leastConnections, endpoints: 2))
+        let state = LoopUpstreamState()
         let snapshot = ProxySnapshot(LoomConfiguration(origin: .environment))
         var exchanges = (0..<3).map { _ in Exchange(snapshot: snapshot, head: Self.head(), requestID: "r", now: .now()) }
-        for exchange in exchanges { exchange.countInFlight(on: counter) }
-        #expect(counter.current == 3)
-        exchanges[0].releaseInFlight()
-        exchanges[0].releaseInFlight()
-        #expect(counter.current == 2)
-        // An exchange dropped without finishing gives its count back in deinit.
+        for exchange in exchanges {
+            exchange.count(in: state)
+            exchange.assign(0, of: upstream)
+        }
+        #expect(upstream.inFlight.map(\.current) == [3, 0] && state.activeRequests == 3)
+        // A retry moves the count to its new endpoint and counts as a retry once.
+        exchanges[1].assign(1, of: upstream)
+        exchanges[1].countAsRetry()
+        exchanges[1].countAsRetry()
+        #expect(upstream.inFlight.map(\.current) == [2, 1] && state.activeRetries == 1)
+        exchanges[0].release()
+        exchanges[0].release()
+        #expect(upstream.inFlight.map(\.current) == [1, 1] && state.activeRequests == 2)
+        // An exchange dropped without finishing gives its counts back in deinit.
         exchanges.removeLast()
-        #expect(counter.current == 1)
+        #expect(upstream.inFlight.map(\.current) == [0, 1])
         exchanges.removeAll()
-        #expect(counter.current == 0)
-    }
-}
-
-extension EndpointPickerTests {
-    static func weighted(_ strategy: LoadBalancing, _ weights: [Int], key: HashKey? = nil) -> EndpointPicker {
-        var config = upstream(strategy, endpoints: weights.count, key: key)
-        config.endpointOptions = weights.map { EndpointOptions(weight: $0) }
-        return EndpointPicker(config)
-    }
-
-    /// nginx's smooth weighted round robin: 5,1,1 interleaves rather than bursting.
-    @Test func smoothWeightedRoundRobin() {
-        for strategy in [LoadBalancing.roundRobin, .weighted] {
-            let picker = Self.weighted(strategy, [5, 1, 1])
-            var state = EndpointPicker.State()
-            let picks = (0..<14).map { _ in picker.pick(Self.head(), path: "/", clientIP: nil, state: &state, random: 0) }
-            #expect(picks == [0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0])
-        }
-    }
-
-    @Test func weightsShapeRandomIPHashAndTheRing() {
-        var random = SplitMix64(state: 9)
-        var state = EndpointPicker.State()
-        let head = Self.head()
-        for strategy in [LoadBalancing.random, .ipHash, .consistentHash] {
-            let picker = Self.weighted(strategy, [1, 3], key: .path)
-            var counts = [0, 0]
-            for _ in 0..<40_000 {
-                let value = random.next()
-                let ip = "\(value & 0xFF).\(value >> 8 & 0xFF).\(value >> 16 & 0xFF).9"
-                counts[picker.pick(head, path: "/k/\(value)", clientIP: ip, state: &state, random: value)] += 1
-            }
-            // 10,000 and 30,000 expected; the ring's placement varies more than a coin.
-            #expect(abs(counts[0] - 10_000) < 2_000, "\(strategy): \(counts)")
-        }
-    }
-
-    @Test func leastConnComparesLoadRelativeToWeight() {
-        let picker = Self.weighted(.leastConnections, [1, 4])
-        var state = EndpointPicker.State()
-        // 2 in flight on weight 1 is busier than 5 on weight 4.
-        #expect(picker.pick(Self.head(), path: "/", clientIP: nil, state: &state, random: 0) { [2, 5][$0] } == 1)
-        #expect(picker.pick(Self.head(), path: "/", clientIP: nil, state: &state, random: 0) { [1, 5][$0] } == 0)
-    }
-}
-
-extension EndpointPickerTests {
-    /// Idle (all tied at zero), least_conn and power_of_two still follow the weights; a busy
-    /// endpoint's share goes evenly to the others.
-    @Test func loadBasedStrategiesKeepWeightsAndFairTurns() {
-        var random = SplitMix64(state: 21)
-        let head = Self.head()
-        for strategy in [LoadBalancing.leastConnections, .powerOfTwo] {
-            let picker = Self.weighted(strategy, [5, 1])
-            var state = EndpointPicker.State()
-            var counts = [0, 0]
-            for _ in 0..<6_000 { counts[picker.pick(head, path: "/", clientIP: nil, state: &state, random: random.next()) { _ in 0 }] += 1 }
-            #expect(abs(counts[0] - 5_000) < 250, "\(strategy): \(counts)")
-        }
-        let even = EndpointPicker(Self.upstream(.leastConnections, endpoints: 3))
-        var state = EndpointPicker.State()
-        var counts = [0, 0, 0]
-        for _ in 0..<6_000 { counts[even.pick(head, path: "/", clientIP: nil, state: &state, random: 0) { [0, 0, 1][$0] }] += 1 }
-        #expect(counts == [3_000, 3_000, 0])
-    }
-
-    @Test func ringSizeDependsOnWeightRatiosOnly() {
-        let ones = Self.weighted(.consistentHash, [1, 1, 1], key: .path)
-        let thousands = Self.weighted(.consistentHash, [1000, 1000, 1000], key: .path)
-        var state = EndpointPicker.State()
-        for key in 0..<2_000 {
-            let path = "/k\(key)"
-            #expect(ones.pick(Self.head(), path: path, clientIP: nil, state: &state, random: 0)
-                == thousands.pick(Self.head(), path: path, clientIP: nil, state: &state, random: 0))
-        }
+        #expect(upstream.inFlight.map(\.current) == [0, 0] && state.activeRequests == 0 && state.activeRetries == 0)
     }
 }

@@ -79,7 +79,8 @@ extension ProxyE2E {
             #expect(GatewayError(.responseHeaderTimeout).status == 504)
             #expect(GatewayError(.idleTimeout).status == 504)
             #expect(GatewayError(.requestTimeout).status == 504)
-            #expect(GatewayError(.noEndpointAvailable).status == 503)
+            #expect(GatewayError(.noEndpointAvailable(retryAfter: 3)).status == 503)
+            #expect(GatewayError(.perTryTimeout).status == 504)
             #expect(GatewayError(.requestHeaderTimeout).status == 408)
             #expect(GatewayError(.invalidRequest(.bodyTooLarge)).status == 413)
             // The bootstrap's connect timeout is what the data path sees; it must map to 504.
