@@ -22,12 +22,15 @@ public final class ProxyEngine: Sendable {
     private let logger: Logger
     private let accessLog: AccessLog
     private let serverChannels = NIOLockedValueBox<[Channel]>([])
+    private let healthChecker: HealthChecker
 
     public init(configuration: LoomConfiguration, logger: Logger, accessLog: AccessLog) {
         let threads = configuration.server.workerThreads ?? System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         contexts = group.makeIterator().map { LoopContext(eventLoop: $0) }
-        store = SnapshotStore(ProxySnapshot(configuration))
+        let snapshot = ProxySnapshot(configuration)
+        store = SnapshotStore(snapshot)
+        healthChecker = HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger)
         self.logger = logger
         self.accessLog = accessLog
     }
@@ -41,6 +44,7 @@ public final class ProxyEngine: Sendable {
     /// Binds every listener. Throws (after closing what was bound) if any bind fails.
     public func start() async throws -> [BoundListener] {
         for context in contexts { context.start() }
+        healthChecker.start()
         let configuration = store.current.configuration
         var bound: [BoundListener] = []
         do {
@@ -103,6 +107,7 @@ public final class ProxyEngine: Sendable {
     /// whatever is left and stops the event loops.
     public func shutdown(gracePeriod: Duration) async {
         await closeListeners()
+        _ = try? await healthChecker.stop()?.get()
         let drained = EventLoopFuture.andAllComplete(contexts.map { $0.drain() }, on: group.any())
         let deadline = group.any().scheduleTask(in: TimeAmount(gracePeriod)) {}
         let finishedInTime = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in

@@ -9,52 +9,9 @@ import Testing
 /// text, several real backends, and which backend got the request with which path.
 extension ProxyE2E {
     @Suite struct RoutingTests {
-        /// Starts `count` echo backends, loads `text` (with `{port0}`, `{port1}`, … replaced by
-        /// their ports) and runs `body` against a proxy for it.
-        static func withBackends(
-            _ count: Int, dialect: ConfigDialect, _ text: String, _ body: ([TestBackend], ProxyHarness) async throws -> Void
-        ) async throws {
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            let backends = (0..<count).map { _ in TestBackend(group: group) }
-            do {
-                for backend in backends { try await backend.start() }
-                var text = text
-                for (index, backend) in backends.enumerated() { text = text.replacingOccurrences(of: "{port\(index)}", with: String(backend.port)) }
-                let result = ConfigLoader.load(text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: [:])
-                let configuration = try #require(result.configuration, "\(result.diagnostics)")
-                try await E2E.withProxy(configuration) { proxy in try await body(backends, proxy) }
-            } catch {
-                for backend in backends { await backend.stop() }
-                try? await group.shutdownGracefully()
-                throw error
-            }
-            for backend in backends { await backend.stop() }
-            try? await group.shutdownGracefully()
-        }
-
-        /// Which backend answered (the one whose log of request targets grew) and the
-        /// request-target it received; the status when loom answered by itself.
-        static func forwarded(_ proxy: ProxyHarness, _ backends: [TestBackend], _ raw: String) throws -> String {
-            let before = backends.map { $0.requestURIs.withLockedValue(\.count) }
-            let response = try proxy.request(raw)
-            guard response.status == 200 else { return "\(response.status)" }
-            let echoed = try EchoedRequest(response)
-            let index = backends.indices.first { backends[$0].requestURIs.withLockedValue(\.count) > before[$0] }
-            return "backend\(index.map(String.init) ?? "?") \(echoed.uri)"
-        }
-
-        /// Expects `request` (raw, or a path for a plain GET) to reach `expected` (see `forwarded`).
-        static func expectForwarded(
-            _ proxy: ProxyHarness, _ backends: [TestBackend], _ request: String, _ expected: String,
-            sourceLocation: Testing.SourceLocation = #_sourceLocation
-        ) throws {
-            let raw = request.hasPrefix("/") ? "GET \(request) HTTP/1.1\r\nHost: a\r\n\r\n" : request
-            #expect(try forwarded(proxy, backends, raw) == expected, sourceLocation: sourceLocation)
-        }
-
         /// The "Mode 2" example of warpdrive-routing.md, each of its `→` lines.
         @Test func warpDriveModeTwoExample() async throws {
-            try await Self.withBackends(3, dialect: .warpDriveTOML, """
+            try await E2E.withBackends(3, dialect: .warpDriveTOML, """
                 [server]
                 http_port = 8080
                 [upstreams.rails]
@@ -78,18 +35,18 @@ extension ProxyE2E {
                 upstream = "rails"
                 """) { backends, proxy in
                 // GET /cable → 127.0.0.1:3001
-                try Self.expectForwarded(proxy, backends, "/cable", "backend1 /cable")
+                try E2E.expectForwarded(proxy, backends, "/cable", "backend1 /cable")
                 // GET /sidekiq/jobs → 127.0.0.1:7080/jobs
-                try Self.expectForwarded(proxy, backends, "/sidekiq/jobs", "backend2 /jobs")
+                try E2E.expectForwarded(proxy, backends, "/sidekiq/jobs", "backend2 /jobs")
                 // GET / → 127.0.0.1:3000
-                try Self.expectForwarded(proxy, backends, "/", "backend0 /")
-                try Self.expectForwarded(proxy, backends, "/cables", "backend0 /cables")
+                try E2E.expectForwarded(proxy, backends, "/", "backend0 /")
+                try E2E.expectForwarded(proxy, backends, "/cables", "backend0 /cables")
             }
         }
 
         /// warpdrive-routing.md's regex, header and method examples, through the proxy.
         @Test func warpDriveRegexHeaderAndMethodExamples() async throws {
-            try await Self.withBackends(4, dialect: .warpDriveTOML, """
+            try await E2E.withBackends(4, dialect: .warpDriveTOML, """
                 [upstreams.posts_service]
                 host = "127.0.0.1"
                 port = {port0}
@@ -119,13 +76,13 @@ extension ProxyE2E {
                 query = [{ name = "version", value = "2" }]
                 upstream = "api_v2"
                 """) { backends, proxy in
-                try Self.expectForwarded(proxy, backends, "GET /users/42/posts?page=2 HTTP/1.1\r\nHost: a\r\n\r\n", "backend0 /users/42/posts?page=2")
-                try Self.expectForwarded(proxy, backends, "GET /users/x/posts HTTP/1.1\r\nHost: a\r\n\r\n", "404")
-                try Self.expectForwarded(proxy, backends, "GET /things HTTP/1.1\r\nHost: a\r\nx-api-version: v2\r\n\r\n", "backend1 /things")
-                try Self.expectForwarded(proxy, backends, "GET /things HTTP/1.1\r\nHost: a\r\nX-API-Version: v1\r\n\r\n", "backend2 /things")
-                try Self.expectForwarded(proxy, backends, "GET /things HTTP/1.1\r\nHost: a\r\nX-API-Version: v3\r\n\r\n", "404")
-                try Self.expectForwarded(proxy, backends, "GET /things?version=%32 HTTP/1.1\r\nHost: a\r\n\r\n", "backend1 /things?version=%32")
-                try Self.expectForwarded(proxy, backends, "DELETE /admin/users/1 HTTP/1.1\r\nHost: a\r\n\r\n", "backend3 /admin/users/1")
+                try E2E.expectForwarded(proxy, backends, "GET /users/42/posts?page=2 HTTP/1.1\r\nHost: a\r\n\r\n", "backend0 /users/42/posts?page=2")
+                try E2E.expectForwarded(proxy, backends, "GET /users/x/posts HTTP/1.1\r\nHost: a\r\n\r\n", "404")
+                try E2E.expectForwarded(proxy, backends, "GET /things HTTP/1.1\r\nHost: a\r\nx-api-version: v2\r\n\r\n", "backend1 /things")
+                try E2E.expectForwarded(proxy, backends, "GET /things HTTP/1.1\r\nHost: a\r\nX-API-Version: v1\r\n\r\n", "backend2 /things")
+                try E2E.expectForwarded(proxy, backends, "GET /things HTTP/1.1\r\nHost: a\r\nX-API-Version: v3\r\n\r\n", "404")
+                try E2E.expectForwarded(proxy, backends, "GET /things?version=%32 HTTP/1.1\r\nHost: a\r\n\r\n", "backend1 /things?version=%32")
+                try E2E.expectForwarded(proxy, backends, "DELETE /admin/users/1 HTTP/1.1\r\nHost: a\r\n\r\n", "backend3 /admin/users/1")
                 let notAllowed = try proxy.request("GET /admin HTTP/1.1\r\nHost: a\r\n\r\n")
                 #expect(notAllowed.status == 405)
                 #expect(notAllowed.header("allow") == "DELETE, PUT")
@@ -135,7 +92,7 @@ extension ProxyE2E {
         /// warpdrive-routing.md: `rewrite = "/new-api"  # /old-api/users → /new-api/users`; and
         /// regular-expression rewrites, whose own query comes before the client's.
         @Test func rewritesThroughTheProxy() async throws {
-            try await Self.withBackends(1, dialect: .warpDriveTOML, """
+            try await E2E.withBackends(1, dialect: .warpDriveTOML, """
                 [upstreams.api]
                 host = "127.0.0.1"
                 port = {port0}
@@ -152,21 +109,21 @@ extension ProxyE2E {
                 upstream = "api"
                 rewrite = { regex = "^/u/([^/]+)-profile", replacement = "/profiles/$1" }
                 """) { backends, proxy in
-                try Self.expectForwarded(proxy, backends, "/old-api/users", "backend0 /new-api/users")
-                try Self.expectForwarded(proxy, backends, "/old-api?x=1", "backend0 /new-api?x=1")
-                try Self.expectForwarded(proxy, backends, "/users/42/posts/7?page=2", "backend0 /posts?user=42/7&page=2")
-                try Self.expectForwarded(proxy, backends, "/users/42/posts", "backend0 /posts?user=42")
-                try Self.expectForwarded(proxy, backends, "/u/ann-profile/x", "backend0 /profiles/ann/x")
+                try E2E.expectForwarded(proxy, backends, "/old-api/users", "backend0 /new-api/users")
+                try E2E.expectForwarded(proxy, backends, "/old-api?x=1", "backend0 /new-api?x=1")
+                try E2E.expectForwarded(proxy, backends, "/users/42/posts/7?page=2", "backend0 /posts?user=42/7&page=2")
+                try E2E.expectForwarded(proxy, backends, "/users/42/posts", "backend0 /posts?user=42")
+                try E2E.expectForwarded(proxy, backends, "/u/ann-profile/x", "backend0 /profiles/ann/x")
                 // Captured text must not smuggle a dot segment past routing: the request's
                 // path had none, the rewritten one would (`/profiles/../admin`).
-                try Self.expectForwarded(proxy, backends, "/u/..-profile/admin", "400")
+                try E2E.expectForwarded(proxy, backends, "/u/..-profile/admin", "400")
             }
         }
 
         /// Request and response header rules: remove, set (replacing every field of the name),
         /// add; on the response, `/cookies` sends three Set-Cookie fields.
         @Test func headerRulesOnBothSides() async throws {
-            try await Self.withBackends(1, dialect: .loomYAML, """
+            try await E2E.withBackends(1, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]
                 upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
                 routes:
@@ -199,7 +156,7 @@ extension ProxyE2E {
         }
 
         @Test func redirectsKeepParametersAndQuery() async throws {
-            try await Self.withBackends(1, dialect: .loomYAML, """
+            try await E2E.withBackends(1, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]
                 upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
                 routes:
@@ -219,7 +176,7 @@ extension ProxyE2E {
         /// consistent_hash on a header: one user always reaches the same backend, and users
         /// spread over all three.
         @Test func consistentHashKeepsAKeyOnOneBackend() async throws {
-            try await Self.withBackends(3, dialect: .loomYAML, """
+            try await E2E.withBackends(3, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]
                 upstreams:
                   - name: app
@@ -231,7 +188,7 @@ extension ProxyE2E {
                 var homes: [String: String] = [:]
                 for round in 0..<3 {
                     for user in 0..<30 {
-                        let got = try Self.forwarded(proxy, backends, "GET /x HTTP/1.1\r\nHost: a\r\nX-User: user\(user)\r\n\r\n")
+                        let got = try E2E.forwarded(proxy, backends, "GET /x HTTP/1.1\r\nHost: a\r\nX-User: user\(user)\r\n\r\n")
                         let backend = String(got.prefix { $0 != " " })
                         if round == 0 { homes["user\(user)"] = backend } else { #expect(homes["user\(user)"] == backend, "user\(user)") }
                     }
@@ -243,7 +200,7 @@ extension ProxyE2E {
         /// least_conn counts requests in flight across event loops: while one backend holds a
         /// slow request, quick ones all go to the other.
         @Test func leastConnAvoidsTheBusyBackend() async throws {
-            try await Self.withBackends(2, dialect: .loomYAML, """
+            try await E2E.withBackends(2, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]
                 upstreams:
                   - {name: app, endpoints: ["127.0.0.1:{port0}", "127.0.0.1:{port1}"], load_balancer: least_conn}
@@ -255,17 +212,17 @@ extension ProxyE2E {
                 #expect(await E2E.eventually { backends.contains { $0.requestURIs.withLockedValue { $0.contains("/delay?ms=1500") } } })
                 let busy = backends.firstIndex { $0.requestURIs.withLockedValue { $0.contains("/delay?ms=1500") } }!
                 for index in 0..<6 {
-                    #expect(try Self.forwarded(proxy, backends, "GET /quick/\(index) HTTP/1.1\r\nHost: a\r\n\r\n") == "backend\(1 - busy) /quick/\(index)")
+                    #expect(try E2E.forwarded(proxy, backends, "GET /quick/\(index) HTTP/1.1\r\nHost: a\r\n\r\n") == "backend\(1 - busy) /quick/\(index)")
                 }
                 #expect(try slow.readResponse().status == 200)
                 // With nothing in flight, both take turns again.
-                let after = try (0..<4).map { try Self.forwarded(proxy, backends, "GET /after/\($0) HTTP/1.1\r\nHost: a\r\n\r\n") }
+                let after = try (0..<4).map { try E2E.forwarded(proxy, backends, "GET /after/\($0) HTTP/1.1\r\nHost: a\r\n\r\n") }
                 #expect(Set(after.map { $0.prefix(8) }).count == 2, "\(after)")
             }
         }
 
         @Test func parametersWildcardHostsAndMethodsThroughTheProxy() async throws {
-            try await Self.withBackends(2, dialect: .loomYAML, """
+            try await E2E.withBackends(2, dialect: .loomYAML, """
                 listeners: [{name: http, address: "127.0.0.1:8080"}]
                 upstreams:
                   - {name: users, endpoints: ["127.0.0.1:{port0}"]}
@@ -275,18 +232,18 @@ extension ProxyE2E {
                   - {id: user, path: "/users/{id}", methods: [GET], upstream: users}
                   - {id: tenant, path: "/t/{tenant}/*", host: "*.example.com", upstream: tenants, strip_prefix: true}
                 """) { backends, proxy in
-                try Self.expectForwarded(proxy, backends, "GET /users/42?full=1 HTTP/1.1\r\nHost: a\r\n\r\n", "backend0 /users/42?full=1")
+                try E2E.expectForwarded(proxy, backends, "GET /users/42?full=1 HTTP/1.1\r\nHost: a\r\n\r\n", "backend0 /users/42?full=1")
                 #expect(try proxy.request("GET /users/me HTTP/1.1\r\nHost: a\r\n\r\n").bodyText == "me")
-                try Self.expectForwarded(proxy, backends, "GET /t/acme/orders/7?x=1 HTTP/1.1\r\nHost: EU.Example.com:8080\r\n\r\n", "backend1 /orders/7?x=1")
-                try Self.expectForwarded(proxy, backends, "GET /t/acme HTTP/1.1\r\nHost: a.b.example.com\r\n\r\n", "backend1 /")
+                try E2E.expectForwarded(proxy, backends, "GET /t/acme/orders/7?x=1 HTTP/1.1\r\nHost: EU.Example.com:8080\r\n\r\n", "backend1 /orders/7?x=1")
+                try E2E.expectForwarded(proxy, backends, "GET /t/acme HTTP/1.1\r\nHost: a.b.example.com\r\n\r\n", "backend1 /")
                 // The wildcard needs at least one label before the suffix.
-                try Self.expectForwarded(proxy, backends, "GET /t/acme HTTP/1.1\r\nHost: example.com\r\n\r\n", "404")
+                try E2E.expectForwarded(proxy, backends, "GET /t/acme HTTP/1.1\r\nHost: example.com\r\n\r\n", "404")
                 let notAllowed = try proxy.request("DELETE /users/42 HTTP/1.1\r\nHost: a\r\n\r\n")
                 #expect(notAllowed.status == 405)
                 #expect(notAllowed.header("allow") == "GET")
                 // A parameter takes a whole non-empty segment.
-                try Self.expectForwarded(proxy, backends, "GET /users/ HTTP/1.1\r\nHost: a\r\n\r\n", "404")
-                try Self.expectForwarded(proxy, backends, "GET /users/42/x HTTP/1.1\r\nHost: a\r\n\r\n", "404")
+                try E2E.expectForwarded(proxy, backends, "GET /users/ HTTP/1.1\r\nHost: a\r\n\r\n", "404")
+                try E2E.expectForwarded(proxy, backends, "GET /users/42/x HTTP/1.1\r\nHost: a\r\n\r\n", "404")
             }
         }
     }

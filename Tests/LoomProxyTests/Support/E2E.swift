@@ -61,6 +61,49 @@ enum E2E {
         try? await group.shutdownGracefully()
     }
 
+    /// Starts `count` echo backends, loads `text` (with `{port0}`, `{port1}`, … replaced by
+    /// their ports) and runs `body` against a proxy for it.
+    static func withBackends(
+        _ count: Int, dialect: ConfigDialect, _ text: String, _ body: ([TestBackend], ProxyHarness) async throws -> Void
+    ) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let backends = (0..<count).map { _ in TestBackend(group: group) }
+        do {
+            for backend in backends { try await backend.start() }
+            var text = text
+            for (index, backend) in backends.enumerated() { text = text.replacingOccurrences(of: "{port\(index)}", with: String(backend.port)) }
+            let result = ConfigLoader.load(text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: [:])
+            let configuration = try #require(result.configuration, "\(result.diagnostics)")
+            try await E2E.withProxy(configuration) { proxy in try await body(backends, proxy) }
+        } catch {
+            for backend in backends { await backend.stop() }
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        for backend in backends { await backend.stop() }
+        try? await group.shutdownGracefully()
+    }
+
+    /// Which backend answered (the one whose log of request targets grew) and the
+    /// request-target it received; the status when loom answered by itself.
+    static func forwarded(_ proxy: ProxyHarness, _ backends: [TestBackend], _ raw: String) throws -> String {
+        let before = backends.map { $0.requestURIs.withLockedValue(\.count) }
+        let response = try proxy.request(raw)
+        guard response.status == 200 else { return "\(response.status)" }
+        let echoed = try EchoedRequest(response)
+        let index = backends.indices.first { backends[$0].requestURIs.withLockedValue(\.count) > before[$0] }
+        return "backend\(index.map(String.init) ?? "?") \(echoed.uri)"
+    }
+
+    /// Expects `request` (raw, or a path for a plain GET) to reach `expected` (see `forwarded`).
+    static func expectForwarded(
+        _ proxy: ProxyHarness, _ backends: [TestBackend], _ request: String, _ expected: String,
+        sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) throws {
+        let raw = request.hasPrefix("/") ? "GET \(request) HTTP/1.1\r\nHost: a\r\n\r\n" : request
+        #expect(try forwarded(proxy, backends, raw) == expected, sourceLocation: sourceLocation)
+    }
+
     /// A proxy for `configuration`, stopped afterwards.
     static func withProxy(_ configuration: LoomConfiguration, _ body: (ProxyHarness) async throws -> Void) async throws {
         let proxy = try await ProxyHarness.start(configuration)

@@ -17,6 +17,8 @@ import NIOPosix
 /// - `/close` answers with `Connection: close` semantics by closing after the response.
 /// - `/flaky…` echoes like `/echo` when it is the first request on its connection, and closes
 ///   the connection without answering otherwise (a keep-alive race seen from the proxy).
+/// - `/health` answers `healthStatus` (200 unless a test changes it) and is not logged in
+///   `requestURIs`, so active health checks do not blur which backend served what.
 /// Every accepted connection is counted, so tests can prove keep-alive reuse.
 final class TestBackend: @unchecked Sendable {
     let group: EventLoopGroup
@@ -26,6 +28,10 @@ final class TestBackend: @unchecked Sendable {
     let requestURIs = NIOLockedValueBox<[String]>([])
     /// Close idle keep-alive connections after this long (simulates backend idle timeouts).
     let idleClose: TimeAmount?
+    /// The status `/health` answers.
+    let healthStatus = NIOLockedValueBox(200)
+    /// Open connections, for `kill`.
+    private let children = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
 
     var connectionsAccepted: Int { accepted.withLockedValue { $0 } }
 
@@ -38,29 +44,40 @@ final class TestBackend: @unchecked Sendable {
 
     /// Starts on an ephemeral port of `host` (IPv4 loopback by default), or on a unix socket
     /// at `unixPath`.
-    func start(unixPath: String? = nil, host: String = "127.0.0.1") async throws {
+    func start(unixPath: String? = nil, host: String = "127.0.0.1", port: Int = 0) async throws {
         let accepted = self.accepted
         let requestURIs = self.requestURIs
         let idleClose = self.idleClose
+        let healthStatus = self.healthStatus
+        let children = self.children
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 accepted.withLockedValue { $0 += 1 }
+                children.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+                channel.closeFuture.whenComplete { _ in _ = children.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) } }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true)
-                    try channel.pipeline.syncOperations.addHandler(BackendHandler(idleClose: idleClose, requestURIs: requestURIs))
+                    try channel.pipeline.syncOperations.addHandler(BackendHandler(idleClose: idleClose, requestURIs: requestURIs, healthStatus: healthStatus))
                 }
             }
         if let unixPath {
             try? FileManager.default.removeItem(atPath: unixPath)
             channel = try await bootstrap.bind(unixDomainSocketPath: unixPath).get()
         } else {
-            channel = try await bootstrap.bind(host: host, port: 0).get()
+            channel = try await bootstrap.bind(host: host, port: port).get()
         }
     }
 
     func stop() async {
         try? await channel?.close()
+    }
+
+    /// Dies as a crashed server does: the listener and every open connection close at once
+    /// (requests in flight are cut), and connecting is refused from then on.
+    func kill() async {
+        try? await channel?.close()
+        for child in children.withLockedValue({ Array($0.values) }) { try? await child.close() }
     }
 }
 
@@ -78,10 +95,12 @@ private final class BackendHandler: ChannelInboundHandler {
     private var requestsOnConnection = 0
     private let idleClose: TimeAmount?
     private let requestURIs: NIOLockedValueBox<[String]>
+    private let healthStatus: NIOLockedValueBox<Int>
 
-    init(idleClose: TimeAmount?, requestURIs: NIOLockedValueBox<[String]>) {
+    init(idleClose: TimeAmount?, requestURIs: NIOLockedValueBox<[String]>, healthStatus: NIOLockedValueBox<Int>) {
         self.idleClose = idleClose
         self.requestURIs = requestURIs
+        self.healthStatus = healthStatus
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -98,7 +117,7 @@ private final class BackendHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            requestURIs.withLockedValue { $0.append(head.uri) }
+            if head.uri != "/health" { requestURIs.withLockedValue { $0.append(head.uri) } }
             requestsOnConnection += 1
             if head.uri.hasPrefix("/flaky"), requestsOnConnection > 1 {
                 self.head = nil
@@ -128,6 +147,9 @@ private final class BackendHandler: ChannelInboundHandler {
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
         switch path {
+        case "/health":
+            let code = healthStatus.withLockedValue { $0 }
+            send(status: HTTPResponseStatus(statusCode: code), headers: HTTPHeaders(), body: "health \(code)", context: context)
         case "/cookies":
             var headers = HTTPHeaders([("Content-Length", "2")])
             headers.add(name: "Set-Cookie", value: "a=1; Path=/")

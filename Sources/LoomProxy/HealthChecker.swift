@@ -1,0 +1,108 @@
+import LoomConfig
+import LoomUpstream
+import Logging
+import NIOCore
+
+/// Runs the active health checks of every upstream that has them: one probe at a time per
+/// endpoint, each endpoint on one event loop (spread over the loops), each verdict written to
+/// the upstream's shared `UpstreamHealth`, where request paths on every loop read it.
+///
+/// Probes are jittered so that endpoints are not checked in lockstep: the first comes at a
+/// random point within the first interval, each next one an interval (±10 %) after the
+/// previous one ended, so a slow check never overlaps the next.
+final class HealthChecker: Sendable {
+    private let checks: [EndpointCheck]
+
+    init(upstreams: [ProxySnapshot.Upstream], loops: [EventLoop], logger: Logger) {
+        var checks: [EndpointCheck] = []
+        for upstream in upstreams {
+            guard let settings = upstream.config.health, let health = upstream.health else { continue }
+            for index in upstream.endpoints.indices {
+                let loop = loops[checks.count % max(loops.count, 1)]
+                checks.append(EndpointCheck(upstream: upstream, index: index, settings: settings, health: health, eventLoop: loop, logger: logger))
+            }
+        }
+        self.checks = checks
+    }
+
+    func start() {
+        for check in checks { check.eventLoop.execute { check.start() } }
+    }
+
+    /// Stops scheduling probes (one in flight finishes by its timeout and is ignored).
+    func stop() -> EventLoopFuture<Void>? {
+        guard let loop = checks.first?.eventLoop else { return nil }
+        let stopped = checks.map { check in check.eventLoop.submit { check.stop() } }
+        return EventLoopFuture.andAllComplete(stopped, on: loop)
+    }
+}
+
+/// The checks of one endpoint. Touched only on `eventLoop`.
+private final class EndpointCheck: @unchecked Sendable {
+    let eventLoop: EventLoop
+    private let upstreamName: String
+    private let endpoint: Endpoint
+    private let authority: String
+    private let index: Int
+    private let settings: HealthCheckSettings
+    private let health: UpstreamHealth
+    private let counter: HealthCheckCounter
+    private var state = HealthCheckCounter.State()
+    private var next: Scheduled<Void>?
+    private var stopped = false
+    private let logger: Logger
+    private var random = SystemRandomNumberGenerator()
+
+    init(upstream: ProxySnapshot.Upstream, index: Int, settings: HealthCheckSettings, health: UpstreamHealth, eventLoop: EventLoop, logger: Logger) {
+        self.upstreamName = upstream.name
+        self.endpoint = upstream.endpoints[index]
+        self.authority = upstream.authorities[index]
+        self.index = index
+        self.settings = settings
+        self.health = health
+        self.counter = HealthCheckCounter(healthyThreshold: settings.healthyThreshold, unhealthyThreshold: settings.unhealthyThreshold)
+        // A reload that kept this upstream's health keeps the verdict it had.
+        self.state.healthy = health.passesActiveChecks(index)
+        self.eventLoop = eventLoop
+        self.logger = logger
+    }
+
+    func start() {
+        let interval = TimeAmount(settings.interval).nanoseconds
+        schedule(in: .nanoseconds(Int64.random(in: 0..<max(interval, 1), using: &random)))
+    }
+
+    func stop() {
+        stopped = true
+        next?.cancel()
+        next = nil
+    }
+
+    private func schedule(in delay: TimeAmount) {
+        guard !stopped else { return }
+        next = eventLoop.scheduleTask(in: delay) { self.probe() }
+    }
+
+    private func probe() {
+        HealthProbe.run(settings, endpoint: endpoint, authority: authority, on: eventLoop).whenSuccess { result in
+            guard !self.stopped else { return }
+            self.record(result)
+            let interval = Double(TimeAmount(self.settings.interval).nanoseconds)
+            self.schedule(in: .nanoseconds(Int64(interval * Double.random(in: 0.9..<1.1, using: &self.random))))
+        }
+    }
+
+    private func record(_ result: HealthProbe.Result) {
+        let (next, changed) = counter.record(passed: result == .passed, state)
+        state = next
+        guard changed else { return }
+        health.setActiveHealthy(index, next.healthy)
+        var metadata: Logger.Metadata = ["upstream": .string(upstreamName), "endpoint": .string(endpoint.description)]
+        if case .failed(let reason) = result { metadata["reason"] = .string(reason) }
+        if next.healthy {
+            logger.notice("endpoint passes its health checks again", metadata: metadata)
+        } else {
+            logger.warning("endpoint failed its health checks, taken out of service", metadata: metadata)
+        }
+    }
+}
