@@ -63,7 +63,7 @@ final class LoopContext: @unchecked Sendable {
     }
 
     /// The outcome of choosing an endpoint.
-    enum EndpointChoice: Equatable {
+    enum EndpointChoice: Hashable {
         case endpoint(Int)
         /// None can take a request; the seconds after which one may (for `Retry-After`).
         case unavailable(retryAfter: Int)
