@@ -54,7 +54,8 @@ extension ConfigReader {
         dialect == .warpDriveTOML ? base.replacingOccurrences(of: "_time", with: "") : base
     }
 
-    /// Reads an upstream's four sections (`healthKey`: `health_check` in YAML, `health` in TOML).
+    /// Reads an upstream's four sections (`healthKey`: `health_check` in YAML, `health` in
+    /// TOML) and `slow_start`.
     mutating func resilience(_ table: ConfigTable, healthKey: String, into upstream: inout UpstreamConfig, fields: inout [ConfigSourceMap.Field: String]) {
         if let node = table[healthKey] {
             upstream.health = healthCheck(node, at: table.path(healthKey))
@@ -71,6 +72,11 @@ extension ConfigReader {
         if let node = table["retry"] {
             upstream.retry = retry(node, at: table.path("retry"))
             fields[.retry] = table.path("retry")
+        }
+        let slowStartKey = durationKey("slow_start", .seconds)
+        if let v = positiveDuration(table, "slow_start", toml: .seconds) {
+            upstream.slowStart = v
+            fields[.slowStart] = table.path(slowStartKey)
         }
     }
 

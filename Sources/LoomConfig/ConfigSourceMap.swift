@@ -13,7 +13,7 @@ struct ConfigSourceMap: Sendable {
     /// Fields the validator may point at. `entity` is the listener/upstream/route itself.
     enum Field: Sendable, Hashable {
         case entity, name, address, `protocol`, tls
-        case endpoints, endpoint(Int), loadBalancing, hashKey, health, circuitBreaker, outlierDetection, retry, process
+        case endpoints, endpoint(Int), loadBalancing, hashKey, health, circuitBreaker, outlierDetection, retry, slowStart, process
         case path, upstream, redirect, stripPrefix, rewrite, requireAuth, timeouts, retryNonIdempotent
         /// A route's `plugins` list, and its N-th name.
         case plugins, plugin(Int)

@@ -131,6 +131,9 @@ struct ConfigValidator {
         {
             error(.upstream, i, .retry, "retry needs max_retries 0–10, budget_percent 0–100, and backoff_base ≤ backoff_max")
         }
+        if upstream.slowStart != nil && upstream.health == nil && upstream.outlierDetection == nil && upstream.circuitBreaker == nil {
+            error(.upstream, i, .slowStart, "slow_start needs health_check, outlier_detection or circuit_breaker (nothing else takes an endpoint out, so none comes back)")
+        }
         if let health = upstream.health, health.interval <= .zero || health.timeout <= .zero || health.healthyThreshold < 1 || health.unhealthyThreshold < 1 {
             error(.upstream, i, .health, "health check interval and timeout must be greater than 0 and thresholds at least 1")
         }

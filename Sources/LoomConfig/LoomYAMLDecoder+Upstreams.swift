@@ -1,7 +1,7 @@
 /// Loom YAML `upstreams:` entries.
 extension LoomYAMLDecoder {
     static let upstreamKeys = ["name", "endpoints", "load_balancer", "consistent_hash", "pool", "timeouts", "health_check",
-                               "circuit_breaker", "outlier_detection", "retry"]
+                               "circuit_breaker", "outlier_detection", "retry", "slow_start"]
 
     mutating func upstreams(_ node: ConfigNode) {
         guard let elements = reader.list(node, at: "upstreams") else { return }

@@ -20,6 +20,9 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var outlierDetection: OutlierDetectionSettings?
     /// When and how failed attempts are tried again (defaults apply without a `retry` section).
     public var retry: RetrySettings
+    /// An endpoint back in service ramps from 10 % to its full share over this long
+    /// (`slow_start`); nil: at once.
+    public var slowStart: Duration?
     /// Planned: a process loom starts and supervises for this upstream.
     public var process: ProcessSettings?
 
@@ -43,6 +46,7 @@ public struct UpstreamConfig: Sendable, Equatable {
         self.circuitBreaker = nil
         self.outlierDetection = nil
         self.retry = RetrySettings()
+        self.slowStart = nil
         self.process = process
     }
 }

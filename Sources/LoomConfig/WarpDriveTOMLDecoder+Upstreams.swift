@@ -2,7 +2,7 @@
 /// `[[upstreams.NAME.instances]]`, plus strategy, health, process, pool and timeouts.
 extension WarpDriveTOMLDecoder {
     static let upstreamKeys = ["host", "port", "socket", "instances", "strategy", "consistent_hash", "health", "process", "pool",
-                               "connect_timeout_secs", "read_timeout_secs", "circuit_breaker", "outlier_detection", "retry"]
+                               "connect_timeout_secs", "read_timeout_secs", "circuit_breaker", "outlier_detection", "retry", "slow_start_secs"]
 
     mutating func upstreams(_ node: ConfigNode) {
         guard case .map(let entries) = node.value else {

@@ -73,7 +73,8 @@ final class LoopContext: @unchecked Sendable {
     /// endpoints an earlier attempt of this request used (bit i: endpoint i, for the first
     /// 64). Primaries come first, then backups; among them, endpoints that are available
     /// (active checks, ejections, breakers) and not tried yet. Only when every available one
-    /// was tried is one tried again. A half-open breaker admits the request here.
+    /// was tried is one tried again. A half-open breaker admits the request here, and a
+    /// warming endpoint (slow start) keeps only its current share of picks.
     func chooseEndpoint(
         of upstream: ProxySnapshot.Upstream, state: LoopUpstreamState, head: HTTPRequestHead, path: String, clientIP: String?, tried: UInt64 = 0
     ) -> EndpointChoice {
@@ -101,7 +102,18 @@ final class LoopContext: @unchecked Sendable {
         ]
         for _ in 0..<count {
             guard let eligible = tiers.first(where: { tier in (0..<count).contains(where: tier) }) else { break }
+            let rotation = state.picker
             let index = upstream.picker.pick(head, path: path, clientIP: clientIP, state: &state.picker, random: nextRandom(), inFlight: load, eligible: eligible)
+            // A warming endpoint (slow start) loses some picks, but only to another endpoint.
+            // The rotation is put back, so the turn it lost is not also taken from the next
+            // request (which would hand it every other turn).
+            if let health, !health.slowStartKeeps(index, now: now, random: nextRandom()),
+                (0..<count).contains(where: { $0 != index && eligible($0) })
+            {
+                state.picker = rotation
+                refused |= Self.bit(index)
+                continue
+            }
             if health?.admit(index, now: now) ?? true { return .endpoint(index) }
             refused |= Self.bit(index)
         }

@@ -81,7 +81,8 @@ public final class ProxySnapshot: Sendable {
             }
             self.backups = config.backups.contains(true) ? config.backups : []
             if sameEndpoints, let previous, previous.config.circuitBreaker == config.circuitBreaker,
-                previous.config.outlierDetection == config.outlierDetection, previous.config.health == config.health
+                previous.config.outlierDetection == config.outlierDetection, previous.config.health == config.health,
+                previous.config.slowStart == config.slowStart
             {
                 self.health = previous.health
             } else {
@@ -106,7 +107,9 @@ public final class ProxySnapshot: Sendable {
                                 maxEjectionMillis: $0.maxEjectionTime.inMilliseconds, maxEjectionPercent: $0.maxEjectionPercent)
             }
             guard breaker != nil || outlier != nil || config.health != nil else { return nil }
-            return UpstreamHealth(endpoints: config.endpoints.count, breaker: breaker, outlier: outlier, activelyChecked: config.health != nil)
+            return UpstreamHealth(
+                endpoints: config.endpoints.count, breaker: breaker, outlier: outlier, activelyChecked: config.health != nil,
+                slowStart: config.slowStart.map { SlowStart(windowMillis: $0.inMilliseconds) })
         }
 
         /// Whether picks must look at availability, backups or tried endpoints (else the

@@ -18,6 +18,8 @@ public final class UpstreamHealth: Sendable {
     public let outlier: OutlierDetector?
     /// Whether active checks decide availability (else every endpoint counts as passing them).
     public let activelyChecked: Bool
+    /// Ramps up endpoints that come back; nil: they get their full share at once.
+    public let slowStart: SlowStart?
     private let cells: [Cell]
     private let ejectedCount = Atomic<Int>(0)
 
@@ -26,13 +28,16 @@ public final class UpstreamHealth: Sendable {
         let breaker = Atomic<UInt64>(Packing.pack(CircuitBreaker.State()))
         let outlier = Atomic<UInt64>(Packing.pack(OutlierDetector.State()))
         let activeHealthy = Atomic<Bool>(true)
+        /// When the endpoint last came back into service (0: never left), for slow start.
+        let returnedAt = Atomic<Int64>(0)
     }
 
-    public init(endpoints: Int, breaker: CircuitBreaker?, outlier: OutlierDetector?, activelyChecked: Bool) {
+    public init(endpoints: Int, breaker: CircuitBreaker?, outlier: OutlierDetector?, activelyChecked: Bool, slowStart: SlowStart? = nil) {
         endpointCount = endpoints
         self.breaker = breaker
         self.outlier = outlier
         self.activelyChecked = activelyChecked
+        self.slowStart = slowStart
         cells = (0..<endpoints).map { _ in Cell() }
     }
 
@@ -54,6 +59,14 @@ public final class UpstreamHealth: Sendable {
         }
         if let breaker { return breaker.isAvailable(Packing.breaker(cells[index].breaker.load(ordering: .relaxed)), now: now) }
         return true
+    }
+
+    /// Whether a pick of endpoint `index` stands under slow start (always, unless it came
+    /// back less than the window ago and loses the draw).
+    public func slowStartKeeps(_ index: Int, now: Int64, random: UInt64) -> Bool {
+        guard let slowStart else { return true }
+        let returned = cells[index].returnedAt.load(ordering: .relaxed)
+        return returned == 0 || slowStart.keeps(elapsed: now - returned, random: random)
     }
 
     /// The active checks' verdict for endpoint `index`.
@@ -99,7 +112,13 @@ public final class UpstreamHealth: Sendable {
     /// open time.
     public func record(_ index: Int, _ outcome: CircuitBreaker.Outcome, now: Int64, random: UInt64) {
         if let breaker {
-            update(cells[index].breaker, Packing.breaker, Packing.pack) { breaker.record(outcome, $0, now: now, random: random) }
+            var closed = false
+            update(cells[index].breaker, Packing.breaker, Packing.pack) { state in
+                let next = breaker.record(outcome, state, now: now, random: random)
+                closed = state.phase == .halfOpen && next.phase == .closed
+                return next
+            }
+            if closed { noteReturn(index, now: now) }
         }
         guard let outlier, outcome != .abandoned else { return }
         var wantsEjection = false
@@ -111,10 +130,15 @@ public final class UpstreamHealth: Sendable {
         if wantsEjection { eject(index, outlier: outlier, now: now) }
     }
 
-    /// Sets endpoint `index`'s active-check verdict.
-    public func setActiveHealthy(_ index: Int, _ healthy: Bool) {
+    /// Sets endpoint `index`'s active-check verdict (`now`: when, for slow start).
+    public func setActiveHealthy(_ index: Int, _ healthy: Bool, now: Int64 = 0) {
         guard activelyChecked else { return }
-        cells[index].activeHealthy.store(healthy, ordering: .relaxed)
+        let was = cells[index].activeHealthy.exchange(healthy, ordering: .relaxed)
+        if healthy && !was { noteReturn(index, now: now) }
+    }
+
+    private func noteReturn(_ index: Int, now: Int64) {
+        if slowStart != nil { cells[index].returnedAt.store(max(now, 1), ordering: .relaxed) }
     }
 
     // MARK: Ejections
@@ -152,7 +176,10 @@ public final class UpstreamHealth: Sendable {
             ended = true
             return returned
         }
-        if ended { ejectedCount.subtract(1, ordering: .relaxed) }
+        if ended {
+            ejectedCount.subtract(1, ordering: .relaxed)
+            noteReturn(index, now: now)
+        }
     }
 
     /// Load, transform, compare-and-swap until no other loop intervened.

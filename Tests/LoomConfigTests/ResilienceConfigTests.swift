@@ -13,6 +13,7 @@ import Testing
                 health_check: {type: http, path: /up, interval: 5s, timeout: 1s, unhealthy_threshold: 2, healthy_threshold: 1, expected_statuses: [200, "300-302"]}
                 circuit_breaker: {failure_threshold: 4, success_threshold: 3, timeout: 15s, half_open_requests: 2}
                 outlier_detection: {consecutive_failures: 3, base_ejection_time: 10s, max_ejection_time: 2m, max_ejection_percent: 30}
+                slow_start: 20s
                 retry: {max_retries: 3, backoff_base: 10ms, backoff_max: 1s, retryable_codes: [503, "520-522"], per_try_timeout: 500ms,
                         budget_percent: 50, min_retry_concurrency: 5, body_limit: 1MB}
             routes:
@@ -29,7 +30,26 @@ import Testing
         #expect(upstream.retry == RetrySettings(maxRetries: 3, backoffBase: .milliseconds(10), backoffMax: .seconds(1), retryableCodes: [503, 520, 521, 522],
                                                 perTryTimeout: .milliseconds(500), budgetPercent: 50, minRetryConcurrency: 5, bodyLimit: 1 << 20))
         #expect(upstream.backups == [false, true])
+        #expect(upstream.slowStart == .seconds(20))
         #expect(config.routes[0].retryNonIdempotent)
+    }
+
+    @Test func slowStartNeedsSomethingThatTakesEndpointsOut() {
+        let result = TestSupport.yaml("""
+            upstreams: [{name: a, endpoints: ["127.0.0.1:1"], slow_start: 30s}]
+            """)
+        #expect(result.problems == [
+            "t.yaml:1:51 upstreams[0].slow_start: slow_start needs health_check, outlier_detection or circuit_breaker (nothing else takes an endpoint out, so none comes back)",
+        ])
+        let toml = TestSupport.toml("""
+            [upstreams.a]
+            host = "127.0.0.1"
+            port = 1
+            slow_start_secs = 30
+            health = { path = "/up" }
+            """)
+        #expect(toml.problems == [])
+        #expect(toml.configuration?.upstreams.first?.slowStart == .seconds(30))
     }
 
     @Test func defaultsWithoutSections() throws {

@@ -110,6 +110,22 @@ import Testing
         #expect(Set(choose(context, upstream, tried: 0b111)) == [.endpoint(0), .endpoint(1)])
     }
 
+    /// Just back, with a 10 s slow start: round robin's turns on it stand 10 % of the time,
+    /// so it serves about 1 in 20 requests instead of 1 in 2.
+    @Test func slowStartThinsAReturningEndpointsShare() throws {
+        let upstream = Self.upstream(2) {
+            $0.health = HealthCheckSettings()
+            $0.slowStart = .seconds(10)
+        }
+        let context = Self.context()
+        let health = try #require(upstream.health)
+        health.setActiveHealthy(1, false, now: context.nowMillis)
+        health.setActiveHealthy(1, true, now: context.nowMillis)
+        let picks = choose(context, upstream, times: 20_000)
+        let share = Double(picks.filter { $0 == .endpoint(1) }.count) / 20_000
+        #expect(abs(share - 0.05) < 0.01, "share \(share)")
+    }
+
     @Test func retryAfterCountsToTheFirstReturn() throws {
         let upstream = Self.upstream(2) { $0.outlierDetection = OutlierDetectionSettings(consecutiveFailures: 1, baseEjectionTime: .seconds(12), maxEjectionPercent: 100) }
         let context = Self.context()

@@ -49,3 +49,24 @@ import Testing
         #expect(!off.allowsRetry(activeRequests: 1_000, activeRetries: 0))
     }
 }
+
+/// Slow start's ramp and its draws.
+@Suite struct SlowStartTests {
+    let slowStart = SlowStart(windowMillis: 10_000)
+
+    @Test func shareRampsLinearlyFromTenPercent() {
+        #expect(slowStart.share(elapsed: 0) == 0.1)
+        #expect(abs(slowStart.share(elapsed: 5_000) - 0.55) < 1e-9)
+        #expect(slowStart.share(elapsed: 10_000) == 1)
+        #expect(slowStart.share(elapsed: -5) == 0.1, "a clock read before the return counts as zero")
+    }
+
+    @Test func drawsKeepTheShare() {
+        var random = SplitMix64(state: 21)
+        for (elapsed, expected) in [(Int64(0), 0.1), (5_000, 0.55), (9_999, 0.99991)] {
+            let kept = (0..<50_000).filter { _ in slowStart.keeps(elapsed: elapsed, random: random.next()) }.count
+            #expect(abs(Double(kept) / 50_000 - expected) < 0.01, "after \(elapsed) ms: \(kept)")
+        }
+        #expect(slowStart.keeps(elapsed: 10_000, random: .max))
+    }
+}

@@ -79,6 +79,33 @@ import Testing
         #expect(!UpstreamHealth(endpoints: 1, breaker: nil, outlier: nil, activelyChecked: false).tracksAvailability)
     }
 
+    /// An endpoint is "back" when its ejection ends, its breaker closes or its checks pass
+    /// again; slow start then thins its picks, never those of endpoints that never left.
+    @Test func returnsAreNotedForSlowStart() {
+        let ramp = SlowStart(windowMillis: 10_000)
+        let breaker = CircuitBreaker(failureThreshold: 1, successThreshold: 1, openMillis: 100, halfOpenRequests: 1)
+        let outlier = OutlierDetector(consecutiveFailures: 1, baseEjectionMillis: 100, maxEjectionMillis: 100, maxEjectionPercent: 100)
+        let health = UpstreamHealth(endpoints: 4, breaker: breaker, outlier: outlier, activelyChecked: true, slowStart: ramp)
+        func keptShare(_ index: Int, now: Int64) -> Double {
+            var random = SplitMix64(state: 2)
+            return Double((0..<20_000).filter { _ in health.slowStartKeeps(index, now: now, random: random.next()) }.count) / 20_000
+        }
+        #expect(keptShare(0, now: 50_000) == 1, "never left")
+        // 1: ejected and back. 2: breaker closed after a half-open success. 3: checks pass again.
+        health.record(1, .failure, now: 1_000, random: 1 << 63)  // trips the breaker and ejects
+        #expect(health.isAvailable(1, now: 1_200) == true)  // ejection over (breaker half-open: available)
+        health.record(2, .failure, now: 1_000, random: 1 << 63)
+        #expect(health.admit(2, now: 1_200))
+        health.record(2, .success, now: 1_200, random: 0)
+        health.setActiveHealthy(3, false, now: 1_000)
+        health.setActiveHealthy(3, true, now: 1_200)
+        for index in 1...3 {
+            #expect(abs(keptShare(index, now: 1_200) - 0.1) < 0.01, "endpoint \(index) just came back")
+            #expect(abs(keptShare(index, now: 6_200) - 0.55) < 0.01)
+            #expect(keptShare(index, now: 11_200) == 1)
+        }
+    }
+
     /// Four threads record on one endpoint at once: compare-and-swap loses nothing, so exactly
     /// the expected number of probe slots and counts come out.
     @Test func concurrentRecordsLoseNothing() async {
