@@ -20,13 +20,17 @@ extension ConfigReader {
         }
     }
 
-    /// A duration greater than zero under `durationKey(base, unit)`.
-    mutating func positiveDuration(_ table: ConfigTable, _ base: String, toml unit: DurationUnit) -> Duration? {
+    /// A duration under `durationKey(base, unit)`: greater than zero, or with `zeroAllowed`
+    /// at least zero.
+    mutating func positiveDuration(_ table: ConfigTable, _ base: String, toml unit: DurationUnit, zeroAllowed: Bool = false) -> Duration? {
         let key = durationKey(base, unit)
-        guard dialect == .warpDriveTOML else { return positiveDuration(table, key) }
-        guard let value = int(table, key, in: 0...1_000_000_000) else { return nil }
-        let duration: Duration = unit == .seconds ? .seconds(value) : .milliseconds(value)
-        return positive(duration, than: .zero, table, key)
+        let duration: Duration?
+        if dialect == .warpDriveTOML {
+            duration = int(table, key, in: 0...1_000_000_000).map { unit == .seconds ? .seconds($0) : .milliseconds($0) }
+        } else {
+            duration = self.duration(table, key)
+        }
+        return zeroAllowed ? duration : positive(duration, than: .zero, table, key)
     }
 
     static let healthCheckBaseKeys: [(String, DurationUnit?)] = [
@@ -144,15 +148,22 @@ extension ConfigReader {
         var retry = RetrySettings()
         guard let table = table(node, at: path, allowed: keys(Self.retryBaseKeys)) else { return retry }
         if let v = int(table, "max_retries", in: 0...10) { retry.maxRetries = v }
-        if let v = positiveDuration(table, "backoff_base", toml: .milliseconds) { retry.backoffBase = v }
-        if let v = positiveDuration(table, "backoff_max", toml: .milliseconds) { retry.backoffMax = v }
+        if let v = positiveDuration(table, "backoff_base", toml: .milliseconds, zeroAllowed: true) { retry.backoffBase = v }
+        if let v = positiveDuration(table, "backoff_max", toml: .milliseconds, zeroAllowed: true) { retry.backoffMax = v }
         if let node = table["retryable_codes"] {
             retry.retryableCodes = statusRanges(node, table.path("retryable_codes"), in: 400...599).flatMap { Array($0) }
         }
         retry.perTryTimeout = positiveDuration(table, "per_try_timeout", toml: .milliseconds)
         if let v = int(table, "budget_percent", in: 0...100) { retry.budgetPercent = v }
         if let v = int(table, "min_retry_concurrency", in: 0...100_000) { retry.minRetryConcurrency = v }
-        if let v = size(table, "body_limit") { retry.bodyLimit = v }
+        if let v = size(table, "body_limit") {
+            // Every request that may be resent keeps up to this much: a bound on memory.
+            if v <= RetrySettings.maxBodyLimit {
+                retry.bodyLimit = v
+            } else {
+                report(table.path("body_limit"), at: table["body_limit"]?.location, "body_limit must be at most 64MiB (it is held in memory per request), got \(v) bytes")
+            }
+        }
         if retry.backoffMax < retry.backoffBase {
             let key = durationKey("backoff_max", .milliseconds)
             report(table.path(key), at: table.keyLocation(key) ?? table.location,

@@ -127,9 +127,18 @@ struct ConfigValidator {
         }
         let retry = upstream.retry
         if !(0...10).contains(retry.maxRetries) || !(0...100).contains(retry.budgetPercent) || retry.minRetryConcurrency < 0
-            || retry.bodyLimit < 0 || retry.backoffBase < .zero || retry.backoffMax < retry.backoffBase
+            || !(0...RetrySettings.maxBodyLimit).contains(retry.bodyLimit) || retry.backoffBase < .zero || retry.backoffMax < retry.backoffBase
         {
-            error(.upstream, i, .retry, "retry needs max_retries 0–10, budget_percent 0–100, and backoff_base ≤ backoff_max")
+            error(.upstream, i, .retry, "retry needs max_retries 0–10, budget_percent 0–100, body_limit up to 64MiB, and backoff_base ≤ backoff_max")
+        }
+        // Settings that would be read and never acted on.
+        if retry.maxRetries == 0 && (!retry.retryableCodes.isEmpty || retry.perTryTimeout != nil) {
+            report(.warning, .upstream, i, .retry, "retryable_codes and per_try_timeout have no effect with max_retries: 0")
+        }
+        let responseHeader = upstream.timeouts.responseHeader ?? configuration.server.timeouts.responseHeader
+        if let perTry = retry.perTryTimeout, perTry >= responseHeader {
+            report(.warning, .upstream, i, .retry,
+                   "per_try_timeout (\(perTry)) is not shorter than the response-header timeout (\(responseHeader)), which ends the request first")
         }
         if upstream.slowStart != nil && upstream.health == nil && upstream.outlierDetection == nil && upstream.circuitBreaker == nil {
             error(.upstream, i, .slowStart, "slow_start needs health_check, outlier_detection or circuit_breaker (nothing else takes an endpoint out, so none comes back)")

@@ -209,6 +209,8 @@ public struct RetrySettings: Sendable, Equatable {
     /// Request bodies up to this size are kept to be sent again; a longer one is not retried
     /// once it has started to go upstream.
     public var bodyLimit: Int
+    /// The largest `bodyLimit` (the body is held in memory for each request that may be resent).
+    public static let maxBodyLimit = 64 << 20
 
     public init(maxRetries: Int = 1, backoffBase: Duration = .milliseconds(25), backoffMax: Duration = .milliseconds(250), retryableCodes: [Int] = [],
                 perTryTimeout: Duration? = nil, budgetPercent: Int = 20, minRetryConcurrency: Int = 3, bodyLimit: Int = 64 * 1024) {

@@ -8,9 +8,11 @@ extension DownstreamHandler: UpstreamResponseSink {
     // MARK: Upstream connection
 
     /// Leases an idle pooled connection, or opens a new one (always new for a stale
-    /// connection's replay). Starts the attempt's per-try timeout, if the upstream has one.
+    /// connection's replay). Starts the attempt's per-try timeout, if the upstream has one:
+    /// it bounds the connect here, and starts again once the whole request is upstream.
     func acquireUpstream(forceNew: Bool) {
         guard let exchange, let endpoint = exchange.endpoint, let upstream = exchange.upstream else { return }
+        let attempt = exchange.startAttempt()
         if let perTry = upstream.perTryTimeout {
             deadlines.perTry = loop.now + perTry
             syncDeadlines()
@@ -24,15 +26,16 @@ extension DownstreamHandler: UpstreamResponseSink {
         pool.connect(timeout: exchange.timeouts.connect, limits: exchange.snapshot.responseLimits).whenComplete { result in
             switch result {
             case .success(let connection):
-                guard self.exchangeSerial == serial else {
-                    // The exchange ended while we were connecting; keep the connection for others.
+                guard self.exchangeSerial == serial, self.exchange?.attempt == attempt else {
+                    // The exchange ended, or moved on to another attempt, while we were
+                    // connecting; keep the connection for others.
                     pool.release(connection, now: self.loop.now)
                     return
                 }
                 self.connected(connection, reused: false)
                 self.flushClient()
             case .failure(let error):
-                guard self.exchangeSerial == serial else { return }
+                guard self.exchangeSerial == serial, self.exchange?.attempt == attempt else { return }
                 self.failExchange(Self.connectError(error))
             }
         }

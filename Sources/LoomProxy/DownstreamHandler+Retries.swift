@@ -13,8 +13,10 @@ extension DownstreamHandler {
     /// How a failed request goes out again.
     struct ResendPlan {
         var kind: DownstreamStateMachine.Resend
-        /// The endpoint of the next attempt (a retry; a stale connection keeps its endpoint).
+        /// The endpoint of the next attempt (a retry; a stale connection keeps its endpoint),
+        /// and its half-open probe token.
         var endpoint: Int?
+        var probe: Int64?
         var delay: TimeAmount
     }
 
@@ -25,9 +27,18 @@ extension DownstreamHandler {
         if machine.isStaleConnection(error, receivedBytes: receivedBytes) {
             return ResendPlan(kind: .staleConnection, endpoint: nil, delay: .zero)
         }
-        if error.blame == .upstream { exchange.recordOutcome(.failure, now: loop.nowMillis, random: loop.nextRandom()) }
+        exchange.recordOutcome(verdict(on: error, exchange), now: loop.nowMillis, random: loop.nextRandom())
         guard let failure = error.retryFailure else { return nil }
         return retryPlan(failure, exchange)
+    }
+
+    /// What `error` says about the current attempt's endpoint: a failure only when the
+    /// attempt went out and the endpoint is to blame. A timeout that ran out while loom still
+    /// waited for the client's body, or a retry still waiting out its backoff, says nothing.
+    private func verdict(on error: GatewayError, _ exchange: Exchange) -> CircuitBreaker.Outcome {
+        guard exchange.attemptStarted, error.blame == .upstream else { return .abandoned }
+        if case .requestTimeout = error.kind, machine.exchange?.requestComplete == false { return .abandoned }
+        return .failure
     }
 
     /// A retry of `exchange` after `failure`, when the rules, the budget and the endpoints allow.
@@ -42,9 +53,9 @@ extension DownstreamHandler {
         else { return nil }
         let choice = loop.chooseEndpoint(
             of: upstream, state: state, head: exchange.head, path: exchange.path, clientIP: clientIP, tried: exchange.tried)
-        guard case .endpoint(let index) = choice else { return nil }
+        guard case .endpoint(let index, let probe) = choice else { return nil }
         let delay = upstream.retryPolicy.backoffMillis(retry: exchange.retries + 1, random: loop.nextRandom())
-        return ResendPlan(kind: .retry, endpoint: index, delay: .milliseconds(delay))
+        return ResendPlan(kind: .retry, endpoint: index, probe: probe, delay: .milliseconds(delay))
     }
 
     /// Drops the failed attempt's connection and starts the next attempt (after the backoff,
@@ -61,7 +72,7 @@ extension DownstreamHandler {
         }
         exchange.retries += 1
         exchange.countAsRetry()
-        exchange.assign(index, of: upstream)
+        exchange.assign(index, of: upstream, probe: plan.probe)
         guard plan.delay > .zero else {
             acquireUpstream(forceNew: false)
             return

@@ -40,7 +40,10 @@ extension DownstreamHandler: TimerWheelOwner {
             guard machine.exchange?.responseStarted == false else { return }
             failExchange(GatewayError(.responseHeaderTimeout))
         case .perTry:
-            guard machine.exchange?.responseStarted == false else { return }
+            guard let progress = machine.exchange, !progress.responseStarted else { return }
+            // Connected and still sending the client's body: the wait is the client's, not
+            // the endpoint's. The timer starts again when the body has gone up.
+            if case .connected = progress.upstream, !progress.requestComplete { return }
             failExchange(GatewayError(.perTryTimeout))
         case .retry:
             guard exchange != nil, machine.exchange?.upstream == .connecting else { return }
@@ -80,10 +83,13 @@ extension DownstreamHandler: TimerWheelOwner {
         loop.clearDeadline(self)
     }
 
-    /// Armed once the whole request is upstream: the upstream now has `responseHeader` to answer.
+    /// Armed once the whole request is upstream: the upstream now has `responseHeader` to
+    /// answer (and, with retries, `per_try_timeout` for this attempt).
     func startResponseTimer() {
         guard let exchange, deadlines.responseHeader == nil, machine.exchange?.responseStarted == false else { return }
-        deadlines.responseHeader = loop.now + TimeAmount(exchange.timeouts.responseHeader)
+        let now = loop.now
+        deadlines.responseHeader = now + TimeAmount(exchange.timeouts.responseHeader)
+        if let perTry = exchange.upstream?.perTryTimeout { deadlines.perTry = now + perTry }
         syncDeadlines()
     }
 

@@ -287,7 +287,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             hasBody = false
         }
         let request = DownstreamStateMachine.Request(
-            keepAlive: head.keepAlive, hasBody: hasBody, idempotent: exchange.methodIsIdempotent,
+            keepAlive: head.keepAlive, hasBody: hasBody, resendable: exchange.resendable,
             expectsContinue: head.expectsContinue, clientMinorVersion: head.minorVersion,
             mayResend: exchange.resendable && (exchange.upstream?.retryPolicy.maxRetries ?? 0) > 0)
         switch machine.requestStarted(request, local: localAnswer != nil, bufferedBytes: bufferedBytes) {
@@ -336,7 +336,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 exchange.count(in: state)
                 switch loop.chooseEndpoint(of: upstream, state: state, head: head, path: path, clientIP: clientIP) {
                 case .unavailable(let retryAfter): return .error(GatewayError(.noEndpointAvailable(retryAfter: retryAfter)))
-                case .endpoint(let index): exchange.assign(index, of: upstream)
+                case .endpoint(let index, let probe): exchange.assign(index, of: upstream, probe: probe)
                 }
                 guard let target = Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
                     return .error(GatewayError(.rewrittenPathInvalid))

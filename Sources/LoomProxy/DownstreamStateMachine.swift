@@ -18,8 +18,9 @@ struct DownstreamStateMachine {
         var keepAlive: Bool
         /// A body follows the head (`Content-Length` > 0 or chunked).
         var hasBody: Bool
-        /// RFC 9110 §9.2.2: safe to send twice.
-        var idempotent: Bool
+        /// Safe to send twice: an idempotent method (RFC 9110 §9.2.2), or a route that allows
+        /// resending any (`retry_non_idempotent`).
+        var resendable: Bool
         var expectsContinue: Bool
         var clientMinorVersion: Int
         /// The upstream's retry rules may send this request again after it reached an
@@ -42,7 +43,8 @@ struct DownstreamStateMachine {
         var responseStarted = false
         var responseFraming: HeadWriter.ResponseFraming = .none
         var upstream: UpstreamPhase = .none
-        var retried = false
+        /// This attempt already replayed once after a stale pooled connection.
+        var staleReplayed = false
         /// The body sent so far is remembered, so the request can be sent again.
         var replayable = true
         var continueSent = false
@@ -89,7 +91,7 @@ struct DownstreamStateMachine {
     /// endpoint, when safe, and is not the endpoint's failure.
     func isStaleConnection(_ error: GatewayError, receivedBytes: Bool) -> Bool {
         guard let exchange, canResend else { return false }
-        return error.retryable && !receivedBytes && exchange.upstream == .connected(reused: true) && !exchange.retried && exchange.request.idempotent
+        return error.retryable && !receivedBytes && exchange.upstream == .connected(reused: true) && !exchange.staleReplayed && exchange.request.resendable
     }
 
     // MARK: Starting a request
@@ -229,7 +231,8 @@ struct DownstreamStateMachine {
     mutating func failed(_ error: GatewayError, receivedBytes: Bool, bufferedBytes: Bool, resend: Resend? = nil) -> FailureAction {
         guard var exchange else { return .ignore }
         if let resend, canResend {
-            if resend == .staleConnection { exchange.retried = true }
+            // One stale-connection replay per attempt: a retry's attempt may meet one too.
+            exchange.staleReplayed = resend == .staleConnection
             exchange.upstream = .connecting
             state = .exchanging(exchange)
             return .retry

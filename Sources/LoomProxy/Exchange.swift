@@ -40,9 +40,18 @@ final class Exchange {
     /// The loop's counts for the upstream this request is counted in, until `release`.
     private var loopState: LoopUpstreamState?
     private(set) var countedAsRetry = false
-    /// The current attempt's endpoint still awaits this request's verdict (breakers,
-    /// ejection): set when an attempt starts, cleared when its outcome is recorded.
+    /// The current endpoint was taken for this request (`assign`) and still awaits its
+    /// verdict (breakers, ejection); cleared when an outcome is recorded. A request that
+    /// ends without one records `.abandoned`, which gives back a half-open probe slot.
     private var outcomePending = false
+    /// The half-open breaker period that admitted this attempt as a probe, if it did.
+    private var probe: Int64?
+    /// The current attempt reached the point of connecting (a retry waiting out its backoff
+    /// has not): only then can the endpoint be blamed for how it ends.
+    private(set) var attemptStarted = false
+    /// Counts connection attempts, so that a connect finishing after its attempt was
+    /// abandoned (a per-try timeout moved on) is recognised as stale.
+    private(set) var attempt = 0
     /// `endpoint`'s `Host` value, precomputed in the snapshot.
     var endpointAuthority = "localhost"
     var timeouts: Timeouts
@@ -122,7 +131,7 @@ final class Exchange {
     /// Makes endpoint `index` of `upstream` the current attempt's: its address and `Host`,
     /// its in-flight count, a pending verdict for its health, and a mark so that a retry
     /// goes elsewhere.
-    func assign(_ index: Int, of upstream: ProxySnapshot.Upstream) {
+    func assign(_ index: Int, of upstream: ProxySnapshot.Upstream, probe: Int64? = nil) {
         endpointIndex = index
         endpoint = upstream.endpoints[index]
         endpointAuthority = upstream.authorities[index]
@@ -134,13 +143,23 @@ final class Exchange {
             inFlight = counter
         }
         outcomePending = upstream.health != nil
+        self.probe = probe
+        attemptStarted = false
+    }
+
+    /// A connection attempt starts (the first, a retry's, or a stale connection's replay);
+    /// returns its number.
+    func startAttempt() -> Int {
+        attemptStarted = true
+        attempt &+= 1
+        return attempt
     }
 
     /// Records the current attempt's verdict on its endpoint (once per attempt).
     func recordOutcome(_ outcome: CircuitBreaker.Outcome, now: Int64, random: UInt64) {
         guard outcomePending, let health = upstream?.health else { return }
         outcomePending = false
-        health.record(endpointIndex, outcome, now: now, random: random)
+        health.record(endpointIndex, outcome, probe: probe, now: now, random: random)
     }
 
     /// Gives back everything this request is counted in: the endpoint's in-flight count, the

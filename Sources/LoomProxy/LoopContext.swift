@@ -64,7 +64,9 @@ final class LoopContext: @unchecked Sendable {
 
     /// The outcome of choosing an endpoint.
     enum EndpointChoice: Hashable {
-        case endpoint(Int)
+        /// Endpoint `index`; `probe`: the token of the half-open breaker period that admitted
+        /// the request, to hand back with its outcome.
+        case endpoint(Int, probe: Int64? = nil)
         /// None can take a request; the seconds after which one may (for `Retry-After`).
         case unavailable(retryAfter: Int)
     }
@@ -114,7 +116,9 @@ final class LoopContext: @unchecked Sendable {
                 refused |= Self.bit(index)
                 continue
             }
-            if health?.admit(index, now: now) ?? true { return .endpoint(index) }
+            guard let health else { return .endpoint(index) }
+            let admission = health.admit(index, now: now)
+            if admission.admitted { return .endpoint(index, probe: admission.probe) }
             refused |= Self.bit(index)
         }
         let wait = health?.millisUntilAnyReturns(now: now) ?? upstream.config.health.map { $0.interval.inMilliseconds } ?? 1_000

@@ -8,8 +8,11 @@
 /// - **half-open**: at most `halfOpenRequests` probes are in flight at once. A failing probe
 ///   reopens the breaker; `successThreshold` successful probes close it.
 ///
-/// Outcomes of requests admitted while the breaker was closed that arrive after it opened are
-/// ignored: they say nothing about the endpoint after the trip. Time is milliseconds on a
+/// Only a probe's outcome counts while half-open: each probe carries the token of the
+/// half-open period that admitted it (`Admission.probe`), and outcomes of requests admitted
+/// earlier (while closed, or in an earlier half-open period) are ignored, as they are while
+/// open: they say nothing about the endpoint since the trip, and must neither close the
+/// breaker nor free a probe slot. Time is milliseconds on a
 /// monotonic clock, passed in; randomness is passed in too, so tests drive every transition
 /// without sleeping. `EndpointHealth` keeps the state in one atomic word, shared by all event
 /// loops, and applies these transitions with compare-and-swap.
@@ -27,7 +30,8 @@ public struct CircuitBreaker: Sendable, Equatable {
         public var successes = 0
         /// Probes admitted and not yet reported while half-open.
         public var probes = 0
-        /// While open: when probing may start.
+        /// While open: when probing may start. While half-open: when probing started, the
+        /// token that tells this period's probes from older requests.
         public var openUntil: Int64 = 0
 
         public init() {}
@@ -57,6 +61,18 @@ public struct CircuitBreaker: Sendable, Equatable {
         self.halfOpenRequests = min(max(halfOpenRequests, 1), Self.counterLimit)
     }
 
+    /// The result of `admit`.
+    public struct Admission: Sendable, Equatable {
+        public var admitted: Bool
+        /// For a half-open probe: its period's token, to hand back with the outcome.
+        public var probe: Int64?
+
+        public init(admitted: Bool, probe: Int64? = nil) {
+            self.admitted = admitted
+            self.probe = probe
+        }
+    }
+
     /// Whether a request could be admitted now, without taking a probe slot (for choosing
     /// among endpoints before committing to one).
     public func isAvailable(_ state: State, now: Int64) -> Bool {
@@ -69,27 +85,31 @@ public struct CircuitBreaker: Sendable, Equatable {
 
     /// Admits a request if the state allows; an open breaker past its timeout turns half-open
     /// and this request becomes its first probe.
-    public func admit(_ state: State, now: Int64) -> (state: State, admitted: Bool) {
+    public func admit(_ state: State, now: Int64) -> (state: State, admission: Admission) {
         var state = state
         switch state.phase {
         case .closed:
-            return (state, true)
+            return (state, Admission(admitted: true))
         case .open:
-            guard now >= state.openUntil else { return (state, false) }
+            guard now >= state.openUntil else { return (state, Admission(admitted: false)) }
+            let token = state.openUntil
             state = State()
             state.phase = .halfOpen
             state.probes = 1
-            return (state, true)
+            state.openUntil = token
+            return (state, Admission(admitted: true, probe: token))
         case .halfOpen:
-            guard state.probes < halfOpenRequests else { return (state, false) }
+            guard state.probes < halfOpenRequests else { return (state, Admission(admitted: false)) }
             state.probes += 1
-            return (state, true)
+            return (state, Admission(admitted: true, probe: state.openUntil))
         }
     }
 
-    /// Applies an outcome. `random` (uniform over `UInt64`) jitters the open timeout.
-    public func record(_ outcome: Outcome, _ state: State, now: Int64, random: UInt64) -> State {
+    /// Applies the outcome of a request admitted with `probe` (its `Admission.probe`).
+    /// `random` (uniform over `UInt64`) jitters the open timeout.
+    public func record(_ outcome: Outcome, probe: Int64? = nil, _ state: State, now: Int64, random: UInt64) -> State {
         var state = state
+        if state.phase == .halfOpen && probe != state.openUntil { return state }
         switch (state.phase, outcome) {
         case (.closed, .success):
             state.failures = 0

@@ -95,26 +95,27 @@ public final class UpstreamHealth: Sendable {
 
     // MARK: Request outcomes
 
-    /// Takes endpoint `index` for a request: false when its breaker refuses (another loop
-    /// took the last half-open probe slot meanwhile).
-    public func admit(_ index: Int, now: Int64) -> Bool {
-        guard let breaker else { return true }
-        var admitted = false
+    /// Takes endpoint `index` for a request: not admitted when its breaker refuses (another
+    /// loop took the last half-open probe slot meanwhile). A probe's token goes back with
+    /// its outcome (`record(probe:)`).
+    public func admit(_ index: Int, now: Int64) -> CircuitBreaker.Admission {
+        guard let breaker else { return CircuitBreaker.Admission(admitted: true) }
+        var admission = CircuitBreaker.Admission(admitted: false)
         update(cells[index].breaker, Packing.breaker, Packing.pack) { state in
             let result = breaker.admit(state, now: now)
-            admitted = result.admitted
+            admission = result.admission
             return result.state
         }
-        return admitted
+        return admission
     }
 
-    /// Records how a request admitted on endpoint `index` went. `random` jitters a breaker's
-    /// open time.
-    public func record(_ index: Int, _ outcome: CircuitBreaker.Outcome, now: Int64, random: UInt64) {
+    /// Records how a request admitted on endpoint `index` went (`probe`: its admission's
+    /// token). `random` jitters a breaker's open time.
+    public func record(_ index: Int, _ outcome: CircuitBreaker.Outcome, probe: Int64? = nil, now: Int64, random: UInt64) {
         if let breaker {
             var closed = false
             update(cells[index].breaker, Packing.breaker, Packing.pack) { state in
-                let next = breaker.record(outcome, state, now: now, random: random)
+                let next = breaker.record(outcome, probe: probe, state, now: now, random: random)
                 closed = state.phase == .halfOpen && next.phase == .closed
                 return next
             }

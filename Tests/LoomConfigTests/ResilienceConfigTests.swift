@@ -52,6 +52,22 @@ import Testing
         #expect(toml.configuration?.upstreams.first?.slowStart == .seconds(30))
     }
 
+    @Test func retryLimitsAndSettingsThatWouldDoNothing() throws {
+        let result = TestSupport.yaml("""
+            upstreams:
+              - {name: a, endpoints: ["127.0.0.1:1"], retry: {backoff_base: 0s, backoff_max: 0s, body_limit: 65MiB}}
+              - {name: b, endpoints: ["127.0.0.1:1"], retry: {max_retries: 0, retryable_codes: [503]}}
+              - {name: c, endpoints: ["127.0.0.1:1"], timeouts: {response_header: 2s}, retry: {per_try_timeout: 2s}}
+            """)
+        #expect(result.problems == [
+            "t.yaml:2:98 upstreams[0].retry.body_limit: body_limit must be at most 64MiB (it is held in memory per request), got 68157440 bytes",
+            "t.yaml:3:43 upstreams[1].retry: warning: retryable_codes and per_try_timeout have no effect with max_retries: 0",
+            "t.yaml:4:76 upstreams[2].retry: warning: per_try_timeout (2.0 seconds) is not shorter than the response-header timeout (2.0 seconds), which ends the request first",
+        ])
+        let upstream = try #require(result.configuration?.upstreams.first)
+        #expect(upstream.retry.backoffBase == .zero && upstream.retry.backoffMax == .zero, "no backoff at all can be written")
+    }
+
     @Test func defaultsWithoutSections() throws {
         let result = TestSupport.yaml("""
             upstreams: [{name: a, endpoints: ["127.0.0.1:1"]}]

@@ -16,7 +16,7 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
         keepAlive: Bool = true, hasBody: Bool = false, idempotent: Bool = true, expectsContinue: Bool = false, minor: Int = 1, mayResend: Bool = false
     ) -> Machine.Request {
         Machine.Request(
-            keepAlive: keepAlive, hasBody: hasBody, idempotent: idempotent, expectsContinue: expectsContinue, clientMinorVersion: minor, mayResend: mayResend)
+            keepAlive: keepAlive, hasBody: hasBody, resendable: idempotent, expectsContinue: expectsContinue, clientMinorVersion: minor, mayResend: mayResend)
     }
 
     /// A failure as the handler reports it: resending when the machine calls the connection

@@ -165,6 +165,57 @@ extension ProxyE2E {
             }
         }
 
+        /// A connect still pending when the per-try timeout moves the request on must not act
+        /// on the request when it finally fails (or succeeds): the answer streams from the
+        /// endpoint that took over, whole, and the client connection stays up.
+        @Test func aConnectAbandonedByThePerTryTimeoutStaysOutOfTheWay() async throws {
+            let listener = try HangingListener()
+            defer { listener.stop() }
+            try #require(listener.hangs, "could not make a connect hang on this machine")
+            try await E2E.withBackends(1, dialect: .loomYAML, """
+                server: {worker_threads: 1, timeouts: {connect: 800ms}}
+                upstreams:
+                  - {name: app, endpoints: ["127.0.0.1:\(listener.port)", "127.0.0.1:{port0}"], retry: {per_try_timeout: 200ms, backoff_base: 1ms, backoff_max: 1ms}}
+                routes: [{id: all, upstream: app}]
+                """) { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                // The body streams for longer than the abandoned connect takes to time out.
+                try client.send("GET /stream?bytes=16000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+                let head = try client.readHead()
+                #expect(head.status == 200)
+                var received = 0
+                for _ in 0..<100 {
+                    received += client.readBody(count: 160_000) { _ in }
+                    try await Task.sleep(for: .milliseconds(12))
+                }
+                #expect(received == 16_000_000, "the body arrived whole")
+                try client.send("GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(try client.readResponse().status == 200, "and the connection is still up")
+            }
+        }
+
+        /// A client that uploads slowly is not the endpoint's fault: the per-try timeout waits
+        /// for the body, and no breaker opens.
+        @Test func aSlowUploadIsNotBlamedOnTheEndpoint() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, """
+                upstreams:
+                  - {name: app, endpoints: ["127.0.0.1:{port0}"], retry: {per_try_timeout: 300ms}, circuit_breaker: {failure_threshold: 1}}
+                routes: [{id: all, upstream: app}]
+                """) { backends, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send("PUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
+                for byte in "abcde" {
+                    try await Task.sleep(for: .milliseconds(200))
+                    try client.send(String(byte))
+                }
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                #expect(try EchoedRequest(response).bodyBytes == 5)
+                #expect(backends[0].requestURIs.withLockedValue(\.count) == 1, "sent once")
+                #expect(try proxy.get("/after").status == 200, "the breaker stayed closed")
+            }
+        }
+
         /// Which backend serves each of `count` requests ("backend0", …; the status when
         /// loom answered itself).
         static func servedBy(_ proxy: ProxyHarness, _ backends: [TestBackend], count: Int = 8) throws -> [String] {

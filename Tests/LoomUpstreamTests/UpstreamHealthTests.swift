@@ -30,15 +30,18 @@ import Testing
 
     @Test func breakerMakesAnEndpointUnavailableUntilItsTimeout() {
         let health = UpstreamHealth(endpoints: 2, breaker: Self.breaker, outlier: nil, activelyChecked: false)
-        #expect(health.admit(0, now: 0))
+        #expect(health.admit(0, now: 0).admitted)
         health.record(0, .failure, now: 0, random: 1 << 63)
         health.record(0, .failure, now: 0, random: 1 << 63)
         #expect(!health.isAvailable(0, now: 500) && health.isAvailable(1, now: 500))
         #expect(health.millisUntilAnyReturns(now: 500) == 0, "endpoint 1 is available now")
-        #expect(!health.admit(0, now: 999))
-        #expect(health.admit(0, now: 1_000), "half-open probe")
-        #expect(!health.admit(0, now: 1_000), "only one probe")
+        #expect(!health.admit(0, now: 999).admitted)
+        let probe = health.admit(0, now: 1_000)
+        #expect(probe == CircuitBreaker.Admission(admitted: true, probe: 1_000), "half-open probe")
+        #expect(!health.admit(0, now: 1_000).admitted, "only one probe")
         health.record(0, .success, now: 1_001, random: 0)
+        #expect(health.states(0).breaker?.phase == .halfOpen, "not a probe: ignored")
+        health.record(0, .success, probe: probe.probe, now: 1_001, random: 0)
         #expect(health.states(0).breaker == CircuitBreaker.State())
     }
 
@@ -95,8 +98,9 @@ import Testing
         health.record(1, .failure, now: 1_000, random: 1 << 63)  // trips the breaker and ejects
         #expect(health.isAvailable(1, now: 1_200) == true)  // ejection over (breaker half-open: available)
         health.record(2, .failure, now: 1_000, random: 1 << 63)
-        #expect(health.admit(2, now: 1_200))
-        health.record(2, .success, now: 1_200, random: 0)
+        let probe = health.admit(2, now: 1_200)
+        #expect(probe.admitted)
+        health.record(2, .success, probe: probe.probe, now: 1_200, random: 0)
         health.setActiveHealthy(3, false, now: 1_000)
         health.setActiveHealthy(3, true, now: 1_200)
         for index in 1...3 {
@@ -115,7 +119,7 @@ import Testing
         for _ in 0..<255 { health.record(0, .failure, now: 0, random: 0) }
         let admitted = await withTaskGroup(of: Int.self) { group in
             for _ in 0..<4 {
-                group.addTask { (0..<200).filter { _ in health.admit(0, now: 10) }.count }
+                group.addTask { (0..<200).filter { _ in health.admit(0, now: 10).admitted }.count }
             }
             return await group.reduce(0, +)
         }
