@@ -179,7 +179,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         deadlines.responseHeader = nil
         deadlines.perTry = nil
         noteActivity()
-        exchange.recordOutcome(head.status >= 500 ? .failure : .success, now: loop.nowMillis, random: loop.nextRandom())
+        exchange.recordOutcome(head.status >= 500 ? .failure : .success, loop: loop)
         if exchange.upstream?.retryPolicy.retriesStatus(head.status) == true, let plan = retryPlan(.status(head.status), exchange) {
             // This response never reaches the client: the request goes to another endpoint.
             _ = machine.failed(GatewayError(.retriedStatus(head.status)), receivedBytes: true, bufferedBytes: bufferedBytes, resend: .retry)

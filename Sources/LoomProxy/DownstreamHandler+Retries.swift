@@ -27,7 +27,7 @@ extension DownstreamHandler {
         if machine.isStaleConnection(error, receivedBytes: receivedBytes) {
             return ResendPlan(kind: .staleConnection, endpoint: nil, delay: .zero)
         }
-        exchange.recordOutcome(verdict(on: error, exchange), now: loop.nowMillis, random: loop.nextRandom())
+        exchange.recordOutcome(verdict(on: error, exchange), loop: loop)
         guard let failure = error.retryFailure else { return nil }
         return retryPlan(failure, exchange)
     }

@@ -155,11 +155,12 @@ final class Exchange {
         return attempt
     }
 
-    /// Records the current attempt's verdict on its endpoint (once per attempt).
-    func recordOutcome(_ outcome: CircuitBreaker.Outcome, now: Int64, random: UInt64) {
+    /// Records the current attempt's verdict on its endpoint (once per attempt). The clock and
+    /// the random source are read only when there is a verdict to record.
+    func recordOutcome(_ outcome: CircuitBreaker.Outcome, loop: LoopContext?) {
         guard outcomePending, let health = upstream?.health else { return }
         outcomePending = false
-        health.record(endpointIndex, outcome, probe: probe, now: now, random: random)
+        health.record(endpointIndex, outcome, probe: probe, now: loop?.nowMillis ?? 0, random: loop?.nextRandom() ?? 0)
     }
 
     /// Gives back everything this request is counted in: the endpoint's in-flight count, the
@@ -172,7 +173,7 @@ final class Exchange {
             if countedAsRetry { loopState.activeRetries -= 1 }
             self.loopState = nil
         }
-        recordOutcome(.abandoned, now: 0, random: 0)
+        recordOutcome(.abandoned, loop: nil)  // an abandoned outcome reads neither
     }
 
     private func releaseInFlight() {
