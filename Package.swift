@@ -45,6 +45,9 @@ let package = Package(
         // Upstream resilience as pure state machines (breakers, ejection, health verdicts, retry
         // rules) and the lock-free shared state that applies them.
         .target(name: "LoomUpstream", swiftSettings: strict),
+        // The filter contract (Proxy-Wasm's phases and decisions), the chain, and the
+        // built-in filters.
+        .target(name: "LoomFilters", dependencies: ["LoomConfig", "LoomHTTP"], swiftSettings: strict),
         .target(
             name: "LoomHTTP",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -53,7 +56,7 @@ let package = Package(
         .target(
             name: "LoomProxy",
             dependencies: [
-                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomUpstream",
+                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomUpstream", "LoomFilters",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -71,6 +74,9 @@ let package = Package(
         ),
         // Helpers more than one test target needs (a seeded generator).
         .target(name: "LoomTestSupport", path: "Tests/LoomTestSupport", swiftSettings: strict),
+        .testTarget(
+            name: "LoomFiltersTests", dependencies: ["LoomFilters", "LoomConfig", "LoomHTTP", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
         .testTarget(name: "LoomUpstreamTests", dependencies: ["LoomUpstream", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomRoutingTests", dependencies: ["LoomRouting", "LoomHTTP", "LoomTestSupport"], swiftSettings: strict),
@@ -82,7 +88,7 @@ let package = Package(
         .testTarget(
             name: "LoomProxyTests",
             dependencies: [
-                "LoomProxy", "LoomConfig", "LoomHTTP", "loom", "LoomTestSupport",
+                "LoomProxy", "LoomConfig", "LoomHTTP", "LoomFilters", "loom", "LoomTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

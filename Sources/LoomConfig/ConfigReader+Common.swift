@@ -11,7 +11,7 @@ extension ConfigReader {
     static let plannedSections: [(key: String, feature: String)] = [
         ("tracing", "distributed tracing"), ("rate_limit", "rate limiting"), ("ebpf", "eBPF acceleration"),
         ("plugins", "Wasm plugins"), ("admin", "the admin API"), ("metrics", "Prometheus metrics"),
-        ("cors", "CORS"), ("cache", "response caching"), ("compression", "response compression"),
+        ("cache", "response caching"), ("compression", "response compression"),
         ("security", "security headers"), ("auth", "authentication"),
     ]
 

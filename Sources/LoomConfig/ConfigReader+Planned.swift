@@ -1,5 +1,5 @@
 /// The planned top-level sections, spelled the same way in both dialects. Those with a known
-/// schema (`tracing`, `rate_limit`, `ebpf`, `cors`, `plugins`) are decoded and checked like
+/// schema (`tracing`, `rate_limit`, `ebpf`, `plugins`) are decoded and checked like
 /// any other section; the others (`admin`, `metrics`, YAML `cache`, `compression`,
 /// `security`, `auth`) are accepted with any content. Every one present
 /// is recorded in `PlannedFeatures.sections` for the "not supported yet" report.
@@ -24,7 +24,6 @@ extension ConfigReader {
         case "tracing": planned.tracing = tracing(entry.value, at: key)
         case "rate_limit": planned.rateLimit = rateLimit(entry.value, at: key)
         case "ebpf": planned.ebpf = ebpf(entry.value, at: key)
-        case "cors": planned.cors = cors(entry.value, at: key)
         case "plugins": planned.plugins = plugins(entry.value, at: key)
         default: break  // no schema yet: content accepted as is
         }
@@ -142,11 +141,23 @@ extension ConfigReader {
 
     // MARK: - cors
 
+    /// The top-level `cors` section: a `cors` filter ahead of the `filters` list, unless
+    /// `enabled: false`.
     mutating func cors(_ node: ConfigNode, at path: String) -> CORSSettings? {
         guard let table = table(node, at: path, allowed: Self.corsKeys) else { return nil }
+        return corsSettings(table)
+    }
+
+    /// `cors` settings (the section's, or a `cors` filter's).
+    mutating func corsSettings(_ table: ConfigTable) -> CORSSettings? {
         var cors = CORSSettings()
         cors.enabled = bool(table, "enabled")
         cors.allowOrigins = stringList(table, "allow_origins")
+        for (index, origin) in (cors.allowOrigins ?? []).enumerated() where !CORSSettings.isValidOrigin(origin) {
+            let path = "\(table.path("allow_origins"))[\(index)]"
+            report(path, at: sourceMap.locations[path] ?? table["allow_origins"]?.location,
+                   "invalid origin \"\(origin)\" (use \"*\", \"https://app.example.com\", \"http://localhost:3000\" or \"https://*.example.com\")")
+        }
         cors.allowMethods = tokens(table, "allow_methods") { "invalid method \"\($0)\"" }
         cors.allowHeaders = tokens(table, "allow_headers") { "invalid header name \"\($0)\"" }
         cors.exposeHeaders = tokens(table, "expose_headers") { "invalid header name \"\($0)\"" }

@@ -14,7 +14,7 @@ struct ConfigSourceMap: Sendable {
     enum Field: Sendable, Hashable {
         case entity, name, address, `protocol`, tls
         case endpoints, endpoint(Int), loadBalancing, hashKey, health, circuitBreaker, outlierDetection, retry, slowStart, process
-        case path, upstream, redirect, stripPrefix, rewrite, requireAuth, timeouts, retryNonIdempotent
+        case path, upstream, redirect, stripPrefix, rewrite, requireAuth, timeouts, retryNonIdempotent, filters
         /// A route's `plugins` list, and its N-th name.
         case plugins, plugin(Int)
         /// The name of the N-th entry of a route's header rule list (`add_headers`,

@@ -173,6 +173,7 @@ struct ConfigValidator {
                 error(.route, i, .stripPrefix, "strip_prefix needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix)")
             }
             checkProxyOnlySettings(route, i)
+            checkFilters(route, i)
             if case .redirect(let redirect) = route.action {
                 checkPlaceholders(redirect.location, "redirect location", route, i, .redirect)
             }
@@ -193,6 +194,15 @@ struct ConfigValidator {
         }
         if configuration.routes.isEmpty && sourceMap.routeEntriesInSource == 0 {
             report(.warning, path: "routes", "no routes: every request will get 404")
+        }
+    }
+
+    /// One CORS policy per route: two `cors` filters in one chain (the top-level section or a
+    /// global filter, and the route's) would answer preflights twice over.
+    private mutating func checkFilters(_ route: RouteConfig, _ i: Int) {
+        let corsCount = (configuration.filters + route.filters).filter { $0.type == "cors" }.count
+        if corsCount > 1 {
+            error(.route, i, route.filters.isEmpty ? .name : .filters, "route \"\(route.name)\" would run \(corsCount) cors filters (the top-level cors section counts as one): configure CORS once")
         }
     }
 

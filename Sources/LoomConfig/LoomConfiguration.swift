@@ -15,6 +15,9 @@ public struct LoomConfiguration: Sendable, Equatable {
     /// Routes in file order. Matching order is `priority` (higher first), then file order:
     /// see `orderedRoutes`.
     public var routes: [RouteConfig]
+    /// Filters every route runs first, in order: the top-level `cors` section's (unless
+    /// disabled), then the `filters` list.
+    public var filters: [FilterConfig] = []
     /// Sections for features this build parses and validates but cannot run yet.
     public var planned: PlannedFeatures
 

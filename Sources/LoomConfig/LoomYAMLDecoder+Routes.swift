@@ -1,7 +1,7 @@
 /// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
 extension LoomYAMLDecoder {
     static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond", "redirect",
-                            "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers", "retry_non_idempotent",
+                            "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers", "retry_non_idempotent", "filters",
                             "set_response_headers", "remove_response_headers", "timeouts", "description", "plugins"]
 
     mutating func routes(_ node: ConfigNode) {
@@ -30,6 +30,7 @@ extension LoomYAMLDecoder {
                 fields[.stripPrefix] = table.path("strip_prefix")
             }
             reader.forwardingChanges(table, into: &route, fields: &fields)
+            reader.routeFilters(table, into: &route, fields: &fields)
             if let timeouts = table["timeouts"] {
                 fields[.timeouts] = table.path("timeouts")
                 route.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))

@@ -27,14 +27,12 @@ public struct PlannedFeatures: Sendable, Equatable {
     public var rateLimit: RateLimitSettings?
     /// `ebpf`.
     public var ebpf: EBPFSettings?
-    /// `cors`.
-    public var cors: CORSSettings?
     /// Top-level `plugins`, in file order (entries without a `name` are dropped after
     /// reporting). Routes refer to them by name (`RouteConfig.plugins`).
     public var plugins: [PluginConfig]
 
     public init(acme: ACMESettings? = nil, cache: CacheSettings? = nil, postgres: PostgresSettings? = nil, xSendfile: Bool = false, gzip: Bool = false, sections: [PlannedSection] = [],
-                tracing: TracingSettings? = nil, rateLimit: RateLimitSettings? = nil, ebpf: EBPFSettings? = nil, cors: CORSSettings? = nil, plugins: [PluginConfig] = []) {
+                tracing: TracingSettings? = nil, rateLimit: RateLimitSettings? = nil, ebpf: EBPFSettings? = nil, plugins: [PluginConfig] = []) {
         self.acme = acme
         self.cache = cache
         self.postgres = postgres
@@ -44,7 +42,6 @@ public struct PlannedFeatures: Sendable, Equatable {
         self.tracing = tracing
         self.rateLimit = rateLimit
         self.ebpf = ebpf
-        self.cors = cors
         self.plugins = plugins
     }
 }

@@ -1,5 +1,5 @@
 /// Typed contents of the planned top-level sections whose schema is known (`tracing`,
-/// `rate_limit`, `ebpf`, `cors`, `plugins`). Both dialects decode them the same way; each is
+/// `rate_limit`, `ebpf`, `plugins`). Both dialects decode them the same way; each is
 /// validated now and reported as "not supported yet" by `ConfigValidator` (through
 /// `PlannedFeatures.sections`). Optional fields are nil when not written: the defaults are
 /// the feature's business once it is built.
@@ -81,30 +81,6 @@ public struct RateLimitSettings: Sendable, Equatable {
         self.burst = burst
         self.key = key
         self.store = store
-    }
-}
-
-/// `cors:`.
-public struct CORSSettings: Sendable, Equatable {
-    public var enabled: Bool?
-    public var allowOrigins: [String]?
-    /// Method tokens, as written.
-    public var allowMethods: [String]?
-    /// Header names (tokens, `*` allowed).
-    public var allowHeaders: [String]?
-    public var exposeHeaders: [String]?
-    public var maxAge: Duration?
-    public var allowCredentials: Bool?
-
-    public init(enabled: Bool? = nil, allowOrigins: [String]? = nil, allowMethods: [String]? = nil, allowHeaders: [String]? = nil,
-                exposeHeaders: [String]? = nil, maxAge: Duration? = nil, allowCredentials: Bool? = nil) {
-        self.enabled = enabled
-        self.allowOrigins = allowOrigins
-        self.allowMethods = allowMethods
-        self.allowHeaders = allowHeaders
-        self.exposeHeaders = exposeHeaders
-        self.maxAge = maxAge
-        self.allowCredentials = allowCredentials
     }
 }
 

@@ -29,6 +29,8 @@ public struct RouteConfig: Sendable, Equatable {
     /// reset, a per-try timeout, a retryable status) even when the method is not idempotent
     /// (`retry_non_idempotent`): for POST endpoints known to be safe to repeat.
     public var retryNonIdempotent = false
+    /// Filters run for this route after the global ones, in order (`filters`).
+    public var filters: [FilterConfig] = []
     /// Planned: admin-token check (WarpDrive `require_auth`).
     public var requireAuth: Bool
     /// Planned: names of top-level `plugins` run for this route, in order (Loom `plugins`).

@@ -2,7 +2,7 @@
 /// upstream or respond, strip_prefix, rewrite, add_headers, timeouts, require_auth.
 extension WarpDriveTOMLDecoder {
     static let routeKeys = ["name", "priority", "path_prefix", "path_exact", "path_regex", "host", "methods", "header", "headers", "query",
-                            "upstream", "respond", "redirect", "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers", "retry_non_idempotent",
+                            "upstream", "respond", "redirect", "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers", "retry_non_idempotent", "filters",
                             "set_response_headers", "remove_response_headers", "read_timeout_secs",
                             "connect_timeout_secs", "request_timeout_secs", "description", "require_auth"]
 
@@ -46,6 +46,7 @@ extension WarpDriveTOMLDecoder {
             fields[.stripPrefix] = table.path("strip_prefix")
         }
         reader.forwardingChanges(table, into: &route, fields: &fields)
+        reader.routeFilters(table, into: &route, fields: &fields)
         // WarpDrive's read timeout covers both waiting for the response head and silences
         // while streaming it; Loom splits those, so it sets both.
         if let read = reader.positiveSeconds(table, "read_timeout_secs") {

@@ -8,7 +8,7 @@ struct WarpDriveTOMLDecoder {
     var reader: ConfigReader
     var config: LoomConfiguration
 
-    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker"]
+    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors"]
         + ConfigReader.plannedSections.map(\.key).filter { $0 != "cache" }
     static let serverKeys = ["http_port", "https_port", "worker_threads", "shutdown_timeout_secs",
                              "timeouts", "limits", "forwarding", "logging"]
@@ -28,6 +28,8 @@ struct WarpDriveTOMLDecoder {
             case "upstreams": upstreams(entry.value)
             case "routes": routes(entry.value)
             case "circuit_breaker": break  // applied below, once every upstream is known
+            case "filters": config.filters += reader.filters(entry.value, at: "filters")
+            case "cors": break  // below, ahead of the filters list
             case "cache": cache(entry.value)
             case "postgres": postgres(entry.value)
             case "middleware": middleware(entry.value)
@@ -36,6 +38,7 @@ struct WarpDriveTOMLDecoder {
             }
         }
         if let node = top["circuit_breaker"] { reader.defaultCircuitBreaker(node, into: &config) }
+        reader.legacyFilterSections(top, into: &config)
         // WarpDrive listens on 8080 unless told otherwise.
         if !sawListener {
             config.listeners.append(ListenerConfig(name: "http", host: "0.0.0.0", port: 8080))

@@ -1,4 +1,5 @@
 import LoomConfig
+import LoomFilters
 import LoomHTTP
 import NIOCore
 
@@ -61,7 +62,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
-            endpointAuthority: exchange.endpointAuthority, rules: exchange.route?.requestHeaders ?? .none)
+            endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none)
         let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + 256) { out in
             HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &out)
         }
@@ -206,11 +207,12 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let exchange else { return }
         let date = loop.date.current()
         let capacity = held.head.headers.bytes.readableBytes + 128 + (body?.readableBytes ?? 0)
+        let rules = responseRules(status: held.head.status, exchange) { [fields = held.head.headers] in fields.firstValue(named: $0) }
         func write(into out: inout ByteBuffer) {
             HeadWriter.writeResponseHead(
                 held.head, framing: held.action.framing, requestID: exchange.requestID, closeConnection: held.action.closeAfter,
                 clientMinorVersion: exchange.head.minorVersion, date: date, snapshot: exchange.snapshot,
-                rules: exchange.route?.responseHeaders ?? .none, into: &out)
+                rules: rules, into: &out)
             exchange.bytesOut += out.readableBytes
             if let body { writeResponseBody(body, framing: held.action.framing, into: &out) }
         }
@@ -305,7 +307,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             exchange.error = error
             exchange.connection?.close()
             deadlines.exchangeEnded()
-            accessLog.record(exchange, clientIP: clientIP, now: loop.now)
+            recordEnd(of: exchange, now: loop.now)
             self.exchange = nil
             context.close(promise: nil)
         }
@@ -322,10 +324,28 @@ extension DownstreamHandler: UpstreamResponseSink {
         writeLocalResponse(out, status: error.status)
     }
 
-    /// Writes a route's `respond` answer.
+    /// The response header rules for a response with `status` whose received fields
+    /// `lookup` reads: the route's, with the filters' changes when they make any.
+    func responseRules(status: Int, _ exchange: Exchange, lookup: @escaping @Sendable (String) -> String?) -> PreparedHeaderRules {
+        let routeRules = exchange.route?.responseHeaders ?? .none
+        guard let route = exchange.route, let request = exchange.filterRequest else { return routeRules }
+        var response = FilterResponse(status: status, lookup: lookup)
+        if let failure = route.filters.responseHeaders(&response, request: request) {
+            // The head is about to go out as it came: the failure is logged, not answered.
+            exchange.error = GatewayError(.filterFailed(failure))
+            return routeRules
+        }
+        return response.changes.isEmpty ? routeRules : PreparedHeaderRules(response.changes.applied(to: route.config.responseHeaders))
+    }
+
+    /// Writes a route's `respond` or `redirect` answer, or a filter's, with the response
+    /// filters' changes.
     func writeStaticResponse(_ response: StaticResponse, closeAfter: Bool) {
         guard let context, let exchange else { return }
-        var headers = response.headers.map { ($0.name, $0.value) }
+        let fields = response.headers
+        let rules = responseRules(status: response.status, exchange) { name in fields.first { $0.name.lowercased() == name }?.value }
+        var headers = fields.filter { !rules.dropped.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
+        headers += rules.appended.map { ($0.name, $0.value) }
         headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))
         var out = context.channel.allocator.buffer(capacity: 128 + response.body.utf8.count)
         ErrorResponse.writeSimple(
@@ -360,7 +380,7 @@ extension DownstreamHandler: UpstreamResponseSink {
                 connection.close()
             }
         }
-        accessLog.record(exchange, clientIP: clientIP, now: now)
+        recordEnd(of: exchange, now: now)
         self.exchange = nil
         switch action.next {
         case .close:
@@ -375,6 +395,15 @@ extension DownstreamHandler: UpstreamResponseSink {
                 processInbound()
             }
         }
+    }
+
+    /// The exchange is over: its access-log line, and the filters' log phase.
+    func recordEnd(of exchange: Exchange, now: NIODeadline) {
+        accessLog.record(exchange, clientIP: clientIP, now: now)
+        guard let request = exchange.filterRequest, let route = exchange.route else { return }
+        let entry = FilterLogEntry(
+            status: exchange.status, durationNanoseconds: (now - exchange.started).nanoseconds, bytesIn: exchange.bytesIn, bytesOut: exchange.bytesOut)
+        route.filters.log(entry, request: request)
     }
 
     /// How long a connection that sent its FIN swallows what the client still sends before

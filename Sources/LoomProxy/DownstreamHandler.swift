@@ -1,4 +1,5 @@
 import LoomConfig
+import LoomFilters
 import LoomHTTP
 import LoomRouting
 import NIOCore
@@ -107,7 +108,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             // state and cannot be reused. 499 is nginx's "client closed request".
             exchange.connection?.close()
             if exchange.status == 0 { exchange.status = 499 }
-            accessLog.record(exchange, clientIP: clientIP, now: loop.now)
+            recordEnd(of: exchange, now: loop.now)
         }
         exchange = nil
         heldHead = nil
@@ -318,6 +319,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
             exchange.route = route
             exchange.captures = captures
             exchange.timeouts = route.timeouts
+            if !route.filters.isEmpty, let answer = runRequestFilters(route, head: head, path: path, exchange: exchange, snapshot: snapshot) {
+                return answer
+            }
             switch route.config.action {
             case .respond(let response):
                 return .static(response)
@@ -344,6 +348,38 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 exchange.forwardTarget = target
                 return nil
             }
+        }
+    }
+
+    /// Runs the route's filters on the request head; returns their answer, if one answers.
+    /// Their changes to the request become the exchange's request rules.
+    private func runRequestFilters(
+        _ route: ProxySnapshot.Route, head: HTTPRequestHead, path: String, exchange: Exchange, snapshot: ProxySnapshot
+    ) -> LocalAnswer? {
+        var parameters: [String: String] = [:]
+        for (index, name) in route.parameterNames.enumerated() where index < exchange.captures.count {
+            parameters[name] = String(exchange.captures.value(at: index, in: path))
+        }
+        let client = snapshot.trustedProxies.originalClient(
+            peer: clientAddress, peerText: clientIP, forwardedFor: head.headers.firstValue(named: "x-forwarded-for"))
+        var request = FilterRequest(
+            head: head, path: path, routeName: route.config.name, parameters: parameters, clientIP: client, requestID: exchange.requestID)
+        let outcome = route.filters.requestHeaders(&request)
+        exchange.filterRequest = request
+        switch outcome {
+        case .failure(let failure):
+            return .error(GatewayError(.filterFailed(failure)))
+        case .success(.reject(let rejection)):
+            return .error(GatewayError(.filterRejected(rejection)))
+        case .success(.respond(let response)):
+            // A filter's own answer is final: the response filters do not run on it.
+            exchange.filterRequest = nil
+            return .static(StaticResponse(status: response.status, headers: response.headers, body: response.body))
+        case .success(.continue):
+            if !request.upstreamChanges.isEmpty {
+                exchange.requestRules = PreparedHeaderRules(request.upstreamChanges.applied(to: route.config.requestHeaders))
+            }
+            return nil
         }
     }
 

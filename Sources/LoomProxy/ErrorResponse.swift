@@ -1,3 +1,4 @@
+import LoomFilters
 import NIOCore
 
 /// Serialises the small JSON error responses Loom sends itself.
@@ -21,6 +22,9 @@ enum ErrorResponse {
         }
         if case .noEndpointAvailable(let retryAfter?) = error.kind {
             extra.append(("Retry-After", String(retryAfter)))
+        }
+        if case .filterRejected(let rejection) = error.kind {
+            extra += rejection.headers.map { ($0.name, $0.value) }
         }
         writeSimple(status: error.status, headers: extra, body: body, date: date, close: close, headRequest: headRequest, into: &out)
     }

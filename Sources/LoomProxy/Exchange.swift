@@ -1,4 +1,5 @@
 import LoomConfig
+import LoomFilters
 import LoomHTTP
 import LoomRouting
 import LoomUpstream
@@ -57,6 +58,11 @@ final class Exchange {
     var timeouts: Timeouts
     /// The normalized request path (what consistent hashing keys on when a retry picks again).
     var path = ""
+    /// The request as the route's filters saw it (their changes included), kept for the
+    /// response and log phases; nil when the route has no filters.
+    var filterRequest: FilterRequest?
+    /// The route's request header rules with the filters' changes, when they made any.
+    var requestRules: PreparedHeaderRules?
     /// The request-target sent upstream (after `strip_prefix`).
     var forwardTarget: String = ""
 

@@ -1,4 +1,5 @@
 import LoomHTTP
+import LoomFilters
 import LoomUpstream
 
 /// Everything that can go wrong with one request, as data.
@@ -48,6 +49,10 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case clientTimeout
         /// The whole request took longer than the configured request timeout.
         case requestTimeout
+        /// A filter refused the request (403, 429, …), with its own code, message and fields.
+        case filterRejected(FilterRejection)
+        /// A filter threw: loom answers 500 rather than dropping the connection.
+        case filterFailed(FilterFailure)
     }
 
     public enum Blame: String, Sendable {
@@ -73,6 +78,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: 502
         case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout: 504
         case .retriedStatus(let status): status
+        case .filterRejected(let rejection): rejection.status
+        case .filterFailed: 500
         }
     }
 
@@ -84,7 +91,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
             .responseHeaderTimeout, .perTryTimeout, .retriedStatus, .idleTimeout, .requestTimeout:
             .upstream
-        case .noEndpointAvailable: .internal
+        case .noEndpointAvailable, .filterFailed: .internal
+        case .filterRejected: .downstream
         }
     }
 
@@ -131,6 +139,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: "bad_gateway"
         case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout: "gateway_timeout"
         case .retriedStatus: "upstream_status"
+        case .filterRejected(let rejection): rejection.code
+        case .filterFailed: "internal_error"
         }
     }
 
@@ -153,6 +163,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .responseHeaderTimeout: "upstream did not respond in time"
         case .perTryTimeout: "upstream did not respond within the per-try timeout"
         case .retriedStatus(let status): "upstream answered \(status)"
+        case .filterRejected(let rejection): rejection.message
+        case .filterFailed: "internal error while handling the request"
         case .idleTimeout: "upstream connection idle for too long"
         case .requestTimeout: "request took too long"
         }
@@ -163,6 +175,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         switch kind {
         case .connectFailed(let detail): "\(message): \(detail)"
         case .invalidUpstreamResponse(let error): "\(message): \(error)"
+        case .filterFailed(let failure): "\(message): \(failure)"
         default: message
         }
     }

@@ -1,4 +1,5 @@
 import LoomConfig
+import LoomFilters
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -24,11 +25,12 @@ public final class ProxyEngine: Sendable {
     private let serverChannels = NIOLockedValueBox<[Channel]>([])
     private let healthChecker: HealthChecker
 
-    public init(configuration: LoomConfiguration, logger: Logger, accessLog: AccessLog) {
+    /// `filters`: the filter types this engine can run (the built-in ones; tests add theirs).
+    public init(configuration: LoomConfiguration, logger: Logger, accessLog: AccessLog, filters: FilterRegistry = .builtIn) {
         let threads = configuration.server.workerThreads ?? System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         contexts = group.makeIterator().map { LoopContext(eventLoop: $0) }
-        let snapshot = ProxySnapshot(configuration)
+        let snapshot = ProxySnapshot(configuration, filters: filters)
         store = SnapshotStore(snapshot)
         healthChecker = HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger)
         self.logger = logger

@@ -1,4 +1,5 @@
 import LoomConfig
+import LoomFilters
 import LoomHTTP
 import LoomRouting
 import LoomUpstream
@@ -27,8 +28,10 @@ public final class ProxySnapshot: Sendable {
         let rewriter: PathRewriter?
         /// The path's parameter names, in capture order.
         let parameterNames: [String]
+        /// The global filters, then the route's.
+        let filters: FilterChain
 
-        init(config: RouteConfig, upstreamIndex: Int?, timeouts: Timeouts) {
+        init(config: RouteConfig, upstreamIndex: Int?, timeouts: Timeouts, filters: FilterChain) {
             self.config = config
             self.upstreamIndex = upstreamIndex
             self.timeouts = timeouts
@@ -36,6 +39,7 @@ public final class ProxySnapshot: Sendable {
             self.responseHeaders = config.responseHeaders.isEmpty ? .none : PreparedHeaderRules(config.responseHeaders)
             self.rewriter = PathRewriter(config)
             self.parameterNames = config.parameterNames
+            self.filters = filters
         }
     }
 
@@ -135,8 +139,8 @@ public final class ProxySnapshot: Sendable {
     /// Compiles a validated configuration. Unknown upstream references (which validation
     /// rejects) leave the route without an upstream, which answers 503 rather than crashing.
     /// `previous`: the snapshot this one replaces, whose upstream state carries over
-    /// (`Upstream.init`).
-    public init(_ configuration: LoomConfiguration, previous: ProxySnapshot? = nil) {
+    /// (`Upstream.init`). `filters` turns configured filters into running ones.
+    public init(_ configuration: LoomConfiguration, previous: ProxySnapshot? = nil, filters: FilterRegistry = .builtIn) {
         self.configuration = configuration
         let ordered = configuration.orderedRoutes
         router = CompiledRouter(orderedRoutes: ordered)
@@ -150,7 +154,11 @@ public final class ProxySnapshot: Sendable {
             }
             var timeouts = server.timeouts
             if let upstreamIndex { timeouts = timeouts.applying(configuration.upstreams[upstreamIndex].timeouts) }
-            return Route(config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts))
+            // The config readers and the registry know the same types (a test checks), so
+            // nothing is missing from a chain built from a loaded configuration.
+            let (chain, missing) = filters.chain(configuration.filters + route.filters)
+            assert(missing.isEmpty, "filter types without a factory: \(missing)")
+            return Route(config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts), filters: chain)
         }
         requestLimits = HTTP1Limits(
             maxHeadBytes: server.limits.maxHeaderBytes,

@@ -1,3 +1,4 @@
+import Foundation
 import LoomConfig
 import NIOCore
 
@@ -16,6 +17,20 @@ struct TrustedProxies: Sendable {
     func contains(_ address: SocketAddress?) -> Bool {
         guard !blocks.isEmpty, let bytes = address.flatMap(Self.bytes(of:)) else { return false }
         return blocks.contains { $0.contains(bytes) }
+    }
+
+    /// The original client of a request received from `peer` (text form): the peer itself,
+    /// or, when the peer is a trusted proxy, the nearest address in `X-Forwarded-For` (read
+    /// right to left) that is not a trusted proxy too. What filters see as the client (an
+    /// `ip_filter` must not be fooled by a forged `X-Forwarded-For` from an untrusted peer).
+    func originalClient(peer: SocketAddress?, peerText: String?, forwardedFor: String?) -> String? {
+        guard contains(peer), let forwardedFor else { return peerText }
+        for hop in forwardedFor.split(separator: ",").reversed() {
+            let address = hop.trimmingCharacters(in: .whitespaces)
+            guard let bytes = AddressBlock.addressBytes(address) else { return peerText }
+            if !blocks.contains(where: { $0.contains(bytes) }) { return address }
+        }
+        return peerText
     }
 
     /// The client's address as text for logs and forwarding headers. An IPv4 client reaching

@@ -55,19 +55,19 @@ struct PlannedSectionsTests {
             "t.yaml:9:1 tracing: not supported yet: distributed tracing",
             "t.yaml:14:1 rate_limit: not supported yet: rate limiting",
             "t.yaml:20:1 ebpf: not supported yet: eBPF acceleration",
-            "t.yaml:21:1 cors: not supported yet: CORS",
             "t.yaml:29:1 plugins: not supported yet: Wasm plugins",
             "t.yaml:41:1 admin: not supported yet: the admin API",
         ])
         let planned = try #require(result.configuration?.planned)
-        #expect(planned.sections.map(\.path) == ["tracing", "rate_limit", "ebpf", "cors", "plugins", "admin"])
+        #expect(planned.sections.map(\.path) == ["tracing", "rate_limit", "ebpf", "plugins", "admin"])
         #expect(planned.tracing == TracingSettings(enabled: true, provider: .jaeger, otlpEndpoint: "collector:4317", sampling: .init(type: .ratio, ratio: 1)))
         #expect(planned.rateLimit == RateLimitSettings(enabled: true, rate: 12.5, burst: 20, key: .header("X-Api-Key"), store: .memory))
         #expect(planned.ebpf == EBPFSettings(enabled: false, socketRedirect: true))
-        #expect(planned.cors == CORSSettings(
+        // `cors` is a filter now, ahead of any `filters` list.
+        #expect(result.configuration?.filters == [FilterConfig(.cors(CORSSettings(
             enabled: true, allowOrigins: ["https://example.com", "*"], allowMethods: ["GET", "POST"],
             allowHeaders: ["Content-Type", "*"], exposeHeaders: ["X-Request-ID"], maxAge: .seconds(600), allowCredentials: false
-        ))
+        )))])
         #expect(planned.plugins == [
             PluginConfig(
                 name: "auth", path: "/plugins/auth.wasm", rootID: "auth_root", vmConfig: "vm",
@@ -124,7 +124,6 @@ struct PlannedSectionsTests {
             "t.toml:1:1 tracing: not supported yet: distributed tracing",
             "t.toml:5:1 rate_limit: not supported yet: rate limiting",
             "t.toml:12:1 ebpf: not supported yet: eBPF acceleration",
-            "t.toml:14:1 cors: not supported yet: CORS",
             "t.toml:17:1 plugins: not supported yet: Wasm plugins",
             "t.toml:21:1 admin: not supported yet: the admin API",
         ])
@@ -132,7 +131,7 @@ struct PlannedSectionsTests {
         #expect(planned.tracing == TracingSettings(enabled: true, provider: .zipkin, sampling: .init(type: .always)))
         #expect(planned.rateLimit == RateLimitSettings(rate: 100, burst: 1, key: .clientIP, store: .redis(host: "::1", port: 6379)))
         #expect(planned.ebpf == EBPFSettings(enabled: true))
-        #expect(planned.cors == CORSSettings(allowOrigins: ["*"], maxAge: .seconds(3600)))
+        #expect(result.configuration?.filters == [FilterConfig(.cors(CORSSettings(allowOrigins: ["*"], maxAge: .seconds(3600))))])
         #expect(planned.plugins == [PluginConfig(name: "waf", path: "waf.wasm", config: .map([.init(key: "mode", value: .string("block")), .init(key: "rules", value: .integer(3))]))])
     }
 
@@ -257,7 +256,6 @@ struct PlannedSectionsTests {
         #expect(result.problems == [
             "t.yaml:1:1 ebpf: not supported yet: eBPF acceleration",
             "t.yaml:3:3 ebpf.socket_redirects: unknown key \"socket_redirects\" (did you mean \"socket_redirect\"?)",
-            "t.yaml:4:1 cors: not supported yet: CORS",
             "t.yaml:5:18 cors.allow_origins: expected a list, got \"*\"",
             "t.yaml:6:19 cors.allow_methods[0]: invalid method \"GET POST\"",
             "t.yaml:7:20 cors.expose_headers[0]: invalid header name \"X:Y\"",
@@ -370,7 +368,6 @@ struct PlannedSectionsTests {
             "t.toml:4:1 rate_limit: not supported yet: rate limiting",
             "t.toml:5:9 rate_limit.burst: expected an integer, got a number",
             "t.toml:6:1 rate_limit.store: missing required key \"redis\" (needed with type \"redis\")",
-            "t.toml:8:1 cors: not supported yet: CORS",
             "t.toml:9:17 cors.allow_headers: expected an array, got \"X-A\"",
             "t.toml:10:1 plugins: not supported yet: Wasm plugins",
             "t.toml:13:10 plugins[0].config: expected a string or a table, got an array",

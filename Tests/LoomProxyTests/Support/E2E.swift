@@ -1,5 +1,6 @@
 import Foundation
 import LoomConfig
+import LoomFilters
 import NIOCore
 import NIOPosix
 import Testing
@@ -105,8 +106,10 @@ enum E2E {
     }
 
     /// A proxy for `configuration`, stopped afterwards.
-    static func withProxy(_ configuration: LoomConfiguration, _ body: (ProxyHarness) async throws -> Void) async throws {
-        let proxy = try await ProxyHarness.start(configuration)
+    static func withProxy(
+        _ configuration: LoomConfiguration, filters: FilterRegistry = .builtIn, _ body: (ProxyHarness) async throws -> Void
+    ) async throws {
+        let proxy = try await ProxyHarness.start(configuration, filters: filters)
         do {
             try await body(proxy)
         } catch {

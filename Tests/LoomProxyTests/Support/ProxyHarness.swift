@@ -1,5 +1,6 @@
 import Foundation
 import LoomConfig
+import LoomFilters
 import Logging
 import NIOCore
 import NIOPosix
@@ -23,14 +24,14 @@ final class ProxyHarness: @unchecked Sendable {
     }
 
     /// Starts a proxy for `configuration`, forcing its listener to 127.0.0.1:0.
-    static func start(_ configuration: LoomConfiguration) async throws -> ProxyHarness {
+    static func start(_ configuration: LoomConfiguration, filters: FilterRegistry = .builtIn) async throws -> ProxyHarness {
         var configuration = configuration
         configuration.listeners = [ListenerConfig(name: "test", host: "127.0.0.1", port: 0)]
         if configuration.server.workerThreads == nil { configuration.server.workerThreads = 2 }
         let logs = CapturedLogs()
         let accessLogger = Logger(label: "loom.access") { _ in CapturingLogHandler(store: logs) }
         let logger = Logger(label: "loom") { _ in SwiftLogNoOpLogHandler() }
-        let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: AccessLog(logger: accessLogger, enabled: true))
+        let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: AccessLog(logger: accessLogger, enabled: true), filters: filters)
         let bound = try await engine.start()
         return ProxyHarness(engine: engine, port: bound[0].address.port!, logs: logs)
     }

@@ -1,0 +1,88 @@
+import LoomConfig
+
+/// The contract every filter obeys, built-in middleware and (later) Proxy-Wasm plugins alike:
+/// the phases are Proxy-Wasm's, and each returns an explicit decision (DESIGN.md §6 rule 9).
+///
+/// A filter is created once per configuration snapshot from its settings (`FilterRegistry`)
+/// and shared by every request and event loop, so it keeps no per-request state in itself:
+/// what a request needs from one phase to the next goes in `FilterRequest.notes`. Phases run
+/// on the request's event loop and must not block.
+///
+/// Phases (each defaults to "continue, change nothing"):
+/// - `onRequestHeaders`: after routing, before the request goes upstream (or a `respond` /
+///   `redirect` route answers). May read and change the request's fields, or answer.
+/// - `onResponseHeaders`: before the response head goes to the client (proxied responses and
+///   `respond`/`redirect` answers; not loom's own error responses). May change its fields.
+/// - `onLog`: once the exchange is over, with its outcome.
+///
+/// Body phases (`onRequestBody`, `onResponseBody`) and pausing are not part of the contract
+/// yet: no filter can see or hold body bytes.
+public protocol HTTPFilter: Sendable {
+    /// The configured type name (`cors`, `ip_filter`, …), for logs and errors.
+    var name: String { get }
+    func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision
+    func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws
+    func onLog(_ entry: FilterLogEntry, request: FilterRequest)
+}
+
+extension HTTPFilter {
+    public func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision { .continue }
+    public func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws {}
+    public func onLog(_ entry: FilterLogEntry, request: FilterRequest) {}
+}
+
+/// What a filter decides about a request in `onRequestHeaders`.
+public enum FilterDecision: Sendable, Equatable {
+    /// On to the next filter, then upstream.
+    case `continue`
+    /// Answer with this response; later filters and the upstream are skipped.
+    case respond(LocalResponse)
+    /// Refuse with loom's JSON error body (and the request id), e.g. 403 or 429.
+    case reject(FilterRejection)
+}
+
+/// A response a filter answers with (a CORS preflight's 204, say).
+public struct LocalResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: [HeaderPair]
+    public var body: String
+
+    public init(status: Int, headers: [HeaderPair] = [], body: String = "") {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A refusal, rendered like every loom error: `{"error": code, "message", "status",
+/// "request_id"}`, plus `headers` (`Retry-After`, say).
+public struct FilterRejection: Sendable, Equatable {
+    public var status: Int
+    /// Machine-readable (`forbidden`, `too_many_requests`).
+    public var code: String
+    /// Safe to show to clients.
+    public var message: String
+    public var headers: [HeaderPair]
+
+    public init(status: Int, code: String, message: String, headers: [HeaderPair] = []) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+}
+
+/// What `onLog` sees of a finished exchange.
+public struct FilterLogEntry: Sendable, Equatable {
+    public var status: Int
+    public var durationNanoseconds: Int64
+    public var bytesIn: Int
+    public var bytesOut: Int
+
+    public init(status: Int, durationNanoseconds: Int64, bytesIn: Int, bytesOut: Int) {
+        self.status = status
+        self.durationNanoseconds = durationNanoseconds
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+    }
+}
