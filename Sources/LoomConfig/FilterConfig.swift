@@ -12,6 +12,9 @@ public struct FilterConfig: Sendable, Equatable {
 
     /// The configured type name (`cors`, `ip_filter`, `security_headers`).
     public var type: String { settings.typeName }
+
+    /// Every type name a `filters` entry may have, sorted.
+    public static var knownTypes: [String] { ConfigReader.filterReaders.keys.sorted() }
 }
 
 /// The typed settings of each built-in filter type.

@@ -65,7 +65,8 @@ enum E2E {
     /// Starts `count` echo backends, loads `text` (with `{port0}`, `{port1}`, … replaced by
     /// their ports) and runs `body` against a proxy for it.
     static func withBackends(
-        _ count: Int, dialect: ConfigDialect, _ text: String, _ body: ([TestBackend], ProxyHarness) async throws -> Void
+        _ count: Int, dialect: ConfigDialect, _ text: String, filters: FilterRegistry = .builtIn,
+        _ body: ([TestBackend], ProxyHarness) async throws -> Void
     ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let backends = (0..<count).map { _ in TestBackend(group: group) }
@@ -75,7 +76,7 @@ enum E2E {
             for (index, backend) in backends.enumerated() { text = text.replacingOccurrences(of: "{port\(index)}", with: String(backend.port)) }
             let result = ConfigLoader.load(text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: [:])
             let configuration = try #require(result.configuration, "\(result.diagnostics)")
-            try await E2E.withProxy(configuration) { proxy in try await body(backends, proxy) }
+            try await E2E.withProxy(configuration, filters: filters) { proxy in try await body(backends, proxy) }
         } catch {
             for backend in backends { await backend.stop() }
             try? await group.shutdownGracefully()

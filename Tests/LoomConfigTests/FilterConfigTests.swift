@@ -1,0 +1,72 @@
+import Testing
+
+@testable import LoomConfig
+
+/// `filters` lists (global and per route), the top-level `cors` section, and their errors.
+@Suite struct FilterConfigTests {
+    @Test func globalAndRouteFiltersInBothDialects() throws {
+        let yaml = TestSupport.yaml("""
+            cors: {allow_origins: ["https://app.example.com"]}
+            filters:
+              - {type: security_headers, hsts: {max_age: 1h, include_subdomains: true}, frame_options: sameorigin, referrer_policy: false}
+            upstreams: [{name: u, endpoints: ["127.0.0.1:1"]}]
+            routes:
+              - {id: admin, path: /admin, upstream: u, filters: [{type: ip_filter, allow: ["10.0.0.0/8", "::1"]}]}
+            """)
+        #expect(yaml.problems == [])
+        let config = try #require(yaml.configuration)
+        #expect(config.filters.map(\.type) == ["cors", "security_headers"], "the cors section comes first")
+        #expect(config.filters[1] == FilterConfig(.securityHeaders(SecurityHeadersSettings(
+            hsts: .init(maxAge: .seconds(3600), includeSubdomains: true), frameOptions: "SAMEORIGIN", referrerPolicy: nil))))
+        #expect(config.routes[0].filters == [FilterConfig(.ipFilter(IPFilterSettings(allow: [AddressBlock("10.0.0.0/8")!, AddressBlock("::1")!])))])
+
+        let toml = TestSupport.toml("""
+            [[filters]]
+            type = "security_headers"
+            hsts = true
+            [upstreams.u]
+            host = "127.0.0.1"
+            port = 1
+            [[routes]]
+            path_prefix = "/"
+            upstream = "u"
+            filters = [{ type = "ip_filter", deny = ["192.0.2.0/24"] }]
+            """)
+        #expect(toml.problems == [])
+        let tomlConfig = try #require(toml.configuration)
+        #expect(tomlConfig.filters == [FilterConfig(.securityHeaders(SecurityHeadersSettings(hsts: .init())))])
+        #expect(tomlConfig.routes[0].filters.map(\.type) == ["ip_filter"])
+    }
+
+    @Test func disabledCORSSectionAddsNoFilter() {
+        let result = TestSupport.yaml("cors: {enabled: false, allow_origins: [\"*\"]}\n")
+        #expect(result.configuration?.filters == [])
+    }
+
+    @Test func mistakesAreNamed() {
+        let result = TestSupport.yaml("""
+            filters:
+              - {type: securty_headers}
+              - {hsts: true}
+              - {type: ip_filter}
+              - {type: ip_filter, allow: ["10.0.0.0/33"], block: []}
+              - {type: security_headers, frame_options: allow, content_security_policy: ""}
+              - {type: cors, allow_origins: ["https://A.example.com/"]}
+              - {type: cors}
+              - "cors"
+            routes: [{id: r, path: /, respond: {status: 200}}]
+            """)
+        #expect(result.messages == [
+            #"t.yaml:2:12 filters[0].type: unknown filter type "securty_headers" (did you mean "security_headers"?)"#,
+            #"t.yaml:3:5 filters[1]: missing required key "type" (one of cors, ip_filter, security_headers)"#,
+            #"t.yaml:4:5 filters[2]: ip_filter needs "allow" or "deny""#,
+            #"t.yaml:5:31 filters[3].allow[0]: invalid address or CIDR block "10.0.0.0/33" (use e.g. "10.0.0.0/8" or "::1")"#,
+            #"t.yaml:5:47 filters[3].block: unknown key "block""#,
+            #"t.yaml:6:45 filters[4].frame_options: unknown value "allow"; use one of DENY, SAMEORIGIN, or false"#,
+            #"t.yaml:6:77 filters[4].content_security_policy: content_security_policy must be one non-empty line"#,
+            #"t.yaml:7:34 filters[5].allow_origins[0]: invalid origin "https://A.example.com/" (use "*", "https://app.example.com", "http://localhost:3000" or "https://*.example.com")"#,
+            #"t.yaml:9:5 filters[7]: expected a filter ({type: ..., ...}), got "cors""#,
+            #"t.yaml:10:11 routes[0].id: route "r" would run 2 cors filters (the top-level cors section counts as one): configure CORS once"#,
+        ])
+    }
+}

@@ -1,0 +1,105 @@
+import LoomConfig
+import Testing
+
+@testable import LoomFilters
+
+/// The chain's order, early answers and recovery; field changes; the registry.
+@Suite struct FilterChainTests {
+    /// Records its calls in a shared log and does what it is told.
+    struct Probe: HTTPFilter {
+        let name: String
+        let decision: FilterDecision
+        var fails = false
+        let log: Log
+
+        final class Log: @unchecked Sendable {
+            var calls: [String] = []
+        }
+
+        struct Failure: Error {}
+
+        func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
+            log.calls.append("\(name).request")
+            if fails { throw Failure() }
+            request.upstreamChanges.add("X-Seen", name)
+            return decision
+        }
+
+        func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws {
+            log.calls.append("\(name).response")
+            if fails { throw Failure() }
+        }
+
+        func onLog(_ entry: FilterLogEntry, request: FilterRequest) {
+            log.calls.append("\(name).log \(entry.status)")
+        }
+    }
+
+    @Test func filtersRunInOrderUntilOneAnswers() {
+        let log = Probe.Log()
+        let chain = FilterChain(filters: [
+            Probe(name: "a", decision: .continue, log: log),
+            Probe(name: "b", decision: .respond(LocalResponse(status: 204)), log: log),
+            Probe(name: "c", decision: .continue, log: log),
+        ])
+        var request = FilterTest.request()
+        #expect(chain.requestHeaders(&request) == .success(.respond(LocalResponse(status: 204))))
+        #expect(log.calls == ["a.request", "b.request"])
+        #expect(request.header("x-seen") == "a", "changes so far are visible")
+        var response = FilterTest.response()
+        #expect(chain.responseHeaders(&response, request: request) == nil)
+        chain.log(FilterLogEntry(status: 204, durationNanoseconds: 1, bytesIn: 0, bytesOut: 0), request: request)
+        #expect(log.calls == ["a.request", "b.request", "a.response", "b.response", "c.response", "a.log 204", "b.log 204", "c.log 204"])
+    }
+
+    @Test func aThrowingFilterBecomesAFailureNamingIt() {
+        let log = Probe.Log()
+        let chain = FilterChain(filters: [Probe(name: "a", decision: .continue, fails: true, log: log), Probe(name: "b", decision: .continue, log: log)])
+        var request = FilterTest.request()
+        guard case .failure(let failure) = chain.requestHeaders(&request) else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(failure.filter == "a" && failure.phase == "request headers")
+        #expect(log.calls == ["a.request"], "the chain stops at the failing filter")
+        var response = FilterTest.response()
+        #expect(chain.responseHeaders(&response, request: request)?.phase == "response headers")
+    }
+
+    @Test func headerChangesCombineAsRulesDo() {
+        var changes = HeaderChanges()
+        changes.add("X-A", "1")
+        changes.set("X-B", "2")
+        changes.add("X-B", "3")
+        changes.remove("X-A")
+        #expect(FilterTest.lines(changes) == ["-X-A", "X-B: 2", "X-B: 3"])
+        #expect(changes.value("x-a", received: "old") == nil)
+        #expect(changes.value("x-b", received: "old") == "2")
+        #expect(changes.value("x-c", received: "old") == "old")
+        changes.set("X-B", "4")
+        #expect(FilterTest.lines(changes) == ["-X-A", "X-B: 4"], "a later set replaces earlier changes")
+        // Merged with a route's rules, the filter's set/remove take the name over.
+        let route = HeaderRules(add: [HeaderPair(name: "X-B", value: "route")], set: [HeaderPair(name: "X-Keep", value: "k")], remove: ["X-Gone"])
+        let merged = changes.applied(to: route)
+        #expect(merged.add.isEmpty && merged.set.map(\.value) == ["k", "4"] && merged.remove == ["X-Gone", "X-A"])
+    }
+
+    @Test func requestReadsSeeEarlierChanges() {
+        var request = FilterTest.request("GET", [("X-Token", "abc"), ("Accept", "a")])
+        #expect(request.header("X-TOKEN") == "abc")
+        request.upstreamChanges.remove("x-token")
+        #expect(request.header("x-token") == nil)
+        request.upstreamChanges.add("X-Token", "new")
+        #expect(request.header("x-token") == "new")
+    }
+
+    /// Every filter type the configuration readers accept has a factory, and each factory
+    /// builds its own type only.
+    @Test func everyConfigurableTypeHasAFactory() {
+        let samples: [FilterSettings] = [.cors(CORSSettings()), .securityHeaders(SecurityHeadersSettings()), .ipFilter(IPFilterSettings(deny: []))]
+        #expect(Set(samples.map(\.typeName)) == Set(FilterConfig.knownTypes), "a sample per readable type")
+        let built = FilterRegistry.builtIn.chain(samples.map(FilterConfig.init))
+        #expect(built.missing.isEmpty)
+        #expect(built.chain.filters.map(\.name) == samples.map(\.typeName))
+    }
+}

@@ -1,0 +1,162 @@
+import LoomConfig
+import LoomFilters
+import NIOCore
+import Testing
+
+@testable import LoomProxy
+
+/// Filters through a running proxy with a real backend: CORS preflights and actual requests,
+/// security headers, ip_filter behind a trusted proxy, a failing filter answered with 500, and
+/// a filter's changes reaching the upstream.
+extension ProxyE2E {
+    @Suite struct FilterE2ETests {
+        @Test func corsPreflightsAndActualRequests() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, """
+                cors: {allow_origins: ["https://app.example.com"], allow_methods: [GET, PUT], allow_headers: [X-Token], max_age: 10m}
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: all, upstream: app}]
+                """) { backends, proxy in
+                let preflight = try proxy.request(
+                    "OPTIONS /api HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\nAccess-Control-Request-Method: PUT\r\nAccess-Control-Request-Headers: x-token\r\n\r\n")
+                #expect(preflight.status == 204)
+                #expect(preflight.header("access-control-allow-origin") == "https://app.example.com")
+                #expect(preflight.header("access-control-allow-methods") == "GET, PUT")
+                #expect(preflight.header("access-control-allow-headers") == "x-token")
+                #expect(preflight.header("access-control-max-age") == "600")
+                #expect(preflight.header("x-request-id") != nil)
+                #expect(backends[0].requestURIs.withLockedValue(\.count) == 0, "a preflight never reaches the upstream")
+
+                let refused = try proxy.request(
+                    "OPTIONS /api HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\nAccess-Control-Request-Method: GET\r\n\r\n")
+                #expect(refused.status == 403)
+                #expect(E2E.json(refused)["error"] as? String == "cors_rejected")
+                #expect(refused.header("access-control-allow-origin") == nil)
+
+                // Not a preflight: proxied.
+                let options = try proxy.request("OPTIONS /api HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\n\r\n")
+                #expect(options.status == 200)
+                #expect(try EchoedRequest(options).method == "OPTIONS")
+
+                let actual = try proxy.request("GET /api HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\n\r\n")
+                #expect(actual.status == 200)
+                #expect(actual.header("access-control-allow-origin") == "https://app.example.com")
+                #expect(actual.headers("vary").contains("Origin"))
+                let other = try proxy.request("GET /api HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\n\r\n")
+                #expect(other.status == 200 && other.header("access-control-allow-origin") == nil)
+            }
+        }
+
+        @Test func securityHeadersOnProxiedAndLocalResponses() async throws {
+            try await Self.withRawUpstream("HTTP/1.1 200 OK\r\nContent-Security-Policy: default-src https:\r\nContent-Length: 2\r\n\r\nok", """
+                filters: [{type: security_headers, hsts: {max_age: 1h}, content_security_policy: "default-src 'self'"}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{raw}"]}]
+                routes:
+                  - {id: ping, path: /ping, respond: {status: 200, body: pong}}
+                  - {id: all, upstream: app}
+                """) { proxy in
+                let proxied = try proxy.get("/page")
+                #expect(proxied.header("strict-transport-security") == "max-age=3600")
+                #expect(proxied.header("x-content-type-options") == "nosniff")
+                #expect(proxied.header("x-frame-options") == "DENY")
+                #expect(proxied.headers("content-security-policy") == ["default-src https:"], "the upstream's own policy wins")
+                let local = try proxy.get("/ping")
+                #expect(local.bodyText == "pong")
+                #expect(local.header("content-security-policy") == "default-src 'self'")
+                #expect(local.header("referrer-policy") == "strict-origin-when-cross-origin")
+            }
+        }
+
+        /// The client an ip_filter judges is the TCP peer, unless the peer is a trusted proxy:
+        /// then the nearest untrusted `X-Forwarded-For` address.
+        @Test func ipFilterSeesThroughTrustedProxiesOnly() async throws {
+            let rules = """
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: all, upstream: app, filters: [{type: ip_filter, deny: ["203.0.113.0/24"]}]}]
+                """
+            try await E2E.withBackends(1, dialect: .loomYAML, "server: {forwarding: {trusted_proxies: [127.0.0.1]}}\n" + rules) { _, proxy in
+                let blocked = try proxy.get("/", headers: ["X-Forwarded-For: 203.0.113.5"])
+                #expect(blocked.status == 403)
+                #expect(E2E.json(blocked)["error"] as? String == "forbidden")
+                #expect(try proxy.get("/", headers: ["X-Forwarded-For: 203.0.113.5, 127.0.0.1"]).status == 403, "trusted hops are skipped")
+                #expect(try proxy.get("/", headers: ["X-Forwarded-For: 203.0.113.5, 198.51.100.2"]).status == 200, "the nearest untrusted hop counts")
+            }
+            try await E2E.withBackends(1, dialect: .loomYAML, rules) { _, proxy in
+                let response = try proxy.get("/", headers: ["X-Forwarded-For: 203.0.113.5"])
+                #expect(response.status == 200, "an untrusted peer cannot claim an address")
+            }
+        }
+
+        /// Stands in for a filter with a bug.
+        struct Broken: HTTPFilter {
+            let name = "broken"
+            let inResponse: Bool
+            struct Failure: Error {}
+            func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
+                if !inResponse { throw Failure() }
+                return .continue
+            }
+            func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws {
+                if inResponse { throw Failure() }
+            }
+        }
+
+        /// Changes the request the upstream sees.
+        struct Rewriter: HTTPFilter {
+            let name = "rewriter"
+            func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
+                request.upstreamChanges.set("X-User", "alice:\(request.parameters["id"] ?? "?")")
+                request.upstreamChanges.remove("X-Secret")
+                return .continue
+            }
+        }
+
+        @Test func aFailingFilterAnswers500AndTheConnectionLives() async throws {
+            var configuration = ProxyHarness.config(endpoints: [.tcp(host: "127.0.0.1", port: try E2E.closedPort())])
+            configuration.routes = [
+                RouteConfig(name: "req", match: RouteMatch(path: .prefix("/req")), action: .respond(StaticResponse(body: "never"))),
+                RouteConfig(name: "resp", match: RouteMatch(path: .prefix("/resp")), action: .respond(StaticResponse(body: "sent"))),
+            ]
+            configuration.routes[0].filters = [FilterConfig(.ipFilter(IPFilterSettings()))]
+            configuration.routes[1].filters = [FilterConfig(.securityHeaders(SecurityHeadersSettings()))]
+            let registry = FilterRegistry.builtIn
+                .registering("ip_filter") { _ in Broken(inResponse: false) }
+                .registering("security_headers") { _ in Broken(inResponse: true) }
+            try await E2E.withProxy(configuration, filters: registry) { proxy in
+                let client = try RawClient(port: proxy.port)
+                for _ in 0..<2 {
+                    try client.send("GET /req HTTP/1.1\r\nHost: a\r\n\r\n")
+                    let response = try client.readResponse()
+                    #expect(response.status == 500)
+                    #expect(E2E.json(response)["error"] as? String == "internal_error")
+                    #expect(E2E.jsonRequestID(response) == response.header("x-request-id"))
+                }
+                // A filter failing on the response head: the response goes out unchanged.
+                try client.send("GET /resp HTTP/1.1\r\nHost: a\r\n\r\n")
+                let response = try client.readResponse()
+                #expect(response.status == 200 && response.bodyText == "sent")
+                #expect(await E2E.eventually { proxy.logs.all.contains { ($0["error"]).map { "\($0)".contains("filter broken failed") } ?? false } })
+            }
+        }
+
+        @Test func filterChangesReachTheUpstream() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, """
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: user, path: "/users/{id}", upstream: app, filters: [{type: ip_filter, deny: ["192.0.2.1"]}], set_headers: {X-User: route}}]
+                """, filters: FilterRegistry.builtIn.registering("ip_filter") { _ in Rewriter() }) { _, proxy in
+                let response = try proxy.get("/users/42", headers: ["X-Secret: s3cret", "X-User: mallory"])
+                let echoed = try EchoedRequest(response)
+                #expect(echoed.values("x-user") == ["alice:42"], "the filter's set replaces the client's and the route's")
+                #expect(!echoed.has("x-secret"))
+            }
+        }
+
+        /// `{raw}` in `text` is a raw backend answering `response` to everything.
+        static func withRawUpstream(_ response: String, _ text: String, _ body: (ProxyHarness) async throws -> Void) async throws {
+            try await ResilienceTests.withRawBackend(response, closeAfter: false) { raw in
+                let result = ConfigLoader.load(text: text.replacingOccurrences(of: "{raw}", with: String(raw.port)), fileName: "t.yaml", dialect: .loomYAML, environment: [:])
+                let configuration = try #require(result.configuration, "\(result.diagnostics)")
+                try await E2E.withProxy(configuration) { proxy in try await body(proxy) }
+            }
+        }
+    }
+}
