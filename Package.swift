@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "LoomUpstream", swiftSettings: strict),
         // The filter contract (Proxy-Wasm's phases and decisions), the chain, and the
         // built-in filters.
-        .target(name: "LoomFilters", dependencies: ["LoomConfig", "LoomHTTP"], swiftSettings: strict),
+        .target(name: "LoomFilters", dependencies: ["LoomConfig", "LoomHTTP", "LoomRouting"], swiftSettings: strict),
         .target(
             name: "LoomHTTP",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],

@@ -13,6 +13,9 @@ extension ConfigReader {
         "cors": FilterReader(keys: corsKeys.filter { $0 != "enabled" }) { reader, table in reader.corsSettings(table).map(FilterSettings.cors) },
         "security_headers": FilterReader(keys: securityHeaderKeys) { reader, table in reader.securityHeaders(table).map(FilterSettings.securityHeaders) },
         "ip_filter": FilterReader(keys: ["allow", "deny"]) { reader, table in reader.ipFilter(table).map(FilterSettings.ipFilter) },
+        "rate_limit": FilterReader(keys: ["rate", "burst", "key", "max_keys"]) { reader, table in
+            reader.rateLimitSettings(table).map(FilterSettings.rateLimit)
+        },
     ]
 
     static let securityHeaderKeys = ["hsts", "content_type_options", "frame_options", "referrer_policy", "content_security_policy"]
@@ -50,12 +53,17 @@ extension ConfigReader {
         return filters
     }
 
-    /// Top-level sections that stand for a filter (Loom's `cors`): placed ahead of the
-    /// `filters` list, in Loom's middleware order.
+    /// Top-level sections that stand for a filter (Loom's `rate_limit` and `cors`): placed
+    /// ahead of the `filters` list, in Loom's middleware order (rate limit, then CORS).
     mutating func legacyFilterSections(_ top: ConfigTable, into config: inout LoomConfiguration) {
-        if let node = top["cors"], let cors = cors(node, at: "cors"), cors.enabled != false {
-            config.filters.insert(FilterConfig(.cors(cors)), at: 0)
+        var sections: [FilterConfig] = []
+        if let node = top["rate_limit"], let limit = rateLimit(node, at: "rate_limit"), limit.enabled != false {
+            sections.append(FilterConfig(.rateLimit(limit)))
         }
+        if let node = top["cors"], let cors = cors(node, at: "cors"), cors.enabled != false {
+            sections.append(FilterConfig(.cors(cors)))
+        }
+        config.filters.insert(contentsOf: sections, at: 0)
     }
 
     /// A route's `filters`, after the global ones.

@@ -1,11 +1,11 @@
 /// The planned top-level sections, spelled the same way in both dialects. Those with a known
-/// schema (`tracing`, `rate_limit`, `ebpf`, `plugins`) are decoded and checked like
+/// schema (`tracing`, `ebpf`, `plugins`) are decoded and checked like
 /// any other section; the others (`admin`, `metrics`, YAML `cache`, `compression`,
 /// `security`, `auth`) are accepted with any content. Every one present
 /// is recorded in `PlannedFeatures.sections` for the "not supported yet" report.
 extension ConfigReader {
     static let tracingKeys = ["enabled", "provider", "otlp", "sampling"]
-    static let rateLimitKeys = ["enabled", "rate", "burst", "key", "store"]
+    static let rateLimitKeys = ["enabled", "rate", "burst", "key", "store", "max_keys"]
     static let ebpfKeys = ["enabled", "socket_redirect"]
     static let corsKeys = ["enabled", "allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"]
     static let pluginKeys = ["name", "path", "root_id", "vm_config", "config", "memory_limit", "timeout", "fail_open"]
@@ -22,7 +22,6 @@ extension ConfigReader {
         plannedSection(entry, path: key, feature: feature, into: &planned)
         switch key {
         case "tracing": planned.tracing = tracing(entry.value, at: key)
-        case "rate_limit": planned.rateLimit = rateLimit(entry.value, at: key)
         case "ebpf": planned.ebpf = ebpf(entry.value, at: key)
         case "plugins": planned.plugins = plugins(entry.value, at: key)
         default: break  // no schema yet: content accepted as is
@@ -65,26 +64,48 @@ extension ConfigReader {
 
     // MARK: - rate_limit
 
+    /// The top-level `rate_limit` section: a `rate_limit` filter first in every chain,
+    /// unless `enabled: false`.
     mutating func rateLimit(_ node: ConfigNode, at path: String) -> RateLimitSettings? {
         guard let table = table(node, at: path, allowed: Self.rateLimitKeys) else { return nil }
+        return rateLimitSettings(table)
+    }
+
+    /// `rate_limit` settings (the section's or a filter's). `rate` is required; a `redis`
+    /// store is planned (reported by the validator).
+    mutating func rateLimitSettings(_ table: ConfigTable) -> RateLimitSettings? {
         var settings = RateLimitSettings()
         settings.enabled = bool(table, "enabled")
         settings.rate = positiveDouble(table, "rate")
         settings.burst = int(table, "burst", in: 1...Int.max)
         if let node = table["key"] { settings.key = rateLimitKey(node, table.path("key")) }
         if let store = self.table(table, "store", allowed: ["type", "redis"]) { settings.store = rateLimitStore(store) }
-        return settings
+        settings.maxKeys = int(table, "max_keys", in: 1...10_000_000)
+        // A redis store is reported as not supported yet: nothing runs, so nothing more is
+        // required of the section (Loom's FAQ shows one with only its store).
+        if case .map(let entries)? = table["store"]?.value,
+            case .scalar(let type)? = entries.first(where: { $0.key == "type" })?.value.value, type.text == "redis"
+        {
+            return nil
+        }
+        if !table.has("rate") {
+            report(table.path, at: table.location, "missing required key \"rate\" (requests per second)")
+            return nil
+        }
+        return settings.rate == nil ? nil : settings
     }
 
-    /// `client_ip` or `header:NAME` (NAME a header token).
+    /// `client_ip`, `route`, `header:NAME` (NAME a header token) or `query:NAME`.
     private mutating func rateLimitKey(_ node: ConfigNode, _ path: String) -> RateLimitSettings.Key? {
         guard let text = string(node, path) else { return nil }
         if text == "client_ip" { return .clientIP }
+        if text == "route" { return .route }
         if text.hasPrefix("header:") {
             return checkedHeaderName(String(text.dropFirst("header:".count)), path, at: node.location, settable: false).map { .header($0) }
         }
-        let hint = Spelling.suggestion(for: text, among: ["client_ip"]).map { " (did you mean \"\($0)\"?)" }
-            ?? " (expected \"client_ip\" or \"header:NAME\")"
+        if text.hasPrefix("query:"), text.count > "query:".count { return .query(String(text.dropFirst("query:".count))) }
+        let hint = Spelling.suggestion(for: text, among: ["client_ip", "route"]).map { " (did you mean \"\($0)\"?)" }
+            ?? " (expected \"client_ip\", \"route\", \"header:NAME\" or \"query:NAME\")"
         report(path, at: node.location, "unknown value \"\(text)\"" + hint)
         return nil
     }
@@ -112,6 +133,7 @@ extension ConfigReader {
                 return nil
             }
             if !redis.has("address") { report(redis.path, at: redis.location, "missing required key \"address\"") }
+            report(.unsupported, table.path("type"), at: table["type"]?.location, "a redis rate-limit store (use type \"memory\")")
             return address.map { .redis(host: $0.host, port: $0.port) }
         case nil:
             return nil

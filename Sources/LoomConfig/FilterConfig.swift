@@ -22,9 +22,11 @@ public enum FilterSettings: Sendable, Equatable {
     case cors(CORSSettings)
     case securityHeaders(SecurityHeadersSettings)
     case ipFilter(IPFilterSettings)
+    case rateLimit(RateLimitSettings)
 
     public var typeName: String {
         switch self {
+        case .rateLimit: "rate_limit"
         case .cors: "cors"
         case .securityHeaders: "security_headers"
         case .ipFilter: "ip_filter"
@@ -118,4 +120,53 @@ public struct CORSSettings: Sendable, Equatable {
         if host.hasPrefix("*.") { host = host.dropFirst(2) }
         return !host.isEmpty && host.allSatisfy { ($0.isLetter && $0.isLowercase) || $0.isNumber || "-.[]:".contains($0) }
     }
+}
+
+/// `rate_limit` (a filter, or Loom's top-level `rate_limit:` section): token buckets by key,
+/// `rate` requests per second with bursts of `burst`; over it, 429 with `Retry-After`.
+public struct RateLimitSettings: Sendable, Equatable {
+    /// What requests are counted by.
+    public enum Key: Sendable, Equatable {
+        /// `client_ip`: the client address (trusted proxies see through `X-Forwarded-For`).
+        case clientIP
+        /// `header:NAME`: the value of this request header (an API key, say).
+        case header(String)
+        /// `query:NAME`: the value of this query parameter.
+        case query(String)
+        /// `route`: one bucket for the whole route.
+        case route
+    }
+
+    /// Where the counters live (`store.type`).
+    public enum Store: Sendable, Equatable {
+        case memory
+        /// `store.redis.address`, `host:port`: planned.
+        case redis(host: String, port: Int)
+    }
+
+    /// `false` turns the top-level section off.
+    public var enabled: Bool?
+    /// Requests per second, greater than 0 (required).
+    public var rate: Double?
+    /// Requests allowed at once above the rate, at least 1; default: the rate rounded up.
+    public var burst: Int?
+    public var key: Key?
+    public var store: Store?
+    /// Keys remembered at once (memory bound); the least recently used go first.
+    public var maxKeys: Int?
+
+    public init(enabled: Bool? = nil, rate: Double? = nil, burst: Int? = nil, key: Key? = nil, store: Store? = nil, maxKeys: Int? = nil) {
+        self.enabled = enabled
+        self.rate = rate
+        self.burst = burst
+        self.key = key
+        self.store = store
+        self.maxKeys = maxKeys
+    }
+
+    /// The burst in effect.
+    public var effectiveBurst: Int { burst ?? max(1, Int((rate ?? 1).rounded(.up))) }
+
+    /// The key limit in effect.
+    public static let defaultMaxKeys = 100_000
 }

@@ -15,7 +15,7 @@ public struct PlannedFeatures: Sendable, Equatable {
     /// WarpDrive `middleware.gzip_compression_enabled`.
     public var gzip: Bool
     /// Top-level sections recognised by name whose feature is planned (`tracing`,
-    /// `rate_limit`, `plugins`, `admin`, `ebpf`, ...), with the key path of each. This list
+    /// `plugins`, `admin`, `ebpf`, ...), with the key path of each. This list
     /// drives the "not supported yet" report; the typed contents of the sections with a known
     /// schema are in the fields below. (`admin`, `metrics`, YAML `cache`, `compression`,
     /// `security` and `auth` have no schema yet: their content is accepted as is and only
@@ -23,8 +23,6 @@ public struct PlannedFeatures: Sendable, Equatable {
     public var sections: [PlannedSection]
     /// `tracing`.
     public var tracing: TracingSettings?
-    /// `rate_limit`.
-    public var rateLimit: RateLimitSettings?
     /// `ebpf`.
     public var ebpf: EBPFSettings?
     /// Top-level `plugins`, in file order (entries without a `name` are dropped after
@@ -32,7 +30,7 @@ public struct PlannedFeatures: Sendable, Equatable {
     public var plugins: [PluginConfig]
 
     public init(acme: ACMESettings? = nil, cache: CacheSettings? = nil, postgres: PostgresSettings? = nil, xSendfile: Bool = false, gzip: Bool = false, sections: [PlannedSection] = [],
-                tracing: TracingSettings? = nil, rateLimit: RateLimitSettings? = nil, ebpf: EBPFSettings? = nil, plugins: [PluginConfig] = []) {
+                tracing: TracingSettings? = nil, ebpf: EBPFSettings? = nil, plugins: [PluginConfig] = []) {
         self.acme = acme
         self.cache = cache
         self.postgres = postgres
@@ -40,7 +38,6 @@ public struct PlannedFeatures: Sendable, Equatable {
         self.gzip = gzip
         self.sections = sections
         self.tracing = tracing
-        self.rateLimit = rateLimit
         self.ebpf = ebpf
         self.plugins = plugins
     }

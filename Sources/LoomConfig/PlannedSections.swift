@@ -1,5 +1,5 @@
 /// Typed contents of the planned top-level sections whose schema is known (`tracing`,
-/// `rate_limit`, `ebpf`, `plugins`). Both dialects decode them the same way; each is
+/// `ebpf`, `plugins`). Both dialects decode them the same way; each is
 /// validated now and reported as "not supported yet" by `ConfigValidator` (through
 /// `PlannedFeatures.sections`). Optional fields are nil when not written: the defaults are
 /// the feature's business once it is built.
@@ -47,40 +47,6 @@ public struct EBPFSettings: Sendable, Equatable {
     public init(enabled: Bool? = nil, socketRedirect: Bool? = nil) {
         self.enabled = enabled
         self.socketRedirect = socketRedirect
-    }
-}
-
-/// `rate_limit:`.
-public struct RateLimitSettings: Sendable, Equatable {
-    /// What requests are counted by.
-    public enum Key: Sendable, Equatable {
-        /// `client_ip`.
-        case clientIP
-        /// `header:NAME`: the value of this request header.
-        case header(String)
-    }
-
-    /// Where the counters live (`store.type`).
-    public enum Store: Sendable, Equatable {
-        case memory
-        /// `store.redis.address`, `host:port`.
-        case redis(host: String, port: Int)
-    }
-
-    public var enabled: Bool?
-    /// Requests per second, greater than 0.
-    public var rate: Double?
-    /// Requests allowed at once above the rate, at least 1.
-    public var burst: Int?
-    public var key: Key?
-    public var store: Store?
-
-    public init(enabled: Bool? = nil, rate: Double? = nil, burst: Int? = nil, key: Key? = nil, store: Store? = nil) {
-        self.enabled = enabled
-        self.rate = rate
-        self.burst = burst
-        self.key = key
-        self.store = store
     }
 }
 

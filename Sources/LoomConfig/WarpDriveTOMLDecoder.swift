@@ -8,7 +8,7 @@ struct WarpDriveTOMLDecoder {
     var reader: ConfigReader
     var config: LoomConfiguration
 
-    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors"]
+    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit"]
         + ConfigReader.plannedSections.map(\.key).filter { $0 != "cache" }
     static let serverKeys = ["http_port", "https_port", "worker_threads", "shutdown_timeout_secs",
                              "timeouts", "limits", "forwarding", "logging"]
@@ -29,7 +29,7 @@ struct WarpDriveTOMLDecoder {
             case "routes": routes(entry.value)
             case "circuit_breaker": break  // applied below, once every upstream is known
             case "filters": config.filters += reader.filters(entry.value, at: "filters")
-            case "cors": break  // below, ahead of the filters list
+            case "cors", "rate_limit": break  // below, ahead of the filters list
             case "cache": cache(entry.value)
             case "postgres": postgres(entry.value)
             case "middleware": middleware(entry.value)

@@ -18,6 +18,7 @@ public struct FilterRegistry: Sendable {
         "cors": CORSFilter.factory,
         "security_headers": SecurityHeadersFilter.factory,
         "ip_filter": IPFilter.factory,
+        "rate_limit": RateLimitFilter.factory,
     ])
 
     /// This registry with `factory` for `type` (added or replacing the built-in one).

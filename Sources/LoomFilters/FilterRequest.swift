@@ -23,6 +23,9 @@ public struct FilterRequest: Sendable {
     public let requestID: String
     /// Changes to the request sent upstream.
     public var upstreamChanges = HeaderChanges()
+    /// Fields for the response, decided while handling the request (a rate limit's
+    /// remaining budget): the response phase starts from these.
+    public var responseChanges = HeaderChanges()
 
     public init(head: HTTPRequestHead, path: String, routeName: String, parameters: [String: String], clientIP: String?, requestID: String) {
         self.head = head

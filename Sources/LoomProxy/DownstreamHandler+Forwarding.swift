@@ -329,7 +329,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     func responseRules(status: Int, _ exchange: Exchange, lookup: @escaping @Sendable (String) -> String?) -> PreparedHeaderRules {
         let routeRules = exchange.route?.responseHeaders ?? .none
         guard let route = exchange.route, let request = exchange.filterRequest else { return routeRules }
-        var response = FilterResponse(status: status, lookup: lookup)
+        var response = FilterResponse(status: status, changes: request.responseChanges, lookup: lookup)
         if let failure = route.filters.responseHeaders(&response, request: request) {
             // The head is about to go out as it came: the failure is logged, not answered.
             exchange.error = GatewayError(.filterFailed(failure))

@@ -2,7 +2,17 @@
 /// empty; names and values are percent-decoded (`%20` → space; `+` stays `+`, since only
 /// HTML forms give it the meaning of a space). Parameters are decoded into a small stack
 /// buffer one at a time, so checking a condition allocates nothing.
-enum QueryString {
+public enum QueryString {
+    /// The decoded value of the first parameter named `name`, if any.
+    public static func firstValue(_ name: String, in query: Substring) -> String? {
+        var found: String?
+        _ = contains(query, named: name) { bytes in
+            found = String(decoding: bytes, as: UTF8.self)
+            return true
+        }
+        return found
+    }
+
     /// Calls `body` with the decoded value of each parameter whose decoded name is `name`,
     /// until it returns true; returns whether it did.
     static func contains(_ query: Substring, named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {

@@ -53,18 +53,17 @@ struct PlannedSectionsTests {
         #expect(result.messages == [
             "t.yaml:8:5 routes[0].plugins: not supported yet: Wasm plugins (route \"api\")",
             "t.yaml:9:1 tracing: not supported yet: distributed tracing",
-            "t.yaml:14:1 rate_limit: not supported yet: rate limiting",
             "t.yaml:20:1 ebpf: not supported yet: eBPF acceleration",
             "t.yaml:29:1 plugins: not supported yet: Wasm plugins",
             "t.yaml:41:1 admin: not supported yet: the admin API",
         ])
         let planned = try #require(result.configuration?.planned)
-        #expect(planned.sections.map(\.path) == ["tracing", "rate_limit", "ebpf", "plugins", "admin"])
+        #expect(planned.sections.map(\.path) == ["tracing", "ebpf", "plugins", "admin"])
         #expect(planned.tracing == TracingSettings(enabled: true, provider: .jaeger, otlpEndpoint: "collector:4317", sampling: .init(type: .ratio, ratio: 1)))
-        #expect(planned.rateLimit == RateLimitSettings(enabled: true, rate: 12.5, burst: 20, key: .header("X-Api-Key"), store: .memory))
+        #expect(result.configuration?.filters.first == FilterConfig(.rateLimit(RateLimitSettings(enabled: true, rate: 12.5, burst: 20, key: .header("X-Api-Key"), store: .memory))))
         #expect(planned.ebpf == EBPFSettings(enabled: false, socketRedirect: true))
-        // `cors` is a filter now, ahead of any `filters` list.
-        #expect(result.configuration?.filters == [FilterConfig(.cors(CORSSettings(
+        // `rate_limit` and `cors` are filters now, ahead of any `filters` list.
+        #expect(result.configuration?.filters.dropFirst().map { $0 } == [FilterConfig(.cors(CORSSettings(
             enabled: true, allowOrigins: ["https://example.com", "*"], allowMethods: ["GET", "POST"],
             allowHeaders: ["Content-Type", "*"], exposeHeaders: ["X-Request-ID"], maxAge: .seconds(600), allowCredentials: false
         )))])
@@ -91,7 +90,7 @@ struct PlannedSectionsTests {
         #expect(result.diagnostics.allSatisfy { $0.severity == .unsupported })
         let planned = try #require(result.configuration?.planned)
         #expect(planned.tracing == TracingSettings(enabled: true, provider: .otlp, otlpEndpoint: "otel-collector:4317", sampling: .init(type: .ratio, ratio: 0.1)))
-        #expect(planned.rateLimit == RateLimitSettings(store: .redis(host: "redis", port: 6379)))
+        #expect(result.configuration?.filters == [], "a redis store is not supported yet: no filter")
         #expect(planned.ebpf == EBPFSettings(enabled: true, socketRedirect: true))
     }
 
@@ -122,14 +121,14 @@ struct PlannedSectionsTests {
             """)
         #expect(result.problems == [
             "t.toml:1:1 tracing: not supported yet: distributed tracing",
-            "t.toml:5:1 rate_limit: not supported yet: rate limiting",
+            "t.toml:10:8 rate_limit.store.type: not supported yet: a redis rate-limit store (use type \"memory\")",
             "t.toml:12:1 ebpf: not supported yet: eBPF acceleration",
             "t.toml:17:1 plugins: not supported yet: Wasm plugins",
             "t.toml:21:1 admin: not supported yet: the admin API",
         ])
         let planned = try #require(result.configuration?.planned)
         #expect(planned.tracing == TracingSettings(enabled: true, provider: .zipkin, sampling: .init(type: .always)))
-        #expect(planned.rateLimit == RateLimitSettings(rate: 100, burst: 1, key: .clientIP, store: .redis(host: "::1", port: 6379)))
+        #expect(!result.configuration!.filters.contains { $0.type == "rate_limit" }, "a redis store is not supported yet")
         #expect(planned.ebpf == EBPFSettings(enabled: true))
         #expect(result.configuration?.filters == [FilterConfig(.cors(CORSSettings(allowOrigins: ["*"], maxAge: .seconds(3600))))])
         #expect(planned.plugins == [PluginConfig(name: "waf", path: "waf.wasm", config: .map([.init(key: "mode", value: .string("block")), .init(key: "rules", value: .integer(3))]))])
@@ -139,7 +138,6 @@ struct PlannedSectionsTests {
         let result = TestSupport.yaml("tracing:\n  sampling: {type: ratio, ratio: \"${RATIO}\"}\nrate_limit: {rate: \"${RATE}\"}\n", env: ["RATIO": "0.25", "RATE": "fast"])
         #expect(result.problems == [
             "t.yaml:1:1 tracing: not supported yet: distributed tracing",
-            "t.yaml:3:1 rate_limit: not supported yet: rate limiting",
             "t.yaml:3:20 rate_limit.rate: expected a number, got \"fast\"",
         ])
         #expect(result.configuration?.planned.tracing?.sampling?.ratio == 0.25)
@@ -205,7 +203,6 @@ struct PlannedSectionsTests {
               stor: {}
             """)
         #expect(result.problems == [
-            "t.yaml:1:1 rate_limit: not supported yet: rate limiting",
             "t.yaml:2:9 rate_limit.rate: must be greater than 0",
             "t.yaml:3:10 rate_limit.burst: must be at least 1, got 0",
             "t.yaml:4:8 rate_limit.key: unknown value \"client-ip\" (did you mean \"client_ip\"?)",
@@ -218,7 +215,6 @@ struct PlannedSectionsTests {
               key: "header:X Key"
             """)
         #expect(more.problems == [
-            "t.yaml:1:1 rate_limit: not supported yet: rate limiting",
             "t.yaml:2:9 rate_limit.rate: expected a number, got \"fast\"",
             "t.yaml:3:10 rate_limit.burst: expected an integer, got a number",
             "t.yaml:4:8 rate_limit.key: invalid header name \"X Key\"",
@@ -227,7 +223,7 @@ struct PlannedSectionsTests {
 
     @Test func rateLimitStoreRules() {
         func problems(_ store: String) -> [String] {
-            TestSupport.yaml("rate_limit:\n  store: \(store)\n").problems.filter { !$0.contains("not supported yet") }
+            TestSupport.yaml("rate_limit:\n  store: \(store)\n  rate: 1\n").problems.filter { !$0.contains("not supported yet") }
         }
         #expect(problems("{type: redis}") == ["t.yaml:2:10 rate_limit.store: missing required key \"redis\" (needed with type \"redis\")"])
         #expect(problems("{type: redis, redis: {}}") == ["t.yaml:2:31 rate_limit.store.redis: missing required key \"address\""])
@@ -365,7 +361,6 @@ struct PlannedSectionsTests {
         #expect(result.problems == [
             "t.toml:1:1 tracing: not supported yet: distributed tracing",
             "t.toml:3:9 tracing.sampling.ratio: must be between 0 and 1, got 2.0",
-            "t.toml:4:1 rate_limit: not supported yet: rate limiting",
             "t.toml:5:9 rate_limit.burst: expected an integer, got a number",
             "t.toml:6:1 rate_limit.store: missing required key \"redis\" (needed with type \"redis\")",
             "t.toml:9:17 cors.allow_headers: expected an array, got \"X-A\"",

@@ -96,7 +96,9 @@ import Testing
     /// Every filter type the configuration readers accept has a factory, and each factory
     /// builds its own type only.
     @Test func everyConfigurableTypeHasAFactory() {
-        let samples: [FilterSettings] = [.cors(CORSSettings()), .securityHeaders(SecurityHeadersSettings()), .ipFilter(IPFilterSettings(deny: []))]
+        let samples: [FilterSettings] = [
+            .cors(CORSSettings()), .securityHeaders(SecurityHeadersSettings()), .ipFilter(IPFilterSettings(deny: [])), .rateLimit(RateLimitSettings(rate: 1)),
+        ]
         #expect(Set(samples.map(\.typeName)) == Set(FilterConfig.knownTypes), "a sample per readable type")
         let built = FilterRegistry.builtIn.chain(samples.map(FilterConfig.init))
         #expect(built.missing.isEmpty)

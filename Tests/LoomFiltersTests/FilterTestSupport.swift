@@ -6,8 +6,10 @@ import NIOCore
 
 /// Requests and responses for filter tests, from raw header text.
 enum FilterTest {
-    static func request(_ method: String = "GET", _ fields: [(String, String)] = [], clientIP: String? = "192.0.2.10") -> FilterRequest {
-        let text = "\(method) /api/x HTTP/1.1\r\nHost: a\r\n" + fields.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+    static func request(
+        _ method: String = "GET", _ fields: [(String, String)] = [], clientIP: String? = "192.0.2.10", target: String = "/api/x"
+    ) -> FilterRequest {
+        let text = "\(method) \(target) HTTP/1.1\r\nHost: a\r\n" + fields.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
         var buffer = ByteBuffer(string: text)
         var parser = HTTP1HeadParser()
         let head = try! parser.parseRequestHead(&buffer)!

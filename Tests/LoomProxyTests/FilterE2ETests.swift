@@ -86,6 +86,31 @@ extension ProxyE2E {
             }
         }
 
+        /// Loom's top-level `rate_limit`: the burst passes, the next request gets 429 with
+        /// `Retry-After` and the RateLimit fields, and tokens come back at the rate. Buckets
+        /// are shared by the proxy's two event loops (each request is a new connection).
+        @Test func rateLimitBurstAndRecovery() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, """
+                rate_limit: {enabled: true, rate: 5, burst: 3, key: client_ip, store: {type: memory}}
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: all, upstream: app}]
+                """) { backends, proxy in
+                let burst = try (0..<3).map { try proxy.get("/r/\($0)") }
+                #expect(burst.map(\.status) == [200, 200, 200])
+                #expect(burst.map { $0.header("ratelimit-remaining") } == ["2", "1", "0"])
+                #expect(burst.allSatisfy { $0.header("ratelimit-limit") == "3" })
+                let limited = try proxy.get("/r/3")
+                #expect(limited.status == 429)
+                #expect(E2E.json(limited)["error"] as? String == "too_many_requests")
+                #expect(limited.header("retry-after") == "1")
+                #expect(limited.header("ratelimit-remaining") == "0")
+                #expect(backends[0].requestURIs.withLockedValue(\.count) == 3, "the limited request never went upstream")
+                try await Task.sleep(for: .milliseconds(250))  // one token at 5 per second
+                #expect(try proxy.get("/r/4").status == 200)
+                #expect(try proxy.get("/r/5").status == 429)
+            }
+        }
+
         /// Stands in for a filter with a bug.
         struct Broken: HTTPFilter {
             let name = "broken"
