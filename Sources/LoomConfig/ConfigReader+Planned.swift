@@ -278,7 +278,7 @@ extension ConfigReader {
     }
 
     /// A string that must not be empty when present.
-    private mutating func nonEmptyString(_ table: ConfigTable, _ key: String) -> String? {
+    mutating func nonEmptyString(_ table: ConfigTable, _ key: String) -> String? {
         guard let text = string(table, key) else { return nil }
         guard !text.isEmpty else {
             report(table.path(key), at: table[key]?.location, "must not be empty")

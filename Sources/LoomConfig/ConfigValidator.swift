@@ -185,7 +185,10 @@ struct ConfigValidator {
             } else if case .prefix = route.rewrite, tail == PathPattern.Tail.end {
                 error(.route, i, .rewrite, "a prefix rewrite needs a prefix path (\"/x/*\", \"/x/{id}/*\" or path_prefix); use {regex, replacement} otherwise")
             }
-            if route.requireAuth { report(.unsupported, .route, i, .requireAuth, "admin-token authentication (require_auth)") }
+            if route.requireAuth && configuration.server.adminToken == nil {
+                report(.warning, .route, i, .requireAuth,
+                       "require_auth without server.admin_token: every request to route \"\(route.name)\" gets 401 (set admin_token, e.g. \"${ADMIN_TOKEN}\")")
+            }
             for (j, plugin) in route.plugins.enumerated() where !pluginNames.contains(plugin) {
                 error(.route, i, .plugin(j), "unknown plugin \"\(plugin)\"" + Spelling.didYouMean(plugin, among: pluginNames))
             }
@@ -200,7 +203,7 @@ struct ConfigValidator {
     /// One CORS policy per route: two `cors` filters in one chain (the top-level section or a
     /// global filter, and the route's) would answer preflights twice over.
     private mutating func checkFilters(_ route: RouteConfig, _ i: Int) {
-        let corsCount = (configuration.filters + route.filters).filter { $0.type == "cors" }.count
+        let corsCount = configuration.filterChain(for: route).filter { $0.type == "cors" }.count
         if corsCount > 1 {
             error(.route, i, route.filters.isEmpty ? .name : .filters, "route \"\(route.name)\" would run \(corsCount) cors filters (the top-level cors section counts as one): configure CORS once")
         }

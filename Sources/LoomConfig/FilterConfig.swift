@@ -23,9 +23,11 @@ public enum FilterSettings: Sendable, Equatable {
     case securityHeaders(SecurityHeadersSettings)
     case ipFilter(IPFilterSettings)
     case rateLimit(RateLimitSettings)
+    case apiKey(APIKeySettings)
 
     public var typeName: String {
         switch self {
+        case .apiKey: "api_key"
         case .rateLimit: "rate_limit"
         case .cors: "cors"
         case .securityHeaders: "security_headers"
@@ -169,4 +171,26 @@ public struct RateLimitSettings: Sendable, Equatable {
 
     /// The key limit in effect.
     public static let defaultMaxKeys = 100_000
+}
+
+/// `api_key` (and WarpDrive's `require_auth`): requests must carry one of `keys` in the
+/// header `header` (or the query parameter `query`), else 401. No keys: nothing passes.
+public struct APIKeySettings: Sendable, Equatable {
+    public var keys: [String]
+    /// The request header carrying the key (`X-API-Key` unless configured).
+    public var header: String?
+    /// The query parameter carrying the key, when keys may come in the URL too.
+    public var query: String?
+
+    public init(keys: [String], header: String? = "X-API-Key", query: String? = nil) {
+        self.keys = keys
+        self.header = header
+        self.query = query
+    }
+
+    /// WarpDrive's `require_auth`: the admin token in `X-Admin-Token` (no token: no key, so
+    /// every request is refused).
+    public static func adminToken(_ token: String?) -> APIKeySettings {
+        APIKeySettings(keys: token.map { [$0] } ?? [], header: "X-Admin-Token")
+    }
 }

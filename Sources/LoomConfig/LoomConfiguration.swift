@@ -37,6 +37,15 @@ public struct LoomConfiguration: Sendable, Equatable {
         self.planned = planned
     }
 
+    /// The filters `route` runs, in order: the global ones, then WarpDrive's `require_auth`
+    /// check (an `api_key` filter on `X-Admin-Token`; without `server.admin_token` it lets
+    /// nothing through), then the route's own.
+    public func filterChain(for route: RouteConfig) -> [FilterConfig] {
+        var chain = filters
+        if route.requireAuth { chain.append(FilterConfig(.apiKey(.adminToken(server.adminToken)))) }
+        return chain + route.filters
+    }
+
     /// Routes in matching order: higher `priority` first, ties kept in file order
     /// (a stable sort, so the first matching route in the file wins among equals).
     public var orderedRoutes: [RouteConfig] {

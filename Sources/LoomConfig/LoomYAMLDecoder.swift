@@ -9,7 +9,7 @@ struct LoomYAMLDecoder {
     var config: LoomConfiguration
 
     static let topLevelKeys = ["server", "listeners", "upstreams", "routes", "circuit_breaker", "filters", "cors", "rate_limit"] + ConfigReader.plannedSections.map(\.key)
-    static let serverKeys = ["worker_threads", "shutdown_timeout", "timeouts", "limits", "forwarding", "logging"]
+    static let serverKeys = ["worker_threads", "shutdown_timeout", "timeouts", "limits", "forwarding", "logging", "admin_token"]
     static let listenerKeys = ["name", "address", "protocol", "tls"]
     static let tlsKeys = ["cert_file", "key_file", "min_version", "client_auth", "client_ca_file"]
 
@@ -47,6 +47,7 @@ struct LoomYAMLDecoder {
         var server = config.server
         if let v = reader.int(table, "worker_threads", in: 1...4096) { server.workerThreads = v }
         if let v = reader.duration(table, "shutdown_timeout") { server.shutdownTimeout = v }
+        server.adminToken = reader.nonEmptyString(table, "admin_token")
         if let node = table["timeouts"] { reader.timeouts(node, at: table.path("timeouts"), into: &server.timeouts) }
         if let node = table["limits"] { reader.limits(node, at: table.path("limits"), into: &server.limits) }
         if let node = table["forwarding"] { reader.forwarding(node, at: table.path("forwarding"), into: &server.forwarding) }

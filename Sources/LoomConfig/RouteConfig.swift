@@ -31,7 +31,7 @@ public struct RouteConfig: Sendable, Equatable {
     public var retryNonIdempotent = false
     /// Filters run for this route after the global ones, in order (`filters`).
     public var filters: [FilterConfig] = []
-    /// Planned: admin-token check (WarpDrive `require_auth`).
+    /// WarpDrive `require_auth`: the request must carry `server.admin_token` in `X-Admin-Token`.
     public var requireAuth: Bool
     /// Planned: names of top-level `plugins` run for this route, in order (Loom `plugins`).
     public var plugins: [String]

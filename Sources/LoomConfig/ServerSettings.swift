@@ -8,6 +8,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var logging: LoggingSettings
     /// How long graceful shutdown waits for in-flight requests before closing them.
     public var shutdownTimeout: Duration
+    /// The token WarpDrive's `require_auth` routes expect in `X-Admin-Token` (`admin_token`;
+    /// write it as `${ADMIN_TOKEN}` to keep it out of the file).
+    public var adminToken: String?
 
     public init(
         workerThreads: Int? = nil,

@@ -19,6 +19,7 @@ public struct FilterRegistry: Sendable {
         "security_headers": SecurityHeadersFilter.factory,
         "ip_filter": IPFilter.factory,
         "rate_limit": RateLimitFilter.factory,
+        "api_key": APIKeyFilter.factory,
     ])
 
     /// This registry with `factory` for `type` (added or replacing the built-in one).

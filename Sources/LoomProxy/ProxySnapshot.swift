@@ -156,7 +156,7 @@ public final class ProxySnapshot: Sendable {
             if let upstreamIndex { timeouts = timeouts.applying(configuration.upstreams[upstreamIndex].timeouts) }
             // The config readers and the registry know the same types (a test checks), so
             // nothing is missing from a chain built from a loaded configuration.
-            let (chain, missing) = filters.chain(configuration.filters + route.filters)
+            let (chain, missing) = filters.chain(configuration.filterChain(for: route))
             assert(missing.isEmpty, "filter types without a factory: \(missing)")
             return Route(config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts), filters: chain)
         }

@@ -128,3 +128,34 @@ import Testing
         #expect(try decide(denyOnly, nil) == .continue)
     }
 }
+
+/// `api_key` and WarpDrive's `require_auth`.
+@Suite struct APIKeyFilterTests {
+    func decide(_ filter: APIKeyFilter, _ fields: [(String, String)] = [], target: String = "/api/x") throws -> (FilterDecision, FilterRequest) {
+        var request = FilterTest.request("GET", fields, target: target)
+        return (try filter.onRequestHeaders(&request), request)
+    }
+
+    @Test func keysInAHeaderOrTheQuery() throws {
+        let filter = APIKeyFilter(APIKeySettings(keys: ["k-one", "k-two"], header: "X-API-Key", query: "api_key"))
+        let (allowed, request) = try decide(filter, [("X-Api-Key", "k-two")])
+        #expect(allowed == .continue)
+        #expect(request.header("x-api-key") == nil, "the key is not forwarded")
+        #expect(try decide(filter, target: "/x?api_key=k-one").0 == .continue)
+        #expect(try decide(filter, [("X-API-Key", "k-thre")]).0 == .reject(APIKeyFilter.refusal))
+        #expect(try decide(filter).0 == .reject(APIKeyFilter.refusal))
+    }
+
+    @Test func requireAuthWithoutATokenLetsNothingThrough() throws {
+        let closed = APIKeyFilter(.adminToken(nil))
+        #expect(try decide(closed, [("X-Admin-Token", "")]).0 == .reject(APIKeyFilter.refusal))
+        let open = APIKeyFilter(.adminToken("s3cret"))
+        #expect(try decide(open, [("X-Admin-Token", "s3cret")]).0 == .continue)
+    }
+
+    @Test func constantTimeEqualityIsEquality() {
+        for (a, b) in [("", ""), ("a", "a"), ("abc", "abd"), ("abc", "ab"), ("ab", "abc"), ("", "x")] {
+            #expect(APIKeyFilter.constantTimeEquals(Array(a.utf8), Array(b.utf8)) == (a == b), "\(a) vs \(b)")
+        }
+    }
+}

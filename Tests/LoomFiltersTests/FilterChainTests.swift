@@ -98,6 +98,7 @@ import Testing
     @Test func everyConfigurableTypeHasAFactory() {
         let samples: [FilterSettings] = [
             .cors(CORSSettings()), .securityHeaders(SecurityHeadersSettings()), .ipFilter(IPFilterSettings(deny: [])), .rateLimit(RateLimitSettings(rate: 1)),
+            .apiKey(APIKeySettings(keys: ["k"])),
         ]
         #expect(Set(samples.map(\.typeName)) == Set(FilterConfig.knownTypes), "a sample per readable type")
         let built = FilterRegistry.builtIn.chain(samples.map(FilterConfig.init))

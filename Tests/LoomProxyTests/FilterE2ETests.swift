@@ -111,6 +111,31 @@ extension ProxyE2E {
             }
         }
 
+        /// WarpDrive's `require_auth` with `server.admin_token`: `X-Admin-Token` must carry it;
+        /// the token is not forwarded.
+        @Test func requireAuthChecksTheAdminToken() async throws {
+            try await E2E.withBackends(1, dialect: .warpDriveTOML, """
+                [server]
+                admin_token = "${ADMIN_TOKEN}"
+                [upstreams.sidekiq]
+                host = "127.0.0.1"
+                port = {port0}
+                [[routes]]
+                path_prefix = "/sidekiq"
+                upstream = "sidekiq"
+                require_auth = true
+                """, environment: ["ADMIN_TOKEN": "t0ken"]) { backends, proxy in
+                let refused = try proxy.get("/sidekiq/queues")
+                #expect(refused.status == 401)
+                #expect(E2E.json(refused)["error"] as? String == "unauthorized")
+                #expect(try proxy.get("/sidekiq/queues", headers: ["X-Admin-Token: guess"]).status == 401)
+                let allowed = try proxy.get("/sidekiq/queues", headers: ["X-Admin-Token: t0ken"])
+                #expect(allowed.status == 200)
+                #expect(!(try EchoedRequest(allowed)).has("x-admin-token"))
+                #expect(backends[0].requestURIs.withLockedValue(\.count) == 1)
+            }
+        }
+
         /// Stands in for a filter with a bug.
         struct Broken: HTTPFilter {
             let name = "broken"

@@ -65,7 +65,7 @@ enum E2E {
     /// Starts `count` echo backends, loads `text` (with `{port0}`, `{port1}`, … replaced by
     /// their ports) and runs `body` against a proxy for it.
     static func withBackends(
-        _ count: Int, dialect: ConfigDialect, _ text: String, filters: FilterRegistry = .builtIn,
+        _ count: Int, dialect: ConfigDialect, _ text: String, filters: FilterRegistry = .builtIn, environment: [String: String] = [:],
         _ body: ([TestBackend], ProxyHarness) async throws -> Void
     ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -74,7 +74,7 @@ enum E2E {
             for backend in backends { try await backend.start() }
             var text = text
             for (index, backend) in backends.enumerated() { text = text.replacingOccurrences(of: "{port\(index)}", with: String(backend.port)) }
-            let result = ConfigLoader.load(text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: [:])
+            let result = ConfigLoader.load(text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: environment)
             let configuration = try #require(result.configuration, "\(result.diagnostics)")
             try await E2E.withProxy(configuration, filters: filters) { proxy in try await body(backends, proxy) }
         } catch {
