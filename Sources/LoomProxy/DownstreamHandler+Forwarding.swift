@@ -207,7 +207,8 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let exchange else { return }
         let date = loop.date.current()
         let capacity = held.head.headers.bytes.readableBytes + 128 + (body?.readableBytes ?? 0)
-        let rules = responseRules(status: held.head.status, exchange) { [fields = held.head.headers] in fields.firstValue(named: $0) }
+        let fields = held.head.headers
+        let rules = responseRules(status: held.head.status, exchange, lookup: { fields.firstValue(named: $0) })
         func write(into out: inout ByteBuffer) {
             HeadWriter.writeResponseHead(
                 held.head, framing: held.action.framing, requestID: exchange.requestID, closeConnection: held.action.closeAfter,
@@ -326,10 +327,11 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     /// The response header rules for a response with `status` whose received fields
     /// `lookup` reads: the route's, with the filters' changes when they make any.
-    func responseRules(status: Int, _ exchange: Exchange, lookup: @escaping @Sendable (String) -> String?) -> PreparedHeaderRules {
+    /// (`lookup` is built only when filters run: a response without them allocates nothing.)
+    func responseRules(status: Int, _ exchange: Exchange, lookup: @autoclosure () -> @Sendable (String) -> String?) -> PreparedHeaderRules {
         let routeRules = exchange.route?.responseHeaders ?? .none
         guard let route = exchange.route, let request = exchange.filterRequest else { return routeRules }
-        var response = FilterResponse(status: status, changes: request.responseChanges, lookup: lookup)
+        var response = FilterResponse(status: status, changes: request.responseChanges, lookup: lookup())
         if let failure = route.filters.responseHeaders(&response, request: request) {
             // The head is about to go out as it came: the failure is logged, not answered.
             exchange.error = GatewayError(.filterFailed(failure))
@@ -343,7 +345,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     func writeStaticResponse(_ response: StaticResponse, closeAfter: Bool) {
         guard let context, let exchange else { return }
         let fields = response.headers
-        let rules = responseRules(status: response.status, exchange) { name in fields.first { $0.name.lowercased() == name }?.value }
+        let rules = responseRules(status: response.status, exchange, lookup: { name in fields.first { $0.name.lowercased() == name }?.value })
         var headers = fields.filter { !rules.dropped.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
         headers += rules.appended.map { ($0.name, $0.value) }
         headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))

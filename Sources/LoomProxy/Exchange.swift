@@ -59,8 +59,18 @@ final class Exchange {
     /// The normalized request path (what consistent hashing keys on when a retry picks again).
     var path = ""
     /// The request as the route's filters saw it (their changes included), kept for the
-    /// response and log phases; nil when the route has no filters.
-    var filterRequest: FilterRequest?
+    /// response and log phases; nil when the route has no filters. Boxed: inline, it would
+    /// make every exchange a few hundred bytes larger, filters or not.
+    var filterRequest: FilterRequest? {
+        get { filterBox?.request }
+        set { filterBox = newValue.map(FilterBox.init) }
+    }
+    private var filterBox: FilterBox?
+
+    private final class FilterBox {
+        let request: FilterRequest
+        init(_ request: FilterRequest) { self.request = request }
+    }
     /// The route's request header rules with the filters' changes, when they made any.
     var requestRules: PreparedHeaderRules?
     /// The request-target sent upstream (after `strip_prefix`).
