@@ -13,7 +13,7 @@ extension ConfigReader {
         "cors": FilterReader(keys: corsKeys.filter { $0 != "enabled" }) { reader, table in reader.corsSettings(table).map(FilterSettings.cors) },
         "security_headers": FilterReader(keys: securityHeaderKeys) { reader, table in reader.securityHeaders(table).map(FilterSettings.securityHeaders) },
         "ip_filter": FilterReader(keys: ["allow", "deny"]) { reader, table in reader.ipFilter(table).map(FilterSettings.ipFilter) },
-        "api_key": FilterReader(keys: ["keys", "header", "query"]) { reader, table in reader.apiKey(table).map(FilterSettings.apiKey) },
+        "api_key": FilterReader(keys: ["keys", "header"]) { reader, table in reader.apiKey(table).map(FilterSettings.apiKey) },
         "rate_limit": FilterReader(keys: ["rate", "burst", "key", "max_keys"]) { reader, table in
             reader.rateLimitSettings(table).map(FilterSettings.rateLimit)
         },
@@ -114,8 +114,8 @@ extension ConfigReader {
         return nil
     }
 
-    /// `api_key`: `keys` (required, non-empty strings), `header` (a header name) and/or
-    /// `query` (a parameter name); with neither, the header `X-API-Key`.
+    /// `api_key`: `keys` (required, non-empty strings) and `header` (a header name,
+    /// `X-API-Key` by default).
     mutating func apiKey(_ table: ConfigTable) -> APIKeySettings? {
         guard let keys = stringList(table, "keys") else {
             if !table.has("keys") { report(table.path, at: table.location, "missing required key \"keys\"") }
@@ -125,12 +125,12 @@ extension ConfigReader {
             report(table.path("keys"), at: table["keys"]?.location, "keys must list at least one key, none empty")
             return nil
         }
-        var settings = APIKeySettings(keys: keys, header: nil)
-        if let node = table["header"], let name = string(node, table.path("header")) {
-            settings.header = checkedHeaderName(name, table.path("header"), at: node.location, settable: false)
+        var settings = APIKeySettings(keys: keys)
+        if let node = table["header"], let name = string(node, table.path("header")),
+            let checked = checkedHeaderName(name, table.path("header"), at: node.location, settable: false)
+        {
+            settings.header = checked
         }
-        settings.query = nonEmptyString(table, "query")
-        if !table.has("header") && !table.has("query") { settings.header = "X-API-Key" }
         return settings
     }
 

@@ -76,8 +76,10 @@ extension ConfigReader {
     mutating func rateLimitSettings(_ table: ConfigTable) -> RateLimitSettings? {
         var settings = RateLimitSettings()
         settings.enabled = bool(table, "enabled")
-        settings.rate = positiveDouble(table, "rate")
-        settings.burst = int(table, "burst", in: 1...Int.max)
+        // Switched off: nothing runs, so nothing more is required of the section.
+        if settings.enabled == false { return settings }
+        settings.rate = double(table, "rate", in: RateLimitSettings.rates)
+        settings.burst = int(table, "burst", in: RateLimitSettings.bursts)
         if let node = table["key"] { settings.key = rateLimitKey(node, table.path("key")) }
         if let store = self.table(table, "store", allowed: ["type", "redis"]) { settings.store = rateLimitStore(store) }
         settings.maxKeys = int(table, "max_keys", in: 1...10_000_000)
@@ -174,6 +176,7 @@ extension ConfigReader {
     mutating func corsSettings(_ table: ConfigTable) -> CORSSettings? {
         var cors = CORSSettings()
         cors.enabled = bool(table, "enabled")
+        if cors.enabled == false { return cors }  // switched off: nothing more is checked
         cors.allowOrigins = stringList(table, "allow_origins")
         for (index, origin) in (cors.allowOrigins ?? []).enumerated() where !CORSSettings.isValidOrigin(origin) {
             let path = "\(table.path("allow_origins"))[\(index)]"
@@ -185,6 +188,10 @@ extension ConfigReader {
         cors.exposeHeaders = tokens(table, "expose_headers") { "invalid header name \"\($0)\"" }
         cors.maxAge = duration(table, "max_age")
         cors.allowCredentials = bool(table, "allow_credentials")
+        if cors.allowCredentials == true && (cors.allowOrigins ?? ["*"]).contains("*") {
+            report(table.path("allow_credentials"), at: table.keyLocation("allow_credentials"),
+                   "allow_credentials with every origin allowed (\"*\", the default) would let any site read credentialed responses: list the origins")
+        }
         return cors
     }
 

@@ -203,7 +203,12 @@ struct ConfigValidator {
     /// One CORS policy per route: two `cors` filters in one chain (the top-level section or a
     /// global filter, and the route's) would answer preflights twice over.
     private mutating func checkFilters(_ route: RouteConfig, _ i: Int) {
-        let corsCount = configuration.filterChain(for: route).filter { $0.type == "cors" }.count
+        let chain = configuration.filterChain(for: route)
+        let corsCount = chain.filter { $0.type == "cors" }.count
+        if corsCount > 0, let methods = route.match.methods, !methods.contains("OPTIONS") {
+            report(.warning, .route, i, .name,
+                   "route \"\(route.name)\" runs a cors filter but its methods leave out OPTIONS: CORS preflights get 405 (add OPTIONS)")
+        }
         if corsCount > 1 {
             error(.route, i, route.filters.isEmpty ? .name : .filters, "route \"\(route.name)\" would run \(corsCount) cors filters (the top-level cors section counts as one): configure CORS once")
         }

@@ -167,25 +167,28 @@ public struct RateLimitSettings: Sendable, Equatable {
     }
 
     /// The burst in effect.
-    public var effectiveBurst: Int { burst ?? max(1, Int((rate ?? 1).rounded(.up))) }
+    public var effectiveBurst: Int { burst ?? max(1, Int(min((rate ?? 1).rounded(.up), Double(Self.bursts.upperBound)))) }
+
+    /// Allowed `rate` values: a thousandth of a request per second up to a million.
+    public static let rates = 0.001...1_000_000.0
+    /// Allowed `burst` values.
+    public static let bursts = 1...1_000_000_000
 
     /// The key limit in effect.
     public static let defaultMaxKeys = 100_000
 }
 
 /// `api_key` (and WarpDrive's `require_auth`): requests must carry one of `keys` in the
-/// header `header` (or the query parameter `query`), else 401. No keys: nothing passes.
+/// header `header`, else 401. No keys: nothing passes. (Keys in the query string are not
+/// supported: loom would forward and log them.)
 public struct APIKeySettings: Sendable, Equatable {
     public var keys: [String]
-    /// The request header carrying the key (`X-API-Key` unless configured).
-    public var header: String?
-    /// The query parameter carrying the key, when keys may come in the URL too.
-    public var query: String?
+    /// The request header carrying the key.
+    public var header: String
 
-    public init(keys: [String], header: String? = "X-API-Key", query: String? = nil) {
+    public init(keys: [String], header: String = "X-API-Key") {
         self.keys = keys
         self.header = header
-        self.query = query
     }
 
     /// WarpDrive's `require_auth`: the admin token in `X-Admin-Token` (no token: no key, so

@@ -41,9 +41,13 @@ public struct LoomConfiguration: Sendable, Equatable {
     /// check (an `api_key` filter on `X-Admin-Token`; without `server.admin_token` it lets
     /// nothing through), then the route's own.
     public func filterChain(for route: RouteConfig) -> [FilterConfig] {
-        var chain = filters
-        if route.requireAuth { chain.append(FilterConfig(.apiKey(.adminToken(server.adminToken)))) }
-        return chain + route.filters
+        filters + routeFilters(for: route)
+    }
+
+    /// The part of `filterChain(for:)` that is the route's own: `require_auth`'s check and
+    /// its `filters`.
+    public func routeFilters(for route: RouteConfig) -> [FilterConfig] {
+        (route.requireAuth ? [FilterConfig(.apiKey(.adminToken(server.adminToken)))] : []) + route.filters
     }
 
     /// Routes in matching order: higher `priority` first, ties kept in file order

@@ -95,7 +95,8 @@ public struct CORSFilter: HTTPFilter {
         else { return .continue }
         let requested = (request.header("access-control-request-headers") ?? "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard allows(origin: origin), methods.contains(method),
+        // Requested names are echoed back, so only field-name tokens pass.
+        guard allows(origin: origin), methods.contains(method), requested.allSatisfy(Self.isToken),
             anyHeader || requested.allSatisfy({ headers.contains($0.lowercased()) })
         else { return .reject(Self.refusal) }
         var fields = [HeaderPair(name: "Access-Control-Allow-Origin", value: allowOriginValue(origin))]
@@ -108,11 +109,19 @@ public struct CORSFilter: HTTPFilter {
     }
 
     public func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws {
+        // Whenever the answer depends on the origin, every response says so (with or without
+        // an Origin, allowed or not), so a shared cache never serves one origin's to another.
+        if !(anyOrigin && !credentials) { response.changes.add("Vary", "Origin") }
         guard let origin = request.header("origin"), allows(origin: origin) else { return }
-        let value = allowOriginValue(origin)
-        response.changes.set("Access-Control-Allow-Origin", value)
+        response.changes.set("Access-Control-Allow-Origin", allowOriginValue(origin))
         if credentials { response.changes.set("Access-Control-Allow-Credentials", "true") }
         if let exposeHeaders { response.changes.set("Access-Control-Expose-Headers", exposeHeaders) }
-        if value != "*" { response.changes.add("Vary", "Origin") }
+    }
+
+    /// RFC 9110 §5.6.2 token characters.
+    static func isToken(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { byte in
+            (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
     }
 }

@@ -29,19 +29,24 @@ public struct FilterRegistry: Sendable {
         return copy
     }
 
-    /// The chain for `configs`, in order. A type without a factory is a programming error
-    /// (the config readers and this registry list the same types): it is skipped and named
-    /// in `missing`, which the caller reports.
-    public func chain(_ configs: [FilterConfig]) -> (chain: FilterChain, missing: [String]) {
-        var filters: [any HTTPFilter] = []
-        var missing: [String] = []
-        for config in configs {
-            if let filter = factories[config.type]?(config.settings) {
-                filters.append(filter)
-            } else {
-                missing.append(config.type)
-            }
-        }
-        return (FilterChain(filters: filters), missing)
+    /// The chain for `configs`, in order. A type without a factory (the config readers and
+    /// this registry list the same types, and a test checks it) fails closed: it becomes a
+    /// filter that answers 500, never a silently missing check.
+    public func chain(_ configs: [FilterConfig]) -> FilterChain {
+        FilterChain(filters: configs.map { config in factories[config.type]?(config.settings) ?? UnavailableFilter(name: config.type) })
+    }
+}
+
+/// Stands in for a configured filter this build cannot create.
+struct UnavailableFilter: HTTPFilter {
+    let name: String
+
+    struct Missing: Error, CustomStringConvertible {
+        let type: String
+        var description: String { "no factory for filter type \(type)" }
+    }
+
+    func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
+        throw Missing(type: name)
     }
 }

@@ -9,6 +9,11 @@ public struct HeaderChanges: Sendable, Equatable {
 
     public init() {}
 
+    /// Changes that are exactly `rules` (a route's own, say).
+    public init(_ rules: HeaderRules) {
+        self.rules = rules
+    }
+
     public var isEmpty: Bool { rules.isEmpty }
 
     /// The first value of a field (lower-cased `name`) once these changes apply to a head

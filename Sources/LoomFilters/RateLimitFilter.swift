@@ -22,7 +22,7 @@ public struct RateLimitFilter: HTTPFilter {
 
     public init(_ settings: RateLimitSettings, clock: @escaping @Sendable () -> Int64 = RateLimiter.monotonicMillis) {
         key = settings.key ?? .clientIP
-        limiter = RateLimiter(rate: settings.rate ?? 1, burst: settings.effectiveBurst, maxKeys: settings.maxKeys ?? RateLimitSettings.defaultMaxKeys, clock: clock)
+        limiter = RateLimiter(rate: max(settings.rate ?? 1, RateLimitSettings.rates.lowerBound), burst: settings.effectiveBurst, maxKeys: settings.maxKeys ?? RateLimitSettings.defaultMaxKeys, clock: clock)
         limitValue = String(limiter.burst)
     }
 
@@ -33,7 +33,9 @@ public struct RateLimitFilter: HTTPFilter {
         switch key {
         case .clientIP: return client
         case .route: return "route:" + request.routeName
-        case .header(let name): return request.header(name).map { "h:" + $0 } ?? client
+        // As received: an earlier filter may drop the field from what goes upstream (an
+        // api_key filter does), which must not move the request to another bucket.
+        case .header(let name): return request.head.headers.firstValue(named: name.lowercased()).map { "h:" + $0 } ?? client
         case .query(let name):
             guard let query = request.head.query else { return client }
             return QueryString.firstValue(name, in: query).map { "q:" + $0 } ?? client

@@ -36,9 +36,12 @@ public struct TokenBucket: Sendable, Equatable {
         let allowed = tokens >= 1
         if allowed { tokens -= 1 }
         let missing = allowed ? 0 : 1 - tokens
+        // Settings are validated (rate ≥ 0.001/s, burst ≤ 1e9); the clamps keep a bucket built
+        // with anything else from trapping in a conversion.
+        func millis(_ value: Double) -> Int64 { Int64(min(max(value.rounded(.up), 0), 1e15)) }
         return Outcome(
-            allowed: allowed, remaining: Int(tokens.rounded(.down)),
-            retryAfterMillis: Int64((missing * 1_000 / rate).rounded(.up)),
-            resetMillis: Int64(((Double(burst) - tokens) * 1_000 / rate).rounded(.up)))
+            allowed: allowed, remaining: Int(min(tokens.rounded(.down), 1e15)),
+            retryAfterMillis: millis(missing * 1_000 / rate),
+            resetMillis: millis((Double(burst) - tokens) * 1_000 / rate))
     }
 }

@@ -330,8 +330,12 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// (`lookup` is built only when filters run: a response without them allocates nothing.)
     func responseRules(status: Int, _ exchange: Exchange, lookup: @autoclosure () -> @Sendable (String) -> String?) -> PreparedHeaderRules {
         let routeRules = exchange.route?.responseHeaders ?? .none
-        guard let route = exchange.route, let request = exchange.filterRequest else { return routeRules }
-        var response = FilterResponse(status: status, changes: request.responseChanges, lookup: lookup())
+        guard let route = exchange.route, let request = exchange.filterRequest, !exchange.filterAnswered else { return routeRules }
+        // Filters see the response as the route's own rules will leave it, so a field the
+        // route sets counts as present (security_headers adds no second one).
+        let received = lookup()
+        let routeChanges = HeaderChanges(route.config.responseHeaders)
+        var response = FilterResponse(status: status, changes: request.responseChanges) { routeChanges.value($0, received: received($0)) }
         if let failure = route.filters.responseHeaders(&response, request: request) {
             // The head is about to go out as it came: the failure is logged, not answered.
             exchange.error = GatewayError(.filterFailed(failure))

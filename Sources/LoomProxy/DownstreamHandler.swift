@@ -360,8 +360,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
         for (index, name) in route.parameterNames.enumerated() where index < exchange.captures.count {
             parameters[name] = String(exchange.captures.value(at: index, in: path))
         }
-        let client = snapshot.trustedProxies.originalClient(
-            peer: clientAddress, peerText: clientIP, forwardedFor: head.headers.firstValue(named: "x-forwarded-for"))
+        var forwardedFor: [String] = []
+        for index in 0..<head.headers.count where head.headers.name(at: index, equals: "x-forwarded-for") {
+            forwardedFor.append(head.headers.value(at: index))
+        }
+        let client = snapshot.trustedProxies.originalClient(peer: clientAddress, peerText: clientIP, forwardedFor: forwardedFor)
         var request = FilterRequest(
             head: head, path: path, routeName: route.config.name, parameters: parameters, clientIP: client, requestID: exchange.requestID)
         let outcome = route.filters.requestHeaders(&request)
@@ -373,7 +376,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             return .error(GatewayError(.filterRejected(rejection)))
         case .success(.respond(let response)):
             // A filter's own answer is final: the response filters do not run on it.
-            exchange.filterRequest = nil
+            exchange.filterAnswered = true
             return .static(StaticResponse(status: response.status, headers: response.headers, body: response.body))
         case .success(.continue):
             if !request.upstreamChanges.isEmpty {

@@ -66,6 +66,9 @@ final class Exchange {
         set { filterBox = newValue.map(FilterBox.init) }
     }
     private var filterBox: FilterBox?
+    /// A filter answered the request itself (a CORS preflight): the response filters do not
+    /// run on that answer (the log phase still does).
+    var filterAnswered = false
 
     private final class FilterBox {
         let request: FilterRequest

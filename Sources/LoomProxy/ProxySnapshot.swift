@@ -144,6 +144,7 @@ public final class ProxySnapshot: Sendable {
         self.configuration = configuration
         let ordered = configuration.orderedRoutes
         router = CompiledRouter(orderedRoutes: ordered)
+        let globalFilters = filters.chain(configuration.filters)
         upstreams = configuration.upstreams.map { config in
             Upstream(config, previous: previous?.upstreams.first { $0.name == config.name })
         }
@@ -154,10 +155,9 @@ public final class ProxySnapshot: Sendable {
             }
             var timeouts = server.timeouts
             if let upstreamIndex { timeouts = timeouts.applying(configuration.upstreams[upstreamIndex].timeouts) }
-            // The config readers and the registry know the same types (a test checks), so
-            // nothing is missing from a chain built from a loaded configuration.
-            let (chain, missing) = filters.chain(configuration.filterChain(for: route))
-            assert(missing.isEmpty, "filter types without a factory: \(missing)")
+            // The global filters are built once and shared by every route, so state such as a
+            // global rate limit's buckets is one for the whole configuration.
+            let chain = FilterChain(filters: globalFilters.filters + filters.chain(configuration.routeFilters(for: route)).filters)
             return Route(config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts), filters: chain)
         }
         requestLimits = HTTP1Limits(

@@ -125,7 +125,10 @@ package enum RequestExplainer {
             let upstream = snapshot.upstreams[upstreamIndex]
             let index = upstream.picker.pick(head, path: path, clientIP: request.clientIP, state: &rotation, random: 0)
             lines.append("upstream \"\(upstreamName)\": \(upstream.picker.strategyDescription) over \(upstream.endpoints.map(\.description).joined(separator: ", "))")
-            lines.append("filters: none (middleware and plugins are not built yet)")
+            // Filters are named, not run: their answers depend on state (rate limits) and on
+            // who asks (ip_filter), which explain does not model.
+            let filterNames = route.filters.filters.map(\.name)
+            lines.append("filters: " + (filterNames.isEmpty ? "none" : filterNames.joined(separator: ", ") + " (run in this order; not evaluated here)"))
             let timeouts = route.timeouts
             let format = DurationParser.format
             lines.append("timeouts: connect \(format(timeouts.connect)), response header \(format(timeouts.responseHeader)), "

@@ -20,17 +20,35 @@ struct TrustedProxies: Sendable {
     }
 
     /// The original client of a request received from `peer` (text form): the peer itself,
-    /// or, when the peer is a trusted proxy, the nearest address in `X-Forwarded-For` (read
-    /// right to left) that is not a trusted proxy too. What filters see as the client (an
-    /// `ip_filter` must not be fooled by a forged `X-Forwarded-For` from an untrusted peer).
-    func originalClient(peer: SocketAddress?, peerText: String?, forwardedFor: String?) -> String? {
-        guard contains(peer), let forwardedFor else { return peerText }
-        for hop in forwardedFor.split(separator: ",").reversed() {
-            let address = hop.trimmingCharacters(in: .whitespaces)
-            guard let bytes = AddressBlock.addressBytes(address) else { return peerText }
+    /// or, when the peer is a trusted proxy, the nearest address in `forwardedFor` (every
+    /// `X-Forwarded-For` line, in order, read right to left) that is not a trusted proxy too;
+    /// the leftmost when every hop is trusted. What filters see as the client (an `ip_filter`
+    /// must not be fooled by a forged `X-Forwarded-For` from an untrusted peer). An entry
+    /// that is not an address (after dropping a `:port` and IPv6 brackets) makes the client
+    /// unknown (nil): it is never mistaken for the proxy.
+    func originalClient(peer: SocketAddress?, peerText: String?, forwardedFor: [String]) -> String? {
+        guard contains(peer), !forwardedFor.isEmpty else { return peerText }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }
+        var leftmost: String?
+        for hop in hops.reversed() {
+            guard let address = Self.address(of: hop.trimmingCharacters(in: .whitespaces)), let bytes = AddressBlock.addressBytes(address) else {
+                return nil
+            }
             if !blocks.contains(where: { $0.contains(bytes) }) { return address }
+            leftmost = address
         }
-        return peerText
+        return leftmost ?? peerText
+    }
+
+    /// `203.0.113.9`, `203.0.113.9:5678`, `2001:db8::1` or `[2001:db8::1]:443` → the address.
+    static func address(of entry: String) -> String? {
+        if entry.hasPrefix("[") {
+            guard let close = entry.firstIndex(of: "]") else { return nil }
+            return String(entry[entry.index(after: entry.startIndex)..<close])
+        }
+        let colons = entry.filter { $0 == ":" }.count
+        if colons == 1, let colon = entry.firstIndex(of: ":") { return String(entry[..<colon]) }
+        return entry.isEmpty ? nil : entry
     }
 
     /// The client's address as text for logs and forwarding headers. An IPv4 client reaching

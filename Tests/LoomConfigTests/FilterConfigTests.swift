@@ -38,6 +38,20 @@ import Testing
         #expect(tomlConfig.routes[0].filters.map(\.type) == ["ip_filter"])
     }
 
+    @Test func corsMistakesThatWouldOpenOrBreakIt() {
+        let result = TestSupport.yaml("""
+            cors: {allow_credentials: true}
+            upstreams: [{name: u, endpoints: ["127.0.0.1:1"]}]
+            routes: [{id: r, path: /, methods: [GET, PUT], upstream: u}]
+            """)
+        #expect(result.messages == [
+            #"t.yaml:1:8 cors.allow_credentials: allow_credentials with every origin allowed ("*", the default) would let any site read credentialed responses: list the origins"#,
+            #"t.yaml:3:11 routes[0].id: warning: route "r" runs a cors filter but its methods leave out OPTIONS: CORS preflights get 405 (add OPTIONS)"#,
+        ])
+        let off = TestSupport.yaml("rate_limit: {enabled: false}\ncors: {enabled: false, allow_origins: [bad]}\n")
+        #expect(off.problems == [] && off.configuration?.filters == [], "a switched-off section asks nothing more")
+    }
+
     @Test func disabledCORSSectionAddsNoFilter() {
         let result = TestSupport.yaml("cors: {enabled: false, allow_origins: [\"*\"]}\n")
         #expect(result.configuration?.filters == [])

@@ -203,8 +203,8 @@ struct PlannedSectionsTests {
               stor: {}
             """)
         #expect(result.problems == [
-            "t.yaml:2:9 rate_limit.rate: must be greater than 0",
-            "t.yaml:3:10 rate_limit.burst: must be at least 1, got 0",
+            "t.yaml:2:9 rate_limit.rate: must be between 0.001 and 1000000, got 0",
+            "t.yaml:3:10 rate_limit.burst: must be between 1 and 1000000000, got 0",
             "t.yaml:4:8 rate_limit.key: unknown value \"client-ip\" (did you mean \"client_ip\"?)",
             "t.yaml:5:3 rate_limit.stor: unknown key \"stor\" (did you mean \"store\"?)",
         ])

@@ -102,7 +102,18 @@ import Testing
         ]
         #expect(Set(samples.map(\.typeName)) == Set(FilterConfig.knownTypes), "a sample per readable type")
         let built = FilterRegistry.builtIn.chain(samples.map(FilterConfig.init))
-        #expect(built.missing.isEmpty)
-        #expect(built.chain.filters.map(\.name) == samples.map(\.typeName))
+        #expect(!built.filters.contains { $0 is UnavailableFilter })
+        #expect(built.filters.map(\.name) == samples.map(\.typeName))
+    }
+
+    /// A type without a factory fails closed: 500, never a skipped check.
+    @Test func aMissingFactoryFailsClosed() {
+        let chain = FilterRegistry().chain([FilterConfig(.ipFilter(IPFilterSettings(deny: [])))])
+        var request = FilterTest.request()
+        guard case .failure(let failure) = chain.requestHeaders(&request) else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(failure.filter == "ip_filter" && failure.error == "no factory for filter type ip_filter")
     }
 }

@@ -136,6 +136,31 @@ extension ProxyE2E {
             }
         }
 
+        /// Review regressions: a global rate limit is one budget across routes; a route's own
+        /// response rule counts as present for security_headers; an ip_filter reads every
+        /// X-Forwarded-For line, and an entry with a port is read without it.
+        @Test func globalFiltersAreSharedAndSeeWhatTheRouteSets() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, """
+                server: {forwarding: {trusted_proxies: [127.0.0.1]}}
+                rate_limit: {rate: 0.01, burst: 3}
+                filters: [{type: security_headers}, {type: ip_filter, deny: ["203.0.113.0/24"]}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes:
+                  - {id: a, path: "/a/*", upstream: app, set_response_headers: {X-Frame-Options: SAMEORIGIN}}
+                  - {id: b, path: "/b/*", upstream: app}
+                """) { _, proxy in
+                let framed = try proxy.get("/a/1", headers: ["X-Forwarded-For: 198.51.100.1"])
+                #expect(framed.headers("x-frame-options") == ["SAMEORIGIN"], "the route's own value, once")
+                #expect(try proxy.get("/b/1", headers: ["X-Forwarded-For: 198.51.100.1"]).headers("x-frame-options") == ["DENY"])
+                #expect(try proxy.get("/b/2", headers: ["X-Forwarded-For: 198.51.100.1"]).status == 200)
+                #expect(try proxy.get("/a/2", headers: ["X-Forwarded-For: 198.51.100.1"]).status == 429, "three requests over two routes used up one budget")
+                // A second X-Forwarded-For line (a proxy that adds its own) is read, and so is a port.
+                let twoLines = try proxy.get("/a/3", headers: ["X-Forwarded-For: 10.1.1.1", "X-Forwarded-For: 203.0.113.9"])
+                #expect(twoLines.status == 403)
+                #expect(try proxy.get("/a/4", headers: ["X-Forwarded-For: 203.0.113.9:5678"]).status == 403)
+            }
+        }
+
         /// Stands in for a filter with a bug.
         struct Broken: HTTPFilter {
             let name = "broken"

@@ -1,5 +1,6 @@
 import Foundation
 import LoomConfig
+import NIOCore
 import NIOPosix
 import Testing
 
@@ -122,5 +123,31 @@ extension ProxyE2E {
                 #expect(response.headers("via") == ["1.1 loom"])
             }
         }
+    }
+}
+
+/// Who the client is for filters: `TrustedProxies.originalClient`.
+@Suite struct OriginalClientTests {
+    let proxies = TrustedProxies([AddressBlock("10.0.0.0/8")!])
+    let trustedPeer = try! SocketAddress(ipAddress: "10.0.0.1", port: 1)
+    let untrustedPeer = try! SocketAddress(ipAddress: "192.0.2.1", port: 1)
+
+    @Test func untrustedPeersAreTheClient() {
+        #expect(proxies.originalClient(peer: untrustedPeer, peerText: "192.0.2.1", forwardedFor: ["198.51.100.7"]) == "192.0.2.1")
+    }
+
+    @Test func trustedPeersAreSeenThrough() {
+        func client(_ lines: [String]) -> String? { proxies.originalClient(peer: trustedPeer, peerText: "10.0.0.1", forwardedFor: lines) }
+        #expect(client([]) == "10.0.0.1")
+        #expect(client(["198.51.100.7"]) == "198.51.100.7")
+        #expect(client(["198.51.100.7, 10.2.2.2"]) == "198.51.100.7", "trusted hops are skipped")
+        #expect(client(["203.0.113.1, 198.51.100.7"]) == "198.51.100.7", "the nearest untrusted hop")
+        #expect(client(["203.0.113.1", "198.51.100.7"]) == "198.51.100.7", "every line, in order")
+        #expect(client(["198.51.100.7:5678"]) == "198.51.100.7")
+        #expect(client(["[2001:db8::1]:443"]) == "2001:db8::1")
+        #expect(client(["2001:db8::1"]) == "2001:db8::1")
+        #expect(client(["10.3.3.3, 10.2.2.2"]) == "10.3.3.3", "all trusted: the leftmost")
+        #expect(client(["unknown"]) == nil, "not an address: unknown, never the proxy")
+        #expect(client(["198.51.100.7, garbage"]) == nil)
     }
 }

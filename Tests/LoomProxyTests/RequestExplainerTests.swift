@@ -43,7 +43,7 @@ import Testing
             matched route "users"
             parameters: id="42"
             upstream "users": round robin over 127.0.0.1:3001, 127.0.0.1:3002
-            filters: none (middleware and plugins are not built yet)
+            filters: none
             timeouts: connect 2s, response header 1m, idle 1m, whole request unlimited
 
             sent to 127.0.0.1:3001 as (from client 127.0.0.1):
