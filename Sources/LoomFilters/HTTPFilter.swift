@@ -11,8 +11,9 @@ import LoomConfig
 /// Phases (each defaults to "continue, change nothing"):
 /// - `onRequestHeaders`: after routing, before the request goes upstream (or a `respond` /
 ///   `redirect` route answers). May read and change the request's fields, or answer.
-/// - `onResponseHeaders`: before the response head goes to the client (proxied responses and
-///   `respond`/`redirect` answers; not loom's own error responses). May change its fields.
+/// - `onResponseHeaders`: before the response head goes to the client (proxied responses,
+///   `respond`/`redirect` answers, and loom's own error responses, where only added fields
+///   count; not a filter's own answer). May change its fields.
 /// - `onLog`: once the exchange is over, with its outcome.
 ///
 /// Body phases (`onRequestBody`, `onResponseBody`) and pausing are not part of the contract

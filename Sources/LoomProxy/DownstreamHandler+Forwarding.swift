@@ -320,9 +320,22 @@ extension DownstreamHandler: UpstreamResponseSink {
         var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.write(
             error, requestID: exchange.requestID, requestIDHeader: exchange.snapshot.forwarding.requestIDHeader,
-            date: loop.date.current(), close: closeAfter, headRequest: exchange.head.method == "HEAD", into: &out)
+            date: loop.date.current(), close: closeAfter, headRequest: exchange.head.method == "HEAD",
+            added: filterFields(forError: error, exchange), into: &out)
         exchange.error = error
         writeLocalResponse(out, status: error.status)
+    }
+
+    /// The fields the route's filters add to loom's own error response (a browser reads a
+    /// 429 only with CORS fields): added after loom's, never removing them; the route's own
+    /// response rules do not apply to error responses, and a filter that failed is not asked
+    /// again.
+    private func filterFields(forError error: GatewayError, _ exchange: Exchange) -> [HeaderPair] {
+        guard let route = exchange.route, let request = exchange.filterRequest, !exchange.filterAnswered else { return [] }
+        if case .filterFailed = error.kind { return [] }
+        var response = FilterResponse(status: error.status, changes: request.responseChanges) { _ in nil }
+        guard route.filters.responseHeaders(&response, request: request) == nil else { return [] }
+        return response.changes.rules.set + response.changes.rules.add
     }
 
     /// The response header rules for a response with `status` whose received fields

@@ -1,3 +1,4 @@
+import LoomConfig
 import LoomFilters
 import NIOCore
 
@@ -6,10 +7,11 @@ import NIOCore
 /// Body: `{"error":"bad_gateway","message":"could not connect to upstream","status":502,"request_id":"…"}`.
 /// Every local response carries the request id header so clients can quote it.
 enum ErrorResponse {
-    /// Writes a complete HTTP/1.1 response for `error` into `out`.
+    /// Writes a complete HTTP/1.1 response for `error` into `out`; `added` fields (the route
+    /// filters' response fields: CORS, security headers) go after loom's own.
     static func write(
         _ error: GatewayError, requestID: String, requestIDHeader: String, date: String, close: Bool,
-        headRequest: Bool, into out: inout ByteBuffer
+        headRequest: Bool, added: [HeaderPair] = [], into out: inout ByteBuffer
     ) {
         var body = "{\"error\":\"\(error.code)\",\"message\":"
         JSONText.appendQuoted(error.message, to: &body)
@@ -26,6 +28,7 @@ enum ErrorResponse {
         if case .filterRejected(let rejection) = error.kind {
             extra += rejection.headers.map { ($0.name, $0.value) }
         }
+        extra += added.map { ($0.name, $0.value) }
         writeSimple(status: error.status, headers: extra, body: body, date: date, close: close, headRequest: headRequest, into: &out)
     }
 

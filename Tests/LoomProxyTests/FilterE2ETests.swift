@@ -92,6 +92,7 @@ extension ProxyE2E {
         @Test func rateLimitBurstAndRecovery() async throws {
             try await E2E.withBackends(1, dialect: .loomYAML, """
                 rate_limit: {enabled: true, rate: 5, burst: 3, key: client_ip, store: {type: memory}}
+                cors: {allow_origins: ["https://app.example.com"]}
                 upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
                 routes: [{id: all, upstream: app}]
                 """) { backends, proxy in
@@ -99,8 +100,9 @@ extension ProxyE2E {
                 #expect(burst.map(\.status) == [200, 200, 200])
                 #expect(burst.map { $0.header("ratelimit-remaining") } == ["2", "1", "0"])
                 #expect(burst.allSatisfy { $0.header("ratelimit-limit") == "3" })
-                let limited = try proxy.get("/r/3")
+                let limited = try proxy.get("/r/3", headers: ["Origin: https://app.example.com"])
                 #expect(limited.status == 429)
+                #expect(limited.header("access-control-allow-origin") == "https://app.example.com", "a browser can read the 429")
                 #expect(E2E.json(limited)["error"] as? String == "too_many_requests")
                 #expect(limited.header("retry-after") == "1")
                 #expect(limited.header("ratelimit-remaining") == "0")
