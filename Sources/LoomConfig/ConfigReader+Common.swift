@@ -103,7 +103,7 @@ extension ConfigReader {
     }
 
     mutating func checkedHeaderName(_ name: String, _ path: String, at location: SourceLocation?, settable: Bool) -> String? {
-        guard Self.isToken(name) else {
+        guard HeaderPair.isToken(name) else {
             report(path, at: location, "invalid header name \"\(name)\"")
             return nil
         }
@@ -123,12 +123,6 @@ extension ConfigReader {
             return nil
         }
         return value
-    }
-
-    static func isToken(_ text: String) -> Bool {
-        !text.isEmpty && text.unicodeScalars.allSatisfy { c in
-            c.isASCII && (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "!#$%&'*+-.^_`|~".unicodeScalars.contains(c))
-        }
     }
 
     /// Headers Loom will send (`add_headers`, `respond.headers`), as a mapping (`{X-A: b}`) or
@@ -238,7 +232,7 @@ extension ConfigReader {
         var methods: [String] = []
         for (elementPath, element) in elements {
             guard let method = string(element, elementPath) else { continue }
-            guard Self.isToken(method) else {
+            guard HeaderPair.isToken(method) else {
                 report(elementPath, at: element.location, "invalid method \"\(method)\"")
                 continue
             }

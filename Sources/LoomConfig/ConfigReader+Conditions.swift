@@ -186,7 +186,7 @@ extension ConfigReader {
                 return checkedHeaderName(String(text.dropFirst("header:".count)), path, at: node.location, settable: false).map { .header($0) }
             }
             if text.hasPrefix("cookie:"), !text.dropFirst("cookie:".count).isEmpty,
-                Self.isToken(String(text.dropFirst("cookie:".count))) {
+                HeaderPair.isToken(String(text.dropFirst("cookie:".count))) {
                 return .cookie(String(text.dropFirst("cookie:".count)))
             }
             let hint = Spelling.suggestion(for: text, among: ["client_ip", "path"]).map { " (did you mean \"\($0)\"?)" }

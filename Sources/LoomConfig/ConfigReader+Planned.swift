@@ -202,7 +202,7 @@ extension ConfigReader {
         var ok = true
         for (elementPath, element) in elements {
             guard let text = string(element, elementPath) else { ok = false; continue }
-            guard Self.isToken(text) else {
+            guard HeaderPair.isToken(text) else {
                 report(elementPath, at: element.location, invalid(text))
                 ok = false
                 continue

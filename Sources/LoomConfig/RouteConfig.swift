@@ -236,4 +236,11 @@ public struct HeaderPair: Sendable, Hashable {
         self.name = name
         self.value = value
     }
+
+    /// Whether `text` is an RFC 9110 token (§5.6.2): what field names and methods must be.
+    public static func isToken(_ text: String) -> Bool {
+        !text.isEmpty && text.unicodeScalars.allSatisfy { c in
+            c.isASCII && (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "!#$%&'*+-.^_`|~".unicodeScalars.contains(c))
+        }
+    }
 }

@@ -96,7 +96,7 @@ public struct CORSFilter: HTTPFilter {
         let requested = (request.header("access-control-request-headers") ?? "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         // Requested names are echoed back, so only field-name tokens pass.
-        guard allows(origin: origin), methods.contains(method), requested.allSatisfy(Self.isToken),
+        guard allows(origin: origin), methods.contains(method), requested.allSatisfy(HeaderPair.isToken),
             anyHeader || requested.allSatisfy({ headers.contains($0.lowercased()) })
         else { return .reject(Self.refusal) }
         var fields = [HeaderPair(name: "Access-Control-Allow-Origin", value: allowOriginValue(origin))]
@@ -116,12 +116,5 @@ public struct CORSFilter: HTTPFilter {
         response.changes.set("Access-Control-Allow-Origin", allowOriginValue(origin))
         if credentials { response.changes.set("Access-Control-Allow-Credentials", "true") }
         if let exposeHeaders { response.changes.set("Access-Control-Expose-Headers", exposeHeaders) }
-    }
-
-    /// RFC 9110 §5.6.2 token characters.
-    static func isToken(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.allSatisfy { byte in
-            (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
     }
 }

@@ -1,3 +1,4 @@
+import LoomConfig
 import Synchronization
 
 /// Token buckets by key, shared by every event loop, with bounded memory.
@@ -34,10 +35,7 @@ public final class RateLimiter: Sendable {
     }
 
     /// Milliseconds since the first use, on the monotonic clock.
-    public static let monotonicMillis: @Sendable () -> Int64 = {
-        let (seconds, attoseconds) = start.duration(to: .now).components
-        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
-    }
+    public static let monotonicMillis: @Sendable () -> Int64 = { start.duration(to: .now).inMilliseconds }
 
     private static let start = ContinuousClock.now
 

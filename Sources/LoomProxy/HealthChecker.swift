@@ -96,7 +96,7 @@ private final class EndpointCheck: @unchecked Sendable {
         let (next, changed) = counter.record(passed: result == .passed, state)
         state = next
         guard changed else { return }
-        health.setActiveHealthy(index, next.healthy, now: Int64(eventLoop.now.uptimeNanoseconds / 1_000_000))
+        health.setActiveHealthy(index, next.healthy, now: LoopContext.millis(eventLoop.now))
         var metadata: Logger.Metadata = ["upstream": .string(upstreamName), "endpoint": .string(endpoint.description)]
         if case .failed(let reason) = result { metadata["reason"] = .string(reason) }
         if next.healthy {

@@ -94,16 +94,16 @@ final class LoopContext: @unchecked Sendable {
         func available(_ index: Int) -> Bool {
             !Self.marked(refused, index) && (health?.isAvailable(index, now: now) ?? true)
         }
+        // Tiers, in order: untried primaries, untried backups, primaries, backups (each among
+        // the available ones).
         let backups = upstream.backups
-        let isBackup = { (index: Int) in !backups.isEmpty && backups[index] }
-        let tiers: [(Int) -> Bool] = [
-            { !isBackup($0) && !Self.marked(tried, $0) && available($0) },
-            { isBackup($0) && !Self.marked(tried, $0) && available($0) },
-            { !isBackup($0) && available($0) },
-            { isBackup($0) && available($0) },
-        ]
+        func inTier(_ tier: Int, _ index: Int) -> Bool {
+            let backup = !backups.isEmpty && backups[index]
+            return backup == (tier % 2 == 1) && (tier >= 2 || !Self.marked(tried, index)) && available(index)
+        }
         for _ in 0..<count {
-            guard let eligible = tiers.first(where: { tier in (0..<count).contains(where: tier) }) else { break }
+            guard let tier = (0..<4).first(where: { tier in (0..<count).contains { inTier(tier, $0) } }) else { break }
+            let eligible = { (index: Int) in inTier(tier, index) }
             let rotation = state.picker
             let index = upstream.picker.pick(head, path: path, clientIP: clientIP, state: &state.picker, random: nextRandom(), inFlight: load, eligible: eligible)
             // A warming endpoint (slow start) loses some picks, but only to another endpoint.
@@ -131,7 +131,10 @@ final class LoopContext: @unchecked Sendable {
     static func marked(_ mask: UInt64, _ index: Int) -> Bool { mask & bit(index) != 0 }
 
     /// Milliseconds on the loop's monotonic clock, for the resilience state machines.
-    var nowMillis: Int64 { Int64(now.uptimeNanoseconds / 1_000_000) }
+    var nowMillis: Int64 { Self.millis(now) }
+
+    /// `deadline` in whole milliseconds (the resilience state machines' clock).
+    static func millis(_ deadline: NIODeadline) -> Int64 { Int64(deadline.uptimeNanoseconds / 1_000_000) }
 
     /// wyrand: a fast generator for `random` load balancing, seeded once per loop from the
     /// system (a system call per request would cost more than the pick).

@@ -29,6 +29,17 @@ import Testing
         try RequestExplainer.explain(configuration, .init(method: method, url: url, headers: headers))
     }
 
+    /// The route's filters are named in chain order (global first), not run.
+    @Test func namesTheRoutesFilters() throws {
+        let configuration = try #require(ConfigLoader.load(text: """
+            rate_limit: {rate: 10}
+            upstreams: [{name: u, endpoints: ["127.0.0.1:3001"]}]
+            routes: [{id: r, path: "/*", upstream: u, filters: [{type: ip_filter, deny: ["192.0.2.0/24"]}]}]
+            """, fileName: "f.yaml", dialect: .loomYAML, environment: [:]).configuration)
+        let report = try RequestExplainer.explain(configuration, .init(method: "GET", url: "http://a/x", headers: []))
+        #expect(report.text.contains("\nfilters: rate_limit, ip_filter (run in this order; not evaluated here)\n"), "\(report.text)")
+    }
+
     @Test func namesEveryReasonAndShowsTheUpstreamHead() throws {
         let report = try Self.explain("GET", "https://api.example.com/users/42?full=1", [("X-API-Version", "v1")])
         #expect(report.matched)

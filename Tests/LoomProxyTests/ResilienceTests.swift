@@ -241,6 +241,26 @@ extension ProxyE2E {
             }
         }
 
+        /// TCP checks: a backend that stops accepting connections is taken out of service
+        /// by the checks alone (retries are off, so nothing else could hide it), and comes
+        /// back when it listens again on the same port.
+        @Test func tcpHealthChecksFollowWhetherTheEndpointAccepts() async throws {
+            try await E2E.withBackends(2, dialect: .loomYAML, """
+                upstreams:
+                  - name: app
+                    endpoints: ["127.0.0.1:{port0}", "127.0.0.1:{port1}"]
+                    health_check: {type: tcp, interval: 50ms, timeout: 500ms, unhealthy_threshold: 1, healthy_threshold: 1}
+                    retry: {max_retries: 0}
+                routes: [{id: all, upstream: app}]
+                """) { backends, proxy in
+                let port = backends[1].port
+                await backends[1].kill()
+                #expect(await E2E.eventually { (try? Self.servedBy(proxy, backends)) == Array(repeating: "backend0", count: 8) })
+                try await backends[1].start(port: port)
+                #expect(await E2E.eventually { (try? Self.servedBy(proxy, backends))?.contains("backend1") == true })
+            }
+        }
+
         /// A backup takes every request while the primary fails its checks, and hands back.
         @Test func backupTakesOverAndHandsBack() async throws {
             try await E2E.withBackends(2, dialect: .warpDriveTOML, """
