@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         // Only the malloc interposer trait: its default companion, RuntimeInterposer, pulls in
         // swift-runtime-interposer on Linux with Swift 6.3, which this build does not need.
@@ -47,7 +48,15 @@ let package = Package(
         .target(name: "LoomUpstream", swiftSettings: strict),
         // The filter contract (Proxy-Wasm's phases and decisions), the chain, and the
         // built-in filters.
-        .target(name: "LoomFilters", dependencies: ["LoomConfig", "LoomHTTP", "LoomRouting"], swiftSettings: strict),
+        .target(
+            name: "LoomFilters",
+            dependencies: [
+                "LoomConfig", "LoomHTTP", "LoomRouting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "LoomHTTP",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -75,7 +84,11 @@ let package = Package(
         // Helpers more than one test target needs (a seeded generator).
         .target(name: "LoomTestSupport", path: "Tests/LoomTestSupport", swiftSettings: strict),
         .testTarget(
-            name: "LoomFiltersTests", dependencies: ["LoomFilters", "LoomConfig", "LoomHTTP", .product(name: "NIOCore", package: "swift-nio")],
+            name: "LoomFiltersTests",
+            dependencies: [
+                "LoomFilters", "LoomConfig", "LoomHTTP", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "LoomUpstreamTests", dependencies: ["LoomUpstream", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
@@ -94,6 +107,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             resources: [.copy("Fixtures")],
             swiftSettings: strict

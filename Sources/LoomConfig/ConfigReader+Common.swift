@@ -11,7 +11,7 @@ extension ConfigReader {
     static let plannedSections: [(key: String, feature: String)] = [
         ("tracing", "distributed tracing"), ("ebpf", "eBPF acceleration"),
         ("plugins", "Wasm plugins"), ("admin", "the admin API"), ("metrics", "Prometheus metrics"),
-        ("cache", "response caching"), ("compression", "response compression"),
+        ("cache", "response caching"),
         ("security", "security headers"), ("auth", "authentication"),
     ]
 

@@ -14,11 +14,15 @@ extension ConfigReader {
         "security_headers": FilterReader(keys: securityHeaderKeys) { reader, table in reader.securityHeaders(table).map(FilterSettings.securityHeaders) },
         "ip_filter": FilterReader(keys: ["allow", "deny"]) { reader, table in reader.ipFilter(table).map(FilterSettings.ipFilter) },
         "api_key": FilterReader(keys: ["keys", "header"]) { reader, table in reader.apiKey(table).map(FilterSettings.apiKey) },
+        "compression": FilterReader(keys: compressionKeys) { reader, table in
+            reader.compression(table).map(FilterSettings.compression)
+        },
         "rate_limit": FilterReader(keys: ["rate", "burst", "key", "max_keys"]) { reader, table in
             reader.rateLimitSettings(table).map(FilterSettings.rateLimit)
         },
     ]
 
+    static let compressionKeys = ["algorithms", "min_size", "content_types", "level"]
     static let securityHeaderKeys = ["hsts", "content_type_options", "frame_options", "referrer_policy", "content_security_policy"]
     static let referrerPolicies = [
         "no-referrer", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin", "same-origin", "strict-origin",
@@ -54,10 +58,17 @@ extension ConfigReader {
         return filters
     }
 
-    /// Top-level sections that stand for a filter (Loom's `rate_limit` and `cors`): placed
-    /// ahead of the `filters` list, in Loom's middleware order (rate limit, then CORS).
+    /// Top-level sections that stand for a filter (Loom's `compression`, `rate_limit` and
+    /// `cors`): placed ahead of the `filters` list, in Loom's middleware order (rate limit,
+    /// then CORS), with compression first of all so that its response phase, which runs in
+    /// reverse order, compresses what every other filter produced.
     mutating func legacyFilterSections(_ top: ConfigTable, into config: inout LoomConfiguration) {
         var sections: [FilterConfig] = []
+        if let node = top["compression"], let table = table(node, at: "compression", allowed: ["enabled"] + Self.compressionKeys),
+            bool(table, "enabled") != false, let settings = compression(table)
+        {
+            sections.append(FilterConfig(.compression(settings)))
+        }
         if let node = top["rate_limit"], let limit = rateLimit(node, at: "rate_limit"), limit.enabled != false {
             sections.append(FilterConfig(.rateLimit(limit)))
         }
@@ -132,6 +143,43 @@ extension ConfigReader {
             settings.header = checked
         }
         return settings
+    }
+
+    /// `compression`: `algorithms` (gzip, deflate; at least one), `min_size`,
+    /// `content_types` (`type/subtype` or `type/*`), `level` (1–9).
+    mutating func compression(_ table: ConfigTable) -> CompressionSettings? {
+        var settings = CompressionSettings()
+        if let node = table["algorithms"], let names = stringList(node, table.path("algorithms")) {
+            var algorithms: [CompressionSettings.Algorithm] = []
+            for name in names {
+                guard let algorithm = CompressionSettings.Algorithm(rawValue: name.lowercased()) else {
+                    report(table.path("algorithms"), at: node.location, "unknown algorithm \"\(name)\"; use gzip or deflate")
+                    continue
+                }
+                if !algorithms.contains(algorithm) { algorithms.append(algorithm) }
+            }
+            if names.isEmpty { report(table.path("algorithms"), at: node.location, "algorithms must list gzip, deflate or both") }
+            if !algorithms.isEmpty { settings.algorithms = algorithms }
+        }
+        if let v = size(table, "min_size") { settings.minSize = v }
+        if let node = table["content_types"], let types = stringList(node, table.path("content_types")) {
+            let invalid = types.filter { !Self.isMediaRange($0) }
+            if !invalid.isEmpty || types.isEmpty {
+                report(table.path("content_types"), at: node.location,
+                       "content_types must list media types (type/subtype or type/*)" + (invalid.isEmpty ? "" : ", got \(invalid.map { "\"\($0)\"" }.joined(separator: ", "))"))
+            } else {
+                settings.contentTypes = types.map { $0.lowercased() }
+            }
+        }
+        if let v = int(table, "level", in: 1...9) { settings.level = v }
+        return settings
+    }
+
+    /// `type/subtype` or `type/*`, both tokens, no parameters.
+    static func isMediaRange(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, HeaderPair.isToken(String(parts[0])), parts[0] != "*" else { return false }
+        return parts[1] == "*" || HeaderPair.isToken(String(parts[1]))
     }
 
     mutating func ipFilter(_ table: ConfigTable) -> IPFilterSettings? {

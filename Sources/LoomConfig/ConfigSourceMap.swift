@@ -23,7 +23,7 @@ struct ConfigSourceMap: Sendable {
     }
 
     /// File-wide planned features without an entity.
-    enum Global: Sendable, Hashable { case acme, cache, postgres, xSendfile, gzip }
+    enum Global: Sendable, Hashable { case acme, cache, postgres, xSendfile }
 
     var file: String
     /// Location of every key path seen (a key's own position; a list element's position).

@@ -295,7 +295,6 @@ struct ConfigValidator {
         if planned.cache != nil { report(.unsupported, path: sourceMap.path(.cache), "response caching") }
         if planned.postgres != nil { report(.unsupported, path: sourceMap.path(.postgres), "Postgres cache invalidation") }
         if planned.xSendfile { report(.unsupported, path: sourceMap.path(.xSendfile), "X-Sendfile") }
-        if planned.gzip { report(.unsupported, path: sourceMap.path(.gzip), "gzip compression") }
         for section in planned.sections {
             report(.unsupported, path: section.path, section.feature)
         }

@@ -24,9 +24,11 @@ public enum FilterSettings: Sendable, Equatable {
     case ipFilter(IPFilterSettings)
     case rateLimit(RateLimitSettings)
     case apiKey(APIKeySettings)
+    case compression(CompressionSettings)
 
     public var typeName: String {
         switch self {
+        case .compression: "compression"
         case .apiKey: "api_key"
         case .rateLimit: "rate_limit"
         case .cors: "cors"
@@ -195,5 +197,37 @@ public struct APIKeySettings: Sendable, Equatable {
     /// every request is refused).
     public static func adminToken(_ token: String?) -> APIKeySettings {
         APIKeySettings(keys: token.map { [$0] } ?? [], header: "X-Admin-Token")
+    }
+}
+
+/// `compression` (and WarpDrive's `gzip_compression_enabled`): response bodies compressed
+/// with the best coding the client accepts (`Accept-Encoding`, q-values), for the listed
+/// content types, never twice (a response with a `Content-Encoding` passes as it is).
+public struct CompressionSettings: Sendable, Equatable {
+    public enum Algorithm: String, Sendable, CaseIterable {
+        case gzip
+        /// HTTP's `deflate`: the zlib format (RFC 9110 §8.4.1.2).
+        case deflate
+    }
+
+    /// The codings offered, in order of preference when the client weighs them equally.
+    public var algorithms: [Algorithm]
+    /// Responses whose `Content-Length` is below this go uncompressed (not worth it).
+    public var minSize: Int
+    /// Media types compressed (`text/html`, or a whole type: `text/*`), lower-cased.
+    public var contentTypes: [String]
+    /// zlib's level: 1 (fastest) to 9 (smallest).
+    public var level: Int
+
+    public static let defaultContentTypes = [
+        "text/html", "text/plain", "text/css", "text/xml", "text/javascript", "text/csv", "application/javascript",
+        "application/json", "application/xml", "application/problem+json", "application/x-ndjson", "image/svg+xml",
+    ]
+
+    public init(algorithms: [Algorithm] = [.gzip, .deflate], minSize: Int = 256, contentTypes: [String] = defaultContentTypes, level: Int = 5) {
+        self.algorithms = algorithms
+        self.minSize = minSize
+        self.contentTypes = contentTypes
+        self.level = level
     }
 }

@@ -8,7 +8,7 @@ struct LoomYAMLDecoder {
     var reader: ConfigReader
     var config: LoomConfiguration
 
-    static let topLevelKeys = ["server", "listeners", "upstreams", "routes", "circuit_breaker", "filters", "cors", "rate_limit"] + ConfigReader.plannedSections.map(\.key)
+    static let topLevelKeys = ["server", "listeners", "upstreams", "routes", "circuit_breaker", "filters", "cors", "rate_limit", "compression"] + ConfigReader.plannedSections.map(\.key)
     static let serverKeys = ["worker_threads", "shutdown_timeout", "timeouts", "limits", "forwarding", "logging", "admin_token"]
     static let listenerKeys = ["name", "address", "protocol", "tls"]
     static let tlsKeys = ["cert_file", "key_file", "min_version", "client_auth", "client_ca_file"]
@@ -29,7 +29,7 @@ struct LoomYAMLDecoder {
             case "routes": routes(entry.value)
             case "circuit_breaker": break  // applied below, once every upstream is known
             case "filters": config.filters += reader.filters(entry.value, at: "filters")
-            case "cors", "rate_limit": break  // below, ahead of the filters list
+            case "cors", "rate_limit", "compression": break  // below, ahead of the filters list
             default:
                 reader.plannedTopLevel(entry, into: &config.planned)
             }

@@ -12,8 +12,6 @@ public struct PlannedFeatures: Sendable, Equatable {
     public var postgres: PostgresSettings?
     /// WarpDrive `middleware.x_sendfile_enabled`.
     public var xSendfile: Bool
-    /// WarpDrive `middleware.gzip_compression_enabled`.
-    public var gzip: Bool
     /// Top-level sections recognised by name whose feature is planned (`tracing`,
     /// `plugins`, `admin`, `ebpf`, ...), with the key path of each. This list
     /// drives the "not supported yet" report; the typed contents of the sections with a known
@@ -29,13 +27,12 @@ public struct PlannedFeatures: Sendable, Equatable {
     /// reporting). Routes refer to them by name (`RouteConfig.plugins`).
     public var plugins: [PluginConfig]
 
-    public init(acme: ACMESettings? = nil, cache: CacheSettings? = nil, postgres: PostgresSettings? = nil, xSendfile: Bool = false, gzip: Bool = false, sections: [PlannedSection] = [],
+    public init(acme: ACMESettings? = nil, cache: CacheSettings? = nil, postgres: PostgresSettings? = nil, xSendfile: Bool = false, sections: [PlannedSection] = [],
                 tracing: TracingSettings? = nil, ebpf: EBPFSettings? = nil, plugins: [PluginConfig] = []) {
         self.acme = acme
         self.cache = cache
         self.postgres = postgres
         self.xSendfile = xSendfile
-        self.gzip = gzip
         self.sections = sections
         self.tracing = tracing
         self.ebpf = ebpf

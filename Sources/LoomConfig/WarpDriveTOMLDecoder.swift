@@ -7,8 +7,12 @@
 struct WarpDriveTOMLDecoder {
     var reader: ConfigReader
     var config: LoomConfiguration
+    /// `middleware.gzip_compression_enabled`: a gzip `compression` filter, first of all (so
+    /// its response phase runs last and compresses what every other filter produced),
+    /// unless a `compression` section configures one.
+    var gzip = false
 
-    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit"]
+    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit", "compression"]
         + ConfigReader.plannedSections.map(\.key).filter { $0 != "cache" }
     static let serverKeys = ["http_port", "https_port", "worker_threads", "shutdown_timeout_secs",
                              "timeouts", "limits", "forwarding", "logging", "admin_token"]
@@ -29,7 +33,7 @@ struct WarpDriveTOMLDecoder {
             case "routes": routes(entry.value)
             case "circuit_breaker": break  // applied below, once every upstream is known
             case "filters": config.filters += reader.filters(entry.value, at: "filters")
-            case "cors", "rate_limit": break  // below, ahead of the filters list
+            case "cors", "rate_limit", "compression": break  // below, ahead of the filters list
             case "cache": cache(entry.value)
             case "postgres": postgres(entry.value)
             case "middleware": middleware(entry.value)
@@ -39,6 +43,7 @@ struct WarpDriveTOMLDecoder {
         }
         if let node = top["circuit_breaker"] { reader.defaultCircuitBreaker(node, into: &config) }
         reader.legacyFilterSections(top, into: &config)
+        if gzip && !top.has("compression") { config.filters.insert(FilterConfig(.compression(CompressionSettings(algorithms: [.gzip]))), at: 0) }
         // WarpDrive listens on 8080 unless told otherwise.
         if !sawListener {
             config.listeners.append(ListenerConfig(name: "http", host: "0.0.0.0", port: 8080))
@@ -103,9 +108,6 @@ struct WarpDriveTOMLDecoder {
             config.planned.xSendfile = v
             reader.sourceMap.setGlobal(.xSendfile, path: table.path("x_sendfile_enabled"))
         }
-        if let v = reader.bool(table, "gzip_compression_enabled") {
-            config.planned.gzip = v
-            reader.sourceMap.setGlobal(.gzip, path: table.path("gzip_compression_enabled"))
-        }
+        if let v = reader.bool(table, "gzip_compression_enabled") { gzip = v }
     }
 }

@@ -3,6 +3,10 @@ import LoomConfig
 /// The filters one route runs, in order: the global ones (`filters`, after the legacy
 /// top-level sections such as `cors`), then the route's own. Built once per snapshot.
 ///
+/// Request phases run in that order, response phases in the reverse one (as Envoy runs its
+/// encoder filters): the first filter sees the request first and the response last, so
+/// filters nest. A compressor listed first compresses what every later filter produced.
+///
 /// The chain is where filters fail safely: a filter that throws is reported as a failure of
 /// that filter (`FilterFailure`), which loom answers with 500 and the request id, never by
 /// dropping the connection (the "recovery" middleware of Loom's chain, for every filter).
@@ -30,9 +34,9 @@ public struct FilterChain: Sendable {
         return .success(.continue)
     }
 
-    /// Runs `onResponseHeaders` in order.
+    /// Runs `onResponseHeaders`, last filter first.
     public func responseHeaders(_ response: inout FilterResponse, request: FilterRequest) -> FilterFailure? {
-        for filter in filters {
+        for filter in filters.reversed() {
             do {
                 try filter.onResponseHeaders(&response, request: request)
             } catch {

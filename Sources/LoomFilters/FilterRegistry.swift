@@ -20,6 +20,7 @@ public struct FilterRegistry: Sendable {
         "ip_filter": IPFilter.factory,
         "rate_limit": RateLimitFilter.factory,
         "api_key": APIKeyFilter.factory,
+        "compression": CompressionFilter.factory,
     ])
 
     /// This registry with `factory` for `type` (added or replacing the built-in one).

@@ -8,7 +8,7 @@ import LoomHTTP
 /// and applied when loom writes the head upstream, in the same pass as the route's header
 /// rules, so a request no filter changes costs nothing extra. A filter reading a field it
 /// (or an earlier filter) changed sees the change.
-public struct FilterRequest: Sendable {
+public struct FilterRequest {
     /// The head as received (method, target, `Host`, fields).
     public let head: HTTPRequestHead
     /// The normalized path routes matched.
@@ -26,6 +26,8 @@ public struct FilterRequest: Sendable {
     /// Fields for the response, decided while handling the request (a rate limit's
     /// remaining budget): the response phase starts from these.
     public var responseChanges = HeaderChanges()
+    /// What handles the request body on its way upstream (`transformBody`).
+    public private(set) var bodyTransforms = BodyTransforms()
 
     public init(head: HTTPRequestHead, path: String, routeName: String, parameters: [String: String], clientIP: String?, requestID: String) {
         self.head = head
@@ -41,18 +43,29 @@ public struct FilterRequest: Sendable {
         let lowered = name.lowercased()
         return upstreamChanges.value(lowered, received: head.headers.firstValue(named: lowered))
     }
+
+    /// Hands the request body to `transform` (ignored for a request without one). A request
+    /// whose body is transformed goes upstream chunked.
+    public mutating func transformBody(_ transform: any BodyTransform) {
+        if head.framing != .none { bodyTransforms.append(transform) }
+    }
 }
 
 /// A response head as filters see it in `onResponseHeaders`: its status and fields, and the
 /// changes filters ask for (applied as the head is written to the client).
-public struct FilterResponse: Sendable {
+public struct FilterResponse {
     public let status: Int
+    /// Whether the response has a body (not a 204, 304, or the answer to a HEAD request).
+    public let hasBody: Bool
     /// The first received value of a field, by lower-cased name.
     private let lookup: @Sendable (String) -> String?
     public var changes: HeaderChanges
+    /// What handles the response body on its way to the client (`transformBody`).
+    public private(set) var bodyTransforms = BodyTransforms()
 
-    public init(status: Int, changes: HeaderChanges = HeaderChanges(), lookup: @escaping @Sendable (String) -> String?) {
+    public init(status: Int, hasBody: Bool = true, changes: HeaderChanges = HeaderChanges(), lookup: @escaping @Sendable (String) -> String?) {
         self.status = status
+        self.hasBody = hasBody
         self.changes = changes
         self.lookup = lookup
     }
@@ -61,6 +74,12 @@ public struct FilterResponse: Sendable {
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()
         return changes.value(lowered, received: lookup(lowered))
+    }
+
+    /// Hands the response body to `transform` (ignored for a response without one): loom
+    /// then sends it without the received `Content-Length`.
+    public mutating func transformBody(_ transform: any BodyTransform) {
+        if hasBody { bodyTransforms.append(transform) }
     }
 
     /// Adds field `name` only when the response has none (an upstream's own choice wins).

@@ -16,8 +16,10 @@ import LoomConfig
 ///   count; not a filter's own answer). May change its fields.
 /// - `onLog`: once the exchange is over, with its outcome.
 ///
-/// Body phases (`onRequestBody`, `onResponseBody`) and pausing are not part of the contract
-/// yet: no filter can see or hold body bytes.
+/// Body phases: a filter that wants a body asks for it in the headers phase of its direction
+/// with a per-exchange `BodyTransform` (`FilterRequest.transformBody`,
+/// `FilterResponse.transformBody`), which sees each chunk. Pausing a headers phase (to resume
+/// after an asynchronous call) is not part of the contract yet.
 public protocol HTTPFilter: Sendable {
     /// The configured type name (`cors`, `ip_filter`, …), for logs and errors.
     var name: String { get }
@@ -57,7 +59,7 @@ public struct LocalResponse: Sendable, Equatable {
 
 /// A refusal, rendered like every loom error: `{"error": code, "message", "status",
 /// "request_id"}`, plus `headers` (`Retry-After`, say).
-public struct FilterRejection: Sendable, Equatable {
+public struct FilterRejection: Error, Sendable, Equatable {
     public var status: Int
     /// Machine-readable (`forbidden`, `too_many_requests`).
     public var code: String

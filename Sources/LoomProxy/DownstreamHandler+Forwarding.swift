@@ -63,8 +63,11 @@ extension DownstreamHandler: UpstreamResponseSink {
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
             endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none)
+        var requestHead = exchange.head
+        // A transformed body's length is known only at its end.
+        if exchange.requestTransforms != nil { requestHead.framing = .chunked }
         let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + 256) { out in
-            HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &out)
+            HeadWriter.writeRequestHead(requestHead, request, snapshot: exchange.snapshot, into: &out)
         }
         connection.write(head)
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }
@@ -94,12 +97,22 @@ extension DownstreamHandler: UpstreamResponseSink {
         do {
             while let event = try exchange.requestBody.next(&inbound) {
                 switch event {
-                case .data(let data):
-                    exchange.bytesIn += data.readableBytes
-                    if machine.remembersBody && !exchange.remember(data) { machine.replayLimitExceeded() }
-                    writeRequestBody(data, to: connection)
+                case .data(let received):
+                    exchange.bytesIn += received.readableBytes
+                    guard let data = transformedRequestBody(received, endOfStream: false, exchange) else { return }
+                    if data.readableBytes > 0 {
+                        if machine.remembersBody && !exchange.remember(data) { machine.replayLimitExceeded() }
+                        writeRequestBody(data, to: connection)
+                    }
                 case .end:
-                    if exchange.head.framing == .chunked {
+                    if exchange.requestTransforms != nil {
+                        guard let rest = transformedRequestBody(ByteBuffer(), endOfStream: true, exchange) else { return }
+                        if rest.readableBytes > 0 {
+                            if machine.remembersBody && !exchange.remember(rest) { machine.replayLimitExceeded() }
+                            writeRequestBody(rest, to: connection)
+                        }
+                    }
+                    if exchange.sendsChunked {
                         // Request trailers are dropped, as nginx does: they would otherwise
                         // carry forwarding or hop-by-hop fields past the rules the head obeys.
                         var out = ByteBuffer()
@@ -126,6 +139,21 @@ extension DownstreamHandler: UpstreamResponseSink {
         }
     }
 
+    /// `data` through the request filters' body transforms (as it is without any); nil when
+    /// they refused it or failed, and the exchange was failed with their verdict.
+    private func transformedRequestBody(_ data: ByteBuffer, endOfStream: Bool, _ exchange: Exchange) -> ByteBuffer? {
+        guard let transforms = exchange.requestTransforms else { return data }
+        switch transforms.run(data, endOfStream: endOfStream) {
+        case .success(let output):
+            return output
+        case .failure(.rejected(let rejection)):
+            failExchange(GatewayError(.filterRejected(rejection)))
+        case .failure(.failed(let failure)):
+            failExchange(GatewayError(.filterFailed(failure)))
+        }
+        return nil
+    }
+
     /// After the client's FIN, with no upstream yet: fail now unless `inbound` already holds
     /// the rest of the body (it is then sent once the upstream is connected).
     private func failIfBodyCannotComplete(_ exchange: Exchange) {
@@ -149,7 +177,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     private func writeRequestBody(_ data: ByteBuffer, to connection: UpstreamConnection) {
         guard let exchange else { return }
-        if exchange.head.framing == .chunked {
+        if exchange.sendsChunked {
             var out = ByteBuffer()
             out.reserveCapacity(data.readableBytes + 16)
             HTTP1ChunkedEncoder.writeChunk(data, into: &out)
@@ -188,11 +216,19 @@ extension DownstreamHandler: UpstreamResponseSink {
             return
         }
         exchange.forgetReplay()
+        let fields = head.headers
+        let filtered = responseFilters(status: head.status, hasBody: head.framing != .none, exchange, lookup: { fields.firstValue(named: $0) })
+        var head = head
+        if filtered.transforms != nil {
+            // A transformed body's length is known only at its end: chunked (or until close).
+            head.framing = .chunked
+            exchange.responseTransforms = filtered.transforms
+        }
         let action = machine.responseHeadReceived(upstreamFraming: head.framing, bufferedBytes: bufferedBytes)
         exchange.status = head.status
         // Written with the first body bytes (or at the end of the read batch), so a small
         // response leaves as one buffer: one write through the pipeline instead of two.
-        heldHead = HeldHead(head: head, action: action)
+        heldHead = HeldHead(head: head, action: action, rules: filtered.rules)
     }
 
     /// Body bytes up to this size are copied behind the held head rather than written apart
@@ -207,8 +243,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let exchange else { return }
         let date = loop.date.current()
         let capacity = held.head.headers.bytes.readableBytes + 128 + (body?.readableBytes ?? 0)
-        let fields = held.head.headers
-        let rules = responseRules(status: held.head.status, exchange, lookup: { fields.firstValue(named: $0) })
+        let rules = held.rules
         func write(into out: inout ByteBuffer) {
             HeadWriter.writeResponseHead(
                 held.head, framing: held.action.framing, requestID: exchange.requestID, closeConnection: held.action.closeAfter,
@@ -234,10 +269,21 @@ extension DownstreamHandler: UpstreamResponseSink {
         if framing == .chunked { HTTP1ChunkedEncoder.writeChunk(data, into: &out) } else { out.writeImmutableBuffer(data) }
     }
 
-    func upstreamResponseBody(_ data: ByteBuffer) {
-        guard let context, let exchange else { return }
+    func upstreamResponseBody(_ received: ByteBuffer) {
+        guard let exchange else { return }
         // A head still held arrived in this same read batch, which noted the activity already.
         if heldHead == nil { noteActivity() }
+        guard let data = transformedResponseBody(received, endOfStream: false, exchange) else { return }
+        sendResponseBody(data, exchange)
+    }
+
+    /// `data` (as the client receives it, framing aside) to the client, with the held head
+    /// if it is still held.
+    private func sendResponseBody(_ data: ByteBuffer, _ exchange: Exchange) {
+        guard let context else { return }
+        // A transform holding bytes back for now: nothing to send yet (and an empty chunk
+        // would end a chunked body).
+        guard data.readableBytes > 0 else { return }
         exchange.bytesOut += data.readableBytes
         let framing = machine.exchange?.responseFraming ?? .none
         if heldHead != nil && data.readableBytes <= Self.mergedBodyLimit {
@@ -258,6 +304,10 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamResponseEnd(trailers: HTTPHeaderBlock?) {
         guard let context, let exchange else { return }
+        if exchange.responseTransforms != nil {
+            guard let rest = transformedResponseBody(ByteBuffer(), endOfStream: true, exchange) else { return }
+            sendResponseBody(rest, exchange)
+        }
         sendHeldHead()
         if machine.exchange?.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: 64)
@@ -266,6 +316,22 @@ extension DownstreamHandler: UpstreamResponseSink {
             send(out)
         }
         finishExchange()
+    }
+
+    /// `data` through the response filters' body transforms (as it is without any); nil when
+    /// they failed, and the exchange with them: the response has started, so the connection
+    /// is cut.
+    private func transformedResponseBody(_ data: ByteBuffer, endOfStream: Bool, _ exchange: Exchange) -> ByteBuffer? {
+        guard let transforms = exchange.responseTransforms else { return data }
+        switch transforms.run(data, endOfStream: endOfStream) {
+        case .success(let output):
+            return output
+        case .failure(.rejected(let rejection)):
+            failExchange(GatewayError(.filterRejected(rejection)))
+        case .failure(.failed(let failure)):
+            failExchange(GatewayError(.filterFailed(failure)))
+        }
+        return nil
     }
 
     func upstreamFailed(_ error: GatewayError, receivedBytes: Bool) {
@@ -339,22 +405,31 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     /// The response header rules for a response with `status` whose received fields
-    /// `lookup` reads: the route's, with the filters' changes when they make any.
+    /// `lookup` reads: the route's, with the filters' changes when they make any; and the
+    /// filters' body transforms, if they asked for the body (never without `hasBody`).
     /// (`lookup` is built only when filters run: a response without them allocates nothing.)
-    func responseRules(status: Int, _ exchange: Exchange, lookup: @autoclosure () -> @Sendable (String) -> String?) -> PreparedHeaderRules {
+    func responseFilters(
+        status: Int, hasBody: Bool, _ exchange: Exchange, lookup: @autoclosure () -> @Sendable (String) -> String?
+    ) -> (rules: PreparedHeaderRules, transforms: BodyTransforms?) {
         let routeRules = exchange.route?.responseHeaders ?? .none
-        guard let route = exchange.route, let request = exchange.filterRequest, !exchange.filterAnswered else { return routeRules }
+        guard let route = exchange.route, let request = exchange.filterRequest, !exchange.filterAnswered else { return (routeRules, nil) }
         // Filters see the response as the route's own rules will leave it, so a field the
         // route sets counts as present (security_headers adds no second one).
         let received = lookup()
         let routeChanges = HeaderChanges(route.config.responseHeaders)
-        var response = FilterResponse(status: status, changes: request.responseChanges) { routeChanges.value($0, received: received($0)) }
+        var response = FilterResponse(status: status, hasBody: hasBody, changes: request.responseChanges) {
+            routeChanges.value($0, received: received($0))
+        }
         if let failure = route.filters.responseHeaders(&response, request: request) {
             // The head is about to go out as it came: the failure is logged, not answered.
             exchange.error = GatewayError(.filterFailed(failure))
-            return routeRules
+            return (routeRules, nil)
         }
-        return response.changes.isEmpty ? routeRules : PreparedHeaderRules(response.changes.applied(to: route.config.responseHeaders))
+        let transforms = response.bodyTransforms.isEmpty ? nil : response.bodyTransforms
+        // The received length no longer describes a transformed body.
+        if transforms != nil { response.changes.remove("Content-Length") }
+        let rules = response.changes.isEmpty ? routeRules : PreparedHeaderRules(response.changes.applied(to: route.config.responseHeaders))
+        return (rules, transforms)
     }
 
     /// Writes a route's `respond` or `redirect` answer, or a filter's, with the response
@@ -362,7 +437,8 @@ extension DownstreamHandler: UpstreamResponseSink {
     func writeStaticResponse(_ response: StaticResponse, closeAfter: Bool) {
         guard let context, let exchange else { return }
         let fields = response.headers
-        let rules = responseRules(status: response.status, exchange, lookup: { name in fields.first { $0.name.lowercased() == name }?.value })
+        // Loom writes this body whole, so no filter transforms it.
+        let rules = responseFilters(status: response.status, hasBody: false, exchange, lookup: { name in fields.first { $0.name.lowercased() == name }?.value }).rules
         var headers = fields.filter { !rules.dropped.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
         headers += rules.appended.map { ($0.name, $0.value) }
         headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))

@@ -51,6 +51,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     struct HeldHead {
         let head: HTTPResponseHead
         let action: DownstreamStateMachine.ResponseHeadAction
+        /// The response header rules, the filters' changes included.
+        let rules: PreparedHeaderRules
     }
     private var processing = false
     /// Timeouts (`DownstreamHandler+Timers`); the stall deadline bounds how long a client that

@@ -66,12 +66,26 @@ final class Exchange {
         set { filterBox = newValue.map(FilterBox.init) }
     }
     private var filterBox: FilterBox?
+    /// What the filters do to the request body on its way upstream.
+    var requestTransforms: BodyTransforms? {
+        guard let transforms = filterBox?.request.bodyTransforms, !transforms.isEmpty else { return nil }
+        return transforms
+    }
+    /// What the filters do to the response body (decided with the response head).
+    var responseTransforms: BodyTransforms? {
+        get { filterBox?.responseBody }
+        set { filterBox?.responseBody = newValue }
+    }
+    /// The body goes upstream chunked: it came so, or a filter transforms it (its length is
+    /// unknown until it ends).
+    var sendsChunked: Bool { head.framing == .chunked || requestTransforms != nil }
     /// A filter answered the request itself (a CORS preflight): the response filters do not
     /// run on that answer (the log phase still does).
     var filterAnswered = false
 
     private final class FilterBox {
         let request: FilterRequest
+        var responseBody: BodyTransforms?
         init(_ request: FilterRequest) { self.request = request }
     }
     /// The route's request header rules with the filters' changes, when they made any.

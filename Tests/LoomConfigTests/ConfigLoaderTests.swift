@@ -17,7 +17,6 @@ struct ConfigLoaderTests {
             "warpdrive.toml:60:1 cache: not supported yet: response caching",
             "warpdrive.toml:63:1 postgres: not supported yet: Postgres cache invalidation",
             "warpdrive.toml:68:1 middleware.x_sendfile_enabled: not supported yet: X-Sendfile",
-            "warpdrive.toml:69:1 middleware.gzip_compression_enabled: not supported yet: gzip compression",
         ])
         let config = try #require(result.configuration)
         #expect(config.origin == .warpDriveTOML(path: "warpdrive.toml"))
@@ -36,7 +35,8 @@ struct ConfigLoaderTests {
         #expect(config.routes[3].addRequestHeaders == [HeaderPair(name: "X-Forwarded-Host", value: "www.example.com")])
         #expect(config.planned.cache == CacheSettings(sizeBytes: 134_217_728, redisURL: "redis://localhost:6379/0"))
         #expect(config.planned.acme == ACMESettings(enabled: true, domains: ["example.com", "www.example.com"], directory: "/var/lib/warpdrive/acme"))
-        #expect(config.planned.xSendfile && config.planned.gzip)
+        #expect(config.planned.xSendfile)
+        #expect(config.filters.first == FilterConfig(.compression(CompressionSettings(algorithms: [.gzip]))), "gzip_compression_enabled")
         #expect(config.server.forwarding.xForwarded && config.server.logging.accessLog)
     }
 

@@ -52,6 +52,56 @@ import Testing
         #expect(off.problems == [] && off.configuration?.filters == [], "a switched-off section asks nothing more")
     }
 
+    @Test func compressionSettingsAndTheirMistakes() throws {
+        let good = TestSupport.yaml("""
+            filters: [{type: compression, algorithms: [deflate, GZIP], min_size: 2k, content_types: [text/*, Application/JSON], level: 9}]
+            """)
+        #expect(good.problems == [])
+        #expect(try #require(good.configuration).filters == [FilterConfig(.compression(CompressionSettings(
+            algorithms: [.deflate, .gzip], minSize: 2048, contentTypes: ["text/*", "application/json"], level: 9)))])
+        let bad = TestSupport.yaml("""
+            filters:
+              - {type: compression, algorithms: [br], content_types: ["*/*", "text/html; charset=utf-8"], level: 0}
+              - {type: compression, algorithms: []}
+            """)
+        #expect(bad.messages == [
+            #"t.yaml:2:37 filters[0].algorithms: unknown algorithm "br"; use gzip or deflate"#,
+            #"t.yaml:2:58 filters[0].content_types: content_types must list media types (type/subtype or type/*), got "*/*", "text/html; charset=utf-8""#,
+            #"t.yaml:2:102 filters[0].level: must be between 1 and 9, got 0"#,
+            #"t.yaml:3:37 filters[1].algorithms: algorithms must list gzip, deflate or both"#,
+            "t.yaml routes: warning: no routes: every request will get 404",
+        ])
+    }
+
+    /// Loom's top-level `compression` section is a compression filter, first of all (its
+    /// response phase runs last); WarpDrive's gzip flag likewise, unless a section is given.
+    @Test func compressionSectionAndGzipFlagComeFirst() throws {
+        let yaml = TestSupport.yaml("""
+            cors: {allow_origins: ["https://a.example"]}
+            compression: {level: 1}
+            filters: [{type: security_headers}]
+            """)
+        #expect(try #require(yaml.configuration).filters.map(\.type) == ["compression", "cors", "security_headers"])
+        #expect(yaml.configuration?.filters.first == FilterConfig(.compression(CompressionSettings(level: 1))))
+        let off = TestSupport.yaml("compression: {enabled: false, level: 42}\n")
+        #expect(off.configuration?.filters == [] && off.problems.filter { $0.contains("level") } == [])
+
+        let toml = TestSupport.toml("""
+            [middleware]
+            gzip_compression_enabled = true
+            [cors]
+            allow_origins = ["https://a.example"]
+            """)
+        #expect(try #require(toml.configuration).filters.map(\.type) == ["compression", "cors"])
+        let both = TestSupport.toml("""
+            [middleware]
+            gzip_compression_enabled = true
+            [compression]
+            algorithms = ["deflate"]
+            """)
+        #expect(try #require(both.configuration).filters == [FilterConfig(.compression(CompressionSettings(algorithms: [.deflate])))])
+    }
+
     @Test func disabledCORSSectionAddsNoFilter() {
         let result = TestSupport.yaml("cors: {enabled: false, allow_origins: [\"*\"]}\n")
         #expect(result.configuration?.filters == [])
@@ -72,7 +122,7 @@ import Testing
             """)
         #expect(result.messages == [
             #"t.yaml:2:12 filters[0].type: unknown filter type "securty_headers" (did you mean "security_headers"?)"#,
-            #"t.yaml:3:5 filters[1]: missing required key "type" (one of api_key, cors, ip_filter, rate_limit, security_headers)"#,
+            #"t.yaml:3:5 filters[1]: missing required key "type" (one of api_key, compression, cors, ip_filter, rate_limit, security_headers)"#,
             #"t.yaml:4:5 filters[2]: ip_filter needs "allow" or "deny""#,
             #"t.yaml:5:31 filters[3].allow[0]: invalid address or CIDR block "10.0.0.0/33" (use e.g. "10.0.0.0/8" or "::1")"#,
             #"t.yaml:5:47 filters[3].block: unknown key "block""#,

@@ -49,7 +49,7 @@ import Testing
         var response = FilterTest.response()
         #expect(chain.responseHeaders(&response, request: request) == nil)
         chain.log(FilterLogEntry(status: 204, durationNanoseconds: 1, bytesIn: 0, bytesOut: 0), request: request)
-        #expect(log.calls == ["a.request", "b.request", "a.response", "b.response", "c.response", "a.log 204", "b.log 204", "c.log 204"])
+        #expect(log.calls == ["a.request", "b.request", "c.response", "b.response", "a.response", "a.log 204", "b.log 204", "c.log 204"])
     }
 
     @Test func aThrowingFilterBecomesAFailureNamingIt() {
@@ -98,7 +98,7 @@ import Testing
     @Test func everyConfigurableTypeHasAFactory() {
         let samples: [FilterSettings] = [
             .cors(CORSSettings()), .securityHeaders(SecurityHeadersSettings()), .ipFilter(IPFilterSettings(deny: [])), .rateLimit(RateLimitSettings(rate: 1)),
-            .apiKey(APIKeySettings(keys: ["k"])),
+            .apiKey(APIKeySettings(keys: ["k"])), .compression(CompressionSettings()),
         ]
         #expect(Set(samples.map(\.typeName)) == Set(FilterConfig.knownTypes), "a sample per readable type")
         let built = FilterRegistry.builtIn.chain(samples.map(FilterConfig.init))

@@ -16,9 +16,9 @@ enum FilterTest {
         return FilterRequest(head: head, path: "/api/x", routeName: "r", parameters: [:], clientIP: clientIP, requestID: "id-1")
     }
 
-    static func response(status: Int = 200, _ fields: [String: String] = [:]) -> FilterResponse {
+    static func response(status: Int = 200, hasBody: Bool = true, _ fields: [String: String] = [:]) -> FilterResponse {
         let lowered = Dictionary(uniqueKeysWithValues: fields.map { ($0.key.lowercased(), $0.value) })
-        return FilterResponse(status: status) { lowered[$0] }
+        return FilterResponse(status: status, hasBody: hasBody) { lowered[$0] }
     }
 
     /// The response's changes as `name: value` lines (set, then added), removals as `-name`.

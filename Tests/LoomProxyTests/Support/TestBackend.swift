@@ -160,6 +160,7 @@ private final class BackendHandler: ChannelInboundHandler {
             let total = Int(query("bytes", in: head.uri) ?? "0") ?? 0
             var headers = HTTPHeaders()
             if query("chunked", in: head.uri) == nil { headers.add(name: "Content-Length", value: String(total)) }
+            if let type = query("type", in: head.uri) { headers.add(name: "Content-Type", value: type) }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
             streamRemaining = total
             streamContext = context

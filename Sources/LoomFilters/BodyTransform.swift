@@ -1,0 +1,59 @@
+import NIOCore
+
+/// One exchange's handling of body bytes in one direction: Proxy-Wasm's body phases
+/// (`on_http_request_body`, `on_http_response_body`) as a per-exchange object.
+///
+/// A filter creates one in a headers phase (`FilterRequest.transformBody`,
+/// `FilterResponse.transformBody`) when it wants the body: the filter itself stays shared and
+/// stateless, and whatever the body needs from one chunk to the next (a compressor, a byte
+/// count) lives here. Loom calls it with each chunk in order as it passes, on the exchange's
+/// event loop, and once with `endOfStream` (the chunk may then be empty).
+///
+/// It returns the bytes to pass on: the chunk itself, other bytes, or nothing yet. Keeping
+/// bytes back and releasing them later (at the end, say) is Proxy-Wasm's
+/// `StopIterationAndBuffer`: the transform holds what it buffers, so it also bounds it.
+///
+/// Throwing `FilterRejection` refuses the request (a body over a size limit: 413), when the
+/// response has not started; any other error is a failure of the filter (500, or a cut
+/// connection once the response is under way).
+///
+/// A body a transform handles may change length: loom sends it chunked (HTTP/1.1) or
+/// close-delimited (an HTTP/1.0 client), never with the original `Content-Length`.
+public protocol BodyTransform: AnyObject {
+    func transform(_ chunk: ByteBuffer, endOfStream: Bool) throws -> ByteBuffer
+}
+
+/// The body transforms of one direction of one exchange, in filter order: each one's output
+/// is the next one's input.
+public struct BodyTransforms {
+    public private(set) var transforms: [any BodyTransform] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { transforms.isEmpty }
+
+    public mutating func append(_ transform: any BodyTransform) {
+        transforms.append(transform)
+    }
+
+    /// Why a chunk went no further.
+    public enum Stop: Error {
+        case rejected(FilterRejection)
+        case failed(FilterFailure)
+    }
+
+    /// `chunk` through every transform.
+    public func run(_ chunk: ByteBuffer, endOfStream: Bool) -> Result<ByteBuffer, Stop> {
+        var bytes = chunk
+        for transform in transforms {
+            do {
+                bytes = try transform.transform(bytes, endOfStream: endOfStream)
+            } catch let rejection as FilterRejection {
+                return .failure(.rejected(rejection))
+            } catch {
+                return .failure(.failed(FilterFailure(filter: "\(type(of: transform))", phase: "body", error: "\(error)")))
+            }
+        }
+        return .success(bytes)
+    }
+}
