@@ -13,9 +13,16 @@ extension ConfigReader {
         "cors": FilterReader(keys: corsKeys.filter { $0 != "enabled" }) { reader, table in reader.corsSettings(table).map(FilterSettings.cors) },
         "security_headers": FilterReader(keys: securityHeaderKeys) { reader, table in reader.securityHeaders(table).map(FilterSettings.securityHeaders) },
         "ip_filter": FilterReader(keys: ["allow", "deny"]) { reader, table in reader.ipFilter(table).map(FilterSettings.ipFilter) },
-        "api_key": FilterReader(keys: ["keys", "header"]) { reader, table in reader.apiKey(table).map(FilterSettings.apiKey) },
+        "api_key": FilterReader(keys: ["keys", "header", "query"]) { reader, table in reader.apiKey(table).map(FilterSettings.apiKey) },
         "compression": FilterReader(keys: compressionKeys) { reader, table in
             reader.compression(table).map(FilterSettings.compression)
+        },
+        "body_limit": FilterReader(keys: ["max_size"]) { reader, table in
+            guard table.has("max_size") else {
+                reader.report(table.path, at: table.location, "missing required key \"max_size\"")
+                return nil
+            }
+            return reader.size(table, "max_size").map { .bodyLimit(BodyLimitSettings(maxSize: $0)) }
         },
         "rate_limit": FilterReader(keys: ["rate", "burst", "key", "max_keys"]) { reader, table in
             reader.rateLimitSettings(table).map(FilterSettings.rateLimit)
@@ -141,6 +148,13 @@ extension ConfigReader {
             let checked = checkedHeaderName(name, table.path("header"), at: node.location, settable: false)
         {
             settings.header = checked
+        }
+        if let node = table["query"], let name = string(node, table.path("query")) {
+            if name.isEmpty || name.contains(where: { $0 == "&" || $0 == "=" || $0 == "#" || $0.isWhitespace }) {
+                report(table.path("query"), at: node.location, "query must be a parameter name (no &, =, # or spaces)")
+            } else {
+                settings.query = name
+            }
         }
         return settings
     }

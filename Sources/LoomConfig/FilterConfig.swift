@@ -25,10 +25,12 @@ public enum FilterSettings: Sendable, Equatable {
     case rateLimit(RateLimitSettings)
     case apiKey(APIKeySettings)
     case compression(CompressionSettings)
+    case bodyLimit(BodyLimitSettings)
 
     public var typeName: String {
         switch self {
         case .compression: "compression"
+        case .bodyLimit: "body_limit"
         case .apiKey: "api_key"
         case .rateLimit: "rate_limit"
         case .cors: "cors"
@@ -181,16 +183,20 @@ public struct RateLimitSettings: Sendable, Equatable {
 }
 
 /// `api_key` (and WarpDrive's `require_auth`): requests must carry one of `keys` in the
-/// header `header`, else 401. No keys: nothing passes. (Keys in the query string are not
-/// supported: loom would forward and log them.)
+/// header `header` (or the query parameter `query`, when set), else 401. No keys: nothing
+/// passes.
 public struct APIKeySettings: Sendable, Equatable {
     public var keys: [String]
     /// The request header carrying the key.
     public var header: String
+    /// A query parameter that may carry the key instead (for clients that cannot set
+    /// headers); removed from the request sent upstream and from the access log.
+    public var query: String?
 
-    public init(keys: [String], header: String = "X-API-Key") {
+    public init(keys: [String], header: String = "X-API-Key", query: String? = nil) {
         self.keys = keys
         self.header = header
+        self.query = query
     }
 
     /// WarpDrive's `require_auth`: the admin token in `X-Admin-Token` (no token: no key, so
@@ -229,5 +235,14 @@ public struct CompressionSettings: Sendable, Equatable {
         self.minSize = minSize
         self.contentTypes = contentTypes
         self.level = level
+    }
+}
+
+/// `body_limit`: request bodies above `maxSize` bytes are refused with 413.
+public struct BodyLimitSettings: Sendable, Equatable {
+    public var maxSize: Int
+
+    public init(maxSize: Int) {
+        self.maxSize = maxSize
     }
 }

@@ -1,13 +1,16 @@
 import LoomConfig
 
 /// `api_key` (and WarpDrive's `require_auth`, the admin token in `X-Admin-Token`): a request
-/// must carry one of the configured keys in the header, else 401 (`unauthorized`, with
-/// `WWW-Authenticate` naming the header, as RFC 9110 §15.5.2 asks of a 401). Keys are compared in constant time, every key every time, so timing
-/// says nothing about how much of a guess was right. The key is not forwarded upstream.
+/// must carry one of the configured keys in the header (or, when configured, the query
+/// parameter), else 401 (`unauthorized`, with `WWW-Authenticate` naming the header, as RFC
+/// 9110 §15.5.2 asks of a 401). Keys are compared in constant time, every key every time, so
+/// timing says nothing about how much of a guess was right. The key is not forwarded
+/// upstream, and a query key is not logged either.
 public struct APIKeyFilter: HTTPFilter {
     public let name = "api_key"
     let keys: [[UInt8]]
     let header: String
+    let query: String?
     let refusal: FilterRejection
 
     static let factory: FilterRegistry.Factory = { settings in
@@ -18,19 +21,22 @@ public struct APIKeyFilter: HTTPFilter {
     public init(_ settings: APIKeySettings) {
         keys = settings.keys.map { Array($0.utf8) }
         header = settings.header
+        query = settings.query
         refusal = FilterRejection(
             status: 401, code: "unauthorized", message: "missing or invalid credentials",
             headers: [HeaderPair(name: "WWW-Authenticate", value: "APIKey header=\"\(settings.header)\"")])
     }
 
     public func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
-        guard let presented = request.header(header) else { return .reject(refusal) }
+        let presented = request.header(header) ?? query.flatMap(request.queryParameter)
+        // Neither copy goes on, whichever was checked.
+        request.upstreamChanges.remove(header)
+        if let query { request.removeQueryParameter(query) }
+        guard let presented else { return .reject(refusal) }
         let bytes = Array(presented.utf8)
         var matched = false
         for key in keys { matched = Self.constantTimeEquals(bytes, key) || matched }
-        guard matched else { return .reject(refusal) }
-        request.upstreamChanges.remove(header)
-        return .continue
+        return matched ? .continue : .reject(refusal)
     }
 
     /// Equality whose time depends only on the lengths, not on where the bytes differ.

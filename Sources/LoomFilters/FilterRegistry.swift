@@ -21,6 +21,7 @@ public struct FilterRegistry: Sendable {
         "rate_limit": RateLimitFilter.factory,
         "api_key": APIKeyFilter.factory,
         "compression": CompressionFilter.factory,
+        "body_limit": BodyLimitFilter.factory,
     ])
 
     /// This registry with `factory` for `type` (added or replacing the built-in one).

@@ -1,5 +1,6 @@
 import LoomConfig
 import LoomHTTP
+import LoomRouting
 
 /// A request as filters see it in `onRequestHeaders`: its head as received, what routing
 /// found, the client, and the changes filters asked for.
@@ -26,6 +27,9 @@ public struct FilterRequest {
     /// Fields for the response, decided while handling the request (a rate limit's
     /// remaining budget): the response phase starts from these.
     public var responseChanges = HeaderChanges()
+    /// Query parameters (decoded names) dropped from the target sent upstream and from the
+    /// access log (`removeQueryParameter`).
+    public private(set) var removedQueryParameters: [String] = []
     /// What handles the request body on its way upstream (`transformBody`).
     public private(set) var bodyTransforms = BodyTransforms()
 
@@ -42,6 +46,17 @@ public struct FilterRequest {
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()
         return upstreamChanges.value(lowered, received: head.headers.firstValue(named: lowered))
+    }
+
+    /// Drops every query parameter named `name` from the request sent upstream, and from the
+    /// target loom logs (a credential, say).
+    public mutating func removeQueryParameter(_ name: String) {
+        if !removedQueryParameters.contains(name) { removedQueryParameters.append(name) }
+    }
+
+    /// The decoded value of the first query parameter named `name`.
+    public func queryParameter(_ name: String) -> String? {
+        head.query.flatMap { QueryString.firstValue(name, in: $0) }
     }
 
     /// Hands the request body to `transform` (ignored for a request without one). A request

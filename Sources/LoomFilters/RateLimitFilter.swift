@@ -37,8 +37,7 @@ public struct RateLimitFilter: HTTPFilter {
         // api_key filter does), which must not move the request to another bucket.
         case .header(let name): return request.head.headers.firstValue(named: name.lowercased()).map { "h:" + $0 } ?? client
         case .query(let name):
-            guard let query = request.head.query else { return client }
-            return QueryString.firstValue(name, in: query).map { "q:" + $0 } ?? client
+            return request.queryParameter(name).map { "q:" + $0 } ?? client
         }
     }
 

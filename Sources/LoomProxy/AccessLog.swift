@@ -23,7 +23,7 @@ public struct AccessLog: Sendable {
             "request_id": .string(exchange.requestID),
             "client": .string(clientIP ?? "-"),
             "method": .string(exchange.head.method),
-            "path": .string(exchange.head.target),
+            "path": .string(exchange.loggedTarget),
             "status": .stringConvertible(exchange.status),
             "bytes_in": .stringConvertible(exchange.bytesIn),
             "bytes_out": .stringConvertible(exchange.bytesOut),

@@ -347,7 +347,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 guard let target = Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
                     return .error(GatewayError(.rewrittenPathInvalid))
                 }
-                exchange.forwardTarget = target
+                let removed = exchange.filterRequest?.removedQueryParameters ?? []
+                exchange.forwardTarget = removed.isEmpty ? target : QueryString.removing(removed, from: target)
                 return nil
             }
         }

@@ -90,6 +90,12 @@ final class Exchange {
     }
     /// The route's request header rules with the filters' changes, when they made any.
     var requestRules: PreparedHeaderRules?
+    /// The request-target as logged: as received, less the query parameters filters removed
+    /// (credentials).
+    var loggedTarget: String {
+        guard let removed = filterRequest?.removedQueryParameters, !removed.isEmpty else { return head.target }
+        return QueryString.removing(removed, from: head.target)
+    }
     /// The request-target sent upstream (after `strip_prefix`).
     var forwardTarget: String = ""
 

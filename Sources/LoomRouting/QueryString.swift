@@ -13,6 +13,23 @@ public enum QueryString {
         return found
     }
 
+    /// `target` (`path?query`) without the parameters whose decoded name is one of `names`
+    /// (and without the `?` when none is left); the other parameters as they were sent.
+    public static func removing(_ names: [String], from target: String) -> String {
+        guard let mark = target.firstIndex(of: "?") else { return target }
+        let query = target[target.index(after: mark)...]
+        let kept = query.split(separator: "&", omittingEmptySubsequences: false).filter { pair in
+            let name = pair.prefix { $0 != "=" }
+            return !names.contains { wanted in
+                var encoded = Substring(name)
+                var wanted = wanted
+                return encoded.withUTF8 { bytes in wanted.withUTF8 { decodedEquals(bytes, $0) } }
+            }
+        }
+        let path = target[..<mark]
+        return kept.isEmpty ? String(path) : path + "?" + kept.joined(separator: "&")
+    }
+
     /// Calls `body` with the decoded value of each parameter whose decoded name is `name`,
     /// until it returns true; returns whether it did.
     static func contains(_ query: Substring, named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {

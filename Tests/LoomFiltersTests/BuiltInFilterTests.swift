@@ -1,4 +1,5 @@
 import LoomConfig
+import NIOCore
 import Testing
 
 @testable import LoomFilters
@@ -144,9 +145,19 @@ import Testing
         #expect(allowed == .continue)
         #expect(request.header("x-api-key") == nil, "the key is not forwarded")
         #expect(try decide(filter, [("X-API-Key", "k-thre")]).0 == .reject(filter.refusal))
-        #expect(try decide(filter, target: "/x?api_key=k-one").0 == .reject(filter.refusal), "keys in the query are not accepted")
+        #expect(try decide(filter, target: "/x?api_key=k-one").0 == .reject(filter.refusal), "keys in the query only when configured")
         #expect(try decide(filter).0 == .reject(filter.refusal))
         #expect(filter.refusal.status == 401 && filter.refusal.headers == [HeaderPair(name: "WWW-Authenticate", value: #"APIKey header="X-API-Key""#)])
+    }
+
+    @Test func keysInAQueryParameterWhenConfigured() throws {
+        let filter = APIKeyFilter(APIKeySettings(keys: ["k one"], query: "api_key"))
+        let (allowed, request) = try decide(filter, target: "/x?a=1&api%5Fkey=k%20one&b=2")
+        #expect(allowed == .continue)
+        #expect(request.removedQueryParameters == ["api_key"], "neither forwarded nor logged")
+        #expect(try decide(filter, [("X-API-Key", "k one")], target: "/x").0 == .continue, "the header still works")
+        #expect(try decide(filter, target: "/x?api_key=nope").0 == .reject(filter.refusal))
+        #expect(try decide(filter, [("X-API-Key", "wrong")], target: "/x?api_key=k%20one").0 == .reject(filter.refusal), "the header, when sent, is the one judged")
     }
 
     @Test func requireAuthWithoutATokenLetsNothingThrough() throws {
@@ -160,5 +171,41 @@ import Testing
         for (a, b) in [("", ""), ("a", "a"), ("abc", "abd"), ("abc", "ab"), ("ab", "abc"), ("", "x")] {
             #expect(APIKeyFilter.constantTimeEquals(Array(a.utf8), Array(b.utf8)) == (a == b), "\(a) vs \(b)")
         }
+    }
+}
+
+/// `body_limit`: declared lengths judged at once, chunked bodies counted as they stream.
+@Suite struct BodyLimitFilterTests {
+    let filter = BodyLimitFilter(maxSize: 10)
+
+    @Test func declaredLengths() throws {
+        var small = FilterTest.request("POST", [("Content-Length", "10")])
+        #expect(try filter.onRequestHeaders(&small) == .continue && small.bodyTransforms.isEmpty)
+        var large = FilterTest.request("POST", [("Content-Length", "11")])
+        #expect(try filter.onRequestHeaders(&large) == .reject(filter.refusal))
+        #expect(filter.refusal.status == 413 && filter.refusal.code == "payload_too_large")
+        var none = FilterTest.request("GET")
+        #expect(try filter.onRequestHeaders(&none) == .continue && none.bodyTransforms.isEmpty)
+    }
+
+    @Test func streamedBodiesAreCountedAndPassedOnUnchanged() throws {
+        var request = FilterTest.request("POST", [("Transfer-Encoding", "chunked")])
+        #expect(try filter.onRequestHeaders(&request) == .continue)
+        let transforms = request.bodyTransforms
+        #expect(transforms.transforms.count == 1)
+        guard case .success(let first) = transforms.run(ByteBuffer(string: "123456"), endOfStream: false) else {
+            Issue.record("the first 6 bytes pass")
+            return
+        }
+        #expect(String(buffer: first) == "123456")
+        guard case .success = transforms.run(ByteBuffer(string: "7890"), endOfStream: false) else {
+            Issue.record("10 bytes in all pass")
+            return
+        }
+        guard case .failure(.rejected(let rejection)) = transforms.run(ByteBuffer(string: "x"), endOfStream: false) else {
+            Issue.record("the 11th byte is refused")
+            return
+        }
+        #expect(rejection == filter.refusal)
     }
 }

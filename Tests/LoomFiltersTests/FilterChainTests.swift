@@ -99,6 +99,7 @@ import Testing
         let samples: [FilterSettings] = [
             .cors(CORSSettings()), .securityHeaders(SecurityHeadersSettings()), .ipFilter(IPFilterSettings(deny: [])), .rateLimit(RateLimitSettings(rate: 1)),
             .apiKey(APIKeySettings(keys: ["k"])), .compression(CompressionSettings()),
+            .bodyLimit(BodyLimitSettings(maxSize: 1)),
         ]
         #expect(Set(samples.map(\.typeName)) == Set(FilterConfig.knownTypes), "a sample per readable type")
         let built = FilterRegistry.builtIn.chain(samples.map(FilterConfig.init))

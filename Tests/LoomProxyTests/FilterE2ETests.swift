@@ -228,6 +228,52 @@ extension ProxyE2E {
         }
 
         /// `{raw}` in `text` is a raw backend answering `response` to everything.
+        /// `body_limit` on one route: a declared length over it is refused before anything
+        /// goes upstream; a chunked body is refused when its count passes it; smaller bodies
+        /// pass whole.
+        @Test func bodyLimitRefusesLargeBodiesDeclaredOrStreamed() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, """
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes:
+                  - {id: upload, path: /upload, upstream: app, filters: [{type: body_limit, max_size: 1k}]}
+                  - {id: all, upstream: app}
+                """) { backends, proxy in
+                let declared = try proxy.request("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1025\r\n\r\n" + String(repeating: "x", count: 1025))
+                #expect(declared.status == 413 && E2E.json(declared)["error"] as? String == "payload_too_large")
+                #expect(backends[0].requestURIs.withLockedValue(\.count) == 0)
+
+                let fits = try proxy.request("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n200\r\n" + String(repeating: "y", count: 512) + "\r\n200\r\n" + String(repeating: "y", count: 512) + "\r\n0\r\n\r\n")
+                #expect(fits.status == 200)
+                #expect(try EchoedRequest(fits).bodyBytes == 1024)
+
+                let client = try RawClient(port: proxy.port)
+                try client.send("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n300\r\n" + String(repeating: "z", count: 768) + "\r\n")
+                try client.send("300\r\n" + String(repeating: "z", count: 768) + "\r\n")
+                let streamed = try client.readResponse()
+                #expect(streamed.status == 413 && streamed.header("connection") == "close", "the rest of the body is never read")
+
+                let elsewhere = try proxy.request("POST /other HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n" + String(repeating: "x", count: 2000))
+                #expect(elsewhere.status == 200, "other routes are not limited")
+            }
+        }
+
+        /// An `api_key` filter that reads a query parameter: the key is neither forwarded nor
+        /// logged.
+        @Test func apiKeyInTheQueryIsNeitherForwardedNorLogged() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, """
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: all, upstream: app, filters: [{type: api_key, keys: [s3cret], query: key}]}]
+                """) { _, proxy in
+                let allowed = try proxy.get("/feed?page=2&key=s3cret&sort=new")
+                #expect(allowed.status == 200)
+                #expect(try EchoedRequest(allowed).uri == "/feed?page=2&sort=new")
+                #expect(try proxy.get("/feed?key=wrong").status == 401)
+                #expect(await E2E.eventually { proxy.logs.all.count == 2 })
+                let paths = proxy.logs.all.compactMap { $0["path"].map { "\($0)" } }
+                #expect(paths == ["/feed?page=2&sort=new", "/feed"])
+            }
+        }
+
         static func withRawUpstream(_ response: String, _ text: String, _ body: (ProxyHarness) async throws -> Void) async throws {
             try await ResilienceTests.withRawBackend(response, closeAfter: false) { raw in
                 let result = ConfigLoader.load(text: text.replacingOccurrences(of: "{raw}", with: String(raw.port)), fileName: "t.yaml", dialect: .loomYAML, environment: [:])
