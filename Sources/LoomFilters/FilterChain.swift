@@ -21,17 +21,58 @@ public struct FilterChain: Sendable {
 
     public var isEmpty: Bool { filters.isEmpty }
 
-    /// Runs `onRequestHeaders` in order until a filter answers.
-    public func requestHeaders(_ request: inout FilterRequest) -> Result<FilterDecision, FilterFailure> {
-        for filter in filters {
+    /// Where the request phase of the chain stands.
+    public enum RequestVerdict: Equatable {
+        /// Every filter continued.
+        case `continue`
+        case respond(LocalResponse)
+        case reject(FilterRejection)
+        case failed(FilterFailure)
+        /// Filter `index` paused: start `pause`, then `resume(at: index, …)` with its decision.
+        case paused(index: Int, FilterPause)
+    }
+
+    /// Runs `onRequestHeaders` in order, from filter `start`, until a filter answers or
+    /// pauses.
+    public func requestHeaders(_ request: inout FilterRequest, from start: Int = 0) -> RequestVerdict {
+        for index in filters.indices where index >= start {
+            let filter = filters[index]
+            let decision: FilterDecision
             do {
-                let decision = try filter.onRequestHeaders(&request)
-                if decision != .continue { return .success(decision) }
+                decision = try filter.onRequestHeaders(&request)
             } catch {
-                return .failure(FilterFailure(filter: filter.name, phase: "request headers", error: "\(error)"))
+                return .failed(FilterFailure(filter: filter.name, phase: "request headers", error: "\(error)"))
             }
+            if let verdict = Self.verdict(decision, of: index) { return verdict }
         }
-        return .success(.continue)
+        return .continue
+    }
+
+    /// Goes on after filter `index` paused: its decision is `next`'s, then the later filters
+    /// run as usual.
+    public func resume(_ request: inout FilterRequest, at index: Int, with next: (inout FilterRequest) throws -> FilterDecision) -> RequestVerdict {
+        guard filters.indices.contains(index) else { return .continue }
+        do {
+            if let verdict = Self.verdict(try next(&request), of: index) { return verdict }
+        } catch {
+            return .failed(FilterFailure(filter: filters[index].name, phase: "request headers (resumed)", error: "\(error)"))
+        }
+        return requestHeaders(&request, from: index + 1)
+    }
+
+    /// The verdict a decision of filter `index` makes; nil to go on to the next filter.
+    private static func verdict(_ decision: FilterDecision, of index: Int) -> RequestVerdict? {
+        switch decision {
+        case .continue: nil
+        case .respond(let response): .respond(response)
+        case .reject(let rejection): .reject(rejection)
+        case .pause(let pause): .paused(index: index, pause)
+        }
+    }
+
+    /// The name of filter `index`, for messages.
+    public func name(at index: Int) -> String {
+        filters.indices.contains(index) ? filters[index].name : "?"
     }
 
     /// Runs `onResponseHeaders`, last filter first.
@@ -59,4 +100,10 @@ public struct FilterFailure: Error, Sendable, Equatable, CustomStringConvertible
     public var error: String
 
     public var description: String { "filter \(filter) failed in \(phase): \(error)" }
+
+    public init(filter: String, phase: String, error: String) {
+        self.filter = filter
+        self.phase = phase
+        self.error = error
+    }
 }

@@ -18,8 +18,11 @@ import LoomConfig
 ///
 /// Body phases: a filter that wants a body asks for it in the headers phase of its direction
 /// with a per-exchange `BodyTransform` (`FilterRequest.transformBody`,
-/// `FilterResponse.transformBody`), which sees each chunk. Pausing a headers phase (to resume
-/// after an asynchronous call) is not part of the contract yet.
+/// `FilterResponse.transformBody`), which sees each chunk.
+///
+/// Pausing: `onRequestHeaders` may return `.pause` to finish its decision after asynchronous
+/// work (a key to fetch, an HTTP call); the request waits, its body buffered as for a slow
+/// upstream (reads stop above a bound), until the filter resumes it.
 public protocol HTTPFilter: Sendable {
     /// The configured type name (`cors`, `ip_filter`, …), for logs and errors.
     var name: String { get }
@@ -42,6 +45,41 @@ public enum FilterDecision: Sendable, Equatable {
     case respond(LocalResponse)
     /// Refuse with loom's JSON error body (and the request id), e.g. 403 or 429.
     case reject(FilterRejection)
+    /// Decide later: loom starts the pause's work, and the request waits until it resumes
+    /// (bounded by the route's `response_header` timeout; past it, loom answers 500 as for
+    /// a failing filter). Later filters run after the resumed decision continues.
+    case pause(FilterPause)
+}
+
+/// A paused filter's pending work. Loom calls `start` once, on the request's event loop,
+/// with the means to resume; the work may run anywhere and resume from any thread, once.
+public final class FilterPause: Sendable, Equatable {
+    public let start: @Sendable (FilterResumer) -> Void
+
+    public init(_ start: @escaping @Sendable (FilterResumer) -> Void) {
+        self.start = start
+    }
+
+    public static func == (a: FilterPause, b: FilterPause) -> Bool { a === b }
+}
+
+/// Resumes a paused request with the filter's decision. `next` runs on the request's event
+/// loop with the request as the filter left it (it may change it, as `onRequestHeaders`
+/// may); only the first resume counts, and one for a request that has ended is ignored.
+public struct FilterResumer: Sendable {
+    private let deliver: @Sendable (@escaping @Sendable (inout FilterRequest) throws -> FilterDecision) -> Void
+
+    public init(_ deliver: @escaping @Sendable (@escaping @Sendable (inout FilterRequest) throws -> FilterDecision) -> Void) {
+        self.deliver = deliver
+    }
+
+    public func resume(_ next: @escaping @Sendable (inout FilterRequest) throws -> FilterDecision) {
+        deliver(next)
+    }
+
+    public func resume(_ decision: FilterDecision) {
+        deliver { _ in decision }
+    }
 }
 
 /// A response a filter answers with (a CORS preflight's 204, say).

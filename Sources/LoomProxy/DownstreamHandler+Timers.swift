@@ -1,3 +1,4 @@
+import LoomFilters
 import NIOCore
 
 /// Timeouts of a downstream connection and its exchange.
@@ -17,7 +18,8 @@ extension DownstreamHandler: TimerWheelOwner {
 
     /// Called by the loop when the wheel entry fires.
     func deadlineReached(now: NIODeadline) {
-        // Connecting, waiting out a retry's backoff, or waiting for the response head.
+        // Connecting, waiting out a retry's backoff, or waiting for the response head (or for
+        // a paused filter, whose wait the same deadline bounds).
         let idleSuspended = deadlines.responseHeader != nil || machine.exchange?.upstream == .connecting
         if let due = deadlines.takeDue(at: now, idleSuspended: idleSuspended) { handle(due) }
         syncDeadlines()
@@ -37,8 +39,17 @@ extension DownstreamHandler: TimerWheelOwner {
             guard exchange != nil else { return }
             failExchange(GatewayError(.requestTimeout))
         case .responseHeader:
-            guard machine.exchange?.responseStarted == false else { return }
-            failExchange(GatewayError(.responseHeaderTimeout))
+            guard machine.exchange?.responseStarted == false, let exchange else { return }
+            if let index = exchange.pausedFilter, let route = exchange.route {
+                // The paused filter never decided: it failed, and fails closed.
+                exchange.pausedFilter = nil
+                let failure = FilterFailure(
+                    filter: route.filters.name(at: index), phase: "request headers",
+                    error: "did not resume within the response_header timeout (\(exchange.timeouts.responseHeader))")
+                failExchange(GatewayError(.filterFailed(failure)))
+            } else {
+                failExchange(GatewayError(.responseHeaderTimeout))
+            }
         case .perTry:
             guard let progress = machine.exchange, !progress.responseStarted else { return }
             // Connected and still sending the client's body: the wait is the client's, not

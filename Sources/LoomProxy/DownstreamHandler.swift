@@ -3,6 +3,7 @@ import LoomFilters
 import LoomHTTP
 import LoomRouting
 import NIOCore
+import Synchronization
 
 /// One client connection: parses its requests, routes each one, and drives its exchange.
 ///
@@ -272,28 +273,31 @@ final class DownstreamHandler: ChannelDuplexHandler {
         self.exchange = exchange
 
         // Route on the normalized path, then tell the machine whether the answer is local.
-        let localAnswer: LocalAnswer?
+        let routed: Routed
         if head.method == "CONNECT" {
-            localAnswer = .error(GatewayError(.tunnelNotSupported))
+            routed = .local(.error(GatewayError(.tunnelNotSupported)))
         } else if let path = RequestPath.normalized(head.path) {
-            localAnswer = route(head, path: path, exchange: exchange, snapshot: snapshot)
+            routed = route(head, path: path, exchange: exchange, snapshot: snapshot)
         } else {
-            localAnswer = .error(GatewayError(.dotSegmentInPath))
+            routed = .local(.error(GatewayError(.dotSegmentInPath)))
         }
 
         var hasBody = head.framing != .none
-        if localAnswer != nil, hasBody, let rest = try? bufferedBodyEnd(of: exchange) {
-            // A local answer does not need the body, but it is already here: read past it so
-            // the connection can stay open (nginx discards it the same way).
-            exchange.bytesIn += inbound.readableBytes - rest.readableBytes
-            inbound = rest
-            hasBody = false
-        }
+        if case .local = routed, hasBody, skipBufferedBody(of: exchange) { hasBody = false }
         let request = DownstreamStateMachine.Request(
             keepAlive: head.keepAlive, hasBody: hasBody, resendable: exchange.resendable,
             expectsContinue: head.expectsContinue, clientMinorVersion: head.minorVersion,
-            mayResend: exchange.resendable && (exchange.upstream?.retryPolicy.maxRetries ?? 0) > 0)
-        switch machine.requestStarted(request, local: localAnswer != nil, bufferedBytes: bufferedBytes) {
+            mayResend: exchange.resendable && (exchange.route?.upstreamIndex.map { snapshot.upstreams[$0].retryPolicy.maxRetries } ?? 0) > 0)
+        var paused: (index: Int, pause: FilterPause)?
+        if case .paused(let index, let pause) = routed { paused = (index, pause) }
+        let action = machine.requestStarted(request, local: routed.localAnswer != nil, paused: paused != nil, bufferedBytes: bufferedBytes)
+        run(action, routed.localAnswer, exchange, paused: paused)
+    }
+
+    /// Acts on the machine's verdict for a routed request (at its start, or once paused
+    /// filters decided).
+    private func run(_ action: DownstreamStateMachine.StartAction, _ localAnswer: LocalAnswer?, _ exchange: Exchange, paused: (index: Int, pause: FilterPause)?) {
+        switch action {
         case .respondLocally(let closeAfter):
             switch localAnswer {
             case .error(let error)?: writeErrorResponse(error, closeAfter: closeAfter)
@@ -302,63 +306,138 @@ final class DownstreamHandler: ChannelDuplexHandler {
             }
             finishExchange()
         case .acquireUpstream:
-            startExchangeTimers(exchange, now: exchange.started)
+            if deadlines.idleTimeout == nil { startExchangeTimers(exchange, now: exchange.started) }
             acquireUpstream(forceNew: false)
+        case .awaitFilters:
+            guard let paused else { return }
+            if deadlines.idleTimeout == nil { startExchangeTimers(exchange, now: exchange.started) }
+            awaitFilter(paused.index, paused.pause, exchange)
         }
     }
 
-    /// Matches the route and fills in the exchange; returns what Loom answers itself, if the
-    /// request does not go upstream.
-    private func route(_ head: HTTPRequestHead, path: String, exchange: Exchange, snapshot: ProxySnapshot) -> LocalAnswer? {
-        let query = head.query
-        switch snapshot.router.match(method: head.method, host: head.host, path: path, query: query, headers: head.headers) {
+    /// A local answer does not need the request body, but when it is already here, reads
+    /// past it so the connection can stay open (nginx discards it the same way). Returns
+    /// whether it did.
+    private func skipBufferedBody(of exchange: Exchange) -> Bool {
+        guard let rest = try? bufferedBodyEnd(of: exchange) else { return false }
+        exchange.bytesIn += inbound.readableBytes - rest.readableBytes
+        inbound = rest
+        return true
+    }
+
+    // MARK: Paused filters
+
+    /// Starts paused filter `index`'s work; it resumes through `filtersResumed` on this loop.
+    /// The wait is bounded by the route's `response_header` timeout.
+    private func awaitFilter(_ index: Int, _ pause: FilterPause, _ exchange: Exchange) {
+        exchange.pausedFilter = index
+        deadlines.responseHeader = loop.now + TimeAmount(exchange.timeouts.responseHeader)
+        syncDeadlines()
+        let serial = exchangeSerial
+        let handler = NIOLoopBound(self, eventLoop: loop.eventLoop)
+        let once = FirstCall()
+        pause.start(FilterResumer { next in
+            // Only the first resume counts.
+            guard once.claim() else { return }
+            handler.eventLoop.execute { handler.value.filtersResumed(serial: serial, index: index, next: next) }
+        })
+    }
+
+    /// Paused filter `index` decided (`next`): the chain goes on, then the route's action.
+    private func filtersResumed(serial: Int, index: Int, next: (inout FilterRequest) throws -> FilterDecision) {
+        guard exchangeSerial == serial, let exchange, exchange.pausedFilter == index, machine.awaitingFilters,
+            let route = exchange.route, var request = exchange.filterRequest
+        else { return }
+        exchange.pausedFilter = nil
+        deadlines.responseHeader = nil
+        let verdict = route.filters.resume(&request, at: index, with: next)
+        let snapshot = exchange.snapshot
+        let routed = filterOutcome(verdict, request, route, exchange) ?? dispatch(route, head: exchange.head, path: exchange.path, exchange: exchange, snapshot: snapshot)
+        switch routed {
+        case .paused(let index, let pause):
+            awaitFilter(index, pause, exchange)
+        case .local(let answer):
+            if machine.exchange?.requestComplete == false, skipBufferedBody(of: exchange) { _ = machine.requestBodyEnded() }
+            if let action = machine.filtersResumed(local: true, bufferedBytes: bufferedBytes) { run(action, answer, exchange, paused: nil) }
+        case .proceed:
+            if let action = machine.filtersResumed(local: false, bufferedBytes: bufferedBytes) { run(action, nil, exchange, paused: nil) }
+        }
+        // Not in a read batch: nothing else flushes what this wrote.
+        flushClient()
+    }
+
+    /// What routing decided.
+    private enum Routed {
+        /// Loom answers by itself.
+        case local(LocalAnswer)
+        /// Upstream, with the endpoint chosen.
+        case proceed
+        /// Filter `index` paused.
+        case paused(index: Int, FilterPause)
+
+        var localAnswer: LocalAnswer? {
+            if case .local(let answer) = self { return answer }
+            return nil
+        }
+    }
+
+    /// Matches the route and fills in the exchange, runs its filters, then its action.
+    private func route(_ head: HTTPRequestHead, path: String, exchange: Exchange, snapshot: ProxySnapshot) -> Routed {
+        switch snapshot.router.match(method: head.method, host: head.host, path: path, query: head.query, headers: head.headers) {
         case .notFound:
-            return .error(GatewayError(.routeNotFound))
+            return .local(.error(GatewayError(.routeNotFound)))
         case .methodNotAllowed(let allowed):
-            return .error(GatewayError(.methodNotAllowed(allowed: allowed)))
+            return .local(.error(GatewayError(.methodNotAllowed(allowed: allowed))))
         case .matched(let index, let captures):
             let route = snapshot.routes[index]
             exchange.route = route
             exchange.captures = captures
             exchange.timeouts = route.timeouts
-            if !route.filters.isEmpty, let answer = runRequestFilters(route, head: head, path: path, exchange: exchange, snapshot: snapshot) {
-                return answer
+            exchange.path = path
+            exchange.resendable = exchange.methodIsIdempotent || route.config.retryNonIdempotent
+            if !route.filters.isEmpty, let outcome = runRequestFilters(route, head: head, path: path, exchange: exchange, snapshot: snapshot) {
+                return outcome
             }
-            switch route.config.action {
-            case .respond(let response):
-                return .static(response)
-            case .redirect(let redirect):
-                let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: query)
-                return .static(StaticResponse(status: redirect.status, headers: [HeaderPair(name: "Location", value: location)]))
-            case .proxy(let upstreamName):
-                exchange.upstreamName = upstreamName
-                guard let upstreamIndex = route.upstreamIndex else { return .error(GatewayError(.noEndpointAvailable(retryAfter: nil))) }
-                let upstream = snapshot.upstreams[upstreamIndex]
-                exchange.upstream = upstream
-                exchange.path = path
-                exchange.replayLimit = upstream.replayLimit
-                exchange.resendable = exchange.methodIsIdempotent || route.config.retryNonIdempotent
-                let state = loop.state(of: upstream)
-                exchange.count(in: state)
-                switch loop.chooseEndpoint(of: upstream, state: state, head: head, path: path, clientIP: clientIP) {
-                case .unavailable(let retryAfter): return .error(GatewayError(.noEndpointAvailable(retryAfter: retryAfter)))
-                case .endpoint(let index, let probe): exchange.assign(index, of: upstream, probe: probe)
-                }
-                guard let target = Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
-                    return .error(GatewayError(.rewrittenPathInvalid))
-                }
-                let removed = exchange.filterRequest?.removedQueryParameters ?? []
-                exchange.forwardTarget = removed.isEmpty ? target : QueryString.removing(removed, from: target)
-                return nil
-            }
+            return dispatch(route, head: head, path: path, exchange: exchange, snapshot: snapshot)
         }
     }
 
-    /// Runs the route's filters on the request head; returns their answer, if one answers.
-    /// Their changes to the request become the exchange's request rules.
+    /// The route's action, once its filters let the request through.
+    private func dispatch(_ route: ProxySnapshot.Route, head: HTTPRequestHead, path: String, exchange: Exchange, snapshot: ProxySnapshot) -> Routed {
+        let query = head.query
+        let captures = exchange.captures
+        switch route.config.action {
+            case .respond(let response):
+                return .local(.static(response))
+            case .redirect(let redirect):
+                let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: query)
+                return .local(.static(StaticResponse(status: redirect.status, headers: [HeaderPair(name: "Location", value: location)])))
+            case .proxy(let upstreamName):
+                exchange.upstreamName = upstreamName
+                guard let upstreamIndex = route.upstreamIndex else { return .local(.error(GatewayError(.noEndpointAvailable(retryAfter: nil)))) }
+                let upstream = snapshot.upstreams[upstreamIndex]
+                exchange.upstream = upstream
+                exchange.replayLimit = upstream.replayLimit
+                let state = loop.state(of: upstream)
+                exchange.count(in: state)
+                switch loop.chooseEndpoint(of: upstream, state: state, head: head, path: path, clientIP: clientIP) {
+                case .unavailable(let retryAfter): return .local(.error(GatewayError(.noEndpointAvailable(retryAfter: retryAfter))))
+                case .endpoint(let index, let probe): exchange.assign(index, of: upstream, probe: probe)
+                }
+                guard let target = Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
+                    return .local(.error(GatewayError(.rewrittenPathInvalid)))
+                }
+                let removed = exchange.filterRequest?.removedQueryParameters ?? []
+                exchange.forwardTarget = removed.isEmpty ? target : QueryString.removing(removed, from: target)
+                return .proceed
+        }
+    }
+
+    /// Runs the route's filters on the request head; returns their outcome unless they all
+    /// continued.
     private func runRequestFilters(
         _ route: ProxySnapshot.Route, head: HTTPRequestHead, path: String, exchange: Exchange, snapshot: ProxySnapshot
-    ) -> LocalAnswer? {
+    ) -> Routed? {
         var parameters: [String: String] = [:]
         for (index, name) in route.parameterNames.enumerated() where index < exchange.captures.count {
             parameters[name] = String(exchange.captures.value(at: index, in: path))
@@ -370,18 +449,26 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let client = snapshot.trustedProxies.originalClient(peer: clientAddress, peerText: clientIP, forwardedFor: forwardedFor)
         var request = FilterRequest(
             head: head, path: path, routeName: route.config.name, parameters: parameters, clientIP: client, requestID: exchange.requestID)
-        let outcome = route.filters.requestHeaders(&request)
+        let verdict = route.filters.requestHeaders(&request)
+        return filterOutcome(verdict, request, route, exchange)
+    }
+
+    /// What the request filters' verdict means for the exchange (nil: on to the route's
+    /// action). Their changes to the request become the exchange's request rules.
+    private func filterOutcome(_ verdict: FilterChain.RequestVerdict, _ request: FilterRequest, _ route: ProxySnapshot.Route, _ exchange: Exchange) -> Routed? {
         exchange.filterRequest = request
-        switch outcome {
-        case .failure(let failure):
-            return .error(GatewayError(.filterFailed(failure)))
-        case .success(.reject(let rejection)):
-            return .error(GatewayError(.filterRejected(rejection)))
-        case .success(.respond(let response)):
+        switch verdict {
+        case .failed(let failure):
+            return .local(.error(GatewayError(.filterFailed(failure))))
+        case .reject(let rejection):
+            return .local(.error(GatewayError(.filterRejected(rejection))))
+        case .respond(let response):
             // A filter's own answer is final: the response filters do not run on it.
             exchange.filterAnswered = true
-            return .static(StaticResponse(status: response.status, headers: response.headers, body: response.body))
-        case .success(.continue):
+            return .local(.static(StaticResponse(status: response.status, headers: response.headers, body: response.body)))
+        case .paused(let index, let pause):
+            return .paused(index: index, pause)
+        case .continue:
             if !request.upstreamChanges.isEmpty {
                 exchange.requestRules = PreparedHeaderRules(request.upstreamChanges.applied(to: route.config.requestHeaders))
             }
@@ -459,5 +546,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func forceClose() {
         context?.close(promise: nil)
+    }
+}
+
+/// Says yes once: a paused filter's resumer may be called from several threads, or twice.
+private final class FirstCall: Sendable {
+    private let called = Atomic(false)
+
+    func claim() -> Bool {
+        !called.exchange(true, ordering: .relaxed)
     }
 }

@@ -101,12 +101,18 @@ struct DownstreamStateMachine {
         case respondLocally(closeAfter: Bool)
         /// Lease or open an upstream connection.
         case acquireUpstream
+        /// A filter paused: wait for it (`filtersResumed`), the body waiting in the buffer.
+        case awaitFilters
     }
 
-    /// A request head was parsed and routed.
-    mutating func requestStarted(_ request: Request, local: Bool, bufferedBytes: Bool) -> StartAction {
+    /// A request head was parsed and routed; `paused`: a filter has yet to decide.
+    mutating func requestStarted(_ request: Request, local: Bool, paused: Bool = false, bufferedBytes: Bool) -> StartAction {
         precondition(state == .awaitingHead, "request head parsed outside awaitingHead: \(state)")
         var exchange = Exchange(request: request, requestComplete: !request.hasBody)
+        if paused {
+            state = .exchanging(exchange)
+            return .awaitFilters
+        }
         if local {
             exchange.responseStarted = true
             exchange.responseFraming = .contentLength
@@ -116,6 +122,27 @@ struct DownstreamStateMachine {
         exchange.upstream = .connecting
         state = .exchanging(exchange)
         return .acquireUpstream
+    }
+
+    /// The paused filters decided: the answer is local, or the request goes upstream. Nil when
+    /// no exchange waits for them (it ended meanwhile).
+    mutating func filtersResumed(local: Bool, bufferedBytes: Bool) -> StartAction? {
+        guard var exchange, exchange.upstream == .none, !exchange.responseStarted else { return nil }
+        if local {
+            exchange.responseStarted = true
+            exchange.responseFraming = .contentLength
+            state = .exchanging(exchange)
+            return .respondLocally(closeAfter: closesAfterLocalResponse(exchange, bufferedBytes: bufferedBytes))
+        }
+        exchange.upstream = .connecting
+        state = .exchanging(exchange)
+        return .acquireUpstream
+    }
+
+    /// Whether the exchange waits for a paused filter.
+    var awaitingFilters: Bool {
+        guard let exchange else { return false }
+        return exchange.upstream == .none && !exchange.responseStarted
     }
 
     /// The handler is closing the connection outside an exchange: a head that can never be

@@ -79,6 +79,8 @@ final class Exchange {
     /// The body goes upstream chunked: it came so, or a filter transforms it (its length is
     /// unknown until it ends).
     var sendsChunked: Bool { head.framing == .chunked || requestTransforms != nil }
+    /// The index of the filter the request waits for, while one is paused.
+    var pausedFilter: Int?
     /// A filter answered the request itself (a CORS preflight): the response filters do not
     /// run on that answer (the log phase still does).
     var filterAnswered = false

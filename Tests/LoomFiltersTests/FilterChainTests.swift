@@ -43,7 +43,7 @@ import Testing
             Probe(name: "c", decision: .continue, log: log),
         ])
         var request = FilterTest.request()
-        #expect(chain.requestHeaders(&request) == .success(.respond(LocalResponse(status: 204))))
+        #expect(chain.requestHeaders(&request) == .respond(LocalResponse(status: 204)))
         #expect(log.calls == ["a.request", "b.request"])
         #expect(request.header("x-seen") == "a", "changes so far are visible")
         var response = FilterTest.response()
@@ -56,7 +56,7 @@ import Testing
         let log = Probe.Log()
         let chain = FilterChain(filters: [Probe(name: "a", decision: .continue, fails: true, log: log), Probe(name: "b", decision: .continue, log: log)])
         var request = FilterTest.request()
-        guard case .failure(let failure) = chain.requestHeaders(&request) else {
+        guard case .failed(let failure) = chain.requestHeaders(&request) else {
             Issue.record("expected a failure")
             return
         }
@@ -111,10 +111,51 @@ import Testing
     @Test func aMissingFactoryFailsClosed() {
         let chain = FilterRegistry().chain([FilterConfig(.ipFilter(IPFilterSettings(deny: [])))])
         var request = FilterTest.request()
-        guard case .failure(let failure) = chain.requestHeaders(&request) else {
+        guard case .failed(let failure) = chain.requestHeaders(&request) else {
             Issue.record("expected a failure")
             return
         }
         #expect(failure.filter == "ip_filter" && failure.error == "no factory for filter type ip_filter")
+    }
+}
+
+/// A paused filter resumes where it stopped: its decision, then the later filters.
+@Suite struct FilterChainPauseTests {
+    struct Pauser: HTTPFilter {
+        let name = "pauser"
+        let pause = FilterPause { _ in }
+        func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision { .pause(pause) }
+    }
+
+    @Test func resumingGoesOnWithTheLaterFilters() {
+        let log = FilterChainTests.Probe.Log()
+        let pauser = Pauser()
+        let chain = FilterChain(filters: [
+            FilterChainTests.Probe(name: "a", decision: .continue, log: log), pauser,
+            FilterChainTests.Probe(name: "c", decision: .continue, log: log),
+        ])
+        var request = FilterTest.request()
+        #expect(chain.requestHeaders(&request) == .paused(index: 1, pauser.pause))
+        #expect(log.calls == ["a.request"])
+        #expect(chain.name(at: 1) == "pauser")
+
+        var resumed = request
+        let verdict = chain.resume(&resumed, at: 1) { request in
+            request.upstreamChanges.set("X-Resumed", "1")
+            return .continue
+        }
+        #expect(verdict == .continue)
+        #expect(log.calls == ["a.request", "c.request"])
+        #expect(resumed.header("x-resumed") == "1" && resumed.upstreamChanges.rules.add.map(\.value) == ["a", "c"])
+
+        let refusal = FilterRejection(status: 403, code: "forbidden", message: "no")
+        #expect(chain.resume(&request, at: 1) { _ in .reject(refusal) } == .reject(refusal))
+        #expect(chain.resume(&request, at: 1) { _ in .pause(pauser.pause) } == .paused(index: 1, pauser.pause), "it may pause again")
+        struct Late: Error {}
+        guard case .failed(let failure) = chain.resume(&request, at: 1, with: { _ in throw Late() }) else {
+            Issue.record("a throwing resume is a failure of that filter")
+            return
+        }
+        #expect(failure.filter == "pauser")
     }
 }

@@ -34,6 +34,28 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
         return machine
     }
 
+    /// A paused filter holds the exchange with no upstream; its decision then starts one, or
+    /// a local answer (which closes when the body has not been read past).
+    @Test func pausedFiltersDecideLaterOnce() {
+        var machine = Machine()
+        check(machine.requestStarted(Self.request(), local: false, paused: true, bufferedBytes: false), .awaitFilters)
+        #expect(machine.awaitingFilters)
+        check(machine.filtersResumed(local: false, bufferedBytes: false), .acquireUpstream)
+        #expect(!machine.awaitingFilters)
+        check(machine.filtersResumed(local: true, bufferedBytes: false), nil, "decided once")
+
+        var local = Machine()
+        _ = local.requestStarted(Self.request(), local: false, paused: true, bufferedBytes: false)
+        check(local.filtersResumed(local: true, bufferedBytes: false), .respondLocally(closeAfter: false))
+        var withBody = Machine()
+        _ = withBody.requestStarted(Self.request(hasBody: true), local: false, paused: true, bufferedBytes: false)
+        check(withBody.filtersResumed(local: true, bufferedBytes: false), .respondLocally(closeAfter: true), "the unread body ends the connection")
+        var gone = Machine()
+        _ = gone.requestStarted(Self.request(), local: false, paused: true, bufferedBytes: false)
+        _ = gone.connectionClosed()
+        check(gone.filtersResumed(local: false, bufferedBytes: false), nil, "the client left")
+    }
+
     @Test func proxiedExchangeKeepsTheConnectionAliveAndReleasesTheUpstream() {
         var machine = Self.connected()
         check(machine.requestBodyEnded(), true)  // the response timer starts

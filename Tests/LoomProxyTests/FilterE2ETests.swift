@@ -227,7 +227,6 @@ extension ProxyE2E {
             }
         }
 
-        /// `{raw}` in `text` is a raw backend answering `response` to everything.
         /// `body_limit` on one route: a declared length over it is refused before anything
         /// goes upstream; a chunked body is refused when its count passes it; smaller bodies
         /// pass whole.
@@ -274,6 +273,7 @@ extension ProxyE2E {
             }
         }
 
+        /// `{raw}` in `text` is a raw backend answering `response` to everything.
         static func withRawUpstream(_ response: String, _ text: String, _ body: (ProxyHarness) async throws -> Void) async throws {
             try await ResilienceTests.withRawBackend(response, closeAfter: false) { raw in
                 let result = ConfigLoader.load(text: text.replacingOccurrences(of: "{raw}", with: String(raw.port)), fileName: "t.yaml", dialect: .loomYAML, environment: [:])
