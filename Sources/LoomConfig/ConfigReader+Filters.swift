@@ -24,6 +24,8 @@ extension ConfigReader {
             }
             return reader.size(table, "max_size").map { .bodyLimit(BodyLimitSettings(maxSize: $0)) }
         },
+        "jwt": FilterReader(keys: jwtKeys) { reader, table in reader.jwt(table).map(FilterSettings.jwt) },
+        "basic_auth": FilterReader(keys: basicAuthKeys) { reader, table in reader.basicAuth(table).map(FilterSettings.basicAuth) },
         "rate_limit": FilterReader(keys: ["rate", "burst", "key", "max_keys"]) { reader, table in
             reader.rateLimitSettings(table).map(FilterSettings.rateLimit)
         },

@@ -26,11 +26,15 @@ public enum FilterSettings: Sendable, Equatable {
     case apiKey(APIKeySettings)
     case compression(CompressionSettings)
     case bodyLimit(BodyLimitSettings)
+    case jwt(JWTSettings)
+    case basicAuth(BasicAuthSettings)
 
     public var typeName: String {
         switch self {
         case .compression: "compression"
         case .bodyLimit: "body_limit"
+        case .jwt: "jwt"
+        case .basicAuth: "basic_auth"
         case .apiKey: "api_key"
         case .rateLimit: "rate_limit"
         case .cors: "cors"

@@ -22,6 +22,8 @@ public struct FilterRegistry: Sendable {
         "api_key": APIKeyFilter.factory,
         "compression": CompressionFilter.factory,
         "body_limit": BodyLimitFilter.factory,
+        "jwt": JWTFilter.factory,
+        "basic_auth": BasicAuthFilter.factory,
     ])
 
     /// This registry with `factory` for `type` (added or replacing the built-in one).

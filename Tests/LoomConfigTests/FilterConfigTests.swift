@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import LoomConfig
@@ -102,6 +103,65 @@ import Testing
         #expect(try #require(both.configuration).filters == [FilterConfig(.compression(CompressionSettings(algorithms: [.deflate])))])
     }
 
+    @Test func authFiltersReadTheirKeyFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("loom-auth-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let jwks = #"{"keys":[{"kty":"OKP","kid":"k1","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#
+        try jwks.write(to: directory.appendingPathComponent("keys.json"), atomically: true, encoding: .utf8)
+        try "# users\nalice:$2y$10$fZJCO1XHnnBMGKfoXyDgCO2DfZnvh6Q.AqPdkX85uP4EiK0s.bv0G\n\nbob:{SHA}lW2ZjsFP+nY11L3OFMUH/UdgUQQ=\n"
+            .write(to: directory.appendingPathComponent("users"), atomically: true, encoding: .utf8)
+        try "alice:plain\n".write(to: directory.appendingPathComponent("plain"), atomically: true, encoding: .utf8)
+        try #"{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0"}]}"#.write(to: directory.appendingPathComponent("oct.json"), atomically: true, encoding: .utf8)
+
+        // Relative paths are the configuration file's directory's.
+        let good = ConfigLoader.load(text: """
+            filters:
+              - {type: jwt, jwks_file: keys.json, issuer: https://id.example, audience: [a, b], leeway: 1m, claims_to_headers: {sub: X-User-ID}, algorithms: [EdDSA]}
+              - {type: basic_auth, htpasswd_file: users, realm: Staff}
+            """, fileName: directory.appendingPathComponent("loom.yaml").path, dialect: .loomYAML, environment: [:])
+        #expect(good.messages.filter { !$0.contains("no routes") } == [])
+        let filters = try #require(good.configuration).filters
+        #expect(filters[0] == FilterConfig(.jwt(JWTSettings(
+            keys: .jwks(path: "keys.json", json: jwks),
+            algorithms: ["EdDSA"], issuers: ["https://id.example"], audiences: ["a", "b"], leeway: .seconds(60),
+            claimsToHeaders: [.init(claim: "sub", header: "X-User-ID")]))))
+        guard case .basicAuth(let basic) = filters[1].settings else {
+            Issue.record("basic_auth settings")
+            return
+        }
+        #expect(basic.entries.map(\.user) == ["alice", "bob"] && basic.realm == "Staff")
+
+        let bad = ConfigLoader.load(text: """
+            filters:
+              - {type: jwt, secret: short}
+              - {type: jwt, secret: "a secret that is long enough, surely", jwks_file: keys.json}
+              - {type: jwt, jwks_file: missing.json}
+              - {type: jwt, jwks_file: oct.json}
+              - {type: jwt, secret: "a secret that is long enough, surely", algorithm: RS256}
+              - {type: jwt, jwks_file: keys.json, algorithms: [HS256, none]}
+              - {type: jwt, jwks_file: keys.json, claims_to_headers: {sub: Host}}
+              - {type: jwt}
+              - {type: basic_auth, htpasswd_file: plain}
+              - {type: basic_auth, users: []}
+              - {type: basic_auth, users: ["bob:{SHA}lW2ZjsFP+nY11L3OFMUH/UdgUQQ="], realm: 'say "hi"'}
+            """, fileName: directory.appendingPathComponent("bad.yaml").path, dialect: .loomYAML, environment: [:])
+        let messages = bad.messages.map { $0.replacingOccurrences(of: directory.path + "/", with: "") }
+        #expect(messages.filter { !$0.contains("no routes") } == [
+            #"bad.yaml:2:25 filters[0].secret: secret must be at least 32 bytes (RFC 7518 §3.2); use a long random value, e.g. "${JWT_SECRET}""#,
+            #"bad.yaml:3:5 filters[1]: use secret or jwks_file, not both"#,
+            #"bad.yaml:4:28 filters[2].jwks_file: cannot read missing.json"#,
+            #"bad.yaml:5:28 filters[3].jwks_file: oct.json: keys[0] has kty "oct"; use RSA, EC or OKP public keys (a shared secret goes in "secret")"#,
+            #"bad.yaml:6:76 filters[4].algorithm: algorithm must be one of HS256, HS384, HS512 with a secret, got "RS256""#,
+            #"bad.yaml:7:51 filters[5].algorithms: algorithms must list some of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, got HS256, none"#,
+            #"bad.yaml:8:64 filters[6].claims_to_headers.sub: header "Host" is managed by loom and cannot be set here"#,
+            #"bad.yaml:9:5 filters[7]: missing required key "jwks_file" (or "secret")"#,
+            #"bad.yaml:10:39 filters[8].htpasswd_file: plain:1: expected user:hash with a bcrypt ($2y$, $2a$, $2b$) or {SHA} hash (create one with `htpasswd -B`)"#,
+            #"bad.yaml:11:5 filters[9]: basic_auth has no users: every request would be refused"#,
+            #"bad.yaml:12:81 filters[10].realm: realm must be non-empty text without quotes, backslashes or line breaks"#,
+        ])
+    }
+
     @Test func disabledCORSSectionAddsNoFilter() {
         let result = TestSupport.yaml("cors: {enabled: false, allow_origins: [\"*\"]}\n")
         #expect(result.configuration?.filters == [])
@@ -122,7 +182,7 @@ import Testing
             """)
         #expect(result.messages == [
             #"t.yaml:2:12 filters[0].type: unknown filter type "securty_headers" (did you mean "security_headers"?)"#,
-            #"t.yaml:3:5 filters[1]: missing required key "type" (one of api_key, body_limit, compression, cors, ip_filter, rate_limit, security_headers)"#,
+            #"t.yaml:3:5 filters[1]: missing required key "type" (one of api_key, basic_auth, body_limit, compression, cors, ip_filter, jwt, rate_limit, security_headers)"#,
             #"t.yaml:4:5 filters[2]: ip_filter needs "allow" or "deny""#,
             #"t.yaml:5:31 filters[3].allow[0]: invalid address or CIDR block "10.0.0.0/33" (use e.g. "10.0.0.0/8" or "::1")"#,
             #"t.yaml:5:47 filters[3].block: unknown key "block""#,

@@ -99,7 +99,8 @@ import Testing
         let samples: [FilterSettings] = [
             .cors(CORSSettings()), .securityHeaders(SecurityHeadersSettings()), .ipFilter(IPFilterSettings(deny: [])), .rateLimit(RateLimitSettings(rate: 1)),
             .apiKey(APIKeySettings(keys: ["k"])), .compression(CompressionSettings()),
-            .bodyLimit(BodyLimitSettings(maxSize: 1)),
+            .bodyLimit(BodyLimitSettings(maxSize: 1)), .jwt(JWTSettings(keys: .secret(String(repeating: "s", count: 32), algorithm: "HS256"))),
+            .basicAuth(BasicAuthSettings(entries: [.init(user: "a", hash: "{SHA}lW2ZjsFP+nY11L3OFMUH/UdgUQQ=")])),
         ]
         #expect(Set(samples.map(\.typeName)) == Set(FilterConfig.knownTypes), "a sample per readable type")
         let built = FilterRegistry.builtIn.chain(samples.map(FilterConfig.init))

@@ -174,9 +174,15 @@ enum E2E {
 
     /// Runs curl with `arguments`; returns its exit status, stdout and stderr.
     static func curl(_ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+        try run("/usr/bin/curl", ["--silent", "--show-error", "--max-time", "20"] + arguments)
+    }
+
+    /// Runs `executable` (a path, or a name looked up on PATH) with `arguments`; returns its
+    /// exit status, stdout and stderr.
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["--silent", "--show-error", "--max-time", "20"] + arguments
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+        process.arguments = (executable.hasPrefix("/") ? [] : [executable]) + arguments
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
