@@ -13,7 +13,7 @@ let dataPath: [SwiftSetting] = strict + [.unsafeFlags(["-enforce-exclusivity=unc
 
 let package = Package(
     name: "loom",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "loom", targets: ["loom"]),
     ],

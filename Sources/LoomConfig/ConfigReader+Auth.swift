@@ -135,7 +135,7 @@ extension ConfigReader {
 
     /// A file's text; `path` relative to the configuration file's directory.
     private mutating func readFile(_ path: String, _ keyPath: String, _ location: SourceLocation?) -> String? {
-        let resolved = path.hasPrefix("/") ? path : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(path).path
+        let resolved = resolvedPath(path)
         guard let data = FileManager.default.contents(atPath: resolved), let text = String(data: data, encoding: .utf8) else {
             report(keyPath, at: location, "cannot read \(resolved)")
             return nil

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Sections and values spelled the same way in both dialects: the `server` sub-tables
 /// (timeouts, limits, forwarding, logging), header lists, static responses, methods and
 /// recognised planned sections.
@@ -255,9 +257,9 @@ extension ConfigReader {
     /// that the route stays in the model and the validator's name and reference checks still
     /// see it: `loom validate` then lists every problem of the route at once.
     mutating func routeAction(_ table: ConfigTable, fields: inout [ConfigSourceMap.Field: String]) -> RouteAction? {
-        let present = ["upstream", "respond", "redirect"].filter(table.has)
+        let present = ["upstream", "respond", "redirect", "static"].filter(table.has)
         guard let first = present.first else {
-            report(table.path, at: table.location, "route needs \"upstream\", \"respond\" or \"redirect\"")
+            report(table.path, at: table.location, "route needs \"upstream\", \"respond\", \"redirect\" or \"static\"")
             return nil
         }
         // Every action present is decoded (and its problems reported); the first one is kept.
@@ -274,6 +276,8 @@ extension ConfigReader {
                 keyFields[.upstream] = table.path("upstream")
             case "respond":
                 action = table["respond"].flatMap { staticResponse($0, at: table.path("respond"), fields: &keyFields) }.map(RouteAction.respond)
+            case "static":
+                action = table["static"].flatMap { staticFiles($0, at: table.path("static")) }.map(RouteAction.files)
             default:
                 action = redirect(table, fields: &keyFields).map(RouteAction.redirect)
             }
@@ -283,6 +287,68 @@ extension ConfigReader {
             }
         }
         return actions.first
+    }
+
+    /// `static: {root, index}`: `root` an existing directory (relative to the configuration
+    /// file), `index` a file name or a list of them.
+    mutating func staticFiles(_ node: ConfigNode, at path: String) -> StaticFiles? {
+        guard let table = table(node, at: path, allowed: ["root", "index"]), let root = requiredString(table, "root") else { return nil }
+        guard let directory = existingDirectory(root, table.path("root"), at: table["root"]?.location) else { return nil }
+        var files = StaticFiles(root: directory)
+        if let node = table["index"] {
+            let names: [String]? = if case .scalar = node.value { string(node, table.path("index")).map { [$0] } } else { stringList(node, table.path("index")) }
+            if let names {
+                if names.contains(where: { $0.isEmpty || $0.contains("/") || $0 == "." || $0 == ".." }) {
+                    report(table.path("index"), at: node.location, "index must name files in the directory (no \"/\")")
+                } else {
+                    files.index = names
+                }
+            }
+        }
+        return files
+    }
+
+    /// `path` (relative to the configuration file's directory) as an absolute path, when it
+    /// names an existing directory.
+    mutating func existingDirectory(_ path: String, _ keyPath: String, at location: SourceLocation?) -> String? {
+        let resolved = resolvedPath(path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue else {
+            report(keyPath, at: location, "\(resolved) is not a directory")
+            return nil
+        }
+        return resolved
+    }
+
+    /// `x_sendfile: {enabled, roots, accel_mappings}` (WarpDrive: `[middleware]`
+    /// `x_sendfile_enabled` and `x_sendfile_roots`, or an `[x_sendfile]` table).
+    mutating func xSendfile(_ table: ConfigTable, enabledKey: String = "enabled", rootsKey: String = "roots", into settings: inout XSendfileSettings) {
+        if let v = bool(table, enabledKey) { settings.enabled = v }
+        if let node = table[rootsKey], let roots = stringList(node, table.path(rootsKey)) {
+            settings.roots = roots.compactMap { existingDirectory($0, table.path(rootsKey), at: node.location) }
+        }
+        if let node = table["accel_mappings"] {
+            guard case .map(let entries) = node.value else {
+                report(table.path("accel_mappings"), at: node.location, "expected a mapping of URI prefixes to directories ({\"/protected/\": /srv/files})")
+                return
+            }
+            for entry in entries {
+                let path = ConfigReader.join(table.path("accel_mappings"), entry.key)
+                guard entry.key.hasPrefix("/"), entry.key.hasSuffix("/") else {
+                    report(path, at: entry.keyLocation, "an X-Accel-Redirect prefix starts and ends with \"/\" (\"/protected/\")")
+                    continue
+                }
+                if let text = string(entry.value, path), let directory = existingDirectory(text, path, at: entry.value.location) {
+                    settings.accelMappings.append(.init(prefix: entry.key, directory: directory))
+                }
+            }
+        }
+    }
+
+    /// `path` made absolute against the configuration file's directory.
+    func resolvedPath(_ path: String) -> String {
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(path)
+        return url.standardizedFileURL.path
     }
 
     /// `redirect: {location, status}`: `location` an absolute URL or a path, where `{name}`

@@ -215,22 +215,29 @@ struct ConfigValidator {
     }
 
     /// Settings that only shape what is sent upstream and what comes back: on a route that
-    /// answers by itself (`respond`, `redirect`) they would be read and never used.
+    /// answers by itself (`respond`, `redirect`, `static`) they would be read and never used.
+    /// A `static` route uses `strip_prefix` (the file path starts after the prefix) and its
+    /// response header rules (`Cache-Control`, say).
     private mutating func checkProxyOnlySettings(_ route: RouteConfig, _ i: Int) {
         let answer: String
+        var files = false
         switch route.action {
         case .proxy: return
         case .respond: answer = "respond"
         case .redirect: answer = "redirect"
+        case .files:
+            answer = "static"
+            files = true
         }
         func refuse(_ field: ConfigSourceMap.Field, _ setting: String) {
             error(.route, i, field, "\(setting) has no effect on a \(answer) route (it applies to what is sent to an upstream)")
         }
-        if route.stripPrefix { refuse(.stripPrefix, "strip_prefix") }
+        if route.stripPrefix && !files { refuse(.stripPrefix, "strip_prefix") }
         if route.rewrite != nil { refuse(.rewrite, "rewrite") }
         if route.timeouts != TimeoutOverrides() { refuse(.timeouts, "a timeout") }
         if route.retryNonIdempotent { refuse(.retryNonIdempotent, "retry_non_idempotent") }
-        for (key, names) in Self.headerRuleNames(route) where !names.isEmpty {
+        let responseRules = [ConfigReader.responseHeaderKeys.add, ConfigReader.responseHeaderKeys.set, ConfigReader.responseHeaderKeys.remove]
+        for (key, names) in Self.headerRuleNames(route) where !names.isEmpty && !(files && responseRules.contains(key)) {
             refuse(.headerRule(key, 0), key)
         }
     }
@@ -294,7 +301,13 @@ struct ConfigValidator {
         if planned.acme?.enabled == true { report(.unsupported, path: sourceMap.path(.acme), "automatic TLS certificates (ACME)") }
         if planned.cache != nil { report(.unsupported, path: sourceMap.path(.cache), "response caching") }
         if planned.postgres != nil { report(.unsupported, path: sourceMap.path(.postgres), "Postgres cache invalidation") }
-        if planned.xSendfile { report(.unsupported, path: sourceMap.path(.xSendfile), "X-Sendfile") }
+        let sendfile = configuration.xSendfile
+        if sendfile.enabled && sendfile.roots.isEmpty && sendfile.accelMappings.isEmpty {
+            // WarpDrive's flag alone loads (its files must), but serves nothing: loom never
+            // serves a file outside the directories it was given.
+            report(.warning, path: sourceMap.path(.xSendfile),
+                   "X-Sendfile is on but no directory is allowed: upstream X-Sendfile responses get 403 (list them in x_sendfile_roots / x_sendfile.roots)")
+        }
         for section in planned.sections {
             report(.unsupported, path: section.path, section.feature)
         }

@@ -18,6 +18,8 @@ public struct LoomConfiguration: Sendable, Equatable {
     /// Filters every route runs first, in order: the top-level `cors` section's (unless
     /// disabled), then the `filters` list.
     public var filters: [FilterConfig] = []
+    /// Files served in place of upstream responses that ask for it.
+    public var xSendfile = XSendfileSettings()
     /// Sections for features this build parses and validates but cannot run yet.
     public var planned: PlannedFeatures
 

@@ -1,6 +1,6 @@
 /// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
 extension LoomYAMLDecoder {
-    static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond", "redirect",
+    static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond", "redirect", "static",
                             "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers", "retry_non_idempotent", "filters",
                             "set_response_headers", "remove_response_headers", "timeouts", "description", "plugins"]
 

@@ -10,8 +10,6 @@ public struct PlannedFeatures: Sendable, Equatable {
     public var cache: CacheSettings?
     /// WarpDrive `[postgres]`: cache invalidation over LISTEN/NOTIFY.
     public var postgres: PostgresSettings?
-    /// WarpDrive `middleware.x_sendfile_enabled`.
-    public var xSendfile: Bool
     /// Top-level sections recognised by name whose feature is planned (`tracing`,
     /// `plugins`, `admin`, `ebpf`, ...), with the key path of each. This list
     /// drives the "not supported yet" report; the typed contents of the sections with a known
@@ -27,12 +25,11 @@ public struct PlannedFeatures: Sendable, Equatable {
     /// reporting). Routes refer to them by name (`RouteConfig.plugins`).
     public var plugins: [PluginConfig]
 
-    public init(acme: ACMESettings? = nil, cache: CacheSettings? = nil, postgres: PostgresSettings? = nil, xSendfile: Bool = false, sections: [PlannedSection] = [],
+    public init(acme: ACMESettings? = nil, cache: CacheSettings? = nil, postgres: PostgresSettings? = nil, sections: [PlannedSection] = [],
                 tracing: TracingSettings? = nil, ebpf: EBPFSettings? = nil, plugins: [PluginConfig] = []) {
         self.acme = acme
         self.cache = cache
         self.postgres = postgres
-        self.xSendfile = xSendfile
         self.sections = sections
         self.tracing = tracing
         self.ebpf = ebpf

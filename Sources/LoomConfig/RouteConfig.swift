@@ -167,6 +167,50 @@ public enum RouteAction: Sendable, Equatable {
     case respond(StaticResponse)
     /// Answer with a redirect.
     case redirect(RouteRedirect)
+    /// Serve files from a directory (`static`).
+    case files(StaticFiles)
+}
+
+/// `static: {root, index}`: a route that serves files from `root` (the request path, after
+/// the route's prefix when `strip_prefix` is set, names the file), with `index` files for
+/// directories.
+public struct StaticFiles: Sendable, Equatable {
+    /// An absolute directory (relative paths in the file are resolved when loading).
+    public var root: String
+    /// Files tried, in order, for a directory's path (ending in `/`).
+    public var index: [String]
+
+    public init(root: String, index: [String] = ["index.html"]) {
+        self.root = root
+        self.index = index
+    }
+}
+
+/// `x_sendfile` (WarpDrive `middleware.x_sendfile_enabled`): an upstream answering with
+/// `X-Sendfile: /path` (or `X-Accel-Redirect: /uri` under a mapped prefix) has loom serve that
+/// file instead of the upstream's body, confined to `roots`.
+public struct XSendfileSettings: Sendable, Equatable {
+    public var enabled: Bool
+    /// Absolute directories an `X-Sendfile` path must lie in.
+    public var roots: [String]
+    /// `X-Accel-Redirect` URI prefixes and the directories they map to.
+    public var accelMappings: [AccelMapping]
+
+    public struct AccelMapping: Sendable, Equatable {
+        public var prefix: String
+        public var directory: String
+
+        public init(prefix: String, directory: String) {
+            self.prefix = prefix
+            self.directory = directory
+        }
+    }
+
+    public init(enabled: Bool = false, roots: [String] = [], accelMappings: [AccelMapping] = []) {
+        self.enabled = enabled
+        self.roots = roots
+        self.accelMappings = accelMappings
+    }
 }
 
 /// A redirect a route answers with: `Location` is `location` with each `{name}` replaced by

@@ -2,7 +2,7 @@
 /// upstream or respond, strip_prefix, rewrite, add_headers, timeouts, require_auth.
 extension WarpDriveTOMLDecoder {
     static let routeKeys = ["name", "priority", "path_prefix", "path_exact", "path_regex", "host", "methods", "header", "headers", "query",
-                            "upstream", "respond", "redirect", "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers", "retry_non_idempotent", "filters",
+                            "upstream", "respond", "redirect", "static", "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers", "retry_non_idempotent", "filters",
                             "set_response_headers", "remove_response_headers", "read_timeout_secs",
                             "connect_timeout_secs", "request_timeout_secs", "description", "require_auth"]
 

@@ -12,7 +12,7 @@ struct WarpDriveTOMLDecoder {
     /// unless a `compression` section configures one.
     var gzip = false
 
-    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit", "compression"]
+    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile"]
         + ConfigReader.plannedSections.map(\.key).filter { $0 != "cache" }
     static let serverKeys = ["http_port", "https_port", "worker_threads", "shutdown_timeout_secs",
                              "timeouts", "limits", "forwarding", "logging", "admin_token"]
@@ -34,6 +34,7 @@ struct WarpDriveTOMLDecoder {
             case "circuit_breaker": break  // applied below, once every upstream is known
             case "filters": config.filters += reader.filters(entry.value, at: "filters")
             case "cors", "rate_limit", "compression": break  // below, ahead of the filters list
+            case "x_sendfile": xSendfile(entry.value)
             case "cache": cache(entry.value)
             case "postgres": postgres(entry.value)
             case "middleware": middleware(entry.value)
@@ -99,15 +100,19 @@ struct WarpDriveTOMLDecoder {
         reader.sourceMap.setGlobal(.postgres, path: "postgres")
     }
 
+    private mutating func xSendfile(_ node: ConfigNode) {
+        guard let table = reader.table(node, at: "x_sendfile", allowed: ["enabled", "roots", "accel_mappings"]) else { return }
+        reader.xSendfile(table, into: &config.xSendfile)
+        if config.xSendfile.enabled { reader.sourceMap.setGlobal(.xSendfile, path: table.path("enabled")) }
+    }
+
     private mutating func middleware(_ node: ConfigNode) {
-        let keys = ["forward_headers", "log_requests", "x_sendfile_enabled", "gzip_compression_enabled"]
+        let keys = ["forward_headers", "log_requests", "x_sendfile_enabled", "x_sendfile_roots", "accel_mappings", "gzip_compression_enabled"]
         guard let table = reader.table(node, at: "middleware", allowed: keys) else { return }
         if let v = reader.bool(table, "forward_headers") { config.server.forwarding.xForwarded = v }
         if let v = reader.bool(table, "log_requests") { config.server.logging.accessLog = v }
-        if let v = reader.bool(table, "x_sendfile_enabled") {
-            config.planned.xSendfile = v
-            reader.sourceMap.setGlobal(.xSendfile, path: table.path("x_sendfile_enabled"))
-        }
+        reader.xSendfile(table, enabledKey: "x_sendfile_enabled", rootsKey: "x_sendfile_roots", into: &config.xSendfile)
+        if config.xSendfile.enabled { reader.sourceMap.setGlobal(.xSendfile, path: table.path("x_sendfile_enabled")) }
         if let v = reader.bool(table, "gzip_compression_enabled") { gzip = v }
     }
 }

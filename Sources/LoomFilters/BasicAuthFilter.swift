@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HummingbirdBcrypt
 import LoomConfig
+import LoomHTTP
 import Synchronization
 
 /// `basic_auth`: requests must carry `Authorization: Basic …` (RFC 7617) with a user and

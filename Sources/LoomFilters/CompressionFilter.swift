@@ -1,5 +1,6 @@
 import CompressNIO
 import LoomConfig
+import LoomHTTP
 import NIOCore
 
 /// `compression`: compresses response bodies with gzip or deflate when the client accepts it

@@ -1,4 +1,5 @@
 import LoomConfig
+import LoomHTTP
 
 /// Content-coding negotiation (RFC 9110 §12.5.3): which of the codings loom offers a client's
 /// `Accept-Encoding` prefers.
@@ -40,15 +41,5 @@ enum ContentCoding {
             return value
         }
         return 1
-    }
-}
-
-extension Substring {
-    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
-    var trimmingSpaces: Substring {
-        var text = self
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return text
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
 import LoomConfig
+import LoomHTTP
 import Synchronization
 
 /// `jwt`: requests must carry a JSON Web Token (`Authorization: Bearer …`, RFC 6750) signed
@@ -98,7 +99,7 @@ final class JWTFilter: HTTPFilter {
         }
         // First use of this key with this algorithm: fetch its verifier from jwt-kit's actor.
         return .pause(FilterPause { resumer in
-            Task {
+            Self.run {
                 do {
                     let verifier = try await self.makeVerifier(keyID: parsed.keyID, algorithm: parsed.algorithm)
                     self.verifiers.withLock { $0[cacheKey] = verifier }
@@ -109,6 +110,15 @@ final class JWTFilter: HTTPFilter {
             }
         })
     }
+
+    /// Runs `work` on the filters' own executor, off the cooperative pool (see
+    /// `DispatchTaskExecutor`).
+    private static func run(_ work: @escaping @Sendable () async -> Void) {
+        Task(executorPreference: executor) { await work() }
+    }
+
+    /// One queue for every jwt filter: making a verifier is rare (once per key).
+    private static let executor = DispatchTaskExecutor(label: "loom.jwt")
 
     /// The signature, then the claims; on success the request gets the claim fields.
     func check(_ token: JWTToken, with verifier: any JWTAlgorithm, _ request: inout FilterRequest) -> FilterDecision {

@@ -180,3 +180,18 @@ enum HTTPSyntax {
         String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<end]), as: UTF8.self)
     }
 }
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
+    package var trimmingSpaces: Substring {
+        var text = self
+        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
+        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
+        return text
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
+    package var trimmingSpaces: Substring { Substring(self).trimmingSpaces }
+}

@@ -216,6 +216,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             return
         }
         exchange.forgetReplay()
+        if exchange.snapshot.configuration.xSendfile.enabled, serveSendfile(head, exchange) { return }
         let fields = head.headers
         let filtered = responseFilters(status: head.status, hasBody: head.framing != .none, exchange, lookup: { fields.firstValue(named: $0) })
         var head = head
@@ -229,6 +230,60 @@ extension DownstreamHandler: UpstreamResponseSink {
         // Written with the first body bytes (or at the end of the read batch), so a small
         // response leaves as one buffer: one write through the pipeline instead of two.
         heldHead = HeldHead(head: head, action: action, rules: filtered.rules)
+    }
+
+    /// An upstream answer naming a file (`X-Sendfile: /path`, `X-Accel-Redirect: /uri`) is
+    /// replaced by that file, served as a `static` route serves one (ranges, conditionals),
+    /// with the upstream's own fields (Content-Type, Content-Disposition, Cache-Control,
+    /// cookies) but not its framing or validators. The upstream's body is not read: its
+    /// connection is closed. Returns false when the answer names no file.
+    private func serveSendfile(_ head: HTTPResponseHead, _ exchange: Exchange) -> Bool {
+        let sendfile = head.headers.firstValue(named: "x-sendfile")
+        let accelRedirect = head.headers.firstValue(named: "x-accel-redirect")
+        guard sendfile != nil || accelRedirect != nil else { return false }
+        if let connection = exchange.connection {
+            connection.detach()
+            connection.close()
+            exchange.connection = nil
+        }
+        let request = exchange.head
+        switch FileServer.lookup(sendfile: sendfile, accelRedirect: accelRedirect, settings: exchange.snapshot.configuration.xSendfile) {
+        case .file(let path):
+            guard var answer = FileServer.answer(path, method: request.method, field: { request.headers.firstValue(named: $0) }) else {
+                failExchange(GatewayError(.fileNotFound))
+                return true
+            }
+            answer.headers = Self.sendfileFields(head.headers, snapshot: exchange.snapshot, file: answer.headers)
+            let action = machine.responseHeadReceived(upstreamFraming: answer.body.map { .contentLength($0.range.count) } ?? .none, bufferedBytes: bufferedBytes)
+            writeFileResponse(answer, closeAfter: action.closeAfter)
+            finishExchange()
+        case .notFound, .directory:
+            failExchange(GatewayError(.fileNotFound))
+        case .forbidden:
+            failExchange(GatewayError(.fileForbidden))
+        }
+        return true
+    }
+
+    /// The fields of an X-Sendfile answer: the upstream's, less its framing, hop-by-hop and
+    /// X-Sendfile fields and what describes its own body (validators, ranges), then the
+    /// file's (its Content-Type only when the upstream gave none).
+    static func sendfileFields(_ upstream: HTTPHeaderBlock, snapshot: ProxySnapshot, file: [HeaderPair]) -> [HeaderPair] {
+        let replaced: Set<String> = [
+            "content-length", "transfer-encoding", "x-sendfile", "x-accel-redirect", "etag", "last-modified", "accept-ranges", "content-range",
+            "date", snapshot.requestIDHeaderLowercased,
+        ]
+        var fields: [HeaderPair] = []
+        var hasType = false
+        for index in 0..<upstream.count {
+            if upstream.knownName(at: index)?.isHopByHop == true { continue }
+            let name = upstream.name(at: index)
+            let lowered = name.lowercased()
+            if replaced.contains(lowered) || lowered.hasPrefix("x-accel-") { continue }
+            if lowered == "content-type" { hasType = true }
+            fields.append(HeaderPair(name: name, value: upstream.value(at: index)))
+        }
+        return fields + file.filter { !(hasType && $0.name == "Content-Type") }
     }
 
     /// Body bytes up to this size are copied behind the held head rather than written apart
@@ -447,6 +502,29 @@ extension DownstreamHandler: UpstreamResponseSink {
             status: response.status, headers: headers, body: response.body, date: loop.date.current(),
             close: closeAfter, headRequest: exchange.head.method == "HEAD", into: &out)
         writeLocalResponse(out, status: response.status)
+    }
+
+    /// Writes a file answer: the head (with the response filters' and the route's fields),
+    /// then the file's bytes straight from the file (`FileRegion`), closed once written.
+    func writeFileResponse(_ answer: FileServer.Answer, closeAfter: Bool) {
+        guard let context, let exchange else {
+            try? answer.body?.handle.close()
+            return
+        }
+        let fields = answer.headers
+        let rules = responseFilters(status: answer.status, hasBody: false, exchange, lookup: { name in fields.first { $0.name.lowercased() == name }?.value }).rules
+        var headers = fields.filter { !rules.dropped.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
+        headers += rules.appended.map { ($0.name, $0.value) }
+        headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))
+        var out = context.channel.allocator.buffer(capacity: 256)
+        ErrorResponse.writeHead(status: answer.status, headers: headers, contentLength: answer.contentLength, date: loop.date.current(), close: closeAfter, into: &out)
+        writeLocalResponse(out, status: answer.status)
+        guard let body = answer.body else { return }
+        exchange.bytesOut += body.range.count
+        let region = FileRegion(fileHandle: body.handle, readerIndex: body.range.lowerBound, endIndex: body.range.upperBound + 1)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenComplete { _ in try? body.handle.close() }
+        context.write(NIOAny(IOData.fileRegion(region)), promise: written)
     }
 
     private func writeLocalResponse(_ response: ByteBuffer, status: Int) {

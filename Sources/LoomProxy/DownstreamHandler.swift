@@ -302,6 +302,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             switch localAnswer {
             case .error(let error)?: writeErrorResponse(error, closeAfter: closeAfter)
             case .static(let response)?: writeStaticResponse(response, closeAfter: closeAfter)
+            case .file(let answer)?: writeFileResponse(answer, closeAfter: closeAfter)
             case nil: break
             }
             finishExchange()
@@ -412,6 +413,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
             case .redirect(let redirect):
                 let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: query)
                 return .local(.static(StaticResponse(status: redirect.status, headers: [HeaderPair(name: "Location", value: location)])))
+            case .files(let files):
+                return .local(serveFile(files, route: route, head: head, path: path, captures: captures))
             case .proxy(let upstreamName):
                 exchange.upstreamName = upstreamName
                 guard let upstreamIndex = route.upstreamIndex else { return .local(.error(GatewayError(.noEndpointAvailable(retryAfter: nil)))) }
@@ -476,10 +479,33 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
     }
 
+    /// A `static` route's answer: the file the path names under the root, a redirect to a
+    /// directory's `/`, or 404/403/405.
+    private func serveFile(_ files: StaticFiles, route: ProxySnapshot.Route, head: HTTPRequestHead, path: String, captures: PathCaptures) -> LocalAnswer {
+        guard head.method == "GET" || head.method == "HEAD" else { return .error(GatewayError(.methodNotAllowed(allowed: ["GET", "HEAD"]))) }
+        // With strip_prefix, the file path starts after the route's prefix.
+        let relative = route.config.stripPrefix ? route.rewriter?.apply(to: path, captures: captures) ?? path : path
+        switch FileServer.lookup(Substring(relative), root: files.root, index: files.index) {
+        case .file(let file):
+            guard let answer = FileServer.answer(file, method: head.method, field: { head.headers.firstValue(named: $0) }) else {
+                return .error(GatewayError(.fileNotFound))
+            }
+            return .file(answer)
+        case .directory:
+            let location = path + "/" + (head.query.map { "?" + $0 } ?? "")
+            return .static(StaticResponse(status: 301, headers: [HeaderPair(name: "Location", value: location)]))
+        case .notFound:
+            return .error(GatewayError(.fileNotFound))
+        case .forbidden:
+            return .error(GatewayError(.fileForbidden))
+        }
+    }
+
     /// What Loom answers by itself.
-    private enum LocalAnswer {
+    enum LocalAnswer {
         case error(GatewayError)
         case `static`(StaticResponse)
+        case file(FileServer.Answer)
     }
 
     /// The origin-form target sent upstream: the normalized path (stripped or rewritten by the

@@ -37,6 +37,14 @@ enum ErrorResponse {
         status: Int, headers: [(String, String)], body: String, date: String, close: Bool, headRequest: Bool,
         into out: inout ByteBuffer
     ) {
+        // 1xx, 204 and 304 never carry a body or a length (RFC 9110 §8.6).
+        let bodyless = status < 200 || status == 204 || status == 304
+        writeHead(status: status, headers: headers, contentLength: bodyless ? nil : body.utf8.count, date: date, close: close, into: &out)
+        if !bodyless && !headRequest { out.writeString(body) }
+    }
+
+    /// A response head loom writes itself, with `Content-Length` when given.
+    static func writeHead(status: Int, headers: [(String, String)], contentLength: Int?, date: String, close: Bool, into out: inout ByteBuffer) {
         out.writeString("HTTP/1.1 \(status) \(reasonPhrase(status))\r\n")
         out.writeString("Date: \(date)\r\n")
         for (name, value) in headers {
@@ -45,14 +53,9 @@ enum ErrorResponse {
             out.writeString(value)
             out.writeString("\r\n")
         }
-        // 1xx, 204 and 304 never carry a body or a length (RFC 9110 §8.6).
-        let bodyless = status < 200 || status == 204 || status == 304
-        if !bodyless {
-            out.writeString("Content-Length: \(body.utf8.count)\r\n")
-        }
+        if let contentLength { out.writeString("Content-Length: \(contentLength)\r\n") }
         if close { out.writeString("Connection: close\r\n") }
         out.writeString("\r\n")
-        if !bodyless && !headRequest { out.writeString(body) }
     }
 
     /// The RFC 9110 reason phrase of `status`; empty for codes without one (RFC 9112 §4

@@ -53,6 +53,12 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case filterRejected(FilterRejection)
         /// A filter threw: loom answers 500 rather than dropping the connection.
         case filterFailed(FilterFailure)
+        /// A file loom serves (`static`, X-Sendfile) does not exist.
+        case fileNotFound
+        /// A file loom was asked to serve lies outside the directories it may serve from (an
+        /// X-Sendfile path elsewhere, a symbolic link out of the root, a directory without
+        /// an index file).
+        case fileForbidden
     }
 
     public enum Blame: String, Sendable {
@@ -72,7 +78,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .dotSegmentInPath, .rewrittenPathInvalid: 400
         case .tunnelNotSupported: 501
         case .requestHeaderTimeout, .clientTimeout: 408
-        case .routeNotFound: 404
+        case .routeNotFound, .fileNotFound: 404
+        case .fileForbidden: 403
         case .methodNotAllowed: 405
         case .noEndpointAvailable: 503
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: 502
@@ -92,6 +99,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             .responseHeaderTimeout, .perTryTimeout, .retriedStatus, .idleTimeout, .requestTimeout:
             .upstream
         case .noEndpointAvailable, .filterFailed: .internal
+        case .fileNotFound, .fileForbidden: .downstream
         case .filterRejected: .downstream
         }
     }
@@ -133,7 +141,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .dotSegmentInPath, .rewrittenPathInvalid: "bad_request"
         case .tunnelNotSupported: "not_implemented"
         case .requestHeaderTimeout, .clientTimeout: "request_timeout"
-        case .routeNotFound: "not_found"
+        case .routeNotFound, .fileNotFound: "not_found"
+        case .fileForbidden: "forbidden"
         case .methodNotAllowed: "method_not_allowed"
         case .noEndpointAvailable: "service_unavailable"
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: "bad_gateway"
@@ -154,6 +163,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .requestHeaderTimeout: "request header not received in time"
         case .clientTimeout: "client sent or read nothing for too long"
         case .routeNotFound: "no route matches this request"
+        case .fileNotFound: "no such file"
+        case .fileForbidden: "this file is not served"
         case .methodNotAllowed: "method not allowed on this route"
         case .noEndpointAvailable: "no upstream endpoint available"
         case .connectFailed: "could not connect to upstream"

@@ -114,6 +114,9 @@ package enum RequestExplainer {
             let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: head.query)
             lines.append("loom answers \(redirect.status) with Location: \(location)")
             return (lines, false)
+        case .files(let files):
+            lines.append("loom serves files from \(files.root) (index: \(files.index.joined(separator: ", ")))")
+            return (lines, false)
         case .proxy(let upstreamName):
             // The endpoint a first request on a fresh event loop would get (`random` explained
             // with 0; a keyed strategy without its key shows the round-robin fallback).

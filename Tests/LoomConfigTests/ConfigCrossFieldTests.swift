@@ -62,7 +62,7 @@ import Testing
                 add_headers: {Connection: close}
             """)
         #expect(result.messages == [
-            #"t.yaml:2:5 routes[0]: route needs "upstream", "respond" or "redirect""#,
+            #"t.yaml:2:5 routes[0]: route needs "upstream", "respond", "redirect" or "static""#,
             #"t.yaml:3:15 routes[0].priority: expected an integer, got "high""#,
             #"t.yaml:4:19 routes[0].add_headers.Connection: header "Connection" is managed by loom and cannot be set here"#,
         ])

@@ -30,9 +30,9 @@ struct ConfigValidatorTests {
 
     @Test func everyPlannedFeatureIsUnsupported() {
         var config = LoomConfiguration(origin: .environment, routes: [RouteConfig(name: "r", action: .respond(StaticResponse()))])
-        config.planned = PlannedFeatures(acme: ACMESettings(enabled: true), cache: CacheSettings(), postgres: PostgresSettings(url: "pg"), xSendfile: true, sections: [PlannedSection(path: "cors", feature: "CORS")])
+        config.planned = PlannedFeatures(acme: ACMESettings(enabled: true), cache: CacheSettings(), postgres: PostgresSettings(url: "pg"), sections: [PlannedSection(path: "cors", feature: "CORS")])
         let diagnostics = ConfigValidator.validate(config, sourceMap: ConfigSourceMap(file: "mem"))
-        #expect(diagnostics.count == 5)
+        #expect(diagnostics.count == 4)
         #expect(diagnostics.allSatisfy { $0.severity == .unsupported })
     }
 

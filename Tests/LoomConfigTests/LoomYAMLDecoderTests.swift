@@ -188,7 +188,7 @@ struct LoomYAMLDecoderTests {
             "t.yaml:12:5 routes[0].upstream: unknown upstream \"a\"",
             "t.yaml:14:5 routes[1].upstream: unknown upstream \"a\"",
             "t.yaml:15:5 routes[1].respond: \"upstream\" and \"respond\" cannot both be set",
-            "t.yaml:16:5 routes[2]: route needs \"upstream\", \"respond\" or \"redirect\"",
+            "t.yaml:16:5 routes[2]: route needs \"upstream\", \"respond\", \"redirect\" or \"static\"",
             "t.yaml:18:11 routes[3].path: invalid path \"/a*b\" (use \"/x\", \"/x/*\" or \"/x/{param}\")",
             "t.yaml:19:14 routes[3].methods: must list at least one method",
         ])
