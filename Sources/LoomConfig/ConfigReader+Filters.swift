@@ -26,11 +26,21 @@ extension ConfigReader {
         },
         "jwt": FilterReader(keys: jwtKeys) { reader, table in reader.jwt(table).map(FilterSettings.jwt) },
         "basic_auth": FilterReader(keys: basicAuthKeys) { reader, table in reader.basicAuth(table).map(FilterSettings.basicAuth) },
+        "headers": FilterReader(keys: headerFilterKeys) { reader, table in
+            var fields: [ConfigSourceMap.Field: String] = [:]
+            let settings = HeaderFilterSettings(
+                request: reader.headerRules(table, requestHeaderKeys, fields: &fields), response: reader.headerRules(table, responseHeaderKeys, fields: &fields))
+            if !headerFilterKeys.contains(where: table.has) { reader.report(table.path, at: table.location, "headers changes nothing: give add_headers, set_headers, remove_headers or their _response_ forms") }
+            return .headers(settings)
+        },
         "rate_limit": FilterReader(keys: ["rate", "burst", "key", "max_keys"]) { reader, table in
             reader.rateLimitSettings(table).map(FilterSettings.rateLimit)
         },
     ]
 
+    static let headerFilterKeys = [
+        requestHeaderKeys.add, requestHeaderKeys.set, requestHeaderKeys.remove, responseHeaderKeys.add, responseHeaderKeys.set, responseHeaderKeys.remove,
+    ]
     static let compressionKeys = ["algorithms", "min_size", "content_types", "level"]
     static let securityHeaderKeys = ["hsts", "content_type_options", "frame_options", "referrer_policy", "content_security_policy"]
     static let referrerPolicies = [

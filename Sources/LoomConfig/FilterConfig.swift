@@ -28,6 +28,7 @@ public enum FilterSettings: Sendable, Equatable {
     case bodyLimit(BodyLimitSettings)
     case jwt(JWTSettings)
     case basicAuth(BasicAuthSettings)
+    case headers(HeaderFilterSettings)
 
     public var typeName: String {
         switch self {
@@ -35,6 +36,7 @@ public enum FilterSettings: Sendable, Equatable {
         case .bodyLimit: "body_limit"
         case .jwt: "jwt"
         case .basicAuth: "basic_auth"
+        case .headers: "headers"
         case .apiKey: "api_key"
         case .rateLimit: "rate_limit"
         case .cors: "cors"
@@ -248,5 +250,17 @@ public struct BodyLimitSettings: Sendable, Equatable {
 
     public init(maxSize: Int) {
         self.maxSize = maxSize
+    }
+}
+
+/// `headers`: the route header rules (`add_headers`, `set_headers`, `remove_headers` and the
+/// `_response_` three) as a filter, so they can apply to every route from the global list.
+public struct HeaderFilterSettings: Sendable, Equatable {
+    public var request: HeaderRules
+    public var response: HeaderRules
+
+    public init(request: HeaderRules = HeaderRules(), response: HeaderRules = HeaderRules()) {
+        self.request = request
+        self.response = response
     }
 }

@@ -24,6 +24,7 @@ public struct FilterRegistry: Sendable {
         "body_limit": BodyLimitFilter.factory,
         "jwt": JWTFilter.factory,
         "basic_auth": BasicAuthFilter.factory,
+        "headers": HeadersFilter.factory,
     ])
 
     /// This registry with `factory` for `type` (added or replacing the built-in one).

@@ -182,7 +182,7 @@ import Testing
             """)
         #expect(result.messages == [
             #"t.yaml:2:12 filters[0].type: unknown filter type "securty_headers" (did you mean "security_headers"?)"#,
-            #"t.yaml:3:5 filters[1]: missing required key "type" (one of api_key, basic_auth, body_limit, compression, cors, ip_filter, jwt, rate_limit, security_headers)"#,
+            #"t.yaml:3:5 filters[1]: missing required key "type" (one of api_key, basic_auth, body_limit, compression, cors, headers, ip_filter, jwt, rate_limit, security_headers)"#,
             #"t.yaml:4:5 filters[2]: ip_filter needs "allow" or "deny""#,
             #"t.yaml:5:31 filters[3].allow[0]: invalid address or CIDR block "10.0.0.0/33" (use e.g. "10.0.0.0/8" or "::1")"#,
             #"t.yaml:5:47 filters[3].block: unknown key "block""#,

@@ -101,6 +101,7 @@ import Testing
             .apiKey(APIKeySettings(keys: ["k"])), .compression(CompressionSettings()),
             .bodyLimit(BodyLimitSettings(maxSize: 1)), .jwt(JWTSettings(keys: .secret(String(repeating: "s", count: 32), algorithm: "HS256"))),
             .basicAuth(BasicAuthSettings(entries: [.init(user: "a", hash: "{SHA}lW2ZjsFP+nY11L3OFMUH/UdgUQQ=")])),
+            .headers(HeaderFilterSettings(request: HeaderRules(add: [HeaderPair(name: "X-A", value: "1")]))),
         ]
         #expect(Set(samples.map(\.typeName)) == Set(FilterConfig.knownTypes), "a sample per readable type")
         let built = FilterRegistry.builtIn.chain(samples.map(FilterConfig.init))

@@ -273,6 +273,32 @@ extension ProxyE2E {
             }
         }
 
+        /// A global `headers` filter changes every route's requests and responses, with the
+        /// route's own rules applied under it.
+        @Test func globalHeaderRules() async throws {
+            try await Self.withRawUpstream("HTTP/1.1 200 OK\r\nServer: app/1.2\r\nX-Debug: 1\r\nContent-Length: 2\r\n\r\nok", """
+                filters: [{type: headers, set_headers: {X-Env: prod}, remove_headers: [X-Internal], remove_response_headers: [Server, X-Debug], add_response_headers: {X-Served-By: loom}}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{raw}"]}]
+                routes: [{id: all, upstream: app, add_response_headers: {X-Route: all}}]
+                """) { proxy in
+                let response = try proxy.get("/", headers: ["X-Env: dev", "X-Internal: secret"])
+                #expect(response.header("server") == nil && response.header("x-debug") == nil)
+                #expect(response.header("x-served-by") == "loom" && response.header("x-route") == "all")
+                try await E2E.withBackends(1, dialect: .loomYAML, """
+                    filters: [{type: headers, set_headers: {X-Env: prod}, remove_headers: [X-Internal]}]
+                    upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                    routes: [{id: all, upstream: app}]
+                    """) { _, echo in
+                    let echoed = try EchoedRequest(try echo.get("/", headers: ["X-Env: dev", "X-Internal: secret"]))
+                    #expect(echoed.values("x-env") == ["prod"] && !echoed.has("x-internal"))
+                }
+                let bad = ConfigLoader.load(text: "filters: [{type: headers}, {type: headers, set_headers: {Host: x}}]\n", fileName: "t.yaml", dialect: .loomYAML, environment: [:])
+                let messages = bad.diagnostics.map(\.description)
+                #expect(messages.contains(#"t.yaml:1:11 filters[0]: headers changes nothing: give add_headers, set_headers, remove_headers or their _response_ forms"#), "\(messages)")
+                #expect(messages.contains { $0.contains("filters[1].set_headers.Host") } && !messages.contains { $0.contains("filters[1]: headers changes nothing") })
+            }
+        }
+
         /// `{raw}` in `text` is a raw backend answering `response` to everything.
         static func withRawUpstream(_ response: String, _ text: String, _ body: (ProxyHarness) async throws -> Void) async throws {
             try await ResilienceTests.withRawBackend(response, closeAfter: false) { raw in
