@@ -142,7 +142,13 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// `data` through the request filters' body transforms (as it is without any); nil when
     /// they refused it or failed, and the exchange was failed with their verdict.
     private func transformedRequestBody(_ data: ByteBuffer, endOfStream: Bool, _ exchange: Exchange) -> ByteBuffer? {
-        guard let transforms = exchange.requestTransforms else { return data }
+        transformed(data, endOfStream: endOfStream, by: exchange.requestTransforms)
+    }
+
+    /// `data` through `transforms`, or nil after failing the exchange with their verdict: an
+    /// answer while the response has not started, a cut connection once it has.
+    private func transformed(_ data: ByteBuffer, endOfStream: Bool, by transforms: BodyTransforms?) -> ByteBuffer? {
+        guard let transforms else { return data }
         switch transforms.run(data, endOfStream: endOfStream) {
         case .success(let output):
             return output
@@ -377,16 +383,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// they failed, and the exchange with them: the response has started, so the connection
     /// is cut.
     private func transformedResponseBody(_ data: ByteBuffer, endOfStream: Bool, _ exchange: Exchange) -> ByteBuffer? {
-        guard let transforms = exchange.responseTransforms else { return data }
-        switch transforms.run(data, endOfStream: endOfStream) {
-        case .success(let output):
-            return output
-        case .failure(.rejected(let rejection)):
-            failExchange(GatewayError(.filterRejected(rejection)))
-        case .failure(.failed(let failure)):
-            failExchange(GatewayError(.filterFailed(failure)))
-        }
-        return nil
+        transformed(data, endOfStream: endOfStream, by: exchange.responseTransforms)
     }
 
     func upstreamFailed(_ error: GatewayError, receivedBytes: Bool) {

@@ -113,6 +113,11 @@ struct DownstreamStateMachine {
             state = .exchanging(exchange)
             return .awaitFilters
         }
+        return start(&exchange, local: local, bufferedBytes: bufferedBytes)
+    }
+
+    /// The exchange answers locally or goes upstream.
+    private mutating func start(_ exchange: inout Exchange, local: Bool, bufferedBytes: Bool) -> StartAction {
         if local {
             exchange.responseStarted = true
             exchange.responseFraming = .contentLength
@@ -128,15 +133,7 @@ struct DownstreamStateMachine {
     /// no exchange waits for them (it ended meanwhile).
     mutating func filtersResumed(local: Bool, bufferedBytes: Bool) -> StartAction? {
         guard var exchange, exchange.upstream == .none, !exchange.responseStarted else { return nil }
-        if local {
-            exchange.responseStarted = true
-            exchange.responseFraming = .contentLength
-            state = .exchanging(exchange)
-            return .respondLocally(closeAfter: closesAfterLocalResponse(exchange, bufferedBytes: bufferedBytes))
-        }
-        exchange.upstream = .connecting
-        state = .exchanging(exchange)
-        return .acquireUpstream
+        return start(&exchange, local: local, bufferedBytes: bufferedBytes)
     }
 
     /// Whether the exchange waits for a paused filter.

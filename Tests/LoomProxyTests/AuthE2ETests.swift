@@ -13,74 +13,74 @@ extension ProxyE2E {
         static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
         static let secret = "an HMAC secret of at least 32 bytes, for HS256"
 
-        /// Runs the external signer: writes the key set into `directory`, returns the tokens.
-        static func tokens(in directory: URL) throws -> [String: String] {
-            let result = try E2E.run(
-                "python3", [fixtures.appendingPathComponent("make_jwts.py").path, directory.appendingPathComponent("jwks.json").path, secret])
-            #expect(result.status == 0, "\(result.stderr)")
-            return try JSONDecoder().decode([String: String].self, from: result.stdout)
-        }
-
-        @Test func externallySignedTokensAreAcceptedAndEveryBadOneRefused() async throws {
+        /// Runs the external signer in a fresh directory: `body` gets the key set's path and the
+        /// tokens.
+        static func withTokens(_ body: (_ jwks: String, _ tokens: [String: String]) async throws -> Void) async throws {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("loom-jwt-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
-            let tokens = try Self.tokens(in: directory)
-            try await E2E.withBackends(1, dialect: .loomYAML, """
-                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
-                routes:
-                  - id: api
-                    upstream: app
-                    filters:
-                      - type: jwt
-                        jwks_file: \(directory.appendingPathComponent("jwks.json").path)
-                        issuer: https://issuer.example
-                        audience: [loom-api]
-                        leeway: 30s
-                        claims_to_headers: {sub: X-User-ID, role: X-Role, n: X-N}
-                """) { _, proxy in
-                for name in ["rs256", "ps256", "es256", "eddsa", "within_leeway"] {
-                    // Twice: the first use of a key pauses to fetch its verifier, the second does not.
-                    for _ in 0..<2 {
-                        let response = try proxy.get("/me", headers: ["Authorization: Bearer \(tokens[name]!)", "X-User-ID: mallory"])
-                        #expect(response.status == 200, "\(name): \(response.bodyText)")
-                        guard response.status == 200 else { continue }
-                        let echoed = try EchoedRequest(response)
-                        #expect(echoed.values("x-user-id") == ["user-42"], "\(name): the claim, never the client's own field")
-                        #expect(echoed.values("x-role") == ["admin"] && echoed.values("x-n") == ["7"])
-                        #expect(!echoed.has("authorization"), "the token is not forwarded")
+            let jwks = directory.appendingPathComponent("jwks.json").path
+            let result = try E2E.run("python3", [fixtures.appendingPathComponent("make_jwts.py").path, jwks, secret])
+            #expect(result.status == 0, "\(result.stderr)")
+            try await body(jwks, try JSONDecoder().decode([String: String].self, from: result.stdout))
+        }
+
+        @Test func externallySignedTokensAreAcceptedAndEveryBadOneRefused() async throws {
+            try await Self.withTokens { jwks, tokens in
+                try await E2E.withBackends(1, dialect: .loomYAML, """
+                    upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                    routes:
+                      - id: api
+                        upstream: app
+                        filters:
+                          - type: jwt
+                            jwks_file: \(jwks)
+                            issuer: https://issuer.example
+                            audience: [loom-api]
+                            leeway: 30s
+                            claims_to_headers: {sub: X-User-ID, role: X-Role, n: X-N}
+                    """) { _, proxy in
+                    for name in ["rs256", "ps256", "es256", "eddsa", "within_leeway"] {
+                        // Twice: the first use of a key pauses to fetch its verifier, the second does not.
+                        for _ in 0..<2 {
+                            let response = try proxy.get("/me", headers: ["Authorization: Bearer \(tokens[name]!)", "X-User-ID: mallory"])
+                            #expect(response.status == 200, "\(name): \(response.bodyText)")
+                            guard response.status == 200 else { continue }
+                            let echoed = try EchoedRequest(response)
+                            #expect(echoed.values("x-user-id") == ["user-42"], "\(name): the claim, never the client's own field")
+                            #expect(echoed.values("x-role") == ["admin"] && echoed.values("x-n") == ["7"])
+                            #expect(!echoed.has("authorization"), "the token is not forwarded")
+                        }
                     }
+                    let refused = [
+                        "expired": "token expired", "early": "token not yet valid", "wrong_audience": "audience not accepted",
+                        "wrong_issuer": "issuer not accepted", "unknown_kid": "unknown key id", "wrong_key": "no key for this token",
+                        "alg_none": "signature missing", "tampered": "signature does not verify", "hs256": "algorithm not accepted",
+                    ]
+                    for (name, reason) in refused {
+                        let response = try proxy.get("/me", headers: ["Authorization: Bearer \(tokens[name]!)"])
+                        #expect(response.status == 401, "\(name)")
+                        #expect(response.header("www-authenticate")?.contains(#"error="invalid_token""#) == true, "\(name)")
+                        #expect(E2E.json(response)["message"] as? String == "invalid bearer token: \(reason)", "\(name)")
+                    }
+                    let missing = try proxy.get("/me")
+                    #expect(missing.status == 401 && missing.header("www-authenticate") == #"Bearer realm="loom""#)
+                    #expect(try proxy.get("/me", headers: ["Authorization: Basic YTpi"]).status == 401)
                 }
-                let refused = [
-                    "expired": "token expired", "early": "token not yet valid", "wrong_audience": "audience not accepted",
-                    "wrong_issuer": "issuer not accepted", "unknown_kid": "unknown key id", "wrong_key": "no key for this token",
-                    "alg_none": "signature missing", "tampered": "signature does not verify", "hs256": "algorithm not accepted",
-                ]
-                for (name, reason) in refused {
-                    let response = try proxy.get("/me", headers: ["Authorization: Bearer \(tokens[name]!)"])
-                    #expect(response.status == 401, "\(name)")
-                    #expect(response.header("www-authenticate")?.contains(#"error="invalid_token""#) == true, "\(name)")
-                    #expect(E2E.json(response)["message"] as? String == "invalid bearer token: \(reason)", "\(name)")
-                }
-                let missing = try proxy.get("/me")
-                #expect(missing.status == 401 && missing.header("www-authenticate") == #"Bearer realm="loom""#)
-                #expect(try proxy.get("/me", headers: ["Authorization: Basic YTpi"]).status == 401)
             }
         }
 
         @Test func sharedSecretTokensAndForwarding() async throws {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("loom-jwt-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let tokens = try Self.tokens(in: directory)
-            try await E2E.withBackends(1, dialect: .loomYAML, """
-                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
-                routes: [{id: api, upstream: app, filters: [{type: jwt, secret: "\(Self.secret)", forward_token: true}]}]
-                """) { _, proxy in
-                let accepted = try proxy.get("/me", headers: ["Authorization: bearer \(tokens["hs256"]!)"])
-                #expect(accepted.status == 200)
-                #expect(try EchoedRequest(accepted).values("authorization") == ["bearer \(tokens["hs256"]!)"], "forward_token keeps it")
-                #expect(try proxy.get("/me", headers: ["Authorization: Bearer \(tokens["rs256"]!)"]).status == 401, "only HS256 with a secret")
+            try await Self.withTokens { _, tokens in
+                try await E2E.withBackends(1, dialect: .loomYAML, """
+                    upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                    routes: [{id: api, upstream: app, filters: [{type: jwt, secret: "\(Self.secret)", forward_token: true}]}]
+                    """) { _, proxy in
+                    let accepted = try proxy.get("/me", headers: ["Authorization: bearer \(tokens["hs256"]!)"])
+                    #expect(accepted.status == 200)
+                    #expect(try EchoedRequest(accepted).values("authorization") == ["bearer \(tokens["hs256"]!)"], "forward_token keeps it")
+                    #expect(try proxy.get("/me", headers: ["Authorization: Bearer \(tokens["rs256"]!)"]).status == 401, "only HS256 with a secret")
+                }
             }
         }
 
