@@ -86,9 +86,15 @@ public struct BasicAuthSettings: Sendable, Equatable {
 
         public static func isSupportedHash(_ hash: String) -> Bool {
             if hash.hasPrefix("{SHA}") { return hash.count == 5 + 28 }
-            // `$2y$10$` + 53 characters of salt and hash.
-            return ["$2y$", "$2a$", "$2b$"].contains { hash.hasPrefix($0) } && hash.count == 60
+            // `$2y$10$` + 53 characters of salt and hash; a cost loom can check in reasonable
+            // time (each step doubles it; htpasswd allows up to 17).
+            guard ["$2y$", "$2a$", "$2b$"].contains(where: { hash.hasPrefix($0) }), hash.count == 60,
+                Array(hash)[6] == "$", let cost = Int(hash.dropFirst(4).prefix(2))
+            else { return false }
+            return bcryptCosts.contains(cost)
         }
+
+        public static let bcryptCosts = 4...17
     }
 
     public init(entries: [Entry], realm: String = "loom") {

@@ -13,11 +13,6 @@ extension ConfigReader {
         switch (table["secret"], table["jwks_file"]) {
         case (let node?, nil):
             guard let secret = string(node, table.path("secret")) else { return nil }
-            // RFC 7518 §3.2: a key at least as long as the hash output.
-            guard secret.utf8.count >= 32 else {
-                report(table.path("secret"), at: node.location, "secret must be at least 32 bytes (RFC 7518 §3.2); use a long random value, e.g. \"${JWT_SECRET}\"")
-                return nil
-            }
             var algorithm = "HS256"
             if let node = table["algorithm"], let name = string(node, table.path("algorithm")) {
                 guard JWTSettings.hmacAlgorithms.contains(name) else {
@@ -25,6 +20,12 @@ extension ConfigReader {
                     return nil
                 }
                 algorithm = name
+            }
+            // RFC 7518 §3.2: a key at least as long as the hash output (32, 48, 64 bytes).
+            let minimum = Int(algorithm.dropFirst(2))! / 8
+            guard secret.utf8.count >= minimum else {
+                report(table.path("secret"), at: node.location, "secret must be at least \(minimum) bytes for \(algorithm) (RFC 7518 §3.2); use a long random value, e.g. \"${JWT_SECRET}\"")
+                return nil
             }
             keys = .secret(secret, algorithm: algorithm)
         case (nil, let node?):
@@ -110,7 +111,7 @@ extension ConfigReader {
         return settings
     }
 
-    static let htpasswdProblem = "expected user:hash with a bcrypt ($2y$, $2a$, $2b$) or {SHA} hash (create one with `htpasswd -B`)"
+    static let htpasswdProblem = "expected user:hash with a bcrypt ($2y$, $2a$, $2b$; cost 4 to 17) or {SHA} hash (create one with `htpasswd -B`)"
 
     /// A JWKS file's text, when it is JSON with a non-empty `keys` list whose every key has a
     /// `kid` and a public key type loom can use.

@@ -28,6 +28,7 @@ public struct APIKeyFilter: HTTPFilter {
     }
 
     public func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
+        guard request.fieldCount(header.lowercased()) <= 1 else { return .reject(.repeatedCredentials(header)) }
         let presented = request.header(header) ?? query.flatMap(request.queryParameter)
         // Neither copy goes on, whichever was checked.
         request.upstreamChanges.remove(header)

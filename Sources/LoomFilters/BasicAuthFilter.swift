@@ -11,7 +11,9 @@ import Synchronization
 ///
 /// `{SHA}` hashes are checked on the event loop. bcrypt is slow on purpose (tens of
 /// milliseconds), so the filter pauses and checks it on its own queue, one at a time: a flood
-/// of wrong passwords costs one core at most, never the event loops. Passwords that
+/// of wrong passwords costs one core at most, never the event loops. At most `waitingLimit`
+/// checks wait; beyond, requests get 503 with `Retry-After` rather than a queue that grows
+/// without bound. Passwords that
 /// verified are remembered (by a SHA-256 of user, password and hash; bounded), so a client
 /// sending the same credentials on every request pays the bcrypt cost once. An unknown user
 /// is checked against a dummy hash, so timing does not tell which users exist.
@@ -21,6 +23,12 @@ final class BasicAuthFilter: HTTPFilter {
     private let hashes: [String: String]
     private let verified = Mutex<Set<SHA256Digest>>([])
     private let queue = DispatchQueue(label: "loom.basic_auth.bcrypt")
+    /// bcrypt checks queued or running.
+    private let waiting = Atomic(0)
+    static let waitingLimit = 32
+    static let busy = FilterRejection(
+        status: 503, code: "service_unavailable", message: "too many password checks in progress",
+        headers: [HeaderPair(name: "Retry-After", value: "1")])
 
     static let factory: FilterRegistry.Factory = { settings in
         guard case .basicAuth(let settings) = settings else { return nil }
@@ -46,6 +54,7 @@ final class BasicAuthFilter: HTTPFilter {
     }
 
     func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
+        guard request.fieldCount("authorization") <= 1 else { return .reject(.repeatedCredentials("Authorization")) }
         guard let (user, password) = Self.credentials(request.header("authorization")) else { return .reject(refusal) }
         let hash = hashes[user]
         if let hash, hash.hasPrefix("{SHA}") {
@@ -54,9 +63,14 @@ final class BasicAuthFilter: HTTPFilter {
         }
         let remembered = SHA256.hash(data: Data((user + "\u{0}" + password + "\u{0}" + (hash ?? "")).utf8))
         if hash != nil, verified.withLock({ $0.contains(remembered) }) { return .continue }
+        guard waiting.add(1, ordering: .relaxed).newValue <= Self.waitingLimit else {
+            waiting.subtract(1, ordering: .relaxed)
+            return .reject(Self.busy)
+        }
         let refusal = self.refusal
         return .pause(FilterPause { resumer in
             self.queue.async {
+                defer { self.waiting.subtract(1, ordering: .relaxed) }
                 // bcrypt implementations take `$2b$`; `$2y$` (PHP's, htpasswd's) is the same.
                 let bcrypt = hash.map { $0.hasPrefix("$2y$") ? "$2b$" + $0.dropFirst(4) : $0 } ?? self.dummyHash
                 guard Bcrypt.verify(password, hash: bcrypt), hash != nil else {

@@ -27,12 +27,14 @@ struct CompressionFilter: HTTPFilter {
         else { return }
         // Bodiless responses too (HEAD, 304): their fields describe the full response.
         if !Self.variesOnAcceptEncoding(response.header("vary")) { response.changes.add("Vary", "Accept-Encoding") }
-        guard response.hasBody else { return }
         if let length = response.header("content-length").flatMap({ Int($0) }), length < settings.minSize { return }
         guard let coding = ContentCoding.negotiate(request.header("accept-encoding"), offered: settings.algorithms) else { return }
+        // The validator of the compressed variant, on a 304 or HEAD answer too, so a cache
+        // holding the compressed body can freshen it (RFC 9111 §4.3.4).
+        if let etag = response.header("etag"), !etag.hasPrefix("W/") { response.changes.set("ETag", "W/" + etag) }
+        guard response.hasBody else { return }
         response.transformBody(try Compressor(coding, level: settings.level))
         response.changes.set("Content-Encoding", coding.rawValue)
-        if let etag = response.header("etag"), !etag.hasPrefix("W/") { response.changes.set("ETag", "W/" + etag) }
         response.changes.remove("Accept-Ranges")
     }
 

@@ -48,6 +48,11 @@ public struct FilterRequest {
         return upstreamChanges.value(lowered, received: head.headers.firstValue(named: lowered))
     }
 
+    /// How many fields named `name` (lower-cased) the request carried.
+    public func fieldCount(_ lowered: String) -> Int {
+        (0..<head.headers.count).reduce(0) { $0 + (head.headers.name(at: $1, equals: lowered) ? 1 : 0) }
+    }
+
     /// Drops every query parameter named `name` from the request sent upstream, and from the
     /// target loom logs (a credential, say).
     public mutating func removeQueryParameter(_ name: String) {

@@ -111,6 +111,12 @@ public struct FilterRejection: Error, Sendable, Equatable {
         self.message = message
         self.headers = headers
     }
+
+    /// 400 for a request carrying a credential field twice: the filter checks one, and an
+    /// upstream might read the other.
+    public static func repeatedCredentials(_ field: String) -> FilterRejection {
+        FilterRejection(status: 400, code: "bad_request", message: "more than one \(field) field")
+    }
 }
 
 /// What `onLog` sees of a finished exchange.

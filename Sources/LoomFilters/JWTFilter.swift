@@ -28,7 +28,8 @@ final class JWTFilter: HTTPFilter {
     private let jwks: [String: JWK]
     /// The key a token without `kid` is checked with: the key set's first.
     private let defaultKeyID: String?
-    private let verifiers = Mutex<[String: any JWTAlgorithm]>([:])
+    /// Verifiers by key id and algorithm; nil for a pair jwt-kit cannot make one for.
+    private let verifiers = Mutex<[String: (any JWTAlgorithm)?]>([:])
     let missing: FilterRejection
 
     static let factory: FilterRegistry.Factory = { settings in
@@ -84,6 +85,7 @@ final class JWTFilter: HTTPFilter {
     }
 
     func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
+        guard request.fieldCount("authorization") <= 1 else { return .reject(.repeatedCredentials("Authorization")) }
         guard let token = Self.bearerToken(request.header("authorization")) else { return .reject(missing) }
         let parsed: JWTToken
         do {
@@ -93,19 +95,22 @@ final class JWTFilter: HTTPFilter {
         }
         guard settings.algorithms.contains(parsed.algorithm) else { return .reject(invalid("algorithm not accepted")) }
         if let keyIDs, let keyID = parsed.keyID, !keyIDs.contains(keyID) { return .reject(invalid("unknown key id")) }
-        let cacheKey = (parsed.keyID ?? "") + "\u{0}" + parsed.algorithm
-        if let verifier = verifiers.withLock({ $0[cacheKey] }) {
+        // A secret's verifier does not depend on `kid`, so an attacker's ids cannot grow the
+        // cache: its keys are the configured key ids times the accepted algorithms.
+        let cacheKey = (keyIDs == nil ? "" : parsed.keyID ?? "") + "\u{0}" + parsed.algorithm
+        if let known = verifiers.withLock({ $0[cacheKey] }) {
+            guard let verifier = known else { return .reject(invalid("no key for this token")) }
             return check(parsed, with: verifier, &request)
         }
-        // First use of this key with this algorithm: fetch its verifier from jwt-kit's actor.
+        // First use of this key with this algorithm: have jwt-kit's actor make its verifier
+        // (or say it cannot: that is kept too, so it is asked once).
         return .pause(FilterPause { resumer in
             Self.run {
-                do {
-                    let verifier = try await self.makeVerifier(keyID: parsed.keyID, algorithm: parsed.algorithm)
-                    self.verifiers.withLock { $0[cacheKey] = verifier }
-                    resumer.resume { request in self.check(parsed, with: verifier, &request) }
-                } catch {
-                    resumer.resume(.reject(self.invalid("no key for this token")))
+                let verifier = try? await self.makeVerifier(keyID: parsed.keyID, algorithm: parsed.algorithm)
+                self.verifiers.withLock { $0[cacheKey] = .some(verifier) }
+                resumer.resume { request in
+                    guard let verifier else { return .reject(self.invalid("no key for this token")) }
+                    return self.check(parsed, with: verifier, &request)
                 }
             }
         })

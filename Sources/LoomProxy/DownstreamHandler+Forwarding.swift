@@ -253,16 +253,17 @@ extension DownstreamHandler: UpstreamResponseSink {
             exchange.connection = nil
         }
         let request = exchange.head
-        switch FileServer.lookup(sendfile: sendfile, accelRedirect: accelRedirect, settings: exchange.snapshot.configuration.xSendfile) {
+        let settings = exchange.snapshot.configuration.xSendfile
+        switch FileServer.lookup(sendfile: sendfile, accelRedirect: accelRedirect, settings: settings) {
         case .file(let path):
-            guard var answer = FileServer.answer(path, method: request.method, field: { request.headers.firstValue(named: $0) }) else {
+            let directories = settings.roots + settings.accelMappings.map(\.directory)
+            guard var answer = FileServer.answer(path, within: directories, method: request.method, field: { request.headers.firstValue(named: $0) }) else {
                 failExchange(GatewayError(.fileNotFound))
                 return true
             }
             answer.headers = Self.sendfileFields(head.headers, snapshot: exchange.snapshot, file: answer.headers)
             let action = machine.responseHeadReceived(upstreamFraming: answer.body.map { .contentLength($0.range.count) } ?? .none, bufferedBytes: bufferedBytes)
             writeFileResponse(answer, closeAfter: action.closeAfter)
-            finishExchange()
         case .notFound, .directory:
             failExchange(GatewayError(.fileNotFound))
         case .forbidden:
@@ -502,12 +503,13 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     /// Writes a file answer: the head (with the response filters' and the route's fields),
-    /// then the file's bytes straight from the file (`FileRegion`), closed once written.
+    /// then the file's bytes straight from the file, and ends the exchange once they are out.
     func writeFileResponse(_ answer: FileServer.Answer, closeAfter: Bool) {
         guard let context, let exchange else {
             try? answer.body?.handle.close()
             return
         }
+        defer { flushClient() }
         let fields = answer.headers
         let rules = responseFilters(status: answer.status, hasBody: false, exchange, lookup: { name in fields.first { $0.name.lowercased() == name }?.value }).rules
         var headers = fields.filter { !rules.dropped.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
@@ -516,12 +518,45 @@ extension DownstreamHandler: UpstreamResponseSink {
         var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.writeHead(status: answer.status, headers: headers, contentLength: answer.contentLength, date: loop.date.current(), close: closeAfter, into: &out)
         writeLocalResponse(out, status: answer.status)
-        guard let body = answer.body else { return }
-        exchange.bytesOut += body.range.count
-        let region = FileRegion(fileHandle: body.handle, readerIndex: body.range.lowerBound, endIndex: body.range.upperBound + 1)
+        guard let body = answer.body else {
+            finishExchange()
+            return
+        }
+        // The exchange stays open while the file goes out, under its idle timeout: a client
+        // that takes no bytes for that long is cut off, a slow one that keeps reading is not.
+        startExchangeTimers(exchange, now: loop.now)
+        sendFileSlice(body, from: body.range.lowerBound, serial: exchangeSerial)
+    }
+
+    /// File bytes leave in slices of this size, each written when the last has gone to the
+    /// socket: the progress counts as activity, and a slow client holds one slice at most.
+    static let fileSlice = 256 * 1024
+
+    /// Writes the slice of `body` starting at `offset` (sendfile, through a `FileRegion`);
+    /// the next follows when it is written, and the last ends the exchange. A write that
+    /// fails (the client went away) or an exchange that ended meanwhile closes the file.
+    private func sendFileSlice(_ body: FileServer.Body, from offset: Int, serial: Int) {
+        guard let context else {
+            try? body.handle.close()
+            return
+        }
+        let end = min(offset + Self.fileSlice, body.range.upperBound + 1)
         let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenComplete { _ in try? body.handle.close() }
-        context.write(NIOAny(IOData.fileRegion(region)), promise: written)
+        written.futureResult.whenComplete { result in
+            guard case .success = result, self.exchangeSerial == serial, let exchange = self.exchange else {
+                try? body.handle.close()
+                return
+            }
+            exchange.bytesOut += end - offset
+            self.noteActivity()
+            if end > body.range.upperBound {
+                try? body.handle.close()
+                self.finishExchange()
+            } else {
+                self.sendFileSlice(body, from: end, serial: serial)
+            }
+        }
+        context.writeAndFlush(NIOAny(IOData.fileRegion(FileRegion(fileHandle: body.handle, readerIndex: offset, endIndex: end))), promise: written)
     }
 
     private func writeLocalResponse(_ response: ByteBuffer, status: Int) {

@@ -302,7 +302,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
             switch localAnswer {
             case .error(let error)?: writeErrorResponse(error, closeAfter: closeAfter)
             case .static(let response)?: writeStaticResponse(response, closeAfter: closeAfter)
-            case .file(let answer)?: writeFileResponse(answer, closeAfter: closeAfter)
+            case .file(let answer)?:
+                // Ends the exchange itself, once the file has gone out.
+                writeFileResponse(answer, closeAfter: closeAfter)
+                return
             case nil: break
             }
             finishExchange()
@@ -487,7 +490,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let relative = route.config.stripPrefix ? route.rewriter?.apply(to: path, captures: captures) ?? path : path
         switch FileServer.lookup(Substring(relative), root: files.root, index: files.index) {
         case .file(let file):
-            guard let answer = FileServer.answer(file, method: head.method, field: { head.headers.firstValue(named: $0) }) else {
+            guard let answer = FileServer.answer(file, within: [files.root], method: head.method, field: { head.headers.firstValue(named: $0) }) else {
                 return .error(GatewayError(.fileNotFound))
             }
             return .file(answer)

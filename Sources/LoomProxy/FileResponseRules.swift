@@ -52,7 +52,8 @@ enum FileResponseRules {
     /// One `bytes=` range against a file of `size`. A malformed field, another unit, or
     /// several ranges are ignored (the whole file: RFC 9110 §14.2 lets a server ignore Range).
     static func byteRange(_ field: String, size: Int) -> Plan {
-        guard field.hasPrefix("bytes=") else { return .full }
+        // The unit is case-insensitive (RFC 9110 §14.1).
+        guard field.prefix(6).lowercased() == "bytes=" else { return .full }
         let spec = field.dropFirst(6).trimmingSpaces
         guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return .full }
         let first = spec[..<dash], last = spec[spec.index(after: dash)...]

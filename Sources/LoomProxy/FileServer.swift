@@ -83,12 +83,14 @@ enum FileServer {
     }
 
     /// Opens `path` and answers `method` with these request fields. Nil when the file cannot
-    /// be opened as a regular file any more (it went away, or changed into something else).
-    static func answer(_ path: String, method: String, field: (String) -> String?) -> Answer? {
+    /// be opened as a regular file inside `directories` any more (it went away, changed into
+    /// something else, or a link was swapped in after `lookup` checked the path: what was
+    /// opened is checked again, by its descriptor).
+    static func answer(_ path: String, within directories: [String], method: String, field: (String) -> String?) -> Answer? {
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         var info = stat()
-        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, isInside(descriptor, directories) else {
             close(descriptor)
             return nil
         }
@@ -122,6 +124,17 @@ enum FileServer {
             answer.body = nil
         }
         return answer
+    }
+
+    /// Whether the open file `descriptor` lies in one of `directories` (Linux: by the path the
+    /// kernel gives for it; elsewhere the lookup's check stands).
+    private static func isInside(_ descriptor: CInt, _ directories: [String]) -> Bool {
+        #if os(Linux)
+        guard let opened = realPath("/proc/self/fd/\(descriptor)") else { return false }
+        return directories.contains { contains($0, opened) }
+        #else
+        return true
+        #endif
     }
 
     private static func handle(_ descriptor: CInt) -> NIOFileHandle {

@@ -114,7 +114,7 @@ public final class ProxyEngine: Sendable {
         let deadline = group.any().scheduleTask(in: TimeAmount(gracePeriod)) {}
         let finishedInTime = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let once = NIOLockedValueBox(false)
-            func finish(_ value: Bool) {
+            @Sendable func finish(_ value: Bool) {
                 let first = once.withLockedValue { done in
                     defer { done = true }
                     return !done

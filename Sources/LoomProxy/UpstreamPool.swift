@@ -85,11 +85,13 @@ package final class UpstreamPool {
     /// Opens a new connection on this loop.
     func connect(timeout: Duration, limits: HTTP1Limits) -> EventLoopFuture<UpstreamConnection> {
         let connection = UpstreamConnection(pool: self, limits: limits)
+        // The channel lives on this loop (the bootstrap's only one), where the handler is used.
+        let handler = NIOLoopBound(connection, eventLoop: eventLoop)
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(connection)
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
         let future: EventLoopFuture<Channel>

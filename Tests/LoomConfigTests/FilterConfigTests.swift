@@ -145,10 +145,12 @@ import Testing
               - {type: basic_auth, htpasswd_file: plain}
               - {type: basic_auth, users: []}
               - {type: basic_auth, users: ["bob:{SHA}lW2ZjsFP+nY11L3OFMUH/UdgUQQ="], realm: 'say "hi"'}
+              - {type: basic_auth, users: ["carol:$2y$03$fZJCO1XHnnBMGKfoXyDgCO2DfZnvh6Q.AqPdkX85uP4EiK0s.bv0G"]}
+              - {type: jwt, secret: "forty bytes of secret, not the 64 needed", algorithm: HS512}
             """, fileName: directory.appendingPathComponent("bad.yaml").path, dialect: .loomYAML, environment: [:])
         let messages = bad.messages.map { $0.replacingOccurrences(of: directory.path + "/", with: "") }
         #expect(messages.filter { !$0.contains("no routes") } == [
-            #"bad.yaml:2:25 filters[0].secret: secret must be at least 32 bytes (RFC 7518 §3.2); use a long random value, e.g. "${JWT_SECRET}""#,
+            #"bad.yaml:2:25 filters[0].secret: secret must be at least 32 bytes for HS256 (RFC 7518 §3.2); use a long random value, e.g. "${JWT_SECRET}""#,
             #"bad.yaml:3:5 filters[1]: use secret or jwks_file, not both"#,
             #"bad.yaml:4:28 filters[2].jwks_file: cannot read missing.json"#,
             #"bad.yaml:5:28 filters[3].jwks_file: oct.json: keys[0] has kty "oct"; use RSA, EC or OKP public keys (a shared secret goes in "secret")"#,
@@ -156,9 +158,11 @@ import Testing
             #"bad.yaml:7:51 filters[5].algorithms: algorithms must list some of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, got HS256, none"#,
             #"bad.yaml:8:64 filters[6].claims_to_headers.sub: header "Host" is managed by loom and cannot be set here"#,
             #"bad.yaml:9:5 filters[7]: missing required key "jwks_file" (or "secret")"#,
-            #"bad.yaml:10:39 filters[8].htpasswd_file: plain:1: expected user:hash with a bcrypt ($2y$, $2a$, $2b$) or {SHA} hash (create one with `htpasswd -B`)"#,
+            #"bad.yaml:10:39 filters[8].htpasswd_file: plain:1: expected user:hash with a bcrypt ($2y$, $2a$, $2b$; cost 4 to 17) or {SHA} hash (create one with `htpasswd -B`)"#,
             #"bad.yaml:11:5 filters[9]: basic_auth has no users: every request would be refused"#,
             #"bad.yaml:12:81 filters[10].realm: realm must be non-empty text without quotes, backslashes or line breaks"#,
+            #"bad.yaml:13:31 filters[11].users[0]: expected user:hash with a bcrypt ($2y$, $2a$, $2b$; cost 4 to 17) or {SHA} hash (create one with `htpasswd -B`)"#,
+            #"bad.yaml:14:25 filters[12].secret: secret must be at least 64 bytes for HS512 (RFC 7518 §3.2); use a long random value, e.g. "${JWT_SECRET}""#,
         ])
     }
 

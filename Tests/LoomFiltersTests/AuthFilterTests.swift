@@ -96,3 +96,22 @@ import Testing
         #expect(try filter.onRequestHeaders(&forged) == .reject(filter.invalid("signature does not verify")))
     }
 }
+
+/// Credentials sent twice are refused before either is judged: an upstream might read the
+/// one the filter did not check.
+@Suite struct RepeatedCredentialTests {
+    @Test func twoAuthorizationFieldsAreRefused() throws {
+        let twice = [("Authorization", "Bearer a.b.c"), ("Authorization", "Bearer d.e.f")]
+        let jwt = JWTFilter(JWTSettings(keys: .secret(String(repeating: "k", count: 32), algorithm: "HS256")))
+        var request = FilterTest.request("GET", twice)
+        #expect(try jwt.onRequestHeaders(&request) == .reject(.repeatedCredentials("Authorization")))
+        let basic = BasicAuthFilter(BasicAuthSettings(entries: [.init(user: "bob", hash: "{SHA}lW2ZjsFP+nY11L3OFMUH/UdgUQQ=")]))
+        request = FilterTest.request("GET", [("Authorization", "Basic Ym9iOmIwYi1zZWNyZXQ="), ("Authorization", "Basic eDp5")])
+        #expect(try basic.onRequestHeaders(&request) == .reject(.repeatedCredentials("Authorization")))
+        request = FilterTest.request("GET", [("Authorization", "Basic Ym9iOmIwYi1zZWNyZXQ=")])
+        #expect(try basic.onRequestHeaders(&request) == .continue, "bob's {SHA} password")
+        let key = APIKeyFilter(APIKeySettings(keys: ["k"]))
+        request = FilterTest.request("GET", [("X-API-Key", "k"), ("X-Api-Key", "other")])
+        #expect(try key.onRequestHeaders(&request) == .reject(.repeatedCredentials("X-API-Key")))
+    }
+}

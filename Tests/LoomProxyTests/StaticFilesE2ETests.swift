@@ -73,6 +73,32 @@ extension ProxyE2E {
             }
         }
 
+        /// A client that reads a large file slowly but steadily keeps the connection for as
+        /// long as it takes, past the idle timeout: each slice that goes out counts as activity.
+        @Test func aSlowSteadyReaderGetsTheWholeFile() async throws {
+            try await Self.withTree { _, root in
+                try await E2E.withBackends(1, dialect: .loomYAML, """
+                    server: {timeouts: {idle: 1s}}
+                    upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                    routes: [{id: files, path: "/*", static: {root: "\(root)"}}]
+                    """) { _, proxy in
+                    let client = try RawClient(port: proxy.port)
+                    try client.send("GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+                    let head = try client.readHead()
+                    #expect(head.status == 200)
+                    var received: [UInt8] = []
+                    let started = ContinuousClock.now
+                    while received.count < 3 * 1024 * 1024 {
+                        let count = client.readBody(count: min(32 * 1024, 3 * 1024 * 1024 - received.count)) { received += $0 }
+                        if count == 0 { break }
+                        try await Task.sleep(for: .milliseconds(15))
+                    }
+                    #expect(ContinuousClock.now - started > .seconds(1), "longer than the idle timeout")
+                    #expect(received == E2E.streamPattern(3 * 1024 * 1024))
+                }
+            }
+        }
+
         /// An upstream answering with X-Sendfile or X-Accel-Redirect has loom send the file,
         /// with the upstream's own fields; paths outside the allowed directories are refused.
         @Test func xSendfileServesConfinedFiles() async throws {
