@@ -281,6 +281,26 @@ public struct HeaderPair: Sendable, Hashable {
         self.value = value
     }
 
+    /// Whether this field's name is `lowered` (a lower-cased name), ignoring ASCII case, with
+    /// no string allocated (filters compare names on every request).
+    public func hasName(_ lowered: String) -> Bool {
+        Self.namesEqual(name, lowered)
+    }
+
+    /// `name` lower-cased, allocating only when it has upper-case letters.
+    public static func lowered(_ name: String) -> String {
+        name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? name.lowercased() : name
+    }
+
+    /// `name` equals `lowered` ignoring ASCII case; `lowered` is lower-case already.
+    public static func namesEqual<A: StringProtocol, B: StringProtocol>(_ name: A, _ lowered: B) -> Bool {
+        guard name.utf8.count == lowered.utf8.count else { return false }
+        for (a, b) in zip(name.utf8, lowered.utf8) where a != b {
+            guard a >= UInt8(ascii: "A"), a <= UInt8(ascii: "Z"), a | 0x20 == b else { return false }
+        }
+        return true
+    }
+
     /// Whether `text` is an RFC 9110 token (§5.6.2): what field names and methods must be.
     public static func isToken(_ text: String) -> Bool {
         !text.isEmpty && text.unicodeScalars.allSatisfy { c in

@@ -41,10 +41,13 @@ struct CompressionFilter: HTTPFilter {
     /// Whether the media type of `contentType` (parameters ignored) is listed, by itself or
     /// by its whole type (`text/*`).
     func isCompressible(_ contentType: String) -> Bool {
-        let media = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces.lowercased() } ?? ""
+        // Read in place (this runs on every response): the media type before any `;`.
+        let media = contentType[..<(contentType.firstIndex(of: ";") ?? contentType.endIndex)].trimmingSpaces
         guard let slash = media.firstIndex(of: "/") else { return false }
-        let wholeType = media[..<slash] + "/*"
-        return settings.contentTypes.contains { $0 == media || $0 == wholeType }
+        let type = media[..<media.index(after: slash)]
+        return settings.contentTypes.contains { listed in
+            listed.hasSuffix("/*") ? HeaderPair.namesEqual(type, listed.dropLast()) : HeaderPair.namesEqual(media, listed)
+        }
     }
 
     static func isIdentity(_ contentEncoding: String?) -> Bool {

@@ -44,7 +44,7 @@ public struct FilterRequest {
 
     /// The first value of field `name` (case-insensitive), after the changes so far.
     public func header(_ name: String) -> String? {
-        let lowered = name.lowercased()
+        let lowered = HeaderPair.lowered(name)
         return upstreamChanges.value(lowered, received: head.headers.firstValue(named: lowered))
     }
 
@@ -92,7 +92,7 @@ public struct FilterResponse {
 
     /// The first value of field `name` (case-insensitive), after the changes so far.
     public func header(_ name: String) -> String? {
-        let lowered = name.lowercased()
+        let lowered = HeaderPair.lowered(name)
         return changes.value(lowered, received: lookup(lowered))
     }
 

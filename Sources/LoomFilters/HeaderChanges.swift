@@ -19,9 +19,9 @@ public struct HeaderChanges: Sendable, Equatable {
     /// The first value of a field (lower-cased `name`) once these changes apply to a head
     /// whose own first value is `received`.
     public func value(_ lowered: String, received: String?) -> String? {
-        if let set = rules.set.last(where: { $0.name.lowercased() == lowered }) { return set.value }
-        let added = rules.add.first { $0.name.lowercased() == lowered }?.value
-        if rules.remove.contains(where: { $0.lowercased() == lowered }) { return added }
+        if let set = rules.set.last(where: { $0.hasName(lowered) }) { return set.value }
+        let added = rules.add.first { $0.hasName(lowered) }?.value
+        if rules.remove.contains(where: { HeaderPair.namesEqual($0, lowered) }) { return added }
         return received ?? added
     }
 
@@ -41,14 +41,16 @@ public struct HeaderChanges: Sendable, Equatable {
 
     /// Earlier changes to `name` give way to a later set or remove.
     private mutating func forget(_ name: String) {
-        let lowered = name.lowercased()
-        rules.set.removeAll { $0.name.lowercased() == lowered }
-        rules.add.removeAll { $0.name.lowercased() == lowered }
+        let lowered = HeaderPair.lowered(name)
+        rules.set.removeAll { $0.hasName(lowered) }
+        rules.add.removeAll { $0.hasName(lowered) }
     }
 
     /// `base` (a route's rules) followed by these changes: a name these set or remove drops
     /// the route's own entries for it, so a filter's decision is never doubled.
     public func applied(to base: HeaderRules) -> HeaderRules {
+        // Most routes have no rules of their own: nothing to merge.
+        if base.isEmpty { return rules }
         let overridden = Set((rules.set.map(\.name) + rules.remove).map { $0.lowercased() })
         func kept(_ pairs: [HeaderPair]) -> [HeaderPair] { pairs.filter { !overridden.contains($0.name.lowercased()) } }
         return HeaderRules(add: kept(base.add) + rules.add, set: kept(base.set) + rules.set, remove: base.remove + rules.remove)

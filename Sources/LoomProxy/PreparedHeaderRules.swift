@@ -15,7 +15,7 @@ package final class PreparedHeaderRules: Sendable {
     package static let none = PreparedHeaderRules(HeaderRules())
 
     package init(_ rules: HeaderRules) {
-        dropped = (rules.remove + rules.set.map(\.name)).map { $0.lowercased() }
+        dropped = (rules.remove + rules.set.map(\.name)).map(HeaderPair.lowered)
         appended = rules.set + rules.add
         replaced = HeadWriter.ForwardingFields(named: rules.add.map(\.name) + rules.set.map(\.name) + rules.remove)
     }
