@@ -92,10 +92,11 @@ final class Exchange {
     }
     /// The route's request header rules with the filters' changes, when they made any.
     var requestRules: PreparedHeaderRules?
-    /// The request-target as logged: as received, less the query parameters filters removed
-    /// (credentials).
+    /// The request-target as logged: as received, less the query parameters that carry
+    /// credentials (any `api_key` filter's, and any a filter removed).
     var loggedTarget: String {
-        guard let removed = filterRequest?.removedQueryParameters, !removed.isEmpty else { return head.target }
+        let removed = snapshot.secretQueryParameters + (filterRequest?.removedQueryParameters ?? [])
+        guard !removed.isEmpty, head.query != nil else { return head.target }
         return QueryString.removing(removed, from: head.target)
     }
     /// The request-target sent upstream (after `strip_prefix`).

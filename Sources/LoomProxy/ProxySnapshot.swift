@@ -135,6 +135,9 @@ public final class ProxySnapshot: Sendable {
     let requestIDHeaderLowercased: String
     let timeouts: Timeouts
     let accessLog: Bool
+    /// Query parameters that carry credentials (every `api_key` filter's `query`): the access
+    /// log never shows them, whichever route the request took or however it ended.
+    let secretQueryParameters: [String]
 
     /// Compiles a validated configuration. Unknown upstream references (which validation
     /// rejects) leave the route without an upstream, which answers 503 rather than crashing.
@@ -173,6 +176,11 @@ public final class ProxySnapshot: Sendable {
         requestIDHeaderLowercased = server.forwarding.requestIDHeader.lowercased()
         timeouts = server.timeouts
         accessLog = server.logging.accessLog
+        var secrets: [String] = []
+        for filter in configuration.filters + configuration.routes.flatMap(configuration.routeFilters) {
+            if case .apiKey(let settings) = filter.settings, let name = settings.query, !secrets.contains(name) { secrets.append(name) }
+        }
+        secretQueryParameters = secrets
     }
 }
 
