@@ -99,18 +99,12 @@ extension DownstreamHandler: UpstreamResponseSink {
                 switch event {
                 case .data(let received):
                     exchange.bytesIn += received.readableBytes
-                    guard let data = transformedRequestBody(received, endOfStream: false, exchange) else { return }
-                    if data.readableBytes > 0 {
-                        if machine.remembersBody && !exchange.remember(data) { machine.replayLimitExceeded() }
-                        writeRequestBody(data, to: connection)
-                    }
+                    guard let data = transformed(received, endOfStream: false, by: exchange.requestTransforms) else { return }
+                    sendRequestBody(data, to: connection, exchange)
                 case .end:
                     if exchange.requestTransforms != nil {
-                        guard let rest = transformedRequestBody(ByteBuffer(), endOfStream: true, exchange) else { return }
-                        if rest.readableBytes > 0 {
-                            if machine.remembersBody && !exchange.remember(rest) { machine.replayLimitExceeded() }
-                            writeRequestBody(rest, to: connection)
-                        }
+                        guard let rest = transformed(ByteBuffer(), endOfStream: true, by: exchange.requestTransforms) else { return }
+                        sendRequestBody(rest, to: connection, exchange)
                     }
                     if exchange.sendsChunked {
                         // Request trailers are dropped, as nginx does: they would otherwise
@@ -139,13 +133,15 @@ extension DownstreamHandler: UpstreamResponseSink {
         }
     }
 
-    /// `data` through the request filters' body transforms (as it is without any); nil when
-    /// they refused it or failed, and the exchange was failed with their verdict.
-    private func transformedRequestBody(_ data: ByteBuffer, endOfStream: Bool, _ exchange: Exchange) -> ByteBuffer? {
-        transformed(data, endOfStream: endOfStream, by: exchange.requestTransforms)
+    /// Request body bytes (after the filters) upstream, remembered for a replay while one is
+    /// possible; none when a transform holds them back.
+    private func sendRequestBody(_ data: ByteBuffer, to connection: UpstreamConnection, _ exchange: Exchange) {
+        guard data.readableBytes > 0 else { return }
+        if machine.remembersBody && !exchange.remember(data) { machine.replayLimitExceeded() }
+        writeRequestBody(data, to: connection)
     }
 
-    /// `data` through `transforms`, or nil after failing the exchange with their verdict: an
+    /// `data` through `transforms` (as it is without any), or nil after failing the exchange with their verdict: an
     /// answer while the response has not started, a cut connection once it has.
     private func transformed(_ data: ByteBuffer, endOfStream: Bool, by transforms: BodyTransforms?) -> ByteBuffer? {
         guard let transforms else { return data }
@@ -335,7 +331,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let exchange else { return }
         // A head still held arrived in this same read batch, which noted the activity already.
         if heldHead == nil { noteActivity() }
-        guard let data = transformedResponseBody(received, endOfStream: false, exchange) else { return }
+        guard let data = transformed(received, endOfStream: false, by: exchange.responseTransforms) else { return }
         sendResponseBody(data, exchange)
     }
 
@@ -367,7 +363,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     func upstreamResponseEnd(trailers: HTTPHeaderBlock?) {
         guard let context, let exchange else { return }
         if exchange.responseTransforms != nil {
-            guard let rest = transformedResponseBody(ByteBuffer(), endOfStream: true, exchange) else { return }
+            guard let rest = transformed(ByteBuffer(), endOfStream: true, by: exchange.responseTransforms) else { return }
             sendResponseBody(rest, exchange)
         }
         sendHeldHead()
@@ -378,13 +374,6 @@ extension DownstreamHandler: UpstreamResponseSink {
             send(out)
         }
         finishExchange()
-    }
-
-    /// `data` through the response filters' body transforms (as it is without any); nil when
-    /// they failed, and the exchange with them: the response has started, so the connection
-    /// is cut.
-    private func transformedResponseBody(_ data: ByteBuffer, endOfStream: Bool, _ exchange: Exchange) -> ByteBuffer? {
-        transformed(data, endOfStream: endOfStream, by: exchange.responseTransforms)
     }
 
     func upstreamFailed(_ error: GatewayError, receivedBytes: Bool) {
@@ -489,17 +478,23 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// filters' changes.
     func writeStaticResponse(_ response: StaticResponse, closeAfter: Bool) {
         guard let context, let exchange else { return }
-        let fields = response.headers
-        // Loom writes this body whole, so no filter transforms it.
-        let rules = responseFilters(status: response.status, hasBody: false, exchange, lookup: { name in fields.first { $0.name.lowercased() == name }?.value }).rules
-        var headers = fields.filter { !rules.dropped.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
-        headers += rules.appended.map { ($0.name, $0.value) }
-        headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))
+        let headers = localFields(response.headers, status: response.status, exchange)
         var out = context.channel.allocator.buffer(capacity: 128 + response.body.utf8.count)
         ErrorResponse.writeSimple(
             status: response.status, headers: headers, body: response.body, date: loop.date.current(),
             close: closeAfter, headRequest: exchange.head.method == "HEAD", into: &out)
         writeLocalResponse(out, status: response.status)
+    }
+
+    /// The fields of an answer loom writes itself (`respond`, `redirect`, a filter's, a file):
+    /// `fields` with the route's response rules and the response filters' changes, then the
+    /// request id. Loom writes the body whole, so no filter transforms it.
+    private func localFields(_ fields: [HeaderPair], status: Int, _ exchange: Exchange) -> [(String, String)] {
+        let rules = responseFilters(status: status, hasBody: false, exchange, lookup: { name in fields.first { $0.hasName(name) }?.value }).rules
+        var headers = fields.filter { field in !rules.dropped.contains { field.hasName($0) } }.map { ($0.name, $0.value) }
+        headers += rules.appended.map { ($0.name, $0.value) }
+        headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))
+        return headers
     }
 
     /// Writes a file answer: the head (with the response filters' and the route's fields),
@@ -510,11 +505,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             return
         }
         defer { flushClient() }
-        let fields = answer.headers
-        let rules = responseFilters(status: answer.status, hasBody: false, exchange, lookup: { name in fields.first { $0.name.lowercased() == name }?.value }).rules
-        var headers = fields.filter { !rules.dropped.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
-        headers += rules.appended.map { ($0.name, $0.value) }
-        headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))
+        let headers = localFields(answer.headers, status: answer.status, exchange)
         var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.writeHead(status: answer.status, headers: headers, contentLength: answer.contentLength, date: loop.date.current(), close: closeAfter, into: &out)
         writeLocalResponse(out, status: answer.status)

@@ -411,31 +411,31 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let query = head.query
         let captures = exchange.captures
         switch route.config.action {
-            case .respond(let response):
-                return .local(.static(response))
-            case .redirect(let redirect):
-                let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: query)
-                return .local(.static(StaticResponse(status: redirect.status, headers: [HeaderPair(name: "Location", value: location)])))
-            case .files(let files):
-                return .local(serveFile(files, route: route, head: head, path: path, captures: captures))
-            case .proxy(let upstreamName):
-                exchange.upstreamName = upstreamName
-                guard let upstreamIndex = route.upstreamIndex else { return .local(.error(GatewayError(.noEndpointAvailable(retryAfter: nil)))) }
-                let upstream = snapshot.upstreams[upstreamIndex]
-                exchange.upstream = upstream
-                exchange.replayLimit = upstream.replayLimit
-                let state = loop.state(of: upstream)
-                exchange.count(in: state)
-                switch loop.chooseEndpoint(of: upstream, state: state, head: head, path: path, clientIP: clientIP) {
-                case .unavailable(let retryAfter): return .local(.error(GatewayError(.noEndpointAvailable(retryAfter: retryAfter))))
-                case .endpoint(let index, let probe): exchange.assign(index, of: upstream, probe: probe)
-                }
-                guard let target = Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
-                    return .local(.error(GatewayError(.rewrittenPathInvalid)))
-                }
-                let removed = exchange.filterRequest?.removedQueryParameters ?? []
-                exchange.forwardTarget = removed.isEmpty ? target : QueryString.removing(removed, from: target)
-                return .proceed
+        case .respond(let response):
+            return .local(.static(response))
+        case .redirect(let redirect):
+            let location = redirect.location(path: path, captures: captures, names: route.parameterNames, query: query)
+            return .local(.static(StaticResponse(status: redirect.status, headers: [HeaderPair(name: "Location", value: location)])))
+        case .files(let files):
+            return .local(serveFile(files, route: route, head: head, path: path, captures: captures))
+        case .proxy(let upstreamName):
+            exchange.upstreamName = upstreamName
+            guard let upstreamIndex = route.upstreamIndex else { return .local(.error(GatewayError(.noEndpointAvailable(retryAfter: nil)))) }
+            let upstream = snapshot.upstreams[upstreamIndex]
+            exchange.upstream = upstream
+            exchange.replayLimit = upstream.replayLimit
+            let state = loop.state(of: upstream)
+            exchange.count(in: state)
+            switch loop.chooseEndpoint(of: upstream, state: state, head: head, path: path, clientIP: clientIP) {
+            case .unavailable(let retryAfter): return .local(.error(GatewayError(.noEndpointAvailable(retryAfter: retryAfter))))
+            case .endpoint(let index, let probe): exchange.assign(index, of: upstream, probe: probe)
+            }
+            guard let target = Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
+                return .local(.error(GatewayError(.rewrittenPathInvalid)))
+            }
+            let removed = exchange.filterRequest?.removedQueryParameters ?? []
+            exchange.forwardTarget = removed.isEmpty ? target : QueryString.removing(removed, from: target)
+            return .proceed
         }
     }
 
@@ -505,7 +505,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     /// What Loom answers by itself.
-    enum LocalAnswer {
+    private enum LocalAnswer {
         case error(GatewayError)
         case `static`(StaticResponse)
         case file(FileServer.Answer)

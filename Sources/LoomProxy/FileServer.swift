@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import LoomConfig
+import LoomRouting
 import NIOCore
 
 /// The files loom serves itself: a `static` route's, and those an upstream names with
@@ -146,23 +147,7 @@ enum FileServer {
     static func decodedSegments(_ path: Substring) -> [String]? {
         var segments: [String] = []
         for segment in path.split(separator: "/") {
-            var bytes: [UInt8] = []
-            var index = segment.utf8.startIndex
-            let utf8 = segment.utf8
-            while index < utf8.endIndex {
-                let byte = utf8[index]
-                if byte == UInt8(ascii: "%"), let high = utf8.index(index, offsetBy: 1, limitedBy: utf8.endIndex), high < utf8.endIndex,
-                    let low = utf8.index(index, offsetBy: 2, limitedBy: utf8.endIndex), low < utf8.endIndex,
-                    let value = UInt8(String(decoding: [utf8[high], utf8[low]], as: UTF8.self), radix: 16)
-                {
-                    bytes.append(value)
-                    index = utf8.index(after: low)
-                } else {
-                    bytes.append(byte)
-                    index = utf8.index(after: index)
-                }
-            }
-            guard let text = String(validating: bytes, as: UTF8.self), text != ".", text != "..", !text.contains("/"), !text.contains("\0") else {
+            guard let text = String(validating: QueryString.percentDecoded(segment), as: UTF8.self), text != ".", text != "..", !text.contains("/"), !text.contains("\0") else {
                 return nil
             }
             segments.append(text)

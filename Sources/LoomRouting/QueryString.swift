@@ -54,6 +54,13 @@ public enum QueryString {
         }
     }
 
+    /// `text` percent-decoded (a `%` not followed by two hex digits stands for itself; `+`
+    /// stays `+`).
+    public static func percentDecoded(_ text: Substring) -> [UInt8] {
+        var text = text
+        return text.withUTF8 { encoded in withDecoded(encoded) { Array($0) } }
+    }
+
     /// Whether `encoded`, percent-decoded, equals `wanted`.
     static func decodedEquals(_ encoded: UnsafeBufferPointer<UInt8>, _ wanted: UnsafeBufferPointer<UInt8>) -> Bool {
         var index = 0
