@@ -28,6 +28,7 @@ let package = Package(
         // Only its bcrypt (HummingbirdBcrypt, a C implementation): none of Hummingbird is built.
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/swiftwasm/WasmKit.git", from: "0.4.2"),
         // Only the malloc interposer trait: its default companion, RuntimeInterposer, pulls in
         // swift-runtime-interposer on Linux with Swift 6.3, which this build does not need.
         // No jemalloc either way: on Swift 6.3 the interposer counts allocations itself.
@@ -64,6 +65,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The Proxy-Wasm ABI host: plugins as one more filter type. Only WasmKitEngine.swift
+        // names the engine.
+        .target(
+            name: "LoomWasm",
+            dependencies: [
+                "LoomConfig", "LoomHTTP", "LoomFilters",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmParser", package: "WasmKit"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "LoomHTTP",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -72,7 +85,7 @@ let package = Package(
         .target(
             name: "LoomProxy",
             dependencies: [
-                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomUpstream", "LoomFilters",
+                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomUpstream", "LoomFilters", "LoomWasm",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "loom",
             dependencies: [
-                "LoomConfig", "LoomProxy",
+                "LoomConfig", "LoomProxy", "LoomWasm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

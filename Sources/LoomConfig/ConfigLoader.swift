@@ -10,10 +10,10 @@ import Foundation
 public enum ConfigLoader {
     /// Reads and loads a file; dialect by extension (`.yaml`/`.yml` → YAML, `.toml` → TOML),
     /// else by content sniffing.
-    public static func load(path: String, environment: [String: String]) -> ConfigLoadResult {
+    public static func load(path: String, environment: [String: String], pluginCheck: PluginCheck? = nil) -> ConfigLoadResult {
         switch readFile(path) {
         case .success(let text):
-            return load(text: text, fileName: path, dialect: nil, environment: environment)
+            return load(text: text, fileName: path, dialect: nil, environment: environment, pluginCheck: pluginCheck)
         case .failure(let problem):
             let diagnostic = Diagnostic(.error, at: SourceLocation(file: path), path: "", "cannot read config file: \(problem.message)")
             return ConfigLoadResult(configuration: nil, diagnostics: [diagnostic])
@@ -22,7 +22,11 @@ public enum ConfigLoader {
 
     /// Loads configuration text. `fileName` appears in diagnostics and picks the dialect
     /// when `dialect` is nil (by extension, then by content).
-    public static func load(text: String, fileName: String, dialect: ConfigDialect?, environment: [String: String]) -> ConfigLoadResult {
+    /// `pluginCheck` judges each plugin's module (LoomWasm's `PluginLoader.check`); its
+    /// problems are reported at the plugin's `path`.
+    public static func load(
+        text: String, fileName: String, dialect: ConfigDialect?, environment: [String: String], pluginCheck: PluginCheck? = nil
+    ) -> ConfigLoadResult {
         let dialect = dialect ?? detectDialect(fileName: fileName, text: text)
         let parsed = dialect == .warpDriveTOML ? ConfigNode.parseTOML(text, file: fileName) : ConfigNode.parseYAML(text, file: fileName)
         var root: ConfigNode
@@ -45,7 +49,7 @@ public enum ConfigLoader {
         }
         diagnostics += reader.diagnostics
         diagnostics += ConfigValidator.validate(
-            configuration, sourceMap: reader.sourceMap, decodedCleanly: !diagnostics.contains { $0.severity == .error })
+            configuration, sourceMap: reader.sourceMap, decodedCleanly: !diagnostics.contains { $0.severity == .error }, pluginCheck: pluginCheck)
         return ConfigLoadResult(configuration: configuration, diagnostics: sortedBySource(diagnostics))
     }
 

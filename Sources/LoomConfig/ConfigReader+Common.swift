@@ -12,7 +12,7 @@ extension ConfigReader {
     /// Top-level sections for planned features, with the feature name used in messages.
     static let plannedSections: [(key: String, feature: String)] = [
         ("tracing", "distributed tracing"), ("ebpf", "eBPF acceleration"),
-        ("plugins", "Wasm plugins"), ("admin", "the admin API"), ("metrics", "Prometheus metrics"),
+("admin", "the admin API"), ("metrics", "Prometheus metrics"),
         ("cache", "response caching"),
         ("security", "security headers"), ("auth", "authentication"),
     ]

@@ -1,5 +1,5 @@
 /// The planned top-level sections, spelled the same way in both dialects. Those with a known
-/// schema (`tracing`, `ebpf`, `plugins`) are decoded and checked like
+/// schema (`tracing`, `ebpf`) are decoded and checked like
 /// any other section; the others (`admin`, `metrics`, YAML `cache`, `compression`,
 /// `security`, `auth`) are accepted with any content. Every one present
 /// is recorded in `PlannedFeatures.sections` for the "not supported yet" report.
@@ -8,7 +8,6 @@ extension ConfigReader {
     static let rateLimitKeys = ["enabled", "rate", "burst", "key", "store", "max_keys"]
     static let ebpfKeys = ["enabled", "socket_redirect"]
     static let corsKeys = ["enabled", "allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"]
-    static let pluginKeys = ["name", "path", "root_id", "vm_config", "config", "memory_limit", "timeout", "fail_open"]
 
     /// `rate_limit.store.type`.
     enum RateLimitStoreType: String, CaseIterable {
@@ -23,7 +22,6 @@ extension ConfigReader {
         switch key {
         case "tracing": planned.tracing = tracing(entry.value, at: key)
         case "ebpf": planned.ebpf = ebpf(entry.value, at: key)
-        case "plugins": planned.plugins = plugins(entry.value, at: key)
         default: break  // no schema yet: content accepted as is
         }
     }
@@ -212,49 +210,8 @@ extension ConfigReader {
         return ok ? result : nil
     }
 
-    // MARK: - plugins
-
-    /// Top-level `plugins`: a list of modules. Entries without a usable `name` are dropped
-    /// (after reporting); the others are recorded in the source map for the validator
-    /// (duplicate names, route references). The module file is not read.
-    mutating func plugins(_ node: ConfigNode, at path: String) -> [PluginConfig] {
-        guard let elements = list(node, at: path) else { return [] }
-        var plugins: [PluginConfig] = []
-        for (elementPath, element) in elements {
-            guard let table = table(element, at: elementPath, allowed: Self.pluginKeys) else { continue }
-            let name = table.has("name") ? nonEmptyString(table, "name") : requiredString(table, "name")
-            let modulePath = table.has("path") ? nonEmptyString(table, "path") : requiredString(table, "path")
-            var plugin = PluginConfig(name: name ?? "", path: modulePath ?? "")
-            plugin.rootID = string(table, "root_id")
-            plugin.vmConfig = string(table, "vm_config")
-            if let config = table["config"] { plugin.config = pluginConfig(config, at: table.path("config")) }
-            plugin.memoryLimit = positiveSize(table, "memory_limit")
-            plugin.timeout = positiveDuration(table, "timeout")
-            plugin.failOpen = bool(table, "fail_open")
-            guard name != nil else { continue }
-            plugins.append(plugin)
-            sourceMap.append(.plugin, fields: [.entity: elementPath, .name: table.path("name")])
-        }
-        return plugins
-    }
-
-    /// A plugin's `config`: a string, or a mapping kept as written.
-    private mutating func pluginConfig(_ node: ConfigNode, at path: String) -> OpaqueValue? {
-        switch node.value {
-        case .map:
-            return opaque(node, at: path)
-        case .scalar(let scalar) where scalar.kind == .invalid:
-            return nil
-        case .scalar(let scalar) where scalar.kind == .string || (scalar.isUntypedText && scalar.kind != .null):
-            return .string(scalar.text)
-        default:
-            report(path, at: node.location, "expected a string or \(mapName), got \(describe(node))")
-            return nil
-        }
-    }
-
     /// Any value, without a schema. Only numbers too large to keep are reported.
-    private mutating func opaque(_ node: ConfigNode, at path: String) -> OpaqueValue {
+    mutating func opaque(_ node: ConfigNode, at path: String) -> OpaqueValue {
         switch node.value {
         case .map(let entries):
             var members: [OpaqueValue.Member] = []

@@ -14,8 +14,13 @@ struct ConfigValidator {
     /// `decodedCleanly`: the decoder reported no errors. Only then are routes checked for
     /// shadowing: a route whose path failed to decode has no path rule left, and every
     /// "can never match" it caused would be noise next to the real error.
-    static func validate(_ configuration: LoomConfiguration, sourceMap: ConfigSourceMap, decodedCleanly: Bool = true) -> [Diagnostic] {
+    /// `pluginCheck`: what the plugin host finds wrong with a plugin's module (nil: modules
+    /// are not checked, as in tests of the configuration alone).
+    static func validate(
+        _ configuration: LoomConfiguration, sourceMap: ConfigSourceMap, decodedCleanly: Bool = true, pluginCheck: PluginCheck? = nil
+    ) -> [Diagnostic] {
         var validator = ConfigValidator(configuration: configuration, sourceMap: sourceMap)
+        validator.pluginCheck = pluginCheck
         validator.checkListeners()
         validator.checkUpstreams()
         validator.checkPlugins()
@@ -26,6 +31,8 @@ struct ConfigValidator {
         }
         return validator.diagnostics
     }
+
+    private var pluginCheck: PluginCheck?
 
     private init(configuration: LoomConfiguration, sourceMap: ConfigSourceMap) {
         self.configuration = configuration
@@ -148,19 +155,24 @@ struct ConfigValidator {
         }
     }
 
-    /// Top-level `plugins` (planned): unique names. Their presence is reported with the
-    /// other planned sections.
+    /// Top-level `plugins`: unique names, and each module as the plugin host judges it
+    /// (`pluginCheck`: readable, a Proxy-Wasm module of a supported ABI, only imports the
+    /// host provides, and it accepts its configuration).
     private mutating func checkPlugins() {
         var names: Set<String> = []
-        for (i, plugin) in configuration.planned.plugins.enumerated() where !names.insert(plugin.name).inserted {
-            error(.plugin, i, .name, "duplicate plugin name \"\(plugin.name)\"")
+        for (i, plugin) in configuration.plugins.enumerated() {
+            if !names.insert(plugin.name).inserted {
+                error(.plugin, i, .name, "duplicate plugin name \"\(plugin.name)\"")
+            }
+            guard let pluginCheck, !plugin.path.isEmpty else { continue }
+            for problem in pluginCheck(plugin) { error(.plugin, i, .path, "plugin \"\(plugin.name)\": \(problem)") }
         }
     }
 
     private mutating func checkRoutes() {
         var names: Set<String> = []
         let upstreamNames = configuration.upstreams.map(\.name)
-        let pluginNames = configuration.planned.plugins.map(\.name)
+        let pluginNames = configuration.plugins.map(\.name)
         for (i, route) in configuration.routes.enumerated() {
             if !names.insert(route.name).inserted {
                 error(.route, i, .name, "duplicate route name \"\(route.name)\"")
@@ -192,7 +204,6 @@ struct ConfigValidator {
             for (j, plugin) in route.plugins.enumerated() where !pluginNames.contains(plugin) {
                 error(.route, i, .plugin(j), "unknown plugin \"\(plugin)\"" + Spelling.didYouMean(plugin, among: pluginNames))
             }
-            if !route.plugins.isEmpty { report(.unsupported, .route, i, .plugins, "Wasm plugins (route \"\(route.name)\")") }
             checkRequestIDHeader(route, i)
         }
         if configuration.routes.isEmpty && sourceMap.routeEntriesInSource == 0 {

@@ -18,6 +18,9 @@ public struct LoomConfiguration: Sendable, Equatable {
     /// Filters every route runs first, in order: the top-level `cors` section's (unless
     /// disabled), then the `filters` list.
     public var filters: [FilterConfig] = []
+    /// Proxy-Wasm plugins, in file order (entries without a `name` are dropped after
+    /// reporting). Routes run them by name (`RouteConfig.plugins`).
+    public var plugins: [PluginConfig] = []
     /// Files served in place of upstream responses that ask for it.
     public var xSendfile = XSendfileSettings()
     /// Sections for features this build parses and validates but cannot run yet.

@@ -21,19 +21,15 @@ public struct PlannedFeatures: Sendable, Equatable {
     public var tracing: TracingSettings?
     /// `ebpf`.
     public var ebpf: EBPFSettings?
-    /// Top-level `plugins`, in file order (entries without a `name` are dropped after
-    /// reporting). Routes refer to them by name (`RouteConfig.plugins`).
-    public var plugins: [PluginConfig]
 
     public init(acme: ACMESettings? = nil, cache: CacheSettings? = nil, postgres: PostgresSettings? = nil, sections: [PlannedSection] = [],
-                tracing: TracingSettings? = nil, ebpf: EBPFSettings? = nil, plugins: [PluginConfig] = []) {
+                tracing: TracingSettings? = nil, ebpf: EBPFSettings? = nil) {
         self.acme = acme
         self.cache = cache
         self.postgres = postgres
         self.sections = sections
         self.tracing = tracing
         self.ebpf = ebpf
-        self.plugins = plugins
     }
 }
 

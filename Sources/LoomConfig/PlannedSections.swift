@@ -1,5 +1,5 @@
 /// Typed contents of the planned top-level sections whose schema is known (`tracing`,
-/// `ebpf`, `plugins`). Both dialects decode them the same way; each is
+/// `ebpf`). Both dialects decode them the same way; each is
 /// validated now and reported as "not supported yet" by `ConfigValidator` (through
 /// `PlannedFeatures.sections`). Optional fields are nil when not written: the defaults are
 /// the feature's business once it is built.
@@ -48,56 +48,4 @@ public struct EBPFSettings: Sendable, Equatable {
         self.enabled = enabled
         self.socketRedirect = socketRedirect
     }
-}
-
-/// One entry of the top-level `plugins:` list: a Proxy-Wasm module routes refer to by name.
-/// The module file is not read while loading the configuration.
-public struct PluginConfig: Sendable, Equatable {
-    /// Unique; what `routes[].plugins` names.
-    public var name: String
-    /// Path of the `.wasm` module.
-    public var path: String
-    public var rootID: String?
-    public var vmConfig: String?
-    /// Plugin configuration handed to the module, kept as written.
-    public var config: OpaqueValue?
-    /// Bytes, greater than 0.
-    public var memoryLimit: Int?
-    /// Greater than 0.
-    public var timeout: Duration?
-    public var failOpen: Bool?
-
-    public init(name: String, path: String, rootID: String? = nil, vmConfig: String? = nil, config: OpaqueValue? = nil,
-                memoryLimit: Int? = nil, timeout: Duration? = nil, failOpen: Bool? = nil) {
-        self.name = name
-        self.path = path
-        self.rootID = rootID
-        self.vmConfig = vmConfig
-        self.config = config
-        self.memoryLimit = memoryLimit
-        self.timeout = timeout
-        self.failOpen = failOpen
-    }
-}
-
-/// A configuration value kept as written, without a schema (plugin `config`). Mappings keep
-/// file order.
-public enum OpaqueValue: Sendable, Equatable {
-    public struct Member: Sendable, Equatable {
-        public var key: String
-        public var value: OpaqueValue
-
-        public init(key: String, value: OpaqueValue) {
-            self.key = key
-            self.value = value
-        }
-    }
-
-    case null
-    case bool(Bool)
-    case integer(Int)
-    case number(Double)
-    case string(String)
-    case list([OpaqueValue])
-    case map([Member])
 }

@@ -12,7 +12,7 @@ struct WarpDriveTOMLDecoder {
     /// unless a `compression` section configures one.
     var gzip = false
 
-    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile"]
+    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile", "plugins"]
         + ConfigReader.plannedSections.map(\.key).filter { $0 != "cache" }
     static let serverKeys = ["http_port", "https_port", "worker_threads", "shutdown_timeout_secs",
                              "timeouts", "limits", "forwarding", "logging", "admin_token"]
@@ -35,6 +35,7 @@ struct WarpDriveTOMLDecoder {
             case "filters": config.filters += reader.filters(entry.value, at: "filters")
             case "cors", "rate_limit", "compression": break  // below, ahead of the filters list
             case "x_sendfile": xSendfile(entry.value)
+            case "plugins": config.plugins = reader.plugins(entry.value, at: "plugins")
             case "cache": cache(entry.value)
             case "postgres": postgres(entry.value)
             case "middleware": middleware(entry.value)

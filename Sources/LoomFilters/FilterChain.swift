@@ -15,8 +15,12 @@ public struct FilterChain: Sendable {
 
     public static let empty = FilterChain(filters: [])
 
+    /// Whether a filter reads the connection's addresses.
+    public let needsConnectionAddresses: Bool
+
     public init(filters: [any HTTPFilter]) {
         self.filters = filters
+        needsConnectionAddresses = filters.contains { $0.needsConnectionAddresses }
     }
 
     public var isEmpty: Bool { filters.isEmpty }

@@ -32,6 +32,19 @@ public struct FilterRequest {
     public private(set) var removedQueryParameters: [String] = []
     /// What handles the request body on its way upstream (`transformBody`).
     public private(set) var bodyTransforms = BodyTransforms()
+    /// The event loop the exchange runs on, as an index (0..<loops): filters that keep
+    /// per-loop state (a plugin's instances) find theirs by it.
+    public var loopIndex = 0
+    /// The client connection's peer and local addresses (`host:port`), set only for routes
+    /// whose filters ask for them (`HTTPFilter.needsConnectionAddresses`).
+    public var sourceAddress: String?
+    public var destinationAddress: String?
+    /// A filter's per-exchange state, by a key the filter owns (a plugin's stream context):
+    /// what one phase leaves for the next.
+    public var attachments: [String: AnyObject] = [:]
+    /// The target (path and query) sent upstream instead of the route's, when a filter set
+    /// one (`setTarget`).
+    public private(set) var targetOverride: String?
 
     public init(head: HTTPRequestHead, path: String, routeName: String, parameters: [String: String], clientIP: String?, requestID: String) {
         self.head = head
@@ -64,6 +77,12 @@ public struct FilterRequest {
         head.query.flatMap { QueryString.firstValue(name, in: $0) }
     }
 
+    /// Sends the request upstream with `target` (origin-form: path and query) as it stands:
+    /// the route's rewrites no longer apply.
+    public mutating func setTarget(_ target: String) {
+        targetOverride = target
+    }
+
     /// Hands the request body to `transform` (ignored for a request without one). A request
     /// whose body is transformed goes upstream chunked.
     public mutating func transformBody(_ transform: any BodyTransform) {
@@ -79,16 +98,25 @@ public struct FilterResponse {
     public let hasBody: Bool
     /// The first received value of a field, by lower-cased name.
     private let lookup: @Sendable (String) -> String?
+    /// Every received field, in order (read only by filters that want them all).
+    private let allFields: @Sendable () -> [HeaderPair]
     public var changes: HeaderChanges
     /// What handles the response body on its way to the client (`transformBody`).
     public private(set) var bodyTransforms = BodyTransforms()
 
-    public init(status: Int, hasBody: Bool = true, changes: HeaderChanges = HeaderChanges(), lookup: @escaping @Sendable (String) -> String?) {
+    public init(
+        status: Int, hasBody: Bool = true, changes: HeaderChanges = HeaderChanges(), fields: @escaping @Sendable () -> [HeaderPair] = { [] },
+        lookup: @escaping @Sendable (String) -> String?
+    ) {
         self.status = status
         self.hasBody = hasBody
         self.changes = changes
+        self.allFields = fields
         self.lookup = lookup
     }
+
+    /// Every field of the response as received (before the changes).
+    public var fields: [HeaderPair] { allFields() }
 
     /// The first value of field `name` (case-insensitive), after the changes so far.
     public func header(_ name: String) -> String? {

@@ -29,12 +29,16 @@ public protocol HTTPFilter: Sendable {
     func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision
     func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws
     func onLog(_ entry: FilterLogEntry, request: FilterRequest)
+    /// Whether the filter reads `FilterRequest.sourceAddress`/`destinationAddress` (loom
+    /// formats them only for routes where one does).
+    var needsConnectionAddresses: Bool { get }
 }
 
 extension HTTPFilter {
     public func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision { .continue }
     public func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws {}
     public func onLog(_ entry: FilterLogEntry, request: FilterRequest) {}
+    public var needsConnectionAddresses: Bool { false }
 }
 
 /// What a filter decides about a request in `onRequestHeaders`.

@@ -220,7 +220,9 @@ extension DownstreamHandler: UpstreamResponseSink {
         exchange.forgetReplay()
         if exchange.snapshot.configuration.xSendfile.enabled, serveSendfile(head, exchange) { return }
         let fields = head.headers
-        let filtered = responseFilters(status: head.status, hasBody: head.framing != .none, exchange, lookup: { fields.firstValue(named: $0) })
+        let filtered = responseFilters(
+            status: head.status, hasBody: head.framing != .none, exchange, lookup: { fields.firstValue(named: $0) },
+            fields: { (0..<fields.count).map { HeaderPair(name: fields.name(at: $0), value: fields.value(at: $0)) } })
         var head = head
         if filtered.transforms != nil {
             // A transformed body's length is known only at its end: chunked (or until close).
@@ -451,7 +453,8 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// filters' body transforms, if they asked for the body (never without `hasBody`).
     /// (`lookup` is built only when filters run: a response without them allocates nothing.)
     func responseFilters(
-        status: Int, hasBody: Bool, _ exchange: Exchange, lookup: @autoclosure () -> @Sendable (String) -> String?
+        status: Int, hasBody: Bool, _ exchange: Exchange, lookup: @autoclosure () -> @Sendable (String) -> String?,
+        fields: @escaping @Sendable () -> [HeaderPair]
     ) -> (rules: PreparedHeaderRules, transforms: BodyTransforms?) {
         let routeRules = exchange.route?.responseHeaders ?? .none
         guard let route = exchange.route, let request = exchange.filterRequest, !exchange.filterAnswered else { return (routeRules, nil) }
@@ -459,7 +462,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         // route sets counts as present (security_headers adds no second one).
         let received = lookup()
         let routeChanges = HeaderChanges(route.config.responseHeaders)
-        var response = FilterResponse(status: status, hasBody: hasBody, changes: request.responseChanges) {
+        var response = FilterResponse(status: status, hasBody: hasBody, changes: request.responseChanges, fields: fields) {
             routeChanges.value($0, received: received($0))
         }
         if let failure = route.filters.responseHeaders(&response, request: request) {
@@ -490,7 +493,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// `fields` with the route's response rules and the response filters' changes, then the
     /// request id. Loom writes the body whole, so no filter transforms it.
     private func localFields(_ fields: [HeaderPair], status: Int, _ exchange: Exchange) -> [(String, String)] {
-        let rules = responseFilters(status: status, hasBody: false, exchange, lookup: { name in fields.first { $0.hasName(name) }?.value }).rules
+        let rules = responseFilters(status: status, hasBody: false, exchange, lookup: { name in fields.first { $0.hasName(name) }?.value }, fields: { fields }).rules
         var headers = fields.filter { field in !rules.dropped.contains { field.hasName($0) } }.map { ($0.name, $0.value) }
         headers += rules.appended.map { ($0.name, $0.value) }
         headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))

@@ -430,7 +430,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             case .unavailable(let retryAfter): return .local(.error(GatewayError(.noEndpointAvailable(retryAfter: retryAfter))))
             case .endpoint(let index, let probe): exchange.assign(index, of: upstream, probe: probe)
             }
-            guard let target = Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
+            guard let target = exchange.filterRequest?.targetOverride ?? Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
                 return .local(.error(GatewayError(.rewrittenPathInvalid)))
             }
             let removed = exchange.filterRequest?.removedQueryParameters ?? []
@@ -455,8 +455,19 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let client = snapshot.trustedProxies.originalClient(peer: clientAddress, peerText: clientIP, forwardedFor: forwardedFor)
         var request = FilterRequest(
             head: head, path: path, routeName: route.config.name, parameters: parameters, clientIP: client, requestID: exchange.requestID)
+        request.loopIndex = loop.index
+        if route.filters.needsConnectionAddresses, let context {
+            request.sourceAddress = clientAddress.flatMap(Self.addressText)
+            request.destinationAddress = context.channel.localAddress.flatMap(Self.addressText)
+        }
         let verdict = route.filters.requestHeaders(&request)
         return filterOutcome(verdict, request, route, exchange)
+    }
+
+    /// `ip:port` (`[v6]:port`) of an IP socket address, as plugins read `source.address`.
+    static func addressText(_ address: SocketAddress) -> String? {
+        guard let ip = TrustedProxies.text(of: address), let port = address.port else { return nil }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
     /// What the request filters' verdict means for the exchange (nil: on to the route's

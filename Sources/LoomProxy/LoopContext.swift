@@ -9,6 +9,9 @@ import NIOCore
 /// That is what "everything for one connection stays on its loop" buys (DESIGN.md §4).
 final class LoopContext: @unchecked Sendable {
     let eventLoop: EventLoop
+    /// This loop's position among the engine's loops (what per-loop filter state, such as a
+    /// plugin's instances, is indexed by).
+    let index: Int
     private var pools: [Endpoint: UpstreamPool] = [:]
     /// Each upstream's rotation state and request counts on this loop, by upstream name.
     private var upstreamStates: [String: LoopUpstreamState] = [:]
@@ -27,8 +30,9 @@ final class LoopContext: @unchecked Sendable {
     /// Tick of the timer wheel: how late a timeout may fire at most.
     static let timerResolution = TimeAmount.milliseconds(10)
 
-    init(eventLoop: EventLoop) {
+    init(eventLoop: EventLoop, index: Int = 0) {
         self.eventLoop = eventLoop
+        self.index = index
         self.timers = TimerWheel(resolution: Self.timerResolution, buckets: 512, now: eventLoop.now)
     }
 

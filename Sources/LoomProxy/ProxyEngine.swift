@@ -1,5 +1,6 @@
 import LoomConfig
 import LoomFilters
+import LoomWasm
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -26,11 +27,12 @@ public final class ProxyEngine: Sendable {
     private let healthChecker: HealthChecker
 
     /// `filters`: the filter types this engine can run (the built-in ones; tests add theirs).
-    public init(configuration: LoomConfiguration, logger: Logger, accessLog: AccessLog, filters: FilterRegistry = .builtIn) {
+    /// `plugins`: the configuration's plugins, loaded (`PluginLoader.load`).
+    public init(configuration: LoomConfiguration, logger: Logger, accessLog: AccessLog, filters: FilterRegistry = .builtIn, plugins: [PluginContext] = []) {
         let threads = configuration.server.workerThreads ?? System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        contexts = group.makeIterator().map { LoopContext(eventLoop: $0) }
-        let snapshot = ProxySnapshot(configuration, filters: filters)
+        contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0) }
+        let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count))
         store = SnapshotStore(snapshot)
         healthChecker = HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger)
         self.logger = logger
@@ -45,7 +47,14 @@ public final class ProxyEngine: Sendable {
 
     /// Binds every listener. Throws (after closing what was bound) if any bind fails.
     public func start() async throws -> [BoundListener] {
-        for context in contexts { context.start() }
+        let plugins = store.current.plugins
+        for context in contexts {
+            context.start()
+            // Each loop starts its plugin instances before traffic arrives.
+            context.eventLoop.execute {
+                for runtime in plugins.runtimes.values { runtime.prepare(loop: context.index) }
+            }
+        }
         healthChecker.start()
         let configuration = store.current.configuration
         var bound: [BoundListener] = []

@@ -1,5 +1,6 @@
 import LoomConfig
 import LoomFilters
+import LoomWasm
 import LoomHTTP
 import LoomRouting
 import LoomUpstream
@@ -122,6 +123,8 @@ public final class ProxySnapshot: Sendable {
     }
 
     let configuration: LoomConfiguration
+    /// The plugins routes run, with their instances.
+    let plugins: PluginSet
     let router: CompiledRouter
     /// Parallel to `router.routes`.
     let routes: [Route]
@@ -143,8 +146,9 @@ public final class ProxySnapshot: Sendable {
     /// rejects) leave the route without an upstream, which answers 503 rather than crashing.
     /// `previous`: the snapshot this one replaces, whose upstream state carries over
     /// (`Upstream.init`). `filters` turns configured filters into running ones.
-    public init(_ configuration: LoomConfiguration, previous: ProxySnapshot? = nil, filters: FilterRegistry = .builtIn) {
+    public init(_ configuration: LoomConfiguration, previous: ProxySnapshot? = nil, filters: FilterRegistry = .builtIn, plugins: PluginSet = .empty) {
         self.configuration = configuration
+        self.plugins = plugins
         let ordered = configuration.orderedRoutes
         router = CompiledRouter(orderedRoutes: ordered)
         let globalFilters = filters.chain(configuration.filters)
@@ -160,7 +164,9 @@ public final class ProxySnapshot: Sendable {
             if let upstreamIndex { timeouts = timeouts.applying(configuration.upstreams[upstreamIndex].timeouts) }
             // The global filters are built once and shared by every route, so state such as a
             // global rate limit's buckets is one for the whole configuration.
-            let chain = FilterChain(filters: globalFilters.filters + filters.chain(configuration.routeFilters(for: route)).filters)
+            // A route's plugins run after its filters (authentication first, then plugins).
+            let chain = FilterChain(
+                filters: globalFilters.filters + filters.chain(configuration.routeFilters(for: route)).filters + plugins.filters(route.plugins))
             return Route(config: route, upstreamIndex: upstreamIndex, timeouts: timeouts.applying(route.timeouts), filters: chain)
         }
         requestLimits = HTTP1Limits(

@@ -2,7 +2,7 @@ import ArgumentParser
 import LoomConfig
 import LoomProxy
 
-/// The `loom` command line: `run` (the default), `validate`, `explain` and `version`.
+/// The `loom` command line: `run` (the default), `validate`, `explain`, `plugin` and `version`.
 @main
 struct LoomCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,10 +19,11 @@ struct LoomCommand: AsyncParsableCommand {
               WARPDRIVE_TARGET_HOST=127.0.0.1 WARPDRIVE_TARGET_PORT=3000 loom
               loom validate gateway.yaml
               loom explain --config gateway.yaml GET http://api.example.com/users/42
+              loom plugin inspect filter.wasm
               loom version
             """,
         version: LoomVersion.current,
-        subcommands: [Run.self, Validate.self, Explain.self, Version.self],
+        subcommands: [Run.self, Validate.self, Explain.self, Plugin.self, Version.self],
         defaultSubcommand: Run.self
     )
 }

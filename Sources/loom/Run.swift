@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import LoomConfig
 import LoomProxy
+import LoomWasm
 import Logging
 
 #if canImport(Glibc)
@@ -47,7 +48,7 @@ struct Run: AsyncParsableCommand {
         let path = ConfigLoader.configPath(option: config, environment: environment)
         let result: ConfigLoadResult
         if let path {
-            result = ConfigLoader.load(path: path, environment: environment)
+            result = ConfigLoader.load(path: path, environment: environment, pluginCheck: PluginLoader.check)
         } else if let simple = ConfigLoader.simpleMode(environment: environment) {
             result = simple
         } else {
@@ -69,8 +70,22 @@ struct Run: AsyncParsableCommand {
         let logger = Logger(label: "loom")
         let accessLog = AccessLog(logger: Logger(label: "loom.access"), enabled: logging.accessLog)
 
+        var plugins: [PluginContext] = []
+        for plugin in configuration.plugins {
+            let pluginLogger = Logger(label: "loom.plugin")
+            let loaded = PluginLoader.load(plugin, logLevel: logging.level) { level, message in
+                pluginLogger.log(level: Logger.Level(rawValue: level) ?? .info, "\(message)", metadata: ["plugin": .string(plugin.name)])
+            }
+            switch loaded {
+            case .success(let context): plugins.append(context)
+            case .failure(let error):
+                logger.critical("plugin failed to load", metadata: ["plugin": .string(plugin.name), "error": .string("\(error)")])
+                throw ExitCode.failure
+            }
+        }
+
         let signals = SignalWatcher(signals: [SIGTERM, SIGINT])
-        let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: accessLog)
+        let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: accessLog, plugins: plugins)
         do {
             _ = try await engine.start()
         } catch {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LoomConfig
+import LoomWasm
 
 #if canImport(Glibc)
 import Glibc
@@ -23,7 +24,7 @@ struct Validate: ParsableCommand {
     var file: String
 
     func run() throws {
-        let result = ConfigLoader.load(path: file, environment: ProcessEnvironment.current)
+        let result = ConfigLoader.load(path: file, environment: ProcessEnvironment.current, pluginCheck: PluginLoader.check)
         for diagnostic in result.diagnostics { print(diagnostic) }
         print(Self.summary(file: file, result: result))
         if result.hasFatal { throw ExitCode.failure }

@@ -1,5 +1,6 @@
 import Foundation
 import LoomConfig
+import LoomWasm
 import LoomFilters
 import NIOCore
 import NIOPosix
@@ -63,7 +64,7 @@ enum E2E {
     }
 
     /// Starts `count` echo backends, loads `text` (with `{port0}`, `{port1}`, … replaced by
-    /// their ports) and runs `body` against a proxy for it.
+    /// their ports, and `{plugin:NAME}` by the path of test plugin NAME, built on first use) and runs `body` against a proxy for it.
     static func withBackends(
         _ count: Int, dialect: ConfigDialect, _ text: String, filters: FilterRegistry = .builtIn, environment: [String: String] = [:],
         _ body: ([TestBackend], ProxyHarness) async throws -> Void
@@ -74,7 +75,9 @@ enum E2E {
             for backend in backends { try await backend.start() }
             var text = text
             for (index, backend) in backends.enumerated() { text = text.replacingOccurrences(of: "{port\(index)}", with: String(backend.port)) }
-            let result = ConfigLoader.load(text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: environment)
+            for (name, path) in try PluginFixtures.placeholders(in: text) { text = text.replacingOccurrences(of: "{plugin:\(name)}", with: path) }
+            let result = ConfigLoader.load(
+                text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: environment, pluginCheck: PluginLoader.check)
             let configuration = try #require(result.configuration, "\(result.diagnostics)")
             try await E2E.withProxy(configuration, filters: filters) { proxy in try await body(backends, proxy) }
         } catch {

@@ -1,6 +1,7 @@
 import Foundation
 import LoomConfig
 import LoomFilters
+import LoomWasm
 import Logging
 import NIOCore
 import NIOPosix
@@ -16,12 +17,18 @@ final class ProxyHarness: @unchecked Sendable {
     let port: Int
     /// Access-log records captured from the proxy (one per finished or rejected request).
     let logs: CapturedLogs
+    /// What plugins logged: `plugin`, `level` and `message` per record.
+    let pluginLogs: CapturedLogs
 
-    private init(engine: ProxyEngine, port: Int, logs: CapturedLogs) {
+    private init(engine: ProxyEngine, port: Int, logs: CapturedLogs, pluginLogs: CapturedLogs) {
         self.engine = engine
         self.port = port
         self.logs = logs
+        self.pluginLogs = pluginLogs
     }
+
+    /// The messages plugins logged so far.
+    var pluginMessages: [String] { pluginLogs.all.compactMap { $0["message"].map { "\($0)" } } }
 
     /// Starts a proxy for `configuration`, forcing its listener to 127.0.0.1:0.
     static func start(_ configuration: LoomConfiguration, filters: FilterRegistry = .builtIn) async throws -> ProxyHarness {
@@ -31,9 +38,16 @@ final class ProxyHarness: @unchecked Sendable {
         let logs = CapturedLogs()
         let accessLogger = Logger(label: "loom.access") { _ in CapturingLogHandler(store: logs) }
         let logger = Logger(label: "loom") { _ in SwiftLogNoOpLogHandler() }
-        let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: AccessLog(logger: accessLogger, enabled: true), filters: filters)
+        let pluginLogs = CapturedLogs()
+        let plugins = try configuration.plugins.map { plugin in
+            try PluginLoader.load(plugin, logLevel: .trace) { level, message in
+                pluginLogs.append(["plugin": .string(plugin.name), "level": .string(level), "message": .string(message)])
+            }.get()
+        }
+        let engine = ProxyEngine(
+            configuration: configuration, logger: logger, accessLog: AccessLog(logger: accessLogger, enabled: true), filters: filters, plugins: plugins)
         let bound = try await engine.start()
-        return ProxyHarness(engine: engine, port: bound[0].address.port!, logs: logs)
+        return ProxyHarness(engine: engine, port: bound[0].address.port!, logs: logs, pluginLogs: pluginLogs)
     }
 
     /// A configuration with one upstream `backend` and one catch-all route to it.

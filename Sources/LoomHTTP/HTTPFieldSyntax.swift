@@ -1,0 +1,17 @@
+/// Checks for field names and values that come from outside the wire parser (a plugin, a
+/// claim copied into a header), so that nothing loom writes can split a head.
+public enum HTTPFieldSyntax {
+    /// A token (RFC 9110 §5.6.2), as a field name must be.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy(HTTPSyntax.isToken)
+    }
+
+    /// No CR, LF, NUL or other control character (HTAB allowed), and no leading or trailing
+    /// whitespace (RFC 9110 §5.5).
+    public static func isValidValue(_ value: String) -> Bool {
+        let bytes = value.utf8
+        guard bytes.allSatisfy(HTTPSyntax.isFieldValueChar) else { return false }
+        guard let first = bytes.first, let last = bytes.last else { return true }
+        return !HTTPSyntax.isWhitespace(first) && !HTTPSyntax.isWhitespace(last)
+    }
+}

@@ -1,0 +1,266 @@
+import LoomConfig
+import LoomFilters
+import LoomHTTP
+import NIOCore
+
+/// A Proxy-Wasm plugin as one filter of the chain: each exchange gets a stream context in
+/// its event loop's instance, and the filter phases call the plugin's callbacks.
+///
+/// - `onRequestHeaders`: `on_context_create`, then `on_request_headers` with the request's
+///   fields and pseudo-headers; the map the plugin leaves becomes the request's changes.
+///   Pause holds the request until the plugin continues it (or answers, or closes it).
+/// - Bodies: `on_request_body` / `on_response_body` per chunk through a `BodyTransform`;
+///   a paused body is held (bounded) and offered again, grown, with the next chunk.
+/// - `onResponseHeaders`: `on_response_headers` with `:status` and the fields.
+/// - `onLog`: `on_done`, `on_log`, `on_delete`.
+///
+/// A failure of the plugin (a trap, a call over its time budget, memory past its limit, a
+/// host-call misuse the host cannot honour) fails the request with 500, or lets it through
+/// unchanged when the plugin is `fail_open`; either way it is logged and the instance is
+/// replaced before the next request.
+public struct PluginFilter: HTTPFilter {
+    let runtime: PluginRuntime
+
+    public init(runtime: PluginRuntime) {
+        self.runtime = runtime
+    }
+
+    public var name: String { "plugin \(runtime.plugin.name)" }
+    public var needsConnectionAddresses: Bool { true }
+
+    /// Bytes of a body a plugin may hold while it pauses.
+    static let bodyBufferLimit = 1024 * 1024
+
+    /// The exchange's stream in its instance, kept in the request between phases.
+    /// Confined to the exchange's event loop, like the instance it lives in (the pause's
+    /// closures run there too).
+    final class Exchange: @unchecked Sendable {
+        let vm: PluginVM
+        let stream: PluginStream
+        /// The request map as sent to `on_request_headers`, to see what the plugin changed.
+        var originalRequest: HeaderMap
+
+        init(vm: PluginVM, stream: PluginStream, originalRequest: HeaderMap) {
+            self.vm = vm
+            self.stream = stream
+            self.originalRequest = originalRequest
+        }
+    }
+
+    private var key: String { "wasm:" + runtime.plugin.name }
+
+    /// Why a request failed in a plugin; logged, and answered 500 unless `fail_open`.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private func failed(_ reason: String, phase: String) throws {
+        runtime.plugin.log(.error, "\(phase) failed: \(reason)")
+        if !runtime.plugin.failOpen { throw Failure(description: reason) }
+    }
+
+    public func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
+        let vm: PluginVM
+        switch runtime.vm(loop: request.loopIndex) {
+        case .success(let running): vm = running
+        case .failure(let error):
+            try failed("\(error)", phase: "request headers")
+            return .continue
+        }
+        do {
+            let stream = try vm.createStream()
+            stream.attributes = StreamAttributes(
+                routeName: request.routeName, requestID: request.requestID, sourceAddress: request.sourceAddress,
+                destinationAddress: request.destinationAddress)
+            stream.requestHeaders = Self.requestMap(request.head)
+            let exchange = Exchange(vm: vm, stream: stream, originalRequest: stream.requestHeaders)
+            request.attachments[key] = exchange
+            let endOfStream = request.head.framing == .none
+            let action = try vm.streamCallback(
+                "proxy_on_request_headers", context: stream.id, [UInt64(stream.requestHeaders.pairs.count), endOfStream ? 1 : 0])
+            if action == UInt64(ProxyAction.pause.rawValue), stream.localResponse == nil, !stream.closed {
+                return .pause(FilterPause { resumer in
+                    stream.resumeRequest = {
+                        resumer.resume { request in try self.decision(exchange, &request) }
+                    }
+                })
+            }
+            return try decision(exchange, &request)
+        } catch let error as WasmError {
+            try failed("\(error)", phase: "on_request_headers")
+            return .continue
+        }
+    }
+
+    /// What the plugin decided once its request-headers phase is over.
+    private func decision(_ exchange: Exchange, _ request: inout FilterRequest) throws -> FilterDecision {
+        let stream = exchange.stream
+        if let response = stream.localResponse { return .respond(response) }
+        if stream.closed {
+            // Envoy resets the stream; an HTTP/1.1 client gets a definite answer instead.
+            return .reject(FilterRejection(status: 403, code: "forbidden", message: "request closed by plugin \(runtime.plugin.name)"))
+        }
+        if let problem = Self.apply(stream.requestHeaders, over: exchange.originalRequest, to: &request) {
+            try failed(problem, phase: "on_request_headers")
+            return .continue
+        }
+        stream.phase = .requestBody
+        if exchange.vm.exports("proxy_on_request_body") {
+            request.transformBody(PluginBodyTransform(filter: self, exchange: exchange, direction: .request))
+        }
+        return .continue
+    }
+
+    public func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws {
+        guard let exchange = request.attachments[key] as? Exchange, exchange.vm.broken == nil else { return }
+        let stream = exchange.stream
+        stream.phase = .responseHeaders
+        stream.attributes.responseCode = response.status
+        let received = HeaderMap([(":status", String(response.status))] + response.fields.map { ($0.name, $0.value) })
+        stream.responseHeaders = received
+        do {
+            let action = try exchange.vm.streamCallback(
+                "proxy_on_response_headers", context: stream.id, [UInt64(received.pairs.count), response.hasBody ? 0 : 1])
+            if action == UInt64(ProxyAction.pause.rawValue) {
+                try failed("paused the response headers, which loom cannot hold yet", phase: "on_response_headers")
+            }
+        } catch let error as WasmError {
+            try failed("\(error)", phase: "on_response_headers")
+            return
+        }
+        if let changed = stream.responseHeaders, changed != received {
+            if changed.value(":status") != String(response.status) {
+                try failed("changed :status, which loom does not support", phase: "on_response_headers")
+                return
+            }
+            Self.diff(changed, over: received) { response.changes.remove($0) } add: { response.changes.add($0, $1) }
+        }
+        stream.phase = .responseBody
+        if exchange.vm.exports("proxy_on_response_body") {
+            response.transformBody(PluginBodyTransform(filter: self, exchange: exchange, direction: .response))
+        }
+    }
+
+    public func onLog(_ entry: FilterLogEntry, request: FilterRequest) {
+        guard let exchange = request.attachments[key] as? Exchange else { return }
+        exchange.stream.attributes.responseCode = entry.status
+        exchange.vm.finish(exchange.stream)
+    }
+
+    /// A body chunk through the plugin's body callback.
+    func body(_ chunk: ByteBuffer, endOfStream: Bool, exchange: Exchange, direction: PluginBodyTransform.Direction) throws -> ByteBuffer {
+        let stream = exchange.stream
+        let callback = direction == .request ? "proxy_on_request_body" : "proxy_on_response_body"
+        guard exchange.vm.broken == nil else { return chunk }
+        let bytes = chunk.readableBytesView
+        switch direction {
+        case .request:
+            stream.phase = .requestBody
+            stream.requestBody += bytes
+        case .response:
+            stream.phase = .responseBody
+            stream.responseBody += bytes
+        }
+        let held = direction == .request ? stream.requestBody.count : stream.responseBody.count
+        let action: UInt64?
+        do {
+            action = try exchange.vm.streamCallback(callback, context: stream.id, [UInt64(held), endOfStream ? 1 : 0])
+        } catch let error as WasmError {
+            try failed("\(error)", phase: callback)
+            return releaseBody(stream, direction)
+        }
+        if direction == .request, let response = stream.localResponse {
+            // The request body is still arriving: the answer is an error response now.
+            throw FilterRejection(status: response.status, code: "plugin_response", message: response.body)
+        }
+        if action == UInt64(ProxyAction.pause.rawValue) {
+            if endOfStream {
+                try failed("paused at the end of the body, which loom cannot hold yet", phase: callback)
+                return releaseBody(stream, direction)
+            }
+            let current = direction == .request ? stream.requestBody.count : stream.responseBody.count
+            if current > Self.bodyBufferLimit {
+                if direction == .request {
+                    throw FilterRejection(status: 413, code: "payload_too_large", message: "plugin \(runtime.plugin.name) holds at most \(Self.bodyBufferLimit) bytes of a body")
+                }
+                throw Failure(description: "held more than \(Self.bodyBufferLimit) bytes of the response body")
+            }
+            return ByteBuffer()
+        }
+        return releaseBody(stream, direction)
+    }
+
+    /// Everything the plugin held or changed, handed on; its buffer emptied.
+    private func releaseBody(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction) -> ByteBuffer {
+        switch direction {
+        case .request:
+            defer { stream.requestBody = [] }
+            return ByteBuffer(bytes: stream.requestBody)
+        case .response:
+            defer { stream.responseBody = [] }
+            return ByteBuffer(bytes: stream.responseBody)
+        }
+    }
+
+    // MARK: - Maps
+
+    /// The request as plugins see it: the pseudo-headers first, then every field.
+    static func requestMap(_ head: HTTPRequestHead) -> HeaderMap {
+        var pairs: [(String, String)] = [
+            (":method", head.method), (":scheme", "http"), (":authority", head.host ?? ""), (":path", head.target),
+        ]
+        for index in 0..<head.headers.count {
+            pairs.append((head.headers.name(at: index), head.headers.value(at: index)))
+        }
+        return HeaderMap(pairs)
+    }
+
+    /// The plugin's request map as changes to the request; a description of what loom
+    /// cannot apply (a changed method), if any.
+    static func apply(_ changed: HeaderMap, over original: HeaderMap, to request: inout FilterRequest) -> String? {
+        guard changed != original else { return nil }
+        if changed.value(":method") != original.value(":method") { return "changed :method, which loom does not support" }
+        if changed.value(":scheme") != original.value(":scheme") { return "changed :scheme, which loom does not support" }
+        if let path = changed.value(":path"), path != original.value(":path") {
+            guard path.hasPrefix("/") else { return "set :path to \"\(path)\", which is not an origin-form target" }
+            request.setTarget(path)
+        }
+        if let authority = changed.value(":authority"), authority != original.value(":authority") {
+            request.upstreamChanges.set("Host", authority)
+        }
+        diff(changed, over: original) { request.upstreamChanges.remove($0) } add: { request.upstreamChanges.add($0, $1) }
+        return nil
+    }
+
+    /// Calls `remove` then `add` for each regular field name whose values differ.
+    static func diff(_ changed: HeaderMap, over original: HeaderMap, remove: (String) -> Void, add: (String, String) -> Void) {
+        var names: [String] = []
+        for pair in original.regular + changed.regular where !names.contains(pair.name) { names.append(pair.name) }
+        for name in names {
+            let before = original.regular.filter { $0.name == name }.map(\.value)
+            let after = changed.regular.filter { $0.name == name }.map(\.value)
+            guard before != after else { continue }
+            remove(name)
+            for value in after { add(name, value) }
+        }
+    }
+}
+
+/// Hands one direction of an exchange's body to the plugin's body callback.
+final class PluginBodyTransform: BodyTransform {
+    enum Direction { case request, response }
+
+    let filter: PluginFilter
+    let exchange: PluginFilter.Exchange
+    let direction: Direction
+
+    init(filter: PluginFilter, exchange: PluginFilter.Exchange, direction: Direction) {
+        self.filter = filter
+        self.exchange = exchange
+        self.direction = direction
+    }
+
+    func transform(_ chunk: ByteBuffer, endOfStream: Bool) throws -> ByteBuffer {
+        try filter.body(chunk, endOfStream: endOfStream, exchange: exchange, direction: direction)
+    }
+}

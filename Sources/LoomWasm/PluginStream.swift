@@ -1,0 +1,129 @@
+import LoomFilters
+
+/// One HTTP exchange as a plugin's stream context sees it: the header maps (with the
+/// pseudo-headers Envoy presents), the body bytes of the running body callback, and what
+/// the plugin decided through host calls (a local response, a closed stream).
+///
+/// Owned by its `PluginVM`, on its event loop (never touched elsewhere, hence unchecked
+/// `Sendable`: the pause closures that capture it run on that loop).
+final class PluginStream: @unchecked Sendable {
+    let id: UInt32
+
+    /// Where the exchange is: which maps and buffers host calls may touch.
+    enum Phase {
+        case requestHeaders, requestBody, responseHeaders, responseBody, log
+    }
+
+    var phase: Phase = .requestHeaders
+    /// `:method`, `:scheme`, `:authority`, `:path`, then the fields as received.
+    var requestHeaders = HeaderMap()
+    var responseHeaders: HeaderMap?
+    /// The bytes of the body callback running (what `proxy_get_buffer_bytes` reads and
+    /// `proxy_set_buffer_bytes` changes): a chunk, or everything held while the plugin
+    /// pauses the body.
+    var requestBody: [UInt8] = []
+    var responseBody: [UInt8] = []
+    /// Set by `proxy_send_local_response`.
+    var localResponse: LocalResponse?
+    /// Set by `proxy_close_stream`.
+    var closed = false
+    /// Set while `on_request_headers` paused the request: resumes it with the plugin's
+    /// decision (`proxy_continue_stream`, a local response, or `proxy_close_stream`).
+    var resumeRequest: (() -> Void)?
+    /// `proxy_on_done` answered false: the guest calls `proxy_done` when it is.
+    var awaitingDone = false
+    /// Values the plugin stored with `proxy_set_property`, by path.
+    var properties: [String: [UInt8]] = [:]
+    /// What `request.*`, `source.*` and the other attributes read.
+    var attributes = StreamAttributes()
+
+    init(id: UInt32) {
+        self.id = id
+    }
+
+    func map(_ type: ProxyMapType) -> HeaderMap? {
+        switch type {
+        case .httpRequestHeaders: requestHeaders
+        case .httpResponseHeaders: responseHeaders
+        default: nil
+        }
+    }
+
+    /// Replaces map `type`; false when the stream has no such map now, or it has already
+    /// gone out (request headers once the request left, response headers once sent).
+    func setMap(_ type: ProxyMapType, _ map: HeaderMap) -> Bool {
+        switch (type, phase) {
+        case (.httpRequestHeaders, .requestHeaders):
+            requestHeaders = map
+        case (.httpResponseHeaders, .responseHeaders):
+            responseHeaders = map
+        default:
+            return false
+        }
+        return true
+    }
+}
+
+/// What the host knows of an exchange for `proxy_get_property`.
+struct StreamAttributes {
+    var routeName = ""
+    var requestID = ""
+    var sourceAddress: String?
+    var destinationAddress: String?
+    var upstreamAddress: String?
+    var responseCode: Int?
+    var scheme = "http"
+    var protocolName = "HTTP/1.1"
+}
+
+/// An ordered header map as plugins see it: names lower-cased (as HTTP/2 has them, and
+/// Envoy presents them), order kept, repeated names allowed.
+struct HeaderMap: Equatable {
+    var pairs: [Pair] = []
+
+    struct Pair: Equatable {
+        var name: String
+        var value: String
+    }
+
+    init(_ pairs: [(String, String)] = []) {
+        self.pairs = pairs.map { Pair(name: $0.0.lowercased(), value: $0.1) }
+    }
+
+    func value(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        let values = pairs.filter { $0.name == lowered }.map(\.value)
+        // Envoy joins repeated fields with a comma when one value is asked for.
+        return values.isEmpty ? nil : values.joined(separator: ",")
+    }
+
+    mutating func add(_ name: String, _ value: String) {
+        pairs.append(Pair(name: name.lowercased(), value: value))
+    }
+
+    /// Replaces every field named `name` with one (added when there was none).
+    mutating func replace(_ name: String, _ value: String) {
+        let lowered = name.lowercased()
+        guard let first = pairs.firstIndex(where: { $0.name == lowered }) else {
+            pairs.append(Pair(name: lowered, value: value))
+            return
+        }
+        pairs[first].value = value
+        var seen = false
+        pairs.removeAll { pair in
+            guard pair.name == lowered else { return false }
+            defer { seen = true }
+            return seen
+        }
+    }
+
+    mutating func remove(_ name: String) {
+        let lowered = name.lowercased()
+        pairs.removeAll { $0.name == lowered }
+    }
+
+    var encoded: [UInt8] { HeaderMapCodec.encode(pairs.map { ($0.name, $0.value) }) }
+
+    /// The pseudo-header fields (`:path`, …) and the others, apart.
+    var regular: [Pair] { pairs.filter { !$0.name.hasPrefix(":") } }
+}

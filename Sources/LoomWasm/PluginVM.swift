@@ -1,0 +1,172 @@
+import LoomFilters
+
+/// One instance of a plugin's module, with the Proxy-Wasm host state around it: the root
+/// context, the live stream contexts, and the effective context host calls act on.
+///
+/// Confined to one event loop (a WebAssembly store is single-threaded): created for it,
+/// called only on it. A trap, a call over its budget, or any other failure of a guest call
+/// marks it `broken`; the runtime then replaces it with a fresh instance, so one bad request
+/// never poisons the next.
+final class PluginVM {
+    let plugin: PluginContext
+    let instance: any WasmInstance
+    private let allocatorFunction: WasmFunctionRef
+    /// The callbacks the module exports, resolved once.
+    private var callbacks: [String: WasmFunctionRef] = [:]
+
+    /// The root context's id (host-allocated, as every context id).
+    let rootID: UInt32 = 1
+    private var nextContextID: UInt32 = 2
+    /// The context host calls act on: the one of the callback running, or what
+    /// `proxy_set_effective_context` chose.
+    var effectiveContext: UInt32 = 1
+    var streams: [UInt32: PluginStream] = [:]
+    /// Set by a failed guest call: the runtime discards this instance.
+    private(set) var broken: String?
+    /// `proxy_set_tick_period_milliseconds`, 0 when off.
+    var tickPeriodMilliseconds: UInt32 = 0
+    /// The status `proxy_get_status` reports (of the last HTTP call, say).
+    var lastStatus: (code: UInt32, message: String) = (0, "")
+
+    /// Instantiates and starts the module: WASI start (`_initialize` then `main`, or
+    /// `_start`), then the root context (`on_context_create`, `on_vm_start`,
+    /// `on_configure`). Throws `startFailed` or `refused` for the plugin's log.
+    init(plugin: PluginContext) throws(PluginLoadError) {
+        self.plugin = plugin
+        let module = plugin.module
+        let box = VMBox()
+        do {
+            instance = try module.compiled.instantiate(host: HostImports.functions(for: module.compiled.imports, vm: box), limits: plugin.limits)
+        } catch {
+            throw .startFailed("\(error)")
+        }
+        guard let allocator = instance.function(module.allocator) else { throw .startFailed("no \(module.allocator) export") }
+        allocatorFunction = allocator
+        box.vm = self
+        for name in Self.callbackNames where module.exports(name) {
+            if let function = instance.function(name) { callbacks[name] = function }
+        }
+        do {
+            switch module.start {
+            case .reactor(let main):
+                try callRaw("_initialize", [])
+                if main, let function = instance.function("main") {
+                    _ = try invoke(function, Array(repeating: 0, count: function.parameterCount))
+                }
+            case .command:
+                try callRaw("_start", [])
+            case .none:
+                break
+            }
+            _ = try callback("proxy_on_context_create", [UInt64(rootID), 0])
+            if let started = try callback("proxy_on_vm_start", [UInt64(rootID), UInt64(plugin.vmConfiguration.count)]), started == 0 {
+                throw PluginLoadError.refused("proxy_on_vm_start returned false")
+            }
+            if let configured = try callback("proxy_on_configure", [UInt64(rootID), UInt64(plugin.configuration.count)]), configured == 0 {
+                throw PluginLoadError.refused("proxy_on_configure returned false: the plugin refused its configuration")
+            }
+        } catch let error as PluginLoadError {
+            throw error
+        } catch {
+            throw .startFailed("\(error)")
+        }
+    }
+
+    static let callbackNames = [
+        "proxy_on_context_create", "proxy_on_vm_start", "proxy_on_configure", "proxy_on_tick", "proxy_on_queue_ready",
+        "proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers",
+        "proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers",
+        "proxy_on_done", "proxy_on_log", "proxy_on_delete", "proxy_on_http_call_response", "proxy_on_foreign_function",
+    ]
+
+    func exports(_ callback: String) -> Bool { callbacks[callback] != nil }
+
+    // MARK: - Calling the guest
+
+    /// Calls exported callback `name` (nil when the module does not export it), with the
+    /// plugin's budget. A failure marks the instance broken and is rethrown.
+    @discardableResult
+    func callback(_ name: String, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
+        guard let function = callbacks[name] else { return nil }
+        return try invoke(function, arguments)
+    }
+
+    private func callRaw(_ name: String, _ arguments: [UInt64]) throws(WasmError) {
+        guard let function = instance.function(name) else { return }
+        _ = try invoke(function, arguments)
+    }
+
+    private func invoke(_ function: WasmFunctionRef, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
+        if let broken { throw .trap("instance unusable after an earlier failure: \(broken)") }
+        instance.setFuel(plugin.fuel)
+        do {
+            return try instance.call(function, arguments)
+        } catch {
+            broken = "\(error)"
+            throw error
+        }
+    }
+
+    /// Calls a stream callback with `context` as the effective context.
+    func streamCallback(_ name: String, context: UInt32, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
+        let saved = effectiveContext
+        effectiveContext = context
+        defer { effectiveContext = saved }
+        return try callback(name, [UInt64(context)] + arguments)
+    }
+
+    /// `size` bytes of guest memory from the guest's allocator (nil: it returned 0, or
+    /// memory that is not there).
+    func allocate(_ size: Int) throws(WasmError) -> UInt32? {
+        guard size <= UInt32.max else { return nil }
+        guard let pointer = try instance.call(allocatorFunction, [UInt64(size)]).map({ UInt32(truncatingIfNeeded: $0) }),
+              pointer != 0, instance.memory.contains(pointer, UInt32(size))
+        else { return nil }
+        return pointer
+    }
+
+    // MARK: - Stream contexts
+
+    /// A new stream context, announced to the guest (`on_context_create(id, root)`).
+    func createStream() throws(WasmError) -> PluginStream {
+        let id = nextContextID
+        nextContextID = nextContextID == UInt32.max ? 2 : nextContextID + 1
+        let stream = PluginStream(id: id)
+        streams[id] = stream
+        _ = try callback("proxy_on_context_create", [UInt64(id), UInt64(rootID)])
+        return stream
+    }
+
+    /// The end of a stream: `on_done`, `on_log` (when done) and `on_delete`. A guest that
+    /// answers `on_done` with false finishes later with `proxy_done`.
+    func finish(_ stream: PluginStream) {
+        guard streams[stream.id] != nil, broken == nil else {
+            streams[stream.id] = nil
+            return
+        }
+        do {
+            let done = try streamCallback("proxy_on_done", context: stream.id, []) ?? 1
+            if done != 0 { try release(stream) } else { stream.awaitingDone = true }
+        } catch {
+            plugin.log(.error, "on_done/on_log/on_delete failed: \(error)")
+            streams[stream.id] = nil
+        }
+    }
+
+    /// `on_log` and `on_delete` for a finished stream, and its state gone.
+    func release(_ stream: PluginStream) throws(WasmError) {
+        defer { streams[stream.id] = nil }
+        stream.phase = .log
+        _ = try streamCallback("proxy_on_log", context: stream.id, [])
+        _ = try streamCallback("proxy_on_delete", context: stream.id, [])
+    }
+
+    /// The stream host calls act on now, if the effective context is one.
+    var currentStream: PluginStream? { streams[effectiveContext] }
+}
+
+/// Lets host functions reach their VM without a reference cycle (instance → host function
+/// → VM → instance): the VM owns the instance, the functions hold this box unowned-free.
+final class VMBox {
+    weak var vm: PluginVM?
+}

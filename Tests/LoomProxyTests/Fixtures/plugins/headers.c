@@ -1,0 +1,198 @@
+// A C plugin exercising the host (built with wasi-libc as a reactor; exports
+// proxy_on_memory_allocate and proxy_abi_version_0_2_1). Behaviour is chosen by the request
+// path, so one module covers many end-to-end cases.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+#include "proxy_wasm.h"
+
+static char configuration[256];
+static uint32_t requests_metric;
+
+EXPORT(proxy_abi_version_0_2_1) void abi_version(void) {}
+EXPORT(proxy_on_memory_allocate) void* on_memory_allocate(size_t size) { return malloc(size); }
+
+static void log_text(int level, const char* text) { proxy_log(level, text, strlen(text)); }
+
+static int header(int map, const char* name, char* out, size_t capacity) {
+    const char* value = NULL;
+    size_t size = 0;
+    int status = proxy_get_header_map_value(map, name, strlen(name), &value, &size);
+    if (status != 0) return status;
+    size_t n = size < capacity - 1 ? size : capacity - 1;
+    memcpy(out, value, n);
+    out[n] = 0;
+    free((void*)value);
+    return 0;
+}
+
+static void add(int map, const char* name, const char* value) {
+    proxy_add_header_map_value(map, name, strlen(name), value, strlen(value));
+}
+
+EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t parent) {}
+
+EXPORT(proxy_on_vm_start) int on_vm_start(uint32_t root, size_t size) {
+    const char* data = NULL;
+    size_t got = 0;
+    proxy_get_buffer_bytes(VM_CONFIGURATION, 0, size, &data, &got);
+    printf("vm started with %zu bytes of vm_config\n", got);
+    fflush(stdout);
+    free((void*)data);
+    return 1;
+}
+
+EXPORT(proxy_on_configure) int on_configure(uint32_t root, size_t size) {
+    const char* data = NULL;
+    size_t got = 0;
+    if (size > 0) proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, size, &data, &got);
+    size_t n = got < sizeof(configuration) - 1 ? got : sizeof(configuration) - 1;
+    memcpy(configuration, data ? data : "", n);
+    configuration[n] = 0;
+    free((void*)data);
+    if (strcmp(configuration, "refuse") == 0) {
+        log_text(LOG_ERROR, "configuration refused: refuse");
+        return 0;
+    }
+    proxy_define_metric(0, "c_requests_total", strlen("c_requests_total"), &requests_metric);
+    return 1;
+}
+
+static void count_request(void) {
+    // Shared data with compare-and-swap: retried on a conflict with another instance.
+    for (int attempt = 0; attempt < 10; attempt++) {
+        const char* value = NULL;
+        size_t size = 0;
+        uint32_t cas = 0;
+        long count = 0;
+        if (proxy_get_shared_data("count", 5, &value, &size, &cas) == 0 && value) {
+            char text[32] = {0};
+            memcpy(text, value, size < 31 ? size : 31);
+            count = atol(text);
+            free((void*)value);
+        }
+        char next[32];
+        snprintf(next, sizeof next, "%ld", count + 1);
+        if (proxy_set_shared_data("count", 5, next, strlen(next), cas) == 0) return;
+    }
+}
+
+EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t headers, int end_of_stream) {
+    char path[256] = {0};
+    header(REQUEST_HEADERS, ":path", path, sizeof path);
+    proxy_increment_metric(requests_metric, 1);
+    count_request();
+    if (strncmp(path, "/deny", 5) == 0) {
+        // One header pair, serialized: count, lengths, then "x-denied\0yes\0".
+        static const char map[] = "\x01\x00\x00\x00\x08\x00\x00\x00\x03\x00\x00\x00x-denied\0yes\0";
+        const char* body = "denied by plugin";
+        proxy_send_local_response(403, "denied", 6, body, strlen(body), map, sizeof map - 1, -1);
+        return PAUSE;
+    }
+    if (strcmp(path, "/trap") == 0) __builtin_trap();
+    if (strcmp(path, "/loop") == 0) { volatile int spin = 1; while (spin) {} }
+    if (strcmp(path, "/grow") == 0) {
+        for (;;) { if (!malloc(1 << 20)) __builtin_trap(); }
+    }
+    if (strcmp(path, "/close") == 0) { proxy_close_stream(0); return CONTINUE; }
+    if (strcmp(path, "/oob") == 0) {
+        int status = proxy_log(LOG_INFO, (const char*)0xFFFFFFF0, 64);
+        char text[8];
+        snprintf(text, sizeof text, "%d", status);
+        add(REQUEST_HEADERS, "x-oob-status", text);
+        return CONTINUE;
+    }
+    if (strcmp(path, "/inject") == 0) {
+        int status = proxy_add_header_map_value(REQUEST_HEADERS, "x-evil", 6, "a\r\nx-smuggled: 1", 17);
+        char text[8];
+        snprintf(text, sizeof text, "%d", status);
+        add(REQUEST_HEADERS, "x-inject-status", text);
+        return CONTINUE;
+    }
+    if (strncmp(path, "/rewrite", 8) == 0) {
+        proxy_replace_header_map_value(REQUEST_HEADERS, ":path", 5, "/echo?rewritten=1", 17);
+    }
+    add(REQUEST_HEADERS, "x-plugin", "c");
+    add(REQUEST_HEADERS, "x-plugin-config", configuration);
+    proxy_remove_header_map_value(REQUEST_HEADERS, "x-remove-me", 11);
+    const char* value = NULL;
+    size_t size = 0;
+    if (proxy_get_property("request\0id", 10, &value, &size) == 0 && value) {
+        char id[128] = {0};
+        memcpy(id, value, size < 127 ? size : 127);
+        add(REQUEST_HEADERS, "x-plugin-request-id", id);
+        free((void*)value);
+    }
+    if (proxy_get_property("route_name", 10, &value, &size) == 0 && value) {
+        char name[128] = {0};
+        memcpy(name, value, size < 127 ? size : 127);
+        add(REQUEST_HEADERS, "x-plugin-route", name);
+        free((void*)value);
+    }
+    char* result = NULL;
+    size_t result_size = 0;
+    char text[8];
+    snprintf(text, sizeof text, "%d", proxy_call_foreign_function("nothing", 7, "", 0, &result, &result_size));
+    add(REQUEST_HEADERS, "x-foreign-status", text);
+    return CONTINUE;
+}
+
+EXPORT(proxy_on_request_body) int on_request_body(uint32_t id, size_t size, int end_of_stream) {
+    char path[256] = {0};
+    header(REQUEST_HEADERS, ":path", path, sizeof path);
+    if (strncmp(path, "/append", 7) != 0) return CONTINUE;
+    if (!end_of_stream) return PAUSE;
+    const char* data = NULL;
+    size_t got = 0;
+    proxy_get_buffer_bytes(REQUEST_BODY, 0, size, &data, &got);
+    char* copy = malloc(got + 16);
+    memcpy(copy, data ? data : "", got);
+    memcpy(copy + got, "+plugin", 7);
+    proxy_set_buffer_bytes(REQUEST_BODY, 0, got, copy, got + 7);
+    free(copy);
+    free((void*)data);
+    return CONTINUE;
+}
+
+EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t headers, int end_of_stream) {
+    char status[8] = {0};
+    header(RESPONSE_HEADERS, ":status", status, sizeof status);
+    add(RESPONSE_HEADERS, "x-plugin-response", "c");
+    add(RESPONSE_HEADERS, "x-upstream-status", status);
+    proxy_remove_header_map_value(RESPONSE_HEADERS, "server", 6);
+    return CONTINUE;
+}
+
+EXPORT(proxy_on_response_body) int on_response_body(uint32_t id, size_t size, int end_of_stream) {
+    char path[256] = {0};
+    header(REQUEST_HEADERS, ":path", path, sizeof path);
+    if (strncmp(path, "/upper", 6) != 0) return CONTINUE;
+    if (!end_of_stream) return PAUSE;
+    const char* data = NULL;
+    size_t got = 0;
+    if (proxy_get_buffer_bytes(RESPONSE_BODY, 0, size, &data, &got) != 0 || !data) return CONTINUE;
+    char* upper = malloc(got);
+    for (size_t i = 0; i < got; i++) upper[i] = toupper((unsigned char)data[i]);
+    proxy_set_buffer_bytes(RESPONSE_BODY, 0, got, upper, got);
+    free(upper);
+    free((void*)data);
+    return CONTINUE;
+}
+
+EXPORT(proxy_on_done) int on_done(uint32_t id) { return 1; }
+EXPORT(proxy_on_log) void on_log(uint32_t id) {
+    char path[256] = {0};
+    header(REQUEST_HEADERS, ":path", path, sizeof path);
+    const char* value = NULL;
+    size_t size = 0;
+    long long code = 0;
+    if (proxy_get_property("response\0code", 13, &value, &size) == 0 && size == 8) {
+        memcpy(&code, value, 8);
+        free((void*)value);
+    }
+    char line[300];
+    snprintf(line, sizeof line, "logged %s %lld", path, code);
+    log_text(LOG_INFO, line);
+}
+EXPORT(proxy_on_delete) void on_delete(uint32_t id) {}

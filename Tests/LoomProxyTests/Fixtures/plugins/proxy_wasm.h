@@ -1,0 +1,35 @@
+// Hand-written Proxy-Wasm ABI v0.2.1 bindings for the C test plugins (no SDK).
+#pragma once
+#include <stdint.h>
+#include <stddef.h>
+
+#define IMPORT(name) __attribute__((import_module("env"), import_name(#name)))
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+IMPORT(proxy_log) int proxy_log(int level, const char* message, size_t size);
+IMPORT(proxy_get_buffer_bytes) int proxy_get_buffer_bytes(int type, size_t start, size_t max, const char** data, size_t* size);
+IMPORT(proxy_set_buffer_bytes) int proxy_set_buffer_bytes(int type, size_t start, size_t size, const char* data, size_t len);
+IMPORT(proxy_get_header_map_value) int proxy_get_header_map_value(int map, const char* key, size_t key_size, const char** value, size_t* value_size);
+IMPORT(proxy_add_header_map_value) int proxy_add_header_map_value(int map, const char* key, size_t key_size, const char* value, size_t value_size);
+IMPORT(proxy_replace_header_map_value) int proxy_replace_header_map_value(int map, const char* key, size_t key_size, const char* value, size_t value_size);
+IMPORT(proxy_remove_header_map_value) int proxy_remove_header_map_value(int map, const char* key, size_t key_size);
+IMPORT(proxy_get_header_map_pairs) int proxy_get_header_map_pairs(int map, const char** data, size_t* size);
+IMPORT(proxy_set_header_map_pairs) int proxy_set_header_map_pairs(int map, const char* data, size_t size);
+IMPORT(proxy_get_header_map_size) int proxy_get_header_map_size(int map, size_t* size);
+IMPORT(proxy_send_local_response) int proxy_send_local_response(int status, const char* details, size_t details_size, const char* body, size_t body_size, const char* headers, size_t headers_size, int grpc_status);
+IMPORT(proxy_get_property) int proxy_get_property(const char* path, size_t path_size, const char** value, size_t* value_size);
+IMPORT(proxy_set_property) int proxy_set_property(const char* path, size_t path_size, const char* value, size_t value_size);
+IMPORT(proxy_get_shared_data) int proxy_get_shared_data(const char* key, size_t key_size, const char** value, size_t* value_size, uint32_t* cas);
+IMPORT(proxy_set_shared_data) int proxy_set_shared_data(const char* key, size_t key_size, const char* value, size_t value_size, uint32_t cas);
+IMPORT(proxy_define_metric) int proxy_define_metric(int type, const char* name, size_t name_size, uint32_t* id);
+IMPORT(proxy_increment_metric) int proxy_increment_metric(uint32_t id, int64_t delta);
+IMPORT(proxy_get_metric) int proxy_get_metric(uint32_t id, uint64_t* value);
+IMPORT(proxy_get_log_level) int proxy_get_log_level(int* level);
+IMPORT(proxy_get_current_time_nanoseconds) int proxy_get_current_time_nanoseconds(uint64_t* ns);
+IMPORT(proxy_call_foreign_function) int proxy_call_foreign_function(const char* name, size_t name_size, const char* args, size_t args_size, char** result, size_t* result_size);
+IMPORT(proxy_close_stream) int proxy_close_stream(int type);
+
+enum { LOG_TRACE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum { REQUEST_HEADERS = 0, RESPONSE_HEADERS = 2 };
+enum { REQUEST_BODY = 0, RESPONSE_BODY = 1, VM_CONFIGURATION = 6, PLUGIN_CONFIGURATION = 7 };
+enum { CONTINUE = 0, PAUSE = 1 };
