@@ -122,13 +122,14 @@ let package = Package(
         .testTarget(
             name: "LoomProxyTests",
             dependencies: [
-                "LoomProxy", "LoomConfig", "LoomHTTP", "LoomFilters", "loom", "LoomTestSupport",
+                "LoomProxy", "LoomConfig", "LoomHTTP", "LoomFilters", "LoomWasm", "loom", "LoomTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "WAT", package: "WasmKit"),
             ],
             resources: [.copy("Fixtures")],
             swiftSettings: strict

@@ -120,3 +120,15 @@ enum PluginConfigText {
         return out + "\""
     }
 }
+
+extension PluginContext {
+    /// Shared data `key` as text (for tests and diagnostics).
+    public func sharedCount(_ key: String) -> Int? {
+        shared.get(key).flatMap { Int(String(decoding: $0.value, as: UTF8.self)) }
+    }
+
+    /// A counter's or gauge's value by name.
+    public func metricValue(_ name: String) -> Int64? {
+        shared.metrics.all.first { $0.name == name && $0.type != .histogram }?.value
+    }
+}

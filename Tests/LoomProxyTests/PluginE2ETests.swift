@@ -40,5 +40,116 @@ extension ProxyE2E {
                 #expect(upper.header("content-length") == nil && upper.header("transfer-encoding") == "chunked")
             }
         }
+
+        @Test func localResponsesBodiesAndRewrites() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { backends, proxy in
+                let denied = try proxy.get("/deny")
+                #expect(denied.status == 403 && String(decoding: denied.body, as: UTF8.self) == "denied by plugin")
+                #expect(denied.header("x-denied") == "yes" && denied.header("content-length") == "16")
+                #expect(backends[0].requestURIs.withLockedValue { $0 }.isEmpty, "a local response never reaches the upstream")
+
+                let body = String(repeating: "b", count: 100_000)
+                let appended = try proxy.request("POST /append HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                let echoed = try EchoedRequest(appended)
+                #expect(echoed.bodyBytes == body.utf8.count + 7 && echoed.checksum == E2E.checksum(Array((body + "+plugin").utf8)),
+                        "the plugin held the body until its end, then appended to it")
+
+                let rewritten = try EchoedRequest(proxy.get("/rewrite-me"))
+                #expect(rewritten.uri == "/echo?rewritten=1", "a :path set by the plugin is the target sent upstream")
+
+                let closed = try proxy.get("/close")
+                #expect(closed.status == 403)
+            }
+        }
+
+        @Test func hostCallsRefuseBadPointersAndHeaderInjection() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { _, proxy in
+                let oob = try EchoedRequest(proxy.get("/oob"))
+                #expect(oob.values("x-oob-status") == ["6"], "INVALID_MEMORY_ACCESS, and the gateway is fine")
+                let inject = try EchoedRequest(proxy.get("/inject"))
+                #expect(inject.values("x-inject-status") == ["2"], "BAD_ARGUMENT for a value with CR LF")
+                #expect(!inject.has("x-evil") && !inject.has("x-smuggled"))
+            }
+        }
+
+        /// Traps, runaway loops and memory growth fail only their request (500), are logged,
+        /// and the instance is replaced: the next request is served normally.
+        @Test func failuresAreIsolatedAndTheInstanceReplaced() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { _, proxy in
+                for path in ["/trap", "/loop", "/grow"] {
+                    let failed = try proxy.get(path)
+                    #expect(failed.status == 500, "\(path)")
+                    #expect(E2E.jsonRequestID(failed) != nil)
+                    let next = try proxy.get("/after")
+                    let echoed = try EchoedRequest(next)
+                    #expect(next.status == 200 && echoed.values("x-plugin") == ["c"], "after \(path)")
+                }
+                let messages = proxy.pluginMessages.joined(separator: "\n")
+                #expect(messages.contains("unreachable"), "\(messages)")
+                #expect(messages.contains("time budget"), "\(messages)")
+            }
+        }
+
+        /// A small trapping module (`trap.wat`): each trap replaces the instance.
+        @Test func aThousandTrapsInARowAndTheGatewayStillServes() async throws {
+            let config = """
+                plugins: [{name: trap, path: "{plugin:trap}"}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: trap, path: /trap, upstream: app, plugins: [trap]}, {id: all, upstream: app}]
+                """
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let client = try RawClient(port: proxy.port)
+                for _ in 0..<1000 {
+                    try client.send("GET /trap HTTP/1.1\r\nHost: a\r\n\r\n")
+                    let response = try client.readResponse()
+                    guard response.status == 500 else {
+                        Issue.record("a trap answered \(response.status)")
+                        return
+                    }
+                }
+                #expect(try proxy.get("/fine").status == 200)
+                let runtime = try #require(proxy.engine.store.current.plugins.runtimes["trap"])
+                #expect(runtime.replacedInstances >= 999)
+            }
+        }
+
+        @Test func commandModulesWithMallocAndABI020() async throws {
+            let config = """
+                plugins: [{name: command, path: "{plugin:command}"}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: all, upstream: app, plugins: [command]}]
+                """
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let echoed = try EchoedRequest(proxy.get("/"))
+                #expect(echoed.values("x-command") == ["started"], "_start ran before the first callback")
+            }
+        }
+
+        @Test func failOpenLetsTheRequestThroughUnchanged() async throws {
+            let config = Self.config.replacingOccurrences(of: "timeout: 50ms", with: "timeout: 50ms\n    fail_open: true")
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let response = try proxy.get("/trap")
+                #expect(response.status == 200)
+                let echoed = try EchoedRequest(response)
+                #expect(echoed.uri == "/trap")
+            }
+        }
+
+        /// Shared data and metrics live per plugin name for the life of the process, so this
+        /// test's plugin has a name of its own.
+        @Test func lifecycleLogsSharedDataAndMetrics() async throws {
+            let config = Self.config.replacingOccurrences(of: "name: headers", with: "name: counting")
+                .replacingOccurrences(of: "plugins: [headers]", with: "plugins: [counting]")
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                for index in 0..<20 { #expect(try proxy.get("/count/\(index)").status == 200) }
+                #expect(await E2E.eventually { proxy.pluginMessages.filter { $0.hasPrefix("logged /count/") }.count == 20 },
+                        "on_log ran for every request, with its response code: \(proxy.pluginMessages)")
+                #expect(proxy.pluginMessages.contains("logged /count/3 200"))
+                #expect(proxy.pluginMessages.contains("vm started with 11 bytes of vm_config"), "WASI stdout goes to the log")
+                let plugin = try #require(proxy.engine.store.current.plugins.runtimes["counting"]?.plugin)
+                #expect(plugin.sharedCount("count") == 20, "instances on both event loops counted into one value with CAS")
+                #expect(plugin.metricValue("c_requests_total") == 20)
+            }
+        }
     }
 }

@@ -1,9 +1,11 @@
 import Foundation
 import Synchronization
+import WAT
 
 /// The test plugins, built from their sources in `Fixtures/plugins` the first time a test
 /// asks for one: C with clang for `wasm32-wasi` against Debian's wasi-libc (`.ci/run`
-/// installs it), as a reactor module. Built once per test process into a temporary directory.
+/// installs it), as a reactor module; WAT (edge cases: traps, other export styles, bad
+/// modules) with WasmKit's assembler. Built once per test process into a temporary directory.
 enum PluginFixtures {
     static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/plugins")
@@ -28,12 +30,20 @@ enum PluginFixtures {
         return found
     }
 
-    /// The path of test plugin `name` (`Fixtures/plugins/NAME.c`), built if needed.
+    /// The path of test plugin `name` (`Fixtures/plugins/NAME.c` or `NAME.wat`), built if
+    /// needed.
     static func path(_ name: String) throws -> String {
         try built.withLock { built in
             if let path = built[name] { return path }
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let output = directory.appendingPathComponent("\(name).wasm").path
+            let wat = sources.appendingPathComponent("\(name).wat")
+            if FileManager.default.fileExists(atPath: wat.path) {
+                let bytes = try wat2wasm(String(contentsOf: wat, encoding: .utf8))
+                try Data(bytes).write(to: URL(fileURLWithPath: output))
+                built[name] = output
+                return output
+            }
             let source = sources.appendingPathComponent("\(name).c").path
             let arguments = [
                 "--target=wasm32-wasi", "--sysroot=/usr", "-mexec-model=reactor", "-O2", "-resource-dir", try clangResources(),

@@ -1,0 +1,21 @@
+;; The other export styles: ABI 0.2.0, `_start` (a command module) and `malloc`. Adds
+;; `x-command: started` when `_start` ran before the first callback.
+(module
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "x-command")
+  (data (i32.const 32) "started")
+  (data (i32.const 48) "missing")
+  (global $heap (mut i32) (i32.const 1024))
+  (global $started (mut i32) (i32.const 0))
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "_start") (global.set $started (i32.const 1)))
+  (func (export "malloc") (param $size i32) (result i32)
+    (local $at i32)
+    (local.set $at (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $at))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $add (i32.const 0) (i32.const 16) (i32.const 9)
+      (select (i32.const 32) (i32.const 48) (global.get $started)) (i32.const 7)))
+    (i32.const 0)))
