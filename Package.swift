@@ -111,6 +111,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
+        .testTarget(name: "LoomWasmTests", dependencies: ["LoomWasm", "LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomUpstreamTests", dependencies: ["LoomUpstream", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomRoutingTests", dependencies: ["LoomRouting", "LoomHTTP", "LoomTestSupport"], swiftSettings: strict),

@@ -116,7 +116,7 @@ public enum PluginLoadError: Error, Equatable, CustomStringConvertible {
         case .unreadable(let reason): return "cannot read the module: \(reason)"
         case .invalid(let reason): return "not a valid WebAssembly module (\(reason))"
         case .noABIVersion(let found):
-            let markers = ProxyABIVersion.allCases.map(\.rawValue).joined(separator: " or ")
+            let markers = ProxyABIVersion.allCases.map(\.rawValue).joined(separator: " nor ")
             let seen = found.isEmpty ? "" : " (it exports \(found.joined(separator: ", ")), a version this host does not run)"
             return "not a Proxy-Wasm module of a supported ABI: it exports neither \(markers)\(seen)"
         case .noMemory:

@@ -248,7 +248,6 @@ struct LoomYAMLDecoderTests {
         #expect(result.messages == [
             "t.yaml:10:1 admin: not supported yet: the admin API",
             "t.yaml:11:1 metrics: not supported yet: Prometheus metrics",
-            "t.yaml:12:1 plugins: not supported yet: Wasm plugins",
         ])
         let upstream = try #require(result.configuration?.upstreams.first)
         #expect(upstream.loadBalancing == .weighted)

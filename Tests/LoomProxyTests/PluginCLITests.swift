@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// `loom plugin inspect` and `loom validate` on plugin modules: every reason a module cannot
+/// run is named, with the configuration position of the plugin's `path`.
+@Suite struct PluginCLITests {
+    @Test func inspectPrintsTheABIExportsAndImports() throws {
+        let good = try LoomProcess.run(["plugin", "inspect", try PluginFixtures.path("headers")])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.stdout.contains("ABI version: 0.2.1 (proxy_abi_version_0_2_1)"))
+        #expect(good.stdout.contains("allocator: proxy_on_memory_allocate"))
+        #expect(good.stdout.contains("  env.proxy_get_header_map_value (i32, i32, i32, i32, i32) -> (i32)"))
+        #expect(good.stdout.contains("  wasi_snapshot_preview1.fd_write (i32, i32, i32, i32) -> (i32)"))
+        #expect(good.stdout.contains("  proxy_on_request_headers (function)"))
+
+        let missing = try LoomProcess.run(["plugin", "inspect", try PluginFixtures.path("missing_import")])
+        #expect(missing.status != 0)
+        #expect(missing.stdout.contains("  env.proxy_teleport (i32) -> (i32)  MISSING in this host"))
+        #expect(missing.stdout.contains("cannot be loaded: imports env.proxy_teleport, which this host does not provide"))
+
+        let notWasm = try temporaryFile(named: "x.wasm", "hello")
+        let invalid = try LoomProcess.run(["plugin", "inspect", notWasm])
+        #expect(invalid.status != 0 && invalid.stdout.contains("not a valid WebAssembly module"))
+    }
+
+    @Test func validateChecksEveryConfiguredModule() throws {
+        let path = try temporaryFile(named: "gateway.yaml", """
+            plugins:
+              - {name: good, path: "\(try PluginFixtures.path("headers"))"}
+              - {name: teleport, path: "\(try PluginFixtures.path("missing_import"))"}
+              - {name: old, path: "\(try PluginFixtures.path("old_abi"))"}
+              - {name: gone, path: /nonexistent/plugin.wasm}
+              - {name: refusing, path: "\(try PluginFixtures.path("headers"))", config: refuse}
+            routes:
+              - {id: a, respond: {status: 204}, plugins: [good, teleport, old, gone, refusing, unknown]}
+            """)
+        let result = try LoomProcess.run(["validate", path])
+        #expect(result.status != 0)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("\(path):3:22 plugins[1].path: plugin \"teleport\": imports env.proxy_teleport, which this host does not provide"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("\(path):4:17 plugins[2].path: plugin \"old\": not a Proxy-Wasm module of a supported ABI") && $0.contains("proxy_abi_version_0_1_0") })
+        #expect(lines.contains("\(path):5:18 plugins[3].path: plugin \"gone\": cannot read the module: /nonexistent/plugin.wasm does not exist"))
+        #expect(lines.contains {
+            $0.hasPrefix("\(path):6:22 plugins[4].path: plugin \"refusing\": proxy_on_configure returned false") && $0.contains("configuration refused: refuse")
+        }, "\(lines)")
+        #expect(lines.contains { $0.contains("routes[0].plugins[5]: unknown plugin \"unknown\"") })
+        #expect(lines.last == "\(path): 5 errors")
+    }
+}
