@@ -88,6 +88,8 @@ let package = Package(
                 "LoomConfig", "LoomRouting", "LoomHTTP", "LoomUpstream", "LoomFilters", "LoomWasm",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // Only for plugins' HTTP calls (`UpstreamCaller`); the data path parses HTTP itself.
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: dataPath

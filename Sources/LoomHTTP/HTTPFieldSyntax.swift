@@ -14,4 +14,10 @@ public enum HTTPFieldSyntax {
         guard let first = bytes.first, let last = bytes.last else { return true }
         return !HTTPSyntax.isWhitespace(first) && !HTTPSyntax.isWhitespace(last)
     }
+
+    /// An origin-form request target (`/path?query`): visible ASCII only, no spaces, so it
+    /// cannot change the request line it is written into.
+    public static func isValidOriginTarget(_ target: String) -> Bool {
+        target.utf8.first == UInt8(ascii: "/") && target.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
 }

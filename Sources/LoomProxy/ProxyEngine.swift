@@ -32,7 +32,8 @@ public final class ProxyEngine: Sendable {
         let threads = configuration.server.workerThreads ?? System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0) }
-        let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count))
+        let caller = UpstreamCaller(upstreams: configuration.upstreams)
+        let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count, caller: caller))
         store = SnapshotStore(snapshot)
         healthChecker = HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger)
         self.logger = logger
@@ -52,7 +53,7 @@ public final class ProxyEngine: Sendable {
             context.start()
             // Each loop starts its plugin instances before traffic arrives.
             context.eventLoop.execute {
-                for runtime in plugins.runtimes.values { runtime.prepare(loop: context.index) }
+                for runtime in plugins.runtimes.values { runtime.prepare(loop: context.index, eventLoop: context.eventLoop) }
             }
         }
         healthChecker.start()

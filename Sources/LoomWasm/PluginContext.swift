@@ -121,10 +121,16 @@ enum PluginConfigText {
     }
 }
 
+/// What the plugin's instances share, read from outside (tests, diagnostics).
 extension PluginContext {
-    /// Shared data `key` as text (for tests and diagnostics).
+    /// Shared data `key` as text.
+    public func sharedText(_ key: String) -> String? {
+        shared.get(key).map { String(decoding: $0.value, as: UTF8.self) }
+    }
+
+    /// Shared data `key` as a decimal number.
     public func sharedCount(_ key: String) -> Int? {
-        shared.get(key).flatMap { Int(String(decoding: $0.value, as: UTF8.self)) }
+        sharedText(key).flatMap { Int($0) }
     }
 
     /// A counter's or gauge's value by name.

@@ -95,6 +95,10 @@ public struct PluginFilter: HTTPFilter {
     /// What the plugin decided once its request-headers phase is over.
     private func decision(_ exchange: Exchange, _ request: inout FilterRequest) throws -> FilterDecision {
         let stream = exchange.stream
+        if let failure = stream.failure {
+            try failed(failure, phase: "paused request")
+            return .continue
+        }
         if let response = stream.localResponse { return .respond(response) }
         if stream.closed {
             // Envoy resets the stream; an HTTP/1.1 client gets a definite answer instead.
@@ -222,7 +226,7 @@ public struct PluginFilter: HTTPFilter {
         if changed.value(":method") != original.value(":method") { return "changed :method, which loom does not support" }
         if changed.value(":scheme") != original.value(":scheme") { return "changed :scheme, which loom does not support" }
         if let path = changed.value(":path"), path != original.value(":path") {
-            guard path.hasPrefix("/") else { return "set :path to \"\(path)\", which is not an origin-form target" }
+            guard HTTPFieldSyntax.isValidOriginTarget(path) else { return "set :path to \"\(path)\", which is not an origin-form target" }
             request.setTarget(path)
         }
         if let authority = changed.value(":authority"), authority != original.value(":authority") {

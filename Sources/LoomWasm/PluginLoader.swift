@@ -62,10 +62,10 @@ public struct PluginSet: Sendable {
         self.runtimes = runtimes
     }
 
-    /// Runtimes for `plugins` over `loops` event loops.
-    public init(_ plugins: [PluginContext], loops: Int) {
+    /// Runtimes for `plugins` over `loops` event loops, their HTTP calls made by `caller`.
+    public init(_ plugins: [PluginContext], loops: Int, caller: (any PluginHTTPCaller)? = nil) {
         var runtimes: [String: PluginRuntime] = [:]
-        for plugin in plugins { runtimes[plugin.name] = PluginRuntime(plugin: plugin, loops: loops) }
+        for plugin in plugins { runtimes[plugin.name] = PluginRuntime(plugin: plugin, loops: loops, caller: caller) }
         self.runtimes = runtimes
     }
 

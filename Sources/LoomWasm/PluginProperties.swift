@@ -16,7 +16,6 @@
 /// | `destination.address`, `destination.port` | the listener's local address |
 /// | `plugin_name`, `plugin_root_id`, `plugin_vm_id` | the plugin's configuration |
 /// | `route_name` | the matched route |
-/// | `upstream.address` | the endpoint chosen (response phases on) |
 /// | `response.code` | the response status (response phases on) |
 /// | `response.headers` | the response fields (response phases on) |
 ///
@@ -33,7 +32,7 @@ enum PluginProperties {
         "request.path", "request.url_path", "request.query", "request.host", "request.method", "request.scheme", "request.protocol",
         "request.id", "request.headers", "request.useragent", "request.referer", "source.address", "source.port",
         "destination.address", "destination.port", "plugin_name", "plugin_root_id", "plugin_vm_id", "route_name",
-        "upstream.address", "response.code", "response.headers",
+        "response.code", "response.headers",
     ]
 
     static func isBuiltIn(_ path: String) -> Bool { builtIn.contains(path) }
@@ -67,7 +66,6 @@ enum PluginProperties {
         case "destination.address": return attributes.destinationAddress.map(bytes)
         case "destination.port": return attributes.destinationAddress.flatMap(port).map(integer)
         case "route_name": return bytes(attributes.routeName)
-        case "upstream.address": return attributes.upstreamAddress.map(bytes)
         case "response.code": return attributes.responseCode.map(integer)
         case "response.headers": return stream.responseHeaders.map { HeaderMapCodec.encode($0.regular.map { ($0.name, $0.value) }) }
         default: return stream.properties[path]

@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// One configured plugin's instances: one `PluginVM` per event loop, created ahead of traffic
@@ -9,12 +10,15 @@ import Synchronization
 public final class PluginRuntime: @unchecked Sendable {
     public let plugin: PluginContext
     private let slots: [Slot]
+    private let caller: (any PluginHTTPCaller)?
     /// Instances replaced after a failure, over the runtime's life (for tests and metrics).
     private let replacements = Atomic<Int>(0)
 
-    /// A loop's instance, and when a failed start may be retried.
-    private final class Slot {
+    /// A loop's instance, the loop (known once `prepare` ran there), and when a failed
+    /// start may be retried.
+    private final class Slot: @unchecked Sendable {
         var vm: PluginVM?
+        var eventLoop: (any EventLoop)?
         var retryAfter: ContinuousClock.Instant?
     }
 
@@ -22,16 +26,21 @@ public final class PluginRuntime: @unchecked Sendable {
     /// configuration would otherwise be instantiated for every request).
     static let restartInterval = Duration.seconds(1)
 
-    public init(plugin: PluginContext, loops: Int) {
+    /// `caller`: how the plugin's HTTP calls reach upstreams (nil: `proxy_http_call` is
+    /// refused with BAD_ARGUMENT).
+    public init(plugin: PluginContext, loops: Int, caller: (any PluginHTTPCaller)? = nil) {
         self.plugin = plugin
+        self.caller = caller
         slots = (0..<max(1, loops)).map { _ in Slot() }
     }
 
     public var replacedInstances: Int { replacements.load(ordering: .relaxed) }
 
-    /// Starts loop `index`'s instance now, so the first request does not pay for it.
-    /// Call on that loop.
-    public func prepare(loop index: Int) {
+    /// Starts loop `index`'s instance now, so the first request does not pay for it, and
+    /// gives it `eventLoop` for its timers, queues and calls. Call on that loop.
+    public func prepare(loop index: Int, eventLoop: any EventLoop) {
+        guard slots.indices.contains(index) else { return }
+        slots[index].eventLoop = eventLoop
         _ = vm(loop: index)
     }
 
@@ -50,7 +59,12 @@ public final class PluginRuntime: @unchecked Sendable {
             return .failure(.startFailed("the last start failed; retrying in at most \(Self.restartInterval)"))
         }
         do {
-            let vm = try PluginVM(plugin: plugin)
+            let restart: @Sendable () -> Void = { [weak self] in
+                // After the failing callback returns, on the same loop.
+                slot.eventLoop?.execute { _ = self?.vm(loop: index) }
+            }
+            let environment = PluginVMEnvironment(eventLoop: slot.eventLoop, caller: caller, restart: restart)
+            let vm = try PluginVM(plugin: plugin, environment: environment)
             slot.vm = vm
             slot.retryAfter = nil
             return .success(vm)

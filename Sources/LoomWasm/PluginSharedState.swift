@@ -1,7 +1,7 @@
 import Synchronization
 
 /// What every instance of one plugin shares across event loops: shared data (a key-value
-/// store with compare-and-swap) and metrics. Proxy-Wasm makes these the
+/// store with compare-and-swap), shared queues and metrics. Proxy-Wasm makes these the
 /// way instances on different threads talk, so they are the one place plugins take a lock
 /// (held for a dictionary operation, never across a guest call).
 ///
@@ -28,6 +28,7 @@ final class PluginSharedState: Sendable {
     /// Bound on one value (a plugin is not a cache for large objects).
     static let maxValueBytes = 1024 * 1024
 
+    let queues = SharedQueues()
     let metrics = PluginMetrics()
 
     /// The value of `key` and its CAS token.
@@ -43,6 +44,70 @@ final class PluginSharedState: Sendable {
             state.entries[key] = Entry(value: value, cas: state.nextCAS)
             state.nextCAS = state.nextCAS == .max ? 1 : state.nextCAS + 1
             return true
+        }
+    }
+}
+
+/// Shared queues: named FIFOs any instance of the plugin may enqueue to; the instance that
+/// registered a queue last is told (`proxy_on_queue_ready`) on its own event loop when an
+/// item arrives, as the last registrant is in Envoy.
+final class SharedQueues: Sendable {
+    /// Delivers "queue `id` has an item" to the registrant's loop.
+    typealias Notify = @Sendable (_ queueID: UInt32) -> Void
+
+    private struct Queue {
+        var name: String
+        var items: [[UInt8]] = []
+        var notify: Notify?
+    }
+
+    /// Bounds: queues per plugin, items per queue (an enqueue past it fails rather than
+    /// growing without end).
+    static let maxQueues = 1_000
+    static let maxItems = 10_000
+
+    private let state = Mutex<(queues: [UInt32: Queue], nextID: UInt32)>(([:], 1))
+
+    /// The id of queue `name`, created if new, with `notify` as its registrant.
+    func register(_ name: String, notify: @escaping Notify) -> UInt32? {
+        state.withLock { state in
+            if let id = state.queues.first(where: { $0.value.name == name })?.key {
+                state.queues[id]!.notify = notify
+                return id
+            }
+            guard state.queues.count < Self.maxQueues else { return nil }
+            let id = state.nextID
+            state.nextID += 1
+            state.queues[id] = Queue(name: name, notify: notify)
+            return id
+        }
+    }
+
+    func resolve(_ name: String) -> UInt32? {
+        state.withLock { state in state.queues.first { $0.value.name == name }?.key }
+    }
+
+    enum EnqueueResult { case ok, notFound, full }
+
+    func enqueue(_ id: UInt32, _ item: [UInt8]) -> EnqueueResult {
+        let (result, notify) = state.withLock { state -> (EnqueueResult, Notify?) in
+            guard let count = state.queues[id]?.items.count else { return (.notFound, nil) }
+            guard count < Self.maxItems else { return (.full, nil) }
+            state.queues[id]!.items.append(item)
+            return (.ok, state.queues[id]!.notify)
+        }
+        // Outside the lock: the notification hops to another loop.
+        notify?(id)
+        return result
+    }
+
+    enum DequeueResult { case item([UInt8]), empty, notFound }
+
+    func dequeue(_ id: UInt32) -> DequeueResult {
+        state.withLock { state in
+            guard let count = state.queues[id]?.items.count else { return .notFound }
+            guard count > 0 else { return .empty }
+            return .item(state.queues[id]!.items.removeFirst())
         }
     }
 }

@@ -30,6 +30,9 @@ final class PluginStream: @unchecked Sendable {
     /// Set while `on_request_headers` paused the request: resumes it with the plugin's
     /// decision (`proxy_continue_stream`, a local response, or `proxy_close_stream`).
     var resumeRequest: (() -> Void)?
+    /// Why the plugin failed while the request was paused (a trap in the HTTP call's
+    /// callback, say): the resumed request fails with it.
+    var failure: String?
     /// `proxy_on_done` answered false: the guest calls `proxy_done` when it is.
     var awaitingDone = false
     /// Values the plugin stored with `proxy_set_property`, by path.
@@ -70,7 +73,6 @@ struct StreamAttributes {
     var requestID = ""
     var sourceAddress: String?
     var destinationAddress: String?
-    var upstreamAddress: String?
     var responseCode: Int?
     var scheme = "http"
     var protocolName = "HTTP/1.1"

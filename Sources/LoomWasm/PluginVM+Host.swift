@@ -83,6 +83,7 @@ extension PluginVM {
         switch type {
         case .vmConfiguration: plugin.vmConfiguration
         case .pluginConfiguration: plugin.configuration
+        case .httpCallResponseBody: callResponse?.body
         case .httpRequestBody: currentStream.flatMap { $0.phase == .requestBody ? $0.requestBody : nil }
         case .httpResponseBody: currentStream.flatMap { $0.phase == .responseBody ? $0.responseBody : nil }
         default: nil
@@ -130,7 +131,12 @@ extension PluginVM {
 
     private func map(_ raw: UInt32) -> Result<HeaderMap, ProxyStatus> {
         guard let type = ProxyMapType(rawValue: raw) else { return .failure(.badArgument) }
-        guard let map = currentStream?.map(type) else { return .failure(.notFound) }
+        let map: HeaderMap? = switch type {
+        case .httpCallResponseHeaders: callResponseHeaders
+        case .httpCallResponseTrailers: callResponseTrailers
+        default: currentStream?.map(type)
+        }
+        guard let map else { return .failure(.notFound) }
         return .success(map)
     }
 

@@ -1,4 +1,5 @@
 import LoomFilters
+import NIOCore
 
 /// One instance of a plugin's module, with the Proxy-Wasm host state around it: the root
 /// context, the live stream contexts, and the effective context host calls act on.
@@ -23,18 +24,29 @@ final class PluginVM {
     var streams: [UInt32: PluginStream] = [:]
     /// Set by a failed guest call: the runtime discards this instance.
     private(set) var broken: String?
-    /// `proxy_set_tick_period_milliseconds`, 0 when off.
-    var tickPeriodMilliseconds: UInt32 = 0
     /// The status `proxy_get_status` reports (of the last HTTP call, say).
     var lastStatus: (code: UInt32, message: String) = (0, "")
+    let environment: PluginVMEnvironment
+    /// How the host's asynchronous work (timers, queues, call completions) reaches this
+    /// instance without keeping it alive.
+    let box: VMBox
+    /// The timer `proxy_set_tick_period_milliseconds` started.
+    var tickTask: RepeatedTask?
+    /// HTTP calls under way: call id → the context that made it.
+    var pendingCalls: [UInt32: UInt32] = [:]
+    var nextCallID: UInt32 = 1
+    /// The response `proxy_on_http_call_response` is reading (maps 6 and 7, buffer 4).
+    var callResponse: PluginHTTPResponse?
 
     /// Instantiates and starts the module: WASI start (`_initialize` then `main`, or
     /// `_start`), then the root context (`on_context_create`, `on_vm_start`,
     /// `on_configure`). Throws `startFailed` or `refused` for the plugin's log.
-    init(plugin: PluginContext) throws(PluginLoadError) {
+    init(plugin: PluginContext, environment: PluginVMEnvironment = .detached) throws(PluginLoadError) {
         self.plugin = plugin
+        self.environment = environment
         let module = plugin.module
         let box = VMBox()
+        self.box = box
         do {
             instance = try module.compiled.instantiate(host: HostImports.functions(for: module.compiled.imports, vm: box), limits: plugin.limits)
         } catch {
@@ -70,6 +82,10 @@ final class PluginVM {
         } catch {
             throw .startFailed("\(error)")
         }
+    }
+
+    deinit {
+        tickTask?.cancel()
     }
 
     static let callbackNames = [
@@ -165,8 +181,9 @@ final class PluginVM {
     var currentStream: PluginStream? { streams[effectiveContext] }
 }
 
-/// Lets host functions reach their VM without a reference cycle (instance → host function
-/// → VM → instance): the VM owns the instance, the functions hold this box unowned-free.
-final class VMBox {
+/// Lets host functions and scheduled work reach their VM without keeping it alive or
+/// making a cycle (instance → host function → VM → instance). Read only on the VM's loop,
+/// hence unchecked `Sendable` (closures scheduled on that loop carry it).
+final class VMBox: @unchecked Sendable {
     weak var vm: PluginVM?
 }

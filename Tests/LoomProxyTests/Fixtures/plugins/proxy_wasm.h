@@ -33,3 +33,12 @@ enum { LOG_TRACE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum { REQUEST_HEADERS = 0, RESPONSE_HEADERS = 2 };
 enum { REQUEST_BODY = 0, RESPONSE_BODY = 1, VM_CONFIGURATION = 6, PLUGIN_CONFIGURATION = 7 };
 enum { CONTINUE = 0, PAUSE = 1 };
+
+IMPORT(proxy_http_call) int proxy_http_call(const char* upstream, size_t upstream_size, const char* headers, size_t headers_size, const char* body, size_t body_size, const char* trailers, size_t trailers_size, uint32_t timeout_ms, uint32_t* token);
+IMPORT(proxy_continue_stream) int proxy_continue_stream(int type);
+IMPORT(proxy_set_tick_period_milliseconds) int proxy_set_tick_period_milliseconds(uint32_t ms);
+IMPORT(proxy_register_shared_queue) int proxy_register_shared_queue(const char* name, size_t name_size, uint32_t* id);
+IMPORT(proxy_resolve_shared_queue) int proxy_resolve_shared_queue(const char* vm_id, size_t vm_id_size, const char* name, size_t name_size, uint32_t* id);
+IMPORT(proxy_enqueue_shared_queue) int proxy_enqueue_shared_queue(uint32_t id, const char* value, size_t size);
+IMPORT(proxy_dequeue_shared_queue) int proxy_dequeue_shared_queue(uint32_t id, const char** value, size_t* size);
+enum { CALL_RESPONSE_HEADERS = 6, CALL_RESPONSE_BODY = 4 };

@@ -1,0 +1,159 @@
+import LoomConfig
+import LoomHTTP
+import NIOCore
+
+/// The host calls whose effect comes later, on the instance's event loop: HTTP calls
+/// (`proxy_http_call` → `proxy_on_http_call_response`), timers (`on_tick`) and shared queues
+/// (`on_queue_ready`). Each completion finds the instance through its `VMBox`, so one that
+/// was replaced meanwhile is simply not called.
+extension PluginVM {
+    // MARK: - HTTP calls
+
+    /// Most time a call may take; longer timeouts are cut to it.
+    static let maxCallTimeout = Duration.seconds(300)
+
+    func httpCall(_ a: HostArguments) throws -> ProxyStatus {
+        guard let upstream = memory.string(at: a.u32(0), count: a.u32(1)),
+              let headers = memory.withBytes(at: a.u32(2), count: a.u32(3), { HeaderMapCodec.decode($0) }),
+              let body = memory.bytes(at: a.u32(4), count: a.u32(5)),
+              let trailers = memory.withBytes(at: a.u32(6), count: a.u32(7), { HeaderMapCodec.decode($0) }),
+              memory.contains(a.u32(9), 4)
+        else { return .invalidMemoryAccess }
+        charge(bytes: body.count + Int(a.u32(3)) + Int(a.u32(7)))
+        guard let headers, let trailers, let loop = environment.eventLoop, let caller = environment.caller else { return .badArgument }
+        guard (headers + trailers).allSatisfy({ Self.isValidField($0.name, $0.value) }) else { return .badArgument }
+        func pseudo(_ name: String) -> String? { headers.first { $0.name == name }?.value }
+        // The ABI requires these three; a call without them is refused, as in Envoy.
+        guard let method = pseudo(":method"), let path = pseudo(":path"), let authority = pseudo(":authority"),
+              HTTPFieldSyntax.isValidName(method), HTTPFieldSyntax.isValidOriginTarget(path)
+        else { return .badArgument }
+        let request = PluginHTTPRequest(
+            method: method, path: path, authority: authority,
+            headers: headers.filter { !$0.name.hasPrefix(":") }.map { HeaderPair(name: $0.name, value: $0.value) },
+            body: body, trailers: trailers.map { HeaderPair(name: $0.name, value: $0.value) })
+        let timeout = min(Duration.milliseconds(max(1, Int64(a.u32(8)))), Self.maxCallTimeout)
+        let id = nextCallID
+        nextCallID = nextCallID == .max ? 1 : nextCallID + 1
+        let box = self.box
+        let started = caller.call(request, upstream: upstream, timeout: timeout, on: loop) { response in
+            box.vm?.callFinished(id, response)
+        }
+        guard started else { return .badArgument }
+        pendingCalls[id] = effectiveContext
+        _ = memory.writeU32(id, at: a.u32(9))
+        return .ok
+    }
+
+    /// A call's response (nil: it failed) for the context that made it, unless that
+    /// context is gone. A paused request whose plugin fails here fails with it.
+    func callFinished(_ id: UInt32, _ response: PluginHTTPResponse?) {
+        guard let context = pendingCalls.removeValue(forKey: id), broken == nil else { return }
+        guard context == rootID || streams[context] != nil else { return }
+        callResponse = response
+        defer { callResponse = nil }
+        let arguments: [UInt64] = [
+            UInt64(id), UInt64(response.map { $0.headers.count + 1 } ?? 0), UInt64(response?.body.count ?? 0),
+            UInt64(response?.trailers.count ?? 0),
+        ]
+        do {
+            _ = try streamCallback("proxy_on_http_call_response", context: context, arguments)
+        } catch {
+            failAsync("proxy_on_http_call_response", error, context: context)
+        }
+    }
+
+    /// The response headers of the call being delivered, with `:status` first.
+    var callResponseHeaders: HeaderMap? {
+        callResponse.map { HeaderMap([(":status", String($0.status))] + $0.headers.map { ($0.name, $0.value) }) }
+    }
+
+    var callResponseTrailers: HeaderMap? {
+        callResponse.map { HeaderMap($0.trailers.map { ($0.name, $0.value) }) }
+    }
+
+    /// A callback outside any request failed: logged; a paused stream it was acting for
+    /// fails; the runtime starts a fresh instance (ticks and queues keep working).
+    func failAsync(_ callback: String, _ error: any Error, context: UInt32) {
+        plugin.log(.error, "\(callback) failed: \(error)")
+        if let stream = streams[context], let resume = stream.resumeRequest {
+            stream.failure = "\(callback) failed: \(error)"
+            stream.resumeRequest = nil
+            resume()
+        }
+        tickTask?.cancel()
+        tickTask = nil
+        environment.restart?()
+    }
+
+    // MARK: - Timers
+
+    func setTickPeriod(_ a: HostArguments) throws -> ProxyStatus {
+        tickTask?.cancel()
+        tickTask = nil
+        let milliseconds = a.u32(0)
+        guard milliseconds > 0 else { return .ok }
+        guard let loop = environment.eventLoop else { return .badArgument }
+        let period = TimeAmount.milliseconds(Int64(milliseconds))
+        let box = self.box
+        tickTask = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in box.vm?.tick() }
+        return .ok
+    }
+
+    func tick() {
+        guard broken == nil else { return }
+        do {
+            _ = try streamCallback("proxy_on_tick", context: rootID, [])
+        } catch {
+            failAsync("proxy_on_tick", error, context: rootID)
+        }
+    }
+
+    // MARK: - Shared queues
+
+    func registerSharedQueue(_ a: HostArguments) throws -> ProxyStatus {
+        guard let name = memory.string(at: a.u32(0), count: a.u32(1)), memory.contains(a.u32(2), 4) else { return .invalidMemoryAccess }
+        guard let loop = environment.eventLoop, !name.isEmpty else { return .badArgument }
+        let box = self.box
+        guard let id = plugin.shared.queues.register(name, notify: { id in loop.execute { box.vm?.queueReady(id) } }) else { return .badArgument }
+        _ = memory.writeU32(id, at: a.u32(2))
+        return .ok
+    }
+
+    /// Queues are the plugin's own (the `vm_id` is not used: loom scopes them by plugin).
+    func resolveSharedQueue(_ a: HostArguments) throws -> ProxyStatus {
+        guard memory.contains(a.u32(0), a.u32(1)), let name = memory.string(at: a.u32(2), count: a.u32(3)), memory.contains(a.u32(4), 4) else {
+            return .invalidMemoryAccess
+        }
+        guard let id = plugin.shared.queues.resolve(name) else { return .notFound }
+        _ = memory.writeU32(id, at: a.u32(4))
+        return .ok
+    }
+
+    func enqueueSharedQueue(_ a: HostArguments) throws -> ProxyStatus {
+        guard let item = memory.bytes(at: a.u32(1), count: a.u32(2)) else { return .invalidMemoryAccess }
+        charge(bytes: item.count)
+        switch plugin.shared.queues.enqueue(a.u32(0), item) {
+        case .ok: return .ok
+        case .notFound: return .notFound
+        case .full: return .internalFailure
+        }
+    }
+
+    func dequeueSharedQueue(_ a: HostArguments) throws -> ProxyStatus {
+        guard memory.contains(a.u32(1), 4), memory.contains(a.u32(2), 4) else { return .invalidMemoryAccess }
+        switch plugin.shared.queues.dequeue(a.u32(0)) {
+        case .notFound: return .notFound
+        case .empty: return .empty
+        case .item(let item): return try hand(item, to: a.u32(1), a.u32(2))
+        }
+    }
+
+    func queueReady(_ id: UInt32) {
+        guard broken == nil else { return }
+        do {
+            _ = try streamCallback("proxy_on_queue_ready", context: rootID, [UInt64(id)])
+        } catch {
+            failAsync("proxy_on_queue_ready", error, context: rootID)
+        }
+    }
+}

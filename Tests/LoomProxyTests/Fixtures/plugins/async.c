@@ -1,0 +1,147 @@
+// A C plugin for the host's asynchronous calls: HTTP calls that pause the request until
+// their response, timers, and shared queues. Behaviour is chosen by the request path.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proxy_wasm.h"
+
+EXPORT(proxy_abi_version_0_2_1) void abi_version(void) {}
+EXPORT(proxy_on_memory_allocate) void* on_memory_allocate(size_t size) { return malloc(size); }
+EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t parent) {}
+
+static uint32_t jobs;
+
+static void add(int map, const char* name, const char* value) {
+    proxy_add_header_map_value(map, name, strlen(name), value, strlen(value));
+}
+
+static void add_number(int map, const char* name, long value) {
+    char text[24];
+    snprintf(text, sizeof text, "%ld", value);
+    add(map, name, text);
+}
+
+static int header(int map, const char* name, char* out, size_t capacity) {
+    const char* value = NULL;
+    size_t size = 0;
+    out[0] = 0;
+    int status = proxy_get_header_map_value(map, name, strlen(name), &value, &size);
+    if (status != 0) return status;
+    size_t n = size < capacity - 1 ? size : capacity - 1;
+    memcpy(out, value, n);
+    out[n] = 0;
+    free((void*)value);
+    return 0;
+}
+
+static long shared_number(const char* key, uint32_t* cas) {
+    const char* value = NULL;
+    size_t size = 0;
+    long number = 0;
+    *cas = 0;
+    if (proxy_get_shared_data(key, strlen(key), &value, &size, cas) == 0 && value) {
+        char text[24] = {0};
+        memcpy(text, value, size < 23 ? size : 23);
+        number = atol(text);
+        free((void*)value);
+    }
+    return number;
+}
+
+EXPORT(proxy_on_configure) int on_configure(uint32_t root, size_t size) {
+    const char* data = NULL;
+    size_t got = 0;
+    if (size > 0) proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, size, &data, &got);
+    if (data && got >= 4 && memcmp(data, "tick", 4) == 0) proxy_set_tick_period_milliseconds(20);
+    free((void*)data);
+    proxy_register_shared_queue("jobs", 4, &jobs);
+    return 1;
+}
+
+EXPORT(proxy_on_tick) void on_tick(uint32_t root) {
+    uint32_t cas;
+    long ticks = shared_number("ticks", &cas);
+    char next[24];
+    snprintf(next, sizeof next, "%ld", ticks + 1);
+    proxy_set_shared_data("ticks", 5, next, strlen(next), cas);
+}
+
+EXPORT(proxy_on_queue_ready) void on_queue_ready(uint32_t root, uint32_t id) {
+    const char* value = NULL;
+    size_t size = 0;
+    while (proxy_dequeue_shared_queue(id, &value, &size) == 0) {
+        proxy_set_shared_data("last-job", 8, value, size, 0);
+        free((void*)value);
+    }
+}
+
+// {:method: GET, :path: PATH, :authority: backend}, serialized as the ABI's header map.
+static size_t call_headers(char* out, const char* path) {
+    const char* pairs[6] = {":method", "GET", ":path", path, ":authority", "backend"};
+    uint32_t* lengths = (uint32_t*)out;
+    lengths[0] = 3;
+    for (int i = 0; i < 6; i++) lengths[1 + i] = strlen(pairs[i]);
+    char* at = out + 4 + 3 * 8;
+    for (int i = 0; i < 6; i++) {
+        memcpy(at, pairs[i], strlen(pairs[i]) + 1);
+        at += strlen(pairs[i]) + 1;
+    }
+    return at - out;
+}
+
+EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t headers, int end_of_stream) {
+    char path[256];
+    header(REQUEST_HEADERS, ":path", path, sizeof path);
+    char map[256];
+    uint32_t token = 0;
+    if (strncmp(path, "/enqueue/", 9) == 0) {
+        uint32_t queue = 0;
+        int status = proxy_resolve_shared_queue("", 0, "jobs", 4, &queue);
+        if (status == 0) status = proxy_enqueue_shared_queue(queue, path + 9, strlen(path + 9));
+        add_number(REQUEST_HEADERS, "x-enqueue-status", status);
+        return CONTINUE;
+    }
+    if (strcmp(path, "/call-unknown") == 0) {
+        size_t size = call_headers(map, "/called");
+        add_number(REQUEST_HEADERS, "x-call-status", proxy_http_call("nope", 4, map, size, "", 0, "", 0, 1000, &token));
+        return CONTINUE;
+    }
+    if (strncmp(path, "/call", 5) == 0) {
+        const char* target = strcmp(path, "/call-slow") == 0 ? "/delay?ms=3000" : "/called";
+        size_t size = call_headers(map, target);
+        uint32_t timeout = strcmp(path, "/call-slow") == 0 ? 100 : 5000;
+        int status = proxy_http_call("app", 3, map, size, "ping", 4, "", 0, timeout, &token);
+        if (status != 0) {
+            add_number(REQUEST_HEADERS, "x-call-start", status);
+            return CONTINUE;
+        }
+        return PAUSE;
+    }
+    return CONTINUE;
+}
+
+EXPORT(proxy_on_http_call_response) void on_http_call_response(uint32_t id, uint32_t token, size_t headers, size_t body_size, size_t trailers) {
+    char path[256];
+    header(REQUEST_HEADERS, ":path", path, sizeof path);
+    if (headers == 0) {
+        add(REQUEST_HEADERS, "x-call-failed", "1");
+        proxy_continue_stream(0);
+        return;
+    }
+    char status[8];
+    header(CALL_RESPONSE_HEADERS, ":status", status, sizeof status);
+    if (strcmp(path, "/call-deny") == 0) {
+        char body[64];
+        snprintf(body, sizeof body, "auth service said %s", status);
+        proxy_send_local_response(401, "", 0, body, strlen(body), "", 0, -1);
+        return;
+    }
+    if (strcmp(path, "/call-trap") == 0) __builtin_trap();
+    add(REQUEST_HEADERS, "x-call-status", status);
+    add_number(REQUEST_HEADERS, "x-call-body-bytes", (long)body_size);
+    proxy_continue_stream(0);
+}
+
+EXPORT(proxy_on_done) int on_done(uint32_t id) { return 1; }
+EXPORT(proxy_on_log) void on_log(uint32_t id) {}
+EXPORT(proxy_on_delete) void on_delete(uint32_t id) {}
