@@ -151,5 +151,26 @@ extension ProxyE2E {
                 #expect(plugin.metricValue("c_requests_total") == 20)
             }
         }
+
+        /// A Rust plugin (std, hand-written bindings): replaces the whole request map without
+        /// the pseudo-headers, which the host keeps, so the request line survives.
+        @Test func aRustPluginReplacesTheMapAndKeepsTheRequestLine() async throws {
+            let config = """
+                plugins: [{name: rust, path: "{plugin:rust_headers}", config: from-config}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: rusty, upstream: app, plugins: [rust]}]
+                """
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let response = try proxy.get("/some/path?q=1", headers: ["X-Drop: 1", "X-Keep: 2"])
+                #expect(response.status == 200)
+                let echoed = try EchoedRequest(response)
+                #expect(echoed.uri == "/some/path?q=1" && echoed.method == "GET")
+                #expect(echoed.values("x-rust") == ["from-config"])
+                #expect(echoed.values("x-rust-path") == ["/some/path?q=1"] && echoed.values("x-rust-route") == ["rusty"])
+                #expect(echoed.values("x-rust-stream").first?.hasSuffix("of root 1") == true, "the stream's parent is the root context")
+                #expect(!echoed.has("x-drop") && echoed.values("x-keep") == ["2"])
+                #expect(proxy.pluginMessages.contains("rust plugin configured with from-config"))
+            }
+        }
     }
 }

@@ -4,7 +4,8 @@ import WAT
 
 /// The test plugins, built from their sources in `Fixtures/plugins` the first time a test
 /// asks for one: C with clang for `wasm32-wasi` against Debian's wasi-libc (`.ci/run`
-/// installs it), as a reactor module; WAT (edge cases: traps, other export styles, bad
+/// installs it), as a reactor module; Rust with Debian's rustc for `wasm32-unknown-unknown`
+/// (hand-written bindings, no crates); WAT (edge cases: traps, other export styles, bad
 /// modules) with WasmKit's assembler. Built once per test process into a temporary directory.
 enum PluginFixtures {
     static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -41,6 +42,19 @@ enum PluginFixtures {
             if FileManager.default.fileExists(atPath: wat.path) {
                 let bytes = try wat2wasm(String(contentsOf: wat, encoding: .utf8))
                 try Data(bytes).write(to: URL(fileURLWithPath: output))
+                built[name] = output
+                return output
+            }
+            let rust = sources.appendingPathComponent("\(name).rs")
+            if FileManager.default.fileExists(atPath: rust.path) {
+                // Debian's rustc: the one that has the wasm32 standard library
+                // (libstd-rust-dev-wasm32); a rustup toolchain on PATH may not.
+                let arguments = [
+                    "--edition", "2021", "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib", "-O", "-C", "panic=abort",
+                    "-C", "strip=debuginfo", "-o", output, rust.path,
+                ]
+                let result = try E2E.run("/usr/bin/rustc", arguments)
+                guard result.status == 0 else { throw BuildError(description: "rustc \(arguments.joined(separator: " ")) failed: \(result.stderr)") }
                 built[name] = output
                 return output
             }
