@@ -86,12 +86,8 @@ extension ConfigReader {
         return blocks
     }
 
-    /// Fields Loom writes itself (framing, connection management, `Host`, `Date`): setting
-    /// them from configuration would duplicate or contradict Loom's own, so it is an error.
-    static let managedHeaders: Set<String> = [
-        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection",
-        "te", "trailer", "upgrade", "expect", "date",
-    ]
+    /// Fields Loom writes itself: setting them from configuration is an error.
+    static var managedHeaders: Set<String> { HeaderPair.managedNames }
 
     /// An HTTP field name (RFC 9110 token). With `settable`, also not one of `managedHeaders`.
     mutating func headerName(_ table: ConfigTable, _ key: String, settable: Bool = false) -> String? {

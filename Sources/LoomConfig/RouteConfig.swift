@@ -276,6 +276,13 @@ public struct HeaderPair: Sendable, Hashable {
     public var name: String
     public var value: String
 
+    /// Fields Loom writes itself (framing, connection management, `Host`, `Date`), lower-cased:
+    /// a value from configuration or a plugin would duplicate or contradict Loom's own.
+    public static let managedNames: Set<String> = [
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection",
+        "te", "trailer", "upgrade", "expect", "date",
+    ]
+
     public init(name: String, value: String) {
         self.name = name
         self.value = value

@@ -107,6 +107,8 @@ enum HostImports {
             let body = host.body
             return HostFunction(module: entry.module, name: entry.name, signature: host.signature) { arguments in
                 guard let vm = box.vm else { throw WasmError.trap("host function called while the instance is being torn down") }
+                // Every host call costs fuel, so a loop of cheap calls is bounded in time too.
+                vm.charge()
                 return try body(vm, arguments)
             }
         }

@@ -29,8 +29,10 @@ public final class PluginContext: Sendable {
     /// What one host call costs in fuel, on top of the bytes it copies.
     static let hostCallFuel: UInt64 = 200
 
+    /// `isolated`: shared data and queues of its own, not the running plugin's (a trial
+    /// start must not change what live instances see).
     public init(
-        config: PluginConfig, module: PluginModule, logLevel: LoggingSettings.Level,
+        config: PluginConfig, module: PluginModule, logLevel: LoggingSettings.Level, isolated: Bool = false,
         log: @escaping @Sendable (_ level: String, _ message: String) -> Void
     ) {
         name = config.name
@@ -38,9 +40,9 @@ public final class PluginContext: Sendable {
         self.module = module
         vmConfiguration = Array((config.vmConfig ?? "").utf8)
         configuration = Array(PluginConfigText.render(config.config).utf8)
-        limits = WasmLimits(memoryBytes: config.memoryLimit ?? PluginDefaults.memoryLimit)
         let milliseconds = UInt64(max(1, (config.timeout ?? PluginDefaults.timeout).inMilliseconds))
         fuel = milliseconds * Self.fuelPerMillisecond
+        limits = WasmLimits(memoryBytes: config.memoryLimit ?? PluginDefaults.memoryLimit, startFuel: fuel)
         environment = config.environment.map { "\($0.name)=\($0.value)" }
         failOpen = config.failOpen ?? false
         self.logLevel = switch logLevel {
@@ -52,7 +54,7 @@ public final class PluginContext: Sendable {
         case .critical: .critical
         }
         logSink = { level, message in log(level.name, message) }
-        shared = PluginSharedState.forPlugin(config.name)
+        shared = isolated ? PluginSharedState() : PluginSharedState.forPlugin(config.name)
     }
 
     func log(_ level: ProxyLogLevel, _ message: String) {

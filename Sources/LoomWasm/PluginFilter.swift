@@ -78,7 +78,7 @@ public struct PluginFilter: HTTPFilter {
             let endOfStream = request.head.framing == .none
             let action = try vm.streamCallback(
                 "proxy_on_request_headers", context: stream.id, [UInt64(stream.requestHeaders.pairs.count), endOfStream ? 1 : 0])
-            if action == UInt64(ProxyAction.pause.rawValue), stream.localResponse == nil, !stream.closed {
+            if Self.stops(action), stream.localResponse == nil, !stream.closed {
                 return .pause(FilterPause { resumer in
                     stream.resumeRequest = {
                         resumer.resume { request in try self.decision(exchange, &request) }
@@ -104,9 +104,14 @@ public struct PluginFilter: HTTPFilter {
             // Envoy resets the stream; an HTTP/1.1 client gets a definite answer instead.
             return .reject(FilterRejection(status: 403, code: "forbidden", message: "request closed by plugin \(runtime.plugin.name)"))
         }
-        if let problem = Self.apply(stream.requestHeaders, over: exchange.originalRequest, to: &request) {
-            try failed(problem, phase: "on_request_headers")
+        switch Self.apply(stream.requestHeaders, over: exchange.originalRequest, to: &request) {
+        case .failure(let problem):
+            try failed(problem.description, phase: "on_request_headers")
             return .continue
+        case .success(let skipped) where !skipped.isEmpty:
+            runtime.plugin.log(.warn, "changes to \(skipped.joined(separator: ", ")) ignored: loom writes those fields itself")
+        case .success:
+            break
         }
         stream.phase = .requestBody
         if exchange.vm.exports("proxy_on_request_body") {
@@ -125,7 +130,11 @@ public struct PluginFilter: HTTPFilter {
         do {
             let action = try exchange.vm.streamCallback(
                 "proxy_on_response_headers", context: stream.id, [UInt64(received.pairs.count), response.hasBody ? 0 : 1])
-            if action == UInt64(ProxyAction.pause.rawValue) {
+            if stream.closed {
+                try failed("closed the stream in the response phase, which loom cannot do to a response under way", phase: "on_response_headers")
+                return
+            }
+            if Self.stops(action) {
                 try failed("paused the response headers, which loom cannot hold yet", phase: "on_response_headers")
             }
         } catch let error as WasmError {
@@ -137,7 +146,8 @@ public struct PluginFilter: HTTPFilter {
                 try failed("changed :status, which loom does not support", phase: "on_response_headers")
                 return
             }
-            Self.diff(changed, over: received) { response.changes.remove($0) } add: { response.changes.add($0, $1) }
+            let skipped = Self.diff(changed, over: received) { response.changes.remove($0) } add: { response.changes.add($0, $1) }
+            if !skipped.isEmpty { runtime.plugin.log(.warn, "changes to \(skipped.joined(separator: ", ")) ignored: loom writes those fields itself") }
         }
         stream.phase = .responseBody
         if exchange.vm.exports("proxy_on_response_body") {
@@ -177,7 +187,13 @@ public struct PluginFilter: HTTPFilter {
             // The request body is still arriving: the answer is an error response now.
             throw FilterRejection(status: response.status, code: "plugin_response", message: response.body)
         }
-        if action == UInt64(ProxyAction.pause.rawValue) {
+        if stream.closed {
+            if direction == .request {
+                throw FilterRejection(status: 403, code: "forbidden", message: "request closed by plugin \(runtime.plugin.name)")
+            }
+            throw Failure(description: "plugin \(runtime.plugin.name) closed the stream during the response body")
+        }
+        if Self.stops(action) {
             if endOfStream {
                 try failed("paused at the end of the body, which loom cannot hold yet", phase: callback)
                 return releaseBody(stream, direction)
@@ -206,6 +222,14 @@ public struct PluginFilter: HTTPFilter {
         }
     }
 
+    /// Whether a callback's action holds the data: as Envoy's host reads it, only Continue
+    /// (0) and ContinueAndEndStream (2) let it go on; Pause and the C++ SDK's
+    /// StopAllIteration… values (and anything unknown) stop it. No export: continue.
+    static func stops(_ action: UInt64?) -> Bool {
+        guard let action else { return false }
+        return action != 0 && action != 2
+    }
+
     // MARK: - Maps
 
     /// The request as plugins see it: the pseudo-headers first, then every field.
@@ -219,34 +243,61 @@ public struct PluginFilter: HTTPFilter {
         return HeaderMap(pairs)
     }
 
-    /// The plugin's request map as changes to the request; a description of what loom
-    /// cannot apply (a changed method), if any.
-    static func apply(_ changed: HeaderMap, over original: HeaderMap, to request: inout FilterRequest) -> String? {
-        guard changed != original else { return nil }
-        if changed.value(":method") != original.value(":method") { return "changed :method, which loom does not support" }
-        if changed.value(":scheme") != original.value(":scheme") { return "changed :scheme, which loom does not support" }
-        if let path = changed.value(":path"), path != original.value(":path") {
-            guard HTTPFieldSyntax.isValidOriginTarget(path) else { return "set :path to \"\(path)\", which is not an origin-form target" }
-            request.setTarget(path)
+    /// The plugin's request map as changes to the request: the managed fields it changed
+    /// (left out), or what loom cannot apply (a changed method).
+    static func apply(_ changed: HeaderMap, over original: HeaderMap, to request: inout FilterRequest) -> Result<[String], Failure> {
+        guard changed != original else { return .success([]) }
+        let pseudo = original.pairs.prefix { $0.name.hasPrefix(":") }
+        if !changed.pairs.starts(with: pseudo) {
+            if changed.value(":method") != original.value(":method") { return .failure(Failure(description: "changed :method, which loom does not support")) }
+            if changed.value(":scheme") != original.value(":scheme") { return .failure(Failure(description: "changed :scheme, which loom does not support")) }
+            if changed.value(":authority") != original.value(":authority") {
+                return .failure(Failure(description: "changed :authority, which loom does not support yet (loom writes Host itself)"))
+            }
+            if let path = changed.value(":path"), path != original.value(":path") {
+                guard HTTPFieldSyntax.isValidOriginTarget(path) else {
+                    return .failure(Failure(description: "set :path to \"\(path)\", which is not an origin-form target"))
+                }
+                request.setTarget(path)
+            }
         }
-        if let authority = changed.value(":authority"), authority != original.value(":authority") {
-            request.upstreamChanges.set("Host", authority)
+        if changed.value("host") != original.value("host") {
+            return .failure(Failure(description: "changed Host, which loom does not support yet (loom writes Host itself)"))
         }
-        diff(changed, over: original) { request.upstreamChanges.remove($0) } add: { request.upstreamChanges.add($0, $1) }
-        return nil
+        return .success(diff(changed, over: original) { request.upstreamChanges.remove($0) } add: { request.upstreamChanges.add($0, $1) })
     }
 
-    /// Calls `remove` then `add` for each regular field name whose values differ.
-    static func diff(_ changed: HeaderMap, over original: HeaderMap, remove: (String) -> Void, add: (String, String) -> Void) {
-        var names: [String] = []
-        for pair in original.regular + changed.regular where !names.contains(pair.name) { names.append(pair.name) }
-        for name in names {
-            let before = original.regular.filter { $0.name == name }.map(\.value)
-            let after = changed.regular.filter { $0.name == name }.map(\.value)
-            guard before != after else { continue }
-            remove(name)
-            for value in after { add(name, value) }
+    /// Calls `remove` then `add` for each regular field name whose values differ. Fields
+    /// loom writes itself (framing, connection management, `Date`: `HeaderPair.managedNames`)
+    /// stay loom's: a plugin's changes to them are left out, and their names returned for
+    /// the log.
+    @discardableResult
+    static func diff(_ changed: HeaderMap, over original: HeaderMap, remove: (String) -> Void, add: (String, String) -> Void) -> [String] {
+        var changes: [(name: String, values: [String])] = []
+        // The common case, a plugin that only added fields: the old map is a prefix.
+        if changed.pairs.count > original.pairs.count, changed.pairs.starts(with: original.pairs),
+           !changed.pairs[original.pairs.count...].contains(where: { pair in pair.name.hasPrefix(":") || original.pairs.contains { $0.name == pair.name } })
+        {
+            changes = changed.pairs[original.pairs.count...].map { ($0.name, [$0.value]) }
+        } else {
+            var names: [String] = []
+            for pair in original.regular + changed.regular where !names.contains(pair.name) { names.append(pair.name) }
+            for name in names {
+                let before = original.regular.filter { $0.name == name }.map(\.value)
+                let after = changed.regular.filter { $0.name == name }.map(\.value)
+                if before != after { changes.append((name, after)) }
+            }
         }
+        var skipped: [String] = []
+        for change in changes {
+            if HeaderPair.managedNames.contains(change.name) {
+                if !skipped.contains(change.name) { skipped.append(change.name) }
+                continue
+            }
+            if original.pairs.contains(where: { $0.name == change.name }) { remove(change.name) }
+            for value in change.values { add(change.name, value) }
+        }
+        return skipped
     }
 }
 

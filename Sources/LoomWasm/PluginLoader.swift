@@ -28,9 +28,10 @@ public enum PluginLoader {
 
     /// `config`'s plugin ready to run, its log going to `log`.
     public static func load(
-        _ config: PluginConfig, logLevel: LoggingSettings.Level, log: @escaping @Sendable (_ level: String, _ message: String) -> Void
+        _ config: PluginConfig, logLevel: LoggingSettings.Level, isolated: Bool = false,
+        log: @escaping @Sendable (_ level: String, _ message: String) -> Void
     ) -> Result<PluginContext, PluginLoadError> {
-        module(at: config.path).map { PluginContext(config: config, module: $0, logLevel: logLevel, log: log) }
+        module(at: config.path).map { PluginContext(config: config, module: $0, logLevel: logLevel, isolated: isolated, log: log) }
     }
 
     /// The problems of one configured plugin: its module, then a trial start (with what the
@@ -38,7 +39,7 @@ public enum PluginLoader {
     public static let check: PluginCheck = { config in
         let logged = Mutex<[String]>([])
         let context: PluginContext
-        switch load(config, logLevel: .warning, log: { _, message in logged.withLock { $0.append(message) } }) {
+        switch load(config, logLevel: .warning, isolated: true, log: { _, message in logged.withLock { $0.append(message) } }) {
         case .failure(let error): return [error.description]
         case .success(let loaded): context = loaded
         }

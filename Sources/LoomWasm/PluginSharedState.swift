@@ -24,9 +24,12 @@ final class PluginSharedState: Sendable {
         var cas: UInt32
     }
 
-    private let data = Mutex<(entries: [String: Entry], nextCAS: UInt32)>(([:], 1))
-    /// Bound on one value (a plugin is not a cache for large objects).
+    private let data = Mutex<(entries: [String: Entry], nextCAS: UInt32, bytes: Int)>(([:], 1, 0))
+    /// Bounds: one value (a plugin is not a cache for large objects), one key, and every
+    /// key and value together.
     static let maxValueBytes = 1024 * 1024
+    static let maxKeyBytes = 1024
+    static let maxTotalBytes = 64 * 1024 * 1024
 
     let queues = SharedQueues()
     let metrics = PluginMetrics()
@@ -36,14 +39,21 @@ final class PluginSharedState: Sendable {
         data.withLock { state in state.entries[key].map { ($0.value, $0.cas) } }
     }
 
+    enum SetResult { case ok, casMismatch, full }
+
     /// Stores `value` under `key`. A non-zero `cas` must equal the key's current token
-    /// (false: `CAS_MISMATCH`); a key not there yet takes any token, as in Envoy.
-    func set(_ key: String, _ value: [UInt8], cas: UInt32) -> Bool {
+    /// (else `casMismatch`); a key not there yet takes any token, as in Envoy. `full` when
+    /// the plugin's data would pass `maxTotalBytes`.
+    func set(_ key: String, _ value: [UInt8], cas: UInt32) -> SetResult {
         data.withLock { state in
-            if cas != 0, let current = state.entries[key], current.cas != cas { return false }
+            let current = state.entries[key]
+            if cas != 0, let current, current.cas != cas { return .casMismatch }
+            let bytes = state.bytes - (current.map { key.utf8.count + $0.value.count } ?? 0) + key.utf8.count + value.count
+            guard bytes <= Self.maxTotalBytes else { return .full }
+            state.bytes = bytes
             state.entries[key] = Entry(value: value, cas: state.nextCAS)
             state.nextCAS = state.nextCAS == .max ? 1 : state.nextCAS + 1
-            return true
+            return .ok
         }
     }
 }
@@ -65,6 +75,7 @@ final class SharedQueues: Sendable {
     /// growing without end).
     static let maxQueues = 1_000
     static let maxItems = 10_000
+    static let maxItemBytes = 1024 * 1024
 
     private let state = Mutex<(queues: [UInt32: Queue], nextID: UInt32)>(([:], 1))
 
@@ -92,7 +103,7 @@ final class SharedQueues: Sendable {
     func enqueue(_ id: UInt32, _ item: [UInt8]) -> EnqueueResult {
         let (result, notify) = state.withLock { state -> (EnqueueResult, Notify?) in
             guard let count = state.queues[id]?.items.count else { return (.notFound, nil) }
-            guard count < Self.maxItems else { return (.full, nil) }
+            guard count < Self.maxItems, item.count <= Self.maxItemBytes else { return (.full, nil) }
             state.queues[id]!.items.append(item)
             return (.ok, state.queues[id]!.notify)
         }

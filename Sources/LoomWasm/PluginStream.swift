@@ -33,8 +33,6 @@ final class PluginStream: @unchecked Sendable {
     /// Why the plugin failed while the request was paused (a trap in the HTTP call's
     /// callback, say): the resumed request fails with it.
     var failure: String?
-    /// `proxy_on_done` answered false: the guest calls `proxy_done` when it is.
-    var awaitingDone = false
     /// Values the plugin stored with `proxy_set_property`, by path.
     var properties: [String: [UInt8]] = [:]
     /// What `request.*`, `source.*` and the other attributes read.
@@ -52,18 +50,21 @@ final class PluginStream: @unchecked Sendable {
         }
     }
 
-    /// Replaces map `type`; false when the stream has no such map now, or it has already
-    /// gone out (request headers once the request left, response headers once sent).
-    func setMap(_ type: ProxyMapType, _ map: HeaderMap) -> Bool {
+    /// Changes map `type` in place: NOT_FOUND when the stream has no such map, BAD_ARGUMENT
+    /// when it has already gone out (request headers once the request left, response
+    /// headers once sent).
+    func changeMap(_ type: ProxyMapType, _ change: (inout HeaderMap) -> Void) -> ProxyStatus {
         switch (type, phase) {
         case (.httpRequestHeaders, .requestHeaders):
-            requestHeaders = map
-        case (.httpResponseHeaders, .responseHeaders):
-            responseHeaders = map
+            change(&requestHeaders)
+        case (.httpResponseHeaders, .responseHeaders) where responseHeaders != nil:
+            change(&responseHeaders!)
+        case (.httpRequestHeaders, _), (.httpResponseHeaders, _) where responseHeaders != nil:
+            return .badArgument
         default:
-            return false
+            return .notFound
         }
-        return true
+        return .ok
     }
 }
 
@@ -95,7 +96,9 @@ struct HeaderMap: Equatable {
     func value(_ name: String) -> String? {
         let lowered = name.lowercased()
         let values = pairs.filter { $0.name == lowered }.map(\.value)
-        // Envoy joins repeated fields with a comma when one value is asked for.
+        // Envoy joins repeated fields with a comma when one value is asked for; a
+        // pseudo-header is one value (the first), never a list.
+        if lowered.hasPrefix(":") { return values.first }
         return values.isEmpty ? nil : values.joined(separator: ",")
     }
 
@@ -125,6 +128,9 @@ struct HeaderMap: Equatable {
     }
 
     var encoded: [UInt8] { HeaderMapCodec.encode(pairs.map { ($0.name, $0.value) }) }
+
+    /// `encoded.count`, without encoding.
+    var encodedSize: Int { pairs.reduce(4) { $0 + 10 + $1.name.utf8.count + $1.value.utf8.count } }
 
     /// The pseudo-header fields (`:path`, …) and the others, apart.
     var regular: [Pair] { pairs.filter { !$0.name.hasPrefix(":") } }

@@ -11,6 +11,8 @@ extension PluginVM {
 
     /// Most time a call may take; longer timeouts are cut to it.
     static let maxCallTimeout = Duration.seconds(300)
+    /// Calls one instance may have under way (each is a connection).
+    static let maxPendingCalls = 256
 
     func httpCall(_ a: HostArguments) throws -> ProxyStatus {
         guard let upstream = memory.string(at: a.u32(0), count: a.u32(1)),
@@ -20,7 +22,9 @@ extension PluginVM {
               memory.contains(a.u32(9), 4)
         else { return .invalidMemoryAccess }
         charge(bytes: body.count + Int(a.u32(3)) + Int(a.u32(7)))
-        guard let headers, let trailers, let loop = environment.eventLoop, let caller = environment.caller else { return .badArgument }
+        guard let headers, let trailers, let loop = environment.eventLoop, let caller = environment.caller,
+              pendingCalls.count < Self.maxPendingCalls
+        else { return .badArgument }
         guard (headers + trailers).allSatisfy({ Self.isValidField($0.name, $0.value) }) else { return .badArgument }
         func pseudo(_ name: String) -> String? { headers.first { $0.name == name }?.value }
         // The ABI requires these three; a call without them is refused, as in Envoy.
@@ -40,12 +44,18 @@ extension PluginVM {
         }
         guard started else { return .badArgument }
         pendingCalls[id] = effectiveContext
+        guard pendingCalls.count <= Self.maxPendingCalls else {
+            pendingCalls[id] = nil
+            return .badArgument
+        }
         _ = memory.writeU32(id, at: a.u32(9))
         return .ok
     }
 
-    /// A call's response (nil: it failed) for the context that made it, unless that
-    /// context is gone. A paused request whose plugin fails here fails with it.
+    /// A call's response (nil: it failed), unless the context that made it is gone.
+    /// As in Envoy, the callback goes to the root context (the SDKs find the calling stream
+    /// by the call id and switch to it with `proxy_set_effective_context`). A paused
+    /// request whose plugin fails here fails with it.
     func callFinished(_ id: UInt32, _ response: PluginHTTPResponse?) {
         guard let context = pendingCalls.removeValue(forKey: id), broken == nil else { return }
         guard context == rootID || streams[context] != nil else { return }
@@ -56,7 +66,7 @@ extension PluginVM {
             UInt64(response?.trailers.count ?? 0),
         ]
         do {
-            _ = try streamCallback("proxy_on_http_call_response", context: context, arguments)
+            _ = try streamCallback("proxy_on_http_call_response", context: rootID, arguments)
         } catch {
             failAsync("proxy_on_http_call_response", error, context: context)
         }
@@ -91,8 +101,8 @@ extension PluginVM {
         tickTask?.cancel()
         tickTask = nil
         let milliseconds = a.u32(0)
-        guard milliseconds > 0 else { return .ok }
-        guard let loop = environment.eventLoop else { return .badArgument }
+        // A trial start (no loop) accepts the period and never ticks.
+        guard milliseconds > 0, let loop = environment.eventLoop else { return .ok }
         let period = TimeAmount.milliseconds(Int64(milliseconds))
         let box = self.box
         tickTask = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in box.vm?.tick() }
@@ -112,9 +122,11 @@ extension PluginVM {
 
     func registerSharedQueue(_ a: HostArguments) throws -> ProxyStatus {
         guard let name = memory.string(at: a.u32(0), count: a.u32(1)), memory.contains(a.u32(2), 4) else { return .invalidMemoryAccess }
-        guard let loop = environment.eventLoop, !name.isEmpty else { return .badArgument }
+        guard !name.isEmpty, name.utf8.count <= 1024 else { return .badArgument }
         let box = self.box
-        guard let id = plugin.shared.queues.register(name, notify: { id in loop.execute { box.vm?.queueReady(id) } }) else { return .badArgument }
+        let loop = environment.eventLoop
+        // A trial start (no loop) registers the queue in its own isolated state, unnotified.
+        guard let id = plugin.shared.queues.register(name, notify: { id in loop?.execute { box.vm?.queueReady(id) } }) else { return .badArgument }
         _ = memory.writeU32(id, at: a.u32(2))
         return .ok
     }

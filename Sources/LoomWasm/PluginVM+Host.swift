@@ -15,15 +15,16 @@ import Darwin
 extension PluginVM {
     var memory: any LinearMemory { instance.memory }
 
-    /// Charges a host call's work to the running call's budget.
+    /// Charges host work to the running call's budget: the call itself (once per call, by
+    /// `HostImports`), and the bytes or items it handles.
     func charge(bytes: Int = 0) {
-        instance.consumeFuel(PluginContext.hostCallFuel + UInt64(bytes / 64))
+        instance.consumeFuel(bytes == 0 ? PluginContext.hostCallFuel : UInt64(bytes / 16))
     }
 
     /// Copies `bytes` into fresh guest memory and writes its address and size to the
     /// out-parameters (address 0 for no bytes, as Envoy does).
     func hand(_ bytes: [UInt8], to pointerOut: UInt32, _ sizeOut: UInt32) throws -> ProxyStatus {
-        charge(bytes: bytes.count)
+        if !bytes.isEmpty { charge(bytes: bytes.count) }
         var pointer: UInt32 = 0
         if !bytes.isEmpty {
             guard let allocated = try allocate(bytes.count), memory.writeBytes(bytes, at: allocated) else { return .invalidMemoryAccess }
@@ -63,11 +64,10 @@ extension PluginVM {
         return .ok
     }
 
+    /// `proxy_done` finishes a root context that answered `on_done` with false. Loom never
+    /// asks a root context to finish (an instance goes with its snapshot), so none waits.
     func done(_ a: HostArguments) throws -> ProxyStatus {
-        guard let stream = currentStream, stream.awaitingDone else { return .notFound }
-        stream.awaitingDone = false
-        try release(stream)
-        return .ok
+        .notFound
     }
 
     func callForeignFunction(_ a: HostArguments) throws -> ProxyStatus {
@@ -140,12 +140,11 @@ extension PluginVM {
         return .success(map)
     }
 
-    /// Applies `change` to map `raw` of the current stream.
+    /// Applies `change` to map `raw` of the current stream, in place.
     private func changeMap(_ raw: UInt32, _ change: (inout HeaderMap) -> Void) -> ProxyStatus {
         guard let type = ProxyMapType(rawValue: raw) else { return .badArgument }
-        guard let stream = currentStream, var map = stream.map(type) else { return .notFound }
-        change(&map)
-        return stream.setMap(type, map) ? .ok : .badArgument
+        guard let stream = currentStream else { return .notFound }
+        return stream.changeMap(type, change)
     }
 
     /// A field name and value from the guest, refused when either could split a head.
@@ -170,7 +169,10 @@ extension PluginVM {
     func getHeaderMapSize(_ a: HostArguments) throws -> ProxyStatus {
         switch map(a.u32(0)) {
         case .failure(let status): return status
-        case .success(let map): return memory.writeU32(UInt32(map.encoded.count), at: a.u32(1)) ? .ok : .invalidMemoryAccess
+        case .success(let map):
+            let size = map.encodedSize
+            charge(bytes: size)
+            return memory.writeU32(UInt32(size), at: a.u32(1)) ? .ok : .invalidMemoryAccess
         }
     }
 
@@ -188,6 +190,8 @@ extension PluginVM {
         guard let pairs = decoded else { return .badArgument }
         charge(bytes: Int(a.u32(2)))
         guard pairs.allSatisfy({ Self.isValidField($0.name, $0.value) }) else { return .badArgument }
+        let pseudo = pairs.map(\.name).filter { $0.hasPrefix(":") }
+        guard Set(pseudo).count == pseudo.count else { return .badArgument }
         return changeMap(a.u32(0)) { map in
             let replacement = HeaderMap(pairs.map { ($0.name, $0.value) })
             let kept = map.pairs.filter { old in old.name.hasPrefix(":") && !replacement.pairs.contains { $0.name == old.name } }
@@ -209,7 +213,10 @@ extension PluginVM {
     func addHeaderMapValue(_ a: HostArguments) throws -> ProxyStatus {
         switch field(a, name: 1, value: 3) {
         case .failure(let status): return status
-        case .success(let (name, value)): return changeMap(a.u32(0)) { $0.add(name, value) }
+        case .success(let (name, value)):
+            // A second `:path` (or other pseudo-header) would be ambiguous: replace it instead.
+            if name.hasPrefix(":") { return changeMap(a.u32(0)) { $0.replace(name, value) } }
+            return changeMap(a.u32(0)) { $0.add(name, value) }
         }
     }
 
@@ -294,14 +301,19 @@ extension PluginVM {
             return .invalidMemoryAccess
         }
         charge(bytes: key.utf8.count + value.count)
-        guard value.count <= PluginSharedState.maxValueBytes else { return .badArgument }
-        return plugin.shared.set(key, value, cas: a.u32(4)) ? .ok : .casMismatch
+        guard value.count <= PluginSharedState.maxValueBytes, key.utf8.count <= PluginSharedState.maxKeyBytes else { return .badArgument }
+        switch plugin.shared.set(key, value, cas: a.u32(4)) {
+        case .ok: return .ok
+        case .casMismatch: return .casMismatch
+        case .full: return .badArgument
+        }
     }
 
     func defineMetric(_ a: HostArguments) throws -> ProxyStatus {
         guard let type = ProxyMetricType(rawValue: a.u32(0)) else { return .badArgument }
         guard let name = memory.string(at: a.u32(1), count: a.u32(2)) else { return .invalidMemoryAccess }
-        guard !name.isEmpty, let id = plugin.shared.metrics.define(name, type: type) else { return .badArgument }
+        charge(bytes: name.utf8.count)
+        guard !name.isEmpty, name.utf8.count <= 256, let id = plugin.shared.metrics.define(name, type: type) else { return .badArgument }
         return memory.writeU32(id, at: a.u32(3)) ? .ok : .invalidMemoryAccess
     }
 

@@ -153,28 +153,21 @@ final class PluginVM {
         return stream
     }
 
-    /// The end of a stream: `on_done`, `on_log` (when done) and `on_delete`. A guest that
-    /// answers `on_done` with false finishes later with `proxy_done`.
+    /// The end of a stream: `on_done`, `on_log` and `on_delete`, then its state is gone.
+    /// As in Envoy, what a stream's `on_done` answers does not delay the rest (`proxy_done`
+    /// is for root contexts). A pause still waiting is dropped with it.
     func finish(_ stream: PluginStream) {
-        guard streams[stream.id] != nil, broken == nil else {
-            streams[stream.id] = nil
-            return
-        }
+        stream.resumeRequest = nil
+        defer { streams[stream.id] = nil }
+        guard streams[stream.id] != nil, broken == nil else { return }
         do {
-            let done = try streamCallback("proxy_on_done", context: stream.id, []) ?? 1
-            if done != 0 { try release(stream) } else { stream.awaitingDone = true }
+            _ = try streamCallback("proxy_on_done", context: stream.id, [])
+            stream.phase = .log
+            _ = try streamCallback("proxy_on_log", context: stream.id, [])
+            _ = try streamCallback("proxy_on_delete", context: stream.id, [])
         } catch {
             plugin.log(.error, "on_done/on_log/on_delete failed: \(error)")
-            streams[stream.id] = nil
         }
-    }
-
-    /// `on_log` and `on_delete` for a finished stream, and its state gone.
-    func release(_ stream: PluginStream) throws(WasmError) {
-        defer { streams[stream.id] = nil }
-        stream.phase = .log
-        _ = try streamCallback("proxy_on_log", context: stream.id, [])
-        _ = try streamCallback("proxy_on_delete", context: stream.id, [])
     }
 
     /// The stream host calls act on now, if the effective context is one.

@@ -34,12 +34,13 @@ public protocol WasmInstance: AnyObject {
     var memory: any LinearMemory { get }
 }
 
-/// An exported function, resolved once.
+/// An exported function, resolved once (with its signature, so a call need not look it up).
 public struct WasmFunctionRef {
     /// Engine-specific handle.
     let handle: Any
-    public let parameterCount: Int
-    public let resultCount: Int
+    public let signature: WasmSignature
+
+    public var parameterCount: Int { signature.parameters.count }
 }
 
 public enum WasmValueType: Sendable, Equatable, CustomStringConvertible {
@@ -96,9 +97,12 @@ public struct WasmLimits: Sendable, Equatable {
     /// (returns -1, as the instruction does when the engine is out of memory), and a module
     /// whose initial memory is larger is refused.
     public var memoryBytes: Int
+    /// The instruction budget of the module's start function, run while instantiating.
+    public var startFuel: UInt64
 
-    public init(memoryBytes: Int) {
+    public init(memoryBytes: Int, startFuel: UInt64) {
         self.memoryBytes = memoryBytes
+        self.startFuel = startFuel
     }
 }
 

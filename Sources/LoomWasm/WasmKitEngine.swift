@@ -85,6 +85,8 @@ struct WasmKitModule: WasmCompiledModule, @unchecked Sendable {
     func instantiate(host: [HostFunction], limits: WasmLimits) throws(WasmError) -> any WasmInstance {
         let store = Store(engine: engine)
         store.resourceLimiter = MemoryLimiter(limit: limits.memoryBytes)
+        // A module's start function runs during instantiation: bounded like any call.
+        store.fuel = Fuel(remaining: limits.startFuel)
         var imports = Imports()
         for function in host {
             let body = function.body
@@ -145,6 +147,21 @@ final class WasmKitInstance: WasmInstance {
     /// function) share the running one.
     private var budget: UInt64?
     private var depth = 0
+    /// Interpreter stacks, one per nesting depth, kept: a fresh one per call is a 512 KiB
+    /// allocation, which cost more than a small plugin's whole call.
+    private var stacks: [StackBox] = []
+
+    /// A host function may call the guest (its allocator), which may call the host again:
+    /// past this depth the call traps rather than exhaust the thread's stack.
+    static let maxDepth = 4
+
+    private final class StackBox {
+        var stack: ExecutionStack
+
+        init(engine: Engine) {
+            stack = ExecutionStack(engine: engine)
+        }
+    }
 
     init(store: Store, instance: Instance, memory: WasmKitMemory) {
         self.store = store
@@ -156,8 +173,7 @@ final class WasmKitInstance: WasmInstance {
 
     func function(_ name: String) -> WasmFunctionRef? {
         guard let function = instance.exports[function: name] else { return nil }
-        let type = function.type
-        return WasmFunctionRef(handle: function, parameterCount: type.parameters.count, resultCount: type.results.count)
+        return WasmFunctionRef(handle: function, signature: WasmKitModule.signature(function.type))
     }
 
     func setFuel(_ fuel: UInt64?) {
@@ -170,22 +186,25 @@ final class WasmKitInstance: WasmInstance {
         store.fuel = Fuel(remaining: remaining > units ? remaining - units : min(remaining, 1))
     }
 
-    func call(_ function: WasmFunctionRef, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
-        guard let function = function.handle as? Function else { throw .trap("not a WasmKit function") }
-        let type = function.type
-        guard type.parameters.count == arguments.count else {
-            throw .trap("expected \(type.parameters.count) arguments, got \(arguments.count)")
+    func call(_ reference: WasmFunctionRef, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
+        guard let function = reference.handle as? Function else { throw .trap("not a WasmKit function") }
+        let parameters = reference.signature.parameters
+        guard parameters.count == arguments.count else {
+            throw .trap("expected \(parameters.count) arguments, got \(arguments.count)")
         }
         var values: [Value] = []
         values.reserveCapacity(arguments.count)
-        for (parameter, argument) in zip(type.parameters, arguments) {
+        for (parameter, argument) in zip(parameters, arguments) {
             values.append(parameter == .i64 ? .i64(argument) : .i32(UInt32(truncatingIfNeeded: argument)))
         }
         if depth == 0 { store.fuel = budget.map { Fuel(remaining: $0) } }
+        guard depth < Self.maxDepth else { throw .trap("host calls nested more than \(Self.maxDepth) deep (a host function's guest call calling the host again)") }
+        if depth == stacks.count { stacks.append(StackBox(engine: store.engine)) }
+        let box = stacks[depth]
         depth += 1
         defer { depth -= 1 }
         do {
-            return try function.invoke(values).first.map(WasmKitModule.word)
+            return try function.invoke(values, on: &box.stack).first.map(WasmKitModule.word)
         } catch let trap as Trap {
             // Traps say what happened in their description; out-of-fuel is the one we act on.
             if "\(trap)".contains("out of fuel") { throw .outOfFuel }

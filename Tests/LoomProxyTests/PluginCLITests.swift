@@ -46,4 +46,20 @@ import Testing
         #expect(lines.contains { $0.contains("routes[0].plugins[5]: unknown plugin \"unknown\"") })
         #expect(lines.last == "\(path): 5 errors")
     }
+
+    /// Modules that attack the host while starting: a start function that never returns is
+    /// stopped by the call budget, and endless re-entry (allocator → host → allocator) traps.
+    @Test func hostileStartsAreStoppedNotHung() throws {
+        let path = try temporaryFile(named: "gateway.yaml", """
+            plugins:
+              - {name: spin, path: "\(try PluginFixtures.path("start_loop"))", timeout: 10ms}
+              - {name: nest, path: "\(try PluginFixtures.path("reentrant"))", config: some-configuration}
+            routes:
+              - {id: a, respond: {status: 204}, plugins: [spin, nest]}
+            """)
+        let result = try LoomProcess.run(["validate", path], timeout: 60)
+        #expect(result.status != 0)
+        #expect(result.stdout.contains("plugin \"spin\": failed to start: instantiation failed"), "\(result.stdout)")
+        #expect(result.stdout.contains("plugin \"nest\": failed to start") && result.stdout.contains("nested more than 4 deep"), "\(result.stdout)")
+    }
 }

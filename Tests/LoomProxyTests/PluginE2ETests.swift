@@ -69,6 +69,13 @@ extension ProxyE2E {
                 let inject = try EchoedRequest(proxy.get("/inject"))
                 #expect(inject.values("x-inject-status") == ["2"], "BAD_ARGUMENT for a value with CR LF")
                 #expect(!inject.has("x-evil") && !inject.has("x-smuggled"))
+
+                let framing = try proxy.get("/framing")
+                #expect(framing.status == 200)
+                let echoed = try EchoedRequest(framing)
+                #expect(!echoed.has("transfer-encoding") && !echoed.has("content-length") && echoed.values("x-plugin") == ["c"],
+                        "framing fields stay loom's: \(echoed.headers)")
+                #expect(proxy.pluginMessages.contains { $0.contains("changes to transfer-encoding, content-length, connection ignored") })
             }
         }
 

@@ -57,14 +57,14 @@ import Testing
     @Test func sharedDataCompareAndSwap() throws {
         let state = PluginSharedState.forPlugin("cas-\(UInt64.random(in: 0 ... .max))")
         #expect(state.get("k") == nil)
-        #expect(state.set("k", [1], cas: 0))
+        #expect(state.set("k", [1], cas: 0) == .ok)
         let (value, cas) = try #require(state.get("k"))
         #expect(value == [1])
-        #expect(state.set("k", [2], cas: cas))
-        #expect(!state.set("k", [3], cas: cas), "a stale token is CAS_MISMATCH")
+        #expect(state.set("k", [2], cas: cas) == .ok)
+        #expect(state.set("k", [3], cas: cas) == .casMismatch, "a stale token is CAS_MISMATCH")
         #expect(state.get("k")?.value == [2])
-        #expect(state.set("k", [4], cas: 0), "no token: unconditional")
-        #expect(state.set("new", [5], cas: 99), "a key not there takes any token, as in Envoy")
+        #expect(state.set("k", [4], cas: 0) == .ok, "no token: unconditional")
+        #expect(state.set("new", [5], cas: 99) == .ok, "a key not there takes any token, as in Envoy")
     }
 
     @Test func metricsByType() {

@@ -10,6 +10,8 @@ EXPORT(proxy_on_memory_allocate) void* on_memory_allocate(size_t size) { return 
 EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t parent) {}
 
 static uint32_t jobs;
+// Which stream made each call: the response comes to the root context, as in Envoy.
+static uint32_t call_context[64];
 
 static void add(int map, const char* name, const char* value) {
     proxy_add_header_map_value(map, name, strlen(name), value, strlen(value));
@@ -115,12 +117,14 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
             add_number(REQUEST_HEADERS, "x-call-start", status);
             return CONTINUE;
         }
+        call_context[token % 64] = id;
         return PAUSE;
     }
     return CONTINUE;
 }
 
-EXPORT(proxy_on_http_call_response) void on_http_call_response(uint32_t id, uint32_t token, size_t headers, size_t body_size, size_t trailers) {
+EXPORT(proxy_on_http_call_response) void on_http_call_response(uint32_t root, uint32_t token, size_t headers, size_t body_size, size_t trailers) {
+    proxy_set_effective_context(call_context[token % 64]);
     char path[256];
     header(REQUEST_HEADERS, ":path", path, sizeof path);
     if (headers == 0) {

@@ -41,4 +41,5 @@ IMPORT(proxy_register_shared_queue) int proxy_register_shared_queue(const char* 
 IMPORT(proxy_resolve_shared_queue) int proxy_resolve_shared_queue(const char* vm_id, size_t vm_id_size, const char* name, size_t name_size, uint32_t* id);
 IMPORT(proxy_enqueue_shared_queue) int proxy_enqueue_shared_queue(uint32_t id, const char* value, size_t size);
 IMPORT(proxy_dequeue_shared_queue) int proxy_dequeue_shared_queue(uint32_t id, const char** value, size_t* size);
+IMPORT(proxy_set_effective_context) int proxy_set_effective_context(uint32_t context);
 enum { CALL_RESPONSE_HEADERS = 6, CALL_RESPONSE_BODY = 4 };
