@@ -32,19 +32,12 @@ final class HealthProbe: ChannelInboundHandler, @unchecked Sendable {
     static func run(_ settings: HealthCheckSettings, endpoint: Endpoint, authority: String, on eventLoop: EventLoop) -> EventLoopFuture<Result> {
         let probe = HealthProbe(settings: settings, promise: eventLoop.makePromise())
         let timeout = eventLoop.scheduleTask(in: TimeAmount(settings.timeout)) { probe.finish(.failed("timed out after \(settings.timeout)")) }
-        var bootstrap = ClientBootstrap(group: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(settings.timeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(probe) }
             }
-        let connected: EventLoopFuture<Channel>
-        switch endpoint {
-        case .tcp(let host, let port):
-            bootstrap = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            connected = bootstrap.connect(host: host, port: port)
-        case .unix(let path):
-            connected = bootstrap.connect(unixDomainSocketPath: path)
-        }
+        let connected = bootstrap.connect(to: endpoint)
         connected.whenComplete { result in
             switch result {
             case .failure(let error):

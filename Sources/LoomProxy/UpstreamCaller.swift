@@ -30,7 +30,7 @@ final class UpstreamCaller: PluginHTTPCaller {
         let endpoint = endpoints[turn.wrappingAdd(1, ordering: .relaxed).oldValue % endpoints.count]
         let collector = PluginCallCollector(completion: completion)
         let deadline = eventLoop.scheduleTask(in: TimeAmount(timeout)) { collector.finish(nil) }
-        var bootstrap = ClientBootstrap(group: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -38,14 +38,7 @@ final class UpstreamCaller: PluginHTTPCaller {
                     try channel.pipeline.syncOperations.addHandler(collector)
                 }
             }
-        let connected: EventLoopFuture<Channel>
-        switch endpoint {
-        case .tcp(let host, let port):
-            bootstrap = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            connected = bootstrap.connect(host: host, port: port)
-        case .unix(let path):
-            connected = bootstrap.connect(unixDomainSocketPath: path)
-        }
+        let connected = bootstrap.connect(to: endpoint)
         connected.whenComplete { result in
             switch result {
             case .failure:

@@ -87,21 +87,14 @@ package final class UpstreamPool {
         let connection = UpstreamConnection(pool: self, limits: limits)
         // The channel lives on this loop (the bootstrap's only one), where the handler is used.
         let handler = NIOLoopBound(connection, eventLoop: eventLoop)
-        var bootstrap = ClientBootstrap(group: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
-        let future: EventLoopFuture<Channel>
-        switch endpoint {
-        case .tcp(let host, let port):
-            bootstrap = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            future = bootstrap.connect(host: host, port: port)
-        case .unix(let path):
-            future = bootstrap.connect(unixDomainSocketPath: path)
-        }
+        let future = bootstrap.connect(to: endpoint)
         return future.map { _ in connection }
     }
 }

@@ -13,9 +13,6 @@ static uint32_t jobs;
 // Which stream made each call: the response comes to the root context, as in Envoy.
 static uint32_t call_context[64];
 
-static void add(int map, const char* name, const char* value) {
-    proxy_add_header_map_value(map, name, strlen(name), value, strlen(value));
-}
 
 static void add_number(int map, const char* name, long value) {
     char text[24];
@@ -23,18 +20,6 @@ static void add_number(int map, const char* name, long value) {
     add(map, name, text);
 }
 
-static int header(int map, const char* name, char* out, size_t capacity) {
-    const char* value = NULL;
-    size_t size = 0;
-    out[0] = 0;
-    int status = proxy_get_header_map_value(map, name, strlen(name), &value, &size);
-    if (status != 0) return status;
-    size_t n = size < capacity - 1 ? size : capacity - 1;
-    memcpy(out, value, n);
-    out[n] = 0;
-    free((void*)value);
-    return 0;
-}
 
 static long shared_number(const char* key, uint32_t* cas) {
     const char* value = NULL;

@@ -15,21 +15,7 @@ EXPORT(proxy_on_memory_allocate) void* on_memory_allocate(size_t size) { return 
 
 static void log_text(int level, const char* text) { proxy_log(level, text, strlen(text)); }
 
-static int header(int map, const char* name, char* out, size_t capacity) {
-    const char* value = NULL;
-    size_t size = 0;
-    int status = proxy_get_header_map_value(map, name, strlen(name), &value, &size);
-    if (status != 0) return status;
-    size_t n = size < capacity - 1 ? size : capacity - 1;
-    memcpy(out, value, n);
-    out[n] = 0;
-    free((void*)value);
-    return 0;
-}
 
-static void add(int map, const char* name, const char* value) {
-    proxy_add_header_map_value(map, name, strlen(name), value, strlen(value));
-}
 
 EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t parent) {}
 

@@ -2,6 +2,8 @@
 #pragma once
 #include <stdint.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define IMPORT(name) __attribute__((import_module("env"), import_name(#name)))
 #define EXPORT(name) __attribute__((export_name(#name)))
@@ -43,3 +45,23 @@ IMPORT(proxy_enqueue_shared_queue) int proxy_enqueue_shared_queue(uint32_t id, c
 IMPORT(proxy_dequeue_shared_queue) int proxy_dequeue_shared_queue(uint32_t id, const char** value, size_t* size);
 IMPORT(proxy_set_effective_context) int proxy_set_effective_context(uint32_t context);
 enum { CALL_RESPONSE_HEADERS = 6, CALL_RESPONSE_BODY = 4 };
+
+// Helpers both C test plugins use.
+
+// Copies field `name` of map `map` into `out` (NUL-terminated, cut to `capacity`); the status.
+static inline int header(int map, const char* name, char* out, size_t capacity) {
+    const char* value = NULL;
+    size_t size = 0;
+    out[0] = 0;
+    int status = proxy_get_header_map_value(map, name, strlen(name), &value, &size);
+    if (status != 0) return status;
+    size_t n = size < capacity - 1 ? size : capacity - 1;
+    memcpy(out, value, n);
+    out[n] = 0;
+    free((void*)value);
+    return 0;
+}
+
+static inline void add(int map, const char* name, const char* value) {
+    proxy_add_header_map_value(map, name, strlen(name), value, strlen(value));
+}
