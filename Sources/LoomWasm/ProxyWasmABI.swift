@@ -13,12 +13,6 @@ enum ProxyStatus: UInt64, Error {
     case unimplemented = 12
 }
 
-/// What a stream callback returns.
-enum ProxyAction: UInt32 {
-    case `continue` = 0
-    case pause = 1
-}
-
 enum ProxyLogLevel: UInt32, CaseIterable {
     case trace = 0, debug, info, warn, error, critical
 }
