@@ -115,7 +115,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "LoomWasmTests", dependencies: ["LoomWasm", "LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomUpstreamTests", dependencies: ["LoomUpstream", "LoomTestSupport"], swiftSettings: strict),
-        .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
+        .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(name: "LoomRoutingTests", dependencies: ["LoomRouting", "LoomHTTP", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "LoomHTTPTests",

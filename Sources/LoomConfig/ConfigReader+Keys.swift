@@ -74,4 +74,15 @@ extension ConfigReader {
         }
         return string(table, key)
     }
+
+    /// `watch_config` and `watch_interval` of the server section (the same in both dialects).
+    mutating func watchSettings(_ table: ConfigTable, into server: inout ServerSettings) {
+        if let watch = bool(table, "watch_config") { server.watchConfig = watch }
+        guard let interval = duration(table, "watch_interval") else { return }
+        guard (Duration.milliseconds(100)...Duration.seconds(3600)).contains(interval) else {
+            report(table.path("watch_interval"), at: table["watch_interval"]?.location, "must be between 100ms and 1h")
+            return
+        }
+        server.watchInterval = interval
+    }
 }

@@ -9,7 +9,7 @@ struct LoomYAMLDecoder {
     var config: LoomConfiguration
 
     static let topLevelKeys = ["server", "listeners", "upstreams", "routes", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile", "plugins"] + ConfigReader.plannedSections.map(\.key)
-    static let serverKeys = ["worker_threads", "shutdown_timeout", "timeouts", "limits", "forwarding", "logging", "admin_token"]
+    static let serverKeys = ["worker_threads", "shutdown_timeout", "timeouts", "limits", "forwarding", "logging", "admin_token", "watch_config", "watch_interval"]
     static let listenerKeys = ["name", "address", "protocol", "tls"]
     static let tlsKeys = ["cert_file", "key_file", "min_version", "client_auth", "client_ca_file"]
 
@@ -54,6 +54,7 @@ struct LoomYAMLDecoder {
         if let v = reader.int(table, "worker_threads", in: 1...4096) { server.workerThreads = v }
         if let v = reader.duration(table, "shutdown_timeout") { server.shutdownTimeout = v }
         server.adminToken = reader.nonEmptyString(table, "admin_token")
+        reader.watchSettings(table, into: &server)
         if let node = table["timeouts"] { reader.timeouts(node, at: table.path("timeouts"), into: &server.timeouts) }
         if let node = table["limits"] { reader.limits(node, at: table.path("limits"), into: &server.limits) }
         if let node = table["forwarding"] { reader.forwarding(node, at: table.path("forwarding"), into: &server.forwarding) }

@@ -11,6 +11,12 @@ public struct ServerSettings: Sendable, Equatable {
     /// The token WarpDrive's `require_auth` routes expect in `X-Admin-Token` (`admin_token`;
     /// write it as `${ADMIN_TOKEN}` to keep it out of the file).
     public var adminToken: String?
+    /// Reload when the configuration file changes (`watch_config`, default on; SIGHUP
+    /// reloads either way).
+    public var watchConfig = true
+    /// How often the watch looks at the file (`watch_interval`, 100ms–1h, default 1s); a
+    /// change is applied once it has been seen on two looks in a row.
+    public var watchInterval: Duration = .seconds(1)
 
     public init(
         workerThreads: Int? = nil,

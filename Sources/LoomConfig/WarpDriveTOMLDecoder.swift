@@ -15,7 +15,7 @@ struct WarpDriveTOMLDecoder {
     static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile", "plugins"]
         + ConfigReader.plannedSections.map(\.key).filter { $0 != "cache" }
     static let serverKeys = ["http_port", "https_port", "worker_threads", "shutdown_timeout_secs",
-                             "timeouts", "limits", "forwarding", "logging", "admin_token"]
+                             "timeouts", "limits", "forwarding", "logging", "admin_token", "watch_config", "watch_interval"]
 
     init(file: String) {
         reader = ConfigReader(dialect: .warpDriveTOML, file: file)
@@ -69,6 +69,7 @@ struct WarpDriveTOMLDecoder {
         if let v = reader.int(table, "worker_threads", in: 1...4096) { server.workerThreads = v }
         if let v = reader.seconds(table, "shutdown_timeout_secs") { server.shutdownTimeout = v }
         server.adminToken = reader.nonEmptyString(table, "admin_token")
+        reader.watchSettings(table, into: &server)
         if let node = table["timeouts"] { reader.timeouts(node, at: table.path("timeouts"), into: &server.timeouts) }
         if let node = table["limits"] { reader.limits(node, at: table.path("limits"), into: &server.limits) }
         if let node = table["forwarding"] { reader.forwarding(node, at: table.path("forwarding"), into: &server.forwarding) }

@@ -58,6 +58,27 @@ final class LoopContext: @unchecked Sendable {
         return pool
     }
 
+    /// After a reload: pools of endpoints no upstream uses any more close their idle
+    /// connections and are forgotten; the others take their (possibly changed) settings.
+    /// Call on this loop.
+    func reconcilePools(with upstreams: [ProxySnapshot.Upstream]) {
+        var settings: [Endpoint: PoolSettings] = [:]
+        for upstream in upstreams {
+            for endpoint in upstream.endpoints where settings[endpoint] == nil { settings[endpoint] = upstream.pool }
+        }
+        for (endpoint, pool) in pools {
+            if let kept = settings[endpoint] {
+                pool.settings = kept
+            } else {
+                pool.retired = true
+                pool.closeAll()
+                pools[endpoint] = nil
+            }
+        }
+        let names = Set(upstreams.map(\.name))
+        upstreamStates = upstreamStates.filter { names.contains($0.key) }
+    }
+
     /// This loop's state for `upstream` (created on first use).
     func state(of upstream: ProxySnapshot.Upstream) -> LoopUpstreamState {
         if let state = upstreamStates[upstream.name] { return state }

@@ -23,8 +23,30 @@ public final class ProxyEngine: Sendable {
     private let contexts: [LoopContext]
     private let logger: Logger
     private let accessLog: AccessLog
-    private let serverChannels = NIOLockedValueBox<[Channel]>([])
-    private let healthChecker: HealthChecker
+    private let filters: FilterRegistry
+    private let caller: UpstreamCaller
+    /// The bound listening sockets by address (a reload binds, keeps or closes them by
+    /// address, so renaming a listener keeps its socket).
+    private let listeners = NIOLockedValueBox<[ListenerAddress: BoundChannel]>([:])
+    private let healthChecker: NIOLockedValueBox<HealthChecker>
+
+    /// Where a listener binds: what decides whether a reload must open a new socket.
+    private struct ListenerAddress: Hashable {
+        var host: String
+        var port: Int
+
+        init(_ listener: ListenerConfig) {
+            var host = listener.host ?? "0.0.0.0"
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            self.host = host
+            self.port = listener.port
+        }
+    }
+
+    private struct BoundChannel {
+        var name: String
+        var channel: Channel
+    }
 
     /// `filters`: the filter types this engine can run (the built-in ones; tests add theirs).
     /// `plugins`: the configuration's plugins, loaded (`PluginLoader.load`).
@@ -32,10 +54,11 @@ public final class ProxyEngine: Sendable {
         let threads = configuration.server.workerThreads ?? System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0) }
-        let caller = UpstreamCaller(upstreams: configuration.upstreams)
+        caller = UpstreamCaller(upstreams: configuration.upstreams)
         let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count, caller: caller))
         store = SnapshotStore(snapshot)
-        healthChecker = HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger)
+        healthChecker = NIOLockedValueBox(HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger))
+        self.filters = filters
         self.logger = logger
         self.accessLog = accessLog
     }
@@ -48,35 +71,114 @@ public final class ProxyEngine: Sendable {
 
     /// Binds every listener. Throws (after closing what was bound) if any bind fails.
     public func start() async throws -> [BoundListener] {
-        let plugins = store.current.plugins
-        for context in contexts {
-            context.start()
-            // Each loop starts its plugin instances before traffic arrives.
-            context.eventLoop.execute {
-                for runtime in plugins.runtimes.values { runtime.prepare(loop: context.index, eventLoop: context.eventLoop) }
-            }
-        }
-        healthChecker.start()
-        let configuration = store.current.configuration
-        var bound: [BoundListener] = []
+        let snapshot = store.current
+        for context in contexts { context.start() }
+        prepare(snapshot.plugins.runtimes.values)
+        healthChecker.withLockedValue { $0 }.start()
         do {
-            for listener in configuration.listeners {
-                let channel: Channel
-                do {
-                    channel = try await bind(listener)
-                } catch {
-                    throw BindError(listener: listener.name, address: "\(listener.host ?? "0.0.0.0"):\(listener.port)", reason: "\(error)")
-                }
-                serverChannels.withLockedValue { $0.append(channel) }
-                guard let address = channel.localAddress else { continue }
-                bound.append(BoundListener(name: listener.name, address: address))
-                logger.info("listening", metadata: ["listener": .string(listener.name), "address": .string(Self.render(address))])
-            }
+            try await bindMissing(snapshot.configuration.listeners)
         } catch {
             await closeListeners()
             throw error
         }
-        return bound
+        return boundListeners
+    }
+
+    /// The listeners bound now, in configuration order.
+    public var boundListeners: [BoundListener] {
+        let bound = listeners.withLockedValue { $0 }
+        return store.current.configuration.listeners.compactMap { listener in
+            bound[ListenerAddress(listener)]?.channel.localAddress.map { BoundListener(name: listener.name, address: $0) }
+        }
+    }
+
+    /// Each loop starts its instances of `runtimes` before traffic arrives.
+    private func prepare(_ runtimes: some Collection<PluginRuntime>) {
+        guard !runtimes.isEmpty else { return }
+        let runtimes = Array(runtimes)
+        for context in contexts {
+            context.eventLoop.execute {
+                for runtime in runtimes { runtime.prepare(loop: context.index, eventLoop: context.eventLoop) }
+            }
+        }
+    }
+
+    /// Binds the listeners of `wanted` whose address has no socket yet. On a failure, the
+    /// sockets this call opened are closed again and the error names the listener.
+    private func bindMissing(_ wanted: [ListenerConfig]) async throws {
+        var opened: [ListenerAddress] = []
+        for listener in wanted {
+            let address = ListenerAddress(listener)
+            if let existing = listeners.withLockedValue({ $0[address] }) {
+                listeners.withLockedValue { $0[address] = BoundChannel(name: listener.name, channel: existing.channel) }
+                continue
+            }
+            let channel: Channel
+            do {
+                channel = try await bind(listener)
+            } catch {
+                for address in opened {
+                    if let bound = listeners.withLockedValue({ $0.removeValue(forKey: address) }) { try? await bound.channel.close() }
+                }
+                throw BindError(listener: listener.name, address: "\(listener.host ?? "0.0.0.0"):\(listener.port)", reason: "\(error)")
+            }
+            listeners.withLockedValue { $0[address] = BoundChannel(name: listener.name, channel: channel) }
+            opened.append(address)
+            if let local = channel.localAddress {
+                logger.info("listening", metadata: ["listener": .string(listener.name), "address": .string(Self.render(local))])
+            }
+        }
+    }
+
+    /// Applies a validated configuration, with its plugins loaded (unchanged ones being the
+    /// running contexts, `PluginLoader.reload`), and returns the changes it made.
+    ///
+    /// New listeners are bound first: if one cannot be, nothing changes and the error says
+    /// which. Then the new snapshot is swapped in; requests in flight finish on the one they
+    /// started with. Upstreams that stay keep their health state and pools; the health
+    /// checks restart over the new upstreams; sockets no listener wants any more close
+    /// (their open connections are served to the end); plugins dropped or replaced stop
+    /// their timers. Not safe to call concurrently (`ConfigReloader` serializes calls).
+    public func reload(to configuration: LoomConfiguration, plugins: [PluginContext]) async throws -> [ConfigChange] {
+        let old = store.current
+        var changes = ConfigDiff.changes(from: old.configuration, to: configuration)
+        let pluginSet = PluginSet(plugins, loops: contexts.count, caller: caller, previous: old.plugins)
+        // A plugin whose module file changed under the same configuration is a change too.
+        for plugin in plugins where old.plugins.runtimes[plugin.name].map({ $0.plugin !== plugin && $0.plugin.config == plugin.config }) == true {
+            changes.append(.plugin(.replace(plugin.config)))
+        }
+        guard !changes.isEmpty else { return [] }
+
+        try await bindMissing(configuration.listeners)
+        let snapshot = ProxySnapshot(configuration, previous: old, filters: filters, plugins: pluginSet)
+        caller.update(configuration.upstreams)
+        store.replace(with: snapshot)
+
+        let wanted = Set(configuration.listeners.map(ListenerAddress.init))
+        let unwanted = listeners.withLockedValue { bound in
+            let gone = bound.filter { !wanted.contains($0.key) }
+            for key in gone.keys { bound[key] = nil }
+            return gone.values
+        }
+        for bound in unwanted {
+            logger.info("listener closed", metadata: ["listener": .string(bound.name)])
+            try? await bound.channel.close()
+        }
+
+        let checker = HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger)
+        let previousChecker = healthChecker.withLockedValue { current in
+            defer { current = checker }
+            return current
+        }
+        _ = try? await previousChecker.stop()?.get()
+        checker.start()
+
+        prepare(pluginSet.runtimes.values.filter { runtime in old.plugins.runtimes[runtime.plugin.name] !== runtime })
+        for runtime in old.plugins.dropped(by: pluginSet) { runtime.retire() }
+        for context in contexts {
+            context.eventLoop.execute { context.reconcilePools(with: snapshot.upstreams) }
+        }
+        return changes
     }
 
     /// Connections accepted per listener wake-up.
@@ -110,16 +212,14 @@ public final class ProxyEngine: Sendable {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-        var host = listener.host ?? "0.0.0.0"
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return try await bootstrap.bind(host: host, port: listener.port).get()
+        return try await bootstrap.bind(host: ListenerAddress(listener).host, port: listener.port).get()
     }
 
     /// Stops accepting, lets in-flight requests finish for up to `gracePeriod`, then closes
     /// whatever is left and stops the event loops.
     public func shutdown(gracePeriod: Duration) async {
         await closeListeners()
-        _ = try? await healthChecker.stop()?.get()
+        _ = try? await healthChecker.withLockedValue({ $0 }).stop()?.get()
         let drained = EventLoopFuture.andAllComplete(contexts.map { $0.drain() }, on: group.any())
         let deadline = group.any().scheduleTask(in: TimeAmount(gracePeriod)) {}
         let finishedInTime = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
@@ -167,10 +267,10 @@ public final class ProxyEngine: Sendable {
     }
 
     private func closeListeners() async {
-        let channels = serverChannels.withLockedValue { channels in
-            defer { channels = [] }
-            return channels
+        let bound = listeners.withLockedValue { bound in
+            defer { bound = [:] }
+            return bound.values
         }
-        for channel in channels { try? await channel.close() }
+        for listener in bound { try? await listener.channel.close() }
     }
 }

@@ -122,7 +122,7 @@ public final class ProxySnapshot: Sendable {
         var needsEligibility: Bool { health != nil || !backups.isEmpty }
     }
 
-    let configuration: LoomConfiguration
+    public let configuration: LoomConfiguration
     /// The plugins routes run, with their instances.
     let plugins: PluginSet
     let router: CompiledRouter

@@ -13,20 +13,30 @@ import Synchronization
 /// Calls are rare next to proxied requests (an authorization lookup, a log shipment), so
 /// they use NIO's HTTP/1 client codec rather than the data path's pools.
 final class UpstreamCaller: PluginHTTPCaller {
-    private let upstreams: [String: [Endpoint]]
+    /// Endpoints by upstream name; a reload replaces them (`update`), and plugins kept across
+    /// the reload call the new ones.
+    private let upstreams: Mutex<[String: [Endpoint]]>
     private let turn = Atomic<Int>(0)
 
     init(upstreams: [UpstreamConfig]) {
+        self.upstreams = Mutex(Self.byName(upstreams))
+    }
+
+    func update(_ upstreams: [UpstreamConfig]) {
+        self.upstreams.withLock { $0 = Self.byName(upstreams) }
+    }
+
+    private static func byName(_ upstreams: [UpstreamConfig]) -> [String: [Endpoint]] {
         var byName: [String: [Endpoint]] = [:]
         for upstream in upstreams { byName[upstream.name] = upstream.endpoints }
-        self.upstreams = byName
+        return byName
     }
 
     func call(
         _ request: PluginHTTPRequest, upstream: String, timeout: Duration, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (PluginHTTPResponse?) -> Void
     ) -> Bool {
-        guard let endpoints = upstreams[upstream], !endpoints.isEmpty else { return false }
+        guard let endpoints = upstreams.withLock({ $0[upstream] }), !endpoints.isEmpty else { return false }
         let endpoint = endpoints[turn.wrappingAdd(1, ordering: .relaxed).oldValue % endpoints.count]
         let collector = PluginCallCollector(completion: completion)
         let deadline = eventLoop.scheduleTask(in: TimeAmount(timeout)) { collector.finish(nil) }

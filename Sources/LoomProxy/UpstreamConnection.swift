@@ -41,7 +41,10 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         case closed
     }
 
-    private unowned let pool: UpstreamPool
+    /// Strong: a reload may drop the pool from its loop (`LoopContext.reconcilePools`) while
+    /// this connection is still in use; the pool lives until the connection is done. The
+    /// cycle with an idle connection ends when the connection closes and leaves the pool.
+    private let pool: UpstreamPool
     private let limits: HTTP1Limits
     private var context: ChannelHandlerContext?
     private var state: State = .done

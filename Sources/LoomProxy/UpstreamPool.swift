@@ -11,9 +11,13 @@ import NIOPosix
 /// hands out a connection already known to be dead.
 package final class UpstreamPool {
     let endpoint: Endpoint
-    let settings: PoolSettings
+    /// A reload may change them (`LoopContext.reconcilePools`).
+    var settings: PoolSettings
     let eventLoop: EventLoop
     private var idle: [UpstreamConnection] = []
+    /// Set when a reload left no upstream using this endpoint: connections still in use are
+    /// closed when their exchange ends instead of coming back.
+    var retired = false
 
     package init(endpoint: Endpoint, settings: PoolSettings, eventLoop: EventLoop) {
         self.endpoint = endpoint
@@ -41,7 +45,7 @@ package final class UpstreamPool {
     /// recently used first, once it has been idle for `excessGrace`, like HAProxy's gradual
     /// idle-pool purge.
     package func release(_ connection: UpstreamConnection, now: NIODeadline) {
-        guard settings.maxIdle > 0, connection.isUsable else {
+        guard settings.maxIdle > 0, connection.isUsable, !retired else {
             connection.close()
             return
         }

@@ -4,6 +4,8 @@ import LoomConfig
 /// (configuration bytes, limits, environment, log, and the data every instance of the
 /// plugin sees across event loops). Built once per configuration load.
 public final class PluginContext: Sendable {
+    /// What this context was built from (a reload compares it to the new configuration's).
+    public let config: PluginConfig
     public let name: String
     public let rootID: String
     public let module: PluginModule
@@ -35,6 +37,7 @@ public final class PluginContext: Sendable {
         config: PluginConfig, module: PluginModule, logLevel: LoggingSettings.Level, isolated: Bool = false,
         log: @escaping @Sendable (_ level: String, _ message: String) -> Void
     ) {
+        self.config = config
         name = config.name
         rootID = config.rootID ?? ""
         self.module = module

@@ -34,6 +34,20 @@ public enum PluginLoader {
         module(at: config.path).map { PluginContext(config: config, module: $0, logLevel: logLevel, isolated: isolated, log: log) }
     }
 
+    /// `config`'s plugin for a reload: `previous` itself when its configuration and module
+    /// file are unchanged (its instances, timers and state carry on), else a fresh load.
+    public static func reload(
+        _ config: PluginConfig, previous: PluginContext?, logLevel: LoggingSettings.Level,
+        log: @escaping @Sendable (_ level: String, _ message: String) -> Void
+    ) -> Result<PluginContext, PluginLoadError> {
+        if let previous, previous.config == config, let data = FileManager.default.contents(atPath: config.path),
+            PluginModule.digest([UInt8](data)) == previous.module.digest
+        {
+            return .success(previous)
+        }
+        return load(config, logLevel: logLevel, log: log)
+    }
+
     /// The problems of one configured plugin: its module, then a trial start (with what the
     /// plugin logged at warning or above, which usually says why it refused).
     public static let check: PluginCheck = { config in
@@ -64,10 +78,22 @@ public struct PluginSet: Sendable {
     }
 
     /// Runtimes for `plugins` over `loops` event loops, their HTTP calls made by `caller`.
-    public init(_ plugins: [PluginContext], loops: Int, caller: (any PluginHTTPCaller)? = nil) {
+    /// A plugin whose context is `previous`'s (a reload found it unchanged) keeps its runtime.
+    public init(_ plugins: [PluginContext], loops: Int, caller: (any PluginHTTPCaller)? = nil, previous: PluginSet = .empty) {
         var runtimes: [String: PluginRuntime] = [:]
-        for plugin in plugins { runtimes[plugin.name] = PluginRuntime(plugin: plugin, loops: loops, caller: caller) }
+        for plugin in plugins {
+            if let kept = previous.runtimes[plugin.name], kept.plugin === plugin {
+                runtimes[plugin.name] = kept
+            } else {
+                runtimes[plugin.name] = PluginRuntime(plugin: plugin, loops: loops, caller: caller)
+            }
+        }
         self.runtimes = runtimes
+    }
+
+    /// The runtimes of `self` that `next` does not keep (a reload retires them).
+    public func dropped(by next: PluginSet) -> [PluginRuntime] {
+        runtimes.values.filter { runtime in next.runtimes[runtime.plugin.name] !== runtime }
     }
 
     /// The filters a route's `plugins` list names, in order (names without a plugin, which

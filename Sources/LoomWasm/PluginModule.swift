@@ -10,6 +10,9 @@ public struct PluginModule: Sendable {
     let start: Start
     /// Every exported function name, for the callbacks the module implements.
     let functionExports: Set<String>
+    /// A hash of the module's bytes: a reload keeps the running plugin when neither its
+    /// configuration nor this changed (valid within one process).
+    public let digest: Int
 
     /// How an instance is started before its first callback (WASI's reactor and command
     /// models, as Envoy's host runs them).
@@ -35,10 +38,16 @@ public struct PluginModule: Sendable {
         guard let abi = report.abi else { throw .noABIVersion(found: report.otherABIMarkers) }
         return PluginModule(
             compiled: compiled, abi: abi, allocator: report.allocator ?? "malloc", start: report.start,
-            functionExports: Set(compiled.exports.filter { $0.kind == .function }.map(\.name)))
+            functionExports: Set(compiled.exports.filter { $0.kind == .function }.map(\.name)), digest: digest(bytes))
     }
 
     func exports(_ name: String) -> Bool { functionExports.contains(name) }
+
+    static func digest(_ bytes: [UInt8]) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes)
+        return hasher.finalize()
+    }
 }
 
 /// What a module declares, in the terms of the Proxy-Wasm host: `loom plugin inspect`'s

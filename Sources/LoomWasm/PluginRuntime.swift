@@ -13,6 +13,8 @@ public final class PluginRuntime: @unchecked Sendable {
     private let caller: (any PluginHTTPCaller)?
     /// Instances replaced after a failure, over the runtime's life (for tests and metrics).
     private let replacements = Atomic<Int>(0)
+    /// Set by `retire`: instances started from now on never tick.
+    private let retired = Atomic<Bool>(false)
 
     /// A loop's instance, the loop (known once `prepare` ran there), and when a failed
     /// start may be retried.
@@ -44,6 +46,16 @@ public final class PluginRuntime: @unchecked Sendable {
         _ = vm(loop: index)
     }
 
+    /// Stops the instances' timers: a reload replaced or removed the plugin. Requests that
+    /// started on the old snapshot still finish on these instances, which go away with the
+    /// last of them.
+    public func retire() {
+        retired.store(true, ordering: .relaxed)
+        for slot in slots {
+            slot.eventLoop?.execute { slot.vm?.stopTimers() }
+        }
+    }
+
     /// Loop `index`'s working instance: the current one, or a new one when there is none or
     /// the last one failed. Call on that loop.
     func vm(loop index: Int) -> Result<PluginVM, PluginLoadError> {
@@ -65,6 +77,7 @@ public final class PluginRuntime: @unchecked Sendable {
             }
             let environment = PluginVMEnvironment(eventLoop: slot.eventLoop, caller: caller, restart: restart)
             let vm = try PluginVM(plugin: plugin, environment: environment)
+            if retired.load(ordering: .relaxed) { vm.stopTimers() }
             slot.vm = vm
             slot.retryAfter = nil
             return .success(vm)

@@ -101,12 +101,21 @@ extension PluginVM {
         tickTask?.cancel()
         tickTask = nil
         let milliseconds = a.u32(0)
-        // A trial start (no loop) accepts the period and never ticks.
-        guard milliseconds > 0, let loop = environment.eventLoop else { return .ok }
+        // A trial start (no loop) accepts the period and never ticks; nor does a retired
+        // instance (a reload replaced its plugin).
+        guard milliseconds > 0, !timersStopped, let loop = environment.eventLoop else { return .ok }
         let period = TimeAmount.milliseconds(Int64(milliseconds))
         let box = self.box
         tickTask = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in box.vm?.tick() }
         return .ok
+    }
+
+    /// Ends the instance's timer for good: its runtime was retired by a reload, and only the
+    /// requests that started before it still use the instance.
+    func stopTimers() {
+        timersStopped = true
+        tickTask?.cancel()
+        tickTask = nil
     }
 
     func tick() {

@@ -32,6 +32,8 @@ final class PluginVM {
     let box: VMBox
     /// The timer `proxy_set_tick_period_milliseconds` started.
     var tickTask: RepeatedTask?
+    /// Set by `stopTimers`: no tick period takes effect any more.
+    var timersStopped = false
     /// HTTP calls under way: call id → the context that made it.
     var pendingCalls: [UInt32: UInt32] = [:]
     var nextCallID: UInt32 = 1

@@ -16,7 +16,9 @@ struct Run: AsyncParsableCommand {
         discussion: """
             On SIGTERM or SIGINT loom stops accepting connections, lets in-flight requests \
             finish for up to server.shutdown_timeout (default 30s), then exits 0. A second \
-            signal exits at once.
+            signal exits at once. SIGHUP, or a change to the configuration file (unless \
+            server.watch_config is false), reloads the configuration without dropping a \
+            request; an invalid one is rejected and the running one stays.
 
             Examples:
               loom run --config gateway.yaml
@@ -70,18 +72,18 @@ struct Run: AsyncParsableCommand {
         let logger = Logger(label: "loom")
         let accessLog = AccessLog(logger: Logger(label: "loom.access"), enabled: logging.accessLog)
 
-        var plugins: [PluginContext] = []
-        for plugin in configuration.plugins {
+        let pluginLog: @Sendable (String) -> @Sendable (String, String) -> Void = { name in
             let pluginLogger = Logger(label: "loom.plugin")
-            let loaded = PluginLoader.load(plugin, logLevel: logging.level) { level, message in
-                pluginLogger.log(level: Logger.Level(rawValue: level) ?? .info, "\(message)", metadata: ["plugin": .string(plugin.name)])
+            return { level, message in
+                pluginLogger.log(level: Logger.Level(rawValue: level) ?? .info, "\(message)", metadata: ["plugin": .string(name)])
             }
-            switch loaded {
-            case .success(let context): plugins.append(context)
-            case .failure(let error):
-                logger.critical("plugin failed to load", metadata: ["plugin": .string(plugin.name), "error": .string("\(error)")])
-                throw ExitCode.failure
-            }
+        }
+        let plugins: [PluginContext]
+        switch ConfigReloader.loadPlugins(configuration, pluginLog: pluginLog) {
+        case .success(let loaded): plugins = loaded
+        case .failure(let problem):
+            logger.critical("plugin failed to load", metadata: ["error": .string(problem.description)])
+            throw ExitCode.failure
         }
 
         let signals = SignalWatcher(signals: [SIGTERM, SIGINT])
@@ -93,15 +95,43 @@ struct Run: AsyncParsableCommand {
             await engine.shutdown(gracePeriod: .zero)
             throw ExitCode.failure
         }
+        let reloader = ConfigReloader(
+            source: path.map { .file($0) } ?? .environment, environment: environment, engine: engine, logger: logger, pluginLog: pluginLog)
+        let hangup = SignalHandler(SIGHUP) { Task { _ = await reloader.reload(trigger: "SIGHUP") } }
+        var watcher: ConfigFileWatcher?
+        if let path, configuration.server.watchConfig {
+            watcher = ConfigFileWatcher(path: path, interval: configuration.server.watchInterval) {
+                _ = await reloader.reload(trigger: "file change")
+            }
+        }
         let signal = await signals.first()
-        logger.notice("shutting down", metadata: ["signal": .stringConvertible(signal), "grace": .string("\(configuration.server.shutdownTimeout)")])
-        await engine.shutdown(gracePeriod: configuration.server.shutdownTimeout)
+        watcher?.stop()
+        hangup.cancel()
+        let grace = engine.store.current.configuration.server.shutdownTimeout
+        logger.notice("shutting down", metadata: ["signal": .stringConvertible(signal), "grace": .string("\(grace)")])
+        await engine.shutdown(gracePeriod: grace)
         logger.notice("stopped")
     }
 
     private func printError(_ text: String) {
         var line = Array((text + "\n").utf8)
         _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// Runs `action` on every delivery of one signal (SIGHUP: reload).
+final class SignalHandler: @unchecked Sendable {  // a dispatch source is thread-safe
+    private let source: any DispatchSourceSignal
+
+    init(_ number: Int32, action: @escaping @Sendable () -> Void) {
+        signal(number, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: number, queue: DispatchQueue(label: "loom.signal.\(number)"))
+        source.setEventHandler(handler: action)
+        source.resume()
+    }
+
+    func cancel() {
+        source.cancel()
     }
 }
 
