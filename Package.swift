@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/swiftwasm/WasmKit.git", from: "0.4.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Only the malloc interposer trait: its default companion, RuntimeInterposer, pulls in
         // swift-runtime-interposer on Linux with Swift 6.3, which this build does not need.
         // No jemalloc either way: on Swift 6.3 the interposer counts allocations itself.
@@ -88,9 +90,12 @@ let package = Package(
                 "LoomConfig", "LoomRouting", "LoomHTTP", "LoomUpstream", "LoomFilters", "LoomWasm",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                // Only for plugins' HTTP calls (`UpstreamCaller`); the data path parses HTTP itself.
+                // Only for plugins' HTTP calls (`UpstreamCaller`) and the admin API; the data
+                // path parses HTTP itself.
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: dataPath
         ),

@@ -17,6 +17,8 @@ public enum ConfigChange: Sendable, Equatable {
     case filters([FilterConfig])
     case server(ServerSettings)
     case xSendfile(XSendfileSettings)
+    case admin(AdminSettings?)
+    case metrics(MetricsSettings?)
     case planned(PlannedFeatures)
     case origin(ConfigOrigin)
 }
@@ -97,6 +99,8 @@ extension ConfigChange: CustomStringConvertible {
         case .filters: "replace the global filters"
         case .server: "replace the server settings"
         case .xSendfile: "replace the x_sendfile settings"
+        case .admin: "replace the admin settings"
+        case .metrics: "replace the metrics settings"
         case .planned: "replace the planned sections"
         case .origin: "replace the configuration's origin"
         }

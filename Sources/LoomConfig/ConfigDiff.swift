@@ -18,6 +18,8 @@ public enum ConfigDiff {
         if old.filters != new.filters { changes.append(.filters(new.filters)) }
         changes += edits(old.routes, new.routes).map(ConfigChange.route)
         if old.xSendfile != new.xSendfile { changes.append(.xSendfile(new.xSendfile)) }
+        if old.admin != new.admin { changes.append(.admin(new.admin)) }
+        if old.metrics != new.metrics { changes.append(.metrics(new.metrics)) }
         if old.planned != new.planned { changes.append(.planned(new.planned)) }
         return changes
     }
@@ -125,6 +127,8 @@ extension LoomConfiguration {
         case .filters(let filters): self.filters = filters
         case .server(let server): self.server = server
         case .xSendfile(let settings): xSendfile = settings
+        case .admin(let settings): admin = settings
+        case .metrics(let settings): metrics = settings
         case .planned(let planned): self.planned = planned
         case .origin(let origin): self.origin = origin
         }

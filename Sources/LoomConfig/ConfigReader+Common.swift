@@ -12,7 +12,6 @@ extension ConfigReader {
     /// Top-level sections for planned features, with the feature name used in messages.
     static let plannedSections: [(key: String, feature: String)] = [
         ("tracing", "distributed tracing"), ("ebpf", "eBPF acceleration"),
-("admin", "the admin API"), ("metrics", "Prometheus metrics"),
         ("cache", "response caching"),
         ("security", "security headers"), ("auth", "authentication"),
     ]

@@ -22,6 +22,7 @@ struct ConfigValidator {
         var validator = ConfigValidator(configuration: configuration, sourceMap: sourceMap)
         validator.pluginCheck = pluginCheck
         validator.checkListeners()
+        validator.checkAdmin()
         validator.checkUpstreams()
         validator.checkPlugins()
         validator.checkRoutes()
@@ -74,6 +75,18 @@ struct ConfigValidator {
             if listener.tls != nil {
                 report(.unsupported, .listener, i, .tls, "TLS termination (listener \"\(listener.name)\")")
             }
+        }
+    }
+
+    /// The admin listener must not take a traffic listener's port, and should not be open
+    /// to the network without a token (it can reload the configuration).
+    private mutating func checkAdmin() {
+        guard let admin = configuration.admin, admin.enabled else { return }
+        if let listener = configuration.listeners.first(where: { $0.port == admin.port && Self.overlap($0.host, admin.host) }) {
+            report(.error, path: "admin.address", "port \(admin.port) is already used by listener \"\(listener.name)\"")
+        }
+        if !admin.isLoopback && admin.token == nil {
+            report(.warning, path: "admin.address", "the admin API listens beyond this machine without a token: set admin.token, or bind it to 127.0.0.1")
         }
     }
 

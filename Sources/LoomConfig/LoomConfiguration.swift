@@ -21,6 +21,10 @@ public struct LoomConfiguration: Sendable, Equatable {
     /// Proxy-Wasm plugins, in file order (entries without a `name` are dropped after
     /// reporting). Routes run them by name (`RouteConfig.plugins`).
     public var plugins: [PluginConfig] = []
+    /// The admin API; nil when the configuration has no `admin` section.
+    public var admin: AdminSettings?
+    /// The `metrics` section (nil when absent: metrics are on).
+    public var metrics: MetricsSettings?
     /// Files served in place of upstream responses that ask for it.
     public var xSendfile = XSendfileSettings()
     /// Sections for features this build parses and validates but cannot run yet.

@@ -29,14 +29,18 @@ public actor ConfigReloader {
     private let engine: ProxyEngine
     private let logger: Logger
     private let pluginLog: @Sendable (String) -> @Sendable (String, String) -> Void
-    private var tail: Task<Outcome, Never>?
+    private let metrics: LoomMetrics?
+    /// A reload is running; the ones asked for meanwhile wait here, in order.
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
     public private(set) var generation = 1
 
     /// `pluginLog`: the log sink of the plugin with the given name.
     public init(
-        source: Source, environment: [String: String], engine: ProxyEngine, logger: Logger,
+        source: Source, environment: [String: String], engine: ProxyEngine, logger: Logger, metrics: LoomMetrics? = nil,
         pluginLog: @escaping @Sendable (String) -> @Sendable (String, String) -> Void
     ) {
+        self.metrics = metrics
         self.source = source
         self.environment = environment
         self.engine = engine
@@ -45,11 +49,20 @@ public actor ConfigReloader {
     }
 
     /// Reloads after the ones already asked for; `trigger` names the source in the log.
+    ///
+    /// (The queue is explicit: an actor lets another call in while this one awaits the
+    /// engine, and reloads must not interleave.)
     public func reload(trigger: String) async -> Outcome {
-        let previous = tail
-        let task = Task { await previous?.value; return await self.perform(trigger: trigger) }
-        tail = task
-        return await task.value
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }  // resumed with `busy` handed over
+        }
+        busy = true
+        defer {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+        let outcome = await perform(trigger: trigger)
+        metrics?.reloaded(outcome)
+        return outcome
     }
 
     private func perform(trigger: String) async -> Outcome {
@@ -73,10 +86,10 @@ public actor ConfigReloader {
             return .rejected([problem.description])
         case .success(let loaded): plugins = loaded
         }
-        let before = engine.store.current.configuration.server
+        let before = engine.store.current.configuration
         do {
             let changes = try await engine.reload(to: configuration, plugins: plugins)
-            for setting in Self.restartOnlySettings(before, configuration.server) {
+            for setting in Self.restartOnlySettings(before, configuration) {
                 logger.warning("reload: \(setting) changed, which takes effect at the next restart", metadata: ["trigger": .string(trigger)])
             }
             guard !changes.isEmpty else {
@@ -95,13 +108,18 @@ public actor ConfigReloader {
         }
     }
 
-    /// The server settings a running process keeps until it restarts (threads are its event
-    /// loops, logging is set up once, the watch is started once), named when they differ.
-    static func restartOnlySettings(_ old: ServerSettings, _ new: ServerSettings) -> [String] {
+    /// The settings a running process keeps until it restarts (threads are its event loops,
+    /// logging is set up once, the watch and the admin listener are started once), named
+    /// when they differ. (The admin token applies at once: it is read per request.)
+    static func restartOnlySettings(_ old: LoomConfiguration, _ new: LoomConfiguration) -> [String] {
         var names: [String] = []
-        if old.workerThreads != new.workerThreads { names.append("server.worker_threads") }
-        if old.logging.level != new.logging.level || old.logging.format != new.logging.format { names.append("server.logging") }
-        if old.watchConfig != new.watchConfig || old.watchInterval != new.watchInterval { names.append("server.watch_config/watch_interval") }
+        let (was, now) = (old.server, new.server)
+        if was.workerThreads != now.workerThreads { names.append("server.worker_threads") }
+        if was.logging.level != now.logging.level || was.logging.format != now.logging.format { names.append("server.logging") }
+        if was.watchConfig != now.watchConfig || was.watchInterval != now.watchInterval { names.append("server.watch_config/watch_interval") }
+        let listener = { (admin: AdminSettings?) in admin.flatMap { $0.enabled ? "\($0.host ?? "*"):\($0.port)" : nil } }
+        if listener(old.admin) != listener(new.admin) { names.append("admin (enabled, address)") }
+        if (old.metrics?.enabled ?? true) != (new.metrics?.enabled ?? true) { names.append("metrics.enabled") }
         return names
     }
 

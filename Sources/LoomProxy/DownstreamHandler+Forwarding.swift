@@ -13,7 +13,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// it bounds the connect here, and starts again once the whole request is upstream.
     func acquireUpstream(forceNew: Bool) {
         guard let exchange, let endpoint = exchange.endpoint, let upstream = exchange.upstream else { return }
-        let attempt = exchange.startAttempt()
+        let attempt = exchange.startAttempt(now: loop.now)
         if let perTry = upstream.perTryTimeout {
             deadlines.perTry = loop.now + perTry
             syncDeadlines()
@@ -210,6 +210,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         deadlines.responseHeader = nil
         deadlines.perTry = nil
         noteActivity()
+        if let started = exchange.attemptStartedAt, loop.metrics != nil { exchange.upstreamLatency = loop.now - started }
         exchange.recordOutcome(head.status >= 500 ? .failure : .success, loop: loop)
         if exchange.upstream?.retryPolicy.retriesStatus(head.status) == true, let plan = retryPlan(.status(head.status), exchange) {
             // This response never reaches the client: the request goes to another endpoint.
@@ -465,7 +466,10 @@ extension DownstreamHandler: UpstreamResponseSink {
         var response = FilterResponse(status: status, hasBody: hasBody, changes: request.responseChanges, fields: fields) {
             routeChanges.value($0, received: received($0))
         }
-        if let failure = route.filters.responseHeaders(&response, request: request) {
+        let started = loop.metrics == nil ? nil : NIODeadline.now()
+        let failed = route.filters.responseHeaders(&response, request: request)
+        if let started { exchange.filterNanoseconds += (NIODeadline.now() - started).nanoseconds }
+        if let failure = failed {
             // The head is about to go out as it came: the failure is logged, not answered.
             exchange.error = GatewayError(.filterFailed(failure))
             return (routeRules, nil)
@@ -599,6 +603,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// The exchange is over: its access-log line, and the filters' log phase.
     func recordEnd(of exchange: Exchange, now: NIODeadline) {
         accessLog.record(exchange, clientIP: clientIP, now: now)
+        loop.metrics?.record(exchange, now: now)
         guard let request = exchange.filterRequest, let route = exchange.route else { return }
         let entry = FilterLogEntry(
             status: exchange.status, durationNanoseconds: (now - exchange.started).nanoseconds, bytesIn: exchange.bytesIn, bytesOut: exchange.bytesOut)

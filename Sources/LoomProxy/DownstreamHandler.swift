@@ -253,6 +253,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             date: loop.date.current(), close: true, headRequest: false, into: &out)
         send(out)
         accessLog.recordRejected(status: error.status, requestID: requestID, clientIP: clientIP, reason: error.description)
+        loop.metrics?.recordRefused(status: error.status)
         closeGracefully()
     }
 
@@ -460,7 +461,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
             request.sourceAddress = clientAddress.flatMap(Self.addressText)
             request.destinationAddress = context.channel.localAddress.flatMap(Self.addressText)
         }
+        let started = loop.metrics == nil ? nil : NIODeadline.now()
         let verdict = route.filters.requestHeaders(&request)
+        if let started { exchange.filterNanoseconds += (NIODeadline.now() - started).nanoseconds }
         return filterOutcome(verdict, request, route, exchange)
     }
 

@@ -115,6 +115,12 @@ final class Exchange {
     var status = 0
     var bytesIn = 0
     var bytesOut = 0
+    /// When the current attempt started, and how long the last one took to its response
+    /// head (for the upstream latency metric).
+    var attemptStartedAt: NIODeadline?
+    var upstreamLatency: TimeAmount?
+    /// Time the filters took on the request and response heads.
+    var filterNanoseconds: Int64 = 0
     /// Why the exchange failed, for the access log.
     var error: GatewayError?
 
@@ -191,8 +197,9 @@ final class Exchange {
 
     /// A connection attempt starts (the first, a retry's, or a stale connection's replay);
     /// returns its number.
-    func startAttempt() -> Int {
+    func startAttempt(now: NIODeadline) -> Int {
         attemptStarted = true
+        attemptStartedAt = now
         attempt &+= 1
         return attempt
     }

@@ -17,6 +17,8 @@ final class LoopContext: @unchecked Sendable {
     private var upstreamStates: [String: LoopUpstreamState] = [:]
     private var randomState = UInt64.random(in: .min ... .max)
     var requestIDs = RequestIDGenerator()
+    /// This loop's handles on the request metrics (nil: metrics are off).
+    let metrics: LoopMetrics?
     var date = HTTPDate()
     /// Open downstream connections, for graceful shutdown.
     private var connections: [ObjectIdentifier: DownstreamHandler] = [:]
@@ -30,9 +32,10 @@ final class LoopContext: @unchecked Sendable {
     /// Tick of the timer wheel: how late a timeout may fire at most.
     static let timerResolution = TimeAmount.milliseconds(10)
 
-    init(eventLoop: EventLoop, index: Int = 0) {
+    init(eventLoop: EventLoop, index: Int = 0, metrics: LoomMetrics? = nil) {
         self.eventLoop = eventLoop
         self.index = index
+        self.metrics = metrics.map(LoopMetrics.init)
         self.timers = TimerWheel(resolution: Self.timerResolution, buckets: 512, now: eventLoop.now)
     }
 
@@ -59,7 +62,8 @@ final class LoopContext: @unchecked Sendable {
     }
 
     /// After a reload: pools of endpoints no upstream uses any more close their idle
-    /// connections and are forgotten; the others take their (possibly changed) settings.
+    /// connections and are forgotten; the others take their (possibly changed) settings;
+    /// the metric handles are looked up again for the new routes.
     /// Call on this loop.
     func reconcilePools(with upstreams: [ProxySnapshot.Upstream]) {
         var settings: [Endpoint: PoolSettings] = [:]
@@ -77,6 +81,7 @@ final class LoopContext: @unchecked Sendable {
         }
         let names = Set(upstreams.map(\.name))
         upstreamStates = upstreamStates.filter { names.contains($0.key) }
+        metrics?.reset()
     }
 
     /// This loop's state for `upstream` (created on first use).
@@ -234,4 +239,36 @@ final class LoopContext: @unchecked Sendable {
     }
 
     var openConnectionCount: Int { connections.count }
+
+    /// What this loop holds now, for the admin API and metrics. Call on this loop.
+    func sample() -> LoopSample {
+        var sample = LoopSample(openConnections: connections.count)
+        for handler in connections.values {
+            guard let exchange = handler.exchange, let upstream = exchange.upstreamName, let endpoint = exchange.endpoint else { continue }
+            sample.inFlight[EndpointKey(upstream: upstream, endpoint: endpoint), default: 0] += 1
+        }
+        for (endpoint, pool) in pools { sample.idlePooled[endpoint, default: 0] += pool.idleCount }
+        return sample
+    }
+}
+
+/// One endpoint of one upstream (an endpoint may serve several upstreams).
+struct EndpointKey: Hashable {
+    var upstream: String
+    var endpoint: Endpoint
+}
+
+/// Counts sampled from the event loops, summed over them (`ProxyEngine.sample`).
+struct LoopSample {
+    var openConnections = 0
+    /// Exchanges with an upstream in progress.
+    var inFlight: [EndpointKey: Int] = [:]
+    /// Idle pooled connections by endpoint.
+    var idlePooled: [Endpoint: Int] = [:]
+
+    mutating func add(_ other: LoopSample) {
+        openConnections += other.openConnections
+        inFlight.merge(other.inFlight, uniquingKeysWith: +)
+        idlePooled.merge(other.idlePooled, uniquingKeysWith: +)
+    }
 }

@@ -29,6 +29,17 @@ public final class ProxyEngine: Sendable {
     /// address, so renaming a listener keeps its socket).
     private let listeners = NIOLockedValueBox<[ListenerAddress: BoundChannel]>([:])
     private let healthChecker: NIOLockedValueBox<HealthChecker>
+    private let phaseBox = NIOLockedValueBox(Phase.starting)
+    /// When the engine was made (for the admin API's uptime).
+    public let startedAt = ContinuousClock.now
+    public var loopCount: Int { contexts.count }
+
+    /// Where the engine is in its life: `/ready` is true only while serving.
+    public enum Phase: String, Sendable {
+        case starting, serving, draining
+    }
+
+    public var phase: Phase { phaseBox.withLockedValue { $0 } }
 
     /// Where a listener binds: what decides whether a reload must open a new socket.
     private struct ListenerAddress: Hashable {
@@ -50,10 +61,14 @@ public final class ProxyEngine: Sendable {
 
     /// `filters`: the filter types this engine can run (the built-in ones; tests add theirs).
     /// `plugins`: the configuration's plugins, loaded (`PluginLoader.load`).
-    public init(configuration: LoomConfiguration, logger: Logger, accessLog: AccessLog, filters: FilterRegistry = .builtIn, plugins: [PluginContext] = []) {
+    /// `metrics`: where the event loops record request metrics (nil: not recorded).
+    public init(
+        configuration: LoomConfiguration, logger: Logger, accessLog: AccessLog, filters: FilterRegistry = .builtIn, plugins: [PluginContext] = [],
+        metrics: LoomMetrics? = nil
+    ) {
         let threads = configuration.server.workerThreads ?? System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0) }
+        contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0, metrics: metrics) }
         caller = UpstreamCaller(upstreams: configuration.upstreams)
         let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count, caller: caller))
         store = SnapshotStore(snapshot)
@@ -81,6 +96,7 @@ public final class ProxyEngine: Sendable {
             await closeListeners()
             throw error
         }
+        phaseBox.withLockedValue { $0 = .serving }
         return boundListeners
     }
 
@@ -126,6 +142,45 @@ public final class ProxyEngine: Sendable {
             opened.append(address)
             if let local = channel.localAddress {
                 logger.info("listening", metadata: ["listener": .string(listener.name), "address": .string(Self.render(local))])
+            }
+        }
+    }
+
+    /// Each loop's counts, summed (one hop to every loop).
+    func sample() async -> LoopSample {
+        var total = LoopSample()
+        for context in contexts {
+            if let sample = try? await context.eventLoop.submit({ context.sample() }).get() { total.add(sample) }
+        }
+        return total
+    }
+
+    /// Whether every event loop runs a task within `timeout` (a loop stuck in a long
+    /// computation would not): the liveness the admin API's `/health` reports.
+    func loopsRespond(within timeout: Duration) async -> Bool {
+        let answers = contexts.map { context in context.eventLoop.submit {} }
+        return await Self.completes(EventLoopFuture.andAllComplete(answers, on: group.any()), within: timeout)
+    }
+
+    /// Whether `future` completes within `timeout`. The timer is a task, not an event-loop
+    /// timer: the loop it would run on may be the one that is stuck.
+    private static func completes(_ future: EventLoopFuture<Void>, within timeout: Duration) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let once = NIOLockedValueBox(false)
+            @Sendable func finish(_ value: Bool) {
+                let first = once.withLockedValue { done in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume(returning: value) }
+            }
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                finish(false)
+            }
+            future.whenComplete { _ in
+                timer.cancel()
+                finish(true)
             }
         }
     }
@@ -218,24 +273,11 @@ public final class ProxyEngine: Sendable {
     /// Stops accepting, lets in-flight requests finish for up to `gracePeriod`, then closes
     /// whatever is left and stops the event loops.
     public func shutdown(gracePeriod: Duration) async {
+        phaseBox.withLockedValue { $0 = .draining }
         await closeListeners()
         _ = try? await healthChecker.withLockedValue({ $0 }).stop()?.get()
         let drained = EventLoopFuture.andAllComplete(contexts.map { $0.drain() }, on: group.any())
-        let deadline = group.any().scheduleTask(in: TimeAmount(gracePeriod)) {}
-        let finishedInTime = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let once = NIOLockedValueBox(false)
-            @Sendable func finish(_ value: Bool) {
-                let first = once.withLockedValue { done in
-                    defer { done = true }
-                    return !done
-                }
-                if first { continuation.resume(returning: value) }
-            }
-            drained.whenComplete { _ in finish(true) }
-            deadline.futureResult.whenComplete { _ in finish(false) }
-        }
-        deadline.cancel()
-        if !finishedInTime {
+        if await !Self.completes(drained, within: gracePeriod) {
             var open = 0
             for context in contexts {
                 open += (try? await context.eventLoop.submit { context.openConnectionCount }.get()) ?? 0

@@ -15,6 +15,8 @@ package final class UpstreamPool {
     var settings: PoolSettings
     let eventLoop: EventLoop
     private var idle: [UpstreamConnection] = []
+    /// Connections kept for reuse now (the admin API and metrics sample it).
+    var idleCount: Int { idle.count }
     /// Set when a reload left no upstream using this endpoint: connections still in use are
     /// closed when their exchange ends instead of coming back.
     var retired = false

@@ -60,6 +60,14 @@ public final class PluginContext: Sendable {
         shared = isolated ? PluginSharedState() : PluginSharedState.forPlugin(config.name)
     }
 
+    /// What every instance of this plugin (by name, across reloads) has done so far.
+    public var usage: (busyNanoseconds: Int, calls: Int, failures: Int) {
+        (shared.busyNanoseconds.load(ordering: .relaxed), shared.calls.load(ordering: .relaxed), shared.failures.load(ordering: .relaxed))
+    }
+
+    /// The metrics the plugin defined (`proxy_define_metric`), with their values.
+    public var definedMetrics: [PluginMetrics.Metric] { shared.metrics.all }
+
     func log(_ level: ProxyLogLevel, _ message: String) {
         guard level.rawValue >= logLevel.rawValue else { return }
         logSink(level, message)

@@ -3,15 +3,15 @@ import Synchronization
 /// The metrics a plugin defines (`proxy_define_metric`): counters, gauges and histograms by
 /// name, shared by every instance of the plugin. Values are kept here for `proxy_get_metric`
 /// and for loom's metrics output.
-final class PluginMetrics: Sendable {
-    struct Metric: Sendable, Equatable {
-        var name: String
-        var type: ProxyMetricType
+public final class PluginMetrics: Sendable {
+    public struct Metric: Sendable, Equatable {
+        public var name: String
+        public var type: ProxyMetricType
         /// Counter total or gauge value.
-        var value: Int64 = 0
+        public var value: Int64 = 0
         /// Histogram observations: count and sum.
-        var count: UInt64 = 0
-        var sum: Int64 = 0
+        public var count: UInt64 = 0
+        public var sum: Int64 = 0
     }
 
     /// Bound on distinct metrics per plugin (a plugin defining one per request would

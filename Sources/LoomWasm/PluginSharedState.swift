@@ -33,6 +33,10 @@ final class PluginSharedState: Sendable {
 
     let queues = SharedQueues()
     let metrics = PluginMetrics()
+    /// Time spent in the guest, calls made and calls failed, by every instance.
+    let busyNanoseconds = Atomic<Int>(0)
+    let calls = Atomic<Int>(0)
+    let failures = Atomic<Int>(0)
 
     /// The value of `key` and its CAS token.
     func get(_ key: String) -> (value: [UInt8], cas: UInt32)? {

@@ -1,5 +1,6 @@
 import LoomFilters
 import NIOCore
+import Synchronization
 
 /// One instance of a plugin's module, with the Proxy-Wasm host state around it: the root
 /// context, the live stream contexts, and the effective context host calls act on.
@@ -117,10 +118,17 @@ final class PluginVM {
     private func invoke(_ function: WasmFunctionRef, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
         if let broken { throw .trap("instance unusable after an earlier failure: \(broken)") }
         instance.setFuel(plugin.fuel)
+        let started = ContinuousClock.now
+        defer {
+            let (seconds, attoseconds) = (ContinuousClock.now - started).components
+            plugin.shared.busyNanoseconds.add(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000), ordering: .relaxed)
+            plugin.shared.calls.add(1, ordering: .relaxed)
+        }
         do {
             return try instance.call(function, arguments)
         } catch {
             broken = "\(error)"
+            plugin.shared.failures.add(1, ordering: .relaxed)
             throw error
         }
     }

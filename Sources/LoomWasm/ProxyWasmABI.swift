@@ -47,7 +47,7 @@ enum ProxyStreamType: UInt32 {
     case upstream = 3
 }
 
-enum ProxyMetricType: UInt32 {
+public enum ProxyMetricType: UInt32, Sendable {
     case counter = 0
     case gauge = 1
     case histogram = 2

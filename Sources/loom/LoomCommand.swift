@@ -36,8 +36,3 @@ struct Version: ParsableCommand {
         print("loom \(LoomVersion.current)")
     }
 }
-
-/// The version string, bumped by releases.
-enum LoomVersion {
-    static let current = "0.1.0"
-}

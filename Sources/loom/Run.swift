@@ -87,7 +87,8 @@ struct Run: AsyncParsableCommand {
         }
 
         let signals = SignalWatcher(signals: [SIGTERM, SIGINT])
-        let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: accessLog, plugins: plugins)
+        let metrics = configuration.metrics?.enabled == false ? nil : LoomMetrics()
+        let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: accessLog, plugins: plugins, metrics: metrics)
         do {
             _ = try await engine.start()
         } catch {
@@ -96,7 +97,19 @@ struct Run: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let reloader = ConfigReloader(
-            source: path.map { .file($0) } ?? .environment, environment: environment, engine: engine, logger: logger, pluginLog: pluginLog)
+            source: path.map { .file($0) } ?? .environment, environment: environment, engine: engine, logger: logger, metrics: metrics,
+            pluginLog: pluginLog)
+        var admin: AdminServer?
+        if let settings = configuration.admin, settings.enabled {
+            let api = AdminAPI(engine: engine, reloader: path == nil ? nil : reloader, metrics: metrics, version: LoomVersion.current)
+            do {
+                admin = try await AdminServer.start(settings, api: api, logger: logger)
+            } catch {
+                logger.critical("could not start the admin API", metadata: ["error": .string("\(error)")])
+                await engine.shutdown(gracePeriod: .zero)
+                throw ExitCode.failure
+            }
+        }
         let hangup = SignalHandler(SIGHUP) { Task { _ = await reloader.reload(trigger: "SIGHUP") } }
         var watcher: ConfigFileWatcher?
         if let path, configuration.server.watchConfig {
@@ -109,7 +122,9 @@ struct Run: AsyncParsableCommand {
         hangup.cancel()
         let grace = engine.store.current.configuration.server.shutdownTimeout
         logger.notice("shutting down", metadata: ["signal": .stringConvertible(signal), "grace": .string("\(grace)")])
+        // The admin API answers through the drain (`/ready` is false meanwhile).
         await engine.shutdown(gracePeriod: grace)
+        await admin?.stop()
         logger.notice("stopped")
     }
 

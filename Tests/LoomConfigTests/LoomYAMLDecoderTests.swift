@@ -241,13 +241,12 @@ struct LoomYAMLDecoderTests {
               - id: user
                 path: /users/{id}
                 upstream: b
-            admin: {address: ":9091"}
-            metrics: {}
+            admin: {address: "127.0.0.1:9091"}
+            security: {}
             plugins: [{name: x, path: x.wasm}]
             """)
         #expect(result.messages == [
-            "t.yaml:10:1 admin: not supported yet: the admin API",
-            "t.yaml:11:1 metrics: not supported yet: Prometheus metrics",
+            "t.yaml:11:1 security: not supported yet: security headers",
         ])
         let upstream = try #require(result.configuration?.upstreams.first)
         #expect(upstream.loadBalancing == .weighted)

@@ -49,15 +49,15 @@ struct PlannedSectionsTests {
               - name: log
                 path: log.wasm
                 config: "level=debug"
-            admin: {address: ":9091", anything: [1, 2]}
+            security: {address: ":9091", anything: [1, 2]}
             """)
         #expect(result.messages == [
             "t.yaml:9:1 tracing: not supported yet: distributed tracing",
             "t.yaml:20:1 ebpf: not supported yet: eBPF acceleration",
-            "t.yaml:41:1 admin: not supported yet: the admin API",
+            "t.yaml:41:1 security: not supported yet: security headers",
         ])
         let planned = try #require(result.configuration?.planned)
-        #expect(planned.sections.map(\.path) == ["tracing", "ebpf", "admin"])
+        #expect(planned.sections.map(\.path) == ["tracing", "ebpf", "security"])
         #expect(planned.tracing == TracingSettings(enabled: true, provider: .jaeger, otlpEndpoint: "collector:4317", sampling: .init(type: .ratio, ratio: 1)))
         #expect(result.configuration?.filters.first == FilterConfig(.rateLimit(RateLimitSettings(enabled: true, rate: 12.5, burst: 20, key: .header("X-Api-Key"), store: .memory))))
         #expect(planned.ebpf == EBPFSettings(enabled: false, socketRedirect: true))
@@ -115,14 +115,14 @@ struct PlannedSectionsTests {
             name = "waf"
             path = "waf.wasm"
             config = { mode = "block", rules = 3 }
-            [admin]
+            [auth]
             whatever = { nested = 1 }
             """)
         #expect(result.problems == [
             "t.toml:1:1 tracing: not supported yet: distributed tracing",
             "t.toml:10:8 rate_limit.store.type: not supported yet: a redis rate-limit store (use type \"memory\")",
             "t.toml:12:1 ebpf: not supported yet: eBPF acceleration",
-            "t.toml:21:1 admin: not supported yet: the admin API",
+            "t.toml:21:1 auth: not supported yet: authentication",
         ])
         let planned = try #require(result.configuration?.planned)
         #expect(planned.tracing == TracingSettings(enabled: true, provider: .zipkin, sampling: .init(type: .always)))

@@ -83,6 +83,23 @@ extension ProxyE2E {
             }
         }
 
+        @Test func concurrentReloadsRunOneAfterAnother() async throws {
+            try await ReloadFixture.with(backends: 1) { fixture in
+                let routes = "  - id: all\n    path: /*\n    upstream: app\n"
+                try fixture.write(fixture.yaml(routes: routes, upstreams: fixture.appUpstream))
+                try await fixture.start()
+                try fixture.write(fixture.yaml(routes: routes + "  - id: b\n    path: /b\n    upstream: app\n", upstreams: fixture.appUpstream))
+                let reloader = try #require(fixture.reloader)
+                let outcomes = await withTaskGroup(of: ConfigReloader.Outcome.self) { group in
+                    for _ in 0..<6 { group.addTask { await reloader.reload(trigger: "test") } }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+                // One applies the change; the others, each after it, find nothing to do.
+                #expect(outcomes.filter { if case .applied(2, _) = $0 { true } else { false } }.count == 1, "\(outcomes)")
+                #expect(outcomes.filter { $0 == .unchanged(generation: 2) }.count == 5, "\(outcomes)")
+            }
+        }
+
         @Test func unchangedFileIsNotAReload() async throws {
             try await ReloadFixture.with(backends: 1) { fixture in
                 try fixture.write(fixture.yaml(routes: "  - id: all\n    path: /*\n    upstream: app\n", upstreams: fixture.appUpstream))
@@ -216,6 +233,8 @@ final class ReloadFixture: @unchecked Sendable {
     let listenerPort: Int
     private(set) var engine: ProxyEngine?
     private(set) var reloader: ConfigReloader!
+    private(set) var admin: AdminServer?
+    let metrics = LoomMetrics()
     let logs = CapturedLogs()
 
     private init(backends: [TestBackend]) throws {
@@ -233,6 +252,7 @@ final class ReloadFixture: @unchecked Sendable {
         var failure: (any Error)?
         do { try await body(fixture) } catch { failure = error }
         await fixture.engine?.shutdown(gracePeriod: .seconds(1))
+        await fixture.admin?.stop()
         for backend in backends { await backend.stop() }
         try? await group.shutdownGracefully()
         try? FileManager.default.removeItem(at: fixture.directory)
@@ -269,10 +289,14 @@ final class ReloadFixture: @unchecked Sendable {
         let plugins = try ConfigReloader.loadPlugins(configuration) { _ in { _, _ in } }.get()
         let engine = ProxyEngine(
             configuration: configuration, logger: logger, accessLog: AccessLog(logger: Logger(label: "a") { _ in SwiftLogNoOpLogHandler() }, enabled: false),
-            plugins: plugins)
+            plugins: plugins, metrics: metrics)
         self.engine = engine
         _ = try await engine.start()
-        reloader = ConfigReloader(source: .file(path), environment: [:], engine: engine, logger: logger) { _ in { _, _ in } }
+        reloader = ConfigReloader(source: .file(path), environment: [:], engine: engine, logger: logger, metrics: metrics) { _ in { _, _ in } }
+        if let settings = configuration.admin {
+            let api = AdminAPI(engine: engine, reloader: reloader, metrics: metrics, version: LoomVersion.current)
+            admin = try await AdminServer.start(settings, api: api, logger: logger)
+        }
     }
 
     var port: Int? { engine?.boundListeners.first?.address.port }

@@ -9,7 +9,7 @@ import Glibc
 /// Deliberately not built on Loom or NIO, so tests see the proxy's wire output exactly as a
 /// client would, including bytes a well-behaved HTTP library would refuse to send.
 final class RawClient {
-    private let fd: Int32
+    private var fd: Int32
     /// Bytes read past the last parsed response (pipelined responses arriving together).
     private var pending: [UInt8] = []
 
@@ -26,15 +26,20 @@ final class RawClient {
             }
         }
         guard result == 0 else {
+            let error = errno
+            // Closed here, and marked so: a class whose init throws after its properties are
+            // set still runs its deinit, and a second close could close another thread's
+            // socket that reused the number (NIO crashed on exactly that: EBADF).
             close(fd)
-            throw RawClientError.connect(errno)
+            fd = -1
+            throw RawClientError.connect(error)
         }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
     deinit {
-        close(fd)
+        if fd >= 0 { close(fd) }
     }
 
     func send(_ text: String) throws {

@@ -1,0 +1,112 @@
+import CoreMetrics
+import LoomHTTP
+import NIOCore
+
+/// One event loop's handles on the request metrics (`LoomMetrics`), made on a route's or
+/// upstream's first request on this loop and kept until a reload (`reset`). Touched only on
+/// its loop, so a request's metrics take one dictionary lookup each and no lock of the
+/// registry's.
+final class LoopMetrics {
+    let metrics: LoomMetrics
+    private var routes: [ObjectIdentifier: RouteSeries] = [:]
+    private var upstreams: [ObjectIdentifier: UpstreamSeries] = [:]
+    /// Requests that never had a route (404, refused heads).
+    private lazy var unrouted = RouteSeries(metrics, route: "none")
+
+    init(_ metrics: LoomMetrics) {
+        self.metrics = metrics
+    }
+
+    /// A reload made new route and upstream objects: the handles are looked up again (the
+    /// registry keeps the series, so counts carry on).
+    func reset() {
+        routes.removeAll()
+        upstreams.removeAll()
+    }
+
+    /// Records a finished exchange.
+    func record(_ exchange: Exchange, now: NIODeadline) {
+        let series: RouteSeries
+        if let route = exchange.route {
+            let key = ObjectIdentifier(route)
+            if let known = routes[key] {
+                series = known
+            } else {
+                series = RouteSeries(metrics, route: route.config.name)
+                routes[key] = series
+            }
+        } else {
+            series = unrouted
+        }
+        series.requests(method: exchange.head.method, status: exchange.status).increment()
+        series.duration.recordNanoseconds((now - exchange.started).nanoseconds)
+        if exchange.bytesIn > 0 { series.bytesIn.increment(by: exchange.bytesIn) }
+        if exchange.bytesOut > 0 { series.bytesOut.increment(by: exchange.bytesOut) }
+        if exchange.filterNanoseconds > 0 { series.filterTime.increment(by: Double(exchange.filterNanoseconds) / 1e9) }
+        if exchange.status == 429 && exchange.endpoint == nil { series.rateLimited.increment() }
+        guard let upstream = exchange.upstream else { return }
+        let key = ObjectIdentifier(upstream)
+        let upstreamSeries: UpstreamSeries
+        if let known = upstreams[key] {
+            upstreamSeries = known
+        } else {
+            upstreamSeries = UpstreamSeries(metrics, upstream: upstream.name)
+            upstreams[key] = upstreamSeries
+        }
+        if let latency = exchange.upstreamLatency { upstreamSeries.duration.recordNanoseconds(latency.nanoseconds) }
+        if exchange.retries > 0 { upstreamSeries.retries.increment(by: exchange.retries) }
+    }
+
+    /// A request refused before it had a usable head.
+    func recordRefused(status: Int) {
+        unrouted.requests(method: "", status: status).increment()
+    }
+}
+
+/// A route's handles; request counters by method and status class are made on first use.
+final class RouteSeries {
+    private let metrics: LoomMetrics
+    private let route: String
+    private var counters: [CoreMetrics.Counter?]
+    let duration: CoreMetrics.Timer
+    let bytesIn: CoreMetrics.Counter
+    let bytesOut: CoreMetrics.Counter
+    let filterTime: CoreMetrics.FloatingPointCounter
+    let rateLimited: CoreMetrics.Counter
+
+    init(_ metrics: LoomMetrics, route: String) {
+        self.metrics = metrics
+        self.route = route
+        counters = Array(repeating: nil, count: (LoomMetrics.methods.count + 1) * LoomMetrics.statusClasses.count)
+        let labels = [("route", route)]
+        duration = metrics.timer(.requestDuration, labels)
+        bytesIn = metrics.counter(.requestBytes, labels)
+        bytesOut = metrics.counter(.responseBytes, labels)
+        filterTime = metrics.floatingCounter(.filterTime, labels)
+        rateLimited = metrics.counter(.rateLimited, labels)
+    }
+
+    func requests(method: String, status: Int) -> CoreMetrics.Counter {
+        let methodIndex = LoomMetrics.methods.firstIndex(of: method) ?? LoomMetrics.methods.count
+        let classIndex = min(max(status / 100, 1), 5) - 1
+        let slot = methodIndex * LoomMetrics.statusClasses.count + classIndex
+        if let counter = counters[slot] { return counter }
+        let counter = metrics.counter(.requests, [
+            ("route", route), ("method", methodIndex < LoomMetrics.methods.count ? method : "other"),
+            ("status_class", LoomMetrics.statusClasses[classIndex]),
+        ])
+        counters[slot] = counter
+        return counter
+    }
+}
+
+/// An upstream's handles.
+final class UpstreamSeries {
+    let duration: CoreMetrics.Timer
+    let retries: CoreMetrics.Counter
+
+    init(_ metrics: LoomMetrics, upstream: String) {
+        duration = metrics.timer(.upstreamDuration, [("upstream", upstream)])
+        retries = metrics.counter(.retries, [("upstream", upstream)])
+    }
+}
