@@ -140,3 +140,93 @@ extension ProxyE2E {
         }
     }
 }
+
+extension ProxyE2E {
+    /// docs/admin-api.openapi.json describes the running API: the same endpoints, and every
+    /// JSON answer valid against its documented schema.
+    @Suite struct AdminOpenAPITests {
+        static var document: [String: Any] {
+            get throws {
+                let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/admin-api.openapi.json")
+                return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+            }
+        }
+
+        @Test func theDocumentListsExactlyTheEndpoints() throws {
+            let paths = try #require(try Self.document["paths"] as? [String: [String: Any]])
+            let documented = Set(paths.flatMap { path, operations in operations.keys.map { "\($0.uppercased()) \(path)" } })
+            #expect(documented == Set(AdminAPI.endpoints.map { "\($0.method) \($0.path)" }))
+        }
+
+        @Test func answersMatchTheirSchemas() async throws {
+            let document = try Self.document
+            let paths = try #require(document["paths"] as? [String: [String: Any]])
+            let schemas = try #require((document["components"] as? [String: Any])?["schemas"] as? [String: Any])
+            let module = try PluginFixtures.path("headers")
+            try await AdminAPITests.withAdmin(
+                extra: "", routes: "  - id: all\n    path: /*\n    upstream: app\n    plugins: [h]\n    description: everything\n"
+            ) { fixture in
+                // With a plugin, so /plugins has an entry to check.
+                let text = try String(contentsOfFile: fixture.path, encoding: .utf8)
+                try ("plugins:\n  - name: h\n    path: \(module)\n" + text).write(toFile: fixture.path, atomically: true, encoding: .utf8)
+                for (method, path) in AdminAPI.endpoints where path != "/metrics" {
+                    let answer = try AdminAPITests.call(fixture, path, method: method)
+                    let operation = try #require(paths[path]?[method.lowercased()] as? [String: Any])
+                    let response = try #require((operation["responses"] as? [String: Any])?["\(answer.status)"] as? [String: Any], "\(method) \(path): \(answer.status) is not documented")
+                    let schema = try #require(((response["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"] as? [String: Any])
+                    let json = try JSONSerialization.jsonObject(with: Data(answer.response.body))
+                    let problems = Self.violations(json, schema, schemas, at: "\(method) \(path)")
+                    #expect(problems.isEmpty, "\(problems)")
+                }
+                // The reload above applied the plugin: /plugins lists it.
+                #expect((try AdminAPITests.call(fixture, "/plugins").json["plugins"] as? [[String: Any]])?.count == 1)
+            }
+        }
+
+        @Test func theValidatorCatchesAMismatch() {
+            let schema: [String: Any] = ["type": "object", "required": ["a"], "properties": ["a": ["type": "integer"], "b": ["type": "array", "items": ["type": "string"]]]]
+            #expect(Self.violations(["a": 1, "b": ["x"]], schema, [:], at: "v").isEmpty)
+            #expect(Self.violations(["b": [1]], schema, [:], at: "v") == ["v: missing a", "v.b[0]: expected string"])
+            #expect(Self.violations(["a": true], schema, [:], at: "v") == ["v.a: expected integer"])
+        }
+
+        /// What in `value` the (OpenAPI subset of) JSON `schema` does not allow: types,
+        /// required fields, properties, items, enums and `$ref`s into `schemas`.
+        static func violations(_ value: Any, _ schema: [String: Any], _ schemas: [String: Any], at path: String) -> [String] {
+            if let reference = schema["$ref"] as? String {
+                guard let target = schemas[String(reference.split(separator: "/").last ?? "")] as? [String: Any] else { return ["\(path): unknown \(reference)"] }
+                return violations(value, target, schemas, at: path)
+            }
+            var problems: [String] = []
+            if let type = schema["type"] as? String, !Self.value(value, is: type) { return ["\(path): expected \(type)"] }
+            if let allowed = schema["enum"] as? [String], let text = value as? String, !allowed.contains(text) {
+                problems.append("\(path): \(text) is not one of \(allowed)")
+            }
+            if let object = value as? [String: Any] {
+                for key in schema["required"] as? [String] ?? [] where object[key] == nil { problems.append("\(path): missing \(key)") }
+                for (key, property) in schema["properties"] as? [String: [String: Any]] ?? [:] {
+                    if let field = object[key] { problems += violations(field, property, schemas, at: "\(path).\(key)") }
+                }
+            }
+            if let array = value as? [Any], let items = schema["items"] as? [String: Any] {
+                for (index, item) in array.enumerated() { problems += violations(item, items, schemas, at: "\(path)[\(index)]") }
+            }
+            return problems
+        }
+
+        static func value(_ value: Any, is type: String) -> Bool {
+            // Foundation on Linux hands JSON numbers and booleans over as NSNumber: the type
+            // encoding tells them apart ("c" for a boolean).
+            let encoding = (value as? NSNumber).map { String(cString: $0.objCType) }
+            switch type {
+            case "object": return value is [String: Any]
+            case "array": return value is [Any]
+            case "string": return value is String
+            case "boolean": return encoding == "c"
+            case "integer": return encoding.map { $0 != "c" && $0 != "d" && $0 != "f" } ?? false
+            case "number": return encoding.map { $0 != "c" } ?? false
+            default: return true
+            }
+        }
+    }
+}
