@@ -8,8 +8,10 @@ import NIOCore
 /// registry's.
 final class LoopMetrics {
     let metrics: LoomMetrics
-    private var routes: [ObjectIdentifier: RouteSeries] = [:]
-    private var upstreams: [ObjectIdentifier: UpstreamSeries] = [:]
+    /// By route and upstream object. Each entry holds its object, so the identifier cannot
+    /// be reused by another object while the entry lives.
+    private var routes: [ObjectIdentifier: (route: ProxySnapshot.Route, series: RouteSeries)] = [:]
+    private var upstreams: [ObjectIdentifier: (upstream: ProxySnapshot.Upstream, series: UpstreamSeries)] = [:]
     /// Requests that never had a route (404, refused heads).
     private lazy var unrouted = RouteSeries(metrics, route: "none")
 
@@ -30,10 +32,10 @@ final class LoopMetrics {
         if let route = exchange.route {
             let key = ObjectIdentifier(route)
             if let known = routes[key] {
-                series = known
+                series = known.series
             } else {
                 series = RouteSeries(metrics, route: route.config.name)
-                routes[key] = series
+                routes[key] = (route, series)
             }
         } else {
             series = unrouted
@@ -48,10 +50,10 @@ final class LoopMetrics {
         let key = ObjectIdentifier(upstream)
         let upstreamSeries: UpstreamSeries
         if let known = upstreams[key] {
-            upstreamSeries = known
+            upstreamSeries = known.series
         } else {
             upstreamSeries = UpstreamSeries(metrics, upstream: upstream.name)
-            upstreams[key] = upstreamSeries
+            upstreams[key] = (upstream, upstreamSeries)
         }
         if let latency = exchange.upstreamLatency { upstreamSeries.duration.recordNanoseconds(latency.nanoseconds) }
         if exchange.retries > 0 { upstreamSeries.retries.increment(by: exchange.retries) }
