@@ -6,9 +6,11 @@ import Foundation
 ///
 /// Built by reflection over the model, so a new setting appears without touching this file;
 /// field names are the model's, in snake_case (close to the YAML keys, not always equal).
-/// Secrets are recognised by field name (tokens, keys, secrets, password hashes, plugin
-/// environments) and by header name for header values (`Authorization`, cookies, anything
-/// naming a token, key, secret or password).
+/// Secrets are recognised by field name (tokens, keys, secrets, password hashes; plugins'
+/// `config`, `vm_config` and environment, which loom cannot see into; database and cache
+/// URLs) and, for anything with a `name` (header rules, header and query conditions), by that
+/// name (`Authorization`, cookies, anything naming a token, key, secret, password, auth or
+/// signature): its value is then hidden.
 public enum ConfigDump {
     public static let redacted = "<redacted>"
 
@@ -27,7 +29,9 @@ public enum ConfigDump {
     }
 
     /// Fields whose whole content is secret.
-    static let secretFields: Set<String> = ["adminToken", "token", "keys", "secret", "hash", "environment", "password"]
+    static let secretFields: Set<String> = [
+        "adminToken", "token", "keys", "secret", "hash", "environment", "password", "config", "vmConfig", "url", "redisURL",
+    ]
 
     private static func dump(_ value: Any, secret: Bool) -> Any {
         if secret { return redacted }
@@ -38,8 +42,6 @@ public enum ConfigDump {
         case let number as Double: return number.isFinite ? number : String(describing: number)
         case let duration as Duration: return render(duration)
         case let endpoint as Endpoint: return endpoint.description
-        case let header as HeaderPair:
-            return ["name": header.name, "value": isSecretHeader(header.name) ? redacted : header.value]
         default: break
         }
         let mirror = Mirror(reflecting: value)
@@ -73,9 +75,13 @@ public enum ConfigDump {
             return object
         default:
             var object: [String: Any] = [:]
+            // A named field (a header rule, a header or query condition) whose name says it
+            // carries a credential keeps its name and hides the rest.
+            let secretName = mirror.children.contains { $0.label == "name" && ($0.value as? String).map(isSecretHeader) == true }
             for child in mirror.children {
                 guard let label = child.label else { continue }
-                let field = dump(child.value, secret: secretFields.contains(label) && !isEmpty(child.value))
+                let hidden = secretFields.contains(label) || (secretName && label != "name")
+                let field = dump(child.value, secret: hidden && !isEmpty(child.value))
                 if field is NSNull { continue }  // unset optionals are left out
                 object[snakeCase(label)] = field
             }
@@ -91,7 +97,7 @@ public enum ConfigDump {
 
     static func isSecretHeader(_ name: String) -> Bool {
         let lower = name.lowercased()
-        return ["authorization", "cookie", "token", "secret", "password", "key"].contains { lower.contains($0) }
+        return ["authorization", "cookie", "token", "secret", "password", "key", "auth", "signature", "session"].contains { lower.contains($0) }
     }
 
     /// `1.5s`, `250ms`, `2m`: whole units where they fit.

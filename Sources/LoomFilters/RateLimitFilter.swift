@@ -41,13 +41,16 @@ public struct RateLimitFilter: HTTPFilter {
         }
     }
 
+    /// The code of the 429s this filter answers (what loom's metrics count as rate limited).
+    public static let rejectionCode = "too_many_requests"
+
     public func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
         let outcome = limiter.take(bucketKey(request))
         let reset = String((outcome.resetMillis + 999) / 1_000)
         guard outcome.allowed else {
             let retryAfter = String(max(1, (outcome.retryAfterMillis + 999) / 1_000))
             return .reject(FilterRejection(
-                status: 429, code: "too_many_requests", message: "rate limit exceeded",
+                status: 429, code: Self.rejectionCode, message: "rate limit exceeded",
                 headers: [
                     HeaderPair(name: "Retry-After", value: retryAfter), HeaderPair(name: "RateLimit-Limit", value: limitValue),
                     HeaderPair(name: "RateLimit-Remaining", value: "0"), HeaderPair(name: "RateLimit-Reset", value: reset),

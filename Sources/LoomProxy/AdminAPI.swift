@@ -33,12 +33,16 @@ public final class AdminAPI: Sendable {
     private let reloader: ConfigReloader?
     private let metrics: LoomMetrics?
     private let version: String
+    /// The token the listener started with: a reload may change the token, but not take it
+    /// away while the listener it protected keeps running (that needs a restart).
+    private let startupToken: String?
 
     public init(engine: ProxyEngine, reloader: ConfigReloader?, metrics: LoomMetrics?, version: String) {
         self.engine = engine
         self.reloader = reloader
         self.metrics = metrics
         self.version = version
+        self.startupToken = engine.store.current.configuration.admin?.token
     }
 
     /// The answer to `method path` (the query is ignored). `authorization`: the request's
@@ -52,7 +56,9 @@ public final class AdminAPI: Sendable {
             response.headers.append(("Allow", allowed.joined(separator: ", ")))
             return response
         }
-        if !Self.open.contains(path), let token = engine.store.current.configuration.admin?.token, !Self.authorized(authorization, token: token) {
+        if !Self.open.contains(path), let token = engine.store.current.configuration.admin?.token ?? startupToken,
+            !Self.authorized(authorization, token: token)
+        {
             var response = Self.error(401, "unauthorized", "this endpoint wants Authorization: Bearer <admin.token>")
             response.headers.append(("WWW-Authenticate", "Bearer realm=\"loom admin\""))
             return response
@@ -208,6 +214,7 @@ public final class AdminAPI: Sendable {
 
     private func reload() async -> Response {
         guard let reloader else { return Self.error(409, "no_file", "simple mode has no configuration file to reload") }
+        // On the reloader's thread: /health and /ready keep answering meanwhile.
         switch await reloader.reload(trigger: "admin API") {
         case .applied(let generation, let changes):
             return Self.json(200, ["status": "applied", "generation": generation, "changes": changes.map(\.description)])

@@ -11,9 +11,10 @@ import Darwin
 public final class ConfigFileWatcher: Sendable {
     private let task: Task<Void, Never>
 
-    public init(path: String, interval: Duration, onChange: @escaping @Sendable () async -> Void) {
+    /// `since`: the file's signature when the running configuration was read (nil: now).
+    public init(path: String, interval: Duration, since: FileSignature? = nil, onChange: @escaping @Sendable () async -> Void) {
         task = Task {
-            var debouncer = FileChangeDebouncer(current: Self.signature(of: path))
+            var debouncer = FileChangeDebouncer(current: since ?? Self.signature(of: path))
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
                 if Task.isCancelled { break }
@@ -26,11 +27,16 @@ public final class ConfigFileWatcher: Sendable {
         task.cancel()
     }
 
-    static func signature(of path: String) -> FileSignature? {
+    public static func signature(of path: String) -> FileSignature? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
+        #if canImport(Darwin)
+        let modified = info.st_mtimespec
+        #else
+        let modified = info.st_mtim
+        #endif
         return FileSignature(
             device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-            modified: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int64(info.st_mtim.tv_nsec))
+            modified: Int64(modified.tv_sec), modifiedNanoseconds: Int64(modified.tv_nsec))
     }
 }

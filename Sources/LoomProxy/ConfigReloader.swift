@@ -1,12 +1,15 @@
 import LoomConfig
 import LoomWasm
 import Logging
+import NIOPosix
 
 /// The one reload path every source goes through (the file watch, SIGHUP, the admin API):
 /// read and validate the configuration again, load its plugins (keeping unchanged ones),
 /// and hand it to the engine, which applies the differences (`ProxyEngine.reload`).
 ///
-/// Reloads run one at a time, in the order they were asked for. An invalid configuration is
+/// Reloads run one at a time, in the order they were asked for, on a thread of their own
+/// (reading files, compiling plugins and the route table take a while: neither the admin
+/// API's probes nor the global concurrency pool wait for them). An invalid configuration is
 /// rejected whole, with its errors, and the running one stays.
 public actor ConfigReloader {
     public enum Outcome: Sendable, Equatable {
@@ -41,6 +44,7 @@ public actor ConfigReloader {
         pluginLog: @escaping @Sendable (String) -> @Sendable (String, String) -> Void
     ) {
         self.metrics = metrics
+        executor = EventLoopTaskExecutor(thread.next())
         self.source = source
         self.environment = environment
         self.engine = engine
@@ -52,17 +56,46 @@ public actor ConfigReloader {
     ///
     /// (The queue is explicit: an actor lets another call in while this one awaits the
     /// engine, and reloads must not interleave.)
-    public func reload(trigger: String) async -> Outcome {
+    public nonisolated func reload(trigger: String) async -> Outcome {
+        await withTaskExecutorPreference(executor) { await self.serializedReload(trigger: trigger) }
+    }
+
+    /// The reload thread, and the executor that runs this actor and the engine's reload
+    /// work there.
+    private let thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private nonisolated let executor: EventLoopTaskExecutor
+
+    private func serializedReload(trigger: String) async -> Outcome {
+        await enter()
+        defer { leave() }
+        guard !closed else { return .rejected(["loom is shutting down"]) }
+        let outcome = await perform(trigger: trigger)
+        metrics?.reloaded(outcome)
+        return outcome
+    }
+
+    /// Refuses reloads from now on, after waiting for the one running (shutdown calls this
+    /// before it closes the listeners, so no reload binds them again).
+    public func close() async {
+        closed = true
+        await enter()
+        leave()
+        let thread = self.thread
+        Task.detached { try? await thread.shutdownGracefully() }
+    }
+
+    private var closed = false
+
+    /// Waits for the reloads ahead; `leave` hands the turn to the next.
+    private func enter() async {
         if busy {
             await withCheckedContinuation { waiting.append($0) }  // resumed with `busy` handed over
         }
         busy = true
-        defer {
-            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
-        }
-        let outcome = await perform(trigger: trigger)
-        metrics?.reloaded(outcome)
-        return outcome
+    }
+
+    private func leave() {
+        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
     }
 
     private func perform(trigger: String) async -> Outcome {

@@ -32,7 +32,7 @@ struct FileChangeDebouncer {
 
 /// What `stat` says of a file: a change of any of these is a change of the file. Following
 /// symbolic links, so a Kubernetes ConfigMap's swapped `..data` link counts.
-struct FileSignature: Equatable {
+public struct FileSignature: Equatable, Sendable {
     var device: UInt64
     var inode: UInt64
     var size: Int64

@@ -13,11 +13,21 @@ import NIOCore
 final class HealthChecker: Sendable {
     private let checks: [EndpointCheck]
 
-    init(upstreams: [ProxySnapshot.Upstream], loops: [EventLoop], logger: Logger) {
+    /// `previous`: the checker this one replaces after a reload. Its check of an endpoint
+    /// whose health state carried over (the same `UpstreamHealth`, endpoint and settings) is
+    /// taken over as it runs, so a reload neither resets the passes and failures counted
+    /// toward a verdict nor delays the next probe.
+    init(upstreams: [ProxySnapshot.Upstream], loops: [EventLoop], logger: Logger, previous: HealthChecker? = nil) {
         var checks: [EndpointCheck] = []
         for upstream in upstreams {
             guard let settings = upstream.config.health, let health = upstream.health else { continue }
             for index in upstream.endpoints.indices {
+                if let running = previous?.checks.first(where: {
+                    $0.health === health && $0.index == index && $0.settings == settings && $0.endpoint == upstream.endpoints[index]
+                }) {
+                    checks.append(running)
+                    continue
+                }
                 let loop = loops[checks.count % max(loops.count, 1)]
                 checks.append(EndpointCheck(upstream: upstream, index: index, settings: settings, health: health, eventLoop: loop, logger: logger))
             }
@@ -25,15 +35,18 @@ final class HealthChecker: Sendable {
         self.checks = checks
     }
 
+    /// Starts the checks not running yet.
     func start() {
         for check in checks { check.eventLoop.execute { check.start() } }
     }
 
-    /// Stops scheduling probes (one in flight finishes by its timeout and is ignored).
-    func stop() -> EventLoopFuture<Void>? {
-        guard let loop = checks.first?.eventLoop else { return nil }
-        let stopped = checks.map { check in check.eventLoop.submit { check.stop() } }
-        return EventLoopFuture.andAllComplete(stopped, on: loop)
+    /// Stops the checks `next` did not take over (a probe in flight finishes by its timeout
+    /// and is ignored); nil stops them all.
+    func stop(keeping next: HealthChecker?) {
+        let kept = Set((next?.checks ?? []).map(ObjectIdentifier.init))
+        for check in checks where !kept.contains(ObjectIdentifier(check)) {
+            check.eventLoop.execute { check.stop() }
+        }
     }
 }
 
@@ -41,14 +54,15 @@ final class HealthChecker: Sendable {
 private final class EndpointCheck: @unchecked Sendable {
     let eventLoop: EventLoop
     private let upstreamName: String
-    private let endpoint: Endpoint
+    let endpoint: Endpoint
     private let authority: String
-    private let index: Int
-    private let settings: HealthCheckSettings
-    private let health: UpstreamHealth
+    let index: Int
+    let settings: HealthCheckSettings
+    let health: UpstreamHealth
     private let counter: HealthCheckCounter
     private var state = HealthCheckCounter.State()
     private var next: Scheduled<Void>?
+    private var started = false
     private var stopped = false
     private let logger: Logger
     private var random = SystemRandomNumberGenerator()
@@ -68,6 +82,8 @@ private final class EndpointCheck: @unchecked Sendable {
     }
 
     func start() {
+        guard !started else { return }
+        started = true
         let interval = TimeAmount(settings.interval).nanoseconds
         schedule(in: .nanoseconds(Int64.random(in: 0..<max(interval, 1), using: &random)))
     }

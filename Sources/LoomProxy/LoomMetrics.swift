@@ -71,11 +71,11 @@ public final class LoomMetrics: Sendable {
 
         var help: String {
             switch self {
-            case .requests: "Requests answered, by route, method and status class (route \"none\": no route matched or the request was refused before routing)."
+            case .requests: "Requests answered, by route, method and status class (route empty: no route matched or the request was refused before routing)."
             case .requestDuration: "Time from a request's first byte to its response's last, by route."
             case .requestBytes: "Request bytes received from clients, by route."
             case .responseBytes: "Response bytes sent to clients, by route."
-            case .rateLimited: "Requests refused with 429 by a rate limit, by route."
+            case .rateLimited: "Requests refused with 429 by a rate_limit filter, by route."
             case .filterTime: "Time spent in filters and plugins on the request and response heads, by route."
             case .upstreamDuration: "Time from sending a request upstream to its response head, by upstream."
             case .retries: "Requests sent again to an upstream after a failed attempt, by upstream."

@@ -13,6 +13,8 @@ final class LoopContext: @unchecked Sendable {
     /// plugin's instances, is indexed by).
     let index: Int
     private var pools: [Endpoint: UpstreamPool] = [:]
+    /// Endpoints a reload removed, while no later reload brought them back.
+    private var retiredEndpoints: Set<Endpoint> = []
     /// Each upstream's rotation state and request counts on this loop, by upstream name.
     private var upstreamStates: [String: LoopUpstreamState] = [:]
     private var randomState = UInt64.random(in: .min ... .max)
@@ -53,11 +55,17 @@ final class LoopContext: @unchecked Sendable {
         }
     }
 
-    /// The pool for `endpoint` on this loop, created on first use.
+    /// The pool for `endpoint` on this loop, created on first use. An endpoint a reload
+    /// removed (a request that started before the reload still going to it) gets a pool of
+    /// its own that keeps nothing.
     func pool(for endpoint: Endpoint, settings: PoolSettings) -> UpstreamPool {
         if let pool = pools[endpoint] { return pool }
         let pool = UpstreamPool(endpoint: endpoint, settings: settings, eventLoop: eventLoop)
-        pools[endpoint] = pool
+        if retiredEndpoints.contains(endpoint) {
+            pool.retired = true
+        } else {
+            pools[endpoint] = pool
+        }
         return pool
     }
 
@@ -65,7 +73,7 @@ final class LoopContext: @unchecked Sendable {
     /// connections and are forgotten; the others take their (possibly changed) settings;
     /// the metric handles are looked up again for the new routes.
     /// Call on this loop.
-    func reconcilePools(with upstreams: [ProxySnapshot.Upstream]) {
+    func reconcilePools(with upstreams: [ProxySnapshot.Upstream], previous: [ProxySnapshot.Upstream]) {
         var settings: [Endpoint: PoolSettings] = [:]
         for upstream in upstreams {
             for endpoint in upstream.endpoints where settings[endpoint] == nil { settings[endpoint] = upstream.pool }
@@ -79,6 +87,8 @@ final class LoopContext: @unchecked Sendable {
                 pools[endpoint] = nil
             }
         }
+        for upstream in previous { retiredEndpoints.formUnion(upstream.endpoints) }
+        retiredEndpoints.subtract(settings.keys)
         let names = Set(upstreams.map(\.name))
         upstreamStates = upstreamStates.filter { names.contains($0.key) }
         metrics?.reset()

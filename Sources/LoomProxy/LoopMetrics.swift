@@ -1,4 +1,5 @@
 import CoreMetrics
+import LoomFilters
 import LoomHTTP
 import NIOCore
 
@@ -12,8 +13,9 @@ final class LoopMetrics {
     /// be reused by another object while the entry lives.
     private var routes: [ObjectIdentifier: (route: ProxySnapshot.Route, series: RouteSeries)] = [:]
     private var upstreams: [ObjectIdentifier: (upstream: ProxySnapshot.Upstream, series: UpstreamSeries)] = [:]
-    /// Requests that never had a route (404, refused heads).
-    private lazy var unrouted = RouteSeries(metrics, route: "none")
+    /// Requests that never had a route (404, refused heads): the route label is empty (route
+    /// names never are).
+    private lazy var unrouted = RouteSeries(metrics, route: "")
 
     init(_ metrics: LoomMetrics) {
         self.metrics = metrics
@@ -45,7 +47,9 @@ final class LoopMetrics {
         if exchange.bytesIn > 0 { series.bytesIn.increment(by: exchange.bytesIn) }
         if exchange.bytesOut > 0 { series.bytesOut.increment(by: exchange.bytesOut) }
         if exchange.filterNanoseconds > 0 { series.filterTime.increment(by: Double(exchange.filterNanoseconds) / 1e9) }
-        if exchange.status == 429 && exchange.endpoint == nil { series.rateLimited.increment() }
+        if case .filterRejected(let rejection)? = exchange.error?.kind, rejection.code == RateLimitFilter.rejectionCode {
+            series.rateLimited.increment()
+        }
         guard let upstream = exchange.upstream else { return }
         let key = ObjectIdentifier(upstream)
         let upstreamSeries: UpstreamSeries

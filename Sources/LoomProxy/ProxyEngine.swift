@@ -108,7 +108,8 @@ public final class ProxyEngine: Sendable {
         }
     }
 
-    /// Each loop starts its instances of `runtimes` before traffic arrives.
+    /// Each loop starts its instances of `runtimes` before traffic arrives (the tasks run
+    /// before any connection the loop accepts later).
     private func prepare(_ runtimes: some Collection<PluginRuntime>) {
         guard !runtimes.isEmpty else { return }
         let runtimes = Array(runtimes)
@@ -147,10 +148,12 @@ public final class ProxyEngine: Sendable {
     }
 
     /// Each loop's counts, summed (one hop to every loop).
+    /// A loop that does not answer within a second (stuck, or shut down) is left out rather
+    /// than waited for.
     func sample() async -> LoopSample {
         var total = LoopSample()
         for context in contexts {
-            if let sample = try? await context.eventLoop.submit({ context.sample() }).get() { total.add(sample) }
+            if let sample = await Self.value(of: context.eventLoop.submit { context.sample() }, within: .seconds(1)) { total.add(sample) }
         }
         return total
     }
@@ -159,15 +162,15 @@ public final class ProxyEngine: Sendable {
     /// computation would not): the liveness the admin API's `/health` reports.
     func loopsRespond(within timeout: Duration) async -> Bool {
         let answers = contexts.map { context in context.eventLoop.submit {} }
-        return await Self.completes(EventLoopFuture.andAllComplete(answers, on: group.any()), within: timeout)
+        return await Self.value(of: EventLoopFuture.andAllComplete(answers, on: group.any()), within: timeout) != nil
     }
 
-    /// Whether `future` completes within `timeout`. The timer is a task, not an event-loop
-    /// timer: the loop it would run on may be the one that is stuck.
-    private static func completes(_ future: EventLoopFuture<Void>, within timeout: Duration) async -> Bool {
+    /// `future`'s value if it succeeds within `timeout`, else nil. The timer is a task, not
+    /// an event-loop timer: the loop it would run on may be the one that is stuck.
+    private static func value<Value: Sendable>(of future: EventLoopFuture<Value>, within timeout: Duration) async -> Value? {
         await withCheckedContinuation { continuation in
             let once = NIOLockedValueBox(false)
-            @Sendable func finish(_ value: Bool) {
+            @Sendable func finish(_ value: Value?) {
                 let first = once.withLockedValue { done in
                     defer { done = true }
                     return !done
@@ -176,11 +179,11 @@ public final class ProxyEngine: Sendable {
             }
             let timer = Task {
                 try? await Task.sleep(for: timeout)
-                finish(false)
+                if !Task.isCancelled { finish(nil) }
             }
-            future.whenComplete { _ in
+            future.whenComplete { result in
+                finish(try? result.get())
                 timer.cancel()
-                finish(true)
             }
         }
     }
@@ -190,8 +193,9 @@ public final class ProxyEngine: Sendable {
     ///
     /// New listeners are bound first: if one cannot be, nothing changes and the error says
     /// which. Then the new snapshot is swapped in; requests in flight finish on the one they
-    /// started with. Upstreams that stay keep their health state and pools; the health
-    /// checks restart over the new upstreams; sockets no listener wants any more close
+    /// started with. Upstreams that stay keep their health state and pools; health checks
+    /// of endpoints whose state carried over keep running, the others start; sockets no
+    /// listener wants any more close
     /// (their open connections are served to the end); plugins dropped or replaced stop
     /// their timers. Not safe to call concurrently (`ConfigReloader` serializes calls).
     public func reload(to configuration: LoomConfiguration, plugins: [PluginContext]) async throws -> [ConfigChange] {
@@ -203,8 +207,18 @@ public final class ProxyEngine: Sendable {
             changes.append(.plugin(.replace(plugin.config)))
         }
         guard !changes.isEmpty else { return [] }
+        guard phase == .serving else { throw ReloadRefused(reason: "loom is \(phase.rawValue), not serving") }
 
         try await bindMissing(configuration.listeners)
+        // New plugins get their instance on every loop before any request can reach them (an
+        // instance made by a request would have no loop for its timers and calls).
+        let fresh = pluginSet.runtimes.values.filter { runtime in old.plugins.runtimes[runtime.plugin.name] !== runtime }
+        if !fresh.isEmpty {
+            let prepared = contexts.map { context in
+                context.eventLoop.submit { for runtime in fresh { runtime.prepare(loop: context.index, eventLoop: context.eventLoop) } }
+            }
+            try await EventLoopFuture.andAllSucceed(prepared, on: group.any()).get()
+        }
         let snapshot = ProxySnapshot(configuration, previous: old, filters: filters, plugins: pluginSet)
         caller.update(configuration.upstreams)
         store.replace(with: snapshot)
@@ -220,20 +234,27 @@ public final class ProxyEngine: Sendable {
             try? await bound.channel.close()
         }
 
-        let checker = HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger)
-        let previousChecker = healthChecker.withLockedValue { current in
-            defer { current = checker }
-            return current
+        // Checks of endpoints whose health state carried over keep running (their counts
+        // toward a verdict too); the others stop and new ones start.
+        let checker = healthChecker.withLockedValue { current in
+            let next = HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger, previous: current)
+            current.stop(keeping: next)
+            current = next
+            return next
         }
-        _ = try? await previousChecker.stop()?.get()
         checker.start()
 
-        prepare(pluginSet.runtimes.values.filter { runtime in old.plugins.runtimes[runtime.plugin.name] !== runtime })
         for runtime in old.plugins.dropped(by: pluginSet) { runtime.retire() }
         for context in contexts {
-            context.eventLoop.execute { context.reconcilePools(with: snapshot.upstreams) }
+            context.eventLoop.execute { context.reconcilePools(with: snapshot.upstreams, previous: old.upstreams) }
         }
         return changes
+    }
+
+    /// A reload asked for while the engine is not serving (starting, or shutting down).
+    public struct ReloadRefused: Error, CustomStringConvertible {
+        public var reason: String
+        public var description: String { "reload refused: \(reason)" }
     }
 
     /// Connections accepted per listener wake-up.
@@ -275,9 +296,9 @@ public final class ProxyEngine: Sendable {
     public func shutdown(gracePeriod: Duration) async {
         phaseBox.withLockedValue { $0 = .draining }
         await closeListeners()
-        _ = try? await healthChecker.withLockedValue({ $0 }).stop()?.get()
+        healthChecker.withLockedValue { $0 }.stop(keeping: nil)
         let drained = EventLoopFuture.andAllComplete(contexts.map { $0.drain() }, on: group.any())
-        if await !Self.completes(drained, within: gracePeriod) {
+        if await Self.value(of: drained, within: gracePeriod) == nil {
             var open = 0
             for context in contexts {
                 open += (try? await context.eventLoop.submit { context.openConnectionCount }.get()) ?? 0

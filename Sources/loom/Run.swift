@@ -46,8 +46,13 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A SIGHUP before the reload handler is in place must not end the process (the
+        // default action); one that arrives while loading is answered by the file watch.
+        signal(SIGHUP, SIG_IGN)
         let environment = ProcessEnvironment.current
         let path = ConfigLoader.configPath(option: config, environment: environment)
+        // Taken before the file is read, so the watch sees an edit made while loom starts.
+        let loadedSignature = path.flatMap(ConfigFileWatcher.signature(of:))
         let result: ConfigLoadResult
         if let path {
             result = ConfigLoader.load(path: path, environment: environment, pluginCheck: PluginLoader.check)
@@ -87,7 +92,9 @@ struct Run: AsyncParsableCommand {
         }
 
         let signals = SignalWatcher(signals: [SIGTERM, SIGINT])
-        let metrics = configuration.metrics?.enabled == false ? nil : LoomMetrics()
+        // Request metrics only when something can read them (the admin API's /metrics).
+        let adminRuns = configuration.admin?.enabled == true
+        let metrics = adminRuns && configuration.metrics?.enabled != false ? LoomMetrics() : nil
         let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: accessLog, plugins: plugins, metrics: metrics)
         do {
             _ = try await engine.start()
@@ -113,13 +120,14 @@ struct Run: AsyncParsableCommand {
         let hangup = SignalHandler(SIGHUP) { Task { _ = await reloader.reload(trigger: "SIGHUP") } }
         var watcher: ConfigFileWatcher?
         if let path, configuration.server.watchConfig {
-            watcher = ConfigFileWatcher(path: path, interval: configuration.server.watchInterval) {
+            watcher = ConfigFileWatcher(path: path, interval: configuration.server.watchInterval, since: loadedSignature) {
                 _ = await reloader.reload(trigger: "file change")
             }
         }
         let signal = await signals.first()
         watcher?.stop()
         hangup.cancel()
+        await reloader.close()
         let grace = engine.store.current.configuration.server.shutdownTimeout
         logger.notice("shutting down", metadata: ["signal": .stringConvertible(signal), "grace": .string("\(grace)")])
         // The admin API answers through the drain (`/ready` is false meanwhile).

@@ -21,16 +21,24 @@ import Testing
             path: /*
             upstream: app
             set_headers: {Authorization: "Bearer header-secret-5", X-Team: blue}
+            headers: [{name: X-Internal-Key, value: condition-secret-6}]
+        plugins:
+          - name: p
+            path: p.wasm
+            config: {api_key: plugin-secret-7}
+            vm_config: vm-secret-8
+            environment: {TOKEN: env-secret-9}
         """
 
     @Test func secretsAreRedactedAndTheRestIsThere() throws {
         let result = TestSupport.yaml(Self.text)
         try #require(!result.hasFatal, "\(result.messages)")
         let json = ConfigDump.json(try #require(result.configuration))
-        for secret in ["admin-secret-1", "admin-api-secret-2", "api-secret-3", "jwt-secret-4", "lW2ZjsFP", "header-secret-5"] {
+        for secret in ["admin-secret-1", "admin-api-secret-2", "api-secret-3", "jwt-secret-4", "lW2ZjsFP", "header-secret-5",
+                       "condition-secret-6", "plugin-secret-7", "vm-secret-8", "env-secret-9"] {
             #expect(!json.contains(secret), "\(secret) shows in \(json)")
         }
-        for shown in ["\"127.0.0.1:9001\"", "\"unix:/run/app.sock\"", "\"250ms\"", "\"2m\"", "\"X-Team\"", "\"blue\"", "\"bob\"", "\"request_id_header\""] {
+        for shown in ["\"X-Internal-Key\"", "p.wasm\"", "\"127.0.0.1:9001\"", "\"unix:/run/app.sock\"", "\"250ms\"", "\"2m\"", "\"X-Team\"", "\"blue\"", "\"bob\"", "\"request_id_header\""] {
             #expect(json.contains(shown), "\(shown) missing from \(json)")
         }
         #expect(try JSONSerialization.jsonObject(with: Data(json.utf8)) is [String: Any])

@@ -52,6 +52,21 @@ extension ProxyE2E {
             }
         }
 
+        @Test func aReloadChangesTheTokenButCannotTakeItAway() async throws {
+            try await Self.withAdmin { fixture in
+                let text = try String(contentsOfFile: fixture.path, encoding: .utf8)
+                try text.replacingOccurrences(of: Self.token, with: "rotated-token-5678").write(toFile: fixture.path, atomically: true, encoding: .utf8)
+                #expect(try Self.call(fixture, "/config/reload", method: "POST").json["status"] as? String == "applied")
+                #expect(try Self.call(fixture, "/info").status == 401)
+                #expect(try Self.call(fixture, "/info", token: "rotated-token-5678").status == 200)
+                // Without a token in the file, the listener keeps wanting the one it started with.
+                try text.replacingOccurrences(of: "  token: \(Self.token)\n", with: "").write(toFile: fixture.path, atomically: true, encoding: .utf8)
+                #expect(try Self.call(fixture, "/config/reload", method: "POST", token: "rotated-token-5678").json["status"] as? String == "applied")
+                #expect(try Self.call(fixture, "/info", token: nil).status == 401)
+                #expect(try Self.call(fixture, "/info").status == 200)
+            }
+        }
+
         @Test func unknownPathsAndWrongMethods() async throws {
             try await Self.withAdmin { fixture in
                 #expect(try Self.call(fixture, "/nope").status == 404)

@@ -100,6 +100,16 @@ extension ProxyE2E {
             }
         }
 
+        @Test func aClosedReloaderRefusesReloads() async throws {
+            try await ReloadFixture.with(backends: 1) { fixture in
+                try fixture.write(fixture.yaml(routes: "  - id: all\n    path: /*\n    upstream: app\n", upstreams: fixture.appUpstream))
+                try await fixture.start()
+                let reloader = try #require(fixture.reloader)
+                await reloader.close()
+                #expect(await reloader.reload(trigger: "test") == .rejected(["loom is shutting down"]))
+            }
+        }
+
         @Test func unchangedFileIsNotAReload() async throws {
             try await ReloadFixture.with(backends: 1) { fixture in
                 try fixture.write(fixture.yaml(routes: "  - id: all\n    path: /*\n    upstream: app\n", upstreams: fixture.appUpstream))
@@ -251,6 +261,7 @@ final class ReloadFixture: @unchecked Sendable {
         let fixture = try ReloadFixture(backends: backends)
         var failure: (any Error)?
         do { try await body(fixture) } catch { failure = error }
+        await fixture.reloader?.close()
         await fixture.engine?.shutdown(gracePeriod: .seconds(1))
         await fixture.admin?.stop()
         for backend in backends { await backend.stop() }
