@@ -195,9 +195,9 @@ public final class ProxyEngine: Sendable {
     /// which. Then the new snapshot is swapped in; requests in flight finish on the one they
     /// started with. Upstreams that stay keep their health state and pools; health checks
     /// of endpoints whose state carried over keep running, the others start; sockets no
-    /// listener wants any more close
-    /// (their open connections are served to the end); plugins dropped or replaced stop
-    /// their timers. Not safe to call concurrently (`ConfigReloader` serializes calls).
+    /// listener wants any more close (their open connections are served to the end);
+    /// plugins dropped or replaced stop their timers. Not safe to call concurrently
+    /// (`ConfigReloader` serializes calls).
     public func reload(to configuration: LoomConfiguration, plugins: [PluginContext]) async throws -> [ConfigChange] {
         let old = store.current
         var changes = ConfigDiff.changes(from: old.configuration, to: configuration)
@@ -209,15 +209,20 @@ public final class ProxyEngine: Sendable {
         guard !changes.isEmpty else { return [] }
         guard phase == .serving else { throw ReloadRefused(reason: "loom is \(phase.rawValue), not serving") }
 
-        try await bindMissing(configuration.listeners)
         // New plugins get their instance on every loop before any request can reach them (an
         // instance made by a request would have no loop for its timers and calls).
         let fresh = pluginSet.runtimes.values.filter { runtime in old.plugins.runtimes[runtime.plugin.name] !== runtime }
-        if !fresh.isEmpty {
-            let prepared = contexts.map { context in
-                context.eventLoop.submit { for runtime in fresh { runtime.prepare(loop: context.index, eventLoop: context.eventLoop) } }
+        do {
+            if !fresh.isEmpty {
+                let prepared = contexts.map { context in
+                    context.eventLoop.submit { for runtime in fresh { runtime.prepare(loop: context.index, eventLoop: context.eventLoop) } }
+                }
+                try await EventLoopFuture.andAllSucceed(prepared, on: group.any()).get()
             }
-            try await EventLoopFuture.andAllSucceed(prepared, on: group.any()).get()
+            try await bindMissing(configuration.listeners)
+        } catch {
+            for runtime in fresh { runtime.retire() }
+            throw error
         }
         let snapshot = ProxySnapshot(configuration, previous: old, filters: filters, plugins: pluginSet)
         caller.update(configuration.upstreams)
