@@ -19,6 +19,7 @@ public enum ConfigChange: Sendable, Equatable {
     case xSendfile(XSendfileSettings)
     case admin(AdminSettings?)
     case metrics(MetricsSettings?)
+    case control(ControlSettings?)
     case planned(PlannedFeatures)
     case origin(ConfigOrigin)
 }
@@ -78,7 +79,10 @@ public struct EndpointEntry: ConfigNamed {
 extension UpstreamConfig {
     /// The endpoints with their options (defaults where none are configured).
     public var entries: [EndpointEntry] {
-        get { zip(endpoints, zip(weights, backups)).map { EndpointEntry($0, options: EndpointOptions(weight: $1.0, backup: $1.1)) } }
+        get {
+            guard endpointOptions.count == endpoints.count else { return endpoints.map { EndpointEntry($0) } }
+            return zip(endpoints, endpointOptions).map { EndpointEntry($0, options: $1) }
+        }
         set {
             endpoints = newValue.map(\.endpoint)
             let options = newValue.map(\.options)
@@ -101,6 +105,7 @@ extension ConfigChange: CustomStringConvertible {
         case .xSendfile: "replace the x_sendfile settings"
         case .admin: "replace the admin settings"
         case .metrics: "replace the metrics settings"
+        case .control: "replace the control settings"
         case .planned: "replace the planned sections"
         case .origin: "replace the configuration's origin"
         }

@@ -20,6 +20,7 @@ public enum ConfigDiff {
         if old.xSendfile != new.xSendfile { changes.append(.xSendfile(new.xSendfile)) }
         if old.admin != new.admin { changes.append(.admin(new.admin)) }
         if old.metrics != new.metrics { changes.append(.metrics(new.metrics)) }
+        if old.control != new.control { changes.append(.control(new.control)) }
         if old.planned != new.planned { changes.append(.planned(new.planned)) }
         return changes
     }
@@ -129,6 +130,7 @@ extension LoomConfiguration {
         case .xSendfile(let settings): xSendfile = settings
         case .admin(let settings): admin = settings
         case .metrics(let settings): metrics = settings
+        case .control(let settings): control = settings
         case .planned(let planned): self.planned = planned
         case .origin(let origin): self.origin = origin
         }

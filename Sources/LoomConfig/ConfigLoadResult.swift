@@ -8,10 +8,14 @@ public struct ConfigLoadResult: Sendable {
     public var configuration: LoomConfiguration?
     /// Every problem found, in source order: errors, unsupported features, warnings.
     public var diagnostics: [Diagnostic]
+    /// The parsed file, for runtime changes and `save` (nil when nothing was parsed, and in
+    /// simple mode).
+    public var document: ConfigDocument?
 
-    public init(configuration: LoomConfiguration?, diagnostics: [Diagnostic]) {
+    public init(configuration: LoomConfiguration?, diagnostics: [Diagnostic], document: ConfigDocument? = nil) {
         self.configuration = configuration
         self.diagnostics = diagnostics
+        self.document = document
     }
 
     /// True when `loom run` must refuse this configuration.

@@ -27,30 +27,10 @@ public enum ConfigLoader {
     public static func load(
         text: String, fileName: String, dialect: ConfigDialect?, environment: [String: String], pluginCheck: PluginCheck? = nil
     ) -> ConfigLoadResult {
-        let dialect = dialect ?? detectDialect(fileName: fileName, text: text)
-        let parsed = dialect == .warpDriveTOML ? ConfigNode.parseTOML(text, file: fileName) : ConfigNode.parseYAML(text, file: fileName)
-        var root: ConfigNode
-        switch parsed {
-        case .success(let node): root = node
-        case .failure(let error): return ConfigLoadResult(configuration: nil, diagnostics: [error.diagnostic])
+        switch ConfigDocument.parse(text: text, fileName: fileName, dialect: dialect) {
+        case .success(let document): return document.load(environment: environment, pluginCheck: pluginCheck)
+        case .failure(let diagnostic): return ConfigLoadResult(configuration: nil, diagnostics: [diagnostic])
         }
-        var diagnostics = EnvironmentExpander(environment: environment, file: fileName).expand(&root)
-        let configuration: LoomConfiguration
-        let reader: ConfigReader
-        switch dialect {
-        case .loomYAML:
-            var decoder = LoomYAMLDecoder(file: fileName)
-            decoder.decode(root)
-            (configuration, reader) = (decoder.config, decoder.reader)
-        case .warpDriveTOML:
-            var decoder = WarpDriveTOMLDecoder(file: fileName)
-            decoder.decode(root)
-            (configuration, reader) = (decoder.config, decoder.reader)
-        }
-        diagnostics += reader.diagnostics
-        diagnostics += ConfigValidator.validate(
-            configuration, sourceMap: reader.sourceMap, decodedCleanly: !diagnostics.contains { $0.severity == .error }, pluginCheck: pluginCheck)
-        return ConfigLoadResult(configuration: configuration, diagnostics: sortedBySource(diagnostics))
     }
 
     /// Simple mode: returns nil when neither `LOOM_TARGET_HOST/PORT/SOCKET` nor

@@ -1,5 +1,5 @@
-/// The top-level `admin` and `metrics` sections, spelled the same way in both dialects (TOML
-/// `[admin]`, `[metrics]`).
+/// The top-level `admin`, `metrics` and `control` sections, spelled the same way in both
+/// dialects (TOML `[admin]`, `[metrics]`, `[control]`).
 extension ConfigReader {
     static let adminKeys = ["enabled", "address", "token", "ready_requires_healthy"]
 
@@ -26,5 +26,17 @@ extension ConfigReader {
         var metrics = MetricsSettings()
         if let enabled = bool(table, "enabled") { metrics.enabled = enabled }
         return metrics
+    }
+
+    mutating func control(_ node: ConfigNode, at path: String) -> ControlSettings? {
+        guard let table = table(node, at: path, allowed: ["socket"]) else { return nil }
+        guard let text = requiredString(table, "socket") else { return nil }
+        let socket = text.isEmpty ? text : resolvedPath(text)
+        guard !text.isEmpty, socket.utf8.count <= ControlSettings.maxPathBytes else {
+            report(table.path("socket"), at: table["socket"]?.location,
+                   "socket path \"\(socket)\" is \(text.isEmpty ? "empty" : "longer than \(ControlSettings.maxPathBytes) bytes, the most a unix socket address holds")")
+            return nil
+        }
+        return ControlSettings(socket: socket)
     }
 }

@@ -119,6 +119,9 @@ struct ConfigValidator {
             if !upstream.endpoints.isEmpty && upstream.backups.allSatisfy({ $0 }) {
                 error(.upstream, i, .endpoints, "upstream \"\(upstream.name)\" has only backup endpoints (at least one must be a primary)")
             }
+            if !upstream.endpoints.isEmpty && upstream.draining.allSatisfy({ $0 }) {
+                report(.warning, .upstream, i, .endpoints, "every endpoint of upstream \"\(upstream.name)\" is drained: requests to it get 503")
+            }
 
             if upstream.hashKey != nil && upstream.loadBalancing != .consistentHash {
                 error(.upstream, i, .hashKey, "consistent_hash has no effect unless the load balancer is consistent_hash")

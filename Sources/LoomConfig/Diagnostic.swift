@@ -27,7 +27,7 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
 /// and carries on, so `loom validate` can print them all at once. Rendered as
 /// `gateway.yaml:14:7 routes[2].upstream: unknown upstream "bakend" (did you mean "backend"?)`,
 /// or, without a key path, `gateway.yaml: cannot read config file: no such file`.
-public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
+public struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Severity: String, Sendable, Hashable {
         /// The configuration is wrong; `loom run` refuses it.
         case error

@@ -25,6 +25,8 @@ public struct LoomConfiguration: Sendable, Equatable {
     public var admin: AdminSettings?
     /// The `metrics` section (nil when absent: metrics are on).
     public var metrics: MetricsSettings?
+    /// The control socket; nil when the configuration has no `control` section.
+    public var control: ControlSettings?
     /// Files served in place of upstream responses that ask for it.
     public var xSendfile = XSendfileSettings()
     /// Sections for features this build parses and validates but cannot run yet.

@@ -18,13 +18,14 @@ extension LoomYAMLDecoder {
                 var options: [EndpointOptions] = []
                 for (endpointPath, endpointNode) in elements ?? [] {
                     brokenEndpoints = true  // until this element decodes
-                    // `"host:port"`, or `{address, weight, backup}` (Loom's map form).
+                    // `"host:port"`, or `{address, weight, backup, drain}` (Loom's map form).
                     var addressNode = endpointNode, addressPath = endpointPath
                     var option = EndpointOptions()
                     if case .map = endpointNode.value {
-                        guard let entry = reader.table(endpointNode, at: endpointPath, allowed: ["address", "weight", "backup"]) else { continue }
+                        guard let entry = reader.table(endpointNode, at: endpointPath, allowed: ["address", "weight", "backup", "drain"]) else { continue }
                         if let weight = reader.int(entry, "weight", in: 1...1000) { option.weight = weight }
                         if let backup = reader.bool(entry, "backup") { option.backup = backup }
+                        if let drain = reader.bool(entry, "drain") { option.drain = drain }
                         guard let node = entry["address"] else {
                             reader.report(endpointPath, at: endpointNode.location, "missing required key \"address\"")
                             continue

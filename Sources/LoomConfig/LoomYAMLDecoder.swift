@@ -8,7 +8,7 @@ struct LoomYAMLDecoder {
     var reader: ConfigReader
     var config: LoomConfiguration
 
-    static let topLevelKeys = ["server", "listeners", "upstreams", "routes", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile", "plugins", "admin", "metrics"] + ConfigReader.plannedSections.map(\.key)
+    static let topLevelKeys = ["server", "listeners", "upstreams", "routes", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile", "plugins", "admin", "metrics", "control"] + ConfigReader.plannedSections.map(\.key)
     static let serverKeys = ["worker_threads", "shutdown_timeout", "timeouts", "limits", "forwarding", "logging", "admin_token", "watch_config", "watch_interval"]
     static let listenerKeys = ["name", "address", "protocol", "tls"]
     static let tlsKeys = ["cert_file", "key_file", "min_version", "client_auth", "client_ca_file"]
@@ -33,6 +33,7 @@ struct LoomYAMLDecoder {
             case "plugins": config.plugins = reader.plugins(entry.value, at: "plugins")
             case "admin": config.admin = reader.admin(entry.value, at: "admin")
             case "metrics": config.metrics = reader.metrics(entry.value, at: "metrics")
+            case "control": config.control = reader.control(entry.value, at: "control")
             case "x_sendfile":
                 if let table = reader.table(entry.value, at: "x_sendfile", allowed: ["enabled", "roots", "accel_mappings"]) {
                     reader.xSendfile(table, into: &config.xSendfile)

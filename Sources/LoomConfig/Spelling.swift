@@ -2,9 +2,9 @@
 ///
 /// Levenshtein distance over characters, case-insensitive; a candidate is suggested only
 /// when it is close relative to its length, so `"b"` does not suggest `"a"`.
-enum Spelling {
+public enum Spelling {
     /// The closest candidate to `word`, or nil when none is plausibly what was meant.
-    static func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
+    public static func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
         // One edit for short words, then a third of the length (at least two, at most three).
         let limit = word.count <= 3 ? 1 : max(2, min(3, word.count / 3))
         var best: (name: String, distance: Int)?

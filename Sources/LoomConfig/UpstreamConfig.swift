@@ -71,10 +71,15 @@ public struct EndpointOptions: Sendable, Equatable {
     /// Used only while no primary endpoint is available (all failing their health checks,
     /// ejected, or behind an open breaker).
     public var backup: Bool
+    /// Takes no new requests (`drain`, or the control socket's `drain_endpoint`): requests in
+    /// flight finish, health checks go on, and the endpoint stays listed until it is removed
+    /// or undrained.
+    public var drain: Bool
 
-    public init(weight: Int = 1, backup: Bool = false) {
+    public init(weight: Int = 1, backup: Bool = false, drain: Bool = false) {
         self.weight = weight
         self.backup = backup
+        self.drain = drain
     }
 }
 
@@ -87,6 +92,11 @@ extension UpstreamConfig {
     /// Whether each endpoint is a backup, parallel to `endpoints`.
     public var backups: [Bool] {
         endpointOptions.count == endpoints.count ? endpointOptions.map(\.backup) : endpoints.map { _ in false }
+    }
+
+    /// Whether each endpoint is drained (takes no new requests), parallel to `endpoints`.
+    public var draining: [Bool] {
+        endpointOptions.count == endpoints.count ? endpointOptions.map(\.drain) : endpoints.map { _ in false }
     }
 }
 

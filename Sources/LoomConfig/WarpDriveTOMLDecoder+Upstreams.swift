@@ -28,10 +28,11 @@ extension WarpDriveTOMLDecoder {
             fields[.endpoints] = table.path("instances")
             var options: [EndpointOptions] = []
             for (instancePath, instanceNode) in reader.list(instancesNode, at: table.path("instances")) ?? [] {
-                guard let instance = reader.table(instanceNode, at: instancePath, allowed: ["host", "port", "socket", "weight", "backup"]) else { continue }
+                guard let instance = reader.table(instanceNode, at: instancePath, allowed: ["host", "port", "socket", "weight", "backup", "drain"]) else { continue }
                 var option = EndpointOptions()
                 if let weight = reader.int(instance, "weight", in: 1...1000) { option.weight = weight }
                 if let backup = reader.bool(instance, "backup") { option.backup = backup }
+                if let drain = reader.bool(instance, "drain") { option.drain = drain }
                 if let (endpoint, endpointPath) = endpoint(instance, isInstance: true) {
                     fields[.endpoint(upstream.endpoints.count)] = endpointPath
                     upstream.endpoints.append(endpoint)

@@ -12,7 +12,7 @@ struct WarpDriveTOMLDecoder {
     /// unless a `compression` section configures one.
     var gzip = false
 
-    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile", "plugins", "admin", "metrics"]
+    static let topLevelKeys = ["server", "tls", "upstreams", "routes", "cache", "postgres", "middleware", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile", "plugins", "admin", "metrics", "control"]
         + ConfigReader.plannedSections.map(\.key).filter { $0 != "cache" }
     static let serverKeys = ["http_port", "https_port", "worker_threads", "shutdown_timeout_secs",
                              "timeouts", "limits", "forwarding", "logging", "admin_token", "watch_config", "watch_interval"]
@@ -38,6 +38,7 @@ struct WarpDriveTOMLDecoder {
             case "plugins": config.plugins = reader.plugins(entry.value, at: "plugins")
             case "admin": config.admin = reader.admin(entry.value, at: "admin")
             case "metrics": config.metrics = reader.metrics(entry.value, at: "metrics")
+            case "control": config.control = reader.control(entry.value, at: "control")
             case "cache": cache(entry.value)
             case "postgres": postgres(entry.value)
             case "middleware": middleware(entry.value)
