@@ -96,7 +96,7 @@ public final class AdminAPI: Sendable {
         let snapshot = engine.store.current
         if snapshot.configuration.admin?.readyRequiresHealthy == true {
             let now = LoopContext.millis(.now())
-            for upstream in snapshot.upstreams where !upstream.endpoints.indices.contains(where: { upstream.health?.isAvailable($0, now: now) ?? true }) {
+            for upstream in snapshot.upstreams where !upstream.endpoints.indices.contains(where: { upstream.isAvailable($0, now: now) }) {
                 reasons.append("upstream \"\(upstream.name)\" has no available endpoint")
             }
         }
@@ -104,87 +104,17 @@ public final class AdminAPI: Sendable {
     }
 
     private func info() async -> Response {
-        let configuration = engine.store.current.configuration
-        let source: String = switch configuration.origin {
-        case .loomYAML(let path), .warpDriveTOML(let path): path
-        case .environment: "environment"
-        }
         let generation = await reloader?.generation ?? 1
-        return Self.json(200, [
-            "version": version,
-            "uptime_seconds": Double((ContinuousClock.now - engine.startedAt).components.seconds),
-            "config_generation": generation,
-            "config_source": source,
-            "pid": Int(getpid()),
-            "worker_threads": engine.loopCount,
-            "phase": engine.phase.rawValue,
-        ])
+        return Self.json(200, EngineReport.info(engine, generation: generation, version: version))
     }
 
     /// Routes in matching order.
     private func routes() -> Response {
-        let snapshot = engine.store.current
-        let routes = snapshot.routes.map { route -> [String: Any] in
-            let config = route.config
-            var object: [String: Any] = [
-                "name": config.name, "priority": config.priority, "match": ConfigDump.tree(config.match),
-                "filters": snapshot.configuration.filterChain(for: config).map(\.type), "plugins": config.plugins,
-            ]
-            switch config.action {
-            case .proxy(let upstream):
-                object["action"] = "proxy"
-                object["upstream"] = upstream
-            case .respond: object["action"] = "respond"
-            case .redirect: object["action"] = "redirect"
-            case .files: object["action"] = "static"
-            }
-            if let description = config.description { object["description"] = description }
-            return object
-        }
-        return Self.json(200, ["routes": routes])
+        Self.json(200, ["routes": EngineReport.routes(engine.store.current)])
     }
 
     private func upstreams() async -> Response {
-        let sample = await engine.sample()
-        let now = LoopContext.millis(.now())
-        let upstreams = engine.store.current.upstreams.map { upstream -> [String: Any] in
-            let endpoints = upstream.endpoints.indices.map { index -> [String: Any] in
-                let endpoint = upstream.endpoints[index]
-                var object: [String: Any] = [
-                    "address": endpoint.description,
-                    "weight": upstream.config.weights[index],
-                    "backup": upstream.config.backups[index],
-                    "in_flight": sample.inFlight[EndpointKey(upstream: upstream.name, endpoint: endpoint)] ?? 0,
-                    "idle_connections": sample.idlePooled[endpoint] ?? 0,
-                    "available": upstream.health?.isAvailable(index, now: now) ?? true,
-                ]
-                object.merge(Self.healthFields(upstream, index)) { $1 }
-                return object
-            }
-            return ["name": upstream.name, "load_balancer": upstream.config.loadBalancing.rawValue, "endpoints": endpoints]
-        }
-        return Self.json(200, ["upstreams": upstreams])
-    }
-
-    /// `health_check` (passing/failing/none), `circuit` (closed/open/half_open/none),
-    /// `ejected` and `ejections` of one endpoint.
-    static func healthFields(_ upstream: ProxySnapshot.Upstream, _ index: Int) -> [String: Any] {
-        guard let health = upstream.health else {
-            return ["health_check": "none", "circuit": "none", "ejected": false, "ejections": 0]
-        }
-        let states = health.states(index)
-        let circuit: String = switch states.breaker?.phase {
-        case nil: "none"
-        case .closed?: "closed"
-        case .open?: "open"
-        case .halfOpen?: "half_open"
-        }
-        return [
-            "health_check": upstream.config.health == nil ? "none" : (health.passesActiveChecks(index) ? "passing" : "failing"),
-            "circuit": circuit,
-            "ejected": states.outlier?.ejected ?? false,
-            "ejections": states.outlier?.ejections ?? 0,
-        ]
+        Self.json(200, ["upstreams": await EngineReport.upstreams(engine)])
     }
 
     private func plugins() -> Response {

@@ -3,9 +3,15 @@ import LoomWasm
 import Logging
 import NIOPosix
 
-/// The one reload path every source goes through (the file watch, SIGHUP, the admin API):
-/// read and validate the configuration again, load its plugins (keeping unchanged ones),
-/// and hand it to the engine, which applies the differences (`ProxyEngine.reload`).
+/// The one reload path every source goes through (the file watch, SIGHUP, the admin API,
+/// the control socket): read and validate the configuration again, load its plugins
+/// (keeping unchanged ones), and hand it to the engine, which applies the differences
+/// (`ProxyEngine.reload`).
+///
+/// The control socket's changes are edits of the running document (`ConfigDocument`): the
+/// edited document is loaded exactly like a file. They last until the file is loaded again
+/// (a reload from any source reads the file, and the file wins) unless `save` writes them
+/// back to it.
 ///
 /// Reloads run one at a time, in the order they were asked for, on a thread of their own
 /// (reading files, compiling plugins and the route table take a while: neither the admin
@@ -37,12 +43,18 @@ public actor ConfigReloader {
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
     public private(set) var generation = 1
+    /// The running configuration's document (nil in simple mode).
+    private var document: ConfigDocument?
+    /// The runtime changes made since the file was loaded or saved, oldest first.
+    public private(set) var unsaved: [String] = []
 
     /// `pluginLog`: the log sink of the plugin with the given name.
+    /// `document`: the one the running configuration was loaded from.
     public init(
-        source: Source, environment: [String: String], engine: ProxyEngine, logger: Logger, metrics: LoomMetrics? = nil,
-        pluginLog: @escaping @Sendable (String) -> @Sendable (String, String) -> Void
+        source: Source, document: ConfigDocument? = nil, environment: [String: String], engine: ProxyEngine, logger: Logger,
+        metrics: LoomMetrics? = nil, pluginLog: @escaping @Sendable (String) -> @Sendable (String, String) -> Void
     ) {
+        self.document = document
         self.metrics = metrics
         executor = EventLoopTaskExecutor(thread.next())
         self.source = source
@@ -57,7 +69,13 @@ public actor ConfigReloader {
     /// (The queue is explicit: an actor lets another call in while this one awaits the
     /// engine, and reloads must not interleave.)
     public nonisolated func reload(trigger: String) async -> Outcome {
-        await withTaskExecutorPreference(executor) { await self.serializedReload(trigger: trigger) }
+        await withTaskExecutorPreference(executor) { await self.serialized(.file, trigger: trigger) }
+    }
+
+    /// Makes `edits` to the running document, in order, and applies the result like a
+    /// reload; nothing changes unless every edit fits and the result is valid.
+    public nonisolated func edit(_ edits: [ConfigDocument.Edit], trigger: String) async -> Outcome {
+        await withTaskExecutorPreference(executor) { await self.serialized(.edits(edits), trigger: trigger) }
     }
 
     /// The reload thread, and the executor that runs this actor and the engine's reload
@@ -65,11 +83,21 @@ public actor ConfigReloader {
     private let thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private nonisolated let executor: EventLoopTaskExecutor
 
-    private func serializedReload(trigger: String) async -> Outcome {
+    /// What a queued reload does: read the file again, or edit the running document.
+    private enum Work: Sendable {
+        case file
+        case edits([ConfigDocument.Edit])
+    }
+
+    private func serialized(_ work: Work, trigger: String) async -> Outcome {
         await enter()
         defer { leave() }
         guard !closed else { return .rejected(["loom is shutting down"]) }
-        let outcome = await perform(trigger: trigger)
+        let outcome: Outcome
+        switch work {
+        case .file: outcome = await reloadFile(trigger: trigger)
+        case .edits(let edits): outcome = await applyEdits(edits, trigger: trigger)
+        }
         metrics?.reloaded(outcome)
         return outcome
     }
@@ -98,12 +126,66 @@ public actor ConfigReloader {
         if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
     }
 
-    private func perform(trigger: String) async -> Outcome {
+    private func reloadFile(trigger: String) async -> Outcome {
         guard case .file(let path) = source else {
             logger.notice("reload: simple mode has no configuration file to read again", metadata: ["trigger": .string(trigger)])
             return .unchanged(generation: generation)
         }
-        let result = ConfigLoader.load(path: path, environment: environment, pluginCheck: PluginLoader.check)
+        let outcome = await install(ConfigLoader.load(path: path, environment: environment, pluginCheck: PluginLoader.check), trigger: trigger)
+        if case .rejected = outcome { return outcome }
+        if !unsaved.isEmpty {
+            logger.warning("reload: the file replaced the runtime changes that were not saved", metadata: [
+                "trigger": .string(trigger), "discarded": .array(unsaved.map { .string($0) }),
+            ])
+            unsaved = []
+        }
+        return outcome
+    }
+
+    private func applyEdits(_ edits: [ConfigDocument.Edit], trigger: String) async -> Outcome {
+        guard var edited = document else { return .rejected(["simple mode has no configuration file to change: run loom with a Loom YAML file"]) }
+        do {
+            for edit in edits { edited = try edited.applying(edit, environment: environment) }
+        } catch {
+            return .rejected([error.description])
+        }
+        let outcome = await install(edited.load(environment: environment, pluginCheck: PluginLoader.check), trigger: trigger)
+        if case .applied = outcome { unsaved += edits.map(\.description) }
+        return outcome
+    }
+
+    /// Writes the running document (with the runtime changes) to `path`, by default the
+    /// configuration file, which is kept as `FILE.bak`; returns the paths written. The
+    /// changes are then saved: a reload of that file keeps them.
+    public nonisolated func save(to path: String? = nil) async throws(SaveError) -> (path: String, backup: String?) {
+        try await withTaskExecutorPreference(executor) { () async throws(SaveError) in try await self.serializedSave(to: path) }
+    }
+
+    private func serializedSave(to target: String?) async throws(SaveError) -> (path: String, backup: String?) {
+        await enter()
+        defer { leave() }
+        guard case .file(let file) = source, let document else { throw SaveError(message: "simple mode has no configuration file to save to") }
+        guard document.dialect == .loomYAML else {
+            throw SaveError(message: "save writes Loom YAML; \(file) is WarpDrive TOML (runtime changes cannot be made to it either)")
+        }
+        let path = target ?? file
+        let text: String
+        do { text = try document.yaml() } catch { throw SaveError(message: "cannot write the configuration as YAML: \(error)") }
+        let backup = try ConfigFileWriter.write(text, to: path, backingUp: path == file)
+        if path == file { unsaved = [] }
+        logger.notice("configuration saved", metadata: ["path": .string(path)])
+        return (path, backup)
+    }
+
+    /// Why `save` wrote nothing.
+    public struct SaveError: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// Validates `result`, loads its plugins and hands it to the engine; the running
+    /// document becomes `result`'s if it is applied.
+    private func install(_ result: ConfigLoadResult, trigger: String) async -> Outcome {
         let errors = result.diagnostics.filter { $0.severity == .error }.map(\.description)
         guard !result.hasFatal, let configuration = result.configuration else {
             logger.error("reload rejected: the configuration has errors; the running one stays", metadata: [
@@ -125,6 +207,7 @@ public actor ConfigReloader {
             for setting in Self.restartOnlySettings(before, configuration) {
                 logger.warning("reload: \(setting) changed, which takes effect at the next restart", metadata: ["trigger": .string(trigger)])
             }
+            if let loaded = result.document { document = loaded }
             guard !changes.isEmpty else {
                 logger.debug("reload: nothing changed", metadata: ["trigger": .string(trigger)])
                 return .unchanged(generation: generation)
@@ -153,6 +236,7 @@ public actor ConfigReloader {
         let listener = { (admin: AdminSettings?) in admin.flatMap { $0.enabled ? "\($0.host ?? "*"):\($0.port)" : nil } }
         if listener(old.admin) != listener(new.admin) { names.append("admin (enabled, address)") }
         if (old.metrics?.enabled ?? true) != (new.metrics?.enabled ?? true) { names.append("metrics.enabled") }
+        if old.control != new.control { names.append("control.socket") }
         return names
     }
 

@@ -114,7 +114,7 @@ final class LoopContext: @unchecked Sendable {
     /// The endpoint for a request to `upstream` (see `EndpointPicker.pick`). `tried` marks
     /// endpoints an earlier attempt of this request used (bit i: endpoint i, for the first
     /// 64). Primaries come first, then backups; among them, endpoints that are available
-    /// (active checks, ejections, breakers) and not tried yet. Only when every available one
+    /// (not drained; active checks, ejections, breakers) and not tried yet. Only when every available one
     /// was tried is one tried again. A half-open breaker admits the request here, and a
     /// warming endpoint (slow start) keeps only its current share of picks.
     func chooseEndpoint(
@@ -132,7 +132,7 @@ final class LoopContext: @unchecked Sendable {
         let health = upstream.health
         var refused: UInt64 = 0  // lost a half-open slot to another loop meanwhile
         func available(_ index: Int) -> Bool {
-            !Self.marked(refused, index) && (health?.isAvailable(index, now: now) ?? true)
+            !Self.marked(refused, index) && upstream.isAvailable(index, now: now)
         }
         // Tiers, in order: untried primaries, untried backups, primaries, backups (each among
         // the available ones).

@@ -59,6 +59,9 @@ public final class ProxySnapshot: Sendable {
         let inFlight: [InFlightCounter]
         /// Whether each endpoint is a backup, parallel to `endpoints`; empty when none is.
         let backups: [Bool]
+        /// Whether each endpoint is drained (never picked), parallel to `endpoints`; empty
+        /// when none is.
+        let draining: [Bool]
         /// Active checks, ejections and breakers; nil when none is configured.
         let health: UpstreamHealth?
         let retryPolicy: RetryPolicy
@@ -85,6 +88,7 @@ public final class ProxySnapshot: Sendable {
                 self.inFlight = picker.strategy.countsInFlight ? config.endpoints.map { _ in InFlightCounter() } : []
             }
             self.backups = config.backups.contains(true) ? config.backups : []
+            self.draining = config.draining.contains(true) ? config.draining : []
             if sameEndpoints, let previous, previous.config.circuitBreaker == config.circuitBreaker,
                 previous.config.outlierDetection == config.outlierDetection, previous.config.health == config.health,
                 previous.config.slowStart == config.slowStart
@@ -119,7 +123,13 @@ public final class ProxySnapshot: Sendable {
 
         /// Whether picks must look at availability, backups or tried endpoints (else the
         /// first pick is the plain strategy).
-        var needsEligibility: Bool { health != nil || !backups.isEmpty }
+        var needsEligibility: Bool { health != nil || !backups.isEmpty || !draining.isEmpty }
+
+        /// Whether endpoint `index` may take a new request (not drained, and available to
+        /// the health state if there is one).
+        func isAvailable(_ index: Int, now: Int64) -> Bool {
+            (draining.isEmpty || !draining[index]) && (health?.isAvailable(index, now: now) ?? true)
+        }
     }
 
     public let configuration: LoomConfiguration

@@ -2,7 +2,7 @@ import ArgumentParser
 import LoomConfig
 import LoomProxy
 
-/// The `loom` command line: `run` (the default), `validate`, `explain`, `plugin` and `version`.
+/// The `loom` command line: `run` (the default), `validate`, `explain`, `plugin`, `ctl` and `version`.
 @main
 struct LoomCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,10 +20,11 @@ struct LoomCommand: AsyncParsableCommand {
               loom validate gateway.yaml
               loom explain --config gateway.yaml GET http://api.example.com/users/42
               loom plugin inspect filter.wasm
+              loom ctl --config gateway.yaml status
               loom version
             """,
         version: LoomVersion.current,
-        subcommands: [Run.self, Validate.self, Explain.self, Plugin.self, Version.self],
+        subcommands: [Run.self, Validate.self, Explain.self, Plugin.self, Ctl.self, Version.self],
         defaultSubcommand: Run.self
     )
 }

@@ -18,7 +18,8 @@ struct Run: AsyncParsableCommand {
             finish for up to server.shutdown_timeout (default 30s), then exits 0. A second \
             signal exits at once. SIGHUP, or a change to the configuration file (unless \
             server.watch_config is false), reloads the configuration without dropping a \
-            request; an invalid one is rejected and the running one stays.
+            request; an invalid one is rejected and the running one stays. With a control \
+            section, `loom ctl` changes the running configuration through its socket.
 
             Examples:
               loom run --config gateway.yaml
@@ -104,8 +105,8 @@ struct Run: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let reloader = ConfigReloader(
-            source: path.map { .file($0) } ?? .environment, environment: environment, engine: engine, logger: logger, metrics: metrics,
-            pluginLog: pluginLog)
+            source: path.map { .file($0) } ?? .environment, document: result.document, environment: environment, engine: engine, logger: logger,
+            metrics: metrics, pluginLog: pluginLog)
         var admin: AdminServer?
         if let settings = configuration.admin, settings.enabled {
             let api = AdminAPI(engine: engine, reloader: path == nil ? nil : reloader, metrics: metrics, version: LoomVersion.current)
@@ -113,6 +114,17 @@ struct Run: AsyncParsableCommand {
                 admin = try await AdminServer.start(settings, api: api, logger: logger)
             } catch {
                 logger.critical("could not start the admin API", metadata: ["error": .string("\(error)")])
+                await engine.shutdown(gracePeriod: .zero)
+                throw ExitCode.failure
+            }
+        }
+        var control: ControlServer?
+        if let settings = configuration.control {
+            do {
+                control = try await ControlServer.start(path: settings.socket, engine: engine, reloader: reloader, version: LoomVersion.current, logger: logger)
+            } catch {
+                logger.critical("could not start the control socket", metadata: ["error": .string("\(error)")])
+                await admin?.stop()
                 await engine.shutdown(gracePeriod: .zero)
                 throw ExitCode.failure
             }
@@ -128,6 +140,7 @@ struct Run: AsyncParsableCommand {
         watcher?.stop()
         hangup.cancel()
         await reloader.close()
+        await control?.stop()
         let grace = engine.store.current.configuration.server.shutdownTimeout
         logger.notice("shutting down", metadata: ["signal": .stringConvertible(signal), "grace": .string("\(grace)")])
         // The admin API answers through the drain (`/ready` is false meanwhile).

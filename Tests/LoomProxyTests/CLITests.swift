@@ -166,6 +166,70 @@ import Testing
             }
         }
     }
+
+    @Test func ctlChangesARunningLoomAndSavesTheChanges() async throws {
+        try await withBackend { backendPort in
+            let port = freeLoopbackPort()
+            let path = try temporaryFile(named: "gateway.yaml", """
+                control:
+                  socket: loom.sock
+                server:
+                  watch_config: false
+                listeners:
+                  - name: http
+                    address: "127.0.0.1:\(port)"
+                upstreams:
+                  - name: app
+                    endpoints: ["127.0.0.1:\(backendPort)", "${SPARE}"]
+                routes:
+                  - id: api
+                    path: /api/*
+                    upstream: app
+                """)
+            let environment = ["SPARE": "127.0.0.1:9"]
+            let loom = try LoomProcess(["run", "--config", path], environment: environment)
+            defer { loom.signal(SIGKILL); _ = loom.waitForExit() }
+            _ = try loom.waitUntilListening()
+            func ctl(_ arguments: String...) throws -> (status: Int32, stdout: String, stderr: String) {
+                try LoomProcess.run(["ctl", "--config", path] + arguments, environment: environment)
+            }
+            let status = try ctl("status")
+            #expect(status.status == 0, "\(status.stderr)")
+            #expect(status.stdout.contains(#""phase" : "serving""#), "\(status.stdout)")
+            // The socket is found through the configuration, or given outright after the subcommand.
+            let socket = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("loom.sock").path
+            #expect(try LoomProcess.run(["ctl", "routes", "--socket", socket]).stdout.contains(#""name" : "api""#))
+
+            let drained = try ctl("drain", "app", "127.0.0.1:9")
+            #expect(drained.status == 0 && drained.stdout.contains(#"drain endpoint 127.0.0.1:9 of upstream \"app\""#), "\(drained)")
+            #expect(drained.stderr == "processing...\n")
+            let added = try ctl("add-route", "{id: hello, path: /hello, respond: {status: 200, body: hi}}", "--position", "0")
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(try RawClient(port: port).sendAndRead("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n").bodyText == "hi")
+
+            let refused = try ctl("add-route", #"{"id": "x", "path": "/x", "upstream": "nowhere"}"#)
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("loom ctl: rejected, the running configuration stays") && refused.stderr.contains("nowhere"), "\(refused.stderr)")
+            #expect(try ctl("weight", "app", "127.0.0.1:9", "0").stderr.contains("1...1000"))
+
+            let saved = try ctl("save")
+            #expect(saved.status == 0, "\(saved.stderr)")
+            let written = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(written.contains("${SPARE}") && written.contains("drain: true") && written.contains("id: hello"), "\(written)")
+            let after = try JSONSerialization.jsonObject(with: Data(try ctl("status").stdout.utf8)) as? [String: Any]
+            #expect((after?["unsaved_changes"] as? [String])?.isEmpty == true)
+        }
+    }
+
+    @Test func ctlWithoutASocketSaysWhereToFindOne() throws {
+        let path = try temporaryFile(named: "gateway.yaml", "routes: []\n")
+        let result = try LoomProcess.run(["ctl", "--config", path, "status"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("has no control section"), "\(result.stderr)")
+        let missing = try LoomProcess.run(["ctl", "status", "--socket", "/nonexistent/loom.sock"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("cannot connect to the control socket /nonexistent/loom.sock"), "\(missing.stderr)")
+    }
 }
 
 extension RawClient {

@@ -244,6 +244,7 @@ final class ReloadFixture: @unchecked Sendable {
     private(set) var engine: ProxyEngine?
     private(set) var reloader: ConfigReloader!
     private(set) var admin: AdminServer?
+    private(set) var control: ControlServer?
     let metrics = LoomMetrics()
     let logs = CapturedLogs()
 
@@ -262,6 +263,7 @@ final class ReloadFixture: @unchecked Sendable {
         var failure: (any Error)?
         do { try await body(fixture) } catch { failure = error }
         await fixture.reloader?.close()
+        await fixture.control?.stop()
         await fixture.engine?.shutdown(gracePeriod: .seconds(1))
         await fixture.admin?.stop()
         for backend in backends { await backend.stop() }
@@ -292,8 +294,9 @@ final class ReloadFixture: @unchecked Sendable {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    func start() async throws {
-        let result = ConfigLoader.load(path: path, environment: [:])
+    /// Starts loom on the file; `environment` expands its `${VAR}`s.
+    func start(environment: [String: String] = [:]) async throws {
+        let result = ConfigLoader.load(path: path, environment: environment)
         let configuration = try #require(result.configuration, "\(result.diagnostics)")
         let logs = self.logs
         let logger = Logger(label: "loom") { _ in CapturingLogHandler(store: logs) }
@@ -303,7 +306,12 @@ final class ReloadFixture: @unchecked Sendable {
             plugins: plugins, metrics: metrics)
         self.engine = engine
         _ = try await engine.start()
-        reloader = ConfigReloader(source: .file(path), environment: [:], engine: engine, logger: logger, metrics: metrics) { _ in { _, _ in } }
+        reloader = ConfigReloader(source: .file(path), document: result.document, environment: environment, engine: engine, logger: logger, metrics: metrics) {
+            _ in { _, _ in }
+        }
+        if let settings = configuration.control {
+            control = try await ControlServer.start(path: settings.socket, engine: engine, reloader: reloader, version: LoomVersion.current, logger: logger)
+        }
         if let settings = configuration.admin {
             let api = AdminAPI(engine: engine, reloader: reloader, metrics: metrics, version: LoomVersion.current)
             admin = try await AdminServer.start(settings, api: api, logger: logger)
