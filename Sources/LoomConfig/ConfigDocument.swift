@@ -12,6 +12,8 @@ import Yams
 public struct ConfigDocument: Sendable {
     public let fileName: String
     public let dialect: ConfigDialect
+    /// The text the document was parsed from (edits do not change it).
+    public let text: String
     var root: ConfigNode
 
     /// Parses `text`; the dialect by `fileName` or content when nil. A syntax error comes
@@ -19,7 +21,7 @@ public struct ConfigDocument: Sendable {
     public static func parse(text: String, fileName: String, dialect: ConfigDialect? = nil) -> Result<ConfigDocument, Diagnostic> {
         let dialect = dialect ?? ConfigLoader.detectDialect(fileName: fileName, text: text)
         let parsed = dialect == .warpDriveTOML ? ConfigNode.parseTOML(text, file: fileName) : ConfigNode.parseYAML(text, file: fileName)
-        return parsed.map { ConfigDocument(fileName: fileName, dialect: dialect, root: $0) }.mapError(\.diagnostic)
+        return parsed.map { ConfigDocument(fileName: fileName, dialect: dialect, text: text, root: $0) }.mapError(\.diagnostic)
     }
 
     /// Expands, decodes and validates the document (see `ConfigLoader`).

@@ -12,16 +12,12 @@ public struct ConfigFragment: Sendable {
 
     /// Strict JSON: the text must be one JSON object. The error says what is wrong.
     public static func parseJSON(_ text: String) -> Result<ConfigFragment, FragmentError> {
-        let data = Data(text.utf8)
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            return .failure(FragmentError(message: "malformed JSON: \(Self.reason(error))"))
+        switch JSONTreeReader.parse(text) {
+        case .failure(let failure): return .failure(FragmentError(message: "malformed JSON: \(failure.message)"))
+        case .success(let node):
+            guard case .map = node.value else { return .failure(FragmentError(message: "expected a JSON object")) }
+            return .success(ConfigFragment(node))
         }
-        guard object is [String: Any] else { return .failure(FragmentError(message: "expected a JSON object")) }
-        // JSON is YAML: the YAML parser gives the same tree with the key order kept.
-        return parseYAML(text).mapError { FragmentError(message: "malformed JSON: \($0.message)") }
     }
 
     /// A YAML (or JSON) document holding a mapping.
@@ -32,12 +28,6 @@ public struct ConfigFragment: Sendable {
             guard case .map = node.value else { return .failure(FragmentError(message: "expected a mapping")) }
             return .success(ConfigFragment(node.withoutLocations()))
         }
-    }
-
-    /// Why JSONSerialization refused the text, without Foundation's error boilerplate.
-    private static func reason(_ error: Error) -> String {
-        let nsError = error as NSError
-        return (nsError.userInfo[NSDebugDescriptionErrorKey] as? String) ?? nsError.localizedDescription
     }
 
     public struct FragmentError: Error, Equatable, CustomStringConvertible {
@@ -106,6 +96,7 @@ public struct ConfigFragment: Sendable {
         case .scalar(let scalar):
             switch scalar.kind {
             case .integer(let value): out += String(value)
+            case .hugeInteger where scalar.text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }): out += scalar.text
             case .float(let value) where value.isFinite: out += String(value)
             case .boolean(let value): out += value ? "true" : "false"
             case .null: out += "null"

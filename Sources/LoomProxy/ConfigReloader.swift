@@ -47,6 +47,10 @@ public actor ConfigReloader {
     private var document: ConfigDocument?
     /// The runtime changes made since the file was loaded or saved, oldest first.
     public private(set) var unsaved: [String] = []
+    /// What the configuration file holds as far as loom knows: the text it last loaded from
+    /// it or wrote to it. A file-watch reload of this text is skipped (it is loom's own
+    /// `save`), and `save` refuses to overwrite any other text (edits loom has not loaded).
+    private var fileText: String?
 
     /// `pluginLog`: the log sink of the plugin with the given name.
     /// `document`: the one the running configuration was loaded from.
@@ -55,6 +59,7 @@ public actor ConfigReloader {
         metrics: LoomMetrics? = nil, pluginLog: @escaping @Sendable (String) -> @Sendable (String, String) -> Void
     ) {
         self.document = document
+        fileText = document?.text
         self.metrics = metrics
         executor = EventLoopTaskExecutor(thread.next())
         self.source = source
@@ -69,13 +74,13 @@ public actor ConfigReloader {
     /// (The queue is explicit: an actor lets another call in while this one awaits the
     /// engine, and reloads must not interleave.)
     public nonisolated func reload(trigger: String) async -> Outcome {
-        await withTaskExecutorPreference(executor) { await self.serialized(.file, trigger: trigger) }
+        await perform(.file, trigger: trigger).outcome
     }
 
-    /// Makes `edits` to the running document, in order, and applies the result like a
-    /// reload; nothing changes unless every edit fits and the result is valid.
-    public nonisolated func edit(_ edits: [ConfigDocument.Edit], trigger: String) async -> Outcome {
-        await withTaskExecutorPreference(executor) { await self.serialized(.edits(edits), trigger: trigger) }
+    /// Does `work` after the work already asked for; returns its outcome with the unsaved
+    /// runtime changes right after it.
+    public nonisolated func perform(_ work: Work, trigger: String) async -> (outcome: Outcome, unsaved: [String]) {
+        await withTaskExecutorPreference(executor) { await self.serialized(work, trigger: trigger) }
     }
 
     /// The reload thread, and the executor that runs this actor and the engine's reload
@@ -83,23 +88,34 @@ public actor ConfigReloader {
     private let thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private nonisolated let executor: EventLoopTaskExecutor
 
-    /// What a queued reload does: read the file again, or edit the running document.
-    private enum Work: Sendable {
+    /// What a queued reload does.
+    public enum Work: Sendable {
+        /// Read the file again (the file wins over unsaved runtime changes).
         case file
+        /// Read the file again if its text is not what loom last read or wrote (the file
+        /// watch: loom's own `save` is no reason to drop the changes made since).
+        case fileIfChanged
+        /// Make these edits to the running document, in order, and apply the result like a
+        /// reload; nothing changes unless every edit fits and the result is valid.
         case edits([ConfigDocument.Edit])
     }
 
-    private func serialized(_ work: Work, trigger: String) async -> Outcome {
+    private func serialized(_ work: Work, trigger: String) async -> (outcome: Outcome, unsaved: [String]) {
         await enter()
         defer { leave() }
-        guard !closed else { return .rejected(["loom is shutting down"]) }
+        guard !closed else { return (.rejected(["loom is shutting down"]), unsaved) }
         let outcome: Outcome
         switch work {
         case .file: outcome = await reloadFile(trigger: trigger)
+        case .fileIfChanged:
+            if case .file(let path) = source, let known = fileText, (try? String(contentsOfFile: path, encoding: .utf8)) == known {
+                return (.unchanged(generation: generation), unsaved)
+            }
+            outcome = await reloadFile(trigger: trigger)
         case .edits(let edits): outcome = await applyEdits(edits, trigger: trigger)
         }
         metrics?.reloaded(outcome)
-        return outcome
+        return (outcome, unsaved)
     }
 
     /// Refuses reloads from now on, after waiting for the one running (shutdown calls this
@@ -131,8 +147,10 @@ public actor ConfigReloader {
             logger.notice("reload: simple mode has no configuration file to read again", metadata: ["trigger": .string(trigger)])
             return .unchanged(generation: generation)
         }
-        let outcome = await install(ConfigLoader.load(path: path, environment: environment, pluginCheck: PluginLoader.check), trigger: trigger)
+        let result = ConfigLoader.load(path: path, environment: environment, pluginCheck: PluginLoader.check)
+        let outcome = await install(result, trigger: trigger)
         if case .rejected = outcome { return outcome }
+        fileText = result.document?.text
         if !unsaved.isEmpty {
             logger.warning("reload: the file replaced the runtime changes that were not saved", metadata: [
                 "trigger": .string(trigger), "discarded": .array(unsaved.map { .string($0) }),
@@ -149,8 +167,14 @@ public actor ConfigReloader {
         } catch {
             return .rejected([error.description])
         }
+        let before = try? document?.yaml()
         let outcome = await install(edited.load(environment: environment, pluginCheck: PluginLoader.check), trigger: trigger)
-        if case .applied = outcome { unsaved += edits.map(\.description) }
+        // Unsaved when the document differs from the file's, even if the running
+        // configuration did not change (a weight written `${W}` set to W's value).
+        switch outcome {
+        case .rejected: break
+        case .applied, .unchanged: if (try? edited.yaml()) != before { unsaved += edits.map(\.description) }
+        }
         return outcome
     }
 
@@ -168,11 +192,22 @@ public actor ConfigReloader {
         guard document.dialect == .loomYAML else {
             throw SaveError(message: "save writes Loom YAML; \(file) is WarpDrive TOML (runtime changes cannot be made to it either)")
         }
-        let path = target ?? file
+        // The file however named (another spelling, a link) is the file: saved as such.
+        let overwritesFile = target.map { ConfigFileWriter.sameFile($0, file) } ?? true
+        let path = overwritesFile ? file : target ?? file
+        if overwritesFile, let fileText, (try? String(contentsOfFile: file, encoding: .utf8)) != fileText {
+            throw SaveError(message: """
+                \(file) has changed since loom last read it (edited, or a reload of it was refused): \
+                reload it first (its contents then replace the unsaved runtime changes), or save to another path
+                """)
+        }
         let text: String
         do { text = try document.yaml() } catch { throw SaveError(message: "cannot write the configuration as YAML: \(error)") }
-        let backup = try ConfigFileWriter.write(text, to: path, backingUp: path == file)
-        if path == file { unsaved = [] }
+        let backup = try ConfigFileWriter.write(text, to: path, backingUp: overwritesFile)
+        if overwritesFile {
+            unsaved = []
+            fileText = text
+        }
         logger.notice("configuration saved", metadata: ["path": .string(path)])
         return (path, backup)
     }

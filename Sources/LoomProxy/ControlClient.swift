@@ -18,21 +18,9 @@ public final class ControlClient {
     public init(path: String, timeout: Duration = .seconds(60)) throws(Failure) {
         descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure(description: "cannot create a socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        if let error = Self.connect(descriptor, to: path) {
             close(descriptor)
-            throw Failure(description: "socket path \(path) is too long")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw Failure(description: "cannot connect to the control socket \(path): \(reason)")
+            throw Failure(description: "cannot connect to the control socket \(path): \(String(cString: strerror(error)))")
         }
         let seconds = timeout.components.seconds
         var limit = timeval(tv_sec: Int(seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
@@ -41,6 +29,28 @@ public final class ControlClient {
 
     deinit {
         close(descriptor)
+    }
+
+    /// Connects `descriptor` to the unix socket at `path`: nil, or the `errno` of the failure.
+    private static func connect(_ descriptor: Int32, to path: String) -> Int32? {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return ENAMETOOLONG }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0 ? nil : errno
+    }
+
+    /// Whether something listens at `path`: nil when a connection was accepted (and closed at
+    /// once), else the `errno` of the attempt (`ECONNREFUSED`: a socket file nobody serves).
+    static func connectError(_ path: String) -> Int32? {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return errno }
+        defer { close(descriptor) }
+        return connect(descriptor, to: path)
     }
 
     /// Sends one request line (a newline is added).
@@ -78,7 +88,8 @@ public final class ControlClient {
     public func request(_ line: String, processing: (String) -> Void = { _ in }) throws(Failure) -> String {
         try send(line)
         while let answer = try readLine() {
-            guard answer.contains(#""status":"processing""#) else { return answer }
+            let object = (try? JSONSerialization.jsonObject(with: Data(answer.utf8))) as? [String: Any]
+            guard object?["status"] as? String == "processing" else { return answer }
             processing(answer)
         }
         throw Failure(description: "loom closed the connection without answering")

@@ -25,6 +25,14 @@ enum ControlID: Sendable, Equatable {
         case .integer(let number): number
         }
     }
+
+    /// The id as JSON text.
+    var jsonText: String {
+        switch self {
+        case .string(let text): ConfigFragment.quoted(text)
+        case .integer(let number): String(number)
+        }
+    }
 }
 
 enum ControlCommand: Sendable {

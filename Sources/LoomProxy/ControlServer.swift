@@ -19,6 +19,8 @@ public final class ControlServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
     private let answering: NIOLockedValueBox<Int>
+    /// The socket file's identity, so `stop` never removes a file that replaced it.
+    private let identity: FileIdentity?
     public let path: String
 
     private init(group: MultiThreadedEventLoopGroup, channel: Channel, path: String, answering: NIOLockedValueBox<Int>) {
@@ -26,6 +28,7 @@ public final class ControlServer: Sendable {
         self.channel = channel
         self.path = path
         self.answering = answering
+        identity = FileIdentity(path)
     }
 
     /// Why the socket could not be opened.
@@ -44,6 +47,9 @@ public final class ControlServer: Sendable {
         let answering = NIOLockedValueBox(0)
         let bootstrap = ServerBootstrap(group: group)
             .childChannelOption(.autoRead, value: false)
+            // A client that sends its requests and shuts down its side (`socat`, `nc -N`)
+            // still gets every answer; the connection closes once they are written.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ControlConnectionHandler(service: service, executor: executor, owner: owner, answering: answering))
@@ -75,7 +81,7 @@ public final class ControlServer: Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         try? await group.shutdownGracefully()
-        unlink(path)
+        if let identity, FileIdentity(path) == identity { unlink(path) }
     }
 
     private static func removeStaleSocket(at path: String) throws {
@@ -84,27 +90,26 @@ public final class ControlServer: Sendable {
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw StartError(description: "\(path) exists and is not a socket (loom will not replace it)")
         }
-        guard !ControlClientSocket.accepts(path) else {
-            throw StartError(description: "\(path) is in use: another process is listening there")
+        // Only a refused connection proves nobody listens; any other failure (such as another
+        // user's socket we may not connect to) leaves the file alone.
+        switch ControlClient.connectError(path) {
+        case ECONNREFUSED?: unlink(path)
+        case nil: throw StartError(description: "\(path) is in use: another process is listening there")
+        case let error?: throw StartError(description: "\(path) exists and cannot be checked (\(String(cString: strerror(error)))): remove it if no loom uses it")
         }
-        unlink(path)
     }
 }
 
-/// Whether a unix socket has a listener (a connection attempt, closed at once).
-enum ControlClientSocket {
-    static func accepts(_ path: String) -> Bool {
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
+/// A file's device and inode.
+struct FileIdentity: Equatable {
+    var device: UInt64
+    var inode: UInt64
+
+    init?(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }
 
@@ -132,10 +137,15 @@ private final class ControlConnectionHandler: ChannelDuplexHandler, @unchecked S
     /// Answers in progress on every connection (`stop` waits for them).
     private let answering: NIOLockedValueBox<Int>
     private var buffer = ByteBuffer()
+    /// Requests read but not answered yet: at most one read's worth (the next read waits
+    /// until they are answered), or what a half-closed client left in the socket buffer.
     private var lines: [String] = []
     private var busy = false
     private var authorized = false
     private var closing = false
+    /// The client shut down its side: answer what was sent, then close.
+    private var inputClosed = false
+    private var lastWrite: EventLoopFuture<Void>?
 
     init(service: ControlService, executor: EventLoopTaskExecutor, owner: uid_t, answering: NIOLockedValueBox<Int>) {
         self.service = service
@@ -164,9 +174,8 @@ private final class ControlConnectionHandler: ChannelDuplexHandler, @unchecked S
     }
 
     private func refuse(_ context: ChannelHandlerContext, _ message: String) {
-        closing = true
         send(ControlService.encode(id: nil, ["status": "error", "error": message]), context: context)
-        context.close(promise: nil)
+        closeAfterWrites(context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -177,10 +186,12 @@ private final class ControlConnectionHandler: ChannelDuplexHandler, @unchecked S
             let length = newline - buffer.readerIndex
             // A whole line that arrived in one read is held to the limit as well.
             guard length <= Self.maxLine else { return refuse(context, "request line longer than \(Self.maxLine) bytes") }
-            var line = buffer.readString(length: length) ?? ""
+            let bytes = buffer.readBytes(length: length) ?? []
             buffer.moveReaderIndex(forwardBy: 1)
+            guard var line = String(validating: bytes, as: UTF8.self) else { return refuse(context, "a request line is not valid UTF-8") }
             if line.hasSuffix("\r") { line.removeLast() }
-            if !line.allSatisfy(\.isWhitespace) { lines.append(line) }
+            if line.allSatisfy(\.isWhitespace) { continue }
+            lines.append(line)
         }
         buffer.discardReadBytes()
         if buffer.readableBytes > Self.maxLine {
@@ -192,11 +203,30 @@ private final class ControlConnectionHandler: ChannelDuplexHandler, @unchecked S
         answerNext(context)
     }
 
-    /// Answers the next queued line, or reads more when none is left.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            answerNext(context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        answerNext(context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Answers the next queued line; with none left, reads more (or, once the client has
+    /// shut down its side, closes). Nothing happens while the client does not read what was
+    /// written, so answers never pile up in memory.
     private func answerNext(_ context: ChannelHandlerContext) {
-        guard !busy, !closing else { return }
+        guard !busy, !closing, context.channel.isWritable else { return }
         guard !lines.isEmpty else {
-            context.read()
+            if inputClosed {
+                closeAfterWrites(context)
+            } else {
+                context.read()
+            }
             return
         }
         busy = true
@@ -226,7 +256,15 @@ private final class ControlConnectionHandler: ChannelDuplexHandler, @unchecked S
         var out = context.channel.allocator.buffer(capacity: line.utf8.count + 1)
         out.writeString(line)
         out.writeInteger(UInt8(ascii: "\n"))
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        lastWrite = context.writeAndFlush(wrapOutboundOut(out))
+    }
+
+    /// Closes the connection once everything written so far has gone out.
+    private func closeAfterWrites(_ context: ChannelHandlerContext) {
+        closing = true
+        guard let lastWrite else { return context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        lastWrite.whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -57,9 +57,9 @@ final class ControlService: Sendable {
             }
             return .success(["upstream": name, "endpoints": upstream["endpoints"] ?? []])
         case .edit(let edit):
-            return await outcome(reloader.edit([edit], trigger: "control socket"))
+            return Self.result(await reloader.perform(.edits([edit]), trigger: "control socket"))
         case .reload:
-            return await outcome(reloader.reload(trigger: "control socket"))
+            return Self.result(await reloader.perform(.file, trigger: "control socket"))
         case .dump:
             return .success(["generation": await reloader.generation, "config": ConfigDump.tree(engine.store.current.configuration)])
         case .save(let path):
@@ -74,9 +74,9 @@ final class ControlService: Sendable {
         }
     }
 
-    private func outcome(_ outcome: ConfigReloader.Outcome) async -> Result<[String: Any], Failure> {
-        let unsaved = await reloader.unsaved
-        switch outcome {
+    private static func result(_ done: (outcome: ConfigReloader.Outcome, unsaved: [String])) -> Result<[String: Any], Failure> {
+        let unsaved = done.unsaved
+        switch done.outcome {
         case .applied(let generation, let changes):
             return .success(["applied": true, "generation": generation, "changes": changes.map(\.description), "unsaved_changes": unsaved])
         case .unchanged(let generation):
@@ -94,7 +94,8 @@ final class ControlService: Sendable {
         object["version"] = ControlRequest.version
         if let id { object["id"] = id.json }
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            return #"{"error":"the answer could not be encoded","status":"error","version":1}"#
+            let id = id.map { #","id":"# + $0.jsonText } ?? ""
+            return #"{"error":"the answer could not be encoded","status":"error","version":1"# + id + "}"
         }
         return String(decoding: data, as: UTF8.self)
     }

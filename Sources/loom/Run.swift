@@ -133,7 +133,7 @@ struct Run: AsyncParsableCommand {
         var watcher: ConfigFileWatcher?
         if let path, configuration.server.watchConfig {
             watcher = ConfigFileWatcher(path: path, interval: configuration.server.watchInterval, since: loadedSignature) {
-                _ = await reloader.reload(trigger: "file change")
+                _ = await reloader.perform(.fileIfChanged, trigger: "file change")
             }
         }
         let signal = await signals.first()

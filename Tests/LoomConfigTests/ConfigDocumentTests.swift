@@ -160,6 +160,32 @@ import Testing
         #expect(ConfigFragment.parseYAML("id: x\npath: /x").map(\.keys) == .success(["id", "path"]))
         #expect(ConfigFragment.parseYAML("- a").failureMessage == "expected a mapping")
     }
+
+    @Test func jsonIsReadExactlyAsWritten() throws {
+        // What a YAML parser would fold or refuse: U+0085 and U+2028 raw, escaped surrogate
+        // pairs, tabs between tokens.
+        let fragment = try Self.route("\t{\"a\": \"x\u{85}y \u{2028} z\", \"b\": \"\\ud83d\\ude00\\u00e9\\/\\n\", \"c\": [-0.5e2, 12345678901234567890, null, false]}")
+        #expect(fragment["a"]?.string == "x\u{85}y \u{2028} z")
+        #expect(fragment["b"]?.string == "😀é/\n")
+        #expect(fragment.json == #"{"a":"x\#u{85}y \#u{2028} z","b":"😀é/\n","c":[-50.0,12345678901234567890,null,false]}"#)
+        let failures: [(String, String)] = [
+            (#"{"a": 1,}"#, "expected a string key at byte 8"),
+            (#"{"a": 1, "a": 2}"#, #"duplicate key "a""#),
+            (#"{"a": "\ud83d"}"#, "unpaired surrogate"),
+            (#"{"a": "\x"}"#, "invalid escape at byte 8"),
+            ("{\"a\": \"line\nbreak\"}", "control character in a string"),
+            (#"{"a": 01}"#, "invalid number"),
+            (#"{"a": 1e999}"#, "number out of range"),
+            (#"{"a": tru}"#, "unexpected character"),
+            (#"{"a": 1} x"#, "unexpected text after the value"),
+            (#"{"a": "open"#, "unterminated string"),
+            (String(repeating: "[", count: 100), "nested more than 64 levels deep"),
+        ]
+        for (text, expected) in failures {
+            let message = ConfigFragment.parseJSON(text).failureMessage ?? "parsed"
+            #expect(message.hasPrefix("malformed JSON: ") && message.contains(expected), "\(text) → \(message)")
+        }
+    }
 }
 
 extension Result where Failure == ConfigFragment.FragmentError {

@@ -35,9 +35,20 @@ import Glibc
         let link = directory.appendingPathComponent("link.yaml").path
         try "old\n".write(toFile: real, atomically: false, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
-        #expect(try ConfigFileWriter.write("new\n", to: link, backingUp: false) == nil)
+        #expect(try ConfigFileWriter.write("new\n", to: link, backingUp: true) == link + ".bak")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == real)
         #expect(try String(contentsOfFile: real, encoding: .utf8) == "new\n")
+        // The backup holds the old contents, not a link to the new ones.
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link + ".bak")) == nil)
+        #expect(try String(contentsOfFile: link + ".bak", encoding: .utf8) == "old\n")
+        #expect(ConfigFileWriter.sameFile(link, real) && !ConfigFileWriter.sameFile(link + ".bak", real))
+    }
+
+    @Test func aNewFileIsReadableByItsOwnerOnly() throws {
+        let path = try Self.directory().appendingPathComponent("copy.yaml").path
+        #expect(try ConfigFileWriter.write("token: x\n", to: path, backingUp: true) == nil)
+        var info = stat()
+        #expect(stat(path, &info) == 0 && info.st_mode & 0o7777 == 0o600)
     }
 
     @Test func anUnwritableDirectoryIsAnErrorThatNamesThePath() throws {

@@ -173,6 +173,78 @@ extension ProxyE2E {
             }
         }
 
+        /// Connects to `path`, sends `bytes`, shuts down the sending side (as `socat` and
+        /// `nc -N` do) and returns every line loom writes until it closes the connection.
+        static func sendAndShutDown(_ path: String, _ bytes: [UInt8]) throws -> [String] {
+            let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(descriptor) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            try #require(connected == 0)
+            var limit = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            try #require(bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count)
+            shutdown(descriptor, Int32(SHUT_WR))
+            var received: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                try #require(count >= 0, "no end of stream from loom within 10 s")
+                if count == 0 { break }
+                received += chunk[..<count]
+            }
+            return String(decoding: received, as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+
+        @Test func aClientThatShutsDownItsSideGetsEveryAnswerAndInvalidUTF8IsRefused() async throws {
+            try await Self.withControl(backends: 1) { fixture in
+                let path = try #require(fixture.control?.path)
+                let requests = #"{"id": 1, "command": "add_route", "route": {"id": "late", "path": "/late", "upstream": "app"}}"# + "\n" + #"{"id": 2, "command": "status"}"# + "\n"
+                let answers = try Self.sendAndShutDown(path, Array(requests.utf8))
+                #expect(answers.count == 3, "\(answers)")
+                #expect(answers.first?.contains(#""status":"processing""#) == true)
+                #expect(answers.dropFirst().allSatisfy { $0.contains(#""status":"ok""#) }, "\(answers)")
+                #expect(try fixture.get("/late").status == 200)
+
+                let invalid = try Self.sendAndShutDown(path, Array(#"{"command": "remove_route", "name": "late"#.utf8) + [0xFF, 0x22, 0x7D, 0x0A])
+                #expect(invalid == [#"{"error":"a request line is not valid UTF-8","status":"error","version":1}"#])
+                #expect(try fixture.get("/late").status == 200)
+            }
+        }
+
+        @Test func saveNeverOverwritesEditsLoomHasNotLoadedAndItsOwnWriteIsNoReasonToReload() async throws {
+            try await Self.withControl(backends: 2) { fixture in
+                let b = "127.0.0.1:\(fixture.backends[1].port)"
+                _ = try Self.ok(fixture, #"{"command": "add_endpoint", "upstream": "app", "address": "\#(b)"}"#)
+                _ = try Self.ok(fixture, #"{"command": "save"}"#)
+                // The file watch sees loom's own write: the changes made since stay.
+                _ = try Self.ok(fixture, #"{"command": "drain_endpoint", "upstream": "app", "address": "\#(b)"}"#)
+                let watched = await fixture.reloader.perform(.fileIfChanged, trigger: "file change")
+                #expect(watched.unsaved == ["drain endpoint \(b) of upstream \"app\""])
+                #expect(fixture.engine?.store.current.configuration.upstreams[0].draining == [false, true])
+                // An edit loom has not loaded is not overwritten.
+                let edited = try String(contentsOfFile: fixture.path, encoding: .utf8) + "# edited by hand\n"
+                try edited.write(toFile: fixture.path, atomically: true, encoding: .utf8)
+                #expect(try Self.error(fixture, #"{"command": "save"}"#).contains("has changed since loom last read it"))
+                #expect(try String(contentsOfFile: fixture.path, encoding: .utf8) == edited)
+                // Once it is loaded (which drops the unsaved drain), save works again.
+                _ = try Self.ok(fixture, #"{"command": "reload"}"#)
+                #expect(fixture.engine?.store.current.configuration.upstreams[0].draining == [false, false])
+                // The file named another way is still the file: backed up, unsaved cleared.
+                _ = try Self.ok(fixture, #"{"command": "set_weight", "upstream": "app", "address": "\#(b)", "weight": 2}"#)
+                let link = fixture.directory.appendingPathComponent("link.yaml").path
+                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: fixture.path)
+                let saved = try Self.ok(fixture, #"{"command": "save", "path": "\#(link)"}"#)
+                #expect(saved["path"] as? String == fixture.path && saved["backup"] as? String == fixture.path + ".bak")
+                #expect((try Self.ok(fixture, #"{"command": "status"}"#)["unsaved_changes"] as? [String])?.isEmpty == true)
+                #expect(try String(contentsOfFile: fixture.path, encoding: .utf8).contains("weight: 2"))
+            }
+        }
+
         @Test func concurrentClientsAllGetTheirAnswers() async throws {
             try await Self.withControl(backends: 1) { fixture in
                 let path = try #require(fixture.control?.path)
@@ -207,7 +279,7 @@ extension ProxyE2E {
                 #expect(stat(path, &info) == 0)
                 #expect(info.st_mode & 0o777 == 0o600)
                 // `nobody` is refused by the file mode...
-                let script = "import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect('\(path)')\n    s.sendall(b'{\"command\": \"status\"}\\n')\n    print(s.makefile().readline().strip())\nexcept PermissionError:\n    print('EACCES')\n"
+                let script = "import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect('\(path)')\n    print(s.makefile().readline().strip())\nexcept PermissionError:\n    print('EACCES')\n"
                 func asNobody() throws -> String {
                     let process = Process()
                     process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
@@ -219,7 +291,8 @@ extension ProxyE2E {
                     return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 }
                 #expect(try asNobody() == "EACCES")
-                // ...and by its credentials when the mode was loosened by hand.
+                // ...and by its credentials when the mode was loosened by hand (told so before
+                // it can send anything).
                 chmod(path, 0o666)
                 let refused = try asNobody()
                 #expect(refused.contains("permission denied: uid 65534"), "\(refused)")
