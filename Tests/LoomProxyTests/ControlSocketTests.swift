@@ -365,6 +365,21 @@ extension ProxyE2E {
             }
         }
 
+        @Test func anEditThatChangesOnlyTheFileIsStillUnsaved() async throws {
+            try await Self.withControl(backends: 1, environment: ["W": "2"]) { fixture in
+                let a = "127.0.0.1:\(fixture.backends[0].port)"
+                let text = try String(contentsOfFile: fixture.path, encoding: .utf8)
+                try text.replacingOccurrences(of: "endpoints: [\"\(a)\"]", with: "endpoints: [{address: \"\(a)\", weight: \"${W}\"}]")
+                    .write(toFile: fixture.path, atomically: true, encoding: .utf8)
+                #expect(try Self.ok(fixture, #"{"command": "reload"}"#)["applied"] as? Bool == true)
+                // The running weight is already 2: nothing to apply, but `${W}` became 2 in
+                // the document, which a save would write.
+                let same = try Self.ok(fixture, #"{"command": "set_weight", "upstream": "app", "address": "\#(a)", "weight": 2}"#)
+                #expect(same["applied"] as? Bool == false)
+                #expect(same["unsaved_changes"] as? [String] == ["set the weight of endpoint \(a) of upstream \"app\" to 2"])
+            }
+        }
+
         @Test(.timeLimit(.minutes(1)))
         func hundredChangesUnderLoadFailNoRequest() async throws {
             try await Self.withControl { fixture in
