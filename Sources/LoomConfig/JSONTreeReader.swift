@@ -73,52 +73,45 @@ struct JSONTreeReader {
     }
 
     private mutating func object(depth: Int) throws(Failure) -> ConfigNode {
-        guard depth <= Self.maxDepth else { throw failure("nested more than \(Self.maxDepth) levels deep") }
-        index += 1
         var entries: [ConfigNode.Entry] = []
-        skipWhitespace()
-        if current == UInt8(ascii: "}") {
-            index += 1
-            return ConfigNode(.map(entries), at: nil)
+        try elements(closedBy: UInt8(ascii: "}"), depth: depth) { reader throws(Failure) in
+            guard reader.current == UInt8(ascii: "\"") else { throw reader.failure("expected a string key") }
+            let key = try reader.string()
+            guard !entries.contains(where: { $0.key == key }) else { throw reader.failure("duplicate key \"\(key)\"") }
+            reader.skipWhitespace()
+            try reader.expect(UInt8(ascii: ":"))
+            reader.skipWhitespace()
+            entries.append(ConfigNode.Entry(key: key, keyLocation: nil, value: try reader.value(depth: depth)))
         }
-        while true {
-            skipWhitespace()
-            guard current == UInt8(ascii: "\"") else { throw failure("expected a string key") }
-            let key = try string()
-            guard !entries.contains(where: { $0.key == key }) else { throw failure("duplicate key \"\(key)\"") }
-            skipWhitespace()
-            try expect(UInt8(ascii: ":"))
-            skipWhitespace()
-            entries.append(ConfigNode.Entry(key: key, keyLocation: nil, value: try value(depth: depth)))
-            skipWhitespace()
-            if current == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            try expect(UInt8(ascii: "}"))
-            return ConfigNode(.map(entries), at: nil)
-        }
+        return ConfigNode(.map(entries), at: nil)
     }
 
     private mutating func array(depth: Int) throws(Failure) -> ConfigNode {
+        var elements: [ConfigNode] = []
+        try self.elements(closedBy: UInt8(ascii: "]"), depth: depth) { reader throws(Failure) in
+            elements.append(try reader.value(depth: depth))
+        }
+        return ConfigNode(.sequence(elements), at: nil)
+    }
+
+    /// Reads the comma-separated elements of an object or array (the opening bracket is
+    /// `current`) through `element`, up to and including `close`.
+    private mutating func elements(
+        closedBy close: UInt8, depth: Int, _ element: (inout JSONTreeReader) throws(Failure) -> Void
+    ) throws(Failure) {
         guard depth <= Self.maxDepth else { throw failure("nested more than \(Self.maxDepth) levels deep") }
         index += 1
-        var elements: [ConfigNode] = []
         skipWhitespace()
-        if current == UInt8(ascii: "]") {
+        if current == close {
             index += 1
-            return ConfigNode(.sequence(elements), at: nil)
+            return
         }
         while true {
             skipWhitespace()
-            elements.append(try value(depth: depth))
+            try element(&self)
             skipWhitespace()
-            if current == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            try expect(UInt8(ascii: "]"))
-            return ConfigNode(.sequence(elements), at: nil)
+            guard current == UInt8(ascii: ",") else { return try expect(close) }
+            index += 1
         }
     }
 

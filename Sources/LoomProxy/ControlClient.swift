@@ -10,6 +10,9 @@ public final class ControlClient {
     private let descriptor: Int32
     private var pending: [UInt8] = []
 
+    /// The protocol version this loom speaks (requests carry it as `version`).
+    public static let protocolVersion = ControlRequest.version
+
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }

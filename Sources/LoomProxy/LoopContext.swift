@@ -114,8 +114,8 @@ final class LoopContext: @unchecked Sendable {
     /// The endpoint for a request to `upstream` (see `EndpointPicker.pick`). `tried` marks
     /// endpoints an earlier attempt of this request used (bit i: endpoint i, for the first
     /// 64). Primaries come first, then backups; among them, endpoints that are available
-    /// (not drained; active checks, ejections, breakers) and not tried yet. Only when every available one
-    /// was tried is one tried again. A half-open breaker admits the request here, and a
+    /// (not drained; active checks, ejections, breakers) and not tried yet. Only when every
+    /// available one was tried is one tried again. A half-open breaker admits the request here, and a
     /// warming endpoint (slow start) keeps only its current share of picks.
     func chooseEndpoint(
         of upstream: ProxySnapshot.Upstream, state: LoopUpstreamState, head: HTTPRequestHead, path: String, clientIP: String?, tried: UInt64 = 0

@@ -70,7 +70,7 @@ struct Ctl: ParsableCommand {
 
         /// Sends one request made of `arguments` (JSON texts by key) and prints the result.
         func send(_ command: String, _ arguments: [(String, String)] = []) throws {
-            let fields = [("version", "\(1)"), ("command", ConfigFragment.quoted(command))] + arguments
+            let fields = [("version", "\(ControlClient.protocolVersion)"), ("command", ConfigFragment.quoted(command))] + arguments
             try send(line: "{" + fields.map { "\(ConfigFragment.quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}")
         }
 

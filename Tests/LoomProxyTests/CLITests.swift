@@ -199,6 +199,12 @@ import Testing
             // The socket is found through the configuration, or given outright after the subcommand.
             let socket = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("loom.sock").path
             #expect(try LoomProcess.run(["ctl", "routes", "--socket", socket]).stdout.contains(#""name" : "api""#))
+            #expect(try LoomProcess.run(["ctl", "upstreams"], environment: ["LOOM_CONTROL_SOCKET": socket]).stdout.contains(#""name" : "app""#))
+            // A definition from a YAML file, and a raw request line.
+            let upstream = try temporaryFile(named: "other.yaml", "name: other\nendpoints: [\"127.0.0.1:\(backendPort)\"]\n")
+            #expect(try ctl("add-upstream", "--file", upstream).status == 0)
+            let raw = try ctl("send", #"{"command": "list_endpoints", "upstream": "other"}"#)
+            #expect(raw.status == 0 && raw.stdout.contains(#""address" : "127.0.0.1:\#(backendPort)""#), "\(raw)")
 
             let drained = try ctl("drain", "app", "127.0.0.1:9")
             #expect(drained.status == 0 && drained.stdout.contains(#"drain endpoint 127.0.0.1:9 of upstream \"app\""#), "\(drained)")
