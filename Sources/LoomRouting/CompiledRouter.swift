@@ -112,18 +112,36 @@ public struct CompiledRouter: Sendable {
     }
 
     func lookup<Headers: RouteHeaders>(method: String, host: String?, path: String, query: Substring?, headers: Headers) -> RouteOutcome {
-        // The walk itself is not generic: the headers and query are only read through this
-        // closure (a literal at each call, so its context stays on the stack), for the few
-        // routes that have conditions.
-        var search = Search(method: method, collecting: false)
-        walkBuckets(host: host, path: path, &search) { conditions[Int($0)].hold(headers: headers, query: query) }
+        // The walk itself is not generic and its state is plain values: the headers, query and
+        // method string are only reached through this closure (a literal at each call, so its
+        // context stays on the stack), for the routes that need them.
+        let methodBit = KnownMethod.bit(method)
+        var search = Search(methodBit: methodBit, collecting: false)
+        walkBuckets(host: host, path: path, &search) { route, question in
+            answer(question, route: route, method: method, query: query, headers: headers, allowed: nil)
+        }
         if search.best != .max {
             return .matched(Int(search.best), search.bestCaptures)
         }
-        search = Search(method: method, collecting: true)
-        walkBuckets(host: host, path: path, &search) { conditions[Int($0)].hold(headers: headers, query: query) }
-        if search.allowed.isEmpty { return .notFound }
-        return .methodNotAllowed(allowed: Array(Set(search.allowed)).sorted())
+        var allowed: [String] = []
+        search = Search(methodBit: methodBit, collecting: true)
+        walkBuckets(host: host, path: path, &search) { route, question in
+            answer(question, route: route, method: method, query: query, headers: headers, allowed: &allowed)
+        }
+        if allowed.isEmpty { return .notFound }
+        return .methodNotAllowed(allowed: Array(Set(allowed)).sorted())
+    }
+
+    private func answer<Headers: RouteHeaders>(
+        _ question: RouteQuestion, route: Int32, method: String, query: Substring?, headers: Headers, allowed: UnsafeMutablePointer<[String]>?
+    ) -> Bool {
+        switch question {
+        case .conditionsHold: return conditions[Int(route)].hold(headers: headers, query: query)
+        case .listsMethod: return methods[Int(route)]?.contains(method) == true
+        case .recordMethods:
+            allowed?.pointee += methods[Int(route)] ?? []
+            return true
+        }
     }
 
     /// A request without header or query conditions to check.
@@ -131,11 +149,20 @@ public struct CompiledRouter: Sendable {
         match(method: method, host: host, path: path, query: query, headers: HeaderList())
     }
 
-    /// Whether a route's header and query conditions hold for the request being matched.
-    private typealias ConditionsHold = (Int32) -> Bool
+    /// What the walk asks about a route beyond its path, host and method bits: the cases that
+    /// need the request's strings, kept out of its state so that the state holds no references.
+    private enum RouteQuestion {
+        /// Whether the route's header and query conditions hold.
+        case conditionsHold
+        /// Whether the route lists the request's method (one outside `KnownMethod`).
+        case listsMethod
+        /// The 405 pass: note the methods of a route that matches all but the method.
+        case recordMethods
+    }
+
+    private typealias AskRoute = (Int32, RouteQuestion) -> Bool
 
     private struct Search {
-        let method: String
         /// `KnownMethod.bit(method)`: 0 for a method outside the known set.
         let methodBit: UInt16
         /// The 405 pass: record the methods of routes that match all but the method.
@@ -143,44 +170,42 @@ public struct CompiledRouter: Sendable {
         var best = Int32.max
         var bestCaptures = PathCaptures()
         var captures = PathCaptures()
-        var allowed: [String] = []
 
-        init(method: String, collecting: Bool) {
-            self.method = method
-            self.methodBit = KnownMethod.bit(method)
+        init(methodBit: UInt16, collecting: Bool) {
+            self.methodBit = methodBit
             self.collecting = collecting
         }
     }
 
-    private func walkBuckets(host: String?, path: String, _ search: inout Search, _ conditionsHold: ConditionsHold) {
+    private func walkBuckets(host: String?, path: String, _ search: inout Search, _ ask: AskRoute) {
         let storage = storage
         withContiguousUTF8(path) { path in
             guard let host else {
-                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search, conditionsHold) }
-                if !regexRoutes.isEmpty { tryRegexRoutes(path, host: nil, &search, conditionsHold) }
+                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search, ask) }
+                if !regexRoutes.isEmpty { tryRegexRoutes(path, host: nil, &search, ask) }
                 return
             }
             withContiguousUTF8(host) { host in
-                let bare = UnsafeBufferPointer(rebasing: host[Self.bareHostRange(host)])
-                if let root = storage.lookup(storage.exactHosts, bare) {
-                    walk(root, 0, path, storage, &search, conditionsHold)
+                let bareRange = Self.bareHostRange(host)
+                if let root = storage.lookup(storage.exactHosts, bareRange, of: host) {
+                    walk(root, 0, path, storage, &search, ask)
                 }
                 if !storage.wildcardHosts.isEmpty {
                     // `*.example.com` matches when a label boundary leaves `.example.com`.
-                    for dot in bare.indices.dropFirst() where bare[dot] == UInt8(ascii: ".") {
-                        if let root = storage.lookup(storage.wildcardHosts, UnsafeBufferPointer(rebasing: bare[dot...])) {
-                            walk(root, 0, path, storage, &search, conditionsHold)
+                    for dot in bareRange.dropFirst() where host[dot] == UInt8(ascii: ".") {
+                        if let root = storage.lookup(storage.wildcardHosts, dot..<bareRange.upperBound, of: host) {
+                            walk(root, 0, path, storage, &search, ask)
                         }
                     }
                 }
-                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search, conditionsHold) }
-                if !regexRoutes.isEmpty { tryRegexRoutes(path, host: bare, &search, conditionsHold) }
+                if storage.anyHostRoot >= 0 { walk(storage.anyHostRoot, 0, path, storage, &search, ask) }
+                if !regexRoutes.isEmpty { tryRegexRoutes(path, host: UnsafeBufferPointer(rebasing: host[bareRange]), &search, ask) }
             }
         }
     }
 
     /// The routes with a `path_regex` that could still beat the best found in the trie, in order.
-    private func tryRegexRoutes(_ path: UnsafeBufferPointer<UInt8>, host: UnsafeBufferPointer<UInt8>?, _ search: inout Search, _ conditionsHold: ConditionsHold) {
+    private func tryRegexRoutes(_ path: UnsafeBufferPointer<UInt8>, host: UnsafeBufferPointer<UInt8>?, _ search: inout Search, _ ask: AskRoute) {
         guard path.first == UInt8(ascii: "/") else { return }
         // Decoded once, only if some regex route is still in the running.
         var text: String?
@@ -193,7 +218,7 @@ public struct CompiledRouter: Sendable {
             guard regex.matches(text!) else { continue }
             // No parameters (the trie's may still be in `search.captures`: not this route's).
             search.captures = PathCaptures()
-            if offer(storage.candidates[Int(route)], restStart: path.count, &search, conditionsHold) { return }
+            if offer(storage.candidates[Int(route)], restStart: path.count, &search, ask) { return }
         }
     }
 
@@ -208,59 +233,76 @@ public struct CompiledRouter: Sendable {
         return host.count == rule.count && zip(host, rule).allSatisfy { lower($0) == $1 }
     }
 
-    /// Visits `node` with the request path consumed up to `position` (the index of the `/`
-    /// that starts the next segment, or the path's length).
-    private func walk(_ node: Int32, _ position: Int, _ path: UnsafeBufferPointer<UInt8>, _ storage: Storage, _ search: inout Search, _ conditionsHold: ConditionsHold) {
-        let node = storage.nodes[Int(node)]
-        guard node.minRoute < search.best else { return }
-        // A path not starting with "/" ("*", "") has no segments (see `LinearRouter.match`).
-        let atEnd = position == path.count || path[position] != UInt8(ascii: "/")
-        if atEnd && node.exact.count > 0 { consider(node.exact, position, storage, &search, conditionsHold) }
-        if node.prefixAny.count > 0 { consider(node.prefixAny, position, storage, &search, conditionsHold) }
-        guard !atEnd else { return }
-        if node.prefixAtLeastOne.count > 0 { consider(node.prefixAtLeastOne, position, storage, &search, conditionsHold) }
-        let start = position + 1
-        var end = start
-        while end < path.count && path[end] != UInt8(ascii: "/") { end += 1 }
-        if let child = storage.lookup(node.literals, UnsafeBufferPointer(rebasing: path[start..<end])) {
-            walk(child, end, path, storage, &search, conditionsHold)
-        }
-        if node.parameter >= 0 && end > start {
-            search.captures.push(start: start, end: end)
-            walk(node.parameter, end, path, storage, &search, conditionsHold)
-            search.captures.pop()
+    /// Visits `node` and its subtree with the request path consumed up to `position` (the index
+    /// of the `/` that starts the next segment, or the path's length), leaving `search.captures`
+    /// as it found them.
+    ///
+    /// A loop down the trie that calls itself only where a segment continues both as a literal
+    /// child and as the parameter child: most levels have one way on, and a loop keeps the
+    /// position and node in registers where a call per level spilled them.
+    private func walk(_ start: Int32, _ startPosition: Int, _ path: UnsafeBufferPointer<UInt8>, _ storage: Storage, _ search: inout Search, _ ask: AskRoute) {
+        let entryCaptures = search.captures.count
+        defer { search.captures.truncate(to: entryCaptures) }
+        var index = start
+        var position = startPosition
+        while true {
+            let node = storage.nodes.baseAddress! + Int(index)
+            guard node.pointee.minRoute < search.best else { return }
+            // A path not starting with "/" ("*", "") has no segments (see `LinearRouter.match`).
+            let atEnd = position == path.count || path[position] != UInt8(ascii: "/")
+            if atEnd && node.pointee.exact.count > 0 { consider(node.pointee.exact, position, storage, &search, ask) }
+            if node.pointee.prefixAny.count > 0 { consider(node.pointee.prefixAny, position, storage, &search, ask) }
+            guard !atEnd else { return }
+            if node.pointee.prefixAtLeastOne.count > 0 { consider(node.pointee.prefixAtLeastOne, position, storage, &search, ask) }
+            let segmentStart = position &+ 1
+            var end = segmentStart
+            while end < path.count && path[end] != UInt8(ascii: "/") { end &+= 1 }
+            let parameter = end > segmentStart ? node.pointee.parameter : -1
+            if let literal = storage.lookup(node.pointee.literals, segmentStart..<end, of: path) {
+                guard parameter >= 0 else {
+                    index = literal
+                    position = end
+                    continue
+                }
+                walk(literal, end, path, storage, &search, ask)
+            } else if parameter < 0 {
+                return
+            }
+            search.captures.push(start: segmentStart, end: end)
+            index = parameter
+            position = end
         }
     }
 
     /// Takes the first route in `candidates` (ascending) that beats the best so far and
     /// matches the rest of the request; in the 405 pass, records the methods of the others.
-    private func consider(_ candidates: RouteList, _ position: Int, _ storage: Storage, _ search: inout Search, _ conditionsHold: ConditionsHold) {
+    private func consider(_ candidates: RouteList, _ position: Int, _ storage: Storage, _ search: inout Search, _ ask: AskRoute) {
         for offset in 0..<Int(candidates.count) {
             let candidate = storage.routeLists[Int(candidates.start) + offset]
             guard candidate.route < search.best else { return }
-            if offer(candidate, restStart: position, &search, conditionsHold) { return }
+            if offer(candidate, restStart: position, &search, ask) { return }
         }
     }
 
     /// Makes `route` (which matched path and host with `search.captures`, the rest of the path
     /// starting at `restStart`, and beats the best so far) the best when its conditions and
     /// method allow; returns whether it did.
-    private func offer(_ candidate: Candidate, restStart: Int, _ search: inout Search, _ conditionsHold: ConditionsHold) -> Bool {
+    private func offer(_ candidate: Candidate, restStart: Int, _ search: inout Search, _ ask: AskRoute) -> Bool {
         let route = candidate.route
-        if candidate.conditioned && !conditionsHold(route) {
+        if candidate.conditioned && !ask(route, .conditionsHold) {
             return false
         }
         let mask = candidate.methods
         let allowed = mask == KnownMethod.any || mask & search.methodBit != 0
             // Methods outside the known set are compared as strings.
-            || (search.methodBit == 0 && mask & KnownMethod.other != 0 && methods[Int(route)]?.contains(search.method) == true)
+            || (search.methodBit == 0 && mask & KnownMethod.other != 0 && ask(route, .listsMethod))
         if allowed {
             search.best = route
             search.bestCaptures = search.captures
             search.bestCaptures.restStart = restStart
             return true
         }
-        if search.collecting { search.allowed += methods[Int(route)] ?? [] }
+        if search.collecting { _ = ask(route, .recordMethods) }
         return false
     }
 
@@ -270,9 +312,23 @@ public struct CompiledRouter: Sendable {
         if host.first == UInt8(ascii: "[") {
             return 0..<(host.firstIndex(of: UInt8(ascii: "]")).map { $0 + 1 } ?? host.count)
         }
-        // The port follows the last colon: scan back from the end.
+        // The port follows the last colon: scan back from the end, a word at a time.
         var end = host.count
         var index = host.count
+        if let base = host.baseAddress {
+            let colons: UInt64 = 0x3A3A_3A3A_3A3A_3A3A, low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+            while index >= 8 {
+                let bytes = UnsafeRawPointer(base + (index &- 8)).loadUnaligned(as: UInt64.self) ^ colons
+                // The high bit of each byte that is zero (a colon), exactly (no carries across bytes).
+                let zero = ~(((bytes & low7) &+ low7) | bytes | low7)
+                if zero != 0 {
+                    end = index &- 8 &+ (63 &- zero.leadingZeroBitCount) / 8
+                    index = 0
+                    break
+                }
+                index &-= 8
+            }
+        }
         while index > 0 {
             index &-= 1
             if host[index] == UInt8(ascii: ":") {
@@ -320,8 +376,9 @@ public struct CompiledRouter: Sendable {
             candidates.deallocate()
         }
 
-        func lookup(_ table: ByteKeyTables.Table, _ key: UnsafeBufferPointer<UInt8>) -> Int32? {
-            ByteKeyTables.value(in: table, for: key, slots: slots.baseAddress!, keyBytes: keyBytes.baseAddress!)
+        /// The value `table` holds for the key `buffer[range]`.
+        func lookup(_ table: ByteKeyTables.Table, _ range: Range<Int>, of buffer: UnsafeBufferPointer<UInt8>) -> Int32? {
+            ByteKeyTables.value(in: table, for: UnsafeBufferPointer(rebasing: buffer[range]), slots: slots.baseAddress!, keyBytes: keyBytes.baseAddress!)
         }
 
         /// At least one element, so every base address is non-nil.

@@ -23,8 +23,9 @@ public struct PathCaptures: Sendable, Equatable {
         count &+= 1
     }
 
-    mutating func pop() {
-        count &-= 1
+    /// Drops the parameters pushed after the first `count`.
+    mutating func truncate(to count: Int) {
+        self.count = count
     }
 
     /// The byte range of parameter `index` in the path.

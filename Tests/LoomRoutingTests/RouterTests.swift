@@ -148,6 +148,24 @@ struct Routers {
         #expect(r.matched("/", host: "api.example.com.:443") == "api")
     }
 
+    /// The compiled router finds the port a word at a time from the end: a colon in every
+    /// position of the last words and of the bytes before them gives what `stripPort` gives.
+    @Test func bareHostRangeAgreesWithStripPort() {
+        var hosts = ["", ":", "a", "a:", ":1", "::1", "a:b:c", "[::1]", "[::1]:80", "[::1", "host.", "host.:80", "x.example.com."]
+        for length in 1...26 {
+            for colon in 0..<length {
+                var bytes = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+                bytes[colon] = UInt8(ascii: ":")
+                if colon > 0 { bytes[colon - 1] = UInt8(ascii: ".") }
+                hosts.append(String(decoding: bytes, as: UTF8.self))
+            }
+        }
+        for host in hosts {
+            let bare = Array(host.utf8).withUnsafeBufferPointer { String(decoding: $0[CompiledRouter.bareHostRange($0)], as: UTF8.self) }
+            #expect(bare == LinearRouter.stripPort(host), "\(host)")
+        }
+    }
+
     @Test func wildcardHostMatchesOneOrMoreLabels() {
         let r = Routers([
             route("exact", nil, host: "www.example.com"),
