@@ -1,6 +1,6 @@
 /// Loom YAML `routes:` entries, and the Loom path syntax (`/x`, `/x/*`, `/x/{id}`).
 extension LoomYAMLDecoder {
-    static let routeKeys = ["id", "path", "host", "methods", "headers", "query", "priority", "upstream", "respond", "redirect", "static",
+    static let routeKeys = ["id", "path", "path_regex", "host", "methods", "headers", "query", "priority", "upstream", "respond", "redirect", "static",
                             "strip_prefix", "rewrite", "add_headers", "set_headers", "remove_headers", "add_response_headers", "retry_non_idempotent", "filters",
                             "set_response_headers", "remove_response_headers", "timeouts", "description", "plugins"]
 
@@ -15,6 +15,16 @@ extension LoomYAMLDecoder {
             if let pathNode = table["path"], let text = reader.string(pathNode, table.path("path")) {
                 match.path = pathMatch(text, at: table.path("path"), location: pathNode.location)
                 fields[.path] = table.path("path")
+            }
+            if let regexNode = table["path_regex"], let text = reader.string(regexNode, table.path("path_regex")) {
+                fields[.path] = table.path("path_regex")
+                if table.has("path") {
+                    reader.report(table.path("path_regex"), at: regexNode.location, "only one of \"path\" and \"path_regex\" may be set")
+                } else if reader.checkRoutePathCharacters(text, table.path("path_regex"), at: regexNode.location, literal: false),
+                    reader.checkedRegex(text, table.path("path_regex"), at: regexNode.location) != nil
+                {
+                    match.path = .regex(text)
+                }
             }
             match.host = reader.routeHost(table, "host")
             if let methods = table["methods"] { match.methods = reader.methods(methods, at: table.path("methods")) }

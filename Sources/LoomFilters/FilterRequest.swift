@@ -18,6 +18,9 @@ public struct FilterRequest {
     public let routeName: String
     /// The route's path parameters by name (`{id}` → `id`).
     public let parameters: [String: String]
+    /// What the route's trailing wildcard matched (`/*`, `path_prefix`): `/x/y` for `/api/*`
+    /// on `/api/x/y`; empty when the match took the whole path.
+    public let remainder: String
     /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
     /// untrusted address in its `X-Forwarded-For` (see `server.forwarding.trusted_proxies`).
     public let clientIP: String?
@@ -46,11 +49,15 @@ public struct FilterRequest {
     /// one (`setTarget`).
     public private(set) var targetOverride: String?
 
-    public init(head: HTTPRequestHead, path: String, routeName: String, parameters: [String: String], clientIP: String?, requestID: String) {
+    public init(
+        head: HTTPRequestHead, path: String, routeName: String, parameters: [String: String], remainder: String = "", clientIP: String?,
+        requestID: String
+    ) {
         self.head = head
         self.path = path
         self.routeName = routeName
         self.parameters = parameters
+        self.remainder = remainder
         self.clientIP = clientIP
         self.requestID = requestID
     }

@@ -455,7 +455,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
         let client = snapshot.trustedProxies.originalClient(peer: clientAddress, peerText: clientIP, forwardedFor: forwardedFor)
         var request = FilterRequest(
-            head: head, path: path, routeName: route.config.name, parameters: parameters, clientIP: client, requestID: exchange.requestID)
+            head: head, path: path, routeName: route.config.name, parameters: parameters,
+            remainder: String(exchange.captures.rest(in: path)), clientIP: client, requestID: exchange.requestID)
         request.loopIndex = loop.index
         if route.filters.needsConnectionAddresses, let context {
             request.sourceAddress = clientAddress.flatMap(Self.addressText)

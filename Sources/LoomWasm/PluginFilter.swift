@@ -70,7 +70,8 @@ public struct PluginFilter: HTTPFilter {
         do {
             let stream = try vm.createStream()
             stream.attributes = StreamAttributes(
-                routeName: request.routeName, requestID: request.requestID, sourceAddress: request.sourceAddress,
+                routeName: request.routeName, routeParameters: request.parameters, routeRemainder: request.remainder,
+                requestID: request.requestID, sourceAddress: request.sourceAddress,
                 destinationAddress: request.destinationAddress)
             stream.requestHeaders = Self.requestMap(request.head)
             let exchange = Exchange(vm: vm, stream: stream, originalRequest: stream.requestHeaders)

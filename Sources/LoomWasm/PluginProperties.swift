@@ -16,6 +16,9 @@
 /// | `destination.address`, `destination.port` | the listener's local address |
 /// | `plugin_name`, `plugin_root_id`, `plugin_vm_id` | the plugin's configuration |
 /// | `route_name` | the matched route |
+/// | `route.parameters` | the route's path parameters (a map, by name) |
+/// | `route.parameters.NAME` | the value of parameter `{NAME}` |
+/// | `route.remainder` | what the route's trailing wildcard matched (`/x/y` for `/api/*` on `/api/x/y`) |
 /// | `response.code` | the response status (response phases on) |
 /// | `response.headers` | the response fields (response phases on) |
 ///
@@ -32,10 +35,12 @@ enum PluginProperties {
         "request.path", "request.url_path", "request.query", "request.host", "request.method", "request.scheme", "request.protocol",
         "request.id", "request.headers", "request.useragent", "request.referer", "source.address", "source.port",
         "destination.address", "destination.port", "plugin_name", "plugin_root_id", "plugin_vm_id", "route_name",
-        "response.code", "response.headers",
+        "route.parameters", "route.remainder", "response.code", "response.headers",
     ]
 
-    static func isBuiltIn(_ path: String) -> Bool { builtIn.contains(path) }
+    static let parameterPrefix = "route.parameters."
+
+    static func isBuiltIn(_ path: String) -> Bool { builtIn.contains(path) || path.hasPrefix(parameterPrefix) }
 
     static func value(of path: String, vm: PluginVM) -> [UInt8]? {
         switch path {
@@ -66,6 +71,9 @@ enum PluginProperties {
         case "destination.address": return attributes.destinationAddress.map(bytes)
         case "destination.port": return attributes.destinationAddress.flatMap(port).map(integer)
         case "route_name": return bytes(attributes.routeName)
+        case "route.parameters": return HeaderMapCodec.encode(attributes.routeParameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        case "route.remainder": return bytes(attributes.routeRemainder)
+        case _ where path.hasPrefix(parameterPrefix): return attributes.routeParameters[String(path.dropFirst(parameterPrefix.count))].map(bytes)
         case "response.code": return attributes.responseCode.map(integer)
         case "response.headers": return stream.responseHeaders.map { HeaderMapCodec.encode($0.regular.map { ($0.name, $0.value) }) }
         default: return stream.properties[path]

@@ -71,6 +71,8 @@ final class PluginStream: @unchecked Sendable {
 /// What the host knows of an exchange for `proxy_get_property`.
 struct StreamAttributes {
     var routeName = ""
+    var routeParameters: [String: String] = [:]
+    var routeRemainder = ""
     var requestID = ""
     var sourceAddress: String?
     var destinationAddress: String?

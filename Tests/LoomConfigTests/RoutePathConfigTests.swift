@@ -6,7 +6,7 @@ import Testing
 /// with the query removed, so a literal route path with a query, a fragment, spaces, a
 /// backslash, dot segments or any other non-normalized spelling is an error that says what
 /// to write instead. The literal parts of `{param}` patterns obey the same rules; regex paths
-/// (planned) only get the character checks that are not their own syntax.
+/// only get the character checks that are not their own syntax.
 @Suite struct RoutePathConfigTests {
     @Test func yamlPathsThatCouldNeverMatchAreErrors() {
         let result = TestSupport.yaml(#"""
@@ -100,6 +100,27 @@ import Testing
             #"t.yaml:8:19 routes[6].path: invalid path "/u/{}": parameter name "" must be letters, digits and "_", not starting with a digit"#,
             #"t.yaml:9:19 routes[7].path: route path "/u/{id}/../x/*" has "." or ".." segments, which loom refuses in requests (400); write "/u/x/*""#,
         ])
+    }
+
+    /// `path_regex` in Loom YAML, as in WarpDrive TOML: compiled at load, only the character
+    /// checks that are not regex syntax, and never together with `path`.
+    @Test func yamlPathRegex() throws {
+        let good = TestSupport.yaml(#"""
+            routes:
+              - {id: json, path_regex: '^/users/[0-9]+\.json$', respond: {}}
+            """#)
+        #expect(good.problems == [])
+        #expect(try #require(good.configuration).routes.map(\.match.path) == [.regex(#"^/users/[0-9]+\.json$"#)])
+        let bad = TestSupport.yaml(#"""
+            routes:
+              - {id: a, path_regex: "^/a b", respond: {}}
+              - {id: b, path_regex: "^/(", respond: {}}
+              - {id: c, path: /c, path_regex: "^/c", respond: {}}
+            """#)
+        #expect(bad.problems.count == 3)
+        #expect(bad.problems.first == #"t.yaml:2:25 routes[0].path_regex: route path "^/a b" must not contain spaces or control characters (write a space as "%20")"#)
+        #expect(bad.problems.dropFirst().first?.hasPrefix("t.yaml:3:25 routes[1].path_regex: ") == true)
+        #expect(bad.problems.last == #"t.yaml:4:35 routes[2].path_regex: only one of "path" and "path_regex" may be set"#)
     }
 
     @Test func tomlPathPrefixAndExactFollowTheSameRules() {

@@ -27,6 +27,43 @@ import Testing
         #expect(result.configuration != nil)
     }
 
+    /// A regex path shadows only its identical twin (and anything under a catch-all); a
+    /// wildcard host covers the wildcards below it.
+    @Test func regexPathsAndWildcardHostsShadowWhenCertain() {
+        let result = TestSupport.yaml(#"""
+            routes:
+              - {id: digits, path_regex: "^/n/[0-9]+$", respond: {}}
+              - {id: digits-twin, path_regex: "^/n/[0-9]+$", respond: {}}
+              - {id: other-regex, path_regex: "^/n/[0-9]*$", respond: {}}
+              - {id: wide, host: "*.example.com", respond: {}}
+              - {id: narrow, host: "*.a.example.com", path: /x, respond: {}}
+              - {id: all, path: /*, respond: {}}
+              - {id: after-all, path_regex: "^/z", respond: {}}
+            """#)
+        #expect(result.problems == [
+            #"t.yaml:3:6 routes[1].id: warning: route "digits-twin" can never match: route "digits" comes first and takes every request it would (move it earlier or give it a higher priority)"#,
+            #"t.yaml:6:6 routes[4].id: warning: route "narrow" can never match: route "wide" comes first and takes every request it would (move it earlier or give it a higher priority)"#,
+            #"t.yaml:8:6 routes[6].id: warning: route "after-all" can never match: route "all" comes first and takes every request it would (move it earlier or give it a higher priority)"#,
+        ])
+    }
+
+    /// The same check on WarpDrive TOML.
+    @Test func tomlShadowedRoutesAreWarnings() {
+        let result = TestSupport.toml(#"""
+            [[routes]]
+            name = "api"
+            path_prefix = "/api"
+            respond = { status = 200 }
+            [[routes]]
+            name = "users"
+            path_exact = "/api/users"
+            respond = { status = 200 }
+            """#)
+        #expect(result.problems == [
+            #"t.toml:6:1 routes[1].name: warning: route "users" can never match: route "api" comes first and takes every request it would (move it earlier or give it a higher priority)"#,
+        ])
+    }
+
     @Test(arguments: [
         // (earlier, later): none of these is shadowing.
         (#"{id: a, path: /users/me, respond: {}}"#, #"{id: b, path: "/users/{id}", respond: {}}"#),

@@ -182,6 +182,7 @@ extension ProxyE2E {
             let name = "rewriter"
             func onRequestHeaders(_ request: inout FilterRequest) throws -> FilterDecision {
                 request.upstreamChanges.set("X-User", "alice:\(request.parameters["id"] ?? "?")")
+                request.upstreamChanges.set("X-Rest", "[\(request.remainder)]")
                 request.upstreamChanges.remove("X-Secret")
                 return .continue
             }
@@ -218,12 +219,16 @@ extension ProxyE2E {
         @Test func filterChangesReachTheUpstream() async throws {
             try await E2E.withBackends(1, dialect: .loomYAML, """
                 upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
-                routes: [{id: user, path: "/users/{id}", upstream: app, filters: [{type: ip_filter, deny: ["192.0.2.1"]}], set_headers: {X-User: route}}]
+                routes: [{id: user, path: "/users/{id}/*", upstream: app, filters: [{type: ip_filter, deny: ["192.0.2.1"]}], set_headers: {X-User: route}}]
                 """, filters: FilterRegistry.builtIn.registering("ip_filter") { _ in Rewriter() }) { _, proxy in
                 let response = try proxy.get("/users/42", headers: ["X-Secret: s3cret", "X-User: mallory"])
                 let echoed = try EchoedRequest(response)
                 #expect(echoed.values("x-user") == ["alice:42"], "the filter's set replaces the client's and the route's")
                 #expect(!echoed.has("x-secret"))
+                #expect(echoed.values("x-rest") == ["[]"], "nothing followed the parameter")
+                let deeper = try EchoedRequest(proxy.get("/users/7/orders/1?all"))
+                #expect(deeper.values("x-user") == ["alice:7"])
+                #expect(deeper.values("x-rest") == ["[/orders/1]"], "the wildcard's remainder, without the query")
             }
         }
 

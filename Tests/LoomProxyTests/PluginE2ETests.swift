@@ -41,6 +41,23 @@ extension ProxyE2E {
             }
         }
 
+        /// The route's path parameters and wildcard remainder as `route.*` properties.
+        @Test func routeCapturesAreProperties() async throws {
+            let config = Self.config.replacingOccurrences(
+                of: "routes: [{id: all, upstream: app, plugins: [headers]}]",
+                with: #"routes: [{id: user, path: "/users/{id}/*", upstream: app, plugins: [headers]}, {id: all, upstream: app, plugins: [headers]}]"#)
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let user = try EchoedRequest(proxy.get("/users/42/orders/7?x=1"))
+                #expect(user.values("x-plugin-route") == ["user"])
+                #expect(user.values("x-plugin-param-id") == ["42"])
+                #expect(user.values("x-plugin-remainder") == ["/orders/7"])
+                let other = try EchoedRequest(proxy.get("/hello"))
+                #expect(other.values("x-plugin-route") == ["all"])
+                #expect(!other.has("x-plugin-param-id"), "NOT_FOUND without the parameter")
+                #expect(other.values("x-plugin-remainder") == ["/hello"], "the catch-all's wildcard matched the whole path")
+            }
+        }
+
         @Test func localResponsesBodiesAndRewrites() async throws {
             try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { backends, proxy in
                 let denied = try proxy.get("/deny")

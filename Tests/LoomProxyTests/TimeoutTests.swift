@@ -65,6 +65,31 @@ extension ProxyE2E {
             }
         }
 
+        /// Server, then upstream, then route: each level overrides the one before, in both
+        /// directions (a longer route limit lifts a short upstream one, a shorter one cuts).
+        @Test func routeTimeoutOverridesUpstreamTimeout() async throws {
+            func route(_ name: String, _ responseHeader: Duration?) -> RouteConfig {
+                var route = RouteConfig(
+                    name: name, match: RouteMatch(path: .prefix("/\(name)")), action: .proxy(upstream: "backend"),
+                    timeouts: TimeoutOverrides(responseHeader: responseHeader))
+                route.stripPrefix = true
+                return route
+            }
+            try await E2E.withBackend(configure: {
+                $0.server.timeouts.responseHeader = .seconds(30)
+                $0.upstreams[0].timeouts = TimeoutOverrides(responseHeader: .milliseconds(700))
+                $0.routes = [route("patient", .seconds(10)), route("hasty", .milliseconds(200)), route("plain", nil)]
+            }) { _, proxy in
+                // The upstream's 700 ms, not the server's 30 s, for a route without its own.
+                ErrorMappingTests.expectError(try proxy.get("/plain/delay?ms=3000"), status: 504, code: "gateway_timeout")
+                #expect(try proxy.get("/plain/delay?ms=10").status == 200)
+                // The route's 10 s over the upstream's 700 ms.
+                #expect(try proxy.get("/patient/delay?ms=1500").status == 200)
+                // The route's 200 ms under the upstream's 700 ms.
+                ErrorMappingTests.expectError(try proxy.get("/hasty/delay?ms=450"), status: 504, code: "gateway_timeout")
+            }
+        }
+
         @Test func connectTimeoutIs504() async throws {
             let listener = try HangingListener()
             defer { listener.stop() }

@@ -122,6 +122,19 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
         add(REQUEST_HEADERS, "x-plugin-route", name);
         free((void*)value);
     }
+    // The route's captures (loom's `route.*` properties), on the routes that have them.
+    if (proxy_get_property("route\0parameters\0id", 19, &value, &size) == 0 && value) {
+        char id[128] = {0};
+        memcpy(id, value, size < 127 ? size : 127);
+        add(REQUEST_HEADERS, "x-plugin-param-id", id);
+        free((void*)value);
+    }
+    if (proxy_get_property("route\0remainder", 15, &value, &size) == 0 && value && size > 0) {
+        char rest[128] = {0};
+        memcpy(rest, value, size < 127 ? size : 127);
+        add(REQUEST_HEADERS, "x-plugin-remainder", rest);
+        free((void*)value);
+    }
     char* result = NULL;
     size_t result_size = 0;
     char text[8];
