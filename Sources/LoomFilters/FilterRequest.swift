@@ -125,6 +125,9 @@ public struct FilterResponse {
     /// Every field of the response as received (before the changes).
     public var fields: [HeaderPair] { allFields() }
 
+    /// What reads `fields`, for a filter that wants them later (or never) rather than now.
+    public var receivedFields: @Sendable () -> [HeaderPair] { allFields }
+
     /// The first value of field `name` (case-insensitive), after the changes so far.
     public func header(_ name: String) -> String? {
         let lowered = HeaderPair.lowered(name)

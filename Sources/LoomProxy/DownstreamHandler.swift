@@ -42,6 +42,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var exchangeSerial = 0
     var clientAddress: SocketAddress?
     var clientIP: String?
+    /// The connection's peer and local addresses as `ip:port`, for filters that read them
+    /// (`HTTPFilter.needsConnectionAddresses`); formatted at the first such request.
+    private var connectionAddresses: (source: String?, destination: String?)?
     var readGate = ReadGate()
     /// Whether bytes were written to the client since the last flush.
     private var unflushed = false
@@ -459,8 +462,12 @@ final class DownstreamHandler: ChannelDuplexHandler {
             remainder: String(exchange.captures.rest(in: path)), clientIP: client, requestID: exchange.requestID)
         request.loopIndex = loop.index
         if route.filters.needsConnectionAddresses, let context {
-            request.sourceAddress = clientAddress.flatMap(Self.addressText)
-            request.destinationAddress = context.channel.localAddress.flatMap(Self.addressText)
+            // Formatted once per connection: they do not change between its requests.
+            if connectionAddresses == nil {
+                connectionAddresses = (clientAddress.flatMap(Self.addressText), context.channel.localAddress.flatMap(Self.addressText))
+            }
+            request.sourceAddress = connectionAddresses?.source
+            request.destinationAddress = connectionAddresses?.destination
         }
         let started = loop.metrics == nil ? nil : NIODeadline.now()
         let verdict = route.filters.requestHeaders(&request)
@@ -471,7 +478,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// `ip:port` (`[v6]:port`) of an IP socket address, as plugins read `source.address`.
     static func addressText(_ address: SocketAddress) -> String? {
         guard let ip = TrustedProxies.text(of: address), let port = address.port else { return nil }
-        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        return ip.utf8.contains(UInt8(ascii: ":")) ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
     /// What the request filters' verdict means for the exchange (nil: on to the route's

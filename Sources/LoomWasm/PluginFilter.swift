@@ -20,9 +20,12 @@ import NIOCore
 /// replaced before the next request.
 public struct PluginFilter: HTTPFilter {
     let runtime: PluginRuntime
+    /// Where the exchange's stream waits in `FilterRequest.attachments` between phases.
+    private let key: String
 
     public init(runtime: PluginRuntime) {
         self.runtime = runtime
+        key = "wasm:" + runtime.plugin.name
     }
 
     public var name: String { "plugin \(runtime.plugin.name)" }
@@ -46,8 +49,6 @@ public struct PluginFilter: HTTPFilter {
             self.originalRequest = originalRequest
         }
     }
-
-    private var key: String { "wasm:" + runtime.plugin.name }
 
     /// Why a request failed in a plugin; logged, and answered 500 unless `fail_open`.
     struct Failure: Error, CustomStringConvertible {
@@ -78,7 +79,7 @@ public struct PluginFilter: HTTPFilter {
             request.attachments[key] = exchange
             let endOfStream = request.head.framing == .none
             let action = try vm.streamCallback(
-                "proxy_on_request_headers", context: stream.id, [UInt64(stream.requestHeaders.pairs.count), endOfStream ? 1 : 0])
+                .requestHeaders, context: stream.id, [UInt64(stream.requestHeaders.pairs.count), endOfStream ? 1 : 0])
             if Self.stops(action), stream.localResponse == nil, !stream.closed {
                 return .pause(FilterPause { resumer in
                     stream.resumeRequest = {
@@ -115,7 +116,7 @@ public struct PluginFilter: HTTPFilter {
             break
         }
         stream.phase = .requestBody
-        if exchange.vm.exports("proxy_on_request_body") {
+        if exchange.vm.exports(.requestBody) {
             request.transformBody(PluginBodyTransform(filter: self, exchange: exchange, direction: .request))
         }
         return .continue
@@ -126,34 +127,44 @@ public struct PluginFilter: HTTPFilter {
         let stream = exchange.stream
         stream.phase = .responseHeaders
         stream.attributes.responseCode = response.status
-        let received = HeaderMap([(":status", String(response.status))] + response.fields.map { ($0.name, $0.value) })
-        stream.responseHeaders = received
+        let status = response.status, fields = response.receivedFields
+        stream.receivedResponse = { HeaderMap([(":status", String(status))] + fields().map { ($0.name, $0.value) }) }
+        // A plugin that failed here (and is fail-open) does not see the body either.
+        guard try !exchange.vm.exports(.responseHeaders) || responseHeadersCallback(exchange, &response) else { return }
+        stream.phase = .responseBody
+        if exchange.vm.exports(.responseBody) {
+            response.transformBody(PluginBodyTransform(filter: self, exchange: exchange, direction: .response))
+        }
+    }
+
+    /// `on_response_headers`, and what the plugin changed in the response map; false when the
+    /// plugin failed (and is fail-open: otherwise this throws).
+    private func responseHeadersCallback(_ exchange: Exchange, _ response: inout FilterResponse) throws -> Bool {
+        let stream = exchange.stream
+        guard let received = stream.responseHeaders else { return false }
         do {
             let action = try exchange.vm.streamCallback(
-                "proxy_on_response_headers", context: stream.id, [UInt64(received.pairs.count), response.hasBody ? 0 : 1])
+                .responseHeaders, context: stream.id, [UInt64(received.pairs.count), response.hasBody ? 0 : 1])
             if stream.closed {
                 try failed("closed the stream in the response phase, which loom cannot do to a response under way", phase: "on_response_headers")
-                return
+                return false
             }
             if Self.stops(action) {
                 try failed("paused the response headers, which loom cannot hold yet", phase: "on_response_headers")
             }
         } catch let error as WasmError {
             try failed("\(error)", phase: "on_response_headers")
-            return
+            return false
         }
         if let changed = stream.responseHeaders, changed != received {
             if changed.value(":status") != String(response.status) {
                 try failed("changed :status, which loom does not support", phase: "on_response_headers")
-                return
+                return false
             }
             let skipped = Self.diff(changed, over: received) { response.changes.remove($0) } add: { response.changes.add($0, $1) }
             if !skipped.isEmpty { runtime.plugin.log(.warn, "changes to \(skipped.joined(separator: ", ")) ignored: loom writes those fields itself") }
         }
-        stream.phase = .responseBody
-        if exchange.vm.exports("proxy_on_response_body") {
-            response.transformBody(PluginBodyTransform(filter: self, exchange: exchange, direction: .response))
-        }
+        return true
     }
 
     public func onLog(_ entry: FilterLogEntry, request: FilterRequest) {
@@ -165,7 +176,7 @@ public struct PluginFilter: HTTPFilter {
     /// A body chunk through the plugin's body callback.
     func body(_ chunk: ByteBuffer, endOfStream: Bool, exchange: Exchange, direction: PluginBodyTransform.Direction) throws -> ByteBuffer {
         let stream = exchange.stream
-        let callback = direction == .request ? "proxy_on_request_body" : "proxy_on_response_body"
+        let callback: PluginCallback = direction == .request ? .requestBody : .responseBody
         guard exchange.vm.broken == nil else { return chunk }
         let bytes = chunk.readableBytesView
         switch direction {
@@ -181,7 +192,7 @@ public struct PluginFilter: HTTPFilter {
         do {
             action = try exchange.vm.streamCallback(callback, context: stream.id, [UInt64(held), endOfStream ? 1 : 0])
         } catch let error as WasmError {
-            try failed("\(error)", phase: callback)
+            try failed("\(error)", phase: callback.name)
             return releaseBody(stream, direction)
         }
         if direction == .request, let response = stream.localResponse {
@@ -196,7 +207,7 @@ public struct PluginFilter: HTTPFilter {
         }
         if Self.stops(action) {
             if endOfStream {
-                try failed("paused at the end of the body, which loom cannot hold yet", phase: callback)
+                try failed("paused at the end of the body, which loom cannot hold yet", phase: callback.name)
                 return releaseBody(stream, direction)
             }
             let current = direction == .request ? stream.requestBody.count : stream.responseBody.count
@@ -248,6 +259,13 @@ public struct PluginFilter: HTTPFilter {
     /// (left out), or what loom cannot apply (a changed method).
     static func apply(_ changed: HeaderMap, over original: HeaderMap, to request: inout FilterRequest) -> Result<[String], Failure> {
         guard changed != original else { return .success([]) }
+        // The common case, fields added after the received ones (none of them the request
+        // line or `Host`): nothing else to check.
+        if changed.pairs.count > original.pairs.count, changed.pairs.starts(with: original.pairs),
+            !changed.pairs[original.pairs.count...].contains(where: { $0.name.hasPrefix(":") || $0.name == "host" })
+        {
+            return .success(diff(changed, over: original) { request.upstreamChanges.remove($0) } add: { request.upstreamChanges.add($0, $1) })
+        }
         let pseudo = original.pairs.prefix { $0.name.hasPrefix(":") }
         if !changed.pairs.starts(with: pseudo) {
             if changed.value(":method") != original.value(":method") { return .failure(Failure(description: "changed :method, which loom does not support")) }

@@ -1,3 +1,4 @@
+import LoomConfig
 import LoomFilters
 
 /// One HTTP exchange as a plugin's stream context sees it: the header maps (with the
@@ -17,7 +18,24 @@ final class PluginStream: @unchecked Sendable {
     var phase: Phase = .requestHeaders
     /// `:method`, `:scheme`, `:authority`, `:path`, then the fields as received.
     var requestHeaders = HeaderMap()
-    var responseHeaders: HeaderMap?
+    /// `:status`, then the response's fields as received: built at first use from
+    /// `receivedResponse` (most plugins never look at the response head).
+    var responseHeaders: HeaderMap? {
+        get {
+            if let build = receivedResponse {
+                builtResponseHeaders = build()
+                receivedResponse = nil
+            }
+            return builtResponseHeaders
+        }
+        set {
+            receivedResponse = nil
+            builtResponseHeaders = newValue
+        }
+    }
+    /// Builds `responseHeaders` once the response head arrived, until they are built.
+    var receivedResponse: (() -> HeaderMap)?
+    private var builtResponseHeaders: HeaderMap?
     /// The bytes of the body callback running (what `proxy_get_buffer_bytes` reads and
     /// `proxy_set_buffer_bytes` changes): a chunk, or everything held while the plugin
     /// pauses the body.
@@ -92,7 +110,7 @@ struct HeaderMap: Equatable {
     }
 
     init(_ pairs: [(String, String)] = []) {
-        self.pairs = pairs.map { Pair(name: $0.0.lowercased(), value: $0.1) }
+        self.pairs = pairs.map { Pair(name: HeaderPair.lowered($0.0), value: $0.1) }
     }
 
     func value(_ name: String) -> String? {

@@ -66,9 +66,9 @@ extension PluginVM {
             UInt64(response?.trailers.count ?? 0),
         ]
         do {
-            _ = try streamCallback("proxy_on_http_call_response", context: rootID, arguments)
+            _ = try streamCallback(.httpCallResponse, context: rootID, arguments)
         } catch {
-            failAsync("proxy_on_http_call_response", error, context: context)
+            failAsync(.httpCallResponse, error, context: context)
         }
     }
 
@@ -83,10 +83,10 @@ extension PluginVM {
 
     /// A callback outside any request failed: logged; a paused stream it was acting for
     /// fails; the runtime starts a fresh instance (ticks and queues keep working).
-    func failAsync(_ callback: String, _ error: any Error, context: UInt32) {
-        plugin.log(.error, "\(callback) failed: \(error)")
+    func failAsync(_ callback: PluginCallback, _ error: any Error, context: UInt32) {
+        plugin.log(.error, "\(callback.name) failed: \(error)")
         if let stream = streams[context], let resume = stream.resumeRequest {
-            stream.failure = "\(callback) failed: \(error)"
+            stream.failure = "\(callback.name) failed: \(error)"
             stream.resumeRequest = nil
             resume()
         }
@@ -121,9 +121,9 @@ extension PluginVM {
     func tick() {
         guard broken == nil else { return }
         do {
-            _ = try streamCallback("proxy_on_tick", context: rootID, [])
+            _ = try streamCallback(.tick, context: rootID, [])
         } catch {
-            failAsync("proxy_on_tick", error, context: rootID)
+            failAsync(.tick, error, context: rootID)
         }
     }
 
@@ -172,9 +172,9 @@ extension PluginVM {
     func queueReady(_ id: UInt32) {
         guard broken == nil else { return }
         do {
-            _ = try streamCallback("proxy_on_queue_ready", context: rootID, [UInt64(id)])
+            _ = try streamCallback(.queueReady, context: rootID, [UInt64(id)])
         } catch {
-            failAsync("proxy_on_queue_ready", error, context: rootID)
+            failAsync(.queueReady, error, context: rootID)
         }
     }
 }

@@ -13,8 +13,8 @@ final class PluginVM {
     let plugin: PluginContext
     let instance: any WasmInstance
     private let allocatorFunction: WasmFunctionRef
-    /// The callbacks the module exports, resolved once.
-    private var callbacks: [String: WasmFunctionRef] = [:]
+    /// The callbacks the module exports, resolved once, by `PluginCallback.rawValue`.
+    private var callbacks: [WasmFunctionRef?] = Array(repeating: nil, count: PluginCallback.allCases.count)
 
     /// The root context's id (host-allocated, as every context id).
     let rootID: UInt32 = 1
@@ -58,8 +58,8 @@ final class PluginVM {
         guard let allocator = instance.function(module.allocator) else { throw .startFailed("no \(module.allocator) export") }
         allocatorFunction = allocator
         box.vm = self
-        for name in Self.callbackNames where module.exports(name) {
-            if let function = instance.function(name) { callbacks[name] = function }
+        for callback in PluginCallback.allCases where module.exports(callback.name) {
+            callbacks[callback.rawValue] = instance.function(callback.name)
         }
         do {
             switch module.start {
@@ -73,11 +73,11 @@ final class PluginVM {
             case .none:
                 break
             }
-            _ = try callback("proxy_on_context_create", [UInt64(rootID), 0])
-            if let started = try callback("proxy_on_vm_start", [UInt64(rootID), UInt64(plugin.vmConfiguration.count)]), started == 0 {
+            _ = try callback(.contextCreate, [UInt64(rootID), 0])
+            if let started = try callback(.vmStart, [UInt64(rootID), UInt64(plugin.vmConfiguration.count)]), started == 0 {
                 throw PluginLoadError.refused("proxy_on_vm_start returned false")
             }
-            if let configured = try callback("proxy_on_configure", [UInt64(rootID), UInt64(plugin.configuration.count)]), configured == 0 {
+            if let configured = try callback(.configure, [UInt64(rootID), UInt64(plugin.configuration.count)]), configured == 0 {
                 throw PluginLoadError.refused("proxy_on_configure returned false: the plugin refused its configuration")
             }
         } catch let error as PluginLoadError {
@@ -91,22 +91,15 @@ final class PluginVM {
         tickTask?.cancel()
     }
 
-    static let callbackNames = [
-        "proxy_on_context_create", "proxy_on_vm_start", "proxy_on_configure", "proxy_on_tick", "proxy_on_queue_ready",
-        "proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers",
-        "proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers",
-        "proxy_on_done", "proxy_on_log", "proxy_on_delete", "proxy_on_http_call_response", "proxy_on_foreign_function",
-    ]
-
-    func exports(_ callback: String) -> Bool { callbacks[callback] != nil }
+    func exports(_ callback: PluginCallback) -> Bool { callbacks[callback.rawValue] != nil }
 
     // MARK: - Calling the guest
 
-    /// Calls exported callback `name` (nil when the module does not export it), with the
-    /// plugin's budget. A failure marks the instance broken and is rethrown.
+    /// Calls `callback` (nil when the module does not export it), with the plugin's budget.
+    /// A failure marks the instance broken and is rethrown.
     @discardableResult
-    func callback(_ name: String, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
-        guard let function = callbacks[name] else { return nil }
+    func callback(_ callback: PluginCallback, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
+        guard let function = callbacks[callback.rawValue] else { return nil }
         return try invoke(function, arguments)
     }
 
@@ -134,11 +127,12 @@ final class PluginVM {
     }
 
     /// Calls a stream callback with `context` as the effective context.
-    func streamCallback(_ name: String, context: UInt32, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
+    func streamCallback(_ callback: PluginCallback, context: UInt32, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
+        guard exports(callback) else { return nil }
         let saved = effectiveContext
         effectiveContext = context
         defer { effectiveContext = saved }
-        return try callback(name, [UInt64(context)] + arguments)
+        return try self.callback(callback, [UInt64(context)] + arguments)
     }
 
     /// `size` bytes of guest memory from the guest's allocator (nil: it returned 0, or
@@ -159,7 +153,7 @@ final class PluginVM {
         nextContextID = nextContextID == UInt32.max ? 2 : nextContextID + 1
         let stream = PluginStream(id: id)
         streams[id] = stream
-        _ = try callback("proxy_on_context_create", [UInt64(id), UInt64(rootID)])
+        _ = try callback(.contextCreate, [UInt64(id), UInt64(rootID)])
         return stream
     }
 
@@ -171,10 +165,10 @@ final class PluginVM {
         defer { streams[stream.id] = nil }
         guard streams[stream.id] != nil, broken == nil else { return }
         do {
-            _ = try streamCallback("proxy_on_done", context: stream.id, [])
+            _ = try streamCallback(.done, context: stream.id, [])
             stream.phase = .log
-            _ = try streamCallback("proxy_on_log", context: stream.id, [])
-            _ = try streamCallback("proxy_on_delete", context: stream.id, [])
+            _ = try streamCallback(.log, context: stream.id, [])
+            _ = try streamCallback(.delete, context: stream.id, [])
         } catch {
             plugin.log(.error, "on_done/on_log/on_delete failed: \(error)")
         }
@@ -189,4 +183,34 @@ final class PluginVM {
 /// hence unchecked `Sendable` (closures scheduled on that loop carry it).
 final class VMBox: @unchecked Sendable {
     weak var vm: PluginVM?
+}
+
+/// The callbacks a module may export (ABI v0.2.1); the raw value is where a VM keeps the
+/// resolved function.
+enum PluginCallback: Int, CaseIterable {
+    case contextCreate, vmStart, configure, tick, queueReady
+    case requestHeaders, requestBody, requestTrailers, responseHeaders, responseBody, responseTrailers
+    case done, log, delete, httpCallResponse, foreignFunction
+
+    /// The export's name.
+    var name: String {
+        switch self {
+        case .contextCreate: "proxy_on_context_create"
+        case .vmStart: "proxy_on_vm_start"
+        case .configure: "proxy_on_configure"
+        case .tick: "proxy_on_tick"
+        case .queueReady: "proxy_on_queue_ready"
+        case .requestHeaders: "proxy_on_request_headers"
+        case .requestBody: "proxy_on_request_body"
+        case .requestTrailers: "proxy_on_request_trailers"
+        case .responseHeaders: "proxy_on_response_headers"
+        case .responseBody: "proxy_on_response_body"
+        case .responseTrailers: "proxy_on_response_trailers"
+        case .done: "proxy_on_done"
+        case .log: "proxy_on_log"
+        case .delete: "proxy_on_delete"
+        case .httpCallResponse: "proxy_on_http_call_response"
+        case .foreignFunction: "proxy_on_foreign_function"
+        }
+    }
 }

@@ -6,11 +6,15 @@ import WasmParser
 
 /// `WasmEngine` on WasmKit's interpreter, with fuel metering on so that every call has an
 /// instruction budget (WasmKit has no timer interrupt; fuel is what stops a runaway guest).
+///
+/// Memory bounds are checked in software: WasmKit's alternative (guard pages and a signal
+/// handler) wraps every call in `sigsetjmp`, whose signal-mask system calls cost more than a
+/// small plugin's whole callback.
 public struct WasmKitEngine: WasmEngine {
     let engine: Engine
 
     public init() {
-        engine = Engine(configuration: EngineConfiguration(fuelMetering: true))
+        engine = Engine(configuration: EngineConfiguration(memoryBoundsChecking: .software, fuelMetering: true))
     }
 
     public func compile(_ bytes: [UInt8]) throws(WasmError) -> any WasmCompiledModule {
