@@ -53,6 +53,9 @@ let package = Package(
         // Upstream resilience as pure state machines (breakers, ejection, health verdicts, retry
         // rules) and the lock-free shared state that applies them.
         .target(name: "LoomUpstream", swiftSettings: strict),
+        // Supervision of the processes loom fronts (issue 11) as pure state machines: one
+        // child's lifecycle (restarts, backoff, crash loops) and the start/stop order.
+        .target(name: "LoomSupervision", swiftSettings: strict),
         // The filter contract (Proxy-Wasm's phases and decisions), the chain, and the
         // built-in filters.
         .target(
@@ -120,6 +123,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "LoomWasmTests", dependencies: ["LoomWasm", "LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomUpstreamTests", dependencies: ["LoomUpstream", "LoomTestSupport"], swiftSettings: strict),
+        .testTarget(name: "LoomSupervisionTests", dependencies: ["LoomSupervision"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(name: "LoomRoutingTests", dependencies: ["LoomRouting", "LoomHTTP", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(
