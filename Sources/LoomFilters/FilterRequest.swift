@@ -108,6 +108,9 @@ public struct FilterResponse {
     /// Every received field, in order (read only by filters that want them all).
     private let allFields: @Sendable () -> [HeaderPair]
     public var changes: HeaderChanges
+    /// The upstream endpoint that sent the response (`ip:port`, `unix:/path`); nil for an
+    /// answer loom made itself.
+    public var upstreamAddress: String?
     /// What handles the response body on its way to the client (`transformBody`).
     public private(set) var bodyTransforms = BodyTransforms()
 

@@ -129,11 +129,14 @@ public struct FilterLogEntry: Sendable, Equatable {
     public var durationNanoseconds: Int64
     public var bytesIn: Int
     public var bytesOut: Int
+    /// The upstream endpoint the request went to (`ip:port`, `unix:/path`), if one was used.
+    public var upstreamAddress: String?
 
-    public init(status: Int, durationNanoseconds: Int64, bytesIn: Int, bytesOut: Int) {
+    public init(status: Int, durationNanoseconds: Int64, bytesIn: Int, bytesOut: Int, upstreamAddress: String? = nil) {
         self.status = status
         self.durationNanoseconds = durationNanoseconds
         self.bytesIn = bytesIn
         self.bytesOut = bytesOut
+        self.upstreamAddress = upstreamAddress
     }
 }

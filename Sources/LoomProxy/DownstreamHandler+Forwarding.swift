@@ -466,6 +466,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         var response = FilterResponse(status: status, hasBody: hasBody, changes: request.responseChanges, fields: fields) {
             routeChanges.value($0, received: received($0))
         }
+        response.upstreamAddress = exchange.endpoint?.description
         let started = loop.metrics == nil ? nil : NIODeadline.now()
         let failed = route.filters.responseHeaders(&response, request: request)
         if let started { exchange.filterNanoseconds += (NIODeadline.now() - started).nanoseconds }
@@ -606,7 +607,8 @@ extension DownstreamHandler: UpstreamResponseSink {
         loop.metrics?.record(exchange, now: now)
         guard let request = exchange.filterRequest, let route = exchange.route else { return }
         let entry = FilterLogEntry(
-            status: exchange.status, durationNanoseconds: (now - exchange.started).nanoseconds, bytesIn: exchange.bytesIn, bytesOut: exchange.bytesOut)
+            status: exchange.status, durationNanoseconds: (now - exchange.started).nanoseconds, bytesIn: exchange.bytesIn, bytesOut: exchange.bytesOut,
+            upstreamAddress: exchange.endpoint?.description)
         route.filters.log(entry, request: request)
     }
 

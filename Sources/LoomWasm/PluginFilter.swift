@@ -127,6 +127,7 @@ public struct PluginFilter: HTTPFilter {
         let stream = exchange.stream
         stream.phase = .responseHeaders
         stream.attributes.responseCode = response.status
+        stream.attributes.upstreamAddress = response.upstreamAddress
         let status = response.status, fields = response.receivedFields
         stream.receivedResponse = { HeaderMap([(":status", String(status))] + fields().map { ($0.name, $0.value) }) }
         // A plugin that failed here (and is fail-open) does not see the body either.
@@ -170,6 +171,7 @@ public struct PluginFilter: HTTPFilter {
     public func onLog(_ entry: FilterLogEntry, request: FilterRequest) {
         guard let exchange = request.attachments[key] as? Exchange else { return }
         exchange.stream.attributes.responseCode = entry.status
+        if let address = entry.upstreamAddress { exchange.stream.attributes.upstreamAddress = address }
         exchange.vm.finish(exchange.stream)
     }
 

@@ -19,6 +19,7 @@
 /// | `route.parameters` | the route's path parameters (a map, by name) |
 /// | `route.parameters.NAME` | the value of parameter `{NAME}` |
 /// | `route.remainder` | what the route's trailing wildcard matched (`/x/y` for `/api/*` on `/api/x/y`) |
+/// | `upstream.address`, `upstream.port` | the upstream endpoint the request went to (`ip:port`, `unix:/path`; response phases on) |
 /// | `response.code` | the response status (response phases on) |
 /// | `response.headers` | the response fields (response phases on) |
 ///
@@ -35,7 +36,7 @@ enum PluginProperties {
         "request.path", "request.url_path", "request.query", "request.host", "request.method", "request.scheme", "request.protocol",
         "request.id", "request.headers", "request.useragent", "request.referer", "source.address", "source.port",
         "destination.address", "destination.port", "plugin_name", "plugin_root_id", "plugin_vm_id", "route_name",
-        "route.parameters", "route.remainder", "response.code", "response.headers",
+        "route.parameters", "route.remainder", "upstream.address", "upstream.port", "response.code", "response.headers",
     ]
 
     static let parameterPrefix = "route.parameters."
@@ -74,6 +75,8 @@ enum PluginProperties {
         case "route.parameters": return HeaderMapCodec.encode(attributes.routeParameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         case "route.remainder": return bytes(attributes.routeRemainder)
         case _ where path.hasPrefix(parameterPrefix): return attributes.routeParameters[String(path.dropFirst(parameterPrefix.count))].map(bytes)
+        case "upstream.address": return attributes.upstreamAddress.map(bytes)
+        case "upstream.port": return attributes.upstreamAddress.flatMap(port).map(integer)
         case "response.code": return attributes.responseCode.map(integer)
         case "response.headers": return stream.responseHeaders.map { HeaderMapCodec.encode($0.regular.map { ($0.name, $0.value) }) }
         default: return stream.properties[path]

@@ -95,6 +95,8 @@ struct StreamAttributes {
     var sourceAddress: String?
     var destinationAddress: String?
     var responseCode: Int?
+    /// The endpoint the request went to, once known (response phases on).
+    var upstreamAddress: String?
     var scheme = "http"
     var protocolName = "HTTP/1.1"
 }

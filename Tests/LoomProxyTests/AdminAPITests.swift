@@ -134,6 +134,24 @@ extension ProxyE2E {
             }
         }
 
+        /// A plugin's usage and the metrics it defines, in `/metrics` (the C test plugin counts
+        /// requests in `c_requests_total`; `/trap` makes it trap). Metrics live per plugin
+        /// name for the process, hence a name of this test's own.
+        @Test func pluginMetricsAreExported() async throws {
+            let module = try PluginFixtures.path("headers")
+            let extra = "plugins: [{name: metered, path: \"\(module)\"}]\n"
+            let routes = "  - id: all\n    path: /*\n    upstream: app\n    plugins: [metered]\n"
+            try await Self.withAdmin(extra: extra, routes: routes) { fixture in
+                for _ in 0..<3 { #expect(try fixture.get("/echo").status == 200) }
+                #expect(try fixture.get("/trap").status == 500)
+                let text = try Self.call(fixture, "/metrics").text
+                #expect(text.contains(#"loom_plugin_counter_total{plugin="metered",metric="c_requests_total"} 4"#), "\(text)")
+                #expect(text.contains(#"loom_plugin_failures_total{plugin="metered"} 1"#))
+                let calls = text.split(separator: "\n").first { $0.hasPrefix(#"loom_plugin_calls_total{plugin="metered"}"#) }
+                #expect(calls.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 4 } == true, "\(String(describing: calls))")
+            }
+        }
+
         @Test func metricsCountRequestsAndPassPromtool() async throws {
             try await Self.withAdmin { fixture in
                 for _ in 0..<3 { #expect(try fixture.get("/echo").status == 200) }

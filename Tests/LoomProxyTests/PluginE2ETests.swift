@@ -22,7 +22,7 @@ extension ProxyE2E {
             """
 
         @Test func requestAndResponseHeadersPassThroughThePlugin() async throws {
-            try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { _, proxy in
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { backends, proxy in
                 let response = try proxy.get("/hello", headers: ["X-Remove-Me: 1", "X-Request-ID: abc-123"])
                 #expect(response.status == 200)
                 let echoed = try EchoedRequest(response)
@@ -34,6 +34,7 @@ extension ProxyE2E {
                 #expect(echoed.values("x-foreign-status") == ["1"], "unknown foreign functions are NOT_FOUND")
                 #expect(response.header("x-plugin-response") == "c")
                 #expect(response.header("x-upstream-status") == "200")
+                #expect(response.header("x-upstream-address") == "127.0.0.1:\(backends[0].port)", "upstream.address")
 
                 let upper = try proxy.get("/upper?bytes=10")
                 #expect(String(decoding: upper.body, as: UTF8.self).contains("\"METHOD\""), "the plugin upper-cased the body")
@@ -111,6 +112,16 @@ extension ProxyE2E {
                 let messages = proxy.pluginMessages.joined(separator: "\n")
                 #expect(messages.contains("unreachable"), "\(messages)")
                 #expect(messages.contains("time budget"), "\(messages)")
+            }
+        }
+
+        /// `memory_limit` (8MB here) is where `memory.grow` starts to fail: the guest's
+        /// allocator gets at most that much, whatever it asks for.
+        @Test func memoryLimitCapsGrowth() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { _, proxy in
+                let echoed = try EchoedRequest(proxy.get("/grow-count"))
+                let mebibytes = try #require(echoed.values("x-grown-mib").first.flatMap { Int($0) })
+                #expect(mebibytes >= 1 && mebibytes < 8, "got \(mebibytes) MiB under an 8MB limit")
             }
         }
 

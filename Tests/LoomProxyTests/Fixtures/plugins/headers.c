@@ -64,6 +64,8 @@ static void count_request(void) {
     }
 }
 
+static void* volatile sink;
+
 EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t headers, int end_of_stream) {
     char path[256] = {0};
     header(REQUEST_HEADERS, ":path", path, sizeof path);
@@ -78,8 +80,19 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     }
     if (strcmp(path, "/trap") == 0) __builtin_trap();
     if (strcmp(path, "/loop") == 0) { volatile int spin = 1; while (spin) {} }
+    // The blocks go to a volatile sink: an allocation whose result is only tested for NULL
+    // may be removed by the compiler, which then assumes it succeeded.
     if (strcmp(path, "/grow") == 0) {
-        for (;;) { if (!malloc(1 << 20)) __builtin_trap(); }
+        for (;;) { if (!(sink = malloc(1 << 20))) __builtin_trap(); }
+    }
+    if (strcmp(path, "/grow-count") == 0) {
+        // How many MiB the allocator got before memory.grow was refused (leaked on purpose).
+        int mebibytes = 0;
+        while (mebibytes < 4096 && (sink = malloc(1 << 20))) mebibytes++;
+        char text[16];
+        snprintf(text, sizeof text, "%d", mebibytes);
+        add(REQUEST_HEADERS, "x-grown-mib", text);
+        return CONTINUE;
     }
     if (strcmp(path, "/close") == 0) { proxy_close_stream(0); return CONTINUE; }
     if (strcmp(path, "/oob") == 0) {
@@ -165,6 +178,14 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t he
     header(RESPONSE_HEADERS, ":status", status, sizeof status);
     add(RESPONSE_HEADERS, "x-plugin-response", "c");
     add(RESPONSE_HEADERS, "x-upstream-status", status);
+    const char* address = NULL;
+    size_t size = 0;
+    if (proxy_get_property("upstream\0address", 16, &address, &size) == 0 && address) {
+        char text[128] = {0};
+        memcpy(text, address, size < 127 ? size : 127);
+        add(RESPONSE_HEADERS, "x-upstream-address", text);
+        free((void*)address);
+    }
     proxy_remove_header_map_value(RESPONSE_HEADERS, "server", 6);
     return CONTINUE;
 }
