@@ -236,13 +236,9 @@ public struct SupervisedProcess: Sendable, Equatable {
 
     /// Stops the process for good (loom shuts down, or a reload removed it).
     public mutating func stop(now: Int64) -> [Action] {
+        if let actions = stopChild(then: .stay, now: now) { return actions }
         switch state {
-        case .starting(let pid, _, _), .running(let pid, _):
-            let killAt = now + policy.stopTimeoutMillis
-            state = .stopping(pid: pid, killAt: killAt, then: .stay)
-            return [.markDown, .signalStop(pid: pid), .wake(at: killAt)]
-        case .stopping(let pid, let killAt, _):
-            state = .stopping(pid: pid, killAt: killAt, then: .stay)
+        case .starting, .running, .stopping:
             return []
         case .idle, .backoff, .exited, .crashLoop:
             state = .stopped
@@ -259,13 +255,9 @@ public struct SupervisedProcess: Sendable, Equatable {
     /// its definition changed).
     public mutating func restart(now: Int64) -> [Action] {
         recentRestarts = []
+        if let actions = stopChild(then: .start, now: now) { return actions }
         switch state {
-        case .starting(let pid, _, _), .running(let pid, _):
-            let killAt = now + policy.stopTimeoutMillis
-            state = .stopping(pid: pid, killAt: killAt, then: .start)
-            return [.markDown, .signalStop(pid: pid), .wake(at: killAt)]
-        case .stopping(let pid, let killAt, _):
-            state = .stopping(pid: pid, killAt: killAt, then: .start)
+        case .starting, .running, .stopping:
             return []
         case .idle, .backoff, .exited, .crashLoop, .stopped:
             state = .spawning(cancelled: false)
@@ -273,6 +265,22 @@ public struct SupervisedProcess: Sendable, Equatable {
         case .spawning:
             state = .spawning(cancelled: false)
             return []
+        }
+    }
+
+    /// When there is a child (starting, running or already stopping): stops it, its exit
+    /// then leading to `then`. Nil when there is none.
+    private mutating func stopChild(then: AfterStop, now: Int64) -> [Action]? {
+        switch state {
+        case .starting(let pid, _, _), .running(let pid, _):
+            let killAt = now + policy.stopTimeoutMillis
+            state = .stopping(pid: pid, killAt: killAt, then: then)
+            return [.markDown, .signalStop(pid: pid), .wake(at: killAt)]
+        case .stopping(let pid, let killAt, _):
+            state = .stopping(pid: pid, killAt: killAt, then: then)
+            return []
+        default:
+            return nil
         }
     }
 

@@ -66,6 +66,18 @@ static void count_request(void) {
 
 static void* volatile sink;
 
+/// Adds property `path` (`length` bytes, NUL-separated segments) to `map` as field `name`,
+/// when the host has it and it is not empty.
+static void add_property(int map, const char* path, size_t length, const char* name) {
+    const char* value = NULL;
+    size_t size = 0;
+    if (proxy_get_property(path, length, &value, &size) != 0 || !value) return;
+    char text[128] = {0};
+    memcpy(text, value, size < 127 ? size : 127);
+    if (size > 0) add(map, name, text);
+    free((void*)value);
+}
+
 EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t headers, int end_of_stream) {
     char path[256] = {0};
     header(REQUEST_HEADERS, ":path", path, sizeof path);
@@ -121,33 +133,11 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     add(REQUEST_HEADERS, "x-plugin", "c");
     add(REQUEST_HEADERS, "x-plugin-config", configuration);
     proxy_remove_header_map_value(REQUEST_HEADERS, "x-remove-me", 11);
-    const char* value = NULL;
-    size_t size = 0;
-    if (proxy_get_property("request\0id", 10, &value, &size) == 0 && value) {
-        char id[128] = {0};
-        memcpy(id, value, size < 127 ? size : 127);
-        add(REQUEST_HEADERS, "x-plugin-request-id", id);
-        free((void*)value);
-    }
-    if (proxy_get_property("route_name", 10, &value, &size) == 0 && value) {
-        char name[128] = {0};
-        memcpy(name, value, size < 127 ? size : 127);
-        add(REQUEST_HEADERS, "x-plugin-route", name);
-        free((void*)value);
-    }
+    add_property(REQUEST_HEADERS, "request\0id", 10, "x-plugin-request-id");
+    add_property(REQUEST_HEADERS, "route_name", 10, "x-plugin-route");
     // The route's captures (loom's `route.*` properties), on the routes that have them.
-    if (proxy_get_property("route\0parameters\0id", 19, &value, &size) == 0 && value) {
-        char id[128] = {0};
-        memcpy(id, value, size < 127 ? size : 127);
-        add(REQUEST_HEADERS, "x-plugin-param-id", id);
-        free((void*)value);
-    }
-    if (proxy_get_property("route\0remainder", 15, &value, &size) == 0 && value && size > 0) {
-        char rest[128] = {0};
-        memcpy(rest, value, size < 127 ? size : 127);
-        add(REQUEST_HEADERS, "x-plugin-remainder", rest);
-        free((void*)value);
-    }
+    add_property(REQUEST_HEADERS, "route\0parameters\0id", 19, "x-plugin-param-id");
+    add_property(REQUEST_HEADERS, "route\0remainder", 15, "x-plugin-remainder");
     char* result = NULL;
     size_t result_size = 0;
     char text[8];
@@ -178,14 +168,7 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t he
     header(RESPONSE_HEADERS, ":status", status, sizeof status);
     add(RESPONSE_HEADERS, "x-plugin-response", "c");
     add(RESPONSE_HEADERS, "x-upstream-status", status);
-    const char* address = NULL;
-    size_t size = 0;
-    if (proxy_get_property("upstream\0address", 16, &address, &size) == 0 && address) {
-        char text[128] = {0};
-        memcpy(text, address, size < 127 ? size : 127);
-        add(RESPONSE_HEADERS, "x-upstream-address", text);
-        free((void*)address);
-    }
+    add_property(RESPONSE_HEADERS, "upstream\0address", 16, "x-upstream-address");
     proxy_remove_header_map_value(RESPONSE_HEADERS, "server", 6);
     return CONTINUE;
 }
