@@ -86,6 +86,13 @@ extension ConfigReader {
         return false
     }
 
+    /// A route's `path_regex` (both dialects): only the characters no request path has are
+    /// refused (the rest is regex syntax), and it must compile.
+    mutating func regexPath(_ text: String, _ path: String, at location: SourceLocation?) -> PathMatch? {
+        guard checkRoutePathCharacters(text, path, at: location, literal: false), checkedRegex(text, path, at: location) != nil else { return nil }
+        return .regex(text)
+    }
+
     /// `text` if it compiles as a regular expression (Swift `Regex` syntax, which is PCRE's
     /// for everything common), else nil after reporting where it fails.
     mutating func checkedRegex(_ text: String, _ path: String, at location: SourceLocation?) -> String? {

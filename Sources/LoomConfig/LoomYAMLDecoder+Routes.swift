@@ -20,10 +20,8 @@ extension LoomYAMLDecoder {
                 fields[.path] = table.path("path_regex")
                 if table.has("path") {
                     reader.report(table.path("path_regex"), at: regexNode.location, "only one of \"path\" and \"path_regex\" may be set")
-                } else if reader.checkRoutePathCharacters(text, table.path("path_regex"), at: regexNode.location, literal: false),
-                    reader.checkedRegex(text, table.path("path_regex"), at: regexNode.location) != nil
-                {
-                    match.path = .regex(text)
+                } else {
+                    match.path = reader.regexPath(text, table.path("path_regex"), at: regexNode.location)
                 }
             }
             match.host = reader.routeHost(table, "host")

@@ -74,12 +74,7 @@ extension WarpDriveTOMLDecoder {
     /// request paths, or the rule could never match.
     private mutating func pathMatch(key: String, _ text: String, table: ConfigTable) -> PathMatch? {
         let path = table.path(key), location = table[key]?.location
-        if key == "path_regex" {
-            guard reader.checkRoutePathCharacters(text, path, at: location, literal: false),
-                reader.checkedRegex(text, path, at: location) != nil
-            else { return nil }
-            return .regex(text)
-        }
+        if key == "path_regex" { return reader.regexPath(text, path, at: location) }
         guard text.hasPrefix("/") else {
             reader.report(path, at: location, "path \"\(text)\" must start with \"/\"")
             return nil

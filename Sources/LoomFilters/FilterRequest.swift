@@ -19,8 +19,11 @@ public struct FilterRequest {
     /// The route's path parameters by name (`{id}` → `id`).
     public let parameters: [String: String]
     /// What the route's trailing wildcard matched (`/*`, `path_prefix`): `/x/y` for `/api/*`
-    /// on `/api/x/y`; empty when the match took the whole path.
-    public let remainder: String
+    /// on `/api/x/y`; empty when the match took the whole path. A slice of `path`, cut only
+    /// when a filter asks.
+    public var remainder: Substring { captures?.rest(in: path) ?? path[path.endIndex...] }
+    /// Where the route's match left off in `path`.
+    private let captures: PathCaptures?
     /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
     /// untrusted address in its `X-Forwarded-For` (see `server.forwarding.trusted_proxies`).
     public let clientIP: String?
@@ -50,14 +53,14 @@ public struct FilterRequest {
     public private(set) var targetOverride: String?
 
     public init(
-        head: HTTPRequestHead, path: String, routeName: String, parameters: [String: String], remainder: String = "", clientIP: String?,
-        requestID: String
+        head: HTTPRequestHead, path: String, routeName: String, parameters: [String: String], captures: PathCaptures? = nil,
+        clientIP: String?, requestID: String
     ) {
         self.head = head
         self.path = path
         self.routeName = routeName
         self.parameters = parameters
-        self.remainder = remainder
+        self.captures = captures
         self.clientIP = clientIP
         self.requestID = requestID
     }

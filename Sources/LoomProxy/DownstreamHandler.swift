@@ -459,7 +459,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let client = snapshot.trustedProxies.originalClient(peer: clientAddress, peerText: clientIP, forwardedFor: forwardedFor)
         var request = FilterRequest(
             head: head, path: path, routeName: route.config.name, parameters: parameters,
-            remainder: String(exchange.captures.rest(in: path)), clientIP: client, requestID: exchange.requestID)
+            captures: exchange.captures, clientIP: client, requestID: exchange.requestID)
         request.loopIndex = loop.index
         if route.filters.needsConnectionAddresses, let context {
             // Formatted once per connection: they do not change between its requests.

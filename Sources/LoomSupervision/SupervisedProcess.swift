@@ -14,14 +14,15 @@
 ///
 /// - Restart policy: `always` restarts after any exit, `onFailure` after a non-zero status
 ///   or a signal, `never` leaves the process `exited`.
-/// - Backoff: the n-th restart within `crashLoop.window` waits `backoff.initial × 2^(n-1)`,
-///   at most `backoff.maximum`; restarts older than the window are forgotten, so a process
-///   that ran for a while restarts quickly again.
-/// - Crash loop: a restart that would be the `crashLoop.restarts + 1`-th within the window
+/// - Backoff: the n-th restart within `crashLoopWindowMillis` waits
+///   `backoffInitialMillis × 2^(n-1)`, at most `backoffMaximumMillis`; restarts older than the
+///   window are forgotten, so a process that ran for a while restarts quickly again.
+/// - Crash loop: a restart that would be the `crashLoopRestarts + 1`-th within the window
 ///   is not made; the process stays down in `crashLoop` until `restart` (a person's
 ///   `loom ctl restart`, or a reload that changes it).
-/// - A child that is not ready within `readyTimeout` is stopped and counts as a failure.
-/// - `stop` sends the stop signal and, if the child has not exited by `stopTimeout`, kills it.
+/// - A child that is not ready within `readyTimeoutMillis` is stopped and counts as a failure.
+/// - `stop` sends the stop signal and, if the child has not exited by `stopTimeoutMillis`,
+///   kills it.
 ///
 /// Time is milliseconds on a monotonic clock, passed in with every event; the machine never
 /// reads a clock, sleeps or does I/O. It asks to be woken (`Action.wake`) when a deadline
@@ -177,7 +178,7 @@ public struct SupervisedProcess: Sendable, Equatable {
             state = .stopped
             return []
         }
-        return failed("could not start: \(reason)", exit: nil, now: now)
+        return failed("could not start: \(reason)", now: now)
     }
 
     /// Its socket accepts connections and, if configured, its health check passed.
@@ -196,7 +197,7 @@ public struct SupervisedProcess: Sendable, Equatable {
                 state = .exited
                 return [.markDown, .report("exited (\(status)); restart policy \(policy.restart.rawValue): not restarted")]
             }
-            return failed("exited (\(status))", exit: status, now: now)
+            return failed("exited (\(status))", now: now)
         case .stopping(_, _, .stay):
             state = .stopped
             return []
@@ -204,7 +205,7 @@ public struct SupervisedProcess: Sendable, Equatable {
             state = .spawning(cancelled: false)
             return [.spawn]
         case .stopping(_, _, .fail):
-            return failed("not ready within \(policy.readyTimeoutMillis) ms, stopped (\(status))", exit: status, now: now)
+            return failed("not ready within \(policy.readyTimeoutMillis) ms, stopped (\(status))", now: now)
         default:
             return []
         }
@@ -218,11 +219,11 @@ public struct SupervisedProcess: Sendable, Equatable {
             return [.spawn]
         case .backoff(let until):
             return [.wake(at: until)]
-        case .starting(let pid, _, let readyBy) where now >= readyBy:
+        case .starting(_, _, let readyBy) where now >= readyBy:
             // Not ready in time: stopped, and its exit then counts as a failure.
-            let killAt = now + policy.stopTimeoutMillis
-            state = .stopping(pid: pid, killAt: killAt, then: .fail)
-            return [.markDown, .report("not ready within \(policy.readyTimeoutMillis) ms: stopping it"), .signalStop(pid: pid), .wake(at: killAt)]
+            var actions = stopChild(then: .fail, now: now) ?? []
+            actions.insert(.report("not ready within \(policy.readyTimeoutMillis) ms: stopping it"), at: min(1, actions.count))
+            return actions
         case .starting(_, _, let readyBy):
             return [.wake(at: readyBy)]
         case .stopping(let pid, let killAt, _) where now >= killAt:
@@ -286,8 +287,8 @@ public struct SupervisedProcess: Sendable, Equatable {
 
     // MARK: - Failures
 
-    /// The child failed (`exit` nil: it never started): restart after the backoff, or give up.
-    private mutating func failed(_ what: String, exit: ExitStatus?, now: Int64) -> [Action] {
+    /// The child failed (`what` says how): restart after the backoff, or give up.
+    private mutating func failed(_ what: String, now: Int64) -> [Action] {
         recentRestarts.removeAll { now - $0 >= policy.crashLoopWindowMillis }
         guard recentRestarts.count < policy.crashLoopRestarts else {
             state = .crashLoop

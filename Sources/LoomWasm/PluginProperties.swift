@@ -83,7 +83,7 @@ enum PluginProperties {
         }
     }
 
-    private static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+    private static func bytes(_ text: some StringProtocol) -> [UInt8] { Array(text.utf8) }
 
     private static func integer(_ value: Int) -> [UInt8] {
         withUnsafeBytes(of: Int64(value).littleEndian) { Array($0) }

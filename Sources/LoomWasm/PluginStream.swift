@@ -90,7 +90,7 @@ final class PluginStream: @unchecked Sendable {
 struct StreamAttributes {
     var routeName = ""
     var routeParameters: [String: String] = [:]
-    var routeRemainder = ""
+    var routeRemainder: Substring = ""
     var requestID = ""
     var sourceAddress: String?
     var destinationAddress: String?
