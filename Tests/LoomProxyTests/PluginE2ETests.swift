@@ -35,6 +35,7 @@ extension ProxyE2E {
                 #expect(response.header("x-plugin-response") == "c")
                 #expect(response.header("x-upstream-status") == "200")
                 #expect(response.header("x-upstream-address") == "127.0.0.1:\(backends[0].port)", "upstream.address")
+                #expect(response.header("x-upstream-port") == "\(backends[0].port)", "upstream.port, an 8-byte integer")
 
                 let upper = try proxy.get("/upper?bytes=10")
                 #expect(String(decoding: upper.body, as: UTF8.self).contains("\"METHOD\""), "the plugin upper-cased the body")

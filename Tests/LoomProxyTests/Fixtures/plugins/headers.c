@@ -169,6 +169,16 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t he
     add(RESPONSE_HEADERS, "x-plugin-response", "c");
     add(RESPONSE_HEADERS, "x-upstream-status", status);
     add_property(RESPONSE_HEADERS, "upstream\0address", 16, "x-upstream-address");
+    const char* port = NULL;
+    size_t port_size = 0;
+    if (proxy_get_property("upstream\0port", 13, &port, &port_size) == 0 && port_size == 8) {
+        long long number = 0;
+        memcpy(&number, port, 8);
+        char text[24];
+        snprintf(text, sizeof text, "%lld", number);
+        add(RESPONSE_HEADERS, "x-upstream-port", text);
+        free((void*)port);
+    }
     proxy_remove_header_map_value(RESPONSE_HEADERS, "server", 6);
     return CONTINUE;
 }
