@@ -1,3 +1,4 @@
+import LoomConfig
 import NIOCore
 
 /// One exchange's handling of body bytes in one direction: Proxy-Wasm's body phases
@@ -19,8 +20,17 @@ import NIOCore
 ///
 /// A body a transform handles may change length: loom sends it chunked (HTTP/1.1) or
 /// close-delimited (an HTTP/1.0 client), never with the original `Content-Length`.
+///
+/// A body that ends with a trailer section (HTTP/1.1 chunked) passes its fields through
+/// `trailers` before the end-of-stream call; what it returns is sent on (response trailers;
+/// loom drops request trailers after the filters saw them, as nginx does).
 public protocol BodyTransform: AnyObject {
     func transform(_ chunk: ByteBuffer, endOfStream: Bool) throws -> ByteBuffer
+    func trailers(_ fields: [HeaderPair]) throws -> [HeaderPair]
+}
+
+extension BodyTransform {
+    public func trailers(_ fields: [HeaderPair]) throws -> [HeaderPair] { fields }
 }
 
 /// The body transforms of one direction of one exchange, in filter order: each one's output
@@ -44,16 +54,25 @@ public struct BodyTransforms {
 
     /// `chunk` through every transform.
     public func run(_ chunk: ByteBuffer, endOfStream: Bool) -> Result<ByteBuffer, Stop> {
-        var bytes = chunk
+        each(chunk, phase: "body") { try $0.transform($1, endOfStream: endOfStream) }
+    }
+
+    /// A trailer section through every transform.
+    public func run(trailers: [HeaderPair]) -> Result<[HeaderPair], Stop> {
+        each(trailers, phase: "trailers") { try $0.trailers($1) }
+    }
+
+    private func each<Value>(_ input: Value, phase: String, _ step: (any BodyTransform, Value) throws -> Value) -> Result<Value, Stop> {
+        var value = input
         for transform in transforms {
             do {
-                bytes = try transform.transform(bytes, endOfStream: endOfStream)
+                value = try step(transform, value)
             } catch let rejection as FilterRejection {
                 return .failure(.rejected(rejection))
             } catch {
-                return .failure(.failed(FilterFailure(filter: "\(type(of: transform))", phase: "body", error: "\(error)")))
+                return .failure(.failed(FilterFailure(filter: "\(type(of: transform))", phase: phase, error: "\(error)")))
             }
         }
-        return .success(bytes)
+        return .success(value)
     }
 }

@@ -101,8 +101,10 @@ extension DownstreamHandler: UpstreamResponseSink {
                     exchange.bytesIn += received.readableBytes
                     guard let data = transformed(received, endOfStream: false, by: exchange.requestTransforms) else { return }
                     sendRequestBody(data, to: connection, exchange)
-                case .end:
-                    if exchange.requestTransforms != nil {
+                case .end(let trailers):
+                    if let transforms = exchange.requestTransforms {
+                        // The filters see the trailers; loom then drops them (below).
+                        if let trailers, trailers.count > 0, stopped(transforms.run(trailers: Self.pairs(trailers))) == nil { return }
                         guard let rest = transformed(ByteBuffer(), endOfStream: true, by: exchange.requestTransforms) else { return }
                         sendRequestBody(rest, to: connection, exchange)
                     }
@@ -145,7 +147,13 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// answer while the response has not started, a cut connection once it has.
     private func transformed(_ data: ByteBuffer, endOfStream: Bool, by transforms: BodyTransforms?) -> ByteBuffer? {
         guard let transforms else { return data }
-        switch transforms.run(data, endOfStream: endOfStream) {
+        return stopped(transforms.run(data, endOfStream: endOfStream))
+    }
+
+    /// What the transforms produced, or nil once a filter's refusal or failure has ended the
+    /// exchange.
+    private func stopped<Value>(_ result: Result<Value, BodyTransforms.Stop>) -> Value? {
+        switch result {
         case .success(let output):
             return output
         case .failure(.rejected(let rejection)):
@@ -154,6 +162,12 @@ extension DownstreamHandler: UpstreamResponseSink {
             failExchange(GatewayError(.filterFailed(failure)))
         }
         return nil
+    }
+
+    /// A received trailer section as fields for the filters (only when a body transform
+    /// runs: the plain path writes the received bytes).
+    private static func pairs(_ block: HTTPHeaderBlock) -> [HeaderPair] {
+        (0..<block.count).map { HeaderPair(name: block.name(at: $0), value: block.value(at: $0)) }
     }
 
     /// After the client's FIN, with no upstream yet: fail now unless `inbound` already holds
@@ -365,14 +379,23 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamResponseEnd(trailers: HTTPHeaderBlock?) {
         guard let context, let exchange else { return }
-        if exchange.responseTransforms != nil {
+        var filtered: [HeaderPair]?
+        if let transforms = exchange.responseTransforms {
+            if let trailers, trailers.count > 0 {
+                guard let fields = stopped(transforms.run(trailers: Self.pairs(trailers))) else { return }
+                filtered = fields
+            }
             guard let rest = transformed(ByteBuffer(), endOfStream: true, by: exchange.responseTransforms) else { return }
             sendResponseBody(rest, exchange)
         }
         sendHeldHead()
         if machine.exchange?.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: 64)
-            HeadWriter.writeLastChunk(trailers: trailers, into: &out)
+            if let filtered {
+                HeadWriter.writeLastChunk(fields: filtered, into: &out)
+            } else {
+                HeadWriter.writeLastChunk(trailers: trailers, into: &out)
+            }
             exchange.bytesOut += out.readableBytes
             send(out)
         }

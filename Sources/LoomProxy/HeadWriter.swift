@@ -256,6 +256,16 @@ package enum HeadWriter {
         out.writeStaticString("\r\n")
     }
 
+    /// The last chunk with trailer fields the filters produced, minus the fields loom
+    /// manages (framing and connection fields have no place in a trailer section).
+    static func writeLastChunk(fields: [HeaderPair], into out: inout ByteBuffer) {
+        out.writeStaticString("0\r\n")
+        for field in fields where !HeaderPair.managedNames.contains(HeaderPair.lowered(field.name)) {
+            writeField(field.name, field.value, into: &out)
+        }
+        out.writeStaticString("\r\n")
+    }
+
     /// A 1xx interim response relayed to an HTTP/1.1 client.
     static func writeInformationalHead(_ head: HTTPResponseHead, into out: inout ByteBuffer) {
         out.writeStaticString("HTTP/1.1 ")

@@ -45,7 +45,8 @@ public final class PluginContext: Sendable {
         configuration = Array(PluginConfigText.render(config.config).utf8)
         let milliseconds = UInt64(max(1, (config.timeout ?? PluginDefaults.timeout).inMilliseconds))
         fuel = milliseconds * Self.fuelPerMillisecond
-        limits = WasmLimits(memoryBytes: config.memoryLimit ?? PluginDefaults.memoryLimit, startFuel: fuel)
+        // A trial start (isolated) is the load-time check: it validates every function.
+        limits = WasmLimits(memoryBytes: config.memoryLimit ?? PluginDefaults.memoryLimit, startFuel: fuel, checkAllFunctions: isolated)
         environment = config.environment.map { "\($0.name)=\($0.value)" }
         failOpen = config.failOpen ?? false
         self.logLevel = switch logLevel {

@@ -116,7 +116,7 @@ public struct PluginFilter: HTTPFilter {
             break
         }
         stream.phase = .requestBody
-        if exchange.vm.exports(.requestBody) {
+        if exchange.vm.exports(.requestBody) || exchange.vm.exports(.requestTrailers) {
             request.transformBody(PluginBodyTransform(filter: self, exchange: exchange, direction: .request))
         }
         return .continue
@@ -133,7 +133,7 @@ public struct PluginFilter: HTTPFilter {
         // A plugin that failed here (and is fail-open) does not see the body either.
         guard try !exchange.vm.exports(.responseHeaders) || responseHeadersCallback(exchange, &response) else { return }
         stream.phase = .responseBody
-        if exchange.vm.exports(.responseBody) {
+        if exchange.vm.exports(.responseBody) || exchange.vm.exports(.responseTrailers) {
             response.transformBody(PluginBodyTransform(filter: self, exchange: exchange, direction: .response))
         }
     }
@@ -179,7 +179,11 @@ public struct PluginFilter: HTTPFilter {
     func body(_ chunk: ByteBuffer, endOfStream: Bool, exchange: Exchange, direction: PluginBodyTransform.Direction) throws -> ByteBuffer {
         let stream = exchange.stream
         let callback: PluginCallback = direction == .request ? .requestBody : .responseBody
-        guard exchange.vm.broken == nil else { return chunk }
+        guard exchange.vm.broken == nil, exchange.vm.exports(callback) else { return chunk }
+        let trailers = direction == .request ? stream.requestTrailers : stream.responseTrailers
+        // After a trailer section the body has ended (Envoy calls no body callback with
+        // end_of_stream then): what the plugin held goes on.
+        if trailers != nil { return releaseBody(stream, direction, adding: chunk) }
         let bytes = chunk.readableBytesView
         switch direction {
         case .request:
@@ -224,16 +228,54 @@ public struct PluginFilter: HTTPFilter {
         return releaseBody(stream, direction)
     }
 
-    /// Everything the plugin held or changed, handed on; its buffer emptied.
-    private func releaseBody(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction) -> ByteBuffer {
+    /// Everything the plugin held or changed (and `adding`), handed on; its buffer emptied.
+    private func releaseBody(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction, adding chunk: ByteBuffer = ByteBuffer()) -> ByteBuffer {
         switch direction {
         case .request:
             defer { stream.requestBody = [] }
-            return ByteBuffer(bytes: stream.requestBody)
+            return ByteBuffer(bytes: stream.requestBody + chunk.readableBytesView)
         case .response:
             defer { stream.responseBody = [] }
-            return ByteBuffer(bytes: stream.responseBody)
+            return ByteBuffer(bytes: stream.responseBody + chunk.readableBytesView)
         }
+    }
+
+    /// A trailer section through `on_request_trailers` / `on_response_trailers`: the fields
+    /// to send on (the plugin may change the response's). Pausing here is not supported
+    /// yet: it fails the request like any plugin failure.
+    func trailers(_ fields: [HeaderPair], exchange: Exchange, direction: PluginBodyTransform.Direction) throws -> [HeaderPair] {
+        let stream = exchange.stream
+        let callback: PluginCallback = direction == .request ? .requestTrailers : .responseTrailers
+        let map = HeaderMap(fields.map { ($0.name, $0.value) })
+        switch direction {
+        case .request:
+            stream.phase = .requestTrailers
+            stream.requestTrailers = map
+        case .response:
+            stream.phase = .responseTrailers
+            stream.responseTrailers = map
+        }
+        guard exchange.vm.broken == nil else { return fields }
+        let called = Result { () throws(WasmError) in try exchange.vm.streamCallback(callback, context: stream.id, [UInt64(fields.count)]) }
+        guard case .success(let action) = called else {
+            if case .failure(let error) = called { try failed("\(error)", phase: callback.name) }
+            return fields
+        }
+        if direction == .request, let response = stream.localResponse {
+            throw FilterRejection(status: response.status, code: "plugin_response", message: response.body)
+        }
+        if stream.closed {
+            if direction == .request {
+                throw FilterRejection(status: 403, code: "forbidden", message: "request closed by plugin \(runtime.plugin.name)")
+            }
+            throw Failure(description: "plugin \(runtime.plugin.name) closed the stream in the response trailers")
+        }
+        if Self.stops(action) {
+            try failed("paused the trailers, which loom cannot hold yet", phase: callback.name)
+            return fields
+        }
+        guard direction == .response, let changed = stream.responseTrailers else { return fields }
+        return changed.pairs.map { HeaderPair(name: $0.name, value: $0.value) }
     }
 
     /// Whether a callback's action holds the data: as Envoy's host reads it, only Continue
@@ -338,5 +380,9 @@ final class PluginBodyTransform: BodyTransform {
 
     func transform(_ chunk: ByteBuffer, endOfStream: Bool) throws -> ByteBuffer {
         try filter.body(chunk, endOfStream: endOfStream, exchange: exchange, direction: direction)
+    }
+
+    func trailers(_ fields: [HeaderPair]) throws -> [HeaderPair] {
+        try filter.trailers(fields, exchange: exchange, direction: direction)
     }
 }

@@ -46,13 +46,13 @@ public final class PluginRuntime: @unchecked Sendable {
         _ = vm(loop: index)
     }
 
-    /// Stops the instances' timers: a reload replaced or removed the plugin. Requests that
-    /// started on the old snapshot still finish on these instances, which go away with the
-    /// last of them.
+    /// A reload replaced or removed the plugin: the instances stop ticking, requests that
+    /// started on the old snapshot finish on them, and then each root context ends
+    /// (`on_done`, `on_delete`).
     public func retire() {
         retired.store(true, ordering: .relaxed)
         for slot in slots {
-            slot.eventLoop?.execute { slot.vm?.stopTimers() }
+            slot.eventLoop?.execute { slot.vm?.retire() }
         }
     }
 
@@ -61,7 +61,9 @@ public final class PluginRuntime: @unchecked Sendable {
     func vm(loop index: Int) -> Result<PluginVM, PluginLoadError> {
         guard slots.indices.contains(index) else { return .failure(.startFailed("no instance slot for event loop \(index)")) }
         let slot = slots[index]
-        if let vm = slot.vm, vm.broken == nil { return .success(vm) }
+        // A retired instance whose root context has ended takes no new stream: a request of
+        // the old snapshot that reaches the plugin only now gets a fresh (retiring) one.
+        if let vm = slot.vm, vm.broken == nil, vm.root == .running { return .success(vm) }
         if slot.vm != nil {
             slot.vm = nil
             replacements.add(1, ordering: .relaxed)
@@ -72,12 +74,17 @@ public final class PluginRuntime: @unchecked Sendable {
         }
         do {
             let restart: @Sendable () -> Void = { [weak self] in
-                // After the failing callback returns, on the same loop.
-                slot.eventLoop?.execute { _ = self?.vm(loop: index) }
+                // After the failing callback returns, on the same loop; a retired plugin has
+                // no ticks or queues to keep going, so it starts one only for a request.
+                slot.eventLoop?.execute {
+                    guard let self, !self.retired.load(ordering: .relaxed) else { return }
+                    _ = self.vm(loop: index)
+                }
             }
             let environment = PluginVMEnvironment(eventLoop: slot.eventLoop, caller: caller, restart: restart)
             let vm = try PluginVM(plugin: plugin, environment: environment)
-            if retired.load(ordering: .relaxed) { vm.stopTimers() }
+            // Started for a late request of the old snapshot: it ends after that request.
+            if retired.load(ordering: .relaxed) { vm.retireAfterStreams() }
             slot.vm = vm
             slot.retryAfter = nil
             return .success(vm)

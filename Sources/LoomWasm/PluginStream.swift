@@ -12,7 +12,7 @@ final class PluginStream: @unchecked Sendable {
 
     /// Where the exchange is: which maps and buffers host calls may touch.
     enum Phase {
-        case requestHeaders, requestBody, responseHeaders, responseBody, log
+        case requestHeaders, requestBody, requestTrailers, responseHeaders, responseBody, responseTrailers, log
     }
 
     var phase: Phase = .requestHeaders
@@ -41,6 +41,10 @@ final class PluginStream: @unchecked Sendable {
     /// pauses the body.
     var requestBody: [UInt8] = []
     var responseBody: [UInt8] = []
+    /// The trailer sections, once they arrived. The plugin may change the response's;
+    /// the request's are read-only (loom drops request trailers).
+    var requestTrailers: HeaderMap?
+    var responseTrailers: HeaderMap?
     /// Set by `proxy_send_local_response`.
     var localResponse: LocalResponse?
     /// Set by `proxy_close_stream`.
@@ -63,21 +67,26 @@ final class PluginStream: @unchecked Sendable {
     func map(_ type: ProxyMapType) -> HeaderMap? {
         switch type {
         case .httpRequestHeaders: requestHeaders
+        case .httpRequestTrailers: requestTrailers
         case .httpResponseHeaders: responseHeaders
+        case .httpResponseTrailers: responseTrailers
         default: nil
         }
     }
 
     /// Changes map `type` in place: NOT_FOUND when the stream has no such map, BAD_ARGUMENT
     /// when it has already gone out (request headers once the request left, response
-    /// headers once sent).
+    /// headers once sent) or is read-only (request trailers).
     func changeMap(_ type: ProxyMapType, _ change: (inout HeaderMap) -> Void) -> ProxyStatus {
         switch (type, phase) {
         case (.httpRequestHeaders, .requestHeaders):
             change(&requestHeaders)
         case (.httpResponseHeaders, .responseHeaders) where responseHeaders != nil:
             change(&responseHeaders!)
-        case (.httpRequestHeaders, _), (.httpResponseHeaders, _) where responseHeaders != nil:
+        case (.httpResponseTrailers, .responseTrailers) where responseTrailers != nil:
+            change(&responseTrailers!)
+        case (.httpRequestHeaders, _), (.httpResponseHeaders, _) where responseHeaders != nil,
+             (.httpRequestTrailers, _) where requestTrailers != nil, (.httpResponseTrailers, _) where responseTrailers != nil:
             return .badArgument
         default:
             return .notFound

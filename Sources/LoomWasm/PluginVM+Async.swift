@@ -60,7 +60,14 @@ extension PluginVM {
         guard let context = pendingCalls.removeValue(forKey: id), broken == nil else { return }
         guard context == rootID || streams[context] != nil else { return }
         callResponse = response
-        defer { callResponse = nil }
+        // `proxy_get_status` during the callback: a failed call reads BROKEN_CONNECTION and
+        // "reset", as in Envoy; a call that got a response reads OK (Envoy leaves the code
+        // of an earlier failure there). The message is cleared after the callback.
+        lastStatus = response == nil ? (UInt32(ProxyStatus.brokenConnection.rawValue), "reset") : (0, "")
+        defer {
+            callResponse = nil
+            lastStatus.message = ""
+        }
         let arguments: [UInt64] = [
             UInt64(id), UInt64(response.map { $0.headers.count + 1 } ?? 0), UInt64(response?.body.count ?? 0),
             UInt64(response?.trailers.count ?? 0),

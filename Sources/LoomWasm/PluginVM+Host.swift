@@ -64,10 +64,15 @@ extension PluginVM {
         return .ok
     }
 
-    /// `proxy_done` finishes a root context that answered `on_done` with false. Loom never
-    /// asks a root context to finish (an instance goes with its snapshot), so none waits.
+    /// `proxy_done` finishes a retired root context that answered `on_done` with false:
+    /// its `on_delete` runs once the current call returns (as Envoy defers it). NOT_FOUND
+    /// when no root context is waiting.
     func done(_ a: HostArguments) throws -> ProxyStatus {
-        .notFound
+        guard root == .waitingForDone, let loop = environment.eventLoop else { return .notFound }
+        root = .deleting
+        let box = self.box
+        loop.execute { box.vm?.deleteRoot() }
+        return .ok
     }
 
     func callForeignFunction(_ a: HostArguments) throws -> ProxyStatus {
@@ -268,7 +273,7 @@ extension PluginVM {
         else { return .invalidMemoryAccess }
         charge(bytes: body.count + Int(a.u32(6)))
         guard (200...599).contains(status), let pairs = decoded else { return .badArgument }
-        guard let stream = currentStream, stream.phase == .requestHeaders || stream.phase == .requestBody else { return .badArgument }
+        guard let stream = currentStream, [.requestHeaders, .requestBody, .requestTrailers].contains(stream.phase) else { return .badArgument }
         var headers: [HeaderPair] = []
         for pair in pairs where !pair.name.hasPrefix(":") {
             guard Self.isValidField(pair.name, pair.value) else { return .badArgument }

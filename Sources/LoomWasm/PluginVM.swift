@@ -40,6 +40,26 @@ final class PluginVM {
     var nextCallID: UInt32 = 1
     /// The response `proxy_on_http_call_response` is reading (maps 6 and 7, buffer 4).
     var callResponse: PluginHTTPResponse?
+    /// Where the root context stands: running, or ending once its plugin was retired.
+    var root = RootState.running
+    /// Set by `retire`: the root context ends once no stream is left.
+    private var retiring = false
+    /// A retired instance keeps itself alive while its root context finishes its work
+    /// (`on_done` answered false): until `proxy_done`, or `rootDoneTimeout`.
+    private var lingering: PluginVM?
+
+    enum RootState: Equatable {
+        case running
+        /// `on_done` answered false: waiting for the plugin's `proxy_done`.
+        case waitingForDone
+        /// `proxy_done` came: `on_delete` runs once the call that made it returns.
+        case deleting
+        /// `on_delete` ran (or the wait timed out): nothing more is called.
+        case deleted
+    }
+
+    /// How long a retired root context may take to call `proxy_done`.
+    static let rootDoneTimeout = TimeAmount.seconds(30)
 
     /// Instantiates and starts the module: WASI start (`_initialize` then `main`, or
     /// `_start`), then the root context (`on_context_create`, `on_vm_start`,
@@ -162,15 +182,74 @@ final class PluginVM {
     /// is for root contexts). A pause still waiting is dropped with it.
     func finish(_ stream: PluginStream) {
         stream.resumeRequest = nil
-        defer { streams[stream.id] = nil }
-        guard streams[stream.id] != nil, broken == nil else { return }
+        guard streams[stream.id] != nil else { return }
+        if broken == nil {
+            do {
+                _ = try streamCallback(.done, context: stream.id, [])
+                stream.phase = .log
+                _ = try streamCallback(.log, context: stream.id, [])
+                _ = try streamCallback(.delete, context: stream.id, [])
+            } catch {
+                plugin.log(.error, "on_done/on_log/on_delete failed: \(error)")
+            }
+        }
+        streams[stream.id] = nil
+        if retiring && streams.isEmpty { endRoot() }
+    }
+
+    // MARK: - The root context's end
+
+    /// The plugin was retired (a reload replaced or removed it): no more ticks, and the root
+    /// context ends (`on_done`, then `on_delete`) once the streams still under way finish.
+    func retire() {
+        retireAfterStreams()
+        if streams.isEmpty { endRoot() }
+    }
+
+    /// `retire` for an instance started after its plugin was retired, for a request about to
+    /// open its stream: the root context ends after that stream.
+    func retireAfterStreams() {
+        stopTimers()
+        retiring = true
+    }
+
+    /// `on_done` for the root context: true (or no export) deletes it now; false leaves it
+    /// running until the plugin calls `proxy_done` (after an HTTP call it was waiting for,
+    /// say), as in Envoy, or `rootDoneTimeout` passes.
+    private func endRoot() {
+        guard root == .running else { return }
+        guard broken == nil else {
+            root = .deleted
+            return
+        }
         do {
-            _ = try streamCallback(.done, context: stream.id, [])
-            stream.phase = .log
-            _ = try streamCallback(.log, context: stream.id, [])
-            _ = try streamCallback(.delete, context: stream.id, [])
+            if try streamCallback(.done, context: rootID, []) == 0 {
+                root = .waitingForDone
+                lingering = self
+                let box = self.box
+                environment.eventLoop?.scheduleTask(in: Self.rootDoneTimeout) {
+                    guard let vm = box.vm, vm.root == .waitingForDone else { return }
+                    vm.plugin.log(.warn, "the retired root context did not call proxy_done within \(Self.rootDoneTimeout): deleted")
+                    vm.deleteRoot()
+                }
+                return
+            }
         } catch {
-            plugin.log(.error, "on_done/on_log/on_delete failed: \(error)")
+            plugin.log(.error, "proxy_on_done of the root context failed: \(error)")
+        }
+        deleteRoot()
+    }
+
+    /// `on_delete` for the root context; the instance is then free to go.
+    func deleteRoot() {
+        guard root != .deleted else { return }
+        root = .deleted
+        defer { lingering = nil }
+        guard broken == nil else { return }
+        do {
+            _ = try streamCallback(.delete, context: rootID, [])
+        } catch {
+            plugin.log(.error, "proxy_on_delete of the root context failed: \(error)")
         }
     }
 

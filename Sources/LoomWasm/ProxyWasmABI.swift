@@ -10,6 +10,7 @@ enum ProxyStatus: UInt64, Error {
     case empty = 7
     case casMismatch = 8
     case internalFailure = 10
+    case brokenConnection = 11
     case unimplemented = 12
 }
 

@@ -99,10 +99,14 @@ public struct WasmLimits: Sendable, Equatable {
     public var memoryBytes: Int
     /// The instruction budget of the module's start function, run while instantiating.
     public var startFuel: UInt64
+    /// Validate and translate every function body while instantiating (engines that do it
+    /// lazily otherwise find a bad body only when it is first called): a load-time check.
+    public var checkAllFunctions: Bool
 
-    public init(memoryBytes: Int, startFuel: UInt64) {
+    public init(memoryBytes: Int, startFuel: UInt64, checkAllFunctions: Bool = false) {
         self.memoryBytes = memoryBytes
         self.startFuel = startFuel
+        self.checkAllFunctions = checkAllFunctions
     }
 }
 

@@ -12,9 +12,12 @@ import WasmParser
 /// small plugin's whole callback.
 public struct WasmKitEngine: WasmEngine {
     let engine: Engine
+    /// The same engine translating every function at instantiation (`checkAllFunctions`).
+    let eagerEngine: Engine
 
     public init() {
         engine = Engine(configuration: EngineConfiguration(memoryBoundsChecking: .software, fuelMetering: true))
+        eagerEngine = Engine(configuration: EngineConfiguration(compilationMode: .eager, memoryBoundsChecking: .software, fuelMetering: true))
     }
 
     public func compile(_ bytes: [UInt8]) throws(WasmError) -> any WasmCompiledModule {
@@ -24,15 +27,17 @@ public struct WasmKitEngine: WasmEngine {
         } catch {
             throw .invalidModule("\(error)")
         }
-        return WasmKitModule(engine: engine, module: module)
+        return WasmKitModule(engine: engine, eagerEngine: eagerEngine, module: module)
     }
 }
 
 /// A parsed WasmKit module. Function bodies are validated and translated lazily, on first
-/// call, by WasmKit; a bad body then traps that call.
+/// call, by WasmKit (a bad body then traps that call), except in an instance made with
+/// `checkAllFunctions`, the load-time check.
 struct WasmKitModule: WasmCompiledModule, @unchecked Sendable {
     // Engine is documented as shareable (configuration immutable, interner locked).
     let engine: Engine
+    let eagerEngine: Engine
     let module: Module
 
     var imports: [WasmImport] {
@@ -87,7 +92,7 @@ struct WasmKitModule: WasmCompiledModule, @unchecked Sendable {
     }
 
     func instantiate(host: [HostFunction], limits: WasmLimits) throws(WasmError) -> any WasmInstance {
-        let store = Store(engine: engine)
+        let store = Store(engine: limits.checkAllFunctions ? eagerEngine : engine)
         store.resourceLimiter = MemoryLimiter(limit: limits.memoryBytes)
         // A module's start function runs during instantiation: bounded like any call.
         store.fuel = Fuel(remaining: limits.startFuel)

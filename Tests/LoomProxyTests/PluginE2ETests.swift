@@ -81,6 +81,17 @@ extension ProxyE2E {
             }
         }
 
+        /// A body the plugin holds while it pauses is bounded: past 1 MiB the request is
+        /// refused with 413 rather than buffered without end.
+        @Test func aHeldBodyIsBounded() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { _, proxy in
+                let body = String(repeating: "b", count: 1024 * 1024 + 100_000)
+                let response = try proxy.request("POST /append HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                #expect(response.status == 413)
+                #expect(try proxy.get("/after").status == 200)
+            }
+        }
+
         @Test func hostCallsRefuseBadPointersAndHeaderInjection() async throws {
             try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { _, proxy in
                 let oob = try EchoedRequest(proxy.get("/oob"))
@@ -161,13 +172,43 @@ extension ProxyE2E {
             }
         }
 
+        @Test func reactorsRunMainAfterInitialize() async throws {
+            let config = """
+                plugins: [{name: reactor, path: "{plugin:reactor_main}"}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: all, upstream: app, plugins: [reactor]}]
+                """
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let echoed = try EchoedRequest(proxy.get("/"))
+                #expect(echoed.values("x-started") == ["initialize,main"])
+            }
+        }
+
+        /// Modules built by older toolchains import WASI as `wasi_unstable`.
+        @Test func wasiUnstableImportsWork() async throws {
+            let config = """
+                plugins: [{name: unstable, path: "{plugin:wasi_unstable}"}]
+                upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"]}]
+                routes: [{id: all, upstream: app, plugins: [unstable]}]
+                """
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let response = try proxy.get("/")
+                #expect(response.status == 200)
+                #expect(proxy.pluginMessages.contains("hello from wasi_unstable"), "\(proxy.pluginMessages)")
+            }
+        }
+
         @Test func failOpenLetsTheRequestThroughUnchanged() async throws {
             let config = Self.config.replacingOccurrences(of: "timeout: 50ms", with: "timeout: 50ms\n    fail_open: true")
             try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
-                let response = try proxy.get("/trap")
-                #expect(response.status == 200)
-                let echoed = try EchoedRequest(response)
-                #expect(echoed.uri == "/trap")
+                // A trap, a call over its time budget, memory past its limit.
+                for path in ["/trap", "/loop", "/grow"] {
+                    let response = try proxy.get(path)
+                    #expect(response.status == 200, "\(path)")
+                    let echoed = try EchoedRequest(response)
+                    #expect(echoed.uri == path && !echoed.has("x-plugin"), "\(path) went through unchanged")
+                }
+                #expect(proxy.pluginMessages.filter { $0.contains("failed") }.count >= 3, "each failure is logged: \(proxy.pluginMessages)")
             }
         }
 

@@ -192,6 +192,34 @@ extension ProxyE2E {
             }
         }
 
+        /// A new module file under the same configuration is a new plugin after a reload; a
+        /// request already under way finishes on the old module's instance.
+        @Test func aChangedModuleFileReloadsWhileRequestsInFlightFinishOnTheOldOne() async throws {
+            let first = try PluginFixtures.path("headers"), second = try PluginFixtures.path("reactor_main")
+            try await ReloadFixture.with(backends: 1) { fixture in
+                let module = fixture.directory.appendingPathComponent("plugin.wasm").path
+                try FileManager.default.copyItem(atPath: first, toPath: module)
+                try fixture.write(
+                    "plugins:\n  - name: p\n    path: \(module)\n"
+                        + fixture.yaml(routes: "  - id: all\n    path: /*\n    upstream: app\n    plugins: [p]\n", upstreams: fixture.appUpstream))
+                try await fixture.start()
+                let slow = Task.detached { try fixture.get("/delay?ms=800") }
+                try await Task.sleep(for: .milliseconds(200))
+
+                try FileManager.default.removeItem(atPath: module)
+                try FileManager.default.copyItem(atPath: second, toPath: module)
+                guard case .applied(_, let changes) = await fixture.reloader.reload(trigger: "test") else {
+                    Issue.record("the changed module was not applied")
+                    return
+                }
+                #expect(changes.map(\.description).contains("replace plugin \"p\""))
+                let fresh = try EchoedRequest(fixture.get("/echo"))
+                #expect(fresh.values("x-started") == ["initialize,main"] && !fresh.has("x-plugin"), "new requests run the new module")
+                let old = try await slow.value
+                #expect(old.status == 200 && old.header("x-plugin-response") == "c", "the request in flight finished on the old module")
+            }
+        }
+
         @Test func pluginsReloadWithTheConfigurationAndUnchangedOnesKeepRunning() async throws {
             let module = try PluginFixtures.path("headers")
             try await ReloadFixture.with(backends: 1) { fixture in
@@ -247,6 +275,15 @@ final class ReloadFixture: @unchecked Sendable {
     private(set) var control: ControlServer?
     let metrics = LoomMetrics()
     let logs = CapturedLogs()
+    let pluginLogs = CapturedLogs()
+
+    /// What plugins logged, in order.
+    var pluginMessages: [String] { pluginLogs.all.compactMap { $0["message"].map { "\($0)" } } }
+
+    private var pluginLog: @Sendable (String) -> @Sendable (String, String) -> Void {
+        let logs = pluginLogs
+        return { name in { level, message in logs.append(["plugin": .string(name), "level": .string(level), "message": .string(message)]) } }
+    }
 
     private init(backends: [TestBackend]) throws {
         self.backends = backends
@@ -300,15 +337,16 @@ final class ReloadFixture: @unchecked Sendable {
         let configuration = try #require(result.configuration, "\(result.diagnostics)")
         let logs = self.logs
         let logger = Logger(label: "loom") { _ in CapturingLogHandler(store: logs) }
-        let plugins = try ConfigReloader.loadPlugins(configuration) { _ in { _, _ in } }.get()
+        let pluginLog = self.pluginLog
+        let plugins = try ConfigReloader.loadPlugins(configuration, pluginLog: pluginLog).get()
         let engine = ProxyEngine(
             configuration: configuration, logger: logger, accessLog: AccessLog(logger: Logger(label: "a") { _ in SwiftLogNoOpLogHandler() }, enabled: false),
             plugins: plugins, metrics: metrics)
         self.engine = engine
         _ = try await engine.start()
-        reloader = ConfigReloader(source: .file(path), document: result.document, environment: environment, engine: engine, logger: logger, metrics: metrics) {
-            _ in { _, _ in }
-        }
+        reloader = ConfigReloader(
+            source: .file(path), document: result.document, environment: environment, engine: engine, logger: logger, metrics: metrics,
+            pluginLog: pluginLog)
         if let settings = configuration.control {
             control = try await ControlServer.start(path: settings.socket, engine: engine, reloader: reloader, version: LoomVersion.current, logger: logger)
         }

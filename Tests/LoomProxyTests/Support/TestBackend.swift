@@ -177,6 +177,12 @@ private final class BackendHandler: ChannelInboundHandler {
         case "/status":
             let code = Int(query("code", in: head.uri) ?? "200") ?? 200
             send(status: HTTPResponseStatus(statusCode: code), headers: HTTPHeaders(), body: code == 204 || code == 304 ? "" : "status \(code)", context: context)
+        case "/trailers":
+            // A chunked body that ends with a trailer section.
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders()))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "abc")))), promise: nil)
+            let trailers = HTTPHeaders([("X-Upstream-Trailer", "t1"), ("X-Secret-Trailer", "s")])
+            context.writeAndFlush(wrapOutboundOut(.end(trailers))).whenComplete { _ in self.armIdle(context: context) }
         case "/close":
             var headers = HTTPHeaders()
             headers.add(name: "Connection", value: "close")

@@ -30,11 +30,16 @@ IMPORT(proxy_get_log_level) int proxy_get_log_level(int* level);
 IMPORT(proxy_get_current_time_nanoseconds) int proxy_get_current_time_nanoseconds(uint64_t* ns);
 IMPORT(proxy_call_foreign_function) int proxy_call_foreign_function(const char* name, size_t name_size, const char* args, size_t args_size, char** result, size_t* result_size);
 IMPORT(proxy_close_stream) int proxy_close_stream(int type);
+IMPORT(proxy_get_buffer_status) int proxy_get_buffer_status(int type, size_t* length, uint32_t* flags);
+IMPORT(proxy_record_metric) int proxy_record_metric(uint32_t id, uint64_t value);
+IMPORT(proxy_get_status) int proxy_get_status(uint32_t* code, const char** message, size_t* message_size);
+IMPORT(proxy_done) int proxy_done(void);
 
 enum { LOG_TRACE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
-enum { REQUEST_HEADERS = 0, RESPONSE_HEADERS = 2 };
+enum { REQUEST_HEADERS = 0, REQUEST_TRAILERS = 1, RESPONSE_HEADERS = 2, RESPONSE_TRAILERS = 3 };
 enum { REQUEST_BODY = 0, RESPONSE_BODY = 1, VM_CONFIGURATION = 6, PLUGIN_CONFIGURATION = 7 };
 enum { CONTINUE = 0, PAUSE = 1 };
+enum { METRIC_COUNTER = 0, METRIC_GAUGE = 1, METRIC_HISTOGRAM = 2 };
 
 IMPORT(proxy_http_call) int proxy_http_call(const char* upstream, size_t upstream_size, const char* headers, size_t headers_size, const char* body, size_t body_size, const char* trailers, size_t trailers_size, uint32_t timeout_ms, uint32_t* token);
 IMPORT(proxy_continue_stream) int proxy_continue_stream(int type);

@@ -1,0 +1,20 @@
+;; A reactor with a `main` as well: the host runs `_initialize`, then `main`, before the
+;; first callback. Adds `x-started: initialize,main` when both ran in that order.
+(module
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "x-started")
+  (data (i32.const 32) "initialize,main")
+  (data (i32.const 64) "wrong order")
+  (global $step (mut i32) (i32.const 0))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "_initialize") (if (i32.eqz (global.get $step)) (then (global.set $step (i32.const 1)))))
+  (func (export "main") (param i32 i32) (result i32)
+    (if (i32.eq (global.get $step) (i32.const 1)) (then (global.set $step (i32.const 2))))
+    (i32.const 0))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (i32.eq (global.get $step) (i32.const 2))
+      (then (drop (call $add (i32.const 0) (i32.const 16) (i32.const 9) (i32.const 32) (i32.const 15))))
+      (else (drop (call $add (i32.const 0) (i32.const 16) (i32.const 9) (i32.const 64) (i32.const 11)))))
+    (i32.const 0)))
