@@ -24,6 +24,10 @@ import NIOCore
 /// A body that ends with a trailer section (HTTP/1.1 chunked) passes its fields through
 /// `trailers` before the end-of-stream call; what it returns is sent on (response trailers;
 /// loom drops request trailers after the filters saw them, as nginx does).
+///
+/// At the end of the body a transform may also throw `BodyEndHold` to give its last bytes
+/// later (Proxy-Wasm's Pause with `end_of_stream`, while a plugin makes an HTTP call): the
+/// end of the body waits, bounded by the idle timeout.
 public protocol BodyTransform: AnyObject {
     func transform(_ chunk: ByteBuffer, endOfStream: Bool) throws -> ByteBuffer
     func trailers(_ fields: [HeaderPair]) throws -> [HeaderPair]
@@ -31,6 +35,18 @@ public protocol BodyTransform: AnyObject {
 
 extension BodyTransform {
     public func trailers(_ fields: [HeaderPair]) throws -> [HeaderPair] { fields }
+}
+
+/// Thrown by `BodyTransform.transform` at the end of a body: loom calls `start` once, on the
+/// exchange's event loop, and the end of the body waits until `finish` is called (on that
+/// loop) with the transform's last bytes, or an error (a `FilterRejection` refuses the
+/// request, as from `transform`).
+public struct BodyEndHold: Error {
+    public let start: (_ finish: @escaping (Result<ByteBuffer, any Error>) -> Void) -> Void
+
+    public init(_ start: @escaping (_ finish: @escaping (Result<ByteBuffer, any Error>) -> Void) -> Void) {
+        self.start = start
+    }
 }
 
 /// The body transforms of one direction of one exchange, in filter order: each one's output
@@ -50,11 +66,14 @@ public struct BodyTransforms {
     public enum Stop: Error {
         case rejected(FilterRejection)
         case failed(FilterFailure)
+        /// Transform `index` holds the end of the body: start `hold`, then `resume` with what
+        /// it finishes with.
+        case held(index: Int, BodyEndHold)
     }
 
-    /// `chunk` through every transform.
-    public func run(_ chunk: ByteBuffer, endOfStream: Bool) -> Result<ByteBuffer, Stop> {
-        each(chunk, phase: "body") { try $0.transform($1, endOfStream: endOfStream) }
+    /// `chunk` through every transform (from transform `start` on).
+    public func run(_ chunk: ByteBuffer, endOfStream: Bool, from start: Int = 0) -> Result<ByteBuffer, Stop> {
+        each(chunk, phase: "body", from: start) { try $0.transform($1, endOfStream: endOfStream) }
     }
 
     /// A trailer section through every transform.
@@ -62,17 +81,31 @@ public struct BodyTransforms {
         each(trailers, phase: "trailers") { try $0.trailers($1) }
     }
 
-    private func each<Value>(_ input: Value, phase: String, _ step: (any BodyTransform, Value) throws -> Value) -> Result<Value, Stop> {
+    /// Goes on after transform `index` held the end of the body and finished with `result`:
+    /// its bytes through the transforms after it.
+    public func resume(at index: Int, with result: Result<ByteBuffer, any Error>) -> Result<ByteBuffer, Stop> {
+        switch result {
+        case .success(let bytes): return run(bytes, endOfStream: true, from: index + 1)
+        case .failure(let error): return .failure(Self.stop(error, of: transforms[index], phase: "body"))
+        }
+    }
+
+    private func each<Value>(_ input: Value, phase: String, from start: Int = 0, _ step: (any BodyTransform, Value) throws -> Value) -> Result<Value, Stop> {
         var value = input
-        for transform in transforms {
+        for index in transforms.indices where index >= start {
             do {
-                value = try step(transform, value)
-            } catch let rejection as FilterRejection {
-                return .failure(.rejected(rejection))
+                value = try step(transforms[index], value)
+            } catch let hold as BodyEndHold {
+                return .failure(.held(index: index, hold))
             } catch {
-                return .failure(.failed(FilterFailure(filter: "\(type(of: transform))", phase: phase, error: "\(error)")))
+                return .failure(Self.stop(error, of: transforms[index], phase: phase))
             }
         }
         return .success(value)
+    }
+
+    private static func stop(_ error: any Error, of transform: any BodyTransform, phase: String) -> Stop {
+        if let rejection = error as? FilterRejection { return .rejected(rejection) }
+        return .failed(FilterFailure(filter: "\(type(of: transform))", phase: phase, error: "\(error)"))
     }
 }

@@ -79,15 +79,50 @@ public struct FilterChain: Sendable {
         filters.indices.contains(index) ? filters[index].name : "?"
     }
 
-    /// Runs `onResponseHeaders`, last filter first.
-    public func responseHeaders(_ response: inout FilterResponse, request: FilterRequest) -> FilterFailure? {
-        for filter in filters.reversed() {
+    /// Where the response phase of the chain stands.
+    public enum ResponseVerdict: Equatable {
+        /// Every filter went on.
+        case `continue`
+        case failed(FilterFailure)
+        /// A filter replaced the upstream's response with its own.
+        case respond(LocalResponse)
+        /// Filter `index` holds the response: start `pause`, then `resumeResponse(at: index, …)`.
+        case paused(index: Int, FilterResponsePause)
+    }
+
+    /// Runs `onResponseHeaders`, last filter first (from filter `start` down, when given),
+    /// until one fails, answers or holds the response.
+    public func responseHeaders(_ response: inout FilterResponse, request: FilterRequest, from start: Int? = nil) -> ResponseVerdict {
+        for index in filters.indices.reversed() where index <= start ?? filters.count {
+            let filter = filters[index]
             do {
                 try filter.onResponseHeaders(&response, request: request)
             } catch {
-                return FilterFailure(filter: filter.name, phase: "response headers", error: "\(error)")
+                return .failed(FilterFailure(filter: filter.name, phase: "response headers", error: "\(error)"))
             }
+            if let verdict = Self.verdict(&response, of: index) { return verdict }
         }
+        return .continue
+    }
+
+    /// Goes on after filter `index` held the response: its resumed decision is `next`'s,
+    /// then the filters before it run as usual.
+    public func resumeResponse(
+        _ response: inout FilterResponse, request: FilterRequest, at index: Int, with next: (inout FilterResponse) throws -> Void
+    ) -> ResponseVerdict {
+        guard filters.indices.contains(index) else { return .continue }
+        do {
+            try next(&response)
+        } catch {
+            return .failed(FilterFailure(filter: filters[index].name, phase: "response headers (resumed)", error: "\(error)"))
+        }
+        if let verdict = Self.verdict(&response, of: index) { return verdict }
+        return index == 0 ? .continue : responseHeaders(&response, request: request, from: index - 1)
+    }
+
+    private static func verdict(_ response: inout FilterResponse, of index: Int) -> ResponseVerdict? {
+        if let replacement = response.replacement { return .respond(replacement) }
+        if let pause = response.takeHold() { return .paused(index: index, pause) }
         return nil
     }
 

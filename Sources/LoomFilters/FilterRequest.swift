@@ -116,6 +116,10 @@ public struct FilterResponse {
     public var upstreamAddress: String?
     /// What handles the response body on its way to the client (`transformBody`).
     public private(set) var bodyTransforms = BodyTransforms()
+    /// Set by `hold`: the chain stops until the pause resumes it.
+    public private(set) var held: FilterResponsePause?
+    /// Set by `answer`: the response goes no further; this one replaces it.
+    public private(set) var replacement: LocalResponse?
 
     public init(
         status: Int, hasBody: Bool = true, changes: HeaderChanges = HeaderChanges(), fields: @escaping @Sendable () -> [HeaderPair] = { [] },
@@ -144,6 +148,31 @@ public struct FilterResponse {
     /// then sends it without the received `Content-Length`.
     public mutating func transformBody(_ transform: any BodyTransform) {
         if hasBody { bodyTransforms.append(transform) }
+    }
+
+    /// Whether the response came from an upstream (set by loom): only such a response may
+    /// be held or replaced by a filter (loom's own answers are written at once).
+    public var canBeHeld = false
+
+    /// Holds the response head (and its body) until `pause` resumes: Proxy-Wasm's
+    /// `on_response_headers` answering Pause. Only when `canBeHeld`; the wait is bounded by
+    /// the route's `response_header` timeout.
+    public mutating func hold(_ pause: FilterResponsePause) {
+        precondition(canBeHeld, "only an upstream's response can be held")
+        held = pause
+    }
+
+    /// Replaces the response with `response` (the upstream's is discarded). Only when
+    /// `canBeHeld`.
+    public mutating func answer(_ response: LocalResponse) {
+        precondition(canBeHeld, "only an upstream's response can be replaced")
+        replacement = response
+    }
+
+    /// The hold taken by the chain, which starts it.
+    mutating func takeHold() -> FilterResponsePause? {
+        defer { held = nil }
+        return held
     }
 
     /// Adds field `name` only when the response has none (an upstream's own choice wins).

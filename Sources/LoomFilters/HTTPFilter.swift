@@ -13,7 +13,8 @@ import LoomConfig
 ///   `redirect` route answers). May read and change the request's fields, or answer.
 /// - `onResponseHeaders`: before the response head goes to the client (proxied responses,
 ///   `respond`/`redirect` answers, and loom's own error responses, where only added fields
-///   count; not a filter's own answer). May change its fields.
+///   count; not a filter's own answer). May change its fields; an upstream's response may
+///   also be held for asynchronous work (`FilterResponse.hold`) or replaced (`answer`).
 /// - `onLog`: once the exchange is over, with its outcome.
 ///
 /// Body phases: a filter that wants a body asks for it in the headers phase of its direction
@@ -83,6 +84,33 @@ public struct FilterResumer: Sendable {
 
     public func resume(_ decision: FilterDecision) {
         deliver { _ in decision }
+    }
+}
+
+/// A response head a filter holds (`FilterResponse.hold`). Loom calls `start` once, on the
+/// exchange's event loop, with the means to resume; meanwhile the upstream is not read.
+public final class FilterResponsePause: Sendable, Equatable {
+    public let start: @Sendable (FilterResponseResumer) -> Void
+
+    public init(_ start: @escaping @Sendable (FilterResponseResumer) -> Void) {
+        self.start = start
+    }
+
+    public static func == (a: FilterResponsePause, b: FilterResponsePause) -> Bool { a === b }
+}
+
+/// Resumes a held response: `next` runs on the exchange's event loop with the response as the
+/// filter left it, and may change it as `onResponseHeaders` may (hold it again, or answer).
+/// Only the first resume counts.
+public struct FilterResponseResumer: Sendable {
+    private let deliver: @Sendable (@escaping @Sendable (inout FilterResponse) throws -> Void) -> Void
+
+    public init(_ deliver: @escaping @Sendable (@escaping @Sendable (inout FilterResponse) throws -> Void) -> Void) {
+        self.deliver = deliver
+    }
+
+    public func resume(_ next: @escaping @Sendable (inout FilterResponse) throws -> Void) {
+        deliver(next)
     }
 }
 

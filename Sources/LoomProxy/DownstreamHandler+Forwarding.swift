@@ -88,7 +88,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// Moves decoded request-body bytes from `inbound` to the upstream until the buffer is
     /// empty, the body ends, or the upstream pushes back.
     func pumpRequestBody() {
-        guard let exchange, let progress = machine.exchange, !progress.requestComplete else { return }
+        guard let exchange, let progress = machine.exchange, !progress.requestComplete, !exchange.requestEndHeld else { return }
         // No connection yet: the body waits in `inbound` (reads pause above the watermark).
         guard let connection = exchange.connection, case .connected = progress.upstream else {
             if machine.inputClosed { failIfBodyCannotComplete(exchange) }
@@ -105,19 +105,10 @@ extension DownstreamHandler: UpstreamResponseSink {
                     if let transforms = exchange.requestTransforms {
                         // The filters see the trailers; loom then drops them (below).
                         if let trailers, trailers.count > 0, stopped(transforms.run(trailers: Self.pairs(trailers))) == nil { return }
-                        guard let rest = transformed(ByteBuffer(), endOfStream: true, by: exchange.requestTransforms) else { return }
+                        guard let rest = bodyEnd(transforms.run(ByteBuffer(), endOfStream: true), direction: .request) else { return }
                         sendRequestBody(rest, to: connection, exchange)
                     }
-                    if exchange.sendsChunked {
-                        // Request trailers are dropped, as nginx does: they would otherwise
-                        // carry forwarding or hop-by-hop fields past the rules the head obeys.
-                        var out = ByteBuffer()
-                        HTTP1ChunkedEncoder.writeEnd(trailers: nil, into: &out)
-                        if machine.remembersBody { exchange.replayEnd = out }
-                        connection.write(out)
-                    }
-                    connection.flush()
-                    if machine.requestBodyEnded() { startResponseTimer() }
+                    endRequestBody(to: connection, exchange)
                     return
                 }
                 if !connection.isWritable {
@@ -133,6 +124,60 @@ extension DownstreamHandler: UpstreamResponseSink {
         } catch {
             failExchange(GatewayError(.invalidRequest(error)))
         }
+    }
+
+    /// The request body has gone upstream: its last chunk, then the wait for the response.
+    private func endRequestBody(to connection: UpstreamConnection, _ exchange: Exchange) {
+        if exchange.sendsChunked {
+            // Request trailers are dropped, as nginx does: they would otherwise
+            // carry forwarding or hop-by-hop fields past the rules the head obeys.
+            var out = ByteBuffer()
+            HTTP1ChunkedEncoder.writeEnd(trailers: nil, into: &out)
+            if machine.remembersBody { exchange.replayEnd = out }
+            connection.write(out)
+        }
+        connection.flush()
+        if machine.requestBodyEnded() { startResponseTimer() }
+    }
+
+    // MARK: The end of a body held by a filter
+
+    enum BodyDirection { case request, response }
+
+    /// The last bytes of a body from its transforms, or nil: the exchange failed, or a
+    /// transform holds the end (`BodyEndHold`), which then goes on in `bodyEndResumed`.
+    private func bodyEnd(_ result: Result<ByteBuffer, BodyTransforms.Stop>, direction: BodyDirection, trailers: [HeaderPair]? = nil) -> ByteBuffer? {
+        guard case .failure(.held(let index, let hold)) = result, let exchange else { return stopped(result) }
+        exchange.bodyEndHeld = BodyEndHeld(direction: direction, index: index, trailers: trailers)
+        let serial = exchangeSerial
+        let handler = NIOLoopBound(self, eventLoop: loop.eventLoop)
+        let once = FirstCall()
+        hold.start { result in
+            guard once.claim() else { return }
+            handler.eventLoop.execute { handler.value.bodyEndResumed(serial: serial, result) }
+        }
+        return nil
+    }
+
+    /// A held body end finished (`result`): the rest of the transforms, then the end is sent.
+    private func bodyEndResumed(serial: Int, _ result: Result<ByteBuffer, any Error>) {
+        guard exchangeSerial == serial, let exchange, let held = exchange.bodyEndHeld else { return }
+        exchange.bodyEndHeld = nil
+        switch held.direction {
+        case .request:
+            guard let transforms = exchange.requestTransforms, let connection = exchange.connection,
+                  let rest = bodyEnd(transforms.resume(at: held.index, with: result), direction: .request)
+            else { break }
+            sendRequestBody(rest, to: connection, exchange)
+            endRequestBody(to: connection, exchange)
+        case .response:
+            guard let transforms = exchange.responseTransforms,
+                  let rest = bodyEnd(transforms.resume(at: held.index, with: result), direction: .response, trailers: held.trailers)
+            else { break }
+            endResponse(rest, trailers: held.trailers, exchange)
+        }
+        // Not in a read batch: nothing else flushes what this wrote.
+        flushClient()
     }
 
     /// Request body bytes (after the filters) upstream, remembered for a replay while one is
@@ -160,6 +205,9 @@ extension DownstreamHandler: UpstreamResponseSink {
             failExchange(GatewayError(.filterRejected(rejection)))
         case .failure(.failed(let failure)):
             failExchange(GatewayError(.filterFailed(failure)))
+        case .failure(.held(let index, _)):
+            // Only the end of a body may be held (`bodyEnd`).
+            failExchange(GatewayError(.filterFailed(FilterFailure(filter: "body transform \(index)", phase: "body", error: "held a body before its end"))))
         }
         return nil
     }
@@ -236,20 +284,115 @@ extension DownstreamHandler: UpstreamResponseSink {
         if exchange.snapshot.configuration.xSendfile.enabled, serveSendfile(head, exchange) { return }
         let fields = head.headers
         let filtered = responseFilters(
-            status: head.status, hasBody: head.framing != .none, exchange, lookup: { fields.firstValue(named: $0) },
+            status: head.status, hasBody: head.framing != .none, exchange, fromUpstream: true, lookup: { fields.firstValue(named: $0) },
             fields: { (0..<fields.count).map { HeaderPair(name: fields.name(at: $0), value: fields.value(at: $0)) } })
-        var head = head
-        if filtered.transforms != nil {
-            // A transformed body's length is known only at its end: chunked (or until close).
-            head.framing = .chunked
-            exchange.responseTransforms = filtered.transforms
-        }
-        let action = machine.responseHeadReceived(upstreamFraming: head.framing, bufferedBytes: bufferedBytes)
-        exchange.status = head.status
-        // Written with the first body bytes (or at the end of the read batch), so a small
-        // response leaves as one buffer: one write through the pipeline instead of two.
-        heldHead = HeldHead(head: head, action: action, rules: filtered.rules)
+        respond(with: head, filtered, exchange)
     }
+
+    /// Goes on with the upstream's response head as the response filters decided: sends it
+    /// (with the first body bytes), holds it for a filter, or replaces it.
+    private func respond(with head: HTTPResponseHead, _ filtered: ResponseFiltering, _ exchange: Exchange, heldEvents: [HeldResponse.Event] = []) {
+        switch filtered {
+        case .hold(let index, let pause, let response):
+            hold(head, response, at: index, pause, exchange, events: heldEvents)
+        case .replace(let answer):
+            replaceResponse(with: answer, exchange)
+        case .send(let rules, let transforms):
+            var head = head
+            if transforms != nil {
+                // A transformed body's length is known only at its end: chunked (or until close).
+                head.framing = .chunked
+                exchange.responseTransforms = transforms
+            }
+            let action = machine.responseHeadReceived(upstreamFraming: head.framing, bufferedBytes: bufferedBytes)
+            exchange.status = head.status
+            // Written with the first body bytes (or at the end of the read batch), so a small
+            // response leaves as one buffer: one write through the pipeline instead of two.
+            heldHead = HeldHead(head: head, action: action, rules: rules)
+        }
+    }
+
+    // MARK: A response held by a filter
+
+    /// Filter `index` holds the response head: the upstream is not read meanwhile (what it
+    /// already sent waits in `HeldResponse.events`), and the wait is bounded by the route's
+    /// `response_header` timeout.
+    private func hold(
+        _ head: HTTPResponseHead, _ response: FilterResponse, at index: Int, _ pause: FilterResponsePause, _ exchange: Exchange,
+        events: [HeldResponse.Event]
+    ) {
+        let held = HeldResponse(head: head, response: response, index: index)
+        held.events = events
+        exchange.heldResponse = held
+        exchange.connection?.pauseReading()
+        deadlines.responseHeader = loop.now + TimeAmount(exchange.timeouts.responseHeader)
+        syncDeadlines()
+        let serial = exchangeSerial
+        let handler = NIOLoopBound(self, eventLoop: loop.eventLoop)
+        let once = FirstCall()
+        pause.start(FilterResponseResumer { next in
+            guard once.claim() else { return }
+            handler.eventLoop.execute { handler.value.responseResumed(serial: serial, index: index, next: next) }
+        })
+    }
+
+    /// Held filter `index` decided (`next`): the earlier filters run, then the response goes
+    /// on (or is held again, or replaced), followed by what arrived while it was held.
+    private func responseResumed(serial: Int, index: Int, next: (inout FilterResponse) throws -> Void) {
+        guard exchangeSerial == serial, let exchange, let held = exchange.heldResponse, held.index == index,
+              let route = exchange.route, let request = exchange.filterRequest
+        else { return }
+        exchange.heldResponse = nil
+        deadlines.responseHeader = nil
+        syncDeadlines()
+        var response = held.response
+        let verdict = route.filters.resumeResponse(&response, request: request, at: index, with: next)
+        respond(with: held.head, responseFiltered(verdict, response, exchange), exchange, heldEvents: held.events)
+        if exchange.heldResponse == nil {
+            for event in held.events {
+                guard self.exchange === exchange, exchange.connection != nil else { break }
+                switch event {
+                case .body(let bytes): upstreamResponseBody(bytes)
+                case .end(let trailers): upstreamResponseEnd(trailers: trailers)
+                }
+            }
+            if self.exchange === exchange, context?.channel.isWritable == true { exchange.connection?.resumeReading() }
+        }
+        // Not in a read batch: nothing else flushes what this wrote.
+        flushClient()
+    }
+
+    /// A filter replaced the upstream's response with its own answer: the upstream's is
+    /// dropped with its connection, and the answer goes out as a filter's answer does.
+    private func replaceResponse(with answer: LocalResponse, _ exchange: Exchange) {
+        if let connection = exchange.connection {
+            connection.detach()
+            connection.close()
+            exchange.connection = nil
+        }
+        exchange.filterAnswered = true
+        let response = StaticResponse(status: answer.status, headers: answer.headers, body: answer.body)
+        let action = machine.responseHeadReceived(upstreamFraming: .contentLength(answer.body.utf8.count), bufferedBytes: bufferedBytes)
+        writeStaticResponse(response, closeAfter: action.closeAfter)
+        finishExchange()
+    }
+
+    /// Keeps an event of the upstream's response while a filter holds its head; false when
+    /// there is no such hold. Reading stops at the hold, so this is at most what one read
+    /// batch had parsed; past `heldBytesLimit` the exchange fails rather than grow.
+    private func keptWhileHeld(_ event: HeldResponse.Event, _ exchange: Exchange) -> Bool {
+        guard let held = exchange.heldResponse else { return false }
+        held.events.append(event)
+        if case .body(let bytes) = event { held.bytes += bytes.readableBytes }
+        if held.bytes > Self.heldBytesLimit, let route = exchange.route {
+            let failure = FilterFailure(filter: route.filters.name(at: held.index), phase: "response headers", error: "held more than \(Self.heldBytesLimit) bytes of the response")
+            exchange.heldResponse = nil
+            failExchange(GatewayError(.filterFailed(failure)))
+        }
+        return true
+    }
+
+    static let heldBytesLimit = 4 * 1024 * 1024
 
     /// An upstream answer naming a file (`X-Sendfile: /path`, `X-Accel-Redirect: /uri`) is
     /// replaced by that file, served as a `static` route serves one (ranges, conditionals),
@@ -346,6 +489,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamResponseBody(_ received: ByteBuffer) {
         guard let exchange else { return }
+        if exchange.heldResponse != nil, keptWhileHeld(.body(received), exchange) { return }
         // A head still held arrived in this same read batch, which noted the activity already.
         if heldHead == nil { noteActivity() }
         guard let data = transformed(received, endOfStream: false, by: exchange.responseTransforms) else { return }
@@ -379,23 +523,36 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamResponseEnd(trailers: HTTPHeaderBlock?) {
         guard let context, let exchange else { return }
-        var filtered: [HeaderPair]?
-        if let transforms = exchange.responseTransforms {
-            if let trailers, trailers.count > 0 {
-                guard let fields = stopped(transforms.run(trailers: Self.pairs(trailers))) else { return }
-                filtered = fields
+        if exchange.heldResponse != nil, keptWhileHeld(.end(trailers), exchange) { return }
+        guard let transforms = exchange.responseTransforms else {
+            sendHeldHead()
+            if machine.exchange?.responseFraming == .chunked {
+                var out = context.channel.allocator.buffer(capacity: 64)
+                HeadWriter.writeLastChunk(trailers: trailers, into: &out)
+                exchange.bytesOut += out.readableBytes
+                send(out)
             }
-            guard let rest = transformed(ByteBuffer(), endOfStream: true, by: exchange.responseTransforms) else { return }
-            sendResponseBody(rest, exchange)
+            finishExchange()
+            return
         }
+        var filtered: [HeaderPair]?
+        if let trailers, trailers.count > 0 {
+            guard let fields = stopped(transforms.run(trailers: Self.pairs(trailers))) else { return }
+            filtered = fields
+        }
+        guard let rest = bodyEnd(transforms.run(ByteBuffer(), endOfStream: true), direction: .response, trailers: filtered) else { return }
+        endResponse(rest, trailers: filtered, exchange)
+    }
+
+    /// The last bytes of a transformed response body, its trailers as the filters left them,
+    /// and the end of the exchange.
+    private func endResponse(_ rest: ByteBuffer, trailers: [HeaderPair]?, _ exchange: Exchange) {
+        guard let context else { return }
+        sendResponseBody(rest, exchange)
         sendHeldHead()
         if machine.exchange?.responseFraming == .chunked {
             var out = context.channel.allocator.buffer(capacity: 64)
-            if let filtered {
-                HeadWriter.writeLastChunk(fields: filtered, into: &out)
-            } else {
-                HeadWriter.writeLastChunk(trailers: trailers, into: &out)
-            }
+            HeadWriter.writeLastChunk(fields: trailers ?? [], into: &out)
             exchange.bytesOut += out.readableBytes
             send(out)
         }
@@ -468,8 +625,18 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard let route = exchange.route, let request = exchange.filterRequest, !exchange.filterAnswered else { return [] }
         if case .filterFailed = error.kind { return [] }
         var response = FilterResponse(status: error.status, changes: request.responseChanges) { _ in nil }
-        guard route.filters.responseHeaders(&response, request: request) == nil else { return [] }
+        guard route.filters.responseHeaders(&response, request: request) == .continue else { return [] }
         return response.changes.rules.set + response.changes.rules.add
+    }
+
+    /// What the response filters decided about a response head.
+    enum ResponseFiltering {
+        /// Send it with these header rules, its body through these transforms.
+        case send(PreparedHeaderRules, BodyTransforms?)
+        /// Filter `index` holds it (only an upstream's response).
+        case hold(index: Int, FilterResponsePause, FilterResponse)
+        /// A filter's answer replaces it (only an upstream's response).
+        case replace(LocalResponse)
     }
 
     /// The response header rules for a response with `status` whose received fields
@@ -477,11 +644,12 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// filters' body transforms, if they asked for the body (never without `hasBody`).
     /// (`lookup` is built only when filters run: a response without them allocates nothing.)
     func responseFilters(
-        status: Int, hasBody: Bool, _ exchange: Exchange, lookup: @autoclosure () -> @Sendable (String) -> String?,
+        status: Int, hasBody: Bool, _ exchange: Exchange, fromUpstream: Bool = false, lookup: @autoclosure () -> @Sendable (String) -> String?,
         fields: @escaping @Sendable () -> [HeaderPair]
-    ) -> (rules: PreparedHeaderRules, transforms: BodyTransforms?) {
-        let routeRules = exchange.route?.responseHeaders ?? .none
-        guard let route = exchange.route, let request = exchange.filterRequest, !exchange.filterAnswered else { return (routeRules, nil) }
+    ) -> ResponseFiltering {
+        guard let route = exchange.route, let request = exchange.filterRequest, !exchange.filterAnswered else {
+            return .send(exchange.route?.responseHeaders ?? .none, nil)
+        }
         // Filters see the response as the route's own rules will leave it, so a field the
         // route sets counts as present (security_headers adds no second one).
         let received = lookup()
@@ -490,19 +658,34 @@ extension DownstreamHandler: UpstreamResponseSink {
             routeChanges.value($0, received: received($0))
         }
         response.upstreamAddress = exchange.endpoint?.description
+        response.canBeHeld = fromUpstream
         let started = loop.metrics == nil ? nil : NIODeadline.now()
-        let failed = route.filters.responseHeaders(&response, request: request)
+        let verdict = route.filters.responseHeaders(&response, request: request)
         if let started { exchange.filterNanoseconds += (NIODeadline.now() - started).nanoseconds }
-        if let failure = failed {
+        return responseFiltered(verdict, response, exchange)
+    }
+
+    /// What the response phase's verdict means for the response head.
+    private func responseFiltered(_ verdict: FilterChain.ResponseVerdict, _ response: FilterResponse, _ exchange: Exchange) -> ResponseFiltering {
+        let routeRules = exchange.route?.responseHeaders ?? .none
+        switch verdict {
+        case .failed(let failure):
             // The head is about to go out as it came: the failure is logged, not answered.
             exchange.error = GatewayError(.filterFailed(failure))
-            return (routeRules, nil)
+            return .send(routeRules, nil)
+        case .respond(let answer):
+            return .replace(answer)
+        case .paused(let index, let pause):
+            return .hold(index: index, pause, response)
+        case .continue:
+            guard let route = exchange.route else { return .send(routeRules, nil) }
+            var changes = response.changes
+            let transforms = response.bodyTransforms.isEmpty ? nil : response.bodyTransforms
+            // The received length no longer describes a transformed body.
+            if transforms != nil { changes.remove("Content-Length") }
+            let rules = changes.isEmpty ? routeRules : PreparedHeaderRules(changes.applied(to: route.config.responseHeaders))
+            return .send(rules, transforms)
         }
-        let transforms = response.bodyTransforms.isEmpty ? nil : response.bodyTransforms
-        // The received length no longer describes a transformed body.
-        if transforms != nil { response.changes.remove("Content-Length") }
-        let rules = response.changes.isEmpty ? routeRules : PreparedHeaderRules(response.changes.applied(to: route.config.responseHeaders))
-        return (rules, transforms)
     }
 
     /// Writes a route's `respond` or `redirect` answer, or a filter's, with the response
@@ -521,7 +704,9 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// `fields` with the route's response rules and the response filters' changes, then the
     /// request id. Loom writes the body whole, so no filter transforms it.
     private func localFields(_ fields: [HeaderPair], status: Int, _ exchange: Exchange) -> [(String, String)] {
-        let rules = responseFilters(status: status, hasBody: false, exchange, lookup: { name in fields.first { $0.hasName(name) }?.value }, fields: { fields }).rules
+        // Loom's own answer: never held or replaced, so the filters only change its fields.
+        let filtered = responseFilters(status: status, hasBody: false, exchange, lookup: { name in fields.first { $0.hasName(name) }?.value }, fields: { fields })
+        guard case .send(let rules, _) = filtered else { preconditionFailure("a local answer was held or replaced") }
         var headers = fields.filter { field in !rules.dropped.contains { field.hasName($0) } }.map { ($0.name, $0.value) }
         headers += rules.appended.map { ($0.name, $0.value) }
         headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))

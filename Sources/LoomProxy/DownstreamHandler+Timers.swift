@@ -47,6 +47,13 @@ extension DownstreamHandler: TimerWheelOwner {
                     filter: route.filters.name(at: index), phase: "request headers",
                     error: "did not resume within the response_header timeout (\(exchange.timeouts.responseHeader))")
                 failExchange(GatewayError(.filterFailed(failure)))
+            } else if let held = exchange.heldResponse, let route = exchange.route {
+                // A filter held the response head and never let it go: it failed too.
+                exchange.heldResponse = nil
+                let failure = FilterFailure(
+                    filter: route.filters.name(at: held.index), phase: "response headers",
+                    error: "held the response past the response_header timeout (\(exchange.timeouts.responseHeader))")
+                failExchange(GatewayError(.filterFailed(failure)))
             } else {
                 failExchange(GatewayError(.responseHeaderTimeout))
             }

@@ -153,11 +153,12 @@ final class DownstreamHandler: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         if let exchange, let connection = exchange.connection {
-            // Downloads: the upstream is read only as fast as the client takes the bytes.
-            if writable {
+            // Downloads: the upstream is read only as fast as the client takes the bytes (and
+            // not at all while a filter holds the response head).
+            if writable, exchange.heldResponse == nil {
                 noteActivity()
                 connection.resumeReading()
-            } else {
+            } else if !writable {
                 connection.pauseReading()
             }
         } else if writable, machine.state == .awaitingHead {
@@ -601,7 +602,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 }
 
 /// Says yes once: a paused filter's resumer may be called from several threads, or twice.
-private final class FirstCall: Sendable {
+final class FirstCall: Sendable {
     private let called = Atomic(false)
 
     func claim() -> Bool {

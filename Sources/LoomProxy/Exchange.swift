@@ -81,6 +81,18 @@ final class Exchange {
     var sendsChunked: Bool { head.framing == .chunked || requestTransforms != nil }
     /// The index of the filter the request waits for, while one is paused.
     var pausedFilter: Int?
+    /// The response head a filter holds, while one does.
+    var heldResponse: HeldResponse? {
+        get { filterBox?.heldResponse }
+        set { filterBox?.heldResponse = newValue }
+    }
+    /// The end of a body a filter holds, while one does.
+    var bodyEndHeld: BodyEndHeld? {
+        get { filterBox?.bodyEndHeld }
+        set { filterBox?.bodyEndHeld = newValue }
+    }
+    /// Whether the request body's end waits for a filter (the body pump stops meanwhile).
+    var requestEndHeld: Bool { bodyEndHeld?.direction == .request }
     /// A filter answered the request itself (a CORS preflight): the response filters do not
     /// run on that answer (the log phase still does).
     var filterAnswered = false
@@ -88,6 +100,8 @@ final class Exchange {
     private final class FilterBox {
         let request: FilterRequest
         var responseBody: BodyTransforms?
+        var heldResponse: HeldResponse?
+        var bodyEndHeld: BodyEndHeld?
         init(_ request: FilterRequest) { self.request = request }
     }
     /// The route's request header rules with the filters' changes, when they made any.

@@ -42,6 +42,8 @@ public struct PluginFilter: HTTPFilter {
         let stream: PluginStream
         /// The request map as sent to `on_request_headers`, to see what the plugin changed.
         var originalRequest: HeaderMap
+        /// The response map as sent to `on_response_headers`, likewise.
+        var receivedResponse: HeaderMap?
 
         init(vm: PluginVM, stream: PluginStream, originalRequest: HeaderMap) {
             self.vm = vm
@@ -128,44 +130,73 @@ public struct PluginFilter: HTTPFilter {
         stream.phase = .responseHeaders
         stream.attributes.responseCode = response.status
         stream.attributes.upstreamAddress = response.upstreamAddress
+        stream.canReplaceResponse = response.canBeHeld
+        defer { if response.held == nil { stream.canReplaceResponse = false } }
         let status = response.status, fields = response.receivedFields
         stream.receivedResponse = { HeaderMap([(":status", String(status))] + fields().map { ($0.name, $0.value) }) }
-        // A plugin that failed here (and is fail-open) does not see the body either.
-        guard try !exchange.vm.exports(.responseHeaders) || responseHeadersCallback(exchange, &response) else { return }
-        stream.phase = .responseBody
-        if exchange.vm.exports(.responseBody) || exchange.vm.exports(.responseTrailers) {
-            response.transformBody(PluginBodyTransform(filter: self, exchange: exchange, direction: .response))
+        guard exchange.vm.exports(.responseHeaders) else { return startResponseBody(exchange, &response) }
+        guard let received = stream.responseHeaders else { return }
+        exchange.receivedResponse = received
+        let action: UInt64?
+        do {
+            action = try exchange.vm.streamCallback(.responseHeaders, context: stream.id, [UInt64(received.pairs.count), response.hasBody ? 0 : 1])
+        } catch let error as WasmError {
+            // A plugin that failed here (and is fail-open) does not see the body either.
+            try failed("\(error)", phase: "on_response_headers")
+            return
         }
+        if Self.stops(action), stream.localResponse == nil, !stream.closed {
+            guard response.canBeHeld else {
+                try failed("paused the response headers of an answer loom makes itself, which cannot wait", phase: "on_response_headers")
+                return
+            }
+            // Held until the plugin continues it (after an HTTP call, say), answers, or closes it.
+            response.hold(FilterResponsePause { resumer in
+                stream.resumeResponse = {
+                    resumer.resume { response in
+                        stream.canReplaceResponse = false
+                        try self.responseDecision(exchange, &response)
+                    }
+                }
+            })
+            return
+        }
+        try responseDecision(exchange, &response)
     }
 
-    /// `on_response_headers`, and what the plugin changed in the response map; false when the
-    /// plugin failed (and is fail-open: otherwise this throws).
-    private func responseHeadersCallback(_ exchange: Exchange, _ response: inout FilterResponse) throws -> Bool {
+    /// What the plugin decided once its response-headers phase is over: an answer in place of
+    /// the upstream's, or its changes to the response map, then the body callbacks.
+    private func responseDecision(_ exchange: Exchange, _ response: inout FilterResponse) throws {
         let stream = exchange.stream
-        guard let received = stream.responseHeaders else { return false }
-        do {
-            let action = try exchange.vm.streamCallback(
-                .responseHeaders, context: stream.id, [UInt64(received.pairs.count), response.hasBody ? 0 : 1])
-            if stream.closed {
-                try failed("closed the stream in the response phase, which loom cannot do to a response under way", phase: "on_response_headers")
-                return false
-            }
-            if Self.stops(action) {
-                try failed("paused the response headers, which loom cannot hold yet", phase: "on_response_headers")
-            }
-        } catch let error as WasmError {
-            try failed("\(error)", phase: "on_response_headers")
-            return false
+        if let failure = stream.failure {
+            try failed(failure, phase: "held response")
+            return
         }
-        if let changed = stream.responseHeaders, changed != received {
+        if let answer = stream.localResponse, response.canBeHeld {
+            response.answer(answer)
+            return
+        }
+        if stream.closed {
+            try failed("closed the stream in the response phase, which loom cannot do to a response under way", phase: "on_response_headers")
+            return
+        }
+        if let changed = stream.responseHeaders, let received = exchange.receivedResponse, changed != received {
             if changed.value(":status") != String(response.status) {
                 try failed("changed :status, which loom does not support", phase: "on_response_headers")
-                return false
+                return
             }
             let skipped = Self.diff(changed, over: received) { response.changes.remove($0) } add: { response.changes.add($0, $1) }
             if !skipped.isEmpty { runtime.plugin.log(.warn, "changes to \(skipped.joined(separator: ", ")) ignored: loom writes those fields itself") }
         }
-        return true
+        startResponseBody(exchange, &response)
+    }
+
+    /// On to the response body: the plugin's body and trailer callbacks, if it has them.
+    private func startResponseBody(_ exchange: Exchange, _ response: inout FilterResponse) {
+        exchange.stream.phase = .responseBody
+        if exchange.vm.exports(.responseBody) || exchange.vm.exports(.responseTrailers) {
+            response.transformBody(PluginBodyTransform(filter: self, exchange: exchange, direction: .response))
+        }
     }
 
     public func onLog(_ entry: FilterLogEntry, request: FilterRequest) {
@@ -201,20 +232,18 @@ public struct PluginFilter: HTTPFilter {
             try failed("\(error)", phase: callback.name)
             return releaseBody(stream, direction)
         }
-        if direction == .request, let response = stream.localResponse {
-            // The request body is still arriving: the answer is an error response now.
-            throw FilterRejection(status: response.status, code: "plugin_response", message: response.body)
-        }
-        if stream.closed {
-            if direction == .request {
-                throw FilterRejection(status: 403, code: "forbidden", message: "request closed by plugin \(runtime.plugin.name)")
-            }
-            throw Failure(description: "plugin \(runtime.plugin.name) closed the stream during the response body")
-        }
+        try answeredOrClosed(stream, direction, in: "the response body")
         if Self.stops(action) {
             if endOfStream {
-                try failed("paused at the end of the body, which loom cannot hold yet", phase: callback.name)
-                return releaseBody(stream, direction)
+                // The end of the body waits until the plugin continues (after an HTTP call,
+                // say), answers or closes the stream; what it held is then passed on.
+                throw BodyEndHold { finish in
+                    let resume = { finish(Result { try self.heldBodyEnd(exchange, direction) }) }
+                    switch direction {
+                    case .request: stream.resumeRequest = resume
+                    case .response: stream.resumeResponse = resume
+                    }
+                }
             }
             let current = direction == .request ? stream.requestBody.count : stream.responseBody.count
             if current > Self.bodyBufferLimit {
@@ -226,6 +255,30 @@ public struct PluginFilter: HTTPFilter {
             return ByteBuffer()
         }
         return releaseBody(stream, direction)
+    }
+
+    /// The plugin let a held body end go on: what it holds, unless it failed, answered or
+    /// closed the stream meanwhile.
+    private func heldBodyEnd(_ exchange: Exchange, _ direction: PluginBodyTransform.Direction) throws -> ByteBuffer {
+        let stream = exchange.stream
+        if let failure = stream.failure { try failed(failure, phase: "held body") }
+        try answeredOrClosed(stream, direction, in: "the response body")
+        return releaseBody(stream, direction)
+    }
+
+    /// Throws for what the plugin did to the stream in a body or trailers callback: a local
+    /// response refuses the request (its body is still arriving, so the answer is an error
+    /// response now), and closing the stream refuses the request or fails the response.
+    private func answeredOrClosed(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction, in part: String) throws {
+        if direction == .request, let response = stream.localResponse {
+            throw FilterRejection(status: response.status, code: "plugin_response", message: response.body)
+        }
+        if stream.closed {
+            if direction == .request {
+                throw FilterRejection(status: 403, code: "forbidden", message: "request closed by plugin \(runtime.plugin.name)")
+            }
+            throw Failure(description: "plugin \(runtime.plugin.name) closed the stream during \(part)")
+        }
     }
 
     /// Everything the plugin held or changed (and `adding`), handed on; its buffer emptied.
@@ -261,15 +314,7 @@ public struct PluginFilter: HTTPFilter {
             if case .failure(let error) = called { try failed("\(error)", phase: callback.name) }
             return fields
         }
-        if direction == .request, let response = stream.localResponse {
-            throw FilterRejection(status: response.status, code: "plugin_response", message: response.body)
-        }
-        if stream.closed {
-            if direction == .request {
-                throw FilterRejection(status: 403, code: "forbidden", message: "request closed by plugin \(runtime.plugin.name)")
-            }
-            throw Failure(description: "plugin \(runtime.plugin.name) closed the stream in the response trailers")
-        }
+        try answeredOrClosed(stream, direction, in: "the response trailers")
         if Self.stops(action) {
             try failed("paused the trailers, which loom cannot hold yet", phase: callback.name)
             return fields

@@ -52,6 +52,11 @@ final class PluginStream: @unchecked Sendable {
     /// Set while `on_request_headers` paused the request: resumes it with the plugin's
     /// decision (`proxy_continue_stream`, a local response, or `proxy_close_stream`).
     var resumeRequest: (() -> Void)?
+    /// Set while `on_response_headers` holds an upstream's response: resumes it likewise.
+    var resumeResponse: (() -> Void)?
+    /// Whether `proxy_send_local_response` may still replace the response: during
+    /// `on_response_headers` of an upstream's response, and while it holds it.
+    var canReplaceResponse = false
     /// Why the plugin failed while the request was paused (a trap in the HTTP call's
     /// callback, say): the resumed request fails with it.
     var failure: String?
@@ -62,6 +67,21 @@ final class PluginStream: @unchecked Sendable {
 
     init(id: UInt32) {
         self.id = id
+    }
+
+    /// Whether the request or the response waits for the plugin.
+    var isPaused: Bool { resumeRequest != nil || resumeResponse != nil }
+
+    /// Resumes what waits for the plugin, once: the paused request (`type` `.httpRequest`),
+    /// the held response (`.httpResponse`), or (nil) whichever does.
+    func resumePaused(_ type: ProxyStreamType? = nil) {
+        if type != .httpResponse, let resume = resumeRequest {
+            resumeRequest = nil
+            resume()
+        } else if type != .httpRequest, let resume = resumeResponse {
+            resumeResponse = nil
+            resume()
+        }
     }
 
     func map(_ type: ProxyMapType) -> HeaderMap? {

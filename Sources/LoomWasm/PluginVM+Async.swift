@@ -92,10 +92,9 @@ extension PluginVM {
     /// fails; the runtime starts a fresh instance (ticks and queues keep working).
     func failAsync(_ callback: PluginCallback, _ error: any Error, context: UInt32) {
         plugin.log(.error, "\(callback.name) failed: \(error)")
-        if let stream = streams[context], let resume = stream.resumeRequest {
+        if let stream = streams[context], stream.isPaused {
             stream.failure = "\(callback.name) failed: \(error)"
-            stream.resumeRequest = nil
-            resume()
+            stream.resumePaused()
         }
         tickTask?.cancel()
         tickTask = nil

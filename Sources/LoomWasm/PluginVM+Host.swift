@@ -244,10 +244,7 @@ extension PluginVM {
     func continueStream(_ a: HostArguments) throws -> ProxyStatus {
         guard let type = ProxyStreamType(rawValue: a.u32(0)), type == .httpRequest || type == .httpResponse else { return .badArgument }
         guard let stream = currentStream else { return .notFound }
-        if type == .httpRequest, let resume = stream.resumeRequest {
-            stream.resumeRequest = nil
-            resume()
-        }
+        stream.resumePaused(type)
         return .ok
     }
 
@@ -255,16 +252,14 @@ extension PluginVM {
         guard let type = ProxyStreamType(rawValue: a.u32(0)), type == .httpRequest || type == .httpResponse else { return .badArgument }
         guard let stream = currentStream else { return .notFound }
         stream.closed = true
-        if let resume = stream.resumeRequest {
-            stream.resumeRequest = nil
-            resume()
-        }
+        stream.resumePaused()
         return .ok
     }
 
-    /// `proxy_send_local_response`: the plugin answers instead of the upstream. Only while
-    /// the request is handled (loom cannot replace a response whose head is on its way);
-    /// the status must be 200–599; loom computes the framing fields itself.
+    /// `proxy_send_local_response`: the plugin answers instead of the upstream. While the
+    /// request is handled, or in `on_response_headers` of an upstream's response (and while
+    /// it holds it): the upstream's response is then dropped. Not once a response head is
+    /// on its way. The status must be 200–599; loom computes the framing fields itself.
     func sendLocalResponse(_ a: HostArguments) throws -> ProxyStatus {
         let status = Int(a.u32(0))
         guard let details = memory.string(at: a.u32(1), count: a.u32(2)),
@@ -273,7 +268,9 @@ extension PluginVM {
         else { return .invalidMemoryAccess }
         charge(bytes: body.count + Int(a.u32(6)))
         guard (200...599).contains(status), let pairs = decoded else { return .badArgument }
-        guard let stream = currentStream, [.requestHeaders, .requestBody, .requestTrailers].contains(stream.phase) else { return .badArgument }
+        guard let stream = currentStream, [.requestHeaders, .requestBody, .requestTrailers].contains(stream.phase) || stream.canReplaceResponse else {
+            return .badArgument
+        }
         var headers: [HeaderPair] = []
         for pair in pairs where !pair.name.hasPrefix(":") {
             guard Self.isValidField(pair.name, pair.value) else { return .badArgument }
@@ -283,10 +280,7 @@ extension PluginVM {
         }
         if !details.isEmpty { plugin.log(.debug, "local response \(status): \(details)") }
         stream.localResponse = LocalResponse(status: status, headers: headers, body: String(decoding: body, as: UTF8.self))
-        if let resume = stream.resumeRequest {
-            stream.resumeRequest = nil
-            resume()
-        }
+        stream.resumePaused()
         return .ok
     }
 

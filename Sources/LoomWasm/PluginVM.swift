@@ -179,9 +179,10 @@ final class PluginVM {
 
     /// The end of a stream: `on_done`, `on_log` and `on_delete`, then its state is gone.
     /// As in Envoy, what a stream's `on_done` answers does not delay the rest (`proxy_done`
-    /// is for root contexts). A pause still waiting is dropped with it.
+    /// is for root contexts). A pause or hold still waiting is dropped with it.
     func finish(_ stream: PluginStream) {
         stream.resumeRequest = nil
+        stream.resumeResponse = nil
         guard streams[stream.id] != nil else { return }
         if broken == nil {
             do {

@@ -47,7 +47,7 @@ import Testing
         #expect(log.calls == ["a.request", "b.request"])
         #expect(request.header("x-seen") == "a", "changes so far are visible")
         var response = FilterTest.response()
-        #expect(chain.responseHeaders(&response, request: request) == nil)
+        #expect(chain.responseHeaders(&response, request: request) == .continue)
         chain.log(FilterLogEntry(status: 204, durationNanoseconds: 1, bytesIn: 0, bytesOut: 0), request: request)
         #expect(log.calls == ["a.request", "b.request", "c.response", "b.response", "a.response", "a.log 204", "b.log 204", "c.log 204"])
     }
@@ -63,7 +63,40 @@ import Testing
         #expect(failure.filter == "a" && failure.phase == "request headers")
         #expect(log.calls == ["a.request"], "the chain stops at the failing filter")
         var response = FilterTest.response()
-        #expect(chain.responseHeaders(&response, request: request)?.phase == "response headers")
+        guard case .failed(let responseFailure) = chain.responseHeaders(&response, request: request) else {
+            Issue.record("the failing filter did not fail the phase")
+            return
+        }
+        #expect(responseFailure.phase == "response headers")
+    }
+
+    /// A filter that holds an upstream's response stops the phase; resumed, the filters
+    /// before it run; one that answers replaces the response.
+    @Test func aHeldResponseResumesWithTheEarlierFilters() {
+        struct Holder: HTTPFilter {
+            let name: String
+            let hold: Bool
+            func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws {
+                response.changes.add("x-order", name)
+                if hold, response.canBeHeld { response.hold(FilterResponsePause { _ in }) }
+            }
+        }
+        let chain = FilterChain(filters: [Holder(name: "a", hold: false), Holder(name: "b", hold: true), Holder(name: "c", hold: false)])
+        let request = FilterTest.request()
+        var response = FilterTest.response()
+        response.canBeHeld = true
+        guard case .paused(let index, _) = chain.responseHeaders(&response, request: request) else {
+            Issue.record("b did not hold the response")
+            return
+        }
+        #expect(index == 1 && response.changes.rules.add.map(\.value) == ["c", "b"])
+        #expect(chain.resumeResponse(&response, request: request, at: 1) { $0.changes.add("x-resumed", "b") } == .continue)
+        #expect(response.changes.rules.add.map(\.value) == ["c", "b", "b", "a"], "a ran after b resumed")
+        let answered = chain.resumeResponse(&response, request: request, at: 1) { $0.answer(LocalResponse(status: 401)) }
+        #expect(answered == .respond(LocalResponse(status: 401)))
+
+        var local = FilterTest.response()
+        #expect(chain.responseHeaders(&local, request: request) == .continue, "loom's own answers are never held")
     }
 
     @Test func headerChangesCombineAsRulesDo() {

@@ -42,6 +42,55 @@ extension ProxyE2E {
             }
         }
 
+        /// `on_response_headers` answering Pause holds the upstream's response (its body
+        /// waiting, the upstream not read) until the plugin continues it or answers in its
+        /// place; a hold that never ends fails within the route's `response_header` timeout.
+        @Test func aHeldResponseWaitsForTheCallThenContinuesOrIsReplaced() async throws {
+            let config = Self.config("holding").replacingOccurrences(
+                of: "routes: [{id: all, upstream: app, plugins: [holding]}]",
+                with: "routes: [{id: all, upstream: app, plugins: [holding], timeouts: {response_header: 300ms}}]")
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { backends, proxy in
+                let continued = try proxy.get("/echo", headers: ["X-Hold: continue"])
+                #expect(continued.status == 200 && continued.header("x-held-call-status") == "200", "\(continued.headers)")
+                #expect(try EchoedRequest(continued).uri == "/echo", "the held body went on intact")
+                #expect(backends[0].requestURIs.withLockedValue { $0 }.suffix(2) == ["/echo", "/called"], "the response waited for the call")
+
+                // A body far larger than one read: the upstream is not read while held, then all of it arrives.
+                let client = try RawClient(port: proxy.port, timeout: 5)
+                try client.send("GET /stream?bytes=3000000 HTTP/1.1\r\nHost: a\r\nX-Hold: continue\r\n\r\n")
+                let big = try client.readResponse()
+                #expect(big.status == 200 && big.header("x-held-call-status") == "200")
+                #expect(big.body.count == 3_000_000 && E2E.checksum(big.body) == E2E.checksum(E2E.streamPattern(3_000_000)))
+
+                let replaced = try proxy.get("/echo", headers: ["X-Hold: answer"])
+                #expect(replaced.status == 418 && replaced.bodyText == "replaced after a call that said 200")
+                let atOnce = try proxy.get("/echo", headers: ["X-Hold: sync-answer"])
+                #expect(atOnce.status == 403 && atOnce.bodyText == "replaced at once" && atOnce.header("x-ignored") == nil)
+
+                let forever = try proxy.get("/echo", headers: ["X-Hold: forever"])
+                #expect(forever.status == 500, "a hold past the response_header timeout fails the request")
+                #expect(try proxy.get("/echo").status == 200, "and the gateway serves on")
+            }
+        }
+
+        /// Pause at the end of a body (`end_of_stream`) holds its end until the plugin
+        /// continues: here after an HTTP call, whose callback changes the held body.
+        @Test func theEndOfABodyWaitsForTheCall() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config("bodies")) { backends, proxy in
+                let body = String(repeating: "q", count: 50_000)
+                let request = try proxy.request("POST /body-call HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                let echoed = try EchoedRequest(request)
+                #expect(echoed.bodyBytes == body.utf8.count + 8 && echoed.checksum == E2E.checksum(Array((body + "+checked").utf8)))
+                // The head went upstream first; the body's end waited for the call, whose callback appended to it.
+                #expect(backends[0].requestURIs.withLockedValue { $0 }.suffix(2) == ["/body-call", "/called"])
+
+                let response = try proxy.get("/stream?bytes=100000", headers: ["X-Hold: body-end"])
+                #expect(response.status == 200)
+                #expect(response.body.count == 100_008 && Array(response.body.prefix(8)) == Array("checked:".utf8))
+                #expect(E2E.checksum(response.body.dropFirst(8)) == E2E.checksum(E2E.streamPattern(100_000)))
+            }
+        }
+
         @Test func timersTickAndQueuesWakeTheirRegistrant() async throws {
             try await E2E.withBackends(1, dialect: .loomYAML, Self.config("ticking", config: "tick")) { _, proxy in
                 let plugin = try #require(proxy.engine.store.current.plugins.runtimes["ticking"]?.plugin)

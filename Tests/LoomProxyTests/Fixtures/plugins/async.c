@@ -12,6 +12,8 @@ EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t par
 static uint32_t jobs;
 // Which stream made each call: the response comes to the root context, as in Envoy.
 static uint32_t call_context[64];
+// Calls made while holding a response (the request's `x-hold` says what to do once answered).
+static char call_hold[64][16];
 
 
 static void add_number(int map, const char* name, long value) {
@@ -108,8 +110,82 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     return CONTINUE;
 }
 
+// Holds the response when the request says `x-hold: continue|answer|forever|sync-answer`:
+// an HTTP call first, then (in its callback) continue with a field added, or answer in the
+// upstream's place; `forever` never lets go; `sync-answer` answers at once.
+EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t headers, int end_of_stream) {
+    char hold[16];
+    if (header(REQUEST_HEADERS, "x-hold", hold, sizeof hold) != 0) return CONTINUE;
+    if (strcmp(hold, "forever") == 0) return PAUSE;
+    if (strcmp(hold, "sync-answer") == 0) {
+        const char* body = "replaced at once";
+        add_number(RESPONSE_HEADERS, "x-ignored", 1);
+        proxy_send_local_response(403, "", 0, body, strlen(body), "", 0, -1);
+        return CONTINUE;
+    }
+    char map[256];
+    uint32_t token = 0;
+    size_t size = call_headers(map, "/called");
+    if (proxy_http_call("app", 3, map, size, "", 0, "", 0, 5000, &token) != 0) return CONTINUE;
+    call_context[token % 64] = id;
+    strncpy(call_hold[token % 64], hold, sizeof call_hold[0] - 1);
+    return PAUSE;
+}
+
+// Holds the end of a body for an HTTP call: the request's on `/body-call`, the response's
+// when the request says `x-hold: body-end`. The call's callback then adds to the body.
+static int call_for_body(uint32_t id, const char* what) {
+    char map[256];
+    uint32_t token = 0;
+    size_t size = call_headers(map, "/called");
+    if (proxy_http_call("app", 3, map, size, "", 0, "", 0, 5000, &token) != 0) return CONTINUE;
+    call_context[token % 64] = id;
+    strncpy(call_hold[token % 64], what, sizeof call_hold[0] - 1);
+    return PAUSE;
+}
+
+EXPORT(proxy_on_request_body) int on_request_body(uint32_t id, size_t size, int end_of_stream) {
+    char path[256];
+    header(REQUEST_HEADERS, ":path", path, sizeof path);
+    if (strcmp(path, "/body-call") != 0) return CONTINUE;
+    return end_of_stream ? call_for_body(id, "request-body") : PAUSE;
+}
+
+EXPORT(proxy_on_response_body) int on_response_body(uint32_t id, size_t size, int end_of_stream) {
+    char hold[16];
+    if (header(REQUEST_HEADERS, "x-hold", hold, sizeof hold) != 0 || strcmp(hold, "body-end") != 0) return CONTINUE;
+    return end_of_stream ? call_for_body(id, "response-body") : PAUSE;
+}
+
 EXPORT(proxy_on_http_call_response) void on_http_call_response(uint32_t root, uint32_t token, size_t headers, size_t body_size, size_t trailers) {
     proxy_set_effective_context(call_context[token % 64]);
+    char* hold = call_hold[token % 64];
+    if (strcmp(hold, "request-body") == 0 || strcmp(hold, "response-body") == 0) {
+        int request = hold[1] == 'e' && hold[2] == 'q';
+        // Appended to the request body, put before the response body.
+        size_t held = 0;
+        uint32_t flags = 0;
+        proxy_get_buffer_status(request ? REQUEST_BODY : RESPONSE_BODY, &held, &flags);
+        if (request) proxy_set_buffer_bytes(REQUEST_BODY, held, 0, "+checked", 8);
+        else proxy_set_buffer_bytes(RESPONSE_BODY, 0, 0, "checked:", 8);
+        hold[0] = 0;
+        proxy_continue_stream(request ? 0 : 1);
+        return;
+    }
+    if (hold[0]) {
+        char status[8];
+        header(CALL_RESPONSE_HEADERS, ":status", status, sizeof status);
+        if (strcmp(hold, "answer") == 0) {
+            char body[64];
+            snprintf(body, sizeof body, "replaced after a call that said %s", status);
+            proxy_send_local_response(418, "", 0, body, strlen(body), "", 0, -1);
+        } else {
+            add(RESPONSE_HEADERS, "x-held-call-status", status);
+            proxy_continue_stream(1);
+        }
+        hold[0] = 0;
+        return;
+    }
     char path[256];
     header(REQUEST_HEADERS, ":path", path, sizeof path);
     if (headers == 0) {
