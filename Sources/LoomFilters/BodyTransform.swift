@@ -38,13 +38,15 @@ extension BodyTransform {
 }
 
 /// Thrown by `BodyTransform.transform` at the end of a body: loom calls `start` once, on the
-/// exchange's event loop, and the end of the body waits until `finish` is called (on that
-/// loop) with the transform's last bytes, or an error (a `FilterRejection` refuses the
-/// request, as from `transform`).
+/// exchange's event loop, and the end of the body waits until `finish` is called (from any
+/// thread, once) with what gives the transform's last bytes. Loom runs that later on the
+/// exchange's event loop; it may throw as `transform` may (a `FilterRejection` refuses the
+/// request).
 public struct BodyEndHold: Error {
-    public let start: (_ finish: @escaping (Result<ByteBuffer, any Error>) -> Void) -> Void
+    public typealias Finish = @Sendable (_ lastBytes: @escaping @Sendable () throws -> ByteBuffer) -> Void
+    public let start: (_ finish: @escaping Finish) -> Void
 
-    public init(_ start: @escaping (_ finish: @escaping (Result<ByteBuffer, any Error>) -> Void) -> Void) {
+    public init(_ start: @escaping (_ finish: @escaping Finish) -> Void) {
         self.start = start
     }
 }

@@ -136,12 +136,21 @@ public struct FilterRejection: Error, Sendable, Equatable {
     /// Safe to show to clients.
     public var message: String
     public var headers: [HeaderPair]
+    /// The filter's own answer, sent as it is instead of loom's JSON error (a plugin's local
+    /// response while the request body arrives).
+    public var answer: LocalResponse?
 
     public init(status: Int, code: String, message: String, headers: [HeaderPair] = []) {
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+    }
+
+    /// A refusal that answers with `response` itself.
+    public init(answer response: LocalResponse, code: String) {
+        self.init(status: response.status, code: code, message: "answered by a filter")
+        answer = response
     }
 
     /// 400 for a request carrying a credential field twice: the filter checks one, and an

@@ -150,19 +150,16 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard case .failure(.held(let index, let hold)) = result, let exchange else { return stopped(result) }
         exchange.bodyEndHeld = BodyEndHeld(direction: direction, index: index, trailers: trailers)
         let serial = exchangeSerial
-        let handler = NIOLoopBound(self, eventLoop: loop.eventLoop)
-        let once = FirstCall()
-        hold.start { result in
-            guard once.claim() else { return }
-            handler.eventLoop.execute { handler.value.bodyEndResumed(serial: serial, result) }
-        }
+        hold.start(onLoopOnce { handler, result in handler.bodyEndResumed(serial: serial, result) })
         return nil
     }
 
-    /// A held body end finished (`result`): the rest of the transforms, then the end is sent.
-    private func bodyEndResumed(serial: Int, _ result: Result<ByteBuffer, any Error>) {
+    /// A held body end finished (`produce` gives its bytes): the rest of the transforms, then
+    /// the end is sent.
+    private func bodyEndResumed(serial: Int, _ produce: @Sendable () throws -> ByteBuffer) {
         guard exchangeSerial == serial, let exchange, let held = exchange.bodyEndHeld else { return }
         exchange.bodyEndHeld = nil
+        let result = Result { try produce() }
         switch held.direction {
         case .request:
             guard let transforms = exchange.requestTransforms, let connection = exchange.connection,
@@ -297,6 +294,8 @@ extension DownstreamHandler: UpstreamResponseSink {
             hold(head, response, at: index, pause, exchange, events: heldEvents)
         case .replace(let answer):
             replaceResponse(with: answer, exchange)
+        case .fail(let error):
+            failExchange(error)
         case .send(let rules, let transforms):
             var head = head
             if transforms != nil {
@@ -328,12 +327,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         deadlines.responseHeader = loop.now + TimeAmount(exchange.timeouts.responseHeader)
         syncDeadlines()
         let serial = exchangeSerial
-        let handler = NIOLoopBound(self, eventLoop: loop.eventLoop)
-        let once = FirstCall()
-        pause.start(FilterResponseResumer { next in
-            guard once.claim() else { return }
-            handler.eventLoop.execute { handler.value.responseResumed(serial: serial, index: index, next: next) }
-        })
+        pause.start(FilterResponseResumer(onLoopOnce { handler, next in handler.responseResumed(serial: serial, index: index, next: next) }))
     }
 
     /// Held filter `index` decided (`next`): the earlier filters run, then the response goes
@@ -356,7 +350,11 @@ extension DownstreamHandler: UpstreamResponseSink {
                 case .end(let trailers): upstreamResponseEnd(trailers: trailers)
                 }
             }
-            if self.exchange === exchange, context?.channel.isWritable == true { exchange.connection?.resumeReading() }
+            if self.exchange === exchange {
+                // A head with nothing after it yet (a long poll, an event stream) goes now.
+                sendHeldHead()
+                if context?.channel.isWritable == true { exchange.connection?.resumeReading() }
+            }
         }
         // Not in a read batch: nothing else flushes what this wrote.
         flushClient()
@@ -608,6 +606,13 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// Writes Loom's JSON error body for the current request.
     func writeErrorResponse(_ error: GatewayError, closeAfter: Bool) {
         guard let context, let exchange else { return }
+        if case .filterRejected(let rejection) = error.kind, let answer = rejection.answer {
+            // A filter's own answer: as it wrote it, and final (no response filters).
+            exchange.error = error
+            exchange.filterAnswered = true
+            writeStaticResponse(StaticResponse(status: answer.status, headers: answer.headers, body: answer.body), closeAfter: closeAfter)
+            return
+        }
         var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.write(
             error, requestID: exchange.requestID, requestIDHeader: exchange.snapshot.forwarding.requestIDHeader,
@@ -637,6 +642,8 @@ extension DownstreamHandler: UpstreamResponseSink {
         case hold(index: Int, FilterResponsePause, FilterResponse)
         /// A filter's answer replaces it (only an upstream's response).
         case replace(LocalResponse)
+        /// A filter failed on it: the exchange fails (only an upstream's response).
+        case fail(GatewayError)
     }
 
     /// The response header rules for a response with `status` whose received fields
@@ -670,7 +677,9 @@ extension DownstreamHandler: UpstreamResponseSink {
         let routeRules = exchange.route?.responseHeaders ?? .none
         switch verdict {
         case .failed(let failure):
-            // The head is about to go out as it came: the failure is logged, not answered.
+            // An upstream's response has not left yet: the failure is answered (500). Loom's
+            // own answer goes out as it is, the failure logged.
+            if response.canBeHeld { return .fail(GatewayError(.filterFailed(failure))) }
             exchange.error = GatewayError(.filterFailed(failure))
             return .send(routeRules, nil)
         case .respond(let answer):

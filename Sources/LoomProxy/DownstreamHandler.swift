@@ -343,13 +343,19 @@ final class DownstreamHandler: ChannelDuplexHandler {
         deadlines.responseHeader = loop.now + TimeAmount(exchange.timeouts.responseHeader)
         syncDeadlines()
         let serial = exchangeSerial
+        pause.start(FilterResumer(onLoopOnce { handler, next in handler.filtersResumed(serial: serial, index: index, next: next) }))
+    }
+
+    /// What a filter calls to go on after a pause, from any thread and maybe more than once:
+    /// the first call runs `resume` on this handler's event loop, the others do nothing.
+    func onLoopOnce<Value: Sendable>(_ resume: @escaping (DownstreamHandler, Value) -> Void) -> @Sendable (Value) -> Void {
         let handler = NIOLoopBound(self, eventLoop: loop.eventLoop)
+        let body = NIOLoopBound(resume, eventLoop: loop.eventLoop)
         let once = FirstCall()
-        pause.start(FilterResumer { next in
-            // Only the first resume counts.
+        return { value in
             guard once.claim() else { return }
-            handler.eventLoop.execute { handler.value.filtersResumed(serial: serial, index: index, next: next) }
-        })
+            handler.eventLoop.execute { body.value(handler.value, value) }
+        }
     }
 
     /// Paused filter `index` decided (`next`): the chain goes on, then the route's action.
@@ -602,7 +608,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 }
 
 /// Says yes once: a paused filter's resumer may be called from several threads, or twice.
-final class FirstCall: Sendable {
+private final class FirstCall: Sendable {
     private let called = Atomic(false)
 
     func claim() -> Bool {

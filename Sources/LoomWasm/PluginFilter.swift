@@ -125,8 +125,13 @@ public struct PluginFilter: HTTPFilter {
     }
 
     public func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws {
-        guard let exchange = request.attachments[key] as? Exchange, exchange.vm.broken == nil else { return }
+        guard let exchange = request.attachments[key] as? Exchange else { return }
         let stream = exchange.stream
+        if let broken = exchange.vm.broken {
+            // Another exchange's failure took the instance (and this stream's state) with it.
+            if stream.failure == nil { try failed("instance unusable after an earlier failure: \(broken)", phase: "on_response_headers") }
+            return
+        }
         stream.phase = .responseHeaders
         stream.attributes.responseCode = response.status
         stream.attributes.upstreamAddress = response.upstreamAddress
@@ -210,7 +215,16 @@ public struct PluginFilter: HTTPFilter {
     func body(_ chunk: ByteBuffer, endOfStream: Bool, exchange: Exchange, direction: PluginBodyTransform.Direction) throws -> ByteBuffer {
         let stream = exchange.stream
         let callback: PluginCallback = direction == .request ? .requestBody : .responseBody
-        guard exchange.vm.broken == nil, exchange.vm.exports(callback) else { return chunk }
+        guard exchange.vm.exports(callback) else { return chunk }
+        if let broken = exchange.vm.broken {
+            // The instance failed (in this exchange or another): what the plugin held goes
+            // on if it is fail-open; else the exchange fails (once).
+            if stream.failure == nil {
+                stream.failure = broken
+                try failed("instance unusable after an earlier failure: \(broken)", phase: callback.name)
+            }
+            return releaseBody(stream, direction, adding: chunk)
+        }
         let trailers = direction == .request ? stream.requestTrailers : stream.responseTrailers
         // After a trailer section the body has ended (Envoy calls no body callback with
         // end_of_stream then): what the plugin held goes on.
@@ -238,7 +252,9 @@ public struct PluginFilter: HTTPFilter {
                 // The end of the body waits until the plugin continues (after an HTTP call,
                 // say), answers or closes the stream; what it held is then passed on.
                 throw BodyEndHold { finish in
-                    let resume = { finish(Result { try self.heldBodyEnd(exchange, direction) }) }
+                    // The bytes are taken once the host call that continued has returned (a
+                    // `proxy_set_buffer_bytes` after `proxy_continue_stream` still counts).
+                    let resume = { finish { try self.heldBodyEnd(exchange, direction) } }
                     switch direction {
                     case .request: stream.resumeRequest = resume
                     case .response: stream.resumeResponse = resume
@@ -267,11 +283,11 @@ public struct PluginFilter: HTTPFilter {
     }
 
     /// Throws for what the plugin did to the stream in a body or trailers callback: a local
-    /// response refuses the request (its body is still arriving, so the answer is an error
-    /// response now), and closing the stream refuses the request or fails the response.
+    /// response refuses the request with that response (the rest of its body is not read),
+    /// and closing the stream refuses the request or fails the response.
     private func answeredOrClosed(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction, in part: String) throws {
         if direction == .request, let response = stream.localResponse {
-            throw FilterRejection(status: response.status, code: "plugin_response", message: response.body)
+            throw FilterRejection(answer: response, code: "plugin_response")
         }
         if stream.closed {
             if direction == .request {

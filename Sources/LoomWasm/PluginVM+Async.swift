@@ -39,12 +39,14 @@ extension PluginVM {
         let id = nextCallID
         nextCallID = nextCallID == .max ? 1 : nextCallID + 1
         let box = self.box
-        let started = caller.call(request, upstream: upstream, timeout: timeout, on: loop) { response in
-            box.vm?.callFinished(id, response)
-        }
-        guard started else { return .badArgument }
+        // Registered first: a call that fails at once (a refused connect) completes inside
+        // `call`, and its callback must find the call.
         pendingCalls[id] = effectiveContext
-        guard pendingCalls.count <= Self.maxPendingCalls else {
+        let started = caller.call(request, upstream: upstream, timeout: timeout, on: loop) { response in
+            // Delivered after the current guest call returns, never inside it.
+            loop.execute { box.vm?.callFinished(id, response) }
+        }
+        guard started else {
             pendingCalls[id] = nil
             return .badArgument
         }

@@ -142,7 +142,18 @@ final class PluginVM {
         } catch {
             broken = "\(error)"
             plugin.shared.failures.add(1, ordering: .relaxed)
+            failPaused("\(error)")
             throw error
+        }
+    }
+
+    /// The instance failed: every stream still waiting for it (a paused request, a held
+    /// response or body end) fails with it, rather than wait for a callback that will never
+    /// come. Their resumes run later, on the loop, through the filters' resumers.
+    private func failPaused(_ reason: String) {
+        for stream in streams.values where stream.isPaused {
+            stream.failure = "the instance failed: \(reason)"
+            stream.resumePaused()
         }
     }
 

@@ -42,6 +42,36 @@ extension ProxyE2E {
             }
         }
 
+        /// A call whose upstream refuses the connection completes (even when the refusal is
+        /// immediate) with no headers, and `proxy_get_status` says why.
+        @Test func aFailedCallReportsBrokenConnection() async throws {
+            let dead = try E2E.closedPort()
+            let config = Self.config("failing").replacingOccurrences(
+                of: "upstreams: [{name: app, endpoints: [\"127.0.0.1:{port0}\"]}]",
+                with: "upstreams: [{name: app, endpoints: [\"127.0.0.1:{port0}\"]}, {name: dead, endpoints: [\"127.0.0.1:\(dead)\"]}]")
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let echoed = try EchoedRequest(proxy.get("/call-dead"))
+                #expect(echoed.values("x-call-failed") == ["1"])
+                #expect(echoed.values("x-call-status-code") == ["11"] && echoed.values("x-call-status-message") == ["reset"], "\(echoed.headers)")
+            }
+        }
+
+        /// An instance that fails takes the requests paused on it down with it at once,
+        /// rather than leaving them to wait for a callback that can no longer come.
+        @Test func aFailingInstanceFailsTheRequestsPausedOnIt() async throws {
+            let config = "server: {worker_threads: 1}\n" + Self.config("shared")
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let started = ContinuousClock.now
+                let waiting = Task.detached { try proxy.get("/call-wait") }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try proxy.get("/trap").status == 500)
+                let stranded = try await waiting.value
+                #expect(stranded.status == 500, "the paused request failed with the instance")
+                #expect(ContinuousClock.now - started < .milliseconds(1800), "before its call (2 s) could have answered")
+                #expect(try proxy.get("/call").status == 200, "and a fresh instance serves the next")
+            }
+        }
+
         /// `on_response_headers` answering Pause holds the upstream's response (its body
         /// waiting, the upstream not read) until the plugin continues it or answers in its
         /// place; a hold that never ends fails within the route's `response_header` timeout.

@@ -78,6 +78,11 @@ extension ProxyE2E {
 
                 let closed = try proxy.get("/close")
                 #expect(closed.status == 403)
+
+                // A local response from a body callback is sent as the plugin wrote it.
+                let refused = try proxy.request("POST /refuse-body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789")
+                #expect(refused.status == 403 && refused.bodyText == "body refused" && refused.header("x-denied-body") == "yes")
+                #expect(refused.header("content-length") == "12")
             }
         }
 
@@ -113,7 +118,7 @@ extension ProxyE2E {
         /// and the instance is replaced: the next request is served normally.
         @Test func failuresAreIsolatedAndTheInstanceReplaced() async throws {
             try await E2E.withBackends(1, dialect: .loomYAML, Self.config) { _, proxy in
-                for path in ["/trap", "/loop", "/grow"] {
+                for path in ["/trap", "/loop", "/grow", "/trap-response"] {
                     let failed = try proxy.get(path)
                     #expect(failed.status == 500, "\(path)")
                     #expect(E2E.jsonRequestID(failed) != nil)
@@ -202,13 +207,15 @@ extension ProxyE2E {
             let config = Self.config.replacingOccurrences(of: "timeout: 50ms", with: "timeout: 50ms\n    fail_open: true")
             try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
                 // A trap, a call over its time budget, memory past its limit.
-                for path in ["/trap", "/loop", "/grow"] {
+                for path in ["/trap", "/loop", "/grow", "/trap-response"] {
                     let response = try proxy.get(path)
                     #expect(response.status == 200, "\(path)")
                     let echoed = try EchoedRequest(response)
-                    #expect(echoed.uri == path && !echoed.has("x-plugin"), "\(path) went through unchanged")
+                    // A failure in the response phase comes after the request's changes.
+                    #expect(echoed.uri == path && (path == "/trap-response" || !echoed.has("x-plugin")), "\(path) went through unchanged")
+                    #expect(response.header("x-plugin-response") == nil)
                 }
-                #expect(proxy.pluginMessages.filter { $0.contains("failed") }.count >= 3, "each failure is logged: \(proxy.pluginMessages)")
+                #expect(proxy.pluginMessages.filter { $0.contains("failed") }.count >= 4, "each failure is logged: \(proxy.pluginMessages)")
             }
         }
 

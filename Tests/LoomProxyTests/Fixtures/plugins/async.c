@@ -90,6 +90,19 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
         add_number(REQUEST_HEADERS, "x-enqueue-status", status);
         return CONTINUE;
     }
+    if (strcmp(path, "/trap") == 0) __builtin_trap();
+    if (strcmp(path, "/call-dead") == 0 || strcmp(path, "/call-wait") == 0) {
+        // A call to an upstream that refuses connections, or one that answers late.
+        int dead = path[6] == 'd';
+        size_t size = call_headers(map, dead ? "/called" : "/delay?ms=2000");
+        int status = proxy_http_call(dead ? "dead" : "app", dead ? 4 : 3, map, size, "", 0, "", 0, 5000, &token);
+        if (status != 0) {
+            add_number(REQUEST_HEADERS, "x-call-start", status);
+            return CONTINUE;
+        }
+        call_context[token % 64] = id;
+        return PAUSE;
+    }
     if (strcmp(path, "/call-unknown") == 0) {
         size_t size = call_headers(map, "/called");
         add_number(REQUEST_HEADERS, "x-call-status", proxy_http_call("nope", 4, map, size, "", 0, "", 0, 1000, &token));
@@ -110,6 +123,17 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     return CONTINUE;
 }
 
+// Calls the app for stream `id` and pauses it; the callback does what `what` says.
+static int call_and_hold(uint32_t id, const char* what) {
+    char map[256];
+    uint32_t token = 0;
+    size_t size = call_headers(map, "/called");
+    if (proxy_http_call("app", 3, map, size, "", 0, "", 0, 5000, &token) != 0) return CONTINUE;
+    call_context[token % 64] = id;
+    strncpy(call_hold[token % 64], what, sizeof call_hold[0] - 1);
+    return PAUSE;
+}
+
 // Holds the response when the request says `x-hold: continue|answer|forever|sync-answer`:
 // an HTTP call first, then (in its callback) continue with a field added, or answer in the
 // upstream's place; `forever` never lets go; `sync-answer` answers at once.
@@ -123,38 +147,23 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t he
         proxy_send_local_response(403, "", 0, body, strlen(body), "", 0, -1);
         return CONTINUE;
     }
-    char map[256];
-    uint32_t token = 0;
-    size_t size = call_headers(map, "/called");
-    if (proxy_http_call("app", 3, map, size, "", 0, "", 0, 5000, &token) != 0) return CONTINUE;
-    call_context[token % 64] = id;
-    strncpy(call_hold[token % 64], hold, sizeof call_hold[0] - 1);
-    return PAUSE;
+    return call_and_hold(id, hold);
 }
 
 // Holds the end of a body for an HTTP call: the request's on `/body-call`, the response's
 // when the request says `x-hold: body-end`. The call's callback then adds to the body.
-static int call_for_body(uint32_t id, const char* what) {
-    char map[256];
-    uint32_t token = 0;
-    size_t size = call_headers(map, "/called");
-    if (proxy_http_call("app", 3, map, size, "", 0, "", 0, 5000, &token) != 0) return CONTINUE;
-    call_context[token % 64] = id;
-    strncpy(call_hold[token % 64], what, sizeof call_hold[0] - 1);
-    return PAUSE;
-}
 
 EXPORT(proxy_on_request_body) int on_request_body(uint32_t id, size_t size, int end_of_stream) {
     char path[256];
     header(REQUEST_HEADERS, ":path", path, sizeof path);
     if (strcmp(path, "/body-call") != 0) return CONTINUE;
-    return end_of_stream ? call_for_body(id, "request-body") : PAUSE;
+    return end_of_stream ? call_and_hold(id, "request-body") : PAUSE;
 }
 
 EXPORT(proxy_on_response_body) int on_response_body(uint32_t id, size_t size, int end_of_stream) {
     char hold[16];
     if (header(REQUEST_HEADERS, "x-hold", hold, sizeof hold) != 0 || strcmp(hold, "body-end") != 0) return CONTINUE;
-    return end_of_stream ? call_for_body(id, "response-body") : PAUSE;
+    return end_of_stream ? call_and_hold(id, "response-body") : PAUSE;
 }
 
 EXPORT(proxy_on_http_call_response) void on_http_call_response(uint32_t root, uint32_t token, size_t headers, size_t body_size, size_t trailers) {
@@ -190,6 +199,17 @@ EXPORT(proxy_on_http_call_response) void on_http_call_response(uint32_t root, ui
     header(REQUEST_HEADERS, ":path", path, sizeof path);
     if (headers == 0) {
         add(REQUEST_HEADERS, "x-call-failed", "1");
+        // What proxy_get_status says about the failed call.
+        uint32_t code = 0;
+        const char* message = NULL;
+        size_t message_size = 0;
+        if (proxy_get_status(&code, &message, &message_size) == 0) {
+            char text[32] = {0};
+            memcpy(text, message ? message : "", message_size < 31 ? message_size : 31);
+            add_number(REQUEST_HEADERS, "x-call-status-code", code);
+            add(REQUEST_HEADERS, "x-call-status-message", text);
+            free((void*)message);
+        }
         proxy_continue_stream(0);
         return;
     }

@@ -149,6 +149,12 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
 EXPORT(proxy_on_request_body) int on_request_body(uint32_t id, size_t size, int end_of_stream) {
     char path[256] = {0};
     header(REQUEST_HEADERS, ":path", path, sizeof path);
+    if (strcmp(path, "/refuse-body") == 0) {
+        static const char map[] = "\x01\x00\x00\x00\x0d\x00\x00\x00\x03\x00\x00\x00x-denied-body\0yes\0";
+        const char* body = "body refused";
+        proxy_send_local_response(403, "", 0, body, strlen(body), map, sizeof map - 1, -1);
+        return PAUSE;
+    }
     if (strncmp(path, "/append", 7) != 0) return CONTINUE;
     if (!end_of_stream) return PAUSE;
     const char* data = NULL;
@@ -164,6 +170,9 @@ EXPORT(proxy_on_request_body) int on_request_body(uint32_t id, size_t size, int 
 }
 
 EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t headers, int end_of_stream) {
+    char path[256] = {0};
+    header(REQUEST_HEADERS, ":path", path, sizeof path);
+    if (strcmp(path, "/trap-response") == 0) __builtin_trap();
     char status[8] = {0};
     header(RESPONSE_HEADERS, ":status", status, sizeof status);
     add(RESPONSE_HEADERS, "x-plugin-response", "c");

@@ -144,6 +144,8 @@ static void host_calls(void) {
     add_number(REQUEST_HEADERS, "x-yield", __wasi_sched_yield());
     add_number(REQUEST_HEADERS, "x-sleep", usleep(1000));
     add_number(REQUEST_HEADERS, "x-fd-sync", __wasi_fd_sync(1));
+    uint32_t grpc_token = 0;
+    add_number(REQUEST_HEADERS, "x-grpc-call", proxy_grpc_call("app", 3, "s", 1, "m", 1, "", 0, "", 0, 1000, &grpc_token));
 
     // Properties of the connection, the plugin and the request.
     add_property("source\0address", 14, "x-source-address");

@@ -34,6 +34,7 @@ IMPORT(proxy_get_buffer_status) int proxy_get_buffer_status(int type, size_t* le
 IMPORT(proxy_record_metric) int proxy_record_metric(uint32_t id, uint64_t value);
 IMPORT(proxy_get_status) int proxy_get_status(uint32_t* code, const char** message, size_t* message_size);
 IMPORT(proxy_done) int proxy_done(void);
+IMPORT(proxy_grpc_call) int proxy_grpc_call(const char* service, size_t service_size, const char* service_name, size_t service_name_size, const char* method, size_t method_size, const char* metadata, size_t metadata_size, const char* message, size_t message_size, uint32_t timeout_ms, uint32_t* token);
 
 enum { LOG_TRACE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum { REQUEST_HEADERS = 0, REQUEST_TRAILERS = 1, RESPONSE_HEADERS = 2, RESPONSE_TRAILERS = 3 };
