@@ -94,6 +94,20 @@ extension ProxyE2E {
                 let response = try proxy.request("POST /append HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
                 #expect(response.status == 413)
                 #expect(try proxy.get("/after").status == 200)
+
+                // A held response body past the bound: its head has gone, so the connection
+                // is cut before the body ends, and the failure is in the access log.
+                let client = try RawClient(port: proxy.port, timeout: 5)
+                try client.send("GET /stream?bytes=1200000&hold=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+                let head = try client.readHead()
+                #expect(head.status == 200)
+                let (rest, _) = client.readToEnd()
+                #expect(!String(decoding: rest.suffix(5), as: UTF8.self).hasSuffix("0\r\n\r\n"), "the body never ended")
+                #expect(rest.count < 1_000_000)
+                #expect(await E2E.eventually {
+                    proxy.logs.all.contains { ($0["error"]).map { "\($0)".contains("held more than 1048576 bytes of the response body") } ?? false }
+                }, "\(proxy.logs.all.suffix(2))")
+                #expect(try proxy.get("/after").status == 200)
             }
         }
 

@@ -195,7 +195,8 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t he
 EXPORT(proxy_on_response_body) int on_response_body(uint32_t id, size_t size, int end_of_stream) {
     char path[256] = {0};
     header(REQUEST_HEADERS, ":path", path, sizeof path);
-    if (strncmp(path, "/upper", 6) != 0) return CONTINUE;
+    // `/upper…` and any `…hold=1` target: the whole body held until its end, upper-cased.
+    if (strncmp(path, "/upper", 6) != 0 && !strstr(path, "hold=1")) return CONTINUE;
     if (!end_of_stream) return PAUSE;
     const char* data = NULL;
     size_t got = 0;
