@@ -94,8 +94,8 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     if (strcmp(path, "/call-dead") == 0 || strcmp(path, "/call-wait") == 0) {
         // A call to an upstream that refuses connections, or one that answers late.
         int dead = path[6] == 'd';
-        size_t size = call_headers(map, dead ? "/called" : "/delay?ms=2000");
-        int status = proxy_http_call(dead ? "dead" : "app", dead ? 4 : 3, map, size, "", 0, "", 0, 5000, &token);
+        size_t size = call_headers(map, dead ? "/called" : "/delay?ms=30000");
+        int status = proxy_http_call(dead ? "dead" : "app", dead ? 4 : 3, map, size, "", 0, "", 0, 60000, &token);
         if (status != 0) {
             add_number(REQUEST_HEADERS, "x-call-start", status);
             return CONTINUE;
