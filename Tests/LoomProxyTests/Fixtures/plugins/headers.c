@@ -5,24 +5,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
+#include <unistd.h>
 #include "proxy_wasm.h"
 
 static char configuration[256];
 static uint32_t requests_metric;
+/// This instance's random tag (WASI random_get), taken at start: tells instances apart.
+static unsigned instance_tag;
 
 EXPORT(proxy_abi_version_0_2_1) void abi_version(void) {}
 EXPORT(proxy_on_memory_allocate) void* on_memory_allocate(size_t size) { return malloc(size); }
 
 static void log_text(int level, const char* text) { proxy_log(level, text, strlen(text)); }
 
-
-
 EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t parent) {}
+
+/// Adds one to the shared number `key` with compare-and-swap, retried on a conflict with
+/// another instance; returns the new value (0: it kept conflicting). The first set of a
+/// key is unconditional (cas 0), so only an existing key is safe from a race.
+static long increment_shared(const char* key) {
+    for (int attempt = 0; attempt < 10; attempt++) {
+        const char* value = NULL;
+        size_t size = 0;
+        uint32_t cas = 0;
+        long count = 0;
+        if (proxy_get_shared_data(key, strlen(key), &value, &size, &cas) == 0 && value) {
+            char text[32] = {0};
+            memcpy(text, value, size < 31 ? size : 31);
+            count = atol(text);
+            free((void*)value);
+        }
+        char next[32];
+        snprintf(next, sizeof next, "%ld", count + 1);
+        if (proxy_set_shared_data(key, strlen(key), next, strlen(next), cas) == 0) return count + 1;
+    }
+    return 0;
+}
 
 EXPORT(proxy_on_vm_start) int on_vm_start(uint32_t root, size_t size) {
     const char* data = NULL;
     size_t got = 0;
     proxy_get_buffer_bytes(VM_CONFIGURATION, 0, size, &data, &got);
+    getentropy(&instance_tag, sizeof instance_tag);
     printf("vm started with %zu bytes of vm_config\n", got);
     fflush(stdout);
     free((void*)data);
@@ -45,24 +69,6 @@ EXPORT(proxy_on_configure) int on_configure(uint32_t root, size_t size) {
     return 1;
 }
 
-static void count_request(void) {
-    // Shared data with compare-and-swap: retried on a conflict with another instance.
-    for (int attempt = 0; attempt < 10; attempt++) {
-        const char* value = NULL;
-        size_t size = 0;
-        uint32_t cas = 0;
-        long count = 0;
-        if (proxy_get_shared_data("count", 5, &value, &size, &cas) == 0 && value) {
-            char text[32] = {0};
-            memcpy(text, value, size < 31 ? size : 31);
-            count = atol(text);
-            free((void*)value);
-        }
-        char next[32];
-        snprintf(next, sizeof next, "%ld", count + 1);
-        if (proxy_set_shared_data("count", 5, next, strlen(next), cas) == 0) return;
-    }
-}
 
 static void* volatile sink;
 
@@ -82,7 +88,13 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     char path[256] = {0};
     header(REQUEST_HEADERS, ":path", path, sizeof path);
     proxy_increment_metric(requests_metric, 1);
-    count_request();
+    long count = increment_shared("count");
+    if (strncmp(path, "/count/", 7) == 0) {
+        // Which instance counted, and the count it saw: the test tells the loops apart.
+        char text[64];
+        snprintf(text, sizeof text, "%u %ld", instance_tag, count);
+        add(REQUEST_HEADERS, "x-counted-by", text);
+    }
     if (strncmp(path, "/deny", 5) == 0) {
         // One header pair, serialized: count, lengths, then "x-denied\0yes\0".
         static const char map[] = "\x01\x00\x00\x00\x08\x00\x00\x00\x03\x00\x00\x00x-denied\0yes\0";
