@@ -26,8 +26,9 @@ import NIOCore
 /// loom drops request trailers after the filters saw them, as nginx does).
 ///
 /// At the end of the body a transform may also throw `BodyEndHold` to give its last bytes
-/// later (Proxy-Wasm's Pause with `end_of_stream`, while a plugin makes an HTTP call): the
-/// end of the body waits, bounded by the idle timeout.
+/// later (Proxy-Wasm's Pause with `end_of_stream`, while a plugin makes an HTTP call), and
+/// `trailers` may throw `TrailersHold` to give its fields later: the end of the body waits,
+/// bounded by the idle timeout.
 public protocol BodyTransform: AnyObject {
     func transform(_ chunk: ByteBuffer, endOfStream: Bool) throws -> ByteBuffer
     func trailers(_ fields: [HeaderPair]) throws -> [HeaderPair]
@@ -37,19 +38,24 @@ extension BodyTransform {
     public func trailers(_ fields: [HeaderPair]) throws -> [HeaderPair] { fields }
 }
 
-/// Thrown by `BodyTransform.transform` at the end of a body: loom calls `start` once, on the
-/// exchange's event loop, and the end of the body waits until `finish` is called (from any
-/// thread, once) with what gives the transform's last bytes. Loom runs that later on the
-/// exchange's event loop; it may throw as `transform` may (a `FilterRejection` refuses the
-/// request).
-public struct BodyEndHold: Error {
-    public typealias Finish = @Sendable (_ lastBytes: @escaping @Sendable () throws -> ByteBuffer) -> Void
+/// Thrown by a transform to give its output for the end of a body later: loom calls `start`
+/// once, on the exchange's event loop, and the end of the body waits until `finish` is
+/// called (from any thread, once) with what gives the output (the last bytes, the trailer
+/// fields). Loom runs that later on the exchange's event loop; it may throw as the
+/// transform may (a `FilterRejection` refuses the request).
+public struct EndHold<Output>: Error {
+    public typealias Finish = @Sendable (_ output: @escaping @Sendable () throws -> Output) -> Void
     public let start: (_ finish: @escaping Finish) -> Void
 
     public init(_ start: @escaping (_ finish: @escaping Finish) -> Void) {
         self.start = start
     }
 }
+
+/// Held by `transform` at the end of the body: its last bytes come later.
+public typealias BodyEndHold = EndHold<ByteBuffer>
+/// Held by `trailers`: the trailer section (and the end after it) comes later.
+public typealias TrailersHold = EndHold<[HeaderPair]>
 
 /// The body transforms of one direction of one exchange, in filter order: each one's output
 /// is the next one's input.
@@ -71,6 +77,8 @@ public struct BodyTransforms {
         /// Transform `index` holds the end of the body: start `hold`, then `resume` with what
         /// it finishes with.
         case held(index: Int, BodyEndHold)
+        /// Transform `index` holds the trailer section: start `hold`, then `resume(trailersAt:)`.
+        case trailersHeld(index: Int, TrailersHold)
     }
 
     /// `chunk` through every transform (from transform `start` on).
@@ -78,9 +86,9 @@ public struct BodyTransforms {
         each(chunk, phase: "body", from: start) { try $0.transform($1, endOfStream: endOfStream) }
     }
 
-    /// A trailer section through every transform.
-    public func run(trailers: [HeaderPair]) -> Result<[HeaderPair], Stop> {
-        each(trailers, phase: "trailers") { try $0.trailers($1) }
+    /// A trailer section through every transform (from transform `start` on).
+    public func run(trailers: [HeaderPair], from start: Int = 0) -> Result<[HeaderPair], Stop> {
+        each(trailers, phase: "trailers", from: start) { try $0.trailers($1) }
     }
 
     /// Goes on after transform `index` held the end of the body and finished with `result`:
@@ -92,6 +100,15 @@ public struct BodyTransforms {
         }
     }
 
+    /// Goes on after transform `index` held the trailers and finished with `result`: its
+    /// fields through the transforms after it.
+    public func resume(trailersAt index: Int, with result: Result<[HeaderPair], any Error>) -> Result<[HeaderPair], Stop> {
+        switch result {
+        case .success(let fields): return run(trailers: fields, from: index + 1)
+        case .failure(let error): return .failure(Self.stop(error, of: transforms[index], phase: "trailers"))
+        }
+    }
+
     private func each<Value>(_ input: Value, phase: String, from start: Int = 0, _ step: (any BodyTransform, Value) throws -> Value) -> Result<Value, Stop> {
         var value = input
         for index in transforms.indices where index >= start {
@@ -99,6 +116,8 @@ public struct BodyTransforms {
                 value = try step(transforms[index], value)
             } catch let hold as BodyEndHold {
                 return .failure(.held(index: index, hold))
+            } catch let hold as TrailersHold {
+                return .failure(.trailersHeld(index: index, hold))
             } catch {
                 return .failure(Self.stop(error, of: transforms[index], phase: phase))
             }

@@ -26,10 +26,17 @@ final class HeldResponse {
     }
 }
 
-/// The end of a body a filter's transform holds (`BodyEndHold`): which body, which
-/// transform, and the response trailers to send once it finishes.
+/// The end of a body a filter's transform holds (`BodyEndHold`, `TrailersHold`): which
+/// body, which transform, and which step waits.
 struct BodyEndHeld {
     let direction: DownstreamHandler.BodyDirection
     let index: Int
-    let trailers: [HeaderPair]?
+    let stage: Stage
+
+    enum Stage {
+        /// The trailer section (the end-of-stream call comes after it).
+        case trailers
+        /// The last bytes, with the trailers as the filters left them (sent after them).
+        case body(trailers: [HeaderPair]?)
+    }
 }

@@ -310,8 +310,9 @@ public struct PluginFilter: HTTPFilter {
     }
 
     /// A trailer section through `on_request_trailers` / `on_response_trailers`: the fields
-    /// to send on (the plugin may change the response's). Pausing here is not supported
-    /// yet: it fails the request like any plugin failure.
+    /// to send on (the plugin may change the response's). Pause holds them, and the end of
+    /// the body, until the plugin continues (after an HTTP call, say), answers or closes
+    /// the stream.
     func trailers(_ fields: [HeaderPair], exchange: Exchange, direction: PluginBodyTransform.Direction) throws -> [HeaderPair] {
         let stream = exchange.stream
         let callback: PluginCallback = direction == .request ? .requestTrailers : .responseTrailers
@@ -330,11 +331,31 @@ public struct PluginFilter: HTTPFilter {
             if case .failure(let error) = called { try failed("\(error)", phase: callback.name) }
             return fields
         }
-        try answeredOrClosed(stream, direction, in: "the response trailers")
         if Self.stops(action) {
-            try failed("paused the trailers, which loom cannot hold yet", phase: callback.name)
-            return fields
+            throw TrailersHold { finish in
+                // The fields are taken once the host call that continued has returned.
+                let resume = { finish { try self.heldTrailers(exchange, direction, fields) } }
+                switch direction {
+                case .request: stream.resumeRequest = resume
+                case .response: stream.resumeResponse = resume
+                }
+            }
         }
+        return try trailersToSend(stream, direction, fields)
+    }
+
+    /// The plugin let held trailers go on: as it left them, unless it failed, answered or
+    /// closed the stream meanwhile.
+    private func heldTrailers(_ exchange: Exchange, _ direction: PluginBodyTransform.Direction, _ fields: [HeaderPair]) throws -> [HeaderPair] {
+        if let failure = exchange.stream.failure { try failed(failure, phase: "held trailers") }
+        return try trailersToSend(exchange.stream, direction, fields)
+    }
+
+    /// What follows a trailers callback: the response's trailers as the plugin left them
+    /// (the request's as received: they are read-only), or a refusal or failure for what it
+    /// did to the stream.
+    private func trailersToSend(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction, _ fields: [HeaderPair]) throws -> [HeaderPair] {
+        try answeredOrClosed(stream, direction, in: "the response trailers")
         guard direction == .response, let changed = stream.responseTrailers else { return fields }
         return changed.pairs.map { HeaderPair(name: $0.name, value: $0.value) }
     }

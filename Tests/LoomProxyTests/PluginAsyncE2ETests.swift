@@ -129,6 +129,32 @@ extension ProxyE2E {
             }
         }
 
+        /// Pause in a trailers callback holds the trailer section and the end of the body
+        /// until the plugin continues (after an HTTP call here) or answers.
+        @Test func trailersWaitForTheCall() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config("trailing")) { backends, proxy in
+                func post(_ hold: String) throws -> RawResponse {
+                    let client = try RawClient(port: proxy.port, timeout: 5)
+                    try client.send(
+                        "POST /trailers-call HTTP/1.1\r\nHost: a\r\nX-Trailers-Hold: \(hold)\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 7\r\n\r\n")
+                    return try client.readResponse()
+                }
+                let continued = try post("continue")
+                #expect(try continued.status == 200 && EchoedRequest(continued).bodyBytes == 3)
+                #expect(backends[0].requestURIs.withLockedValue { $0 }.suffix(2) == ["/trailers-call", "/called"])
+
+                let answered = try post("answer")
+                #expect(answered.status == 418 && answered.bodyText == "answered after the trailers' call said 200", "the request's end waited for the call")
+
+                let client = try RawClient(port: proxy.port, timeout: 5)
+                try client.send("GET /trailers HTTP/1.1\r\nHost: a\r\nX-Trailers-Hold: response\r\n\r\n")
+                #expect(try client.readHead().status == 200)
+                let text = String(decoding: client.readToEnd().0, as: UTF8.self).lowercased()
+                #expect(text.contains("x-upstream-trailer: t1\r\n") && text.contains("x-held-call-status: 200\r\n"), "the callback's field is in the trailers: \(text)")
+                #expect(backends[0].requestURIs.withLockedValue { $0 }.suffix(2) == ["/trailers", "/called"])
+            }
+        }
+
         @Test func timersTickAndQueuesWakeTheirRegistrant() async throws {
             try await E2E.withBackends(1, dialect: .loomYAML, Self.config("ticking", config: "tick")) { _, proxy in
                 let plugin = try #require(proxy.engine.store.current.plugins.runtimes["ticking"]?.plugin)

@@ -166,6 +166,23 @@ EXPORT(proxy_on_response_body) int on_response_body(uint32_t id, size_t size, in
     return end_of_stream ? call_and_hold(id, "response-body") : PAUSE;
 }
 
+// Holds a trailer section for an HTTP call when the request says `x-trailers-hold`:
+// `continue` or `answer` holds the request's (the callback continues, or answers 418),
+// `response` the response's (the callback adds a trailer field, then continues).
+EXPORT(proxy_on_request_trailers) int on_request_trailers(uint32_t id, size_t fields) {
+    char hold[16];
+    if (header(REQUEST_HEADERS, "x-trailers-hold", hold, sizeof hold) != 0) return CONTINUE;
+    if (strcmp(hold, "continue") == 0) return call_and_hold(id, "req-trailers");
+    if (strcmp(hold, "answer") == 0) return call_and_hold(id, "req-tr-answer");
+    return CONTINUE;
+}
+
+EXPORT(proxy_on_response_trailers) int on_response_trailers(uint32_t id, size_t fields) {
+    char hold[16];
+    if (header(REQUEST_HEADERS, "x-trailers-hold", hold, sizeof hold) != 0 || strcmp(hold, "response") != 0) return CONTINUE;
+    return call_and_hold(id, "resp-trailers");
+}
+
 EXPORT(proxy_on_http_call_response) void on_http_call_response(uint32_t root, uint32_t token, size_t headers, size_t body_size, size_t trailers) {
     proxy_set_effective_context(call_context[token % 64]);
     char* hold = call_hold[token % 64];
@@ -179,6 +196,21 @@ EXPORT(proxy_on_http_call_response) void on_http_call_response(uint32_t root, ui
         else proxy_set_buffer_bytes(RESPONSE_BODY, 0, 0, "checked:", 8);
         hold[0] = 0;
         proxy_continue_stream(request ? 0 : 1);
+        return;
+    }
+    if (strncmp(hold, "req-tr", 6) == 0 || strcmp(hold, "resp-trailers") == 0) {
+        char status[8];
+        header(CALL_RESPONSE_HEADERS, ":status", status, sizeof status);
+        if (strcmp(hold, "req-tr-answer") == 0) {
+            char body[64];
+            snprintf(body, sizeof body, "answered after the trailers' call said %s", status);
+            proxy_send_local_response(418, "", 0, body, strlen(body), "", 0, -1);
+        } else {
+            int response = strcmp(hold, "resp-trailers") == 0;
+            if (response) add(RESPONSE_TRAILERS, "x-held-call-status", status);
+            proxy_continue_stream(response ? 1 : 0);
+        }
+        hold[0] = 0;
         return;
     }
     if (hold[0]) {
