@@ -63,7 +63,11 @@ final class Exchange {
     /// make every exchange a few hundred bytes larger, filters or not.
     var filterRequest: FilterRequest? {
         get { filterBox?.request }
-        set { filterBox = newValue.map(FilterBox.init) }
+        set {
+            // In place: what the box holds for the response side stays.
+            guard let newValue else { return filterBox = nil }
+            if let box = filterBox { box.request = newValue } else { filterBox = FilterBox(newValue) }
+        }
     }
     private var filterBox: FilterBox?
     /// What the filters do to the request body on its way upstream.
@@ -98,7 +102,7 @@ final class Exchange {
     var filterAnswered = false
 
     private final class FilterBox {
-        let request: FilterRequest
+        var request: FilterRequest
         var responseBody: BodyTransforms?
         var heldResponse: HeldResponse?
         var bodyEndHeld: BodyEndHeld?
