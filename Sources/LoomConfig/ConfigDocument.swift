@@ -25,7 +25,7 @@ public struct ConfigDocument: Sendable {
     }
 
     /// Expands, decodes and validates the document (see `ConfigLoader`).
-    public func load(environment: [String: String], pluginCheck: PluginCheck? = nil) -> ConfigLoadResult {
+    public func load(environment: [String: String], checks: ConfigChecks = .none) -> ConfigLoadResult {
         var root = self.root
         var diagnostics = EnvironmentExpander(environment: environment, file: fileName).expand(&root)
         let configuration: LoomConfiguration
@@ -42,7 +42,7 @@ public struct ConfigDocument: Sendable {
         }
         diagnostics += reader.diagnostics
         diagnostics += ConfigValidator.validate(
-            configuration, sourceMap: reader.sourceMap, decodedCleanly: !diagnostics.contains { $0.severity == .error }, pluginCheck: pluginCheck)
+            configuration, sourceMap: reader.sourceMap, decodedCleanly: !diagnostics.contains { $0.severity == .error }, checks: checks)
         return ConfigLoadResult(configuration: configuration, diagnostics: ConfigLoader.sortedBySource(diagnostics), document: self)
     }
 

@@ -10,10 +10,10 @@ import Foundation
 public enum ConfigLoader {
     /// Reads and loads a file; dialect by extension (`.yaml`/`.yml` → YAML, `.toml` → TOML),
     /// else by content sniffing.
-    public static func load(path: String, environment: [String: String], pluginCheck: PluginCheck? = nil) -> ConfigLoadResult {
+    public static func load(path: String, environment: [String: String], checks: ConfigChecks = .none) -> ConfigLoadResult {
         switch readFile(path) {
         case .success(let text):
-            return load(text: text, fileName: path, dialect: nil, environment: environment, pluginCheck: pluginCheck)
+            return load(text: text, fileName: path, dialect: nil, environment: environment, checks: checks)
         case .failure(let problem):
             let diagnostic = Diagnostic(.error, at: SourceLocation(file: path), path: "", "cannot read config file: \(problem.message)")
             return ConfigLoadResult(configuration: nil, diagnostics: [diagnostic])
@@ -22,13 +22,13 @@ public enum ConfigLoader {
 
     /// Loads configuration text. `fileName` appears in diagnostics and picks the dialect
     /// when `dialect` is nil (by extension, then by content).
-    /// `pluginCheck` judges each plugin's module (LoomWasm's `PluginLoader.check`); its
-    /// problems are reported at the plugin's `path`.
+    /// `checks` judge what the configuration names outside itself (plugin modules,
+    /// certificate files); their problems are reported at the keys that name them.
     public static func load(
-        text: String, fileName: String, dialect: ConfigDialect?, environment: [String: String], pluginCheck: PluginCheck? = nil
+        text: String, fileName: String, dialect: ConfigDialect?, environment: [String: String], checks: ConfigChecks = .none
     ) -> ConfigLoadResult {
         switch ConfigDocument.parse(text: text, fileName: fileName, dialect: dialect) {
-        case .success(let document): return document.load(environment: environment, pluginCheck: pluginCheck)
+        case .success(let document): return document.load(environment: environment, checks: checks)
         case .failure(let diagnostic): return ConfigLoadResult(configuration: nil, diagnostics: [diagnostic])
         }
     }

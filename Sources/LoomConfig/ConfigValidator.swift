@@ -14,13 +14,13 @@ struct ConfigValidator {
     /// `decodedCleanly`: the decoder reported no errors. Only then are routes checked for
     /// shadowing: a route whose path failed to decode has no path rule left, and every
     /// "can never match" it caused would be noise next to the real error.
-    /// `pluginCheck`: what the plugin host finds wrong with a plugin's module (nil: modules
-    /// are not checked, as in tests of the configuration alone).
+    /// `checks`: what the plugin host and the TLS layer find wrong with the modules and
+    /// certificate files named (`none`: not checked, as in tests of the configuration alone).
     static func validate(
-        _ configuration: LoomConfiguration, sourceMap: ConfigSourceMap, decodedCleanly: Bool = true, pluginCheck: PluginCheck? = nil
+        _ configuration: LoomConfiguration, sourceMap: ConfigSourceMap, decodedCleanly: Bool = true, checks: ConfigChecks = .none
     ) -> [Diagnostic] {
         var validator = ConfigValidator(configuration: configuration, sourceMap: sourceMap)
-        validator.pluginCheck = pluginCheck
+        validator.checks = checks
         validator.checkListeners()
         validator.checkAdmin()
         validator.checkUpstreams()
@@ -33,7 +33,7 @@ struct ConfigValidator {
         return validator.diagnostics
     }
 
-    private var pluginCheck: PluginCheck?
+    private var checks = ConfigChecks.none
 
     private init(configuration: LoomConfiguration, sourceMap: ConfigSourceMap) {
         self.configuration = configuration
@@ -69,13 +69,52 @@ struct ConfigValidator {
                 error(.listener, i, .address, "port \(listener.port) is already used by listener \"\(other.name)\"")
             }
             bound.append((listener.host, listener.port, listener.name))
-            if listener.protocol != .http {
+            switch listener.protocol {
+            case .http:
+                if listener.tls != nil {
+                    error(.listener, i, .tls, "listener \"\(listener.name)\" has tls settings but speaks plain http (use protocol: https)")
+                }
+            case .https:
+                checkTLS(listener, i)
+            case .h2c, .grpc, .grpcs, .http2, .http3:
                 report(.unsupported, .listener, i, .protocol, "\(listener.protocol.rawValue) listeners (listener \"\(listener.name)\")")
             }
-            if listener.tls != nil {
-                report(.unsupported, .listener, i, .tls, "TLS termination (listener \"\(listener.name)\")")
+        }
+    }
+
+    /// An `https` listener's `tls`: a certificate, client verification settings that go
+    /// together, and (`checks.tls`) files that load.
+    private mutating func checkTLS(_ listener: ListenerConfig, _ i: Int) {
+        guard let tls = listener.tls, !tls.certificates.isEmpty else {
+            if listener.tls == nil, configuration.planned.acme?.enabled == true {
+                // WarpDrive's https_port: its certificates come from ACME only.
+                report(.unsupported, .listener, i, .protocol, "https listeners with certificates from ACME (listener \"\(listener.name)\")")
+            } else {
+                error(.listener, i, listener.tls == nil ? .protocol : .tls,
+                      "https listener \"\(listener.name)\" needs a certificate (tls.cert_file and tls.key_file, or tls.certificates)")
+            }
+            return
+        }
+        var consistent = true
+        if tls.verifiesClients && tls.clientCAFile == nil {
+            error(.listener, i, .tls, "client_auth: \(tls.clientAuth!.rawValue) needs client_ca_file, the CA that signs client certificates")
+            consistent = false
+        }
+        if !tls.verifiesClients && tls.clientCAFile != nil {
+            error(.listener, i, .tls, "client_ca_file is only used with client_auth: request or require")
+            consistent = false
+        }
+        if let header = tls.clientIdentityHeader {
+            if !tls.verifiesClients {
+                error(.listener, i, .tls, "client_identity_header needs client_auth: request or require (there is no client identity otherwise)")
+                consistent = false
+            } else if header.lowercased() == configuration.server.forwarding.requestIDHeader.lowercased() {
+                error(.listener, i, .tls, "client_identity_header \"\(header)\" is the request id header, which loom sets itself")
+                consistent = false
             }
         }
+        guard consistent, let tlsCheck = checks.tls else { return }
+        for problem in tlsCheck(tls) { error(.listener, i, .tls, "listener \"\(listener.name)\": \(problem)") }
     }
 
     /// The admin listener must not take a traffic listener's port, and should not be open
@@ -180,7 +219,7 @@ struct ConfigValidator {
             if !names.insert(plugin.name).inserted {
                 error(.plugin, i, .name, "duplicate plugin name \"\(plugin.name)\"")
             }
-            guard let pluginCheck, !plugin.path.isEmpty else { continue }
+            guard let pluginCheck = checks.plugin, !plugin.path.isEmpty else { continue }
             for problem in pluginCheck(plugin) { error(.plugin, i, .path, "plugin \"\(plugin.name)\": \(problem)") }
         }
     }

@@ -1,6 +1,7 @@
-/// The protocol a listener speaks. Only `http` (HTTP/1.1) runs today; the rest are planned.
+/// The protocol a listener speaks. `http` (HTTP/1.1) and `https` (HTTP/1.1 over TLS) run;
+/// the rest are planned and refused by the validator.
 public enum ListenerProtocol: String, Sendable, Equatable, CaseIterable {
-    case http, https, http2, grpc, http3
+    case http, https, h2c, grpc, grpcs, http2, http3
 }
 
 /// One listening socket.
@@ -10,7 +11,7 @@ public struct ListenerConfig: Sendable, Equatable {
     public var host: String?
     public var port: Int
     public var `protocol`: ListenerProtocol
-    /// Planned: TLS termination (parsed and validated, not run yet).
+    /// TLS termination (an `https` listener's certificates and policy).
     public var tls: TLSSettings?
 
     public init(name: String, host: String? = nil, port: Int, protocol: ListenerProtocol = .http, tls: TLSSettings? = nil) {
@@ -22,22 +23,60 @@ public struct ListenerConfig: Sendable, Equatable {
     }
 }
 
-/// Planned TLS settings of a listener (Loom `tls:` block).
+/// A listener's TLS settings (Loom `tls:` block).
 public struct TLSSettings: Sendable, Equatable {
     public enum ClientAuth: String, Sendable, Equatable, CaseIterable { case none, request, require }
 
-    public var certFile: String?
-    public var keyFile: String?
+    /// A certificate chain and its private key (PEM files).
+    public struct Certificate: Sendable, Equatable {
+        public var certFile: String
+        public var keyFile: String
+
+        public init(certFile: String, keyFile: String) {
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
+
+    /// `cert_file`/`key_file`, then each of `certificates`: the first is the default, the
+    /// others are chosen by SNI against the names in their certificate.
+    public var certificates: [Certificate]
     /// "1.2" or "1.3".
     public var minVersion: String?
+    /// The TLS 1.2 cipher suites allowed, in order of preference (OpenSSL names, from
+    /// `supportedCiphers`); nil: the TLS library's defaults. TLS 1.3's suites are fixed.
+    public var ciphers: [String]?
     public var clientAuth: ClientAuth?
     public var clientCAFile: String?
+    /// Request field that carries the verified client certificate's subject upstream (any
+    /// value the client sent in it is dropped).
+    public var clientIdentityHeader: String?
 
-    public init(certFile: String? = nil, keyFile: String? = nil, minVersion: String? = nil, clientAuth: ClientAuth? = nil, clientCAFile: String? = nil) {
-        self.certFile = certFile
-        self.keyFile = keyFile
+    public init(
+        certificates: [Certificate] = [], minVersion: String? = nil, ciphers: [String]? = nil, clientAuth: ClientAuth? = nil,
+        clientCAFile: String? = nil, clientIdentityHeader: String? = nil
+    ) {
+        self.certificates = certificates
         self.minVersion = minVersion
+        self.ciphers = ciphers
         self.clientAuth = clientAuth
         self.clientCAFile = clientCAFile
+        self.clientIdentityHeader = clientIdentityHeader
     }
+
+    /// The TLS 1.2 suites `ciphers` may name (BoringSSL's, less PSK and 3DES): a name the
+    /// library does not know would stop it, so the configuration is checked against these.
+    public static let supportedCiphers = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA",
+        "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA", "AES256-SHA",
+    ]
+
+    /// Whether clients are asked for a certificate.
+    public var verifiesClients: Bool { clientAuth == .request || clientAuth == .require }
 }
+
+/// What the TLS layer finds wrong with a listener's settings (unreadable or mismatched
+/// certificate and key files, a CA file without certificates, a cipher list it rejects),
+/// one message per problem; empty when they load.
+public typealias TLSCheck = @Sendable (TLSSettings) -> [String]

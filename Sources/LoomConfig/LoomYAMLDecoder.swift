@@ -11,7 +11,7 @@ struct LoomYAMLDecoder {
     static let topLevelKeys = ["server", "listeners", "upstreams", "routes", "circuit_breaker", "filters", "cors", "rate_limit", "compression", "x_sendfile", "plugins", "admin", "metrics", "control"] + ConfigReader.plannedSections.map(\.key)
     static let serverKeys = ["worker_threads", "shutdown_timeout", "timeouts", "limits", "forwarding", "logging", "admin_token", "watch_config", "watch_interval"]
     static let listenerKeys = ["name", "address", "protocol", "tls"]
-    static let tlsKeys = ["cert_file", "key_file", "min_version", "client_auth", "client_ca_file"]
+    static let tlsKeys = ["cert_file", "key_file", "certificates", "min_version", "ciphers", "client_auth", "client_ca_file", "client_identity_header"]
 
     init(file: String) {
         reader = ConfigReader(dialect: .loomYAML, file: file)
@@ -102,8 +102,13 @@ struct LoomYAMLDecoder {
     private mutating func tls(_ node: ConfigNode, at path: String) -> TLSSettings {
         var settings = TLSSettings()
         guard let table = reader.table(node, at: path, allowed: Self.tlsKeys) else { return settings }
-        settings.certFile = reader.string(table, "cert_file")
-        settings.keyFile = reader.string(table, "key_file")
+        if let certificate = certificate(table) { settings.certificates.append(certificate) }
+        if let node = table["certificates"], let elements = reader.list(node, at: table.path("certificates")) {
+            for (elementPath, element) in elements {
+                guard let entry = reader.table(element, at: elementPath, allowed: ["cert_file", "key_file"]) else { continue }
+                if let certificate = certificate(entry, required: true) { settings.certificates.append(certificate) }
+            }
+        }
         if let version = reader.string(table, "min_version") {
             if ["1.2", "1.3"].contains(version) {
                 settings.minVersion = version
@@ -111,8 +116,29 @@ struct LoomYAMLDecoder {
                 reader.report(table.path("min_version"), at: table["min_version"]?.location, "unknown TLS version \"\(version)\" (expected \"1.2\" or \"1.3\")")
             }
         }
+        if let list = reader.string(table, "ciphers") {
+            // OpenSSL's syntax (`A:B:C`), names only: no rules such as `HIGH:!aNULL`.
+            let names = list.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+            if let unknown = names.first(where: { !TLSSettings.supportedCiphers.contains($0) }) {
+                reader.report(table.path("ciphers"), at: table["ciphers"]?.location,
+                              "unknown TLS 1.2 cipher suite \"\(unknown)\" (known: \(TLSSettings.supportedCiphers.joined(separator: ", ")))")
+            } else if !names.isEmpty {
+                settings.ciphers = names
+            }
+        }
         settings.clientAuth = reader.choice(table, "client_auth", as: TLSSettings.ClientAuth.self)
-        settings.clientCAFile = reader.string(table, "client_ca_file")
+        settings.clientCAFile = reader.string(table, "client_ca_file").map(reader.resolvedPath)
+        settings.clientIdentityHeader = reader.headerName(table, "client_identity_header", settable: true)
         return settings
+    }
+
+    /// `cert_file` and `key_file` of `table` (relative to the configuration file): both or
+    /// neither (nil), unless `required`.
+    private mutating func certificate(_ table: ConfigTable, required: Bool = false) -> TLSSettings.Certificate? {
+        guard required || table.has("cert_file") || table.has("key_file") else { return nil }
+        let cert = reader.requiredString(table, "cert_file")
+        let key = reader.requiredString(table, "key_file")
+        guard let cert, let key else { return nil }
+        return TLSSettings.Certificate(certFile: reader.resolvedPath(cert), keyFile: reader.resolvedPath(key))
     }
 }

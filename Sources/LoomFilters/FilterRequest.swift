@@ -45,6 +45,10 @@ public struct FilterRequest {
     /// whose filters ask for them (`HTTPFilter.needsConnectionAddresses`).
     public var sourceAddress: String?
     public var destinationAddress: String?
+    /// The TLS the request came over (nil: plain HTTP).
+    public var security: ConnectionSecurity?
+    /// "https" over TLS, else "http".
+    public var scheme: String { security == nil ? "http" : "https" }
     /// A filter's per-exchange state, by a key the filter owns (a plugin's stream context):
     /// what one phase leaves for the next.
     public var attachments: [String: AnyObject] = [:]

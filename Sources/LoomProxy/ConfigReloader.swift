@@ -147,7 +147,7 @@ public actor ConfigReloader {
             logger.notice("reload: simple mode has no configuration file to read again", metadata: ["trigger": .string(trigger)])
             return .unchanged(generation: generation)
         }
-        let result = ConfigLoader.load(path: path, environment: environment, pluginCheck: PluginLoader.check)
+        let result = ConfigLoader.load(path: path, environment: environment, checks: .full)
         let outcome = await install(result, trigger: trigger)
         if case .rejected = outcome { return outcome }
         fileText = result.document?.text
@@ -168,7 +168,7 @@ public actor ConfigReloader {
             return .rejected([error.description])
         }
         let before = try? document?.yaml()
-        let outcome = await install(edited.load(environment: environment, pluginCheck: PluginLoader.check), trigger: trigger)
+        let outcome = await install(edited.load(environment: environment, checks: .full), trigger: trigger)
         // Unsaved when the document differs from the file's, even if the running
         // configuration did not change (a weight written `${W}` set to W's value).
         switch outcome {

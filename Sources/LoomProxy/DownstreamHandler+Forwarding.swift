@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LoomConfig
 import LoomFilters
 import LoomHTTP
@@ -62,7 +65,8 @@ extension DownstreamHandler: UpstreamResponseSink {
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
-            endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none)
+            endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none,
+            scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField)
         var requestHead = exchange.head
         // A transformed body's length is known only at its end.
         if exchange.requestTransforms != nil { requestHead.framing = .chunked }
@@ -779,17 +783,33 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     /// File bytes leave in slices of this size, each written when the last has gone to the
     /// socket: the progress counts as activity, and a slow client holds one slice at most.
+    /// Over TLS a slice is read into memory first, hence smaller.
     static let fileSlice = 256 * 1024
+    static let tlsFileSlice = 64 * 1024
 
-    /// Writes the slice of `body` starting at `offset` (sendfile, through a `FileRegion`);
-    /// the next follows when it is written, and the last ends the exchange. A write that
-    /// fails (the client went away) or an exchange that ended meanwhile closes the file.
+    /// Writes the slice of `body` starting at `offset` (sendfile, through a `FileRegion`;
+    /// read and encrypted over TLS); the next follows when it is written, and the last ends
+    /// the exchange. A write that fails (the client went away) or an exchange that ended
+    /// meanwhile closes the file.
     private func sendFileSlice(_ body: FileServer.Body, from offset: Int, serial: Int) {
         guard let context else {
             try? body.handle.close()
             return
         }
-        let end = min(offset + Self.fileSlice, body.range.upperBound + 1)
+        let end = min(offset + (tls == nil ? Self.fileSlice : Self.tlsFileSlice), body.range.upperBound + 1)
+        let data: IOData
+        if tls == nil {
+            data = .fileRegion(FileRegion(fileHandle: body.handle, readerIndex: offset, endIndex: end))
+        } else if let slice = Self.read(body.handle, from: offset, count: end - offset, allocator: context.channel.allocator) {
+            // TLS encrypts in user space, so no sendfile: the slice is read on the loop (from
+            // the page cache, as nginx does without aio threads).
+            data = .byteBuffer(slice)
+        } else {
+            // The file shrank or failed under us: the response cannot be completed.
+            try? body.handle.close()
+            context.close(promise: nil)
+            return
+        }
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenComplete { result in
             guard case .success = result, self.exchangeSerial == serial, let exchange = self.exchange else {
@@ -805,7 +825,26 @@ extension DownstreamHandler: UpstreamResponseSink {
                 self.sendFileSlice(body, from: end, serial: serial)
             }
         }
-        context.writeAndFlush(NIOAny(IOData.fileRegion(FileRegion(fileHandle: body.handle, readerIndex: offset, endIndex: end))), promise: written)
+        context.writeAndFlush(NIOAny(data), promise: written)
+    }
+
+    /// `count` bytes of `handle` from `offset`, or nil if the file has fewer or cannot be read.
+    private static func read(_ handle: NIOFileHandle, from offset: Int, count: Int, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        var buffer = allocator.buffer(capacity: count)
+        do {
+            while buffer.readableBytes < count {
+                let (want, at) = (count - buffer.readableBytes, offset + buffer.readableBytes)
+                let got = try handle.withUnsafeFileDescriptor { fd in
+                    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { space in
+                        max(0, pread(fd, space.baseAddress, want, off_t(at)))
+                    }
+                }
+                if got == 0 { return nil }
+            }
+        } catch {
+            return nil
+        }
+        return buffer
     }
 
     private func writeLocalResponse(_ response: ByteBuffer, status: Int) {

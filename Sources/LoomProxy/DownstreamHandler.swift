@@ -30,6 +30,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// when the listener asked for an ephemeral port (0).
     var listenerPort: Int
     let accessLog: AccessLog
+    /// The connection's TLS (nil: plain HTTP).
+    let tls: ConnectionTLS?
     var context: ChannelHandlerContext?
     var machine = DownstreamStateMachine()
     /// Bytes received and not yet consumed: a partial head, body bytes, pipelined requests.
@@ -68,11 +70,12 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// Unconsumed bytes above which we stop reading from the client (pipelining, slow upstream).
     static let inboundHighWatermark = 64 * 1024
 
-    init(loop: LoopContext, store: SnapshotStore, listenerPort: Int, accessLog: AccessLog) {
+    init(loop: LoopContext, store: SnapshotStore, listenerPort: Int, accessLog: AccessLog, tls: ConnectionTLS? = nil) {
         self.loop = loop
         self.store = store
         self.listenerPort = listenerPort
         self.accessLog = accessLog
+        self.tls = tls
         self.snapshotCache = store.makeCache()
         self.headParser = HTTP1HeadParser(limits: snapshotCache.snapshot.requestLimits)
     }
@@ -468,6 +471,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             head: head, path: path, routeName: route.config.name, parameters: parameters,
             captures: exchange.captures, clientIP: client, requestID: exchange.requestID)
         request.loopIndex = loop.index
+        request.security = tls?.security
         if route.filters.needsConnectionAddresses, let context {
             // Formatted once per connection: they do not change between its requests.
             if connectionAddresses == nil {

@@ -24,12 +24,19 @@ package enum HeadWriter {
         var endpointAuthority: String
         /// The route's `add_headers` / `set_headers` / `remove_headers`.
         var rules: PreparedHeaderRules
+        /// "https" when the client came over TLS (`X-Forwarded-Proto`, `Forwarded`).
+        var scheme: String
+        /// The listener's `client_identity_header` (as configured, and lower-cased) and the
+        /// verified client certificate's subject: the client's own field of that name never
+        /// goes upstream.
+        var clientIdentity: (header: String, lowered: String, subject: String?)?
 
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
         package init(
             target: String, clientIP: String?, clientTrusted: Bool, listenerPort: Int, requestID: String,
-            endpointAuthority: String, rules: PreparedHeaderRules
+            endpointAuthority: String, rules: PreparedHeaderRules, scheme: String = "http",
+            clientIdentity: (header: String, lowered: String, subject: String?)? = nil
         ) {
             self.target = target
             self.clientIP = clientIP
@@ -38,6 +45,8 @@ package enum HeadWriter {
             self.requestID = requestID
             self.endpointAuthority = endpointAuthority
             self.rules = rules
+            self.scheme = scheme
+            self.clientIdentity = clientIdentity
         }
     }
 
@@ -112,6 +121,7 @@ package enum HeadWriter {
             {
                 return false
             }
+            if let identity = request.clientIdentity, fields.name(at: index, equals: identity.lowered) { return false }
             // Forwarding fields: believed (kept or extended) only from trusted proxies, and
             // always dropped from anyone else, whether or not Loom adds its own.
             switch known {
@@ -157,7 +167,7 @@ package enum HeadWriter {
                 out.writeStaticString("\r\n")
             }
             if !replaced.contains(.xForwardedProto) {
-                writeField("X-Forwarded-Proto", forwardedProto ?? "http", into: &out)
+                writeField("X-Forwarded-Proto", forwardedProto ?? request.scheme, into: &out)
             }
             if !replaced.contains(.xForwardedHost), let host = forwardedHost ?? head.host {
                 writeField("X-Forwarded-Host", host, into: &out)
@@ -169,11 +179,12 @@ package enum HeadWriter {
             }
         }
         if forwarding.forwarded && !replaced.contains(.forwarded) {
-            forwardedRFC.append(forwardedElement(client: request.clientIP, host: head.host))
+            forwardedRFC.append(forwardedElement(client: request.clientIP, host: head.host, proto: request.scheme))
             writeField("Forwarded", forwardedRFC.joined(separator: ", "), into: &out)
         }
         if forwarding.via && !replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, into: &out) }
         writeField(forwarding.requestIDHeader, request.requestID, into: &out)
+        if let identity = request.clientIdentity, let subject = identity.subject { writeField(identity.header, subject, into: &out) }
         for header in request.rules.appended { writeField(header.name, header.value, into: &out) }
         out.writeStaticString("\r\n")
     }
@@ -330,7 +341,7 @@ package enum HeadWriter {
     }
 
     /// One RFC 7239 element: `for="[2001:db8::1]";host="example.com";proto=http`.
-    static func forwardedElement(client: String?, host: String?) -> String {
+    static func forwardedElement(client: String?, host: String?, proto: String = "http") -> String {
         var element: String
         if let client {
             element = client.contains(":") ? "for=\"[\(client)]\"" : "for=\(client)"
@@ -342,7 +353,7 @@ package enum HeadWriter {
             JSONText.appendQuoted(host, to: &quoted)
             element += ";host=\(quoted)"
         }
-        return element + ";proto=http"
+        return element + ";proto=" + proto
     }
 }
 

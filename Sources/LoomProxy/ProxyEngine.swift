@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Runs the data path for one configuration: binds the listeners, owns the event loops and
 /// their per-loop state, and shuts down gracefully.
@@ -57,6 +58,37 @@ public final class ProxyEngine: Sendable {
     private struct BoundChannel {
         var name: String
         var channel: Channel
+        /// The TLS connections accepted from now on get (nil: plain HTTP); a reload swaps it.
+        var tls: NIOLockedValueBox<ListenerTLS?>
+    }
+
+    /// A listener's TLS settings could not be loaded.
+    public struct TLSError: Error, CustomStringConvertible {
+        public var listener: String
+        public var reason: String
+
+        public var description: String { "listener \"\(listener)\": \(reason)" }
+    }
+
+    /// The TLS of every `https` listener of `listeners`, loaded from its files.
+    private static func loadTLS(_ listeners: [ListenerConfig]) throws(TLSError) -> [ListenerAddress: ListenerTLS] {
+        var loaded: [ListenerAddress: ListenerTLS] = [:]
+        for listener in listeners where listener.protocol == .https {
+            guard let settings = listener.tls else { throw TLSError(listener: listener.name, reason: "an https listener needs tls settings") }
+            switch Result(catching: { () throws(ListenerTLS.LoadError) in try ListenerTLS.load(settings) }) {
+            case .success(let tls): loaded[ListenerAddress(listener)] = tls
+            case .failure(let error): throw TLSError(listener: listener.name, reason: error.description)
+            }
+        }
+        return loaded
+    }
+
+    /// Every bound listener's TLS from now on (`tls`, by address): new connections get it,
+    /// open ones keep the handshake they made.
+    private func installTLS(_ tls: [ListenerAddress: ListenerTLS]) {
+        listeners.withLockedValue { bound in
+            for (address, listener) in bound { listener.tls.withLockedValue { $0 = tls[address] } }
+        }
     }
 
     /// `filters`: the filter types this engine can run (the built-in ones; tests add theirs).
@@ -91,7 +123,8 @@ public final class ProxyEngine: Sendable {
         prepare(snapshot.plugins.runtimes.values)
         healthChecker.withLockedValue { $0 }.start()
         do {
-            try await bindMissing(snapshot.configuration.listeners)
+            let tls = try Self.loadTLS(snapshot.configuration.listeners)
+            try await bindMissing(snapshot.configuration.listeners, tls: tls)
         } catch {
             await closeListeners()
             throw error
@@ -122,24 +155,27 @@ public final class ProxyEngine: Sendable {
 
     /// Binds the listeners of `wanted` whose address has no socket yet. On a failure, the
     /// sockets this call opened are closed again and the error names the listener.
-    private func bindMissing(_ wanted: [ListenerConfig]) async throws {
+    /// A new socket's connections get their TLS from `tls` (an existing one's changes with
+    /// `installTLS`).
+    private func bindMissing(_ wanted: [ListenerConfig], tls: [ListenerAddress: ListenerTLS]) async throws {
         var opened: [ListenerAddress] = []
         for listener in wanted {
             let address = ListenerAddress(listener)
             if let existing = listeners.withLockedValue({ $0[address] }) {
-                listeners.withLockedValue { $0[address] = BoundChannel(name: listener.name, channel: existing.channel) }
+                listeners.withLockedValue { $0[address] = BoundChannel(name: listener.name, channel: existing.channel, tls: existing.tls) }
                 continue
             }
             let channel: Channel
+            let tlsBox = NIOLockedValueBox(tls[address])
             do {
-                channel = try await bind(listener)
+                channel = try await bind(listener, tls: tlsBox)
             } catch {
                 for address in opened {
                     if let bound = listeners.withLockedValue({ $0.removeValue(forKey: address) }) { try? await bound.channel.close() }
                 }
                 throw BindError(listener: listener.name, address: "\(listener.host ?? "0.0.0.0"):\(listener.port)", reason: "\(error)")
             }
-            listeners.withLockedValue { $0[address] = BoundChannel(name: listener.name, channel: channel) }
+            listeners.withLockedValue { $0[address] = BoundChannel(name: listener.name, channel: channel, tls: tlsBox) }
             opened.append(address)
             if let local = channel.localAddress {
                 logger.info("listening", metadata: ["listener": .string(listener.name), "address": .string(Self.render(local))])
@@ -206,6 +242,16 @@ public final class ProxyEngine: Sendable {
         for plugin in plugins where old.plugins.runtimes[plugin.name].map({ $0.plugin !== plugin && $0.plugin.config == plugin.config }) == true {
             changes.append(.plugin(.replace(plugin.config)))
         }
+        let tls = try Self.loadTLS(configuration.listeners)
+        // Certificate files that changed under the same configuration are a change too.
+        let installed = listeners.withLockedValue { bound in bound.mapValues { $0.tls.withLockedValue { $0 } } }
+        for listener in configuration.listeners {
+            let address = ListenerAddress(listener)
+            guard let new = tls[address], let old = installed[address] ?? nil, old.settings == new.settings, old.material != new.material,
+                  !changes.contains(where: { if case .listener(let edit) = $0 { edit.name == listener.name } else { false } })
+            else { continue }
+            changes.append(.listener(.replace(listener)))
+        }
         guard !changes.isEmpty else { return [] }
         guard phase == .serving else { throw ReloadRefused(reason: "loom is \(phase.rawValue), not serving") }
 
@@ -219,7 +265,7 @@ public final class ProxyEngine: Sendable {
                 }
                 try await EventLoopFuture.andAllSucceed(prepared, on: group.any()).get()
             }
-            try await bindMissing(configuration.listeners)
+            try await bindMissing(configuration.listeners, tls: tls)
         } catch {
             for runtime in fresh { runtime.retire() }
             throw error
@@ -227,6 +273,7 @@ public final class ProxyEngine: Sendable {
         let snapshot = ProxySnapshot(configuration, previous: old, filters: filters, plugins: pluginSet)
         caller.update(configuration.upstreams)
         store.replace(with: snapshot)
+        installTLS(tls)
 
         let wanted = Set(configuration.listeners.map(ListenerAddress.init))
         let unwanted = listeners.withLockedValue { bound in
@@ -268,7 +315,7 @@ public final class ProxyEngine: Sendable {
     /// The first receive buffer of a client connection (NIO's default is 2 KiB).
     static let initialReceiveBuffer = 1024
 
-    private func bind(_ listener: ListenerConfig) async throws -> Channel {
+    private func bind(_ listener: ListenerConfig, tls: NIOLockedValueBox<ListenerTLS?>) async throws -> Channel {
         let store = self.store
         let accessLog = self.accessLog
         let port = listener.port
@@ -288,8 +335,15 @@ public final class ProxyEngine: Sendable {
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: Self.initialReceiveBuffer, maximum: 65536))
             .childChannelInitializer { [contexts] channel in
                 let loop = Self.context(for: channel.eventLoop, in: contexts)
+                let listenerTLS = tls.withLockedValue { $0 }
                 return channel.eventLoop.makeCompletedFuture {
-                    let handler = DownstreamHandler(loop: loop, store: store, listenerPort: port, accessLog: accessLog)
+                    var connectionTLS: ConnectionTLS?
+                    if let listenerTLS {
+                        let handshake = NIOSSLServerHandler(context: listenerTLS.context)
+                        try channel.pipeline.syncOperations.addHandler(handshake)
+                        connectionTLS = ConnectionTLS(handler: handshake, identityHeader: listenerTLS.settings.clientIdentityHeader)
+                    }
+                    let handler = DownstreamHandler(loop: loop, store: store, listenerPort: port, accessLog: accessLog, tls: connectionTLS)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

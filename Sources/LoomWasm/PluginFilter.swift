@@ -75,8 +75,8 @@ public struct PluginFilter: HTTPFilter {
             stream.attributes = StreamAttributes(
                 routeName: request.routeName, routeParameters: request.parameters, routeRemainder: request.remainder,
                 requestID: request.requestID, sourceAddress: request.sourceAddress,
-                destinationAddress: request.destinationAddress)
-            stream.requestHeaders = Self.requestMap(request.head)
+                destinationAddress: request.destinationAddress, scheme: request.scheme, security: request.security)
+            stream.requestHeaders = Self.requestMap(request.head, scheme: request.scheme)
             let exchange = Exchange(vm: vm, stream: stream, originalRequest: stream.requestHeaders)
             request.attachments[key] = exchange
             let endOfStream = request.head.framing == .none
@@ -371,9 +371,9 @@ public struct PluginFilter: HTTPFilter {
     // MARK: - Maps
 
     /// The request as plugins see it: the pseudo-headers first, then every field.
-    static func requestMap(_ head: HTTPRequestHead) -> HeaderMap {
+    static func requestMap(_ head: HTTPRequestHead, scheme: String = "http") -> HeaderMap {
         var pairs: [(String, String)] = [
-            (":method", head.method), (":scheme", "http"), (":authority", head.host ?? ""), (":path", head.target),
+            (":method", head.method), (":scheme", scheme), (":authority", head.host ?? ""), (":path", head.target),
         ]
         for index in 0..<head.headers.count {
             pairs.append((head.headers.name(at: index), head.headers.value(at: index)))

@@ -22,6 +22,10 @@
 /// | `upstream.address`, `upstream.port` | the upstream endpoint the request went to (`ip:port`, `unix:/path`; response phases on) |
 /// | `response.code` | the response status (response phases on) |
 /// | `response.headers` | the response fields (response phases on) |
+/// | `connection.mtls` | whether the client sent a verified certificate (a bool, one byte) |
+/// | `connection.tls_version` | `TLSv1.2` or `TLSv1.3` (TLS connections) |
+/// | `connection.subject_peer_certificate` | the client certificate's subject, RFC 4514 |
+/// | `connection.dns_san_peer_certificate`, `connection.uri_san_peer_certificate` | its first DNS / URI subjectAltName |
 ///
 /// Any other path is one the plugin stored with `proxy_set_property`, or NOT_FOUND.
 enum PluginProperties {
@@ -37,6 +41,8 @@ enum PluginProperties {
         "request.id", "request.headers", "request.useragent", "request.referer", "source.address", "source.port",
         "destination.address", "destination.port", "plugin_name", "plugin_root_id", "plugin_vm_id", "route_name",
         "route.parameters", "route.remainder", "upstream.address", "upstream.port", "response.code", "response.headers",
+        "connection.mtls", "connection.tls_version", "connection.subject_peer_certificate", "connection.dns_san_peer_certificate",
+        "connection.uri_san_peer_certificate",
     ]
 
     static let parameterPrefix = "route.parameters."
@@ -79,6 +85,11 @@ enum PluginProperties {
         case "upstream.port": return attributes.upstreamAddress.flatMap(port).map(integer)
         case "response.code": return attributes.responseCode.map(integer)
         case "response.headers": return stream.responseHeaders.map { HeaderMapCodec.encode($0.regular.map { ($0.name, $0.value) }) }
+        case "connection.mtls": return [attributes.security?.clientCertificate == nil ? 0 : 1]
+        case "connection.tls_version": return attributes.security.map { bytes($0.version) }
+        case "connection.subject_peer_certificate": return attributes.security?.clientCertificate.map { bytes($0.subject) }
+        case "connection.dns_san_peer_certificate": return attributes.security?.clientCertificate?.dnsNames.first.map(bytes)
+        case "connection.uri_san_peer_certificate": return attributes.security?.clientCertificate?.uris.first.map(bytes)
         default: return stream.properties[path]
         }
     }

@@ -128,6 +128,8 @@ struct StreamAttributes {
     var upstreamAddress: String?
     var scheme = "http"
     var protocolName = "HTTP/1.1"
+    /// The TLS the request came over (nil: plain HTTP).
+    var security: ConnectionSecurity?
 }
 
 /// An ordered header map as plugins see it: names lower-cased (as HTTP/2 has them, and

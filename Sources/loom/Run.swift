@@ -56,7 +56,7 @@ struct Run: AsyncParsableCommand {
         let loadedSignature = path.flatMap(ConfigFileWatcher.signature(of:))
         let result: ConfigLoadResult
         if let path {
-            result = ConfigLoader.load(path: path, environment: environment, pluginCheck: PluginLoader.check)
+            result = ConfigLoader.load(path: path, environment: environment, checks: .full)
         } else if let simple = ConfigLoader.simpleMode(environment: environment) {
             result = simple
         } else {

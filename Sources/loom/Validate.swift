@@ -24,7 +24,7 @@ struct Validate: ParsableCommand {
     var file: String
 
     func run() throws {
-        let result = ConfigLoader.load(path: file, environment: ProcessEnvironment.current, pluginCheck: PluginLoader.check)
+        let result = ConfigLoader.load(path: file, environment: ProcessEnvironment.current, checks: .full)
         for diagnostic in result.diagnostics { print(diagnostic) }
         print(Self.summary(file: file, result: result))
         if result.hasFatal { throw ExitCode.failure }

@@ -8,7 +8,7 @@ struct ConfigLoaderTests {
         let result = ConfigLoader.load(text: SpecExamples.warpDriveComplete, fileName: "warpdrive.toml", dialect: nil, environment: [:])
         #expect(result.diagnostics.allSatisfy { $0.severity == .unsupported || $0.severity == .warning })
         #expect(result.messages == [
-            "warpdrive.toml:4:1 server.https_port: not supported yet: https listeners (listener \"https\")",
+            "warpdrive.toml:4:1 server.https_port: not supported yet: https listeners with certificates from ACME (listener \"https\")",
             "warpdrive.toml:7:1 tls.enabled: not supported yet: automatic TLS certificates (ACME)",
             "warpdrive.toml:13:1 upstreams.rails.process: not supported yet: process supervision (upstream \"rails\")",
             "warpdrive.toml:26:1 upstreams.cable.process: not supported yet: process supervision (upstream \"cable\")",
@@ -43,11 +43,8 @@ struct ConfigLoaderTests {
     @Test func loomCombinedExampleLoadsWithOnlyUnsupportedDiagnostics() throws {
         let result = ConfigLoader.load(text: SpecExamples.loomCombined, fileName: "loom.yaml", dialect: nil, environment: SpecExamples.loomEnvironment)
         #expect(result.messages == [
-            "loom.yaml:9:5 listeners[1].protocol: not supported yet: https listeners (listener \"https\")",
-            "loom.yaml:10:5 listeners[1].tls: not supported yet: TLS termination (listener \"https\")",
             "loom.yaml:19:5 listeners[2].protocol: not supported yet: grpc listeners (listener \"grpc\")",
             "loom.yaml:23:5 listeners[3].protocol: not supported yet: http3 listeners (listener \"http3\")",
-            "loom.yaml:24:5 listeners[3].tls: not supported yet: TLS termination (listener \"http3\")",
             "loom.yaml:39:1 tracing: not supported yet: distributed tracing",
             "loom.yaml:50:11 rate_limit.store.type: not supported yet: a redis rate-limit store (use type \"memory\")",
             "loom.yaml:54:1 ebpf: not supported yet: eBPF acceleration",
@@ -55,8 +52,9 @@ struct ConfigLoaderTests {
         let config = try #require(result.configuration)
         #expect(config.listeners.map(\.name) == ["http", "https", "grpc", "http3"])
         #expect(config.listeners[0] == ListenerConfig(name: "http", host: nil, port: 8080))
-        #expect(config.listeners[1].tls == TLSSettings(certFile: "/path/to/cert.pem", keyFile: "/path/to/key.pem", minVersion: "1.2", clientAuth: .require, clientCAFile: "/path/to/ca.pem"))
-        #expect(config.listeners[3].tls?.certFile == "/etc/loom/cert.pem")
+        #expect(config.listeners[1].tls == TLSSettings(
+            certificates: [.init(certFile: "/path/to/cert.pem", keyFile: "/path/to/key.pem")], minVersion: "1.2", clientAuth: .require, clientCAFile: "/path/to/ca.pem"))
+        #expect(config.listeners[3].tls?.certificates.first?.certFile == "/etc/loom/cert.pem")
         #expect(config.upstreams == [UpstreamConfig(name: "backend", endpoints: [.tcp(host: "10.0.0.5", port: 3000)])])
         #expect(config.routes == [RouteConfig(name: "api", match: RouteMatch(path: .prefix("/api")), action: .proxy(upstream: "backend"), stripPrefix: true)])
         #expect(config.planned.sections.map(\.path) == ["tracing", "ebpf"])

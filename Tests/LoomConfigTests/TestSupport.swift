@@ -6,6 +6,11 @@ enum TestSupport {
         ConfigLoader.load(text: text, fileName: "t.yaml", dialect: .loomYAML, environment: env)
     }
 
+    /// `path` as the loader resolves it for a configuration file named "t.yaml".
+    static func resolved(_ path: String) -> String {
+        ConfigReader(dialect: .loomYAML, file: "t.yaml").resolvedPath(path)
+    }
+
     static func toml(_ text: String, env: [String: String] = [:]) -> ConfigLoadResult {
         ConfigLoader.load(text: text, fileName: "t.toml", dialect: .warpDriveTOML, environment: env)
     }

@@ -74,17 +74,29 @@ import Testing
     }
 
     @Test func runRefusesUnsupportedFeaturesInsteadOfIgnoringThem() throws {
-        let path = try temporaryFile(named: "tls.yaml", """
+        let path = try temporaryFile(named: "grpc.yaml", """
             listeners:
-              - name: https
-                address: "127.0.0.1:0"
-                protocol: https
-                tls: {cert_file: /x.pem, key_file: /x.key}
+              - name: grpc
+                address: "127.0.0.1:9090"
+                protocol: grpc
             """)
         let result = try LoomProcess.run(["run", "--config", path])
         #expect(result.status != 0)
         #expect(result.stderr.contains("not supported yet"))
         #expect(result.stderr.contains("refusing to start"))
+    }
+
+    @Test func validateReadsCertificateFiles() throws {
+        let path = try temporaryFile(named: "tls.yaml", """
+            listeners:
+              - name: https
+                address: "127.0.0.1:8443"
+                protocol: https
+                tls: {cert_file: /nonexistent/x.pem, key_file: /nonexistent/x.key}
+            """)
+        let result = try LoomProcess.run(["validate", path])
+        #expect(result.status != 0)
+        #expect(result.stdout.contains("listeners[0].tls: listener \"https\": cert_file /nonexistent/x.pem: cannot be read"), "\(result.stdout)")
     }
 
     @Test func runWithoutAnyConfigurationExplainsTheOptions() throws {

@@ -77,7 +77,7 @@ enum E2E {
             for (index, backend) in backends.enumerated() { text = text.replacingOccurrences(of: "{port\(index)}", with: String(backend.port)) }
             for (name, path) in try PluginFixtures.placeholders(in: text) { text = text.replacingOccurrences(of: "{plugin:\(name)}", with: path) }
             let result = ConfigLoader.load(
-                text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: environment, pluginCheck: PluginLoader.check)
+                text: text, fileName: dialect == .loomYAML ? "t.yaml" : "t.toml", dialect: dialect, environment: environment, checks: .full)
             let configuration = try #require(result.configuration, "\(result.diagnostics)")
             try await E2E.withProxy(configuration, filters: filters) { proxy in try await body(backends, proxy) }
         } catch {

@@ -33,7 +33,9 @@ final class ProxyHarness: @unchecked Sendable {
     /// Starts a proxy for `configuration`, forcing its listener to 127.0.0.1:0.
     static func start(_ configuration: LoomConfiguration, filters: FilterRegistry = .builtIn) async throws -> ProxyHarness {
         var configuration = configuration
-        configuration.listeners = [ListenerConfig(name: "test", host: "127.0.0.1", port: 0)]
+        // The first listener's protocol and TLS stay (an https test's certificates).
+        let first = configuration.listeners.first
+        configuration.listeners = [ListenerConfig(name: "test", host: "127.0.0.1", port: 0, protocol: first?.protocol ?? .http, tls: first?.tls)]
         if configuration.server.workerThreads == nil { configuration.server.workerThreads = 2 }
         let logs = CapturedLogs()
         let accessLogger = Logger(label: "loom.access") { _ in CapturingLogHandler(store: logs) }
@@ -117,7 +119,11 @@ struct EchoedRequest: Decodable {
     var checksum: String
 
     init(_ response: RawResponse) throws {
-        self = try JSONDecoder().decode(EchoedRequest.self, from: Data(response.body))
+        try self.init(json: Data(response.body))
+    }
+
+    init(json: Data) throws {
+        self = try JSONDecoder().decode(EchoedRequest.self, from: json)
     }
 
     func values(_ name: String) -> [String] {

@@ -150,6 +150,12 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     // The route's captures (loom's `route.*` properties), on the routes that have them.
     add_property(REQUEST_HEADERS, "route\0parameters\0id", 19, "x-plugin-param-id");
     add_property(REQUEST_HEADERS, "route\0remainder", 15, "x-plugin-remainder");
+    // What a TLS connection tells plugins.
+    char scheme[16];
+    if (header(REQUEST_HEADERS, ":scheme", scheme, sizeof scheme) == 0) add(REQUEST_HEADERS, "x-plugin-scheme", scheme);
+    add_property(REQUEST_HEADERS, "connection\0tls_version", 22, "x-plugin-tls");
+    add_property(REQUEST_HEADERS, "connection\0subject_peer_certificate", 35, "x-plugin-peer");
+    add_property(REQUEST_HEADERS, "connection\0uri_san_peer_certificate", 35, "x-plugin-peer-uri");
     char* result = NULL;
     size_t result_size = 0;
     char text[8];
