@@ -7,10 +7,13 @@ public struct ConfigChecks: Sendable {
     public var plugin: PluginCheck?
     /// What the TLS layer finds wrong with each listener's `tls`.
     public var tls: TLSCheck?
+    /// And with each upstream's.
+    public var upstreamTLS: UpstreamTLSCheck?
 
-    public init(plugin: PluginCheck? = nil, tls: TLSCheck? = nil) {
+    public init(plugin: PluginCheck? = nil, tls: TLSCheck? = nil, upstreamTLS: UpstreamTLSCheck? = nil) {
         self.plugin = plugin
         self.tls = tls
+        self.upstreamTLS = upstreamTLS
     }
 
     public static let none = ConfigChecks()

@@ -166,10 +166,30 @@ struct ConfigValidator {
                 error(.upstream, i, .hashKey, "consistent_hash has no effect unless the load balancer is consistent_hash")
             }
             checkResilience(upstream, i)
+            checkUpstreamTLS(upstream, i)
+            if upstream.protocol != .http1 {
+                report(.unsupported, .upstream, i, .protocol, "\(upstream.protocol.rawValue) to upstreams (upstream \"\(upstream.name)\")")
+            }
             if upstream.process != nil {
                 report(.unsupported, .upstream, i, .process, "process supervision (upstream \"\(upstream.name)\")")
             }
         }
+    }
+
+    /// An upstream's `tls`: a client certificate with its key, a name to verify unix
+    /// socket endpoints against, and (`checks.upstreamTLS`) files that load.
+    private mutating func checkUpstreamTLS(_ upstream: UpstreamConfig, _ i: Int) {
+        guard let tls = upstream.tls else { return }
+        if (tls.certFile == nil) != (tls.keyFile == nil) {
+            error(.upstream, i, .tls, "tls.cert_file and tls.key_file go together (a client certificate and its key)")
+            return
+        }
+        if tls.verify, tls.serverName == nil, upstream.endpoints.contains(where: { if case .unix = $0 { true } else { false } }) {
+            error(.upstream, i, .tls, "TLS over a unix socket needs tls.server_name (the name to verify the certificate against) or verify: false")
+            return
+        }
+        guard let check = checks.upstreamTLS else { return }
+        for problem in check(tls) { error(.upstream, i, .tls, "upstream \"\(upstream.name)\": \(problem)") }
     }
 
     /// The decoders keep these in range; a configuration built in code is checked too, since

@@ -1,7 +1,7 @@
 /// Loom YAML `upstreams:` entries.
 extension LoomYAMLDecoder {
     static let upstreamKeys = ["name", "endpoints", "load_balancer", "consistent_hash", "pool", "timeouts", "health_check",
-                               "circuit_breaker", "outlier_detection", "retry", "slow_start"]
+                               "circuit_breaker", "outlier_detection", "retry", "slow_start", "protocol", "tls"]
 
     mutating func upstreams(_ node: ConfigNode) {
         guard let elements = reader.list(node, at: "upstreams") else { return }
@@ -57,6 +57,14 @@ extension LoomYAMLDecoder {
             if let timeouts = table["timeouts"] {
                 upstream.timeouts = reader.timeoutOverrides(timeouts, at: table.path("timeouts"))
             }
+            if let node = table["protocol"], let proto = reader.choice(node, table.path("protocol"), as: UpstreamProtocol.self) {
+                upstream.protocol = proto
+                fields[.protocol] = table.path("protocol")
+            }
+            if let node = table["tls"] {
+                upstream.tls = upstreamTLS(node, at: table.path("tls"))
+                fields[.tls] = table.path("tls")
+            }
             reader.resilience(table, healthKey: "health_check", into: &upstream, fields: &fields)
             if brokenEndpoints && upstream.endpoints.isEmpty {
                 reader.sourceMap.upstreamsWithBrokenEndpoints.insert(config.upstreams.count)
@@ -64,5 +72,17 @@ extension LoomYAMLDecoder {
             config.upstreams.append(upstream)
             reader.sourceMap.append(.upstream, fields: fields)
         }
+    }
+
+    /// `tls: true | false | {server_name, ca_file, cert_file, key_file, verify}`.
+    private mutating func upstreamTLS(_ node: ConfigNode, at path: String) -> UpstreamTLS? {
+        if case .map = node.value {
+            guard let table = reader.table(node, at: path, allowed: ["server_name", "ca_file", "cert_file", "key_file", "verify"]) else { return nil }
+            return UpstreamTLS(
+                serverName: reader.string(table, "server_name"), caFile: reader.string(table, "ca_file").map(reader.resolvedPath),
+                certFile: reader.string(table, "cert_file").map(reader.resolvedPath), keyFile: reader.string(table, "key_file").map(reader.resolvedPath),
+                verify: reader.bool(table, "verify") ?? true)
+        }
+        return reader.bool(node, path) == true ? UpstreamTLS() : nil
     }
 }

@@ -25,6 +25,10 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var slowStart: Duration?
     /// Planned: a process loom starts and supervises for this upstream.
     public var process: ProcessSettings?
+    /// What loom speaks to the endpoints (`protocol`).
+    public var `protocol` = UpstreamProtocol.http1
+    /// TLS to the endpoints (nil: plain).
+    public var tls: UpstreamTLS?
 
     public init(
         name: String,

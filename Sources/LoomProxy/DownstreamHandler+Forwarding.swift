@@ -21,7 +21,14 @@ extension DownstreamHandler: UpstreamResponseSink {
             deadlines.perTry = loop.now + perTry
             syncDeadlines()
         }
-        let pool = loop.pool(for: endpoint, settings: upstream.pool)
+        let tls: UpstreamTLSClient?
+        do {
+            tls = try upstream.tlsClient()
+        } catch {
+            failExchange(GatewayError(.connectFailed("TLS to upstream \(upstream.name): \(error)")))
+            return
+        }
+        let pool = loop.pool(for: endpoint, tls: tls, settings: upstream.pool)
         if !forceNew, let connection = pool.takeIdle() {
             connected(connection, reused: true)
             return

@@ -56,6 +56,8 @@ private final class EndpointCheck: @unchecked Sendable {
     private let upstreamName: String
     let endpoint: Endpoint
     private let authority: String
+    /// The upstream's TLS: HTTP checks go through it.
+    private let tls: Result<UpstreamTLSClient, ListenerTLS.LoadError>?
     let index: Int
     let settings: HealthCheckSettings
     let health: UpstreamHealth
@@ -71,6 +73,7 @@ private final class EndpointCheck: @unchecked Sendable {
         self.upstreamName = upstream.name
         self.endpoint = upstream.endpoints[index]
         self.authority = upstream.authorities[index]
+        self.tls = upstream.tls
         self.index = index
         self.settings = settings
         self.health = health
@@ -100,7 +103,7 @@ private final class EndpointCheck: @unchecked Sendable {
     }
 
     private func probe() {
-        HealthProbe.run(settings, endpoint: endpoint, authority: authority, on: eventLoop).whenSuccess { result in
+        HealthProbe.run(settings, endpoint: endpoint, authority: authority, tls: tls, on: eventLoop).whenSuccess { result in
             guard !self.stopped else { return }
             self.record(result)
             let interval = Double(TimeAmount(self.settings.interval).nanoseconds)

@@ -29,13 +29,26 @@ final class HealthProbe: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Runs one check of `endpoint` (`authority` is its `Host`).
-    static func run(_ settings: HealthCheckSettings, endpoint: Endpoint, authority: String, on eventLoop: EventLoop) -> EventLoopFuture<Result> {
+    /// HTTP checks of a TLS upstream go through `tls` (TCP checks only connect).
+    static func run(
+        _ settings: HealthCheckSettings, endpoint: Endpoint, authority: String, tls: Swift.Result<UpstreamTLSClient, ListenerTLS.LoadError>? = nil,
+        on eventLoop: EventLoop
+    ) -> EventLoopFuture<Result> {
+        let client: UpstreamTLSClient?
+        switch tls {
+        case .failure(let error)?: return eventLoop.makeSucceededFuture(.failed("TLS: \(error)"))
+        case .success(let loaded)?: client = settings.kind == .tcp ? nil : loaded
+        case nil: client = nil
+        }
         let probe = HealthProbe(settings: settings, promise: eventLoop.makePromise())
         let timeout = eventLoop.scheduleTask(in: TimeAmount(settings.timeout)) { probe.finish(.failed("timed out after \(settings.timeout)")) }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(settings.timeout))
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(probe) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addUpstreamTLS(client, for: endpoint)
+                    try channel.pipeline.syncOperations.addHandler(probe)
+                }
             }
         let connected = bootstrap.connect(to: endpoint)
         connected.whenComplete { result in

@@ -32,7 +32,7 @@ final class ListenerTLS: Sendable {
     }
 
     /// A certificate chain, its key, and the DNS names its leaf certificate is valid for.
-    private struct Identity {
+    struct Identity {
         let chain: [NIOSSLCertificate]
         let key: NIOSSLPrivateKey
         let names: [String]
@@ -42,10 +42,8 @@ final class ListenerTLS: Sendable {
         var material: [[UInt8]] = []
         var identities: [Identity] = []
         for certificate in settings.certificates {
-            let chainBytes = try read(certificate.certFile, key: "cert_file")
-            let keyBytes = try read(certificate.keyFile, key: "key_file")
-            material += [chainBytes, keyBytes]
-            identities.append(try identity(certificate, chainBytes: chainBytes, keyBytes: keyBytes))
+            material += [try read(certificate.certFile, key: "cert_file"), try read(certificate.keyFile, key: "key_file")]
+            identities.append(try identity(certificate))
         }
         guard let primary = identities.first else { throw LoadError(description: "no certificate") }
 
@@ -58,16 +56,8 @@ final class ListenerTLS: Sendable {
         // HTTP/1.1 only until the listener speaks HTTP/2: a client offering h2 falls back.
         configuration.applicationProtocols = ["http/1.1"]
         if settings.verifiesClients, let caFile = settings.clientCAFile {
-            let caBytes = try read(caFile, key: "client_ca_file")
-            material.append(caBytes)
-            let authorities: [NIOSSLCertificate]
-            do {
-                authorities = try NIOSSLCertificate.fromPEMBytes(caBytes)
-            } catch {
-                throw LoadError(description: "client_ca_file \(caFile): not a PEM certificate (\(error))")
-            }
-            guard !authorities.isEmpty else { throw LoadError(description: "client_ca_file \(caFile): no certificate in it") }
-            configuration.trustRoots = .certificates(authorities)
+            material.append(try read(caFile, key: "client_ca_file"))
+            configuration.trustRoots = .certificates(try certificates(caFile, key: "client_ca_file"))
             configuration.certificateVerification = settings.clientAuth == .require ? .noHostnameVerification : .optionalVerification
             // Tells clients which CAs are accepted, so curl or a browser offers the right certificate.
             configuration.sendCANameList = true
@@ -108,19 +98,28 @@ final class ListenerTLS: Sendable {
         return Array(data)
     }
 
+    /// The certificates in PEM file `path` (at least one); `key` names the setting in errors.
+    static func certificates(_ path: String, key: String) throws(LoadError) -> [NIOSSLCertificate] {
+        let bytes = try read(path, key: key)
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMBytes(bytes)
+        } catch {
+            throw LoadError(description: "\(key) \(path): not a PEM certificate (\(error))")
+        }
+        guard !certificates.isEmpty else { throw LoadError(description: "\(key) \(path): no certificate in it") }
+        return certificates
+    }
+
     /// A certificate's chain and key, checked to belong together (a context built from
     /// them alone refuses a key that does not match).
-    private static func identity(_ certificate: TLSSettings.Certificate, chainBytes: [UInt8], keyBytes: [UInt8]) throws(LoadError) -> Identity {
-        let chain: [NIOSSLCertificate]
-        do {
-            chain = try NIOSSLCertificate.fromPEMBytes(chainBytes)
-        } catch {
-            throw LoadError(description: "cert_file \(certificate.certFile): not a PEM certificate (\(error))")
-        }
-        guard let leaf = chain.first else { throw LoadError(description: "cert_file \(certificate.certFile): no certificate in it") }
+    static func identity(_ certificate: TLSSettings.Certificate) throws(LoadError) -> Identity {
+        let chain = try certificates(certificate.certFile, key: "cert_file")
         let key: NIOSSLPrivateKey
         do {
-            key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
+            key = try NIOSSLPrivateKey(bytes: try read(certificate.keyFile, key: "key_file"), format: .pem)
+        } catch let error as LoadError {
+            throw error
         } catch {
             throw LoadError(description: "key_file \(certificate.keyFile): not a PEM private key (\(error))")
         }
@@ -129,7 +128,7 @@ final class ListenerTLS: Sendable {
         } catch {
             throw LoadError(description: "key_file \(certificate.keyFile) does not match cert_file \(certificate.certFile) (\(error))")
         }
-        let names = leaf._subjectAlternativeNames().compactMap { name in
+        let names = chain[0]._subjectAlternativeNames().compactMap { name in
             name.nameType == .dnsName ? String(decoding: name.contents, as: UTF8.self).lowercased() : nil
         }
         return Identity(chain: chain, key: key, names: names)
@@ -138,5 +137,5 @@ final class ListenerTLS: Sendable {
 
 extension ConfigChecks {
     /// Every check the running gateway makes: plugin modules and TLS files.
-    public static let full = ConfigChecks(plugin: PluginLoader.check, tls: ListenerTLS.check)
+    public static let full = ConfigChecks(plugin: PluginLoader.check, tls: ListenerTLS.check, upstreamTLS: UpstreamTLSClient.check)
 }

@@ -12,9 +12,9 @@ final class LoopContext: @unchecked Sendable {
     /// This loop's position among the engine's loops (what per-loop filter state, such as a
     /// plugin's instances, is indexed by).
     let index: Int
-    private var pools: [Endpoint: UpstreamPool] = [:]
+    private var pools: [PoolKey: UpstreamPool] = [:]
     /// Endpoints a reload removed, while no later reload brought them back.
-    private var retiredEndpoints: Set<Endpoint> = []
+    private var retiredEndpoints: Set<PoolKey> = []
     /// Each upstream's rotation state and request counts on this loop, by upstream name.
     private var upstreamStates: [String: LoopUpstreamState] = [:]
     private var randomState = UInt64.random(in: .min ... .max)
@@ -58,15 +58,28 @@ final class LoopContext: @unchecked Sendable {
     /// The pool for `endpoint` on this loop, created on first use. An endpoint a reload
     /// removed (a request that started before the reload still going to it) gets a pool of
     /// its own that keeps nothing.
-    func pool(for endpoint: Endpoint, settings: PoolSettings) -> UpstreamPool {
-        if let pool = pools[endpoint] { return pool }
-        let pool = UpstreamPool(endpoint: endpoint, settings: settings, eventLoop: eventLoop)
-        if retiredEndpoints.contains(endpoint) {
+    func pool(for endpoint: Endpoint, tls: UpstreamTLSClient? = nil, settings: PoolSettings) -> UpstreamPool {
+        let key = PoolKey(endpoint: endpoint, tls: tls)
+        if let pool = pools[key] { return pool }
+        let pool = UpstreamPool(endpoint: endpoint, tls: tls, settings: settings, eventLoop: eventLoop)
+        if retiredEndpoints.contains(key) {
             pool.retired = true
         } else {
-            pools[endpoint] = pool
+            pools[key] = pool
         }
         return pool
+    }
+
+    /// Connections are pooled per endpoint and TLS client: an upstream with TLS never gets a
+    /// plain connection to the same address, nor one made with other TLS settings.
+    struct PoolKey: Hashable {
+        let endpoint: Endpoint
+        let tls: ObjectIdentifier?
+
+        init(endpoint: Endpoint, tls: UpstreamTLSClient?) {
+            self.endpoint = endpoint
+            self.tls = tls.map(ObjectIdentifier.init)
+        }
     }
 
     /// After a reload: pools of endpoints no upstream uses any more close their idle
@@ -74,24 +87,29 @@ final class LoopContext: @unchecked Sendable {
     /// the metric handles are looked up again for the new routes.
     /// Call on this loop.
     func reconcilePools(with upstreams: [ProxySnapshot.Upstream], previous: [ProxySnapshot.Upstream]) {
-        var settings: [Endpoint: PoolSettings] = [:]
+        var settings: [PoolKey: PoolSettings] = [:]
         for upstream in upstreams {
-            for endpoint in upstream.endpoints where settings[endpoint] == nil { settings[endpoint] = upstream.pool }
+            for key in Self.poolKeys(of: upstream) where settings[key] == nil { settings[key] = upstream.pool }
         }
-        for (endpoint, pool) in pools {
-            if let kept = settings[endpoint] {
+        for (key, pool) in pools {
+            if let kept = settings[key] {
                 pool.settings = kept
             } else {
                 pool.retired = true
                 pool.closeAll()
-                pools[endpoint] = nil
+                pools[key] = nil
             }
         }
-        for upstream in previous { retiredEndpoints.formUnion(upstream.endpoints) }
+        for upstream in previous { retiredEndpoints.formUnion(Self.poolKeys(of: upstream)) }
         retiredEndpoints.subtract(settings.keys)
         let names = Set(upstreams.map(\.name))
         upstreamStates = upstreamStates.filter { names.contains($0.key) }
         metrics?.reset()
+    }
+
+    private static func poolKeys(of upstream: ProxySnapshot.Upstream) -> [PoolKey] {
+        let tls = try? upstream.tlsClient()
+        return upstream.endpoints.map { PoolKey(endpoint: $0, tls: tls) }
     }
 
     /// This loop's state for `upstream` (created on first use).
@@ -257,7 +275,7 @@ final class LoopContext: @unchecked Sendable {
             guard let exchange = handler.exchange, let upstream = exchange.upstreamName, let endpoint = exchange.endpoint else { continue }
             sample.inFlight[EndpointKey(upstream: upstream, endpoint: endpoint), default: 0] += 1
         }
-        for (endpoint, pool) in pools { sample.idlePooled[endpoint, default: 0] += pool.idleCount }
+        for (key, pool) in pools { sample.idlePooled[key.endpoint, default: 0] += pool.idleCount }
         return sample
     }
 }

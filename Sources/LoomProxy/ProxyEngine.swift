@@ -101,8 +101,9 @@ public final class ProxyEngine: Sendable {
         let threads = configuration.server.workerThreads ?? System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0, metrics: metrics) }
-        caller = UpstreamCaller(upstreams: configuration.upstreams)
+        caller = UpstreamCaller()
         let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count, caller: caller))
+        caller.update(snapshot.upstreams)
         store = SnapshotStore(snapshot)
         healthChecker = NIOLockedValueBox(HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger))
         self.filters = filters
@@ -271,7 +272,7 @@ public final class ProxyEngine: Sendable {
             throw error
         }
         let snapshot = ProxySnapshot(configuration, previous: old, filters: filters, plugins: pluginSet)
-        caller.update(configuration.upstreams)
+        caller.update(snapshot.upstreams)
         store.replace(with: snapshot)
         installTLS(tls)
 

@@ -70,6 +70,9 @@ public final class ProxySnapshot: Sendable {
         let perTryTimeout: TimeAmount?
         /// Request bodies up to this size are kept so the request can be sent again.
         let replayLimit: Int
+        /// TLS to the endpoints (nil: plain), or why its files could not be loaded (they
+        /// passed validation, but may have gone since): every connect then fails with that.
+        let tls: Result<UpstreamTLSClient, ListenerTLS.LoadError>?
 
         /// `previous`: the same upstream in the snapshot being replaced. Its shared state
         /// (health, in-flight counts) carries over when the endpoints and the settings that
@@ -91,7 +94,7 @@ public final class ProxySnapshot: Sendable {
             self.draining = config.draining.contains(true) ? config.draining : []
             if sameEndpoints, let previous, previous.config.circuitBreaker == config.circuitBreaker,
                 previous.config.outlierDetection == config.outlierDetection, previous.config.health == config.health,
-                previous.config.slowStart == config.slowStart
+                previous.config.slowStart == config.slowStart, previous.config.tls == config.tls
             {
                 self.health = previous.health
             } else {
@@ -104,6 +107,22 @@ public final class ProxySnapshot: Sendable {
             retryBudget = RetryBudget(percent: retry.budgetPercent, minConcurrency: retry.minRetryConcurrency)
             perTryTimeout = retry.perTryTimeout.map { TimeAmount($0) }
             replayLimit = retry.bodyLimit
+            if let settings = config.tls {
+                // Unchanged settings keep their context, and with it the pooled connections.
+                if let previous, previous.config.tls == settings, let kept = previous.tls {
+                    tls = kept
+                } else {
+                    tls = Result { () throws(ListenerTLS.LoadError) in try UpstreamTLSClient.load(settings) }
+                }
+            } else {
+                tls = nil
+            }
+        }
+
+        /// The TLS client connections to the endpoints use (nil: plain); throws the reason
+        /// its files could not be loaded.
+        func tlsClient() throws(ListenerTLS.LoadError) -> UpstreamTLSClient? {
+            try tls?.get()
         }
 
         private static func health(_ config: UpstreamConfig) -> UpstreamHealth? {

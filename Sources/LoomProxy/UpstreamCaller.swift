@@ -13,37 +13,36 @@ import Synchronization
 /// Calls are rare next to proxied requests (an authorization lookup, a log shipment), so
 /// they use NIO's HTTP/1 client codec rather than the data path's pools.
 final class UpstreamCaller: PluginHTTPCaller {
-    /// Endpoints by upstream name; a reload replaces them (`update`), and plugins kept across
-    /// the reload call the new ones.
-    private let upstreams: Mutex<[String: [Endpoint]]>
+    /// The snapshot's upstreams by name (endpoints and TLS); a reload replaces them
+    /// (`update`), and plugins kept across the reload call the new ones.
+    private let upstreams = Mutex<[String: ProxySnapshot.Upstream]>([:])
     private let turn = Atomic<Int>(0)
 
-    init(upstreams: [UpstreamConfig]) {
-        self.upstreams = Mutex(Self.byName(upstreams))
-    }
-
-    func update(_ upstreams: [UpstreamConfig]) {
-        self.upstreams.withLock { $0 = Self.byName(upstreams) }
-    }
-
-    private static func byName(_ upstreams: [UpstreamConfig]) -> [String: [Endpoint]] {
-        var byName: [String: [Endpoint]] = [:]
-        for upstream in upstreams { byName[upstream.name] = upstream.endpoints }
-        return byName
+    func update(_ upstreams: [ProxySnapshot.Upstream]) {
+        self.upstreams.withLock { $0 = Dictionary(upstreams.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }) }
     }
 
     func call(
         _ request: PluginHTTPRequest, upstream: String, timeout: Duration, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (PluginHTTPResponse?) -> Void
     ) -> Bool {
-        guard let endpoints = upstreams.withLock({ $0[upstream] }), !endpoints.isEmpty else { return false }
-        let endpoint = endpoints[turn.wrappingAdd(1, ordering: .relaxed).oldValue % endpoints.count]
+        guard let target = upstreams.withLock({ $0[upstream] }), !target.endpoints.isEmpty else { return false }
+        let endpoint = target.endpoints[turn.wrappingAdd(1, ordering: .relaxed).oldValue % target.endpoints.count]
+        // TLS files that could not be loaded fail the call like a refused connection.
+        let tls: UpstreamTLSClient?
+        do {
+            tls = try target.tlsClient()
+        } catch {
+            eventLoop.execute { completion(nil) }
+            return true
+        }
         let collector = PluginCallCollector(completion: completion)
         let deadline = eventLoop.scheduleTask(in: TimeAmount(timeout)) { collector.finish(nil) }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addUpstreamTLS(tls, for: endpoint)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(collector)
                 }

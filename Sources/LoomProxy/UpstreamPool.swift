@@ -3,7 +3,8 @@ import LoomHTTP
 import NIOCore
 import NIOPosix
 
-/// Keep-alive connections to one endpoint, owned by one event loop.
+/// Keep-alive connections to one endpoint (over one TLS client, if any), owned by one
+/// event loop.
 ///
 /// Idle connections are kept on a stack (most recently used first: it is the one least likely
 /// to have been closed by the backend's own idle timeout). A connection that the backend
@@ -11,6 +12,8 @@ import NIOPosix
 /// hands out a connection already known to be dead.
 package final class UpstreamPool {
     let endpoint: Endpoint
+    /// The TLS its connections speak (nil: plain).
+    let tls: UpstreamTLSClient?
     /// A reload may change them (`LoopContext.reconcilePools`).
     var settings: PoolSettings
     let eventLoop: EventLoop
@@ -21,8 +24,13 @@ package final class UpstreamPool {
     /// closed when their exchange ends instead of coming back.
     var retired = false
 
-    package init(endpoint: Endpoint, settings: PoolSettings, eventLoop: EventLoop) {
+    package convenience init(endpoint: Endpoint, settings: PoolSettings, eventLoop: EventLoop) {
+        self.init(endpoint: endpoint, tls: nil, settings: settings, eventLoop: eventLoop)
+    }
+
+    init(endpoint: Endpoint, tls: UpstreamTLSClient?, settings: PoolSettings, eventLoop: EventLoop) {
         self.endpoint = endpoint
+        self.tls = tls
         self.settings = settings
         self.eventLoop = eventLoop
     }
@@ -95,8 +103,9 @@ package final class UpstreamPool {
         let handler = NIOLoopBound(connection, eventLoop: eventLoop)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
-            .channelInitializer { channel in
+            .channelInitializer { [tls, endpoint] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addUpstreamTLS(tls, for: endpoint)
                     try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }

@@ -4,6 +4,7 @@ import LoomWasm
 import LoomFilters
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Testing
 
 #if canImport(Glibc)
@@ -67,10 +68,10 @@ enum E2E {
     /// their ports, and `{plugin:NAME}` by the path of test plugin NAME, built on first use) and runs `body` against a proxy for it.
     static func withBackends(
         _ count: Int, dialect: ConfigDialect, _ text: String, filters: FilterRegistry = .builtIn, environment: [String: String] = [:],
-        _ body: ([TestBackend], ProxyHarness) async throws -> Void
+        backendTLS: NIOSSLContext? = nil, _ body: ([TestBackend], ProxyHarness) async throws -> Void
     ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let backends = (0..<count).map { _ in TestBackend(group: group) }
+        let backends = (0..<count).map { _ in TestBackend(group: group, tls: backendTLS) }
         do {
             for backend in backends { try await backend.start() }
             var text = text

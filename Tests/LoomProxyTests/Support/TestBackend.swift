@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A real HTTP/1.1 backend for end-to-end tests, built on NIOHTTP1 (an implementation
 /// independent of Loom's own parser, so the two check each other).
@@ -37,9 +38,13 @@ final class TestBackend: @unchecked Sendable {
 
     var port: Int { channel.localAddress!.port! }
 
-    init(group: EventLoopGroup, idleClose: TimeAmount? = nil) {
+    /// Speaks HTTPS with this context (nil: plain HTTP).
+    let tls: NIOSSLContext?
+
+    init(group: EventLoopGroup, idleClose: TimeAmount? = nil, tls: NIOSSLContext? = nil) {
         self.group = group
         self.idleClose = idleClose
+        self.tls = tls
     }
 
     /// Starts on an ephemeral port of `host` (IPv4 loopback by default), or on a unix socket
@@ -50,6 +55,7 @@ final class TestBackend: @unchecked Sendable {
         let idleClose = self.idleClose
         let healthStatus = self.healthStatus
         let children = self.children
+        let tls = self.tls
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -57,6 +63,7 @@ final class TestBackend: @unchecked Sendable {
                 children.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
                 channel.closeFuture.whenComplete { _ in _ = children.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) } }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true)
                     try channel.pipeline.syncOperations.addHandler(BackendHandler(idleClose: idleClose, requestURIs: requestURIs, healthStatus: healthStatus))
                 }

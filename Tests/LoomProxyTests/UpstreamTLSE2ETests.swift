@@ -1,0 +1,107 @@
+import Foundation
+import LoomConfig
+import NIOSSL
+import Testing
+
+@testable import LoomProxy
+
+/// TLS from loom to upstreams: the certificate verified against a CA file and a name,
+/// verification refused or turned off, a client certificate for upstreams that ask, pooled
+/// connections reused, and health checks through TLS.
+extension ProxyE2E {
+    @Suite struct UpstreamTLSE2ETests {
+        typealias Files = TLSFixtures.Files
+
+        /// The backends' TLS: `a.test`'s certificate, and (`requireClient`) client
+        /// certificates from the test CA required.
+        static func backendTLS(_ files: Files, requireClient: Bool = false) throws -> NIOSSLContext {
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(files.path("a.pem")).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: files.path("a-key.pem"), format: .pem)))
+            if requireClient {
+                configuration.certificateVerification = .noHostnameVerification
+                configuration.trustRoots = .file(files.ca)
+            }
+            return try NIOSSLContext(configuration: configuration)
+        }
+
+        static func config(tls: String, extra: String = "") -> String {
+            """
+            upstreams: [{name: app, endpoints: ["127.0.0.1:{port0}"], tls: \(tls)\(extra)}]
+            routes: [{id: all, upstream: app}]
+            """
+        }
+
+        @Test func theUpstreamsCertificateIsVerified() async throws {
+            let files = try TLSFixtures.files.get()
+            // One event loop, so both requests share its pool.
+            let verified = "server: {worker_threads: 1}\n" + Self.config(tls: "{server_name: a.test, ca_file: \(files.ca)}")
+            try await E2E.withBackends(1, dialect: .loomYAML, verified, backendTLS: try Self.backendTLS(files)) { backends, proxy in
+                let first = try proxy.get("/one")
+                #expect(try first.status == 200 && EchoedRequest(first).uri == "/one", "\(first.bodyText)")
+                #expect(try proxy.get("/two").status == 200)
+                #expect(backends[0].connectionsAccepted == 1, "the TLS connection was pooled and reused")
+            }
+            for (tls, why) in [
+                ("{server_name: b.test, ca_file: \(files.ca)}", "a certificate for another name"),
+                ("true", "a CA the system does not trust (and an IP address the certificate does not name)"),
+            ] {
+                try await E2E.withBackends(1, dialect: .loomYAML, Self.config(tls: tls), backendTLS: try Self.backendTLS(files)) { _, proxy in
+                    let status = try proxy.get("/").status
+                    #expect(status == 502, "\(why)")
+                }
+            }
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config(tls: "{verify: false}"), backendTLS: try Self.backendTLS(files)) { _, proxy in
+                let status = try proxy.get("/").status
+                #expect(status == 200, "verification turned off")
+            }
+        }
+
+        @Test func aClientCertificateForUpstreamsThatAsk() async throws {
+            let files = try TLSFixtures.files.get()
+            let backendTLS = try Self.backendTLS(files, requireClient: true)
+            let withCertificate = Self.config(
+                tls: "{server_name: a.test, ca_file: \(files.ca), cert_file: \(files.path("alice.pem")), key_file: \(files.path("alice-key.pem"))}")
+            try await E2E.withBackends(1, dialect: .loomYAML, withCertificate, backendTLS: backendTLS) { _, proxy in
+                let status = try proxy.get("/").status
+                #expect(status == 200)
+            }
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config(tls: "{server_name: a.test, ca_file: \(files.ca)}"), backendTLS: backendTLS) { _, proxy in
+                let status = try proxy.get("/").status
+                #expect(status == 502, "no client certificate, no request")
+            }
+        }
+
+        /// An HTTP health check of a TLS upstream goes through TLS: a plain one would fail
+        /// and take the only endpoint out (503).
+        @Test func healthChecksGoThroughTLS() async throws {
+            let files = try TLSFixtures.files.get()
+            let config = Self.config(
+                tls: "{server_name: a.test, ca_file: \(files.ca)}",
+                extra: ", health_check: {path: /health, interval: 50ms, timeout: 1s, unhealthy_threshold: 1, healthy_threshold: 1}")
+            try await E2E.withBackends(1, dialect: .loomYAML, config, backendTLS: try Self.backendTLS(files)) { _, proxy in
+                try await Task.sleep(for: .milliseconds(300))
+                let status = try proxy.get("/").status
+                #expect(status == 200)
+            }
+        }
+
+        @Test func settingsAreChecked() throws {
+            let files = try TLSFixtures.files.get()
+            func problems(_ upstream: String) -> [String] {
+                let text = """
+                    upstreams: [{name: app, \(upstream)}]
+                    routes: [{id: all, upstream: app}]
+                    """
+                return ConfigLoader.load(text: text, fileName: "t.yaml", dialect: .loomYAML, environment: [:], checks: .full).diagnostics.map(\.message)
+            }
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], tls: true") == [])
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], tls: {ca_file: /nonexistent.pem}") == ["upstream \"app\": ca_file /nonexistent.pem: cannot be read"])
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], tls: {cert_file: \(files.path("alice.pem"))}")
+                == ["tls.cert_file and tls.key_file go together (a client certificate and its key)"])
+            #expect(problems("endpoints: [\"unix:/tmp/x.sock\"], tls: true")
+                == ["TLS over a unix socket needs tls.server_name (the name to verify the certificate against) or verify: false"])
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], protocol: h2") == ["h2 to upstreams (upstream \"app\")"])
+        }
+    }
+}
