@@ -98,6 +98,14 @@ enum AddressParser {
         text.first == ":" && text.count > 1 && text.dropFirst().allSatisfy { ("0"..."9").contains($0) }
     }
 
+    /// Whether `text` is an IPv4 dotted quad or an IPv6 address (bracketed or not).
+    static func isIPLiteral(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) { return true }
+        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        return bare.contains(":") && isIPv6(bare)
+    }
+
     /// An IPv6 address, optionally with a `%zone` suffix (`fe80::1%eth0`).
     static func isIPv6(_ text: String) -> Bool {
         let address = text.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)

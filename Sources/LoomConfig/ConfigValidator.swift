@@ -184,6 +184,10 @@ struct ConfigValidator {
             error(.upstream, i, .tls, "tls.cert_file and tls.key_file go together (a client certificate and its key)")
             return
         }
+        if let name = tls.serverName, name.isEmpty || AddressParser.isIPLiteral(name) {
+            error(.upstream, i, .tls, "tls.server_name \"\(name)\" must be a DNS name (an IP address endpoint is checked against the certificate's IP names without it)")
+            return
+        }
         if tls.verify, tls.serverName == nil, upstream.endpoints.contains(where: { if case .unix = $0 { true } else { false } }) {
             error(.upstream, i, .tls, "TLS over a unix socket needs tls.server_name (the name to verify the certificate against) or verify: false")
             return

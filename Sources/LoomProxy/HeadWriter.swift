@@ -121,7 +121,7 @@ package enum HeadWriter {
             {
                 return false
             }
-            if let identity = request.clientIdentity, fields.name(at: index, equals: identity.lowered) { return false }
+            if !snapshot.clientIdentityHeadersLowercased.isEmpty, isNamed(fields, index, snapshot.clientIdentityHeadersLowercased) { return false }
             // Forwarding fields: believed (kept or extended) only from trusted proxies, and
             // always dropped from anyone else, whether or not Loom adds its own.
             switch known {

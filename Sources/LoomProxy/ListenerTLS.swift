@@ -55,7 +55,9 @@ final class ListenerTLS: Sendable {
         if let ciphers = settings.ciphers { configuration.cipherSuites = ciphers.joined(separator: ":") }
         // HTTP/1.1 only until the listener speaks HTTP/2: a client offering h2 falls back.
         configuration.applicationProtocols = ["http/1.1"]
-        if settings.verifiesClients, let caFile = settings.clientCAFile {
+        if settings.verifiesClients {
+            // The validator requires it; never let its absence turn verification off.
+            guard let caFile = settings.clientCAFile else { throw LoadError(description: "client_auth needs client_ca_file") }
             material.append(try read(caFile, key: "client_ca_file"))
             configuration.trustRoots = .certificates(try certificates(caFile, key: "client_ca_file"))
             configuration.certificateVerification = settings.clientAuth == .require ? .noHostnameVerification : .optionalVerification

@@ -72,13 +72,17 @@ final class LoopContext: @unchecked Sendable {
 
     /// Connections are pooled per endpoint and TLS client: an upstream with TLS never gets a
     /// plain connection to the same address, nor one made with other TLS settings.
+    /// The key holds its TLS client, so the client's identity cannot be reused by another
+    /// while the key is around (in `pools`, or in `retiredEndpoints`).
     struct PoolKey: Hashable {
         let endpoint: Endpoint
-        let tls: ObjectIdentifier?
+        let tls: UpstreamTLSClient?
 
-        init(endpoint: Endpoint, tls: UpstreamTLSClient?) {
-            self.endpoint = endpoint
-            self.tls = tls.map(ObjectIdentifier.init)
+        static func == (a: PoolKey, b: PoolKey) -> Bool { a.endpoint == b.endpoint && a.tls === b.tls }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(endpoint)
+            hasher.combine(tls.map(ObjectIdentifier.init))
         }
     }
 

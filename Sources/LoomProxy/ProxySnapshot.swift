@@ -109,7 +109,7 @@ public final class ProxySnapshot: Sendable {
             replayLimit = retry.bodyLimit
             if let settings = config.tls {
                 // Unchanged settings keep their context, and with it the pooled connections.
-                if let previous, previous.config.tls == settings, let kept = previous.tls {
+                if let previous, previous.config.tls == settings, let kept = previous.tls, case .success = kept {
                     tls = kept
                 } else {
                     tls = Result { () throws(ListenerTLS.LoadError) in try UpstreamTLSClient.load(settings) }
@@ -165,6 +165,9 @@ public final class ProxySnapshot: Sendable {
     let trustedProxies: TrustedProxies
     /// `forwarding.requestIDHeader` lower-cased, for allocation-free comparisons.
     let requestIDHeaderLowercased: String
+    /// Every listener's `client_identity_header`, lower-cased: a client's own field of one
+    /// of these names never goes upstream, whichever listener it came through.
+    let clientIdentityHeadersLowercased: [String]
     let timeouts: Timeouts
     let accessLog: Bool
     /// Query parameters that carry credentials (every `api_key` filter's `query`): the access
@@ -209,6 +212,7 @@ public final class ProxySnapshot: Sendable {
         forwarding = server.forwarding
         trustedProxies = TrustedProxies(server.forwarding.trustedProxies)
         requestIDHeaderLowercased = server.forwarding.requestIDHeader.lowercased()
+        clientIdentityHeadersLowercased = Array(Set(configuration.listeners.compactMap { $0.tls?.clientIdentityHeader?.lowercased() }))
         timeouts = server.timeouts
         accessLog = server.logging.accessLog
         var secrets: [String] = []

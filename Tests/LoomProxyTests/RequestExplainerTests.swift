@@ -29,6 +29,23 @@ import Testing
         try RequestExplainer.explain(configuration, .init(method: method, url: url, headers: headers))
     }
 
+    /// A listener's `client_identity_header` is never taken from a client, whichever
+    /// listener the request came through (a plain one here).
+    @Test func aClientIdentityHeaderIsNeverForwardedFromTheClient() throws {
+        let configuration = try #require(ConfigLoader.load(text: """
+            listeners:
+              - {name: plain, address: "127.0.0.1:8080"}
+              - name: secure
+                address: "127.0.0.1:8443"
+                protocol: https
+                tls: {cert_file: /c.pem, key_file: /k.pem, client_auth: require, client_ca_file: /ca.pem, client_identity_header: X-Client-Subject}
+            upstreams: [{name: u, endpoints: ["127.0.0.1:3001"]}]
+            routes: [{id: r, path: "/*", upstream: u}]
+            """, fileName: "f.yaml", dialect: .loomYAML, environment: [:]).configuration)
+        let report = try RequestExplainer.explain(configuration, .init(method: "GET", url: "http://a/x", headers: [("x-client-subject", "CN=admin")]))
+        #expect(report.text.contains("sent to") && !report.text.lowercased().contains("x-client-subject"), "\(report.text)")
+    }
+
     /// The route's filters are named in chain order (global first), not run.
     @Test func namesTheRoutesFilters() throws {
         let configuration = try #require(ConfigLoader.load(text: """

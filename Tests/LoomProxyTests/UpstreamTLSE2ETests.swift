@@ -102,6 +102,7 @@ extension ProxyE2E {
             #expect(problems("endpoints: [\"unix:/tmp/x.sock\"], tls: true")
                 == ["TLS over a unix socket needs tls.server_name (the name to verify the certificate against) or verify: false"])
             #expect(problems("endpoints: [\"127.0.0.1:1\"], protocol: h2") == ["h2 to upstreams (upstream \"app\")"])
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], tls: {server_name: 127.0.0.1}").first?.hasPrefix("tls.server_name \"127.0.0.1\" must be a DNS name") == true)
         }
     }
 }
