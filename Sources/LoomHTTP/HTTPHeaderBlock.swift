@@ -44,6 +44,13 @@ public struct HTTPHeaderBlock: Sendable {
     @inlinable
     public var count: Int { fields.count }
 
+    /// Drops every field named one of the lower-cased `names` (the bytes stay; only the
+    /// index forgets them).
+    public mutating func removeAll(named names: [String]) {
+        let kept = fields.indices.filter { index in !names.contains { name(at: index, equals: $0) } }
+        if kept.count != fields.count { fields = kept.map { fields[$0] } }
+    }
+
     /// The name of field `index` as received (original case).
     public func name(at index: Int) -> String {
         let f = fields[index]

@@ -268,6 +268,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// answer or the upstream.
     private func startExchange(_ head: HTTPRequestHead) {
         let snapshot = self.snapshot
+        var head = head
+        // A client identity comes only from a verified certificate: a client's own field of
+        // that name is gone before routing, filters and plugins look at the head.
+        if !snapshot.clientIdentityHeadersLowercased.isEmpty { head.headers.removeAll(named: snapshot.clientIdentityHeadersLowercased) }
         let requestID: String
         if let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased),
             RequestIDGenerator.isWellFormed(given)

@@ -113,7 +113,13 @@ extension ProxyE2E {
         @Test func requestedClientCertificatesAreOptional() async throws {
             let files = try TLSFixtures.files.get()
             let tls = "client_auth: request\nclient_ca_file: \(files.ca)\nclient_identity_header: X-Client-Subject"
-            try await E2E.withBackends(1, dialect: .loomYAML, Self.config(files, tls: tls)) { _, proxy in
+            // A route matching on the field would be spoofable if routing saw the client's copy.
+            let rest = """
+                routes:
+                  - {id: admin, headers: [{name: X-Client-Subject, value: "CN=admin"}], respond: {status: 418}}
+                  - {id: all, upstream: app}
+                """
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config(files, tls: tls, rest: rest)) { _, proxy in
                 let anonymous = try TLSFixtures.curl(files, host: "a.test", port: proxy.port, ["-H", "X-Client-Subject: CN=admin"])
                 #expect(anonymous.status == 0, "\(anonymous.stderr)")
                 #expect(try EchoedRequest(json: Data(anonymous.body.utf8)).values("x-client-subject").isEmpty, "a client's own value never goes upstream")
