@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import LoomConfig
 import LoomFilters
 import LoomHTTP
@@ -137,7 +134,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     /// The request body has gone upstream: its last chunk, then the wait for the response.
-    private func endRequestBody(to connection: UpstreamConnection, _ exchange: Exchange) {
+    func endRequestBody(to connection: UpstreamConnection, _ exchange: Exchange) {
         if exchange.sendsChunked {
             // Request trailers are dropped, as nginx does: they would otherwise
             // carry forwarding or hop-by-hop fields past the rules the head obeys.
@@ -150,119 +147,12 @@ extension DownstreamHandler: UpstreamResponseSink {
         if machine.requestBodyEnded() { startResponseTimer() }
     }
 
-    // MARK: The end of a transformed body, which a filter may hold
-
-    enum BodyDirection { case request, response }
-
-    /// The end of a body with transforms: its trailer section as they left it (nil: none,
-    /// or an empty one), then their end-of-stream call, then the end goes out. A transform
-    /// may hold either step (`TrailersHold`, `BodyEndHold`); the end then goes on in
-    /// `trailersResumed` or `bodyEndResumed`.
-    private func endTransformedBody(_ direction: BodyDirection, trailers: Result<[HeaderPair], BodyTransforms.Stop>?, _ exchange: Exchange) {
-        guard let transforms = direction == .request ? exchange.requestTransforms : exchange.responseTransforms else { return }
-        var fields: [HeaderPair]?
-        switch trailers {
-        case .failure(.trailersHeld(let index, let hold)):
-            exchange.bodyEndHeld = BodyEndHeld(direction: direction, index: index, stage: .trailers)
-            let serial = exchangeSerial
-            hold.start(onLoopOnce { handler, produce in handler.trailersResumed(serial: serial, produce) })
-            return
-        case let result?:
-            guard let filtered = stopped(result) else { return }
-            fields = filtered
-        case nil:
-            break
-        }
-        guard let rest = bodyEnd(transforms.run(ByteBuffer(), endOfStream: true), direction: direction, trailers: fields) else { return }
-        sendBodyEnd(rest, direction: direction, trailers: fields, exchange)
-    }
-
-    /// The last bytes of a transformed body and its end: upstream (trailers dropped), or to
-    /// the client with the trailers the filters left, which ends the exchange.
-    private func sendBodyEnd(_ rest: ByteBuffer, direction: BodyDirection, trailers: [HeaderPair]?, _ exchange: Exchange) {
-        switch direction {
-        case .request:
-            guard let connection = exchange.connection else { return }
-            sendRequestBody(rest, to: connection, exchange)
-            endRequestBody(to: connection, exchange)
-        case .response:
-            endResponse(rest, trailers: trailers, exchange)
-        }
-    }
-
-    /// The last bytes of a body from its transforms, or nil: the exchange failed, or a
-    /// transform holds the end (`BodyEndHold`), which then goes on in `bodyEndResumed`.
-    private func bodyEnd(_ result: Result<ByteBuffer, BodyTransforms.Stop>, direction: BodyDirection, trailers: [HeaderPair]? = nil) -> ByteBuffer? {
-        guard case .failure(.held(let index, let hold)) = result, let exchange else { return stopped(result) }
-        exchange.bodyEndHeld = BodyEndHeld(direction: direction, index: index, stage: .body(trailers: trailers))
-        let serial = exchangeSerial
-        hold.start(onLoopOnce { handler, result in handler.bodyEndResumed(serial: serial, result) })
-        return nil
-    }
-
-    /// A held trailer section finished (`produce` gives its fields): the transforms after
-    /// the one that held it, then the end of the body.
-    private func trailersResumed(serial: Int, _ produce: @Sendable () throws -> [HeaderPair]) {
-        guard exchangeSerial == serial, let exchange, let held = exchange.bodyEndHeld, case .trailers = held.stage,
-              let transforms = held.direction == .request ? exchange.requestTransforms : exchange.responseTransforms
-        else { return }
-        exchange.bodyEndHeld = nil
-        endTransformedBody(held.direction, trailers: transforms.resume(trailersAt: held.index, with: Result { try produce() }), exchange)
-        // Not in a read batch: nothing else flushes what this wrote.
-        flushClient()
-    }
-
-    /// A held body end finished (`produce` gives its bytes): the rest of the transforms, then
-    /// the end is sent.
-    private func bodyEndResumed(serial: Int, _ produce: @Sendable () throws -> ByteBuffer) {
-        guard exchangeSerial == serial, let exchange, let held = exchange.bodyEndHeld, case .body(let trailers) = held.stage,
-              let transforms = held.direction == .request ? exchange.requestTransforms : exchange.responseTransforms
-        else { return }
-        exchange.bodyEndHeld = nil
-        if let rest = bodyEnd(transforms.resume(at: held.index, with: Result { try produce() }), direction: held.direction, trailers: trailers) {
-            sendBodyEnd(rest, direction: held.direction, trailers: trailers, exchange)
-        }
-        // Not in a read batch: nothing else flushes what this wrote.
-        flushClient()
-    }
-
     /// Request body bytes (after the filters) upstream, remembered for a replay while one is
     /// possible; none when a transform holds them back.
-    private func sendRequestBody(_ data: ByteBuffer, to connection: UpstreamConnection, _ exchange: Exchange) {
+    func sendRequestBody(_ data: ByteBuffer, to connection: UpstreamConnection, _ exchange: Exchange) {
         guard data.readableBytes > 0 else { return }
         if machine.remembersBody && !exchange.remember(data) { machine.replayLimitExceeded() }
         writeRequestBody(data, to: connection)
-    }
-
-    /// `data` through `transforms` (as it is without any), or nil after failing the exchange with their verdict: an
-    /// answer while the response has not started, a cut connection once it has.
-    private func transformed(_ data: ByteBuffer, endOfStream: Bool, by transforms: BodyTransforms?) -> ByteBuffer? {
-        guard let transforms else { return data }
-        return stopped(transforms.run(data, endOfStream: endOfStream))
-    }
-
-    /// What the transforms produced, or nil once a filter's refusal or failure has ended the
-    /// exchange.
-    private func stopped<Value>(_ result: Result<Value, BodyTransforms.Stop>) -> Value? {
-        switch result {
-        case .success(let output):
-            return output
-        case .failure(.rejected(let rejection)):
-            failExchange(GatewayError(.filterRejected(rejection)))
-        case .failure(.failed(let failure)):
-            failExchange(GatewayError(.filterFailed(failure)))
-        case .failure(.held(let index, _)), .failure(.trailersHeld(let index, _)):
-            // Only the end of a body may be held (`bodyEnd`, `endTransformedBody`).
-            failExchange(GatewayError(.filterFailed(FilterFailure(filter: "body transform \(index)", phase: "body", error: "held a body before its end"))))
-        }
-        return nil
-    }
-
-    /// A received trailer section as fields for the filters (only when a body transform
-    /// runs: the plain path writes the received bytes); nil when there are none.
-    private static func fields(_ block: HTTPHeaderBlock?) -> [HeaderPair]? {
-        guard let block, block.count > 0 else { return nil }
-        return (0..<block.count).map { HeaderPair(name: block.name(at: $0), value: block.value(at: $0)) }
     }
 
     /// After the client's FIN, with no upstream yet: fail now unless `inbound` already holds
@@ -588,7 +478,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     /// The last bytes of a transformed response body, its trailers as the filters left them,
     /// and the end of the exchange.
-    private func endResponse(_ rest: ByteBuffer, trailers: [HeaderPair]?, _ exchange: Exchange) {
+    func endResponse(_ rest: ByteBuffer, trailers: [HeaderPair]?, _ exchange: Exchange) {
         guard let context else { return }
         sendResponseBody(rest, exchange)
         sendHeldHead()
@@ -756,7 +646,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// The fields of an answer loom writes itself (`respond`, `redirect`, a filter's, a file):
     /// `fields` with the route's response rules and the response filters' changes, then the
     /// request id. Loom writes the body whole, so no filter transforms it.
-    private func localFields(_ fields: [HeaderPair], status: Int, _ exchange: Exchange) -> [(String, String)] {
+    func localFields(_ fields: [HeaderPair], status: Int, _ exchange: Exchange) -> [(String, String)] {
         // Loom's own answer: never held or replaced, so the filters only change its fields.
         let filtered = responseFilters(status: status, hasBody: false, exchange, lookup: { name in fields.first { $0.hasName(name) }?.value }, fields: { fields })
         guard case .send(let rules, _) = filtered else { preconditionFailure("a local answer was held or replaced") }
@@ -766,95 +656,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         return headers
     }
 
-    /// Writes a file answer: the head (with the response filters' and the route's fields),
-    /// then the file's bytes straight from the file, and ends the exchange once they are out.
-    func writeFileResponse(_ answer: FileServer.Answer, closeAfter: Bool) {
-        guard let context, let exchange else {
-            try? answer.body?.handle.close()
-            return
-        }
-        defer { flushClient() }
-        let headers = localFields(answer.headers, status: answer.status, exchange)
-        var out = context.channel.allocator.buffer(capacity: 256)
-        ErrorResponse.writeHead(status: answer.status, headers: headers, contentLength: answer.contentLength, date: loop.date.current(), close: closeAfter, into: &out)
-        writeLocalResponse(out, status: answer.status)
-        guard let body = answer.body else {
-            finishExchange()
-            return
-        }
-        // The exchange stays open while the file goes out, under its idle timeout: a client
-        // that takes no bytes for that long is cut off, a slow one that keeps reading is not.
-        startExchangeTimers(exchange, now: loop.now)
-        sendFileSlice(body, from: body.range.lowerBound, serial: exchangeSerial)
-    }
-
-    /// File bytes leave in slices of this size, each written when the last has gone to the
-    /// socket: the progress counts as activity, and a slow client holds one slice at most.
-    /// Over TLS a slice is read into memory first, hence smaller.
-    static let fileSlice = 256 * 1024
-    static let tlsFileSlice = 64 * 1024
-
-    /// Writes the slice of `body` starting at `offset` (sendfile, through a `FileRegion`;
-    /// read and encrypted over TLS); the next follows when it is written, and the last ends
-    /// the exchange. A write that fails (the client went away) or an exchange that ended
-    /// meanwhile closes the file.
-    private func sendFileSlice(_ body: FileServer.Body, from offset: Int, serial: Int) {
-        guard let context else {
-            try? body.handle.close()
-            return
-        }
-        let end = min(offset + (tls == nil ? Self.fileSlice : Self.tlsFileSlice), body.range.upperBound + 1)
-        let data: IOData
-        if tls == nil {
-            data = .fileRegion(FileRegion(fileHandle: body.handle, readerIndex: offset, endIndex: end))
-        } else if let slice = Self.read(body.handle, from: offset, count: end - offset, allocator: context.channel.allocator) {
-            // TLS encrypts in user space, so no sendfile: the slice is read on the loop (from
-            // the page cache, as nginx does without aio threads).
-            data = .byteBuffer(slice)
-        } else {
-            // The file shrank or failed under us: the response cannot be completed.
-            try? body.handle.close()
-            context.close(promise: nil)
-            return
-        }
-        let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenComplete { result in
-            guard case .success = result, self.exchangeSerial == serial, let exchange = self.exchange else {
-                try? body.handle.close()
-                return
-            }
-            exchange.bytesOut += end - offset
-            self.noteActivity()
-            if end > body.range.upperBound {
-                try? body.handle.close()
-                self.finishExchange()
-            } else {
-                self.sendFileSlice(body, from: end, serial: serial)
-            }
-        }
-        context.writeAndFlush(NIOAny(data), promise: written)
-    }
-
-    /// `count` bytes of `handle` from `offset`, or nil if the file has fewer or cannot be read.
-    private static func read(_ handle: NIOFileHandle, from offset: Int, count: Int, allocator: ByteBufferAllocator) -> ByteBuffer? {
-        var buffer = allocator.buffer(capacity: count)
-        do {
-            while buffer.readableBytes < count {
-                let (want, at) = (count - buffer.readableBytes, offset + buffer.readableBytes)
-                let got = try handle.withUnsafeFileDescriptor { fd in
-                    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { space in
-                        max(0, pread(fd, space.baseAddress, want, off_t(at)))
-                    }
-                }
-                if got == 0 { return nil }
-            }
-        } catch {
-            return nil
-        }
-        return buffer
-    }
-
-    private func writeLocalResponse(_ response: ByteBuffer, status: Int) {
+    func writeLocalResponse(_ response: ByteBuffer, status: Int) {
         guard let context, let exchange else { return }
         exchange.status = status
         exchange.bytesOut += response.readableBytes
