@@ -9,19 +9,17 @@ final class ConnectionTLS {
     /// The listener's `client_identity_header`: carries the client certificate's subject
     /// upstream.
     let identityHeader: String?
-    private let identityHeaderLowered: String?
     private var read: ConnectionSecurity?
 
     init(handler: NIOSSLServerHandler, identityHeader: String?) {
         self.handler = handler
         self.identityHeader = identityHeader
-        identityHeaderLowered = identityHeader?.lowercased()
     }
 
     /// What `HeadWriter` writes for `client_identity_header` (nil: not configured).
-    var identityField: (header: String, lowered: String, subject: String?)? {
-        guard let identityHeader, let identityHeaderLowered else { return nil }
-        return (identityHeader, identityHeaderLowered, security.clientCertificate?.subject)
+    var identityField: (header: String, subject: String?)? {
+        guard let identityHeader else { return nil }
+        return (identityHeader, security.clientCertificate?.subject)
     }
 
     var security: ConnectionSecurity {

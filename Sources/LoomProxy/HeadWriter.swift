@@ -26,17 +26,17 @@ package enum HeadWriter {
         var rules: PreparedHeaderRules
         /// "https" when the client came over TLS (`X-Forwarded-Proto`, `Forwarded`).
         var scheme: String
-        /// The listener's `client_identity_header` (as configured, and lower-cased) and the
-        /// verified client certificate's subject: the client's own field of that name never
-        /// goes upstream.
-        var clientIdentity: (header: String, lowered: String, subject: String?)?
+        /// The listener's `client_identity_header` and the verified client certificate's
+        /// subject (a client's own field of any such name never goes upstream:
+        /// `ProxySnapshot.clientIdentityHeadersLowercased`).
+        var clientIdentity: (header: String, subject: String?)?
 
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
         package init(
             target: String, clientIP: String?, clientTrusted: Bool, listenerPort: Int, requestID: String,
             endpointAuthority: String, rules: PreparedHeaderRules, scheme: String = "http",
-            clientIdentity: (header: String, lowered: String, subject: String?)? = nil
+            clientIdentity: (header: String, subject: String?)? = nil
         ) {
             self.target = target
             self.clientIP = clientIP

@@ -42,8 +42,7 @@ final class ListenerTLS: Sendable {
         var material: [[UInt8]] = []
         var identities: [Identity] = []
         for certificate in settings.certificates {
-            material += [try read(certificate.certFile, key: "cert_file"), try read(certificate.keyFile, key: "key_file")]
-            identities.append(try identity(certificate))
+            identities.append(try identity(certificate, into: &material))
         }
         guard let primary = identities.first else { throw LoadError(description: "no certificate") }
 
@@ -58,8 +57,7 @@ final class ListenerTLS: Sendable {
         if settings.verifiesClients {
             // The validator requires it; never let its absence turn verification off.
             guard let caFile = settings.clientCAFile else { throw LoadError(description: "client_auth needs client_ca_file") }
-            material.append(try read(caFile, key: "client_ca_file"))
-            configuration.trustRoots = .certificates(try certificates(caFile, key: "client_ca_file"))
+            configuration.trustRoots = .certificates(try certificates(caFile, key: "client_ca_file", into: &material))
             configuration.certificateVerification = settings.clientAuth == .require ? .noHostnameVerification : .optionalVerification
             // Tells clients which CAs are accepted, so curl or a browser offers the right certificate.
             configuration.sendCANameList = true
@@ -101,8 +99,10 @@ final class ListenerTLS: Sendable {
     }
 
     /// The certificates in PEM file `path` (at least one); `key` names the setting in errors.
-    static func certificates(_ path: String, key: String) throws(LoadError) -> [NIOSSLCertificate] {
+    /// The bytes read go to `material` (each file is read once).
+    static func certificates(_ path: String, key: String, into material: inout [[UInt8]]) throws(LoadError) -> [NIOSSLCertificate] {
         let bytes = try read(path, key: key)
+        material.append(bytes)
         let certificates: [NIOSSLCertificate]
         do {
             certificates = try NIOSSLCertificate.fromPEMBytes(bytes)
@@ -115,13 +115,13 @@ final class ListenerTLS: Sendable {
 
     /// A certificate's chain and key, checked to belong together (a context built from
     /// them alone refuses a key that does not match).
-    static func identity(_ certificate: TLSSettings.Certificate) throws(LoadError) -> Identity {
-        let chain = try certificates(certificate.certFile, key: "cert_file")
+    static func identity(_ certificate: TLSSettings.Certificate, into material: inout [[UInt8]]) throws(LoadError) -> Identity {
+        let chain = try certificates(certificate.certFile, key: "cert_file", into: &material)
+        let keyBytes = try read(certificate.keyFile, key: "key_file")
+        material.append(keyBytes)
         let key: NIOSSLPrivateKey
         do {
-            key = try NIOSSLPrivateKey(bytes: try read(certificate.keyFile, key: "key_file"), format: .pem)
-        } catch let error as LoadError {
-            throw error
+            key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
         } catch {
             throw LoadError(description: "key_file \(certificate.keyFile): not a PEM private key (\(error))")
         }

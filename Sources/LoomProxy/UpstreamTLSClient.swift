@@ -25,11 +25,12 @@ final class UpstreamTLSClient: Sendable {
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["http/1.1"]
         configuration.certificateVerification = settings.verify ? .fullVerification : .none
+        var material: [[UInt8]] = []  // not compared: upstream files are read when the settings change
         if let caFile = settings.caFile {
-            configuration.trustRoots = .certificates(try ListenerTLS.certificates(caFile, key: "ca_file"))
+            configuration.trustRoots = .certificates(try ListenerTLS.certificates(caFile, key: "ca_file", into: &material))
         }
         if let certFile = settings.certFile, let keyFile = settings.keyFile {
-            let identity = try ListenerTLS.identity(TLSSettings.Certificate(certFile: certFile, keyFile: keyFile))
+            let identity = try ListenerTLS.identity(TLSSettings.Certificate(certFile: certFile, keyFile: keyFile), into: &material)
             configuration.certificateChain = identity.chain.map { .certificate($0) }
             configuration.privateKey = .privateKey(identity.key)
         }
