@@ -5,7 +5,7 @@ import Foundation
 /// recognised planned sections.
 extension ConfigReader {
     static let timeoutKeys = ["connect", "response_header", "idle", "request", "request_header"]
-    static let limitKeys = ["max_header_size", "max_uri_size", "max_body_size"]
+    static let limitKeys = ["max_header_size", "max_uri_size", "max_body_size", "max_concurrent_streams"]
     static let forwardingKeys = ["x_forwarded", "forwarded", "via", "trusted_proxies", "request_id_header", "preserve_host"]
     static let loggingKeys = ["access_log", "format", "level"]
 
@@ -46,6 +46,7 @@ extension ConfigReader {
         if let v = positiveSize(table, "max_header_size") { limits.maxHeaderBytes = v }
         if let v = positiveSize(table, "max_uri_size") { limits.maxURIBytes = v }
         if let v = size(table, "max_body_size") { limits.maxBodyBytes = v }
+        if let v = int(table, "max_concurrent_streams", in: 1...Limits.maxConcurrentStreamsCeiling) { limits.maxConcurrentStreams = v }
     }
 
     /// A header or URI limit of zero would refuse every request; say so instead.

@@ -70,13 +70,14 @@ struct ConfigValidator {
             }
             bound.append((listener.host, listener.port, listener.name))
             switch listener.protocol {
-            case .http:
+            case .http, .h2c:
                 if listener.tls != nil {
-                    error(.listener, i, .tls, "listener \"\(listener.name)\" has tls settings but speaks plain http (use protocol: https)")
+                    error(.listener, i, .tls,
+                          "listener \"\(listener.name)\" has tls settings but speaks cleartext \(listener.protocol.rawValue) (use protocol: https)")
                 }
             case .https:
                 checkTLS(listener, i)
-            case .h2c, .grpc, .grpcs, .http2, .http3:
+            case .grpc, .grpcs, .http2, .http3:
                 report(.unsupported, .listener, i, .protocol, "\(listener.protocol.rawValue) listeners (listener \"\(listener.name)\")")
             }
         }

@@ -1,5 +1,6 @@
-/// The protocol a listener speaks. `http` (HTTP/1.1) and `https` (HTTP/1.1 over TLS) run;
-/// the rest are planned and refused by the validator.
+/// The protocol a listener speaks. `http` (HTTP/1.1), `https` (TLS; HTTP/2 or HTTP/1.1 by
+/// ALPN) and `h2c` (cleartext HTTP/2 by prior knowledge, or HTTP/1.1) run; the rest are
+/// planned and refused by the validator.
 public enum ListenerProtocol: String, Sendable, Equatable, CaseIterable {
     case http, https, h2c, grpc, grpcs, http2, http3
 }

@@ -112,11 +112,18 @@ public struct Limits: Sendable, Equatable {
     public var maxURIBytes: Int
     /// Request body; `nil` means unlimited (→ 413 when exceeded).
     public var maxBodyBytes: Int?
+    /// Streams an HTTP/2 client may have open at once on one connection (nginx's
+    /// `http2_max_concurrent_streams` default); a stream over it is refused (RST_STREAM).
+    public var maxConcurrentStreams: Int
 
-    public init(maxHeaderBytes: Int = 64 * 1024, maxURIBytes: Int = 8 * 1024, maxBodyBytes: Int? = nil) {
+    /// Each open stream holds a request's state and up to a 64 KiB window of its body.
+    public static let maxConcurrentStreamsCeiling = 10_000
+
+    public init(maxHeaderBytes: Int = 64 * 1024, maxURIBytes: Int = 8 * 1024, maxBodyBytes: Int? = nil, maxConcurrentStreams: Int = 128) {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxURIBytes = maxURIBytes
         self.maxBodyBytes = maxBodyBytes
+        self.maxConcurrentStreams = maxConcurrentStreams
     }
 }
 

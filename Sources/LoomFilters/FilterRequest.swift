@@ -49,6 +49,10 @@ public struct FilterRequest {
     public var security: ConnectionSecurity?
     /// "https" over TLS, else "http".
     public var scheme: String { security == nil ? "http" : "https" }
+    /// Whether the client sent the request as an HTTP/2 stream (`head` is its HTTP/1.1 form).
+    public var viaHTTP2 = false
+    /// The client's protocol as Envoy names it (`request.protocol`): "HTTP/2", "HTTP/1.1", "HTTP/1.0".
+    public var protocolName: String { viaHTTP2 ? "HTTP/2" : head.minorVersion == 0 ? "HTTP/1.0" : "HTTP/1.1" }
     /// A filter's per-exchange state, by a key the filter owns (a plugin's stream context):
     /// what one phase leaves for the next.
     public var attachments: [String: AnyObject] = [:]

@@ -18,7 +18,7 @@ import Synchronization
 /// and runs the actions the machine returns. Requests are handled strictly one at a time:
 /// bytes of a pipelined next request wait in `inbound` until the current response is
 /// complete. Everything runs on the connection's event loop; no locks.
-final class DownstreamHandler: ChannelDuplexHandler {
+final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -32,6 +32,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
     let accessLog: AccessLog
     /// The connection's TLS (nil: plain HTTP).
     let tls: ConnectionTLS?
+    /// Whether this handler serves one HTTP/2 stream (behind `HTTP2StreamBridge`) rather
+    /// than an HTTP/1.1 connection.
+    let isHTTP2Stream: Bool
     var context: ChannelHandlerContext?
     var machine = DownstreamStateMachine()
     /// Bytes received and not yet consumed: a partial head, body bytes, pipelined requests.
@@ -70,12 +73,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// Unconsumed bytes above which we stop reading from the client (pipelining, slow upstream).
     static let inboundHighWatermark = 64 * 1024
 
-    init(loop: LoopContext, store: SnapshotStore, listenerPort: Int, accessLog: AccessLog, tls: ConnectionTLS? = nil) {
+    init(loop: LoopContext, store: SnapshotStore, listenerPort: Int, accessLog: AccessLog, tls: ConnectionTLS? = nil, isHTTP2Stream: Bool = false) {
         self.loop = loop
         self.store = store
         self.listenerPort = listenerPort
         self.accessLog = accessLog
         self.tls = tls
+        self.isHTTP2Stream = isHTTP2Stream
         self.snapshotCache = store.makeCache()
         self.headParser = HTTP1HeadParser(limits: snapshotCache.snapshot.requestLimits)
     }
@@ -92,6 +96,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Added after the protocol was chosen (ALPN, the h2c preface): the channel is
+        // active already and `channelActive` will not come.
+        if context.channel.isActive { becameActive(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -100,13 +107,17 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        becameActive(context: context)
+        context.fireChannelActive()
+    }
+
+    private func becameActive(context: ChannelHandlerContext) {
         clientAddress = context.channel.remoteAddress
         clientIP = clientAddress.flatMap(TrustedProxies.text(of:))
         // Port 0 in the configuration means "any": the port clients reached is the bound one.
         if listenerPort == 0, let port = context.channel.localAddress?.port { listenerPort = port }
         loop.register(self)
         startKeepAliveTimer(now: loop.now)
-        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -126,7 +137,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        readGate.read(context)
+        if readGate.admit() { context.read() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -476,6 +487,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             captures: exchange.captures, clientIP: client, requestID: exchange.requestID)
         request.loopIndex = loop.index
         request.security = tls?.security
+        request.viaHTTP2 = isHTTP2Stream
         if route.filters.needsConnectionAddresses, let context {
             // Formatted once per connection: they do not change between its requests.
             if connectionAddresses == nil {
@@ -598,7 +610,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        readGate.resume(context)
+        if readGate.resume() { context?.read() }
     }
 
     // MARK: Shutdown

@@ -52,8 +52,8 @@ final class ListenerTLS: Sendable {
         // Names from `TLSSettings.supportedCiphers` only (the decoder checked): BoringSSL stops
         // the process on a list it cannot use.
         if let ciphers = settings.ciphers { configuration.cipherSuites = ciphers.joined(separator: ":") }
-        // HTTP/1.1 only until the listener speaks HTTP/2: a client offering h2 falls back.
-        configuration.applicationProtocols = ["http/1.1"]
+        // HTTP/2 first (RFC 9113 §3.2); a client that offers neither, or no ALPN, gets HTTP/1.1.
+        configuration.applicationProtocols = ["h2", "http/1.1"]
         if settings.verifiesClients {
             // The validator requires it; never let its absence turn verification off.
             guard let caFile = settings.clientCAFile else { throw LoadError(description: "client_auth needs client_ca_file") }

@@ -22,8 +22,8 @@ final class LoopContext: @unchecked Sendable {
     /// This loop's handles on the request metrics (nil: metrics are off).
     let metrics: LoopMetrics?
     var date = HTTPDate()
-    /// Open downstream connections, for graceful shutdown.
-    private var connections: [ObjectIdentifier: DownstreamHandler] = [:]
+    /// Open downstream connections (and HTTP/2 streams), for graceful shutdown.
+    private var connections: [ObjectIdentifier: DrainableConnection] = [:]
     private var draining = false
     private var drained: EventLoopPromise<Void>?
     private var sweepTask: RepeatedTask?
@@ -236,12 +236,12 @@ final class LoopContext: @unchecked Sendable {
 
     // MARK: Connections
 
-    func register(_ connection: DownstreamHandler) {
+    func register(_ connection: DrainableConnection) {
         connections[ObjectIdentifier(connection)] = connection
         if draining { connection.beginShutdown() }
     }
 
-    func unregister(_ connection: DownstreamHandler) {
+    func unregister(_ connection: DrainableConnection) {
         connections.removeValue(forKey: ObjectIdentifier(connection))
         if draining && connections.isEmpty { drained?.succeed(()) }
     }
@@ -274,14 +274,28 @@ final class LoopContext: @unchecked Sendable {
 
     /// What this loop holds now, for the admin API and metrics. Call on this loop.
     func sample() -> LoopSample {
-        var sample = LoopSample(openConnections: connections.count)
-        for handler in connections.values {
+        var sample = LoopSample()
+        for connection in connections.values {
+            guard let handler = connection as? DownstreamHandler else {
+                sample.openConnections += 1
+                continue
+            }
+            // An HTTP/2 stream is a request on a connection counted already.
+            if !handler.isHTTP2Stream { sample.openConnections += 1 }
             guard let exchange = handler.exchange, let upstream = exchange.upstreamName, let endpoint = exchange.endpoint else { continue }
             sample.inFlight[EndpointKey(upstream: upstream, endpoint: endpoint), default: 0] += 1
         }
         for (key, pool) in pools { sample.idlePooled[key.endpoint, default: 0] += pool.idleCount }
         return sample
     }
+}
+
+/// A downstream connection, or HTTP/2 stream, its loop can wind down.
+protocol DrainableConnection: AnyObject {
+    /// Finish what is in flight, then close (an idle connection closes now).
+    func beginShutdown()
+    /// Close now (the drain deadline passed).
+    func forceClose()
 }
 
 /// One endpoint of one upstream (an endpoint may serve several upstreams).

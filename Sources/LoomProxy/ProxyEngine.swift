@@ -320,6 +320,7 @@ public final class ProxyEngine: Sendable {
         let store = self.store
         let accessLog = self.accessLog
         let port = listener.port
+        let listenerProtocol = listener.protocol
         let bootstrap = ServerBootstrap(group: group)
             // A burst of new clients (1,000 at once in bench/run) must not wait in the kernel's
             // accept queue, or overflow it into SYN retransmits (1 s, then 3 s): a long queue,
@@ -344,8 +345,28 @@ public final class ProxyEngine: Sendable {
                         try channel.pipeline.syncOperations.addHandler(handshake)
                         connectionTLS = ConnectionTLS(handler: handshake, identityHeader: listenerTLS.settings.clientIdentityHeader)
                     }
-                    let handler = DownstreamHandler(loop: loop, store: store, listenerPort: port, accessLog: accessLog, tls: connectionTLS)
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    func downstream(isHTTP2Stream: Bool = false) -> DownstreamHandler {
+                        DownstreamHandler(
+                            loop: loop, store: store, listenerPort: port, accessLog: accessLog, tls: connectionTLS, isHTTP2Stream: isHTTP2Stream)
+                    }
+                    guard listenerProtocol != .http else {
+                        try channel.pipeline.syncOperations.addHandler(downstream())
+                        return
+                    }
+                    let snapshot = store.current
+                    let selector = ProtocolSelector(
+                        signal: listenerTLS == nil ? .preface : .alpn, timeout: TimeAmount(snapshot.configuration.server.timeouts.idle)
+                    ) { channel, version in
+                        switch version {
+                        case .http1:
+                            try channel.pipeline.syncOperations.addHandler(downstream())
+                        case .http2:
+                            try HTTP2Connection.configure(channel, loop: loop, limits: HTTP2Connection.Limits(snapshot)) { stream in
+                                try stream.pipeline.syncOperations.addHandler(downstream(isHTTP2Stream: true))
+                            }
+                        }
+                    }
+                    try channel.pipeline.syncOperations.addHandler(selector)
                 }
             }
         return try await bootstrap.bind(host: ListenerAddress(listener).host, port: listener.port).get()

@@ -10,26 +10,24 @@ struct ReadGate {
     private(set) var isPaused = false
     private var readHeld = false
 
-    /// The outbound `read` event: forwarded, or held while paused.
-    mutating func read(_ context: ChannelHandlerContext) {
-        if isPaused {
-            readHeld = true
-        } else {
-            context.read()
-        }
+    /// The outbound `read` event: whether to forward it now (else it is held while paused).
+    /// The caller forwards it after this returns: a `read` can re-enter the handler
+    /// synchronously (an HTTP/2 stream channel delivers buffered frames, and asks for the
+    /// next read, inside it), so the gate must not be mid-mutation then.
+    mutating func admit() -> Bool {
+        if isPaused { readHeld = true }
+        return !isPaused
     }
 
     mutating func pause() {
         isPaused = true
     }
 
-    /// Lifts the pause and issues the held read, if any.
-    mutating func resume(_ context: ChannelHandlerContext?) {
-        guard isPaused else { return }
+    /// Lifts the pause; whether a held read is to be issued now (by the caller, as for `admit`).
+    mutating func resume() -> Bool {
+        guard isPaused else { return false }
         isPaused = false
-        if readHeld, let context {
-            readHeld = false
-            context.read()
-        }
+        defer { readHeld = false }
+        return readHeld
     }
 }

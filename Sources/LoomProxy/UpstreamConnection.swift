@@ -178,7 +178,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        readGate.resume(context)
+        if readGate.resume() { context?.read() }
     }
 
     // MARK: Channel events
@@ -192,7 +192,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     package func read(context: ChannelHandlerContext) {
-        readGate.read(context)
+        if readGate.admit() { context.read() }
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -75,7 +75,8 @@ public struct PluginFilter: HTTPFilter {
             stream.attributes = StreamAttributes(
                 routeName: request.routeName, routeParameters: request.parameters, routeRemainder: request.remainder,
                 requestID: request.requestID, sourceAddress: request.sourceAddress,
-                destinationAddress: request.destinationAddress, scheme: request.scheme, security: request.security)
+                destinationAddress: request.destinationAddress, scheme: request.scheme, protocolName: request.protocolName,
+                security: request.security)
             stream.requestHeaders = Self.requestMap(request.head, scheme: request.scheme)
             let exchange = Exchange(vm: vm, stream: stream, originalRequest: stream.requestHeaders)
             request.attachments[key] = exchange

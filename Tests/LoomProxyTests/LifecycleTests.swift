@@ -5,7 +5,7 @@ import Testing
 /// shutdown deadline, the second-signal fast exit, and bounded memory while streaming bodies
 /// far larger than that bound in both directions.
 @Suite(.serialized) struct LifecycleTests {
-    private func startLoom(backendPort: Int, shutdownTimeout: String) throws -> (LoomProcess, Int) {
+    private func startLoom(backendPort: Int, shutdownTimeout: String, protocol: String = "http") throws -> (LoomProcess, Int) {
         let port = freeLoopbackPort()
         let path = try temporaryFile(named: "gateway.yaml", """
             server:
@@ -14,6 +14,7 @@ import Testing
             listeners:
               - name: http
                 address: "127.0.0.1:\(port)"
+                protocol: \(`protocol`)
             upstreams:
               - name: backend
                 endpoints: ["127.0.0.1:\(backendPort)"]
@@ -43,6 +44,22 @@ import Testing
             #expect(response.bodyText == "delayed 1500")
             // The draining connection is told it will close.
             #expect(response.header("connection") == "close")
+            #expect(loom.waitForExit() == 0)
+        }
+    }
+
+    @Test func sigtermSendsGoawayToHTTP2ClientsAndLetsTheirStreamsFinish() async throws {
+        try await withBackend { backendPort in
+            let (loom, port) = try startLoom(backendPort: backendPort, shutdownTimeout: "10s", protocol: "h2c")
+            defer { loom.signal(SIGKILL) }
+            let client = Task { try E2E.run("/usr/bin/nghttp", ["-v", "http://127.0.0.1:\(port)/delay?ms=2500"]) }
+            // Time for nghttp to start and send its request (milliseconds, unless the machine is busy).
+            try await Task.sleep(for: .milliseconds(1000))
+            loom.signal(SIGTERM)
+            let result = try await client.value
+            let text = String(decoding: result.stdout, as: UTF8.self)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(text.contains("delayed 2500") && text.contains("recv GOAWAY frame"), "\(text)")
             #expect(loom.waitForExit() == 0)
         }
     }

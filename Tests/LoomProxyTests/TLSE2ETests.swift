@@ -110,6 +110,29 @@ extension ProxyE2E {
             }
         }
 
+        /// ALPN picks HTTP/2 for clients that offer it; the connection's TLS (the client
+        /// certificate) reaches every stream, and plugins see the protocol.
+        @Test func alpnNegotiatesHTTP2OrHTTP11() async throws {
+            let files = try TLSFixtures.files.get()
+            let tls = "client_auth: require\nclient_ca_file: \(files.ca)\nclient_identity_header: X-Client-Subject"
+            let rest = """
+                plugins: [{name: headers, path: "{plugin:headers}"}]
+                routes: [{id: all, upstream: app, plugins: [headers]}]
+                """
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config(files, tls: tls, rest: rest)) { _, proxy in
+                let alice = ["--cert", files.path("alice.pem"), "--key", files.path("alice-key.pem"), "--write-out", "\n%{http_version}"]
+                for (option, version, name) in [("--http2", "2", "HTTP/2"), ("--http1.1", "1.1", "HTTP/1.1")] {
+                    let result = try TLSFixtures.curl(files, host: "a.test", port: proxy.port, alice + [option])
+                    #expect(result.status == 0, "\(result.stderr)")
+                    let lines = result.body.split(separator: "\n")
+                    #expect(lines.last.map(String.init) == version)
+                    let echoed = try EchoedRequest(json: Data(lines.dropLast().joined(separator: "\n").utf8))
+                    #expect(echoed.values("x-plugin-protocol") == [name] && echoed.values("x-plugin-scheme") == ["https"], "\(echoed.headers)")
+                    #expect(echoed.values("x-client-subject") == ["CN=alice,O=Loom"] && echoed.values("x-forwarded-proto") == ["https"])
+                }
+            }
+        }
+
         @Test func requestedClientCertificatesAreOptional() async throws {
             let files = try TLSFixtures.files.get()
             let tls = "client_auth: request\nclient_ca_file: \(files.ca)\nclient_identity_header: X-Client-Subject"

@@ -154,6 +154,7 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     char scheme[16];
     if (header(REQUEST_HEADERS, ":scheme", scheme, sizeof scheme) == 0) add(REQUEST_HEADERS, "x-plugin-scheme", scheme);
     add_property(REQUEST_HEADERS, "connection\0tls_version", 22, "x-plugin-tls");
+    add_property(REQUEST_HEADERS, "request\0protocol", 16, "x-plugin-protocol");
     add_property(REQUEST_HEADERS, "connection\0subject_peer_certificate", 35, "x-plugin-peer");
     add_property(REQUEST_HEADERS, "connection\0uri_san_peer_certificate", 35, "x-plugin-peer-uri");
     char* result = NULL;

@@ -1,0 +1,134 @@
+import NIOCore
+import NIOHPACK
+
+/// Writes one HTTP/2 request stream (HEADERS, DATA, trailing HEADERS) as the HTTP/1.1
+/// request `DownstreamHandler` parses, so an HTTP/2 stream takes the same path as an
+/// HTTP/1.1 request: routing, filters, plugins, retries, the upstream pool.
+///
+/// The translation is exact for what HTTP/1.1 can carry (RFC 9113 §8.3.1): `:authority`
+/// becomes `Host`, split `cookie` fields are joined with "; " (§8.2.3), a body of unknown
+/// length is sent chunked with the request's trailers in the chunked trailer section. It
+/// does not have to police the bytes: NIOHTTP2 refuses connection-specific fields and CR,
+/// LF, NUL (and, in pseudo-header values, any control character or space) before a frame
+/// gets here, and the HTTP/1.1 head parser checks everything again, answering 400 to what
+/// it does not accept (a `Host` that differs from `:authority` arrives as a second `Host`).
+///
+/// A pure value: bytes in, bytes out, no channel.
+struct HTTP2RequestTranslator {
+    /// How the HTTP/1.1 body is delimited.
+    enum Body: Equatable {
+        /// No head yet.
+        case awaitingHead
+        /// The HEADERS frame ended the stream.
+        case none
+        /// The client sent `content-length`: DATA passes through as is (NIOHTTP2 checks the
+        /// sum against it).
+        case sized
+        /// No length: each DATA frame is a chunk.
+        case chunked
+        /// The last chunk (or trailers) was written.
+        case ended
+    }
+
+    /// What the request's head says, for the response side (`HEAD` has no response body).
+    private(set) var method = ""
+    private(set) var body = Body.awaitingHead
+
+    /// Extended CONNECT (RFC 8441 `:protocol`): loom does not advertise it, so a client
+    /// sending it breaks the protocol (the stream is reset).
+    struct ExtendedConnect: Error {}
+
+    /// The request line and fields; `endStream` when the HEADERS frame ended the stream.
+    mutating func head(_ headers: HPACKHeaders, endStream: Bool, into out: inout ByteBuffer) throws(ExtendedConnect) {
+        var path = ""
+        var authority: String?
+        for (name, value, _) in headers where name.utf8.first == UInt8(ascii: ":") {
+            switch name {
+            case ":method": method = value
+            case ":path": path = value
+            case ":authority": authority = value
+            case ":protocol": throw ExtendedConnect()
+            default: break  // :scheme: the listener knows whether the connection is TLS
+            }
+        }
+        // CONNECT has no :path; its target is the authority (the head parser refuses it).
+        out.writeString(method)
+        out.writeInteger(UInt8(ascii: " "))
+        out.writeString(path.isEmpty ? authority ?? "" : path)
+        out.writeStaticString(" HTTP/1.1\r\n")
+        if let authority { writeField("host", authority, into: &out) }
+
+        var sized = false
+        var cookies: [String] = []
+        for (name, value, _) in headers where name.utf8.first != UInt8(ascii: ":") {
+            switch name {
+            case "host" where value == authority:
+                continue  // the same authority twice is one Host
+            case "cookie":
+                cookies.append(value)
+                continue
+            case "content-length":
+                sized = true
+            default:
+                break
+            }
+            writeField(name, value, into: &out)
+        }
+        if !cookies.isEmpty { writeField("cookie", cookies.joined(separator: "; "), into: &out) }
+        if endStream {
+            body = .none
+        } else if sized {
+            body = .sized
+        } else {
+            out.writeStaticString("transfer-encoding: chunked\r\n")
+            body = .chunked
+        }
+        out.writeStaticString("\r\n")
+    }
+
+    /// A DATA frame's bytes.
+    mutating func data(_ bytes: ByteBuffer, endStream: Bool, into out: inout ByteBuffer) {
+        switch body {
+        case .sized:
+            out.writeImmutableBuffer(bytes)
+            if endStream { body = .ended }
+        case .chunked:
+            if bytes.readableBytes > 0 {
+                out.writeString(String(bytes.readableBytes, radix: 16))
+                out.writeStaticString("\r\n")
+                out.writeImmutableBuffer(bytes)
+                out.writeStaticString("\r\n")
+            }
+            if endStream { end(trailers: nil, into: &out) }
+        case .awaitingHead, .none, .ended:
+            break  // NIOHTTP2 refuses DATA before HEADERS or after the end of the stream
+        }
+    }
+
+    /// The trailing HEADERS frame (it always ends the stream). A body sent with
+    /// `content-length` has nowhere to put trailers in HTTP/1.1: they are dropped, as nginx
+    /// does with request trailers.
+    mutating func trailers(_ headers: HPACKHeaders, into out: inout ByteBuffer) {
+        switch body {
+        case .chunked: end(trailers: headers, into: &out)
+        case .sized: body = .ended
+        case .awaitingHead, .none, .ended: break
+        }
+    }
+
+    private mutating func end(trailers: HPACKHeaders?, into out: inout ByteBuffer) {
+        out.writeStaticString("0\r\n")
+        if let trailers {
+            for (name, value, _) in trailers { writeField(name, value, into: &out) }
+        }
+        out.writeStaticString("\r\n")
+        body = .ended
+    }
+
+    private func writeField(_ name: String, _ value: String, into out: inout ByteBuffer) {
+        out.writeString(name)
+        out.writeStaticString(": ")
+        out.writeString(value)
+        out.writeStaticString("\r\n")
+    }
+}

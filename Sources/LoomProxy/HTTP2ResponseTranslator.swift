@@ -1,0 +1,144 @@
+import LoomHTTP
+import NIOCore
+import NIOHPACK
+
+/// Reads the HTTP/1.1 response `DownstreamHandler` writes for an HTTP/2 stream and turns it
+/// into the stream's frames: HEADERS (1xx heads first), DATA, and trailers.
+///
+/// The bytes come from loom itself (a head `HeadWriter` wrote, a body framed the way the
+/// head says), so parsing them again is the price of one request path for both protocols,
+/// not a trust boundary; a malformed response still fails the stream rather than sending
+/// garbage. Connection-specific fields (RFC 9113 §8.2.2: `Connection` and what it names,
+/// `Keep-Alive`, `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`) are dropped and names
+/// lower-cased, as HTTP/2 requires. The last DATA frame carries END_STREAM when the body
+/// ends in the same write, so a small response is one HEADERS and one DATA frame.
+///
+/// A pure value: bytes in, frame payloads out, no channel.
+struct HTTP2ResponseTranslator {
+    /// One frame's worth of the response.
+    enum Part: Equatable {
+        case head(HPACKHeaders, endStream: Bool)
+        case data(ByteBuffer, endStream: Bool)
+        case trailers(HPACKHeaders)
+    }
+
+    /// The response cannot be sent as HTTP/2 (a malformed head or body, or `101`).
+    struct Untranslatable: Error, Equatable {
+        let reason: String
+    }
+
+    /// The request's method: a response to HEAD has no body whatever its fields say.
+    private let requestMethod: String
+    private var parser = HTTP1HeadParser(limits: HTTP1Limits(maxHeadBytes: Int(Int32.max), maxURIBytes: 0, maxFields: .max))
+    private var body: HTTP1BodyDecoder?
+    /// Bytes written but not translated yet: a head or chunk line split across writes.
+    private var pending = ByteBuffer()
+    /// Whether the response ended (END_STREAM was produced).
+    private(set) var finished = false
+
+    init(requestMethod: String) {
+        self.requestMethod = requestMethod
+    }
+
+    /// Whether the body runs until the writer closes (an HTTP/1.0-style response): the
+    /// stream then ends at the close (`finishAtClose`).
+    var endsAtClose: Bool { body != nil && !finished && framing == .untilClose }
+    private var framing: HTTPBodyFraming?
+
+    /// Translates `bytes`, appending the frames they complete to `parts`.
+    mutating func translate(_ bytes: ByteBuffer, into parts: inout [Part]) throws(Untranslatable) {
+        guard !finished else {
+            if bytes.readableBytes > 0 { throw Untranslatable(reason: "bytes after the end of the response") }
+            return
+        }
+        if pending.readableBytes == 0 {
+            pending = bytes
+        } else {
+            var bytes = bytes
+            pending.writeBuffer(&bytes)
+        }
+        while !finished {
+            if body == nil {
+                guard let head = try parseHead() else { break }
+                if head.status < 200 {
+                    // 101 would switch the stream to another protocol; HTTP/2 has no such thing.
+                    guard head.status != 101 else { throw Untranslatable(reason: "101 Switching Protocols") }
+                    parts.append(.head(Self.fields(of: head), endStream: false))
+                    continue
+                }
+                framing = head.framing
+                body = HTTP1BodyDecoder(framing: head.framing)
+                parts.append(.head(Self.fields(of: head), endStream: head.framing == .none))
+                if head.framing == .none { finished = true }
+                continue
+            }
+            let event: HTTP1BodyDecoder.Event?
+            do {
+                event = try body!.next(&pending)
+            } catch {
+                throw Untranslatable(reason: "response body: \(error)")
+            }
+            switch event {
+            case nil:
+                if pending.readableBytes == 0 { pending = ByteBuffer() }
+                return
+            case .data(let slice):
+                parts.append(.data(slice, endStream: false))
+            case .end(let trailers?):
+                parts.append(.trailers(Self.fields(trailers)))
+                finished = true
+            case .end(nil):
+                end(&parts)
+            }
+        }
+        if finished && pending.readableBytes > 0 { throw Untranslatable(reason: "bytes after the end of the response") }
+    }
+
+    /// The writer closes: a body delimited by the close ends here. Returns the final frame,
+    /// or nil when the response had already ended or is cut short (the stream is reset).
+    mutating func finishAtClose() -> Part? {
+        guard endsAtClose else { return nil }
+        finished = true
+        return .data(ByteBuffer(), endStream: true)
+    }
+
+    private mutating func parseHead() throws(Untranslatable) -> HTTPResponseHead? {
+        do {
+            return try parser.parseResponseHead(&pending, requestMethod: requestMethod)
+        } catch {
+            throw Untranslatable(reason: "response head: \(error)")
+        }
+    }
+
+    /// END_STREAM on the DATA frame this write produced last, or an empty one.
+    private mutating func end(_ parts: inout [Part]) {
+        finished = true
+        if case .data(let last, endStream: false)? = parts.last {
+            parts[parts.count - 1] = .data(last, endStream: true)
+        } else {
+            parts.append(.data(ByteBuffer(), endStream: true))
+        }
+    }
+
+    static let connectionSpecific: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]
+
+    private static func fields(of head: HTTPResponseHead) -> HPACKHeaders {
+        var fields = HPACKHeaders()
+        fields.reserveCapacity(head.headers.count + 1)
+        fields.add(name: ":status", value: String(head.status))
+        for index in 0..<head.headers.count {
+            let name = head.headers.name(at: index).lowercased()
+            guard !connectionSpecific.contains(name), !head.connectionTokens.contains(name) else { continue }
+            fields.add(name: name, value: head.headers.value(at: index))
+        }
+        return fields
+    }
+
+    private static func fields(_ trailers: HTTPHeaderBlock) -> HPACKHeaders {
+        var fields = HPACKHeaders()
+        for index in 0..<trailers.count {
+            fields.add(name: trailers.name(at: index).lowercased(), value: trailers.value(at: index))
+        }
+        return fields
+    }
+}

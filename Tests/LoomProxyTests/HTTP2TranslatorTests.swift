@@ -1,0 +1,144 @@
+import NIOCore
+import NIOHPACK
+import Testing
+
+@testable import LoomProxy
+
+/// HTTP/2 streams written as HTTP/1.1 requests, and HTTP/1.1 responses read back as
+/// frames: the two translations behind `HTTP2StreamBridge`, without a channel.
+@Suite struct HTTP2TranslatorTests {
+    static func request(_ fields: [(String, String)], endStream: Bool) throws -> (HTTP2RequestTranslator, String) {
+        var translator = HTTP2RequestTranslator()
+        var out = ByteBuffer()
+        try translator.head(HPACKHeaders(fields), endStream: endStream, into: &out)
+        return (translator, String(buffer: out))
+    }
+
+    static let get = [(":method", "GET"), (":scheme", "https"), (":authority", "a.test"), (":path", "/p?q=1")]
+
+    @Test func aRequestWithoutBodyHasNoFraming() throws {
+        let (translator, text) = try Self.request(Self.get + [("user-agent", "t"), ("accept", "*/*")], endStream: true)
+        #expect(text == "GET /p?q=1 HTTP/1.1\r\nhost: a.test\r\nuser-agent: t\r\naccept: */*\r\n\r\n")
+        #expect(translator.method == "GET" && translator.body == .none)
+    }
+
+    @Test func cookiesAreJoinedAndTheSameHostIsSentOnce() throws {
+        let (_, text) = try Self.request(Self.get + [("host", "a.test"), ("cookie", "a=1"), ("x", "y"), ("cookie", "b=2")], endStream: true)
+        #expect(text == "GET /p?q=1 HTTP/1.1\r\nhost: a.test\r\nx: y\r\ncookie: a=1; b=2\r\n\r\n")
+    }
+
+    @Test func aDifferentHostIsKeptForTheHeadParserToRefuse() throws {
+        let (_, text) = try Self.request(Self.get + [("host", "b.test")], endStream: true)
+        #expect(text.contains("host: a.test\r\nhost: b.test\r\n"))
+    }
+
+    @Test func aSizedBodyPassesThrough() throws {
+        var (translator, text) = try Self.request(
+            [(":method", "POST"), (":scheme", "http"), (":authority", "a"), (":path", "/u"), ("content-length", "5")], endStream: false)
+        #expect(text == "POST /u HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\n")
+        var out = ByteBuffer()
+        translator.data(ByteBuffer(string: "hel"), endStream: false, into: &out)
+        translator.data(ByteBuffer(string: "lo"), endStream: true, into: &out)
+        #expect(String(buffer: out) == "hello" && translator.body == .ended)
+    }
+
+    @Test func aBodyOfUnknownLengthIsChunkedWithItsTrailers() throws {
+        var (translator, text) = try Self.request([(":method", "POST"), (":scheme", "http"), (":authority", "a"), (":path", "/u")], endStream: false)
+        #expect(text.hasSuffix("transfer-encoding: chunked\r\n\r\n"))
+        var out = ByteBuffer()
+        translator.data(ByteBuffer(string: String(repeating: "x", count: 20)), endStream: false, into: &out)
+        translator.data(ByteBuffer(), endStream: false, into: &out)
+        translator.trailers(HPACKHeaders([("grpc-status", "0")]), into: &out)
+        #expect(String(buffer: out) == "14\r\n\(String(repeating: "x", count: 20))\r\n0\r\ngrpc-status: 0\r\n\r\n")
+
+        var (other, _) = try Self.request([(":method", "PUT"), (":scheme", "http"), (":authority", "a"), (":path", "/u")], endStream: false)
+        out.clear()
+        other.data(ByteBuffer(string: "ab"), endStream: true, into: &out)
+        #expect(String(buffer: out) == "2\r\nab\r\n0\r\n\r\n" && other.body == .ended)
+    }
+
+    @Test func extendedConnectIsRefused() {
+        #expect(throws: HTTP2RequestTranslator.ExtendedConnect.self) {
+            try Self.request([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":authority", "a"), (":path", "/ws")], endStream: false)
+        }
+    }
+
+    // MARK: Responses
+
+    static func response(_ writes: [String], method: String = "GET") throws -> [HTTP2ResponseTranslator.Part] {
+        var translator = HTTP2ResponseTranslator(requestMethod: method)
+        var parts: [HTTP2ResponseTranslator.Part] = []
+        for write in writes { try translator.translate(ByteBuffer(string: write), into: &parts) }
+        #expect(translator.finished)
+        return parts
+    }
+
+    static func head(_ fields: [(String, String)], endStream: Bool = false) -> HTTP2ResponseTranslator.Part {
+        .head(HPACKHeaders(fields), endStream: endStream)
+    }
+
+    static func data(_ text: String, endStream: Bool = false) -> HTTP2ResponseTranslator.Part {
+        .data(ByteBuffer(string: text), endStream: endStream)
+    }
+
+    @Test func aSmallResponseIsOneHeadersAndOneDataFrame() throws {
+        let parts = try Self.response(["HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-A: b\r\n\r\nhello"])
+        #expect(parts == [Self.head([(":status", "200"), ("content-length", "5"), ("x-a", "b")]), Self.data("hello", endStream: true)])
+    }
+
+    @Test func headsAndChunksSplitAcrossWritesAndTrailers() throws {
+        let parts = try Self.response([
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-", "Encoding: chunked\r\n\r\n3\r\nab", "c\r\n0\r\nGrpc-Status: 0\r\n\r\n",
+        ])
+        #expect(parts == [
+            Self.head([(":status", "100")]), Self.head([(":status", "200")]), Self.data("ab"), Self.data("c"),
+            .trailers(HPACKHeaders([("grpc-status", "0")])),
+        ])
+    }
+
+    @Test func bodilessResponsesEndWithTheirHead() throws {
+        #expect(try Self.response(["HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"], method: "HEAD") == [
+            Self.head([(":status", "200"), ("content-length", "9")], endStream: true),
+        ])
+        #expect(try Self.response(["HTTP/1.1 204 No Content\r\n\r\n"]) == [Self.head([(":status", "204")], endStream: true)])
+        #expect(try Self.response(["HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]) == [
+            Self.head([(":status", "200"), ("content-length", "0")]), Self.data("", endStream: true),
+        ])
+    }
+
+    @Test func aBodyDelimitedByTheCloseEndsAtTheClose() throws {
+        var translator = HTTP2ResponseTranslator(requestMethod: "GET")
+        var parts: [HTTP2ResponseTranslator.Part] = []
+        try translator.translate(ByteBuffer(string: "HTTP/1.0 200 OK\r\n\r\nsome"), into: &parts)
+        #expect(parts == [Self.head([(":status", "200")]), Self.data("some")] && translator.endsAtClose)
+        #expect(translator.finishAtClose() == Self.data("", endStream: true))
+        #expect(translator.finished && translator.finishAtClose() == nil)
+    }
+
+    @Test func aCutResponseDoesNotEndTheStream() throws {
+        var translator = HTTP2ResponseTranslator(requestMethod: "GET")
+        var parts: [HTTP2ResponseTranslator.Part] = []
+        try translator.translate(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"), into: &parts)
+        #expect(translator.finishAtClose() == nil && !translator.finished)
+    }
+
+    @Test func whatHTTP2CannotCarryIsRefused() {
+        var translator = HTTP2ResponseTranslator(requestMethod: "GET")
+        var parts: [HTTP2ResponseTranslator.Part] = []
+        #expect(throws: HTTP2ResponseTranslator.Untranslatable.self) {
+            try translator.translate(ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"), into: &parts)
+        }
+        var done = HTTP2ResponseTranslator(requestMethod: "GET")
+        #expect(throws: HTTP2ResponseTranslator.Untranslatable.self) {
+            try done.translate(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab"), into: &parts)
+        }
+    }
+
+    @Test func thePrefaceIsRecognisedByteByByte() {
+        #expect(ProtocolSelector.matchPreface(ByteBuffer(string: "PRI * HT")) == nil)
+        #expect(ProtocolSelector.matchPreface(ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0")) == true)
+        #expect(ProtocolSelector.matchPreface(ByteBuffer(string: "GET / HTTP/1.1\r\n")) == false)
+        #expect(ProtocolSelector.matchPreface(ByteBuffer(string: "P")) == nil)
+        #expect(ProtocolSelector.matchPreface(ByteBuffer(string: "PUT")) == false)
+    }
+}
