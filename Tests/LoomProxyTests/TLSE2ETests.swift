@@ -94,15 +94,18 @@ extension ProxyE2E {
             }
         }
 
+        /// The catch-all route through the `headers` test plugin, which copies what it sees
+        /// of the connection into request fields.
+        static let headersPlugin = """
+            plugins: [{name: headers, path: "{plugin:headers}"}]
+            routes: [{id: all, upstream: app, plugins: [headers]}]
+            """
+
         /// Plugins see the scheme and the client certificate (Envoy's `connection.*`).
         @Test func pluginsSeeTheConnectionsTLS() async throws {
             let files = try TLSFixtures.files.get()
             let tls = "client_auth: require\nclient_ca_file: \(files.ca)"
-            let rest = """
-                plugins: [{name: headers, path: "{plugin:headers}"}]
-                routes: [{id: all, upstream: app, plugins: [headers]}]
-                """
-            try await E2E.withBackends(1, dialect: .loomYAML, Self.config(files, tls: tls, rest: rest)) { _, proxy in
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config(files, tls: tls, rest: Self.headersPlugin)) { _, proxy in
                 let alice = try TLSFixtures.curl(files, host: "a.test", port: proxy.port, ["--cert", files.path("alice.pem"), "--key", files.path("alice-key.pem")])
                 let echoed = try EchoedRequest(json: Data(alice.body.utf8))
                 #expect(echoed.values("x-plugin-scheme") == ["https"] && echoed.values("x-plugin-tls") == ["TLSv1.3"], "\(echoed.headers)")
@@ -115,11 +118,7 @@ extension ProxyE2E {
         @Test func alpnNegotiatesHTTP2OrHTTP11() async throws {
             let files = try TLSFixtures.files.get()
             let tls = "client_auth: require\nclient_ca_file: \(files.ca)\nclient_identity_header: X-Client-Subject"
-            let rest = """
-                plugins: [{name: headers, path: "{plugin:headers}"}]
-                routes: [{id: all, upstream: app, plugins: [headers]}]
-                """
-            try await E2E.withBackends(1, dialect: .loomYAML, Self.config(files, tls: tls, rest: rest)) { _, proxy in
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config(files, tls: tls, rest: Self.headersPlugin)) { _, proxy in
                 let alice = ["--cert", files.path("alice.pem"), "--key", files.path("alice-key.pem"), "--write-out", "\n%{http_version}"]
                 for (option, version, name) in [("--http2", "2", "HTTP/2"), ("--http1.1", "1.1", "HTTP/1.1")] {
                     let result = try TLSFixtures.curl(files, host: "a.test", port: proxy.port, alice + [option])
