@@ -43,13 +43,16 @@ extension DownstreamHandler {
             try? body.handle.close()
             return
         }
-        let end = min(offset + (tls == nil ? Self.fileSlice : Self.tlsFileSlice), body.range.upperBound + 1)
+        // sendfile needs the socket itself: not under TLS (encrypted in user space) nor on an
+        // HTTP/2 stream (framed by HTTP2StreamBridge).
+        let sendfile = tls == nil && !isHTTP2Stream
+        let end = min(offset + (sendfile ? Self.fileSlice : Self.tlsFileSlice), body.range.upperBound + 1)
         let data: IOData
-        if tls == nil {
+        if sendfile {
             data = .fileRegion(FileRegion(fileHandle: body.handle, readerIndex: offset, endIndex: end))
         } else if let slice = Self.read(body.handle, from: offset, count: end - offset, allocator: context.channel.allocator) {
-            // TLS encrypts in user space, so no sendfile: the slice is read on the loop (from
-            // the page cache, as nginx does without aio threads).
+            // No sendfile: the slice is read on the loop (from the page cache, as nginx does
+            // without aio threads).
             data = .byteBuffer(slice)
         } else {
             // The file shrank or failed under us: the response cannot be completed.

@@ -64,6 +64,8 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
         let rules: PreparedHeaderRules
     }
     private var processing = false
+    /// Set by a re-entrant `processInbound`: bytes arrived while the body was being pumped.
+    private var reprocess = false
     /// Timeouts (`DownstreamHandler+Timers`); the stall deadline bounds how long a client that
     /// does not read its responses keeps the connection: set while closing, and while
     /// pipelined requests wait for the client to read.
@@ -211,10 +213,14 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
     // MARK: Parsing and routing
 
     /// Consumes buffered bytes: parses the next head when idle, streams body bytes when in an
-    /// exchange. Re-entrant calls (an exchange finishing while we are in here) just let the
-    /// running loop continue with the new state.
+    /// exchange. Re-entrant calls (an exchange finishing while we are in here, or bytes an
+    /// HTTP/2 stream delivers inside the `read()` that resuming reads issues) just let the
+    /// running loop continue with the new state and bytes.
     func processInbound() {
-        guard !processing else { return }
+        guard !processing else {
+            reprocess = true
+            return
+        }
         processing = true
         defer { processing = false }
         while true {
@@ -250,8 +256,9 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
                 deadlines.requestHeader = nil
                 startExchange(head)
             case .exchanging:
+                reprocess = false
                 pumpRequestBody()
-                if case .exchanging = machine.state { return }
+                if case .exchanging = machine.state, !reprocess { return }
             case .closing, .closed:
                 return
             }
@@ -616,7 +623,10 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
     // MARK: Shutdown
 
     /// Graceful shutdown: an idle connection closes now, a busy one after its response.
+    /// An HTTP/2 stream is left alone: its connection's GOAWAY drains it, and a stream the
+    /// client opened before seeing the GOAWAY is still to be served.
     func beginShutdown() {
+        guard !isHTTP2Stream else { return }
         if machine.shutdownRequested(bufferedBytes: bufferedBytes) == .close {
             context?.close(promise: nil)
         }

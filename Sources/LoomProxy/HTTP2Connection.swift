@@ -11,13 +11,46 @@ import NIOHTTP2
 /// the stream bridge and a `DownstreamHandler`. Each stream is a request of its own on the
 /// HTTP/1.1 path (`HTTP2StreamBridge`), on this connection's loop.
 final class HTTP2Connection: ChannelInboundHandler, DrainableConnection {
-    typealias InboundIn = Never
+    /// Connection-level frames NIOHTTP2 passes on (SETTINGS, PING, GOAWAY); forwarded as they come.
+    typealias InboundIn = HTTP2Frame
 
     private let loop: LoopContext
     private var context: ChannelHandlerContext?
+    /// Streams open now (counted through `StreamCounter`).
+    private var openStreams = 0
+    /// The backstop of the idle timeout: NIOHTTP2's manager sends GOAWAY after `idleTimeout`
+    /// without a stream, but only closes once the client answers its PING; a client that
+    /// never does is closed here when `graceTime` has passed on top.
+    private var idleClose: Scheduled<Void>?
+    private let idleLimit: TimeAmount
 
-    private init(loop: LoopContext) {
+    private init(loop: LoopContext, idleLimit: TimeAmount) {
         self.loop = loop
+        self.idleLimit = idleLimit
+    }
+
+    /// Passes NIOHTTP2's stream events to the connection manager and counts them here.
+    private struct StreamCounter: NIOHTTP2StreamDelegate {
+        let manager: NIOHTTP2ServerConnectionManagementHandler.HTTP2StreamDelegate
+        let connection: NIOLoopBound<HTTP2Connection>
+
+        func streamCreated(_ id: HTTP2StreamID, channel: Channel) {
+            manager.streamCreated(id, channel: channel)
+            connection.value.openStreams += 1
+            connection.value.idleClose?.cancel()
+        }
+
+        func streamClosed(_ id: HTTP2StreamID, channel: Channel) {
+            manager.streamClosed(id, channel: channel)
+            connection.value.openStreams -= 1
+            if connection.value.openStreams == 0 { connection.value.armIdleClose() }
+        }
+    }
+
+    private func armIdleClose() {
+        guard let context else { return }
+        idleClose?.cancel()
+        idleClose = context.eventLoop.assumeIsolated().scheduleTask(in: idleLimit) { context.close(promise: nil) }
     }
 
     /// What loom announces and enforces on a connection.
@@ -31,12 +64,16 @@ final class HTTP2Connection: ChannelInboundHandler, DrainableConnection {
         var maxHeaderListSize: Int
         /// An HTTP/2 connection with no open stream for this long is closed (GOAWAY).
         var idleTimeout: TimeAmount
+        /// How long a connection told to go away (GOAWAY: idle, or loom shutting down) may
+        /// take to finish its streams: `server.shutdown_timeout`.
+        var graceTime: TimeAmount
 
         init(_ snapshot: ProxySnapshot) {
             let server = snapshot.configuration.server
             maxConcurrentStreams = server.limits.maxConcurrentStreams
             maxHeaderListSize = server.limits.maxHeaderBytes + 32 * 128
             idleTimeout = TimeAmount(server.timeouts.idle)
+            graceTime = TimeAmount(server.shutdownTimeout)
         }
     }
 
@@ -62,11 +99,12 @@ final class HTTP2Connection: ChannelInboundHandler, DrainableConnection {
         // "glitches" count) are NIOHTTP2's defaults, which bound each of them.
         let manager = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
-            configuration: .init(maxIdleTime: limits.idleTimeout, maxAge: nil, maxGraceTime: nil, keepalive: nil))
+            configuration: .init(maxIdleTime: limits.idleTimeout, maxAge: nil, maxGraceTime: limits.graceTime, keepalive: nil))
         let operations = channel.pipeline.syncOperations
+        let handle = HTTP2Connection(loop: loop, idleLimit: limits.idleTimeout + limits.graceTime)
+        let counter = StreamCounter(manager: manager.http2StreamDelegate, connection: NIOLoopBound(handle, eventLoop: channel.eventLoop))
         _ = try operations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: .init(),
-            streamDelegate: manager.http2StreamDelegate
+            mode: .server, connectionConfiguration: connection, streamConfiguration: .init(), streamDelegate: counter
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2StreamBridge())
@@ -74,33 +112,68 @@ final class HTTP2Connection: ChannelInboundHandler, DrainableConnection {
             }
         }
         try operations.addHandler(manager)
-        try operations.addHandler(HTTP2Connection(loop: loop))
+        try operations.addHandler(handle)
+        // The channel is active already (the protocol was chosen after it was): the manager
+        // starts its idle timer on `channelActive`, which it would otherwise never see.
+        manager.channelActive(context: try operations.context(handler: manager))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         loop.register(self)
+        armIdleClose()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        idleClose?.cancel()
         loop.unregister(self)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleClose?.cancel()
         loop.unregister(self)
         context.fireChannelInactive()
     }
 
-    /// NIOHTTP2 sent GOAWAY for a connection error (a flood, a malformed frame, a header
-    /// list over the limit) and leaves the closing to us; a stream error only reset its
-    /// stream, and the connection goes on. The close waits a loop tick: the error can be
-    /// raised inside a flush (a frame the connection state refuses while the frames before
-    /// it wait in NIOHTTP2's buffer), and closing at once would drop those.
+    /// An error NIOHTTP2 reports after resetting one stream (a malformed request head, a
+    /// body longer than its content-length, a frame for a closed stream): the connection and
+    /// its other streams go on. NIOHTTP2 hands the parent these without saying they were
+    /// stream errors, hence the list; too many of them become `ExcessiveStreamErrors`.
+    static func isStreamError(_ error: Error) -> Bool {
+        switch error {
+        case is NIOHTTP2Errors.StreamError, is NIOHTTP2Errors.StreamClosed, is NIOHTTP2Errors.NoSuchStream,
+             is NIOHTTP2Errors.CreatedStreamAfterGoaway, is NIOHTTP2Errors.MissingPseudoHeader,
+             is NIOHTTP2Errors.DuplicatePseudoHeader, is NIOHTTP2Errors.PseudoHeaderAfterRegularHeader,
+             is NIOHTTP2Errors.UnknownPseudoHeader, is NIOHTTP2Errors.UnsupportedPseudoHeader,
+             is NIOHTTP2Errors.InvalidPseudoHeaders, is NIOHTTP2Errors.MissingHostHeader,
+             is NIOHTTP2Errors.DuplicateHostHeader, is NIOHTTP2Errors.EmptyPathHeader,
+             is NIOHTTP2Errors.InvalidStatusValue, is NIOHTTP2Errors.TrailersWithoutEndStream,
+             is NIOHTTP2Errors.ForbiddenHeaderField, is NIOHTTP2Errors.InvalidPseudoHeaderValue,
+             is NIOHTTP2Errors.InvalidHTTP2HeaderFieldName, is NIOHTTP2Errors.ContentLengthViolated,
+             is NIOHTTP2Errors.ContentLengthHeadersMismatch, is NIOHTTP2Errors.ContentLengthHeaderNegative,
+             is NIOHTTP2Errors.ContentLengthHeaderMalformedValue:
+            true
+        default:
+            false
+        }
+    }
+
+    /// Anything else is the connection's end: NIOHTTP2 sent GOAWAY for a connection error
+    /// (a flood, a malformed frame, a header list over the limit) and leaves the closing to
+    /// us, or the socket or TLS failed. The close waits a loop tick: the error can be raised
+    /// inside a flush (a frame the connection state refuses while the frames before it wait
+    /// in NIOHTTP2's buffer), and closing at once would drop those.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if error is NIOHTTP2Errors.StreamError { return }
+        guard !Self.isStreamError(error) else { return }
         let context = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.eventLoop.execute { context.value.close(promise: nil) }
+    }
+
+    /// A client that half-closed its side sends no more streams: finish the open ones and go.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { beginShutdown() }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// GOAWAY, then the connection closes when its last stream ends.

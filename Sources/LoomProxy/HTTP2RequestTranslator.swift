@@ -34,12 +34,14 @@ struct HTTP2RequestTranslator {
     private(set) var method = ""
     private(set) var body = Body.awaitingHead
 
-    /// Extended CONNECT (RFC 8441 `:protocol`): loom does not advertise it, so a client
-    /// sending it breaks the protocol (the stream is reset).
-    struct ExtendedConnect: Error {}
+    /// A request HTTP/1.1 must not see (the stream is reset with PROTOCOL_ERROR): a `:path`
+    /// that is not origin-form (RFC 9113 §8.3.1; an absolute URI would let its authority
+    /// override `:authority`), or extended CONNECT's `:protocol`, which NIOHTTP2 already
+    /// refuses since loom does not announce it.
+    struct Malformed: Error {}
 
     /// The request line and fields; `endStream` when the HEADERS frame ended the stream.
-    mutating func head(_ headers: HPACKHeaders, endStream: Bool, into out: inout ByteBuffer) throws(ExtendedConnect) {
+    mutating func head(_ headers: HPACKHeaders, endStream: Bool, into out: inout ByteBuffer) throws(Malformed) {
         var path = ""
         var authority: String?
         for (name, value, _) in headers where name.utf8.first == UInt8(ascii: ":") {
@@ -47,11 +49,13 @@ struct HTTP2RequestTranslator {
             case ":method": method = value
             case ":path": path = value
             case ":authority": authority = value
-            case ":protocol": throw ExtendedConnect()
+            case ":protocol": throw Malformed()
             default: break  // :scheme: the listener knows whether the connection is TLS
             }
         }
-        // CONNECT has no :path; its target is the authority (the head parser refuses it).
+        guard path.isEmpty || path.utf8.first == UInt8(ascii: "/") || (path == "*" && method == "OPTIONS") else { throw Malformed() }
+        // CONNECT has no :path; its target is the authority (DownstreamHandler answers that
+        // loom does not tunnel).
         out.writeString(method)
         out.writeInteger(UInt8(ascii: " "))
         out.writeString(path.isEmpty ? authority ?? "" : path)

@@ -129,6 +129,9 @@ struct HTTP2ResponseTranslator {
         for index in 0..<head.headers.count {
             let name = head.headers.name(at: index).lowercased()
             guard !connectionSpecific.contains(name), !head.connectionTokens.contains(name) else { continue }
+            // A length on a 1xx or 204 (which have no content) would fail NIOHTTP2's check
+            // of the stream's length, and the stream with it.
+            if name == "content-length", head.status < 200 || head.status == 204 { continue }
             fields.add(name: name, value: head.headers.value(at: index))
         }
         return fields

@@ -17,7 +17,9 @@ import NIOHTTP2
 final class HTTP2StreamBridge: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
+    /// `DownstreamHandler` writes bytes only on a stream (no `FileRegion`: it knows sendfile
+    /// cannot reach an HTTP/2 client); a file region would fail its write, not the process.
+    typealias OutboundIn = IOData
     typealias OutboundOut = HTTP2Frame.FramePayload
 
     private var request = HTTP2RequestTranslator()
@@ -33,7 +35,7 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
                 out.reserveCapacity(512)
                 try request.head(headers.headers, endStream: headers.endStream, into: &out)
             } catch {
-                // Only `:protocol`, which needs SETTINGS_ENABLE_CONNECT_PROTOCOL loom never sends.
+                // Malformed for HTTP/1.1 (RFC 9113 §8.1.1: a stream error of type PROTOCOL_ERROR).
                 context.writeAndFlush(wrapOutboundOut(.rstStream(.protocolError)), promise: nil)
                 context.close(promise: nil)
                 return
@@ -56,9 +58,14 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
+        guard case .byteBuffer(let bytes) = unwrapOutboundIn(data) else {
+            promise?.fail(ChannelError.operationUnsupported)
+            context.close(promise: nil)
+            return
+        }
         parts.removeAll(keepingCapacity: true)
         do {
-            try response!.translate(unwrapOutboundIn(data), into: &parts)
+            try response!.translate(bytes, into: &parts)
         } catch {
             promise?.fail(error)
             context.close(promise: nil)
@@ -78,18 +85,20 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
         if let last = response?.finishAtClose() {
             context.writeAndFlush(wrapOutboundOut(Self.payload(last)), promise: nil)
         }
-        guard mode == .output else {
-            if response?.finished == true, request.body != .none, request.body != .ended {
-                // A whole response to a request still arriving: the client may stop sending
-                // it "without error" (RFC 9113 §8.1), rather than be told it was cancelled.
-                context.writeAndFlush(wrapOutboundOut(.rstStream(.noError)), promise: nil)
-            }
+        let requestArriving = request.body != .none && request.body != .ended
+        if response?.finished == true, requestArriving {
+            // A whole response to a request still arriving: the client may stop sending it
+            // "without error" (RFC 9113 §8.1), rather than be told it was cancelled, and
+            // now rather than after `DownstreamHandler`'s lingering close.
+            context.writeAndFlush(wrapOutboundOut(.rstStream(.noError)), promise: nil)
+            context.close(promise: promise)
+        } else if mode == .output {
+            // HTTP/1.1's FIN after a response: the stream's end was sent with it (or, for a
+            // cut response, the reset comes with the full close that follows).
+            promise?.succeed(())
+        } else {
             context.close(mode: mode, promise: promise)
-            return
         }
-        // HTTP/1.1's FIN after a response: the stream's end was sent with it (or, for a cut
-        // response, the reset comes with the full close that follows).
-        promise?.succeed(())
     }
 
     private static func payload(_ part: HTTP2ResponseTranslator.Part) -> HTTP2Frame.FramePayload {

@@ -67,6 +67,28 @@ extension ProxyE2E {
             }
         }
 
+        @Test func staticFilesAndAnIdleTimeout() async throws {
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("loom-h2-static-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: root) }
+            let content = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+            try content.write(to: root.appendingPathComponent("f.bin"))
+            try await Self.withH2C({ configuration in
+                configuration.routes = [RouteConfig(name: "files", match: RouteMatch(path: .prefix("/")), action: .files(StaticFiles(root: root.path)))]
+                configuration.server.timeouts.idle = .seconds(1)
+                configuration.server.shutdownTimeout = .seconds(1)
+            }) { _, proxy in
+                // Files are not sent with sendfile on a stream: read slices go through the bridge.
+                let file = try E2E.curl(["--http2-prior-knowledge", "http://127.0.0.1:\(proxy.port)/f.bin"])
+                #expect(file.status == 0 && file.stdout == content, "\(file.stderr)")
+                // A connection that opens no stream gets GOAWAY after the idle timeout, and is
+                // closed once the grace (shutdown_timeout) is over: this client never answers
+                // the PING that would let it close sooner.
+                let idle = try Self.abuse("streams", port: proxy.port, count: 0)
+                #expect(idle.contains("goaway 0") && idle.contains("closed"), "\(idle)")
+            }
+        }
+
         @Test func responseTrailersReachTheClient() async throws {
             try await Self.withH2C { _, proxy in
                 let result = try E2E.run("/usr/bin/nghttp", ["-v", "http://127.0.0.1:\(proxy.port)/trailers"])

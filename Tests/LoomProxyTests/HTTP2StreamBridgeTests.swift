@@ -71,9 +71,23 @@ import Testing
         let channel = try Self.channel()
         try channel.writeInbound(Self.headers(Self.post + [("content-length", "100")], endStream: false))
         channel.writeAndFlush(ByteBuffer(string: "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"), promise: nil)
-        channel.close(promise: nil)
+        // DownstreamHandler's lingering close starts with the output: the stream goes at once.
+        channel.close(mode: .output, promise: nil)
+        #expect(!channel.isActive)
         let frames = try Self.written(channel)
         #expect(frames == ["HEADERS 413", "DATA  END", "RST 0"], "\(frames)")
+    }
+
+    @Test func aFileRegionFailsItsWriteNotTheProcess() throws {
+        let channel = try Self.channel()
+        try channel.writeInbound(Self.headers([(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "/")], endStream: true))
+        let handle = try NIOFileHandle(_deprecatedPath: "/dev/null")
+        defer { try? handle.close() }
+        let region = FileRegion(fileHandle: handle, readerIndex: 0, endIndex: 0)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(IOData.fileRegion(region), promise: written)
+        #expect(throws: ChannelError.self) { try written.futureResult.wait() }
+        #expect(!channel.isActive)
     }
 
     @Test func aCutResponseIsNotEnded() throws {
@@ -85,7 +99,7 @@ import Testing
         #expect(try Self.written(channel) == ["HEADERS 200", "DATA abc"])
     }
 
-    @Test func extendedConnectIsReset() throws {
+    @Test func aMalformedRequestIsReset() throws {
         let channel = try Self.channel()
         try channel.writeInbound(Self.headers(
             [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":authority", "a"), (":path", "/ws")], endStream: false))

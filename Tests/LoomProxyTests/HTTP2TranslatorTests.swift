@@ -57,10 +57,17 @@ import Testing
         #expect(String(buffer: out) == "2\r\nab\r\n0\r\n\r\n" && other.body == .ended)
     }
 
-    @Test func extendedConnectIsRefused() {
-        #expect(throws: HTTP2RequestTranslator.ExtendedConnect.self) {
-            try Self.request([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":authority", "a"), (":path", "/ws")], endStream: false)
+    @Test func whatHTTP11MustNotSeeIsRefused() throws {
+        for fields in [
+            [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":authority", "a"), (":path", "/ws")],
+            // An absolute URI in :path would carry its own authority past :authority.
+            [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "http://evil.test/")],
+            [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "*")],
+        ] {
+            #expect(throws: HTTP2RequestTranslator.Malformed.self, "\(fields)") { try Self.request(fields, endStream: true) }
         }
+        let (_, options) = try Self.request([(":method", "OPTIONS"), (":scheme", "http"), (":authority", "a"), (":path", "*")], endStream: true)
+        #expect(options.hasPrefix("OPTIONS * HTTP/1.1\r\n"))
     }
 
     // MARK: Responses
@@ -100,7 +107,7 @@ import Testing
         #expect(try Self.response(["HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"], method: "HEAD") == [
             Self.head([(":status", "200"), ("content-length", "9")], endStream: true),
         ])
-        #expect(try Self.response(["HTTP/1.1 204 No Content\r\n\r\n"]) == [Self.head([(":status", "204")], endStream: true)])
+        #expect(try Self.response(["HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n"]) == [Self.head([(":status", "204")], endStream: true)])
         #expect(try Self.response(["HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]) == [
             Self.head([(":status", "200"), ("content-length", "0")]), Self.data("", endStream: true),
         ])
