@@ -122,6 +122,14 @@ extension ProxyE2E {
             }
         }
 
+        @Test func aMalformedRequestResetsItsStreamOnly() async throws {
+            try await Self.withH2C { _, proxy in
+                let abuse = try Self.abuse("malformed", port: proxy.port, count: 3)
+                // Three PROTOCOL_ERROR resets; the three good requests on the same connection answered.
+                #expect(abuse.contains("reset 1 x3") && abuse.contains("headers x3") && !abuse.contains { $0.hasPrefix("goaway") }, "\(abuse)")
+            }
+        }
+
         @Test(arguments: ["rapid-reset", "continuation"])
         func floodsEndTheConnectionAndNothingElse(_ mode: String) async throws {
             try await Self.withH2C { _, proxy in

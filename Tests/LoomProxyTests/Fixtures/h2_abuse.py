@@ -4,6 +4,7 @@ usage: h2_abuse.py MODE PORT COUNT
   rapid-reset   open COUNT streams, resetting each at once (CVE-2023-44487)
   continuation  one HEADERS without END_HEADERS, then COUNT empty CONTINUATION frames
   streams       open COUNT streams and leave them open (more than the advertised limit)
+  malformed     COUNT well-formed GETs, each followed by a stream with an upper-case field name
 
 Prints what the server did, one line per event kind: "goaway CODE", "reset CODE xN",
 "closed", "settings max_concurrent_streams=N". Only hpack (shipped with the h2 package)
@@ -56,6 +57,8 @@ def read_events(sock, seconds, until_settings=False):
             buffer = buffer[9 + length :]
             if kind == GOAWAY:
                 events[f"goaway {struct.unpack('>I', payload[4:8])[0]}"] = 1
+            elif kind == HEADERS:
+                events["headers"] = events.get("headers", 0) + 1
             elif kind == RST_STREAM:
                 key = f"reset {struct.unpack('>I', payload)[0]}"
                 events[key] = events.get(key, 0) + 1
@@ -85,6 +88,11 @@ def main():
             sock.sendall(frame(HEADERS, 0, 1, request_block(encoder, port)))
             for _ in range(count):
                 sock.sendall(frame(CONTINUATION, 0, 1))
+        elif mode == "malformed":
+            for i in range(count):
+                good = encoder.encode([(":method", "GET"), (":scheme", "http"), (":authority", f"127.0.0.1:{port}"), (":path", "/delay?ms=300")])
+                bad = encoder.encode([(":method", "GET"), (":scheme", "http"), (":authority", f"127.0.0.1:{port}"), (":path", "/"), ("X-Bad", "1")])
+                sock.sendall(frame(HEADERS, END_HEADERS | END_STREAM, 1 + 4 * i, good) + frame(HEADERS, END_HEADERS | END_STREAM, 3 + 4 * i, bad))
         elif mode == "streams":
             for i in range(count):
                 sock.sendall(frame(HEADERS, END_HEADERS, 1 + 2 * i, request_block(encoder, port)))
@@ -94,7 +102,7 @@ def main():
         pass
     events = {**settings, **read_events(sock, 3)}
     for key in sorted(events):
-        print(key if events[key] == 1 or not key.startswith("reset") else f"{key} x{events[key]}")
+        print(key if events[key] == 1 or not key.startswith(("reset", "headers")) else f"{key} x{events[key]}")
 
 
 main()
