@@ -1,6 +1,7 @@
 import LoomConfig
 import LoomWasm
 import Logging
+import NIOConcurrencyHelpers
 import NIOPosix
 
 /// The one reload path every source goes through (the file watch, SIGHUP, the admin API,
@@ -80,13 +81,50 @@ public actor ConfigReloader {
     /// Does `work` after the work already asked for; returns its outcome with the unsaved
     /// runtime changes right after it.
     public nonisolated func perform(_ work: Work, trigger: String) async -> (outcome: Outcome, unsaved: [String]) {
-        await withTaskExecutorPreference(executor) { await self.serialized(work, trigger: trigger) }
+        // Work is only handed to the reload thread while it runs: a job enqueued on a loop
+        // that has shut down is dropped, and its caller would wait forever.
+        guard gate.withLockedValue({ gate in gate.admit() }) else { return (.rejected(["loom is shutting down"]), []) }
+        let result = await withTaskExecutorPreference(executor) { await self.serialized(work, trigger: trigger) }
+        if gate.withLockedValue({ gate in gate.finish() }) { shutDownThread() }
+        return result
     }
 
     /// The reload thread, and the executor that runs this actor and the engine's reload
     /// work there.
-    private let thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private nonisolated let thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private nonisolated let executor: EventLoopTaskExecutor
+    /// Calls on their way through the reload thread, and whether it is to stop: it stops
+    /// when it is closed and the last of them is done.
+    private nonisolated let gate = NIOLockedValueBox(Gate())
+
+    struct Gate {
+        var closed = false
+        var inFlight = 0
+
+        /// Whether a call may go to the thread (counted until `finish`).
+        mutating func admit() -> Bool {
+            guard !closed else { return false }
+            inFlight += 1
+            return true
+        }
+
+        /// Whether the thread is to stop now that this call is done.
+        mutating func finish() -> Bool {
+            inFlight -= 1
+            return closed && inFlight == 0
+        }
+
+        /// Closes; whether the thread can stop at once (nothing on its way through).
+        mutating func close() -> Bool {
+            closed = true
+            return inFlight == 0
+        }
+    }
+
+    private nonisolated func shutDownThread() {
+        let thread = self.thread
+        Task.detached { try? await thread.shutdownGracefully() }
+    }
 
     /// What a queued reload does.
     public enum Work: Sendable {
@@ -124,8 +162,7 @@ public actor ConfigReloader {
         closed = true
         await enter()
         leave()
-        let thread = self.thread
-        Task.detached { try? await thread.shutdownGracefully() }
+        if gate.withLockedValue({ gate in gate.close() }) { shutDownThread() }
     }
 
     private var closed = false

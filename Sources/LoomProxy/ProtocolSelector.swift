@@ -1,3 +1,4 @@
+import LoomHTTP
 import NIOCore
 import NIOTLS
 
@@ -6,11 +7,14 @@ import NIOTLS
 ///
 /// Over TLS the handshake decides (ALPN `h2`, RFC 9113 §3.2); in cleartext (`h2c`
 /// listeners) the client's first bytes do: the HTTP/2 connection preface means prior
-/// knowledge (§3.3), anything else is HTTP/1.1. A connection that decides nothing within
-/// the idle timeout (no handshake, no bytes) is closed: nothing else times it yet.
+/// knowledge (§3.3); a first HTTP/1.1 request asking `Upgrade: h2c` (`H2CUpgrade`) is
+/// answered 101 and continues as stream 1 of an HTTP/2 connection; anything else is
+/// HTTP/1.1. A connection that decides nothing within the idle timeout (no handshake, no
+/// whole head) is closed: nothing else times it yet.
 final class ProtocolSelector: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     enum Signal {
         /// The TLS handshake's negotiated protocol.
@@ -19,19 +23,28 @@ final class ProtocolSelector: ChannelInboundHandler, RemovableChannelHandler {
         case preface
     }
 
-    enum Version { case http1, http2 }
+    enum Version {
+        case http1, http2
+        /// HTTP/2 after `101 Switching Protocols`, the request that asked for it being the
+        /// HEADERS frame of stream 1 (`H2CUpgradeSplicer`).
+        case http2Upgrade(firstStream: ByteBuffer)
+    }
 
     private let signal: Signal
     private let timeout: TimeAmount
     private let configure: (Channel, Version) throws -> Void
     private var held: ByteBuffer?
     private var timer: Scheduled<Void>?
+    /// Reads a first HTTP/1.1 head for an `Upgrade: h2c` (`.preface` only).
+    private var upgradeParser: HTTP1HeadParser
 
-    /// `configure` adds the handlers for the chosen version at the end of the pipeline.
-    init(signal: Signal, timeout: TimeAmount, configure: @escaping (Channel, Version) throws -> Void) {
+    /// `configure` adds the handlers for the chosen version at the end of the pipeline;
+    /// `limits` bound the HTTP/1.1 head read for an upgrade.
+    init(signal: Signal, timeout: TimeAmount, limits: HTTP1Limits, configure: @escaping (Channel, Version) throws -> Void) {
         self.signal = signal
         self.timeout = timeout
         self.configure = configure
+        self.upgradeParser = HTTP1HeadParser(limits: limits)
     }
 
     /// The HTTP/2 client connection preface (RFC 9113 §3.4).
@@ -62,7 +75,31 @@ final class ProtocolSelector: ChannelInboundHandler, RemovableChannelHandler {
             held!.writeBuffer(&bytes)
         }
         guard signal == .preface, let isPreface = Self.matchPreface(held!) else { return }
-        select(isPreface ? .http2 : .http1, context: context)
+        if isPreface {
+            select(.http2, context: context)
+        } else if let version = upgradeOrHTTP1(context: context) {
+            select(version, context: context)
+        }
+    }
+
+    /// `.http2Upgrade` (with the 101 written) for a first request that asks for h2c,
+    /// `.http1` for any other, nil while its head is incomplete. A head the parser refuses
+    /// goes to HTTP/1.1 too, which answers it as it answers any bad request.
+    private func upgradeOrHTTP1(context: ChannelHandlerContext) -> Version? {
+        var rest = held!
+        let head: HTTPRequestHead?
+        do {
+            head = try upgradeParser.parseRequestHead(&rest)
+        } catch {
+            return .http1
+        }
+        guard let head else { return nil }
+        guard rest.readableBytes == 0, let fields = H2CUpgrade.fields(of: head), let frame = H2CUpgrade.headersFrame(fields) else {
+            return .http1
+        }
+        held = nil
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: H2CUpgrade.switching)), promise: nil)
+        return .http2Upgrade(firstStream: frame)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -355,15 +355,20 @@ public final class ProxyEngine: Sendable {
                     }
                     let snapshot = store.current
                     let selector = ProtocolSelector(
-                        signal: listenerTLS == nil ? .preface : .alpn, timeout: TimeAmount(snapshot.configuration.server.timeouts.idle)
+                        signal: listenerTLS == nil ? .preface : .alpn, timeout: TimeAmount(snapshot.configuration.server.timeouts.idle),
+                        limits: snapshot.requestLimits
                     ) { channel, version in
                         switch version {
                         case .http1:
                             try channel.pipeline.syncOperations.addHandler(downstream())
+                            return
                         case .http2:
-                            try HTTP2Connection.configure(channel, loop: loop, limits: HTTP2Connection.Limits(snapshot)) { stream in
-                                try stream.pipeline.syncOperations.addHandler(downstream(isHTTP2Stream: true))
-                            }
+                            break
+                        case .http2Upgrade(let firstStream):
+                            try channel.pipeline.syncOperations.addHandler(H2CUpgradeSplicer(firstStream: firstStream))
+                        }
+                        try HTTP2Connection.configure(channel, loop: loop, limits: HTTP2Connection.Limits(snapshot)) { stream in
+                            try stream.pipeline.syncOperations.addHandler(downstream(isHTTP2Stream: true))
                         }
                     }
                     try channel.pipeline.syncOperations.addHandler(selector)

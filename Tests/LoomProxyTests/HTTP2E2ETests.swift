@@ -45,6 +45,25 @@ extension ProxyE2E {
             }
         }
 
+        @Test func anUpgradeToH2CContinuesAsStreamOne() async throws {
+            try await Self.withH2C { backend, proxy in
+                // curl asks for the upgrade on its first request and gets the answer over HTTP/2.
+                let upgraded = try Self.curl(["--http2", "http://127.0.0.1:\(proxy.port)/first"])
+                let first = try EchoedRequest(json: Data(upgraded.body.utf8))
+                #expect(upgraded.version == "2" && first.uri == "/first")
+                // nghttp too, with a second request on the same connection (stream 13 after its
+                // priority streams), each reaching the backend once.
+                let result = try E2E.run("/usr/bin/nghttp", ["-u", "-v", "http://127.0.0.1:\(proxy.port)/a", "http://127.0.0.1:\(proxy.port)/b"])
+                let text = String(decoding: result.stdout, as: UTF8.self)
+                #expect(text.contains("HTTP Upgrade success") && text.contains("recv (stream_id=1) :status: 200"), "\(text)")
+                #expect(backend.requestURIs.withLockedValue { $0.filter { ["/first", "/a", "/b"].contains($0) } }.sorted() == ["/a", "/b", "/first"])
+                // A request with a body is not upgraded: HTTP/1.1 answers it (the RFC lets a server ignore Upgrade).
+                let post = try Self.curl(["--http2", "--data-binary", "abc", "http://127.0.0.1:\(proxy.port)/post"])
+                let posted = try EchoedRequest(json: Data(post.body.utf8))
+                #expect(post.version == "1.1" && posted.bodyBytes == 3)
+            }
+        }
+
         @Test func bodiesStreamBothWaysUnderFlowControl() async throws {
             try await Self.withH2C { _, proxy in
                 // 3 MB down: many times the 64 KiB stream window, so it only arrives whole if

@@ -1,3 +1,4 @@
+import LoomHTTP
 import NIOCore
 import NIOHPACK
 import Testing
@@ -147,5 +148,57 @@ import Testing
         #expect(ProtocolSelector.matchPreface(ByteBuffer(string: "GET / HTTP/1.1\r\n")) == false)
         #expect(ProtocolSelector.matchPreface(ByteBuffer(string: "P")) == nil)
         #expect(ProtocolSelector.matchPreface(ByteBuffer(string: "PUT")) == false)
+    }
+}
+
+/// `Upgrade: h2c`: which first requests upgrade, and the stream-1 frame spliced after the
+/// client's preface and SETTINGS.
+@Suite struct H2CUpgradeTests {
+    static func head(_ text: String) throws -> HTTPRequestHead {
+        var parser = HTTP1HeadParser()
+        var bytes = ByteBuffer(string: text)
+        return try #require(try parser.parseRequestHead(&bytes))
+    }
+
+    static let upgrade = "GET /p?q=1 HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nAccept: */*\r\n"
+
+    @Test func aWellFormedUpgradeBecomesStreamOne() throws {
+        let fields = try #require(H2CUpgrade.fields(of: try Self.head(Self.upgrade + "\r\n")))
+        #expect(fields.map { "\($0.name): \($0.value)" } == [":method: GET", ":scheme: http", ":authority: a.test", ":path: /p?q=1", "accept: */*"])
+        var frame = try #require(H2CUpgrade.headersFrame(fields))
+        // length (24 bits), HEADERS, END_STREAM|END_HEADERS, stream 1, then a block that
+        // decodes to the same fields, none of them indexed.
+        let length = Int(frame.readInteger(as: UInt16.self)!) << 8 | Int(frame.readInteger(as: UInt8.self)!)
+        #expect(frame.readInteger(as: UInt8.self) == 1 && frame.readInteger(as: UInt8.self) == 5 && frame.readInteger(as: UInt32.self) == 1)
+        #expect(length == frame.readableBytes)
+        var decoder = HPACKDecoder(allocator: ByteBufferAllocator())
+        #expect(try decoder.decodeHeaders(from: &frame) == fields)
+        #expect(fields.allSatisfy { $0.indexable == .nonIndexable }, "the block adds nothing to the server's HPACK table")
+    }
+
+    @Test(arguments: [
+        "POST /p HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\nContent-Length: 1\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: websocket\r\nHTTP2-Settings: AAMAAABk\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAAB=\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n",
+        "GET /p HTTP/1.0\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n",
+    ])
+    func otherRequestsStayHTTP11(_ text: String) throws {
+        #expect(H2CUpgrade.fields(of: try Self.head(text)) == nil)
+    }
+
+    @Test func theSpliceComesAfterThePrefaceAndTheFirstSettings() {
+        let preface = String(decoding: ProtocolSelector.preface, as: UTF8.self)
+        #expect(H2CUpgradeSplicer.splice(ByteBuffer(string: "PRI * HTTP")) == .needMore)
+        var bytes = ByteBuffer(string: preface)
+        bytes.writeBytes([0, 0, 6, 4, 0, 0, 0, 0, 0])  // SETTINGS, 6 bytes of payload to come
+        #expect(H2CUpgradeSplicer.splice(bytes) == .needMore)
+        bytes.writeBytes([0, 3, 0, 0, 0, 100, 0, 0, 0, 4, 1])  // the payload, then the next frame begins
+        #expect(H2CUpgradeSplicer.splice(bytes) == .after(ProtocolSelector.preface.count + 15))
+        var ping = ByteBuffer(string: preface)
+        ping.writeBytes([0, 0, 8, 6, 0, 0, 0, 0, 0])
+        #expect(H2CUpgradeSplicer.splice(ping) == .unexpected)
+        #expect(H2CUpgradeSplicer.splice(ByteBuffer(string: "GET / HTTP/1.1\r\n")) == .unexpected)
     }
 }
