@@ -9,8 +9,8 @@ import NIOTLS
 /// listeners) the client's first bytes do: the HTTP/2 connection preface means prior
 /// knowledge (§3.3); a first HTTP/1.1 request asking `Upgrade: h2c` (`H2CUpgrade`) is
 /// answered 101 and continues as stream 1 of an HTTP/2 connection; anything else is
-/// HTTP/1.1. A connection that decides nothing within the idle timeout (no handshake, no
-/// whole head) is closed: nothing else times it yet.
+/// HTTP/1.1. A connection that decides nothing in time (no handshake, no whole first head)
+/// is closed: nothing else times it yet.
 final class ProtocolSelector: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer

@@ -354,9 +354,12 @@ public final class ProxyEngine: Sendable {
                         return
                     }
                     let snapshot = store.current
+                    // Cleartext waits for a whole first head (the preface or an HTTP/1.1 head):
+                    // request_header's bound; TLS for a handshake: the idle timeout's.
+                    let timeouts = snapshot.configuration.server.timeouts
                     let selector = ProtocolSelector(
-                        signal: listenerTLS == nil ? .preface : .alpn, timeout: TimeAmount(snapshot.configuration.server.timeouts.idle),
-                        limits: snapshot.requestLimits
+                        signal: listenerTLS == nil ? .preface : .alpn,
+                        timeout: TimeAmount(listenerTLS == nil ? timeouts.requestHeader : timeouts.idle), limits: snapshot.requestLimits
                     ) { channel, version in
                         switch version {
                         case .http1:
