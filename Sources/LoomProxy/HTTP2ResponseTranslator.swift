@@ -132,10 +132,15 @@ struct HTTP2ResponseTranslator {
             // A length on a 1xx or 204 (which have no content) would fail NIOHTTP2's check
             // of the stream's length, and the stream with it.
             if name == "content-length", head.status < 200 || head.status == 204 { continue }
-            fields.add(name: name, value: head.headers.value(at: index))
+            // Values that differ on every response would only churn HPACK's dynamic table
+            // (and lengthen every later lookup in it): sent as literals, not indexed.
+            fields.add(name: name, value: head.headers.value(at: index), indexing: perResponse.contains(name) ? .nonIndexable : .indexable)
         }
         return fields
     }
+
+    /// Fields whose value is new on every response (the request id loom adds, the date).
+    static let perResponse: Set<String> = ["date", "x-request-id"]
 
     private static func fields(_ trailers: HTTPHeaderBlock) -> HPACKHeaders {
         var fields = HPACKHeaders()
