@@ -9,7 +9,7 @@ struct LoomYAMLDecoderTests {
               worker_threads: 4
               shutdown_timeout: 45s
               timeouts: {connect: 2s, response_header: 30s, idle: 1m30s, request: 5m, request_header: 500ms}
-              limits: {max_header_size: 32KB, max_uri_size: 4096, max_body_size: 16MB}
+              limits: {max_header_size: 32KB, max_uri_size: 4096, max_body_size: 16MB, max_concurrent_streams: 64}
               forwarding: {x_forwarded: false, forwarded: true, via: false, trusted_proxies: ["10.0.0.0/8", "127.0.0.1"], request_id_header: X-Trace-ID, preserve_host: false}
               logging: {access_log: false, format: text, level: debug}
             listeners:
@@ -51,7 +51,7 @@ struct LoomYAMLDecoderTests {
         #expect(server.workerThreads == 4)
         #expect(server.shutdownTimeout == .seconds(45))
         #expect(server.timeouts == Timeouts(connect: .seconds(2), responseHeader: .seconds(30), idle: .seconds(90), request: .seconds(300), requestHeader: .milliseconds(500)))
-        #expect(server.limits == Limits(maxHeaderBytes: 32 * 1024, maxURIBytes: 4096, maxBodyBytes: 16 * 1024 * 1024))
+        #expect(server.limits == Limits(maxHeaderBytes: 32 * 1024, maxURIBytes: 4096, maxBodyBytes: 16 * 1024 * 1024, maxConcurrentStreams: 64))
         #expect(server.forwarding == ForwardingSettings(xForwarded: false, forwarded: true, via: false, trustedProxies: [AddressBlock("10.0.0.0/8")!, AddressBlock("127.0.0.1")!], requestIDHeader: "X-Trace-ID", preserveHost: false))
         #expect(server.logging == LoggingSettings(accessLog: false, format: .text, level: .debug))
         #expect(config.listeners == [ListenerConfig(name: "main", host: "127.0.0.1", port: 9000), ListenerConfig(name: "v6", host: "::1", port: 9001)])
@@ -133,6 +133,13 @@ struct LoomYAMLDecoderTests {
             "t.yaml:4:49 server.limits.max_uri_size: invalid size -5 (must not be negative)",
             "t.yaml:4:68 server.limits.max_body_size: invalid size \"99999999999GB\" (use bytes or e.g. \"16KB\", \"16MB\", \"1GB\")",
         ])
+    }
+
+    @Test func aStreamLimitOutsideItsRangeIsRefused() {
+        for value in ["0", "10001"] {
+            let result = TestSupport.yaml("server:\n  limits: {max_concurrent_streams: \(value)}\n")
+            #expect(result.problems.count == 1 && result.problems[0].contains("server.limits.max_concurrent_streams"), "\(result.problems)")
+        }
     }
 
     @Test func outOfRangeNumbers() {
