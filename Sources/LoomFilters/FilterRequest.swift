@@ -81,7 +81,7 @@ public struct FilterRequest {
 
     /// How many fields named `name` (lower-cased) the request carried.
     public func fieldCount(_ lowered: String) -> Int {
-        (0..<head.headers.count).reduce(0) { $0 + (head.headers.name(at: $1, equals: lowered) ? 1 : 0) }
+        head.headers.count(named: lowered)
     }
 
     /// Drops every query parameter named `name` from the request sent upstream, and from the

@@ -82,6 +82,11 @@ public struct HTTPHeaderBlock: Sendable {
         return value(at: index)
     }
 
+    /// How many fields are named `lowercasedName` (which must be lower-case).
+    public func count(named lowercasedName: String) -> Int {
+        (0..<fields.count).reduce(0) { $0 + (name(at: $1, equals: lowercasedName) ? 1 : 0) }
+    }
+
     /// Whether any field is named `lowercasedName` (which must be lower-case).
     public func contains(_ lowercasedName: String) -> Bool {
         firstIndex(named: lowercasedName) != nil

@@ -141,7 +141,8 @@ public actor ConfigReloader {
     private func serialized(_ work: Work, trigger: String) async -> (outcome: Outcome, unsaved: [String]) {
         await enter()
         defer { leave() }
-        guard !closed else { return (.rejected(["loom is shutting down"]), unsaved) }
+        // Queued before `close`, run after it: refused too.
+        guard !gate.withLockedValue(\.closed) else { return (.rejected(["loom is shutting down"]), unsaved) }
         let outcome: Outcome
         switch work {
         case .file: outcome = await reloadFile(trigger: trigger)
@@ -159,13 +160,11 @@ public actor ConfigReloader {
     /// Refuses reloads from now on, after waiting for the one running (shutdown calls this
     /// before it closes the listeners, so no reload binds them again).
     public func close() async {
-        closed = true
+        let idle = gate.withLockedValue { gate in gate.close() }
         await enter()
         leave()
-        if gate.withLockedValue({ gate in gate.close() }) { shutDownThread() }
+        if idle { shutDownThread() }
     }
-
-    private var closed = false
 
     /// Waits for the reloads ahead; `leave` hands the turn to the next.
     private func enter() async {

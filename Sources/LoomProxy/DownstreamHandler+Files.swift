@@ -30,12 +30,12 @@ extension DownstreamHandler {
 
     /// File bytes leave in slices of this size, each written when the last has gone to the
     /// socket: the progress counts as activity, and a slow client holds one slice at most.
-    /// Over TLS a slice is read into memory first, hence smaller.
+    /// Without sendfile (TLS, HTTP/2) a slice is read into memory first, hence smaller.
     static let fileSlice = 256 * 1024
-    static let tlsFileSlice = 64 * 1024
+    static let readFileSlice = 64 * 1024
 
     /// Writes the slice of `body` starting at `offset` (sendfile, through a `FileRegion`;
-    /// read and encrypted over TLS); the next follows when it is written, and the last ends
+    /// else read, then encrypted or framed); the next follows when it is written, and the last ends
     /// the exchange. A write that fails (the client went away) or an exchange that ended
     /// meanwhile closes the file.
     private func sendFileSlice(_ body: FileServer.Body, from offset: Int, serial: Int) {
@@ -46,7 +46,7 @@ extension DownstreamHandler {
         // sendfile needs the socket itself: not under TLS (encrypted in user space) nor on an
         // HTTP/2 stream (framed by HTTP2StreamBridge).
         let sendfile = tls == nil && !isHTTP2Stream
-        let end = min(offset + (sendfile ? Self.fileSlice : Self.tlsFileSlice), body.range.upperBound + 1)
+        let end = min(offset + (sendfile ? Self.fileSlice : Self.readFileSlice), body.range.upperBound + 1)
         let data: IOData
         if sendfile {
             data = .fileRegion(FileRegion(fileHandle: body.handle, readerIndex: offset, endIndex: end))

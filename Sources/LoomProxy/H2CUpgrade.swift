@@ -24,7 +24,7 @@ enum H2CUpgrade {
               head.connectionTokens.contains("upgrade"), head.connectionTokens.contains("http2-settings"),
               let upgrade = fields.firstValue(named: "upgrade"),
               upgrade.lowercased().split(separator: ",").contains(where: { $0.filter { $0 != " " && $0 != "\t" } == "h2c" }),
-              (0..<fields.count).filter({ fields.name(at: $0, equals: "http2-settings") }).count == 1,
+              fields.count(named: "http2-settings") == 1,
               let settings = fields.firstValue(named: "http2-settings"), isSettingsPayload(settings)
         else { return nil }
         var h2 = HPACKHeaders()

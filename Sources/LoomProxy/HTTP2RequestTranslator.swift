@@ -60,7 +60,7 @@ struct HTTP2RequestTranslator {
         out.writeInteger(UInt8(ascii: " "))
         out.writeString(path.isEmpty ? authority ?? "" : path)
         out.writeStaticString(" HTTP/1.1\r\n")
-        if let authority { writeField("host", authority, into: &out) }
+        if let authority { HeadWriter.writeField("host", authority, into: &out) }
 
         var sized = false
         var cookies: [String] = []
@@ -76,9 +76,9 @@ struct HTTP2RequestTranslator {
             default:
                 break
             }
-            writeField(name, value, into: &out)
+            HeadWriter.writeField(name, value, into: &out)
         }
-        if !cookies.isEmpty { writeField("cookie", cookies.joined(separator: "; "), into: &out) }
+        if !cookies.isEmpty { HeadWriter.writeField("cookie", cookies.joined(separator: "; "), into: &out) }
         if endStream {
             body = .none
         } else if sized {
@@ -123,16 +123,9 @@ struct HTTP2RequestTranslator {
     private mutating func end(trailers: HPACKHeaders?, into out: inout ByteBuffer) {
         out.writeStaticString("0\r\n")
         if let trailers {
-            for (name, value, _) in trailers { writeField(name, value, into: &out) }
+            for (name, value, _) in trailers { HeadWriter.writeField(name, value, into: &out) }
         }
         out.writeStaticString("\r\n")
         body = .ended
-    }
-
-    private func writeField(_ name: String, _ value: String, into out: inout ByteBuffer) {
-        out.writeString(name)
-        out.writeStaticString(": ")
-        out.writeString(value)
-        out.writeStaticString("\r\n")
     }
 }
