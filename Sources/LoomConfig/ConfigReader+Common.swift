@@ -4,7 +4,7 @@ import Foundation
 /// (timeouts, limits, forwarding, logging), header lists, static responses, methods and
 /// recognised planned sections.
 extension ConfigReader {
-    static let timeoutKeys = ["connect", "response_header", "idle", "request", "request_header"]
+    static let timeoutKeys = ["connect", "response_header", "idle", "request", "request_header", "tunnel"]
     static let limitKeys = ["max_header_size", "max_uri_size", "max_body_size", "max_concurrent_streams"]
     static let forwardingKeys = ["x_forwarded", "forwarded", "via", "trusted_proxies", "request_id_header", "preserve_host"]
     static let loggingKeys = ["access_log", "format", "level"]
@@ -24,19 +24,21 @@ extension ConfigReader {
         if let v = positiveDuration(table, "idle") { timeouts.idle = v }
         if let v = duration(table, "request") { timeouts.request = v == .zero ? nil : v }
         if let v = positiveDuration(table, "request_header") { timeouts.requestHeader = v }
+        if let v = positiveDuration(table, "tunnel") { timeouts.tunnel = v }
     }
 
     /// Per-upstream / per-route `timeouts` (YAML): no `request_header`, which is a
-    /// downstream concern decided before any route is known. `connect`, `response_header`
-    /// and `idle` must be greater than 0 (omit them to inherit); `request: 0` means no limit,
+    /// downstream concern decided before any route is known. `connect`, `response_header`,
+    /// `idle` and `tunnel` must be greater than 0 (omit them to inherit); `request: 0` means no limit,
     /// so a route or upstream can lift a global `server.timeouts.request` (stored as `.zero`,
     /// see `TimeoutOverrides.request`).
     mutating func timeoutOverrides(_ node: ConfigNode, at path: String) -> TimeoutOverrides {
         var overrides = TimeoutOverrides()
-        guard let table = table(node, at: path, allowed: ["connect", "response_header", "idle", "request"]) else { return overrides }
+        guard let table = table(node, at: path, allowed: ["connect", "response_header", "idle", "request", "tunnel"]) else { return overrides }
         overrides.connect = positiveDuration(table, "connect")
         overrides.responseHeader = positiveDuration(table, "response_header")
         overrides.idle = positiveDuration(table, "idle")
+        overrides.tunnel = positiveDuration(table, "tunnel")
         overrides.request = duration(table, "request")
         return overrides
     }

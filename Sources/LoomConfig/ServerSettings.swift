@@ -48,19 +48,25 @@ public struct Timeouts: Sendable, Equatable {
     public var request: Duration?
     /// Reading a downstream request head (→ 408 when exceeded).
     public var requestHeader: Duration
+    /// No bytes in either direction on an upgraded (WebSocket) connection. Longer than
+    /// `idle` by default, as HAProxy's `timeout tunnel` is set: a WebSocket often stays
+    /// quiet between messages, and its pings come every 30 s or more.
+    public var tunnel: Duration
 
     public init(
         connect: Duration = .seconds(5),
         responseHeader: Duration = .seconds(60),
         idle: Duration = .seconds(60),
         request: Duration? = nil,
-        requestHeader: Duration = .seconds(10)
+        requestHeader: Duration = .seconds(10),
+        tunnel: Duration = .seconds(3600)
     ) {
         self.connect = connect
         self.responseHeader = responseHeader
         self.idle = idle
         self.request = request
         self.requestHeader = requestHeader
+        self.tunnel = tunnel
     }
 
     /// These defaults with any overrides applied (route overrides win over upstream ones:
@@ -71,6 +77,7 @@ public struct Timeouts: Sendable, Equatable {
         if let v = overrides.connect { result.connect = v }
         if let v = overrides.responseHeader { result.responseHeader = v }
         if let v = overrides.idle { result.idle = v }
+        if let v = overrides.tunnel { result.tunnel = v }
         if let v = overrides.request { result.request = v == .zero ? nil : v }
         return result
     }
@@ -78,13 +85,14 @@ public struct Timeouts: Sendable, Equatable {
 
 /// Per-upstream or per-route timeout overrides; `nil` keeps the inherited value.
 ///
-/// `connect`, `responseHeader` and `idle` are greater than zero when set (the decoders refuse
+/// `connect`, `responseHeader`, `idle` and `tunnel` are greater than zero when set (the decoders refuse
 /// 0: those limits cannot be switched off). `request` has three states, because a route or
 /// upstream must be able to opt out of a global whole-request limit (long streams, uploads):
 public struct TimeoutOverrides: Sendable, Equatable {
     public var connect: Duration?
     public var responseHeader: Duration?
     public var idle: Duration?
+    public var tunnel: Duration?
     /// - `nil`: inherit (the upstream's override, else `server.timeouts.request`);
     /// - `.zero`: no limit, whatever is inherited (configuration `request: 0` /
     ///   `request_timeout_secs = 0`);
@@ -94,14 +102,15 @@ public struct TimeoutOverrides: Sendable, Equatable {
     /// `Timeouts.request` (no limit), rather than directly.
     public var request: Duration?
 
-    public init(connect: Duration? = nil, responseHeader: Duration? = nil, idle: Duration? = nil, request: Duration? = nil) {
+    public init(connect: Duration? = nil, responseHeader: Duration? = nil, idle: Duration? = nil, request: Duration? = nil, tunnel: Duration? = nil) {
         self.connect = connect
         self.responseHeader = responseHeader
         self.idle = idle
         self.request = request
+        self.tunnel = tunnel
     }
 
-    public var isEmpty: Bool { connect == nil && responseHeader == nil && idle == nil && request == nil }
+    public var isEmpty: Bool { connect == nil && responseHeader == nil && idle == nil && request == nil && tunnel == nil }
 }
 
 /// Size limits on downstream requests.

@@ -63,14 +63,16 @@ extension DownstreamHandler: UpstreamResponseSink {
             return
         }
         exchange.connection = connection
-        connection.attach(self, requestMethod: exchange.head.method)
+        let upgrade = WebSocketUpgrade.isRequested(by: exchange.head)
+        connection.attach(self, requestMethod: exchange.head.method, upgrade: upgrade)
 
-        let request = HeadWriter.RequestContext(
+        var request = HeadWriter.RequestContext(
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
             endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none,
             scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField)
+        request.upgrade = upgrade
         var requestHead = exchange.head
         // A transformed body's length is known only at its end.
         if exchange.requestTransforms != nil { requestHead.framing = .chunked }
@@ -96,7 +98,9 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// Moves decoded request-body bytes from `inbound` to the upstream until the buffer is
     /// empty, the body ends, or the upstream pushes back.
     func pumpRequestBody() {
-        guard let exchange, let progress = machine.exchange, !progress.requestComplete, !exchange.requestEndHeld else { return }
+        guard let exchange, let progress = machine.exchange else { return }
+        if progress.tunnel { return pumpTunnel(exchange) }
+        guard !progress.requestComplete, !exchange.requestEndHeld else { return }
         // No connection yet: the body waits in `inbound` (reads pause above the watermark).
         guard let connection = exchange.connection, case .connected = progress.upstream else {
             if machine.inputClosed { failIfBodyCannotComplete(exchange) }
@@ -219,11 +223,15 @@ extension DownstreamHandler: UpstreamResponseSink {
         }
         exchange.forgetReplay()
         if exchange.snapshot.configuration.xSendfile.enabled, serveSendfile(head, exchange) { return }
+        respond(with: head, responseFilters(for: head, exchange, fromUpstream: true), exchange)
+    }
+
+    /// The response filters' verdict on an upstream's response head.
+    func responseFilters(for head: HTTPResponseHead, _ exchange: Exchange, fromUpstream: Bool) -> ResponseFiltering {
         let fields = head.headers
-        let filtered = responseFilters(
-            status: head.status, hasBody: head.framing != .none, exchange, fromUpstream: true, lookup: { fields.firstValue(named: $0) },
+        return responseFilters(
+            status: head.status, hasBody: head.framing != .none, exchange, fromUpstream: fromUpstream, lookup: { fields.firstValue(named: $0) },
             fields: { (0..<fields.count).map { HeaderPair(name: fields.name(at: $0), value: fields.value(at: $0)) } })
-        respond(with: head, filtered, exchange)
     }
 
     /// Goes on with the upstream's response head as the response filters decided: sends it

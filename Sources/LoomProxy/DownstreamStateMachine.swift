@@ -49,6 +49,9 @@ struct DownstreamStateMachine {
         var replayable = true
         var continueSent = false
         var failed = false
+        /// The upstream switched protocols (WebSocket): bytes now pass through both ways
+        /// until either side closes, and the connection ends with the exchange.
+        var tunnel = false
     }
 
     enum State: Equatable {
@@ -203,6 +206,18 @@ struct DownstreamStateMachine {
         return ResponseHeadAction(framing: framing, closeAfter: closeAfter)
     }
 
+    /// The upstream accepted the WebSocket upgrade the request asked for: its `101` goes to
+    /// the client and the connection becomes a tunnel. Nothing can be resent any more, and
+    /// no request follows on this connection.
+    mutating func tunnelOpened() {
+        guard var exchange else { return }
+        exchange.responseStarted = true
+        exchange.responseFraming = .none
+        exchange.replayable = false
+        exchange.tunnel = true
+        state = .exchanging(exchange)
+    }
+
     // MARK: Ending an exchange
 
     enum Next: Equatable {
@@ -222,8 +237,8 @@ struct DownstreamStateMachine {
     mutating func responseEnded(upstreamReusable: Bool, bufferedBytes: Bool) -> FinishAction {
         guard let exchange else { return FinishAction(releaseUpstream: false, next: .close) }
         let connected = if case .connected = exchange.upstream { true } else { false }
-        let release = connected && exchange.requestComplete && !exchange.failed && upstreamReusable
-        let keepAlive = exchange.request.keepAlive && exchange.requestComplete && !shuttingDown
+        let release = connected && exchange.requestComplete && !exchange.failed && !exchange.tunnel && upstreamReusable
+        let keepAlive = exchange.request.keepAlive && exchange.requestComplete && !shuttingDown && !exchange.tunnel
             && moreRequestsMayFollow(bufferedBytes: bufferedBytes) && exchange.responseFraming != .untilClose
         state = keepAlive ? .awaitingHead : .closing
         return FinishAction(releaseUpstream: release, next: keepAlive ? .awaitNextRequest : .close)
@@ -278,7 +293,8 @@ struct DownstreamStateMachine {
     enum ConnectionAction: Equatable {
         case none
         case close
-        /// Check whether the buffered bytes can still complete the request body.
+        /// Check whether the buffered bytes can still complete the request body (on a
+        /// tunnel: pass on what is buffered, then the end of the client's bytes).
         case checkRequestBody
         /// Answer the requests the client sent before its FIN (they wait in the buffer).
         case processBuffered

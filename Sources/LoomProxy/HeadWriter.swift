@@ -30,6 +30,9 @@ package enum HeadWriter {
         /// subject (a client's own field of any such name never goes upstream:
         /// `ProxySnapshot.clientIdentityHeadersLowercased`).
         var clientIdentity: (header: String, subject: String?)?
+        /// A WebSocket upgrade goes on (`WebSocketUpgrade`): its `Upgrade` field is kept and
+        /// `Connection: upgrade` sent, where any other request loses both.
+        var upgrade = false
 
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
@@ -111,6 +114,8 @@ package enum HeadWriter {
                 // Re-declared below (so no `Connection` token can remove them either), or
                 // answered by Loom itself (`Expect`).
                 return false
+            case .upgrade? where request.upgrade:
+                return true
             case let known? where known.isHopByHop:
                 return false
             default:
@@ -186,6 +191,7 @@ package enum HeadWriter {
         writeField(forwarding.requestIDHeader, request.requestID, into: &out)
         if let identity = request.clientIdentity, let subject = identity.subject { writeField(identity.header, subject, into: &out) }
         for header in request.rules.appended { writeField(header.name, header.value, into: &out) }
+        if request.upgrade { out.writeStaticString("Connection: upgrade\r\n") }
         out.writeStaticString("\r\n")
     }
 
@@ -211,6 +217,8 @@ package enum HeadWriter {
 
     /// `date` is added when the upstream sent none (RFC 9110 §6.6.1: a recipient with a clock
     /// forwarding such a response must). `rules` are the route's response header rules.
+    /// A `101` is an accepted WebSocket upgrade (`UpstreamConnection` lets no other through):
+    /// it keeps its `Upgrade` field and says `Connection: upgrade`.
     package static func writeResponseHead(
         _ head: HTTPResponseHead, framing: ResponseFraming, requestID: String, closeConnection: Bool,
         clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules = .none, into out: inout ByteBuffer
@@ -227,10 +235,13 @@ package enum HeadWriter {
         var length: Int?
         if case .contentLength(let n) = head.framing { length = n }
         let dropLength = length != nil || head.status < 200 || head.status == 204
+        let upgrade = head.status == 101
         var hasDate = false
         fields.writeFields(into: &out) { index in
             let known = fields.knownName(at: index)
             switch known {
+            case .upgrade? where upgrade:
+                return true
             case let known? where known.isHopByHop:
                 return false
             case .contentLength? where dropLength:
@@ -249,7 +260,9 @@ package enum HeadWriter {
         if snapshot.forwarding.via && !rules.replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, into: &out) }
         writeField(snapshot.forwarding.requestIDHeader, requestID, into: &out)
         for header in rules.appended { writeField(header.name, header.value, into: &out) }
-        if closeConnection {
+        if upgrade {
+            out.writeStaticString("Connection: upgrade\r\n")
+        } else if closeConnection {
             out.writeStaticString("Connection: close\r\n")
         } else if clientMinorVersion == 0 {
             out.writeStaticString("Connection: keep-alive\r\n")

@@ -55,6 +55,8 @@ public final class LoomMetrics: Sendable {
         case upstreamDuration = "loom_upstream_request_duration_seconds"
         case retries = "loom_upstream_retries_total"
         case activeConnections = "loom_active_connections"
+        case websocketUpgrades = "loom_websocket_upgrades_total"
+        case websocketConnections = "loom_websocket_connections"
         case inFlight = "loom_upstream_in_flight"
         case idleConnections = "loom_upstream_idle_connections"
         case upstreamHealth = "loom_upstream_health"
@@ -80,6 +82,8 @@ public final class LoomMetrics: Sendable {
             case .upstreamDuration: "Time from sending a request upstream to its response head, by upstream."
             case .retries: "Requests sent again to an upstream after a failed attempt, by upstream."
             case .activeConnections: "Open client connections."
+            case .websocketUpgrades: "WebSocket upgrades the upstream accepted (101), by route."
+            case .websocketConnections: "Open WebSocket connections (upgraded, both sides connected)."
             case .inFlight: "Requests in progress with each endpoint."
             case .idleConnections: "Idle keep-alive connections pooled to each endpoint."
             case .upstreamHealth: "1 when the endpoint takes requests (passing its health checks, not ejected, breaker not open), else 0."
@@ -164,7 +168,8 @@ public final class LoomMetrics: Sendable {
     func exposition(_ engine: ProxyEngine, generation: Int) async -> String {
         let sample = await engine.sample()
         let snapshot = engine.store.current
-        var gauges: [(Family, [(String, String)], Int64)] = [(.activeConnections, [], Int64(sample.openConnections)), (.generation, [], Int64(generation))]
+        var gauges: [(Family, [(String, String)], Int64)] = [
+            (.activeConnections, [], Int64(sample.openConnections)), (.websocketConnections, [], Int64(sample.openTunnels)), (.generation, [], Int64(generation))]
         let now = LoopContext.millis(.now())
         for upstream in snapshot.upstreams {
             for (index, endpoint) in upstream.endpoints.enumerated() {

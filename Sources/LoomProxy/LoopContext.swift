@@ -282,6 +282,7 @@ final class LoopContext: @unchecked Sendable {
             }
             // An HTTP/2 stream is a request on a connection counted already.
             if !handler.isHTTP2Stream { sample.openConnections += 1 }
+            if handler.machine.exchange?.tunnel == true { sample.openTunnels += 1 }
             guard let exchange = handler.exchange, let upstream = exchange.upstreamName, let endpoint = exchange.endpoint else { continue }
             sample.inFlight[EndpointKey(upstream: upstream, endpoint: endpoint), default: 0] += 1
         }
@@ -307,6 +308,8 @@ struct EndpointKey: Hashable {
 /// Counts sampled from the event loops, summed over them (`ProxyEngine.sample`).
 struct LoopSample {
     var openConnections = 0
+    /// Upgraded (WebSocket) connections.
+    var openTunnels = 0
     /// Exchanges with an upstream in progress.
     var inFlight: [EndpointKey: Int] = [:]
     /// Idle pooled connections by endpoint.
@@ -314,6 +317,7 @@ struct LoopSample {
 
     mutating func add(_ other: LoopSample) {
         openConnections += other.openConnections
+        openTunnels += other.openTunnels
         inFlight.merge(other.inFlight, uniquingKeysWith: +)
         idlePooled.merge(other.idlePooled, uniquingKeysWith: +)
     }

@@ -30,18 +30,7 @@ final class LoopMetrics {
 
     /// Records a finished exchange.
     func record(_ exchange: Exchange, now: NIODeadline) {
-        let series: RouteSeries
-        if let route = exchange.route {
-            let key = ObjectIdentifier(route)
-            if let known = routes[key] {
-                series = known.series
-            } else {
-                series = RouteSeries(metrics, route: route.config.name)
-                routes[key] = (route, series)
-            }
-        } else {
-            series = unrouted
-        }
+        let series = self.series(of: exchange)
         series.requests(method: exchange.head.method, status: exchange.status).increment()
         series.duration.recordNanoseconds((now - exchange.started).nanoseconds)
         if exchange.bytesIn > 0 { series.bytesIn.increment(by: exchange.bytesIn) }
@@ -63,6 +52,20 @@ final class LoopMetrics {
         if exchange.retries > 0 { upstreamSeries.retries.increment(by: exchange.retries) }
     }
 
+    /// The upstream accepted a WebSocket upgrade.
+    func recordUpgrade(_ exchange: Exchange) {
+        series(of: exchange).upgrades.increment()
+    }
+
+    private func series(of exchange: Exchange) -> RouteSeries {
+        guard let route = exchange.route else { return unrouted }
+        let key = ObjectIdentifier(route)
+        if let known = routes[key] { return known.series }
+        let series = RouteSeries(metrics, route: route.config.name)
+        routes[key] = (route, series)
+        return series
+    }
+
     /// A request refused before it had a usable head.
     func recordRefused(status: Int) {
         unrouted.requests(method: "", status: status).increment()
@@ -79,6 +82,7 @@ final class RouteSeries {
     let bytesOut: CoreMetrics.Counter
     let filterTime: CoreMetrics.FloatingPointCounter
     let rateLimited: CoreMetrics.Counter
+    let upgrades: CoreMetrics.Counter
 
     init(_ metrics: LoomMetrics, route: String) {
         self.metrics = metrics
@@ -90,6 +94,7 @@ final class RouteSeries {
         bytesOut = metrics.counter(.responseBytes, labels)
         filterTime = metrics.floatingCounter(.filterTime, labels)
         rateLimited = metrics.counter(.rateLimited, labels)
+        upgrades = metrics.counter(.websocketUpgrades, labels)
     }
 
     func requests(method: String, status: Int) -> CoreMetrics.Counter {

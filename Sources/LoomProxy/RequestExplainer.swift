@@ -135,7 +135,7 @@ package enum RequestExplainer {
             let timeouts = route.timeouts
             let format = DurationParser.format
             lines.append("timeouts: connect \(format(timeouts.connect)), response header \(format(timeouts.responseHeader)), "
-                + "idle \(format(timeouts.idle)), whole request \(timeouts.request.map(format) ?? "unlimited")")
+                + "idle \(format(timeouts.idle)), whole request \(timeouts.request.map(format) ?? "unlimited"), tunnel \(format(timeouts.tunnel))")
             let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased)
             let requestID = given.flatMap { RequestIDGenerator.isWellFormed($0) ? $0 : nil } ?? "<generated>"
             guard let target = DownstreamHandler.forwardTarget(head, path: path, query: head.query, route: route, captures: captures) else {

@@ -7,9 +7,13 @@ import NIOCore
 /// Implemented by `DownstreamHandler`. Calls happen on the shared event loop, in wire order;
 /// after `upstreamResponseEnd` or `upstreamFailed` no more calls come for that exchange.
 protocol UpstreamResponseSink: AnyObject {
-    /// A 1xx interim response (never 101: the upgrade path is not built yet).
+    /// A 1xx interim response (never 101: see `upstreamSwitchedProtocols`).
     func upstreamInformational(_ head: HTTPResponseHead)
     func upstreamResponseHead(_ head: HTTPResponseHead)
+    /// The upstream accepted the WebSocket upgrade the exchange asked for: from now on
+    /// `upstreamResponseBody` brings the upgraded connection's bytes, unframed, and
+    /// `upstreamResponseEnd` its end (the upstream closed).
+    func upstreamSwitchedProtocols(_ head: HTTPResponseHead)
     func upstreamResponseBody(_ data: ByteBuffer)
     func upstreamResponseEnd(trailers: HTTPHeaderBlock?)
     /// The connection failed; `receivedBytes` tells whether any response byte had arrived
@@ -24,7 +28,8 @@ protocol UpstreamResponseSink: AnyObject {
 /// plus the pool bookkeeping.
 ///
 /// Lifecycle: connecting → active (carrying an exchange for `sink`) → idle in the pool →
-/// active again …, until closed. Lives on one event loop; never touched from elsewhere.
+/// active again …, until closed; or, after a `101`, a tunnel for its exchange's bytes until
+/// closed. Lives on one event loop; never touched from elsewhere.
 package final class UpstreamConnection: ChannelDuplexHandler {
     // The conformance's members are `package` only because the type is (for the pool
     // micro-benchmark); Swift requires witnesses to be as visible as their type.
@@ -36,6 +41,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         case idle(since: NIODeadline)
         case awaitingHead
         case body
+        /// Upgraded (WebSocket): bytes pass through unparsed; never pooled again.
+        case tunnel
         /// Response finished; waiting for the owner to release or close us.
         case done
         case closed
@@ -54,6 +61,10 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     /// Bytes received and not yet parsed (the cumulation buffer).
     private var inbound = ByteBuffer()
     private var requestMethod = "GET"
+    /// The exchange asked for a WebSocket upgrade: a `101` accepting it is valid.
+    private var upgradeRequested = false
+    /// `closeOutput` sent our FIN on the tunnel.
+    private var outputClosed = false
     private var receivedBytes = false
     private var responseKeepAlive = false
     /// Backpressure: a `read` held back while the downstream cannot take more.
@@ -101,10 +112,12 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         return false
     }
 
-    /// Starts carrying an exchange: responses now go to `sink`.
-    func attach(_ sink: UpstreamResponseSink, requestMethod: String) {
+    /// Starts carrying an exchange: responses now go to `sink`. `upgrade`: the request asks
+    /// for a WebSocket (`WebSocketUpgrade`).
+    func attach(_ sink: UpstreamResponseSink, requestMethod: String, upgrade: Bool = false) {
         self.sink = sink
         self.requestMethod = requestMethod
+        self.upgradeRequested = upgrade
         state = .awaitingHead
         receivedBytes = false
         responseKeepAlive = false
@@ -172,6 +185,16 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// The client finished sending on a tunnel: the upstream gets our FIN and may still
+    /// answer. Where the channel cannot half-close (a TLS upstream may not), it closes.
+    func closeOutput() {
+        guard let context, case .tunnel = state, !outputClosed else { return }
+        outputClosed = true
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenFailure { _ in self.context?.close(promise: nil) }
+        context.close(mode: .output, promise: promise)
+    }
+
     /// Backpressure from the downstream side: stop reading responses until resumed.
     func pauseReading() {
         readGate.pause()
@@ -206,6 +229,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
             return
         case .closed:
             return
+        case .tunnel:
+            sink?.upstreamResponseBody(bytes)
         case .awaitingHead, .body:
             receivedBytes = true
             if inbound.readableBytes == 0 {
@@ -234,6 +259,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         guard let sink else { return }
         self.sink = nil
         switch previous {
+        case .tunnel:
+            sink.upstreamResponseEnd(trailers: nil)
         case .body:
             // A response delimited by the connection closing ends here normally.
             do {
@@ -266,10 +293,22 @@ package final class UpstreamConnection: ChannelDuplexHandler {
                 switch state {
                 case .awaitingHead:
                     guard let head = try parser.parseResponseHead(&inbound, requestMethod: requestMethod) else { return }
+                    if head.status == 101 {
+                        // Switching protocols is valid only as the answer to the WebSocket
+                        // upgrade we forwarded; anything else would leave the two ends
+                        // speaking different protocols.
+                        guard upgradeRequested, WebSocketUpgrade.isAccepted(by: head) else { throw HTTPParseError.invalidStatusLine }
+                        state = .tunnel
+                        sink?.upstreamSwitchedProtocols(head)
+                        // Bytes the upstream sent right behind its head are the tunnel's.
+                        if inbound.readableBytes > 0, case .tunnel = state {
+                            let early = inbound
+                            inbound = ByteBuffer()
+                            sink?.upstreamResponseBody(early)
+                        }
+                        return
+                    }
                     if head.status < 200 {
-                        // 101 would switch protocols on a connection we framed as HTTP; the
-                        // upgrade path does not exist yet, so it is an invalid answer here.
-                        if head.status == 101 { throw HTTPParseError.invalidStatusLine }
                         parser.reset()
                         sink?.upstreamInformational(head)
                         continue
@@ -289,7 +328,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
                         sink?.upstreamResponseEnd(trailers: trailers)
                         return
                     }
-                case .idle, .done, .closed:
+                case .idle, .done, .closed, .tunnel:
                     return
                 }
             }

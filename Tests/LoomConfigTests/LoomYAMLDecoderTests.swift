@@ -8,7 +8,7 @@ struct LoomYAMLDecoderTests {
             server:
               worker_threads: 4
               shutdown_timeout: 45s
-              timeouts: {connect: 2s, response_header: 30s, idle: 1m30s, request: 5m, request_header: 500ms}
+              timeouts: {connect: 2s, response_header: 30s, idle: 1m30s, request: 5m, request_header: 500ms, tunnel: 2h}
               limits: {max_header_size: 32KB, max_uri_size: 4096, max_body_size: 16MB, max_concurrent_streams: 64}
               forwarding: {x_forwarded: false, forwarded: true, via: false, trusted_proxies: ["10.0.0.0/8", "127.0.0.1"], request_id_header: X-Trace-ID, preserve_host: false}
               logging: {access_log: false, format: text, level: debug}
@@ -32,7 +32,7 @@ struct LoomYAMLDecoderTests {
                 upstream: backend
                 strip_prefix: true
                 add_headers: {X-Backend: api}
-                timeouts: {response_header: 5s}
+                timeouts: {response_header: 5s, tunnel: 10m}
                 description: "the API"
               - id: hello
                 path: /hello
@@ -50,7 +50,7 @@ struct LoomYAMLDecoderTests {
         let server = config.server
         #expect(server.workerThreads == 4)
         #expect(server.shutdownTimeout == .seconds(45))
-        #expect(server.timeouts == Timeouts(connect: .seconds(2), responseHeader: .seconds(30), idle: .seconds(90), request: .seconds(300), requestHeader: .milliseconds(500)))
+        #expect(server.timeouts == Timeouts(connect: .seconds(2), responseHeader: .seconds(30), idle: .seconds(90), request: .seconds(300), requestHeader: .milliseconds(500), tunnel: .seconds(7200)))
         #expect(server.limits == Limits(maxHeaderBytes: 32 * 1024, maxURIBytes: 4096, maxBodyBytes: 16 * 1024 * 1024, maxConcurrentStreams: 64))
         #expect(server.forwarding == ForwardingSettings(xForwarded: false, forwarded: true, via: false, trustedProxies: [AddressBlock("10.0.0.0/8")!, AddressBlock("127.0.0.1")!], requestIDHeader: "X-Trace-ID", preserveHost: false))
         #expect(server.logging == LoggingSettings(accessLog: false, format: .text, level: .debug))
@@ -66,7 +66,7 @@ struct LoomYAMLDecoderTests {
             match: RouteMatch(path: .prefix("/api"), host: "api.example.com", methods: ["GET", "POST"]),
             action: .proxy(upstream: "backend"), stripPrefix: true,
             addRequestHeaders: [HeaderPair(name: "X-Backend", value: "api")],
-            timeouts: TimeoutOverrides(responseHeader: .seconds(5)), description: "the API"
+            timeouts: TimeoutOverrides(responseHeader: .seconds(5), tunnel: .seconds(600)), description: "the API"
         ))
         #expect(config.routes[1].match.path == .exact("/hello"))
         #expect(config.routes[1].action == .respond(StaticResponse(status: 201, headers: [HeaderPair(name: "Content-Type", value: "text/plain")], body: "hello")))

@@ -219,6 +219,25 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
         #expect(Machine.idleTimeoutKind(requestComplete: true, readingClient: true, clientWritable: true) == .idleTimeout)
     }
 
+    /// After a 101 the connection is a tunnel: nothing is resent, its end ends the
+    /// connection (never the next request, never the pool), a failure cuts it, and the
+    /// client's FIN is passed on rather than ending it.
+    @Test func aTunnelEndsTheConnectionWithIt() {
+        var machine = Self.connected()
+        check(machine.requestBodyEnded(), true)
+        machine.tunnelOpened()
+        check(machine.exchange?.tunnel, true)
+        check(machine.canResend, false)
+        check(machine.remembersBody, false)
+        check(machine.inputClosed(bufferedBytes: false), .checkRequestBody)
+        check(machine.responseEnded(upstreamReusable: true, bufferedBytes: true), Machine.FinishAction(releaseUpstream: false, next: .close))
+
+        var failing = Self.connected()
+        _ = failing.requestBodyEnded()
+        failing.tunnelOpened()
+        check(Self.fail(&failing, GatewayError(.idleTimeout), received: true, buffered: false), .abort)
+    }
+
     @Test func lateEventsWithoutAnExchangeAreIgnored() {
         var machine = Machine()
         check(Self.fail(&machine, GatewayError(.idleTimeout), received: true, buffered: false), .ignore)

@@ -72,7 +72,7 @@ import Testing
             parameters: id="42"
             upstream "users": round robin over 127.0.0.1:3001, 127.0.0.1:3002
             filters: none
-            timeouts: connect 2s, response header 1m, idle 1m, whole request unlimited
+            timeouts: connect 2s, response header 1m, idle 1m, whole request unlimited, tunnel 1h
 
             sent to 127.0.0.1:3001 as (from client 127.0.0.1):
               GET /users/42?full=1 HTTP/1.1

@@ -112,9 +112,9 @@ enum E2E {
 
     /// A proxy for `configuration`, stopped afterwards.
     static func withProxy(
-        _ configuration: LoomConfiguration, filters: FilterRegistry = .builtIn, _ body: (ProxyHarness) async throws -> Void
+        _ configuration: LoomConfiguration, filters: FilterRegistry = .builtIn, metrics: LoomMetrics? = nil, _ body: (ProxyHarness) async throws -> Void
     ) async throws {
-        let proxy = try await ProxyHarness.start(configuration, filters: filters)
+        let proxy = try await ProxyHarness.start(configuration, filters: filters, metrics: metrics)
         do {
             try await body(proxy)
         } catch {

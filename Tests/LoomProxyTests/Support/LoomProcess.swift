@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 #endif
 
-/// Runs the real `loom` executable built next to the test bundle.
+/// Runs the real `loom` executable built next to the test bundle (or a fixture program).
 ///
 /// Output goes to temporary files rather than pipes, so a chatty process can never block on a
 /// full pipe. Every wait is bounded; `deinit` kills the process if a test forgot to.
@@ -22,18 +22,23 @@ final class LoomProcess: @unchecked Sendable {
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/loom")
     }
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    convenience init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        var env = ["PATH": "/usr/bin:/bin"]
+        env.merge(environment) { $1 }
+        try self.init(executable: Self.executableURL, arguments, environment: env)
+    }
+
+    /// Runs another program the same way (a fixture server); `environment` nil: the tests' own.
+    init(executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("loom-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         stdoutURL = directory.appendingPathComponent("stdout")
         stderrURL = directory.appendingPathComponent("stderr")
         FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
         FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process.executableURL = Self.executableURL
+        process.executableURL = executable
         process.arguments = arguments
-        var env = ["PATH": "/usr/bin:/bin"]
-        env.merge(environment) { $1 }
-        process.environment = env
+        if let environment { process.environment = environment }
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         try process.run()
@@ -59,6 +64,17 @@ final class LoomProcess: @unchecked Sendable {
             }
             guard process.isRunning else { throw LoomProcessError.exited(process.terminationStatus, stderr) }
             usleep(50_000)
+        }
+        throw LoomProcessError.timeout(stderr)
+    }
+
+    /// Waits until the process prints a line starting with `prefix`; returns the rest of it.
+    func waitForLine(startingWith prefix: String, timeout: Double = 20) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let line = stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line.dropFirst(prefix.count)) }
+            guard process.isRunning else { throw LoomProcessError.exited(process.terminationStatus, stderr) }
+            usleep(20_000)
         }
         throw LoomProcessError.timeout(stderr)
     }

@@ -31,7 +31,8 @@ final class ProxyHarness: @unchecked Sendable {
     var pluginMessages: [String] { pluginLogs.all.compactMap { $0["message"].map { "\($0)" } } }
 
     /// Starts a proxy for `configuration`, forcing its listener to 127.0.0.1:0.
-    static func start(_ configuration: LoomConfiguration, filters: FilterRegistry = .builtIn) async throws -> ProxyHarness {
+    /// `metrics`: where the engine records request metrics (none by default).
+    static func start(_ configuration: LoomConfiguration, filters: FilterRegistry = .builtIn, metrics: LoomMetrics? = nil) async throws -> ProxyHarness {
         var configuration = configuration
         // The first listener's protocol and TLS stay (an https test's certificates).
         let first = configuration.listeners.first
@@ -47,7 +48,8 @@ final class ProxyHarness: @unchecked Sendable {
             }.get()
         }
         let engine = ProxyEngine(
-            configuration: configuration, logger: logger, accessLog: AccessLog(logger: accessLogger, enabled: true), filters: filters, plugins: plugins)
+            configuration: configuration, logger: logger, accessLog: AccessLog(logger: accessLogger, enabled: true), filters: filters, plugins: plugins,
+            metrics: metrics)
         let bound = try await engine.start()
         return ProxyHarness(engine: engine, port: bound[0].address.port!, logs: logs, pluginLogs: pluginLogs)
     }

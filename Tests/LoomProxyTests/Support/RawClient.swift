@@ -181,9 +181,11 @@ final class RawClient {
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
     }
 
-    /// Reads raw bytes until `count` bytes arrived or the connection ends.
+    /// Reads raw bytes until `count` bytes arrived or the connection ends (first any that
+    /// came behind a head `readHead` read).
     func read(count: Int) -> [UInt8] {
-        var data = [UInt8]()
+        var data = Array(pending.prefix(count))
+        pending.removeFirst(data.count)
         var buffer = [UInt8](repeating: 0, count: 65536)
         while data.count < count {
             let n = recv(fd, &buffer, min(buffer.count, count - data.count), 0)
