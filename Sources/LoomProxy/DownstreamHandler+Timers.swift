@@ -68,6 +68,7 @@ extension DownstreamHandler: TimerWheelOwner {
             acquireUpstream(forceNew: false)
         case .exchangeIdle:
             guard let context, exchange != nil else { return }
+            if machine.exchange?.tunnel == true { return failExchange(GatewayError(.tunnelIdle)) }
             let kind = DownstreamStateMachine.idleTimeoutKind(
                 requestComplete: machine.exchange?.requestComplete ?? true,
                 readingClient: !readGate.isPaused,

@@ -49,6 +49,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case clientTimeout
         /// The whole request took longer than the configured request timeout.
         case requestTimeout
+        /// A WebSocket carried no byte either way for `timeouts.tunnel` (its response started
+        /// long ago: this only ends it, and names why in the log).
+        case tunnelIdle
         /// A filter refused the request (403, 429, …), with its own code, message and fields.
         case filterRejected(FilterRejection)
         /// A filter threw: loom answers 500 rather than dropping the connection.
@@ -83,7 +86,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .methodNotAllowed: 405
         case .noEndpointAvailable: 503
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: 502
-        case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout: 504
+        case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout, .tunnelIdle: 504
         case .retriedStatus(let status): status
         case .filterRejected(let rejection): rejection.status
         case .filterFailed: 500
@@ -93,7 +96,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var blame: Blame {
         switch kind {
         case .invalidRequest, .dotSegmentInPath, .rewrittenPathInvalid, .tunnelNotSupported, .requestHeaderTimeout, .clientTimeout,
-            .routeNotFound, .methodNotAllowed:
+            .routeNotFound, .methodNotAllowed, .tunnelIdle:
             .downstream
         case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
             .responseHeaderTimeout, .perTryTimeout, .retriedStatus, .idleTimeout, .requestTimeout:
@@ -146,7 +149,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .methodNotAllowed: "method_not_allowed"
         case .noEndpointAvailable: "service_unavailable"
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: "bad_gateway"
-        case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout: "gateway_timeout"
+        case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout, .tunnelIdle: "gateway_timeout"
         case .retriedStatus: "upstream_status"
         case .filterRejected(let rejection): rejection.code
         case .filterFailed: "internal_error"
@@ -178,6 +181,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .filterFailed: "internal error while handling the request"
         case .idleTimeout: "upstream connection idle for too long"
         case .requestTimeout: "request took too long"
+        case .tunnelIdle: "WebSocket idle for longer than timeouts.tunnel"
         }
     }
 

@@ -105,7 +105,7 @@ extension ProxyE2E {
                 #expect(after > 0.9 && after < 5, "\(seen)")
                 #expect(seen["close_frame"] as? Bool == false)
                 let line = try #require(await Self.tunnelLog(proxy))
-                #expect(line["error"] != nil, "\(line)")
+                #expect(line["error"] == "WebSocket idle for longer than timeouts.tunnel", "\(line)")
             }
         }
 
@@ -120,6 +120,16 @@ extension ProxyE2E {
                 let seen = try Self.client("wss://127.0.0.1:\(proxy.port)/echo", "echo", [files.ca, "a.test"])
                 #expect(seen["close_code"] as? Int == 1000)
                 #expect((seen["request_headers"] as? [String: String])?["x-forwarded-proto"] == "https")
+            }
+        }
+
+        /// An `h2c` listener tells HTTP/1.1 from HTTP/2 by the first bytes: a WebSocket
+        /// handshake is HTTP/1.1 (its `Upgrade` is not `h2c`) and proceeds as on `http`.
+        @Test func aWebSocketOnAnH2CListener() async throws {
+            let yaml = "listeners: [{name: both, address: \"127.0.0.1:0\", protocol: h2c}]\n" + Self.plain
+            try await Self.withServer(yaml) { proxy in
+                let seen = try Self.client("ws://127.0.0.1:\(proxy.port)/push", "push")
+                #expect(seen["first"] as? String == "hello")
             }
         }
 
