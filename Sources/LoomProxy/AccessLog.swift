@@ -16,7 +16,8 @@ public struct AccessLog: Sendable {
         self.enabled = enabled
     }
 
-    func record(_ exchange: Exchange, clientIP: String?, now: @autoclosure () -> NIODeadline) {
+    /// `http2`: the request came on an HTTP/2 stream (its head was translated to HTTP/1.1).
+    func record(_ exchange: Exchange, clientIP: String?, http2: Bool = false, now: @autoclosure () -> NIODeadline) {
         guard enabled && exchange.snapshot.accessLog else { return }
         let micros = (now() - exchange.started).nanoseconds / 1000
         var metadata: Logger.Metadata = [
@@ -24,6 +25,7 @@ public struct AccessLog: Sendable {
             "client": .string(clientIP ?? "-"),
             "method": .string(exchange.head.method),
             "path": .string(exchange.loggedTarget),
+            "protocol": .string(http2 ? "HTTP/2" : exchange.head.minorVersion == 0 ? "HTTP/1.0" : "HTTP/1.1"),
             "status": .stringConvertible(exchange.status),
             "bytes_in": .stringConvertible(exchange.bytesIn),
             "bytes_out": .stringConvertible(exchange.bytesOut),

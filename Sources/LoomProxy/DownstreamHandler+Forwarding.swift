@@ -73,6 +73,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none,
             scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField)
         request.upgrade = upgrade
+        request.http2 = isHTTP2Stream
         var requestHead = exchange.head
         // A transformed body's length is known only at its end.
         if exchange.requestTransforms != nil { requestHead.framing = .chunked }
@@ -709,7 +710,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     /// The exchange is over: its access-log line, and the filters' log phase.
     func recordEnd(of exchange: Exchange, now: NIODeadline) {
-        accessLog.record(exchange, clientIP: clientIP, now: now)
+        accessLog.record(exchange, clientIP: clientIP, http2: isHTTP2Stream, now: now)
         loop.metrics?.record(exchange, now: now)
         guard let request = exchange.filterRequest, let route = exchange.route else { return }
         let entry = FilterLogEntry(

@@ -33,6 +33,9 @@ package enum HeadWriter {
         /// A WebSocket upgrade goes on (`WebSocketUpgrade`): its `Upgrade` field is kept and
         /// `Connection: upgrade` sent, where any other request loses both.
         var upgrade = false
+        /// The client's request came over HTTP/2: `Via` names the protocol it was received
+        /// in (RFC 9110 §7.6.3), not the HTTP/1.1 it is forwarded in.
+        var http2 = false
 
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
@@ -187,7 +190,9 @@ package enum HeadWriter {
             forwardedRFC.append(forwardedElement(client: request.clientIP, host: head.host, proto: request.scheme))
             writeField("Forwarded", forwardedRFC.joined(separator: ", "), into: &out)
         }
-        if forwarding.via && !replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, into: &out) }
+        if forwarding.via && !replaced.contains(.via) {
+            if request.http2 { out.writeStaticString("Via: 2 loom\r\n") } else { writeVia(minorVersion: head.minorVersion, into: &out) }
+        }
         writeField(forwarding.requestIDHeader, request.requestID, into: &out)
         if let identity = request.clientIdentity, let subject = identity.subject { writeField(identity.header, subject, into: &out) }
         for header in request.rules.appended { writeField(header.name, header.value, into: &out) }

@@ -38,10 +38,16 @@ extension ProxyE2E {
                 #expect(echoed.method == "GET" && echoed.uri == "/p?q=1" && echoed.version == "1.1")
                 #expect(echoed.values("host") == ["127.0.0.1:\(proxy.port)"] && echoed.values("cookie") == ["a=1; b=2"])
                 #expect(echoed.values("x-forwarded-proto") == ["http"])
+                // Via names the protocol the request was received in (RFC 9110 §7.6.3).
+                #expect(echoed.values("via") == ["2 loom"])
 
                 let h1 = try Self.curl(["http://127.0.0.1:\(proxy.port)/plain"])
                 let plain = try EchoedRequest(json: Data(h1.body.utf8))
-                #expect(h1.version == "1.1" && plain.uri == "/plain")
+                #expect(h1.version == "1.1" && plain.uri == "/plain" && plain.values("via") == ["1.1 loom"])
+                // The access log says which protocol each request came in.
+                #expect(await E2E.eventually { proxy.logs.all.count == 2 })
+                let protocols = proxy.logs.all.map { "\($0["path"]?.description ?? "") \($0["protocol"]?.description ?? "")" }
+                #expect(protocols.sorted() == ["/p?q=1 HTTP/2", "/plain HTTP/1.1"], "\(protocols)")
             }
         }
 
