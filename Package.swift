@@ -105,6 +105,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                // SHA-1 for the WebSocket handshake's Sec-WebSocket-Accept check.
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: dataPath
         ),

@@ -63,8 +63,9 @@ extension DownstreamHandler: UpstreamResponseSink {
             return
         }
         exchange.connection = connection
-        let upgrade = WebSocketUpgrade.isRequested(by: exchange.head)
-        connection.attach(self, requestMethod: exchange.head.method, upgrade: upgrade)
+        // Belt and braces: NIOHTTP2 already refuses the upgrade fields on a stream.
+        let upgradeKey = isHTTP2Stream ? nil : WebSocketUpgrade.key(of: exchange.head)
+        connection.attach(self, requestMethod: exchange.head.method, upgradeKey: upgradeKey)
 
         var request = HeadWriter.RequestContext(
             target: exchange.forwardTarget, clientIP: clientIP,
@@ -72,7 +73,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             listenerPort: listenerPort, requestID: exchange.requestID,
             endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none,
             scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField)
-        request.upgrade = upgrade
+        request.upgrade = upgradeKey != nil
         request.http2 = isHTTP2Stream
         var requestHead = exchange.head
         // A transformed body's length is known only at its end.

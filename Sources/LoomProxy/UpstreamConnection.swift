@@ -61,8 +61,9 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     /// Bytes received and not yet parsed (the cumulation buffer).
     private var inbound = ByteBuffer()
     private var requestMethod = "GET"
-    /// The exchange asked for a WebSocket upgrade: a `101` accepting it is valid.
-    private var upgradeRequested = false
+    /// The `Sec-WebSocket-Key` of the exchange's WebSocket handshake: only a `101` that
+    /// accepts it is valid.
+    private var upgradeKey: String?
     /// `closeOutput` sent our FIN on the tunnel.
     private var outputClosed = false
     private var receivedBytes = false
@@ -112,12 +113,12 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         return false
     }
 
-    /// Starts carrying an exchange: responses now go to `sink`. `upgrade`: the request asks
-    /// for a WebSocket (`WebSocketUpgrade`).
-    func attach(_ sink: UpstreamResponseSink, requestMethod: String, upgrade: Bool = false) {
+    /// Starts carrying an exchange: responses now go to `sink`. `upgradeKey`: the request
+    /// asks for a WebSocket with this key (`WebSocketUpgrade`).
+    func attach(_ sink: UpstreamResponseSink, requestMethod: String, upgradeKey: String? = nil) {
         self.sink = sink
         self.requestMethod = requestMethod
-        self.upgradeRequested = upgrade
+        self.upgradeKey = upgradeKey
         state = .awaitingHead
         receivedBytes = false
         responseKeepAlive = false
@@ -299,7 +300,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
                         // Switching protocols is valid only as the answer to the WebSocket
                         // upgrade we forwarded; anything else would leave the two ends
                         // speaking different protocols.
-                        guard upgradeRequested, WebSocketUpgrade.isAccepted(by: head) else { throw HTTPParseError.invalidStatusLine }
+                        guard let upgradeKey, WebSocketUpgrade.isAccepted(by: head, key: upgradeKey) else { throw HTTPParseError.invalidStatusLine }
                         state = .tunnel
                         sink?.upstreamSwitchedProtocols(head)
                         // Bytes the upstream sent right behind its head are the tunnel's.

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import LoomHTTP
 
 /// When an HTTP/1.1 exchange becomes a WebSocket (RFC 6455 §4), as pure rules on parsed heads.
@@ -9,21 +11,31 @@ import LoomHTTP
 /// is answered as plain HTTP. The upstream then decides: its `101` turns the connection into
 /// a byte tunnel, any other answer is an ordinary response.
 enum WebSocketUpgrade {
-    /// Whether `head` asks for a WebSocket: `GET` over HTTP/1.1 without a body,
-    /// `Connection: upgrade` and `websocket` among the `Upgrade` protocols. (An HTTP/2
-    /// stream never asks this way: RFC 9113 §8.2.2 forbids the fields.)
-    static func isRequested(by head: HTTPRequestHead) -> Bool {
+    /// The handshake's `Sec-WebSocket-Key` when `head` asks for a WebSocket: `GET` over
+    /// HTTP/1.1 without a body, `Connection: upgrade`, `websocket` among the `Upgrade`
+    /// protocols and a key; nil otherwise. (An HTTP/2 stream never asks this way: RFC 9113
+    /// §8.2.2 forbids the fields.)
+    static func key(of head: HTTPRequestHead) -> String? {
         guard head.method == "GET", head.minorVersion == 1, head.framing == .none,
-            head.connectionTokens.contains("upgrade")
-        else { return false }
-        return offersWebSocket(head.headers)
+            head.connectionTokens.contains("upgrade"), offersWebSocket(head.headers)
+        else { return nil }
+        return head.headers.firstValue(named: "sec-websocket-key")
     }
 
-    /// Whether `head` accepts the upgrade Loom forwarded: `101` with `Upgrade: websocket`
-    /// and `Connection: upgrade` (RFC 6455 §4.2.2). A `101` naming another protocol, or
-    /// none, would leave both ends speaking different things: it is an invalid answer.
-    static func isAccepted(by head: HTTPResponseHead) -> Bool {
+    /// Whether `head` accepts the upgrade Loom forwarded with `key`: `101` with
+    /// `Upgrade: websocket`, `Connection: upgrade` and the `Sec-WebSocket-Accept` derived
+    /// from the key (RFC 6455 §4.2.2). Anything less is an invalid answer: a backend that
+    /// lets a client choose its status and fields must not be able to open a raw tunnel
+    /// past loom's routing and filters ("WebSocket smuggling"), and a `101` naming another
+    /// protocol would leave both ends speaking different things.
+    static func isAccepted(by head: HTTPResponseHead, key: String) -> Bool {
         head.status == 101 && head.connectionTokens.contains("upgrade") && offersWebSocket(head.headers)
+            && head.headers.firstValue(named: "sec-websocket-accept")?.trimmingWhitespace() == Substring(accept(for: key))
+    }
+
+    /// `Sec-WebSocket-Accept` for `key`: base64 of SHA-1 over the key and RFC 6455's GUID.
+    static func accept(for key: String) -> String {
+        Data(Insecure.SHA1.hash(data: Data((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))).base64EncodedString()
     }
 
     /// `websocket` (any case) among the comma-separated protocols of the `Upgrade` fields.
@@ -37,10 +49,10 @@ enum WebSocketUpgrade {
     }
 }
 
-extension Substring {
+extension StringProtocol {
     /// Without the optional whitespace (spaces and tabs) around a list element (RFC 9110 §5.6.1).
-    fileprivate func trimmingWhitespace() -> Substring {
-        var trimmed = self
+    fileprivate func trimmingWhitespace() -> SubSequence {
+        var trimmed = self[...]
         while let first = trimmed.first, first == " " || first == "\t" { trimmed.removeFirst() }
         while let last = trimmed.last, last == " " || last == "\t" { trimmed.removeLast() }
         return trimmed

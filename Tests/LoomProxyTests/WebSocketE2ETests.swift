@@ -137,7 +137,7 @@ extension ProxyE2E {
         /// the client's bytes and its FIN go through, and the backend closing ends the tunnel
         /// after what it sent behind its 101 reached the client.
         @Test func bytesAndEndsPassThroughTheTunnel() async throws {
-            let accept = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\nearly"
+            let accept = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nearly"
             try await E2E.withRawBackend(accept, closeAfter: false) { backend, proxy in
                 let client = try RawClient(port: proxy.port)
                 try client.send(Self.handshake)
@@ -174,12 +174,15 @@ extension ProxyE2E {
                 let status = try proxy.get("/plain").status
                 #expect(status == 502)
             }
-            // Asked for a WebSocket, answered with another protocol.
-            let other = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
-            try await E2E.withRawBackend(other) { _, proxy in
-                let client = try RawClient(port: proxy.port)
-                try client.send(Self.handshake)
-                #expect(try client.readResponse().status == 502)
+            // Asked for a WebSocket, answered with another protocol, or without the answer
+            // the key calls for (a backend echoing a client's choice of status and fields
+            // must not open a tunnel past loom).
+            for answer in ["Upgrade: h2c\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "Upgrade: websocket\r\nSec-WebSocket-Accept: forged"] {
+                try await E2E.withRawBackend("HTTP/1.1 101 Switching Protocols\r\n\(answer)\r\nConnection: Upgrade\r\n\r\n") { _, proxy in
+                    let client = try RawClient(port: proxy.port)
+                    try client.send(Self.handshake)
+                    #expect(try client.readResponse().status == 502, "\(answer)")
+                }
             }
         }
 

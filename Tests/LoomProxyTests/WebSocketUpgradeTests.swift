@@ -20,27 +20,37 @@ import Testing
     }
 
     @Test(arguments: [
-        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", true),
+        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n", true),
         // Firefox's spelling, any case, and a list of protocols.
-        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n\r\n", true),
-        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: foo/1, websocket\r\n\r\n", true),
-        // Not a WebSocket: another protocol, no Connection token, HTTP/1.0, another method, a body.
-        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n", false),
-        ("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n", false),
-        ("GET / HTTP/1.0\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", false),
-        ("POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", false),
-        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 1\r\n\r\n", false),
-        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websockets\r\n\r\n", false),
+        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Key: k\r\n\r\n", true),
+        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: foo/1, websocket\r\nSec-WebSocket-Key: k\r\n\r\n", true),
+        // Not a WebSocket: no key, another protocol, no Connection token, HTTP/1.0, another
+        // method, a body.
+        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", false),
+        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\nSec-WebSocket-Key: k\r\n\r\n", false),
+        ("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n", false),
+        ("GET / HTTP/1.0\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n", false),
+        ("POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n", false),
+        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nContent-Length: 1\r\n\r\n", false),
+        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websockets\r\nSec-WebSocket-Key: k\r\n\r\n", false),
     ])
     func whichRequestsAskForAWebSocket(raw: String, asks: Bool) throws {
-        #expect(WebSocketUpgrade.isRequested(by: try Self.request(raw)) == asks)
+        #expect((WebSocketUpgrade.key(of: try Self.request(raw)) == "k") == asks)
     }
 
-    @Test func onlyASwitchToWebSocketAccepts() throws {
-        #expect(WebSocketUpgrade.isAccepted(by: try Self.response("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")))
-        #expect(!WebSocketUpgrade.isAccepted(by: try Self.response("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")))
-        #expect(!WebSocketUpgrade.isAccepted(by: try Self.response("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")))
-        #expect(!WebSocketUpgrade.isAccepted(by: try Self.response("HTTP/1.1 200 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n")))
+    /// RFC 6455 §1.3's example key and answer.
+    static let key = "dGhlIHNhbXBsZSBub25jZQ=="
+    static let accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+    @Test func onlyASwitchToWebSocketWithTheRightAnswerAccepts() throws {
+        #expect(WebSocketUpgrade.accept(for: Self.key) == Self.accept)
+        func accepts(_ raw: String) throws -> Bool { WebSocketUpgrade.isAccepted(by: try Self.response(raw), key: Self.key) }
+        #expect(try accepts("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(Self.accept)\r\n\r\n"))
+        #expect(try !accepts("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n"))
+        #expect(try !accepts("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"))
+        #expect(try !accepts("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(Self.accept)\r\n\r\n"))
+        #expect(try !accepts("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: \(Self.accept)\r\n\r\n"))
+        #expect(try !accepts("HTTP/1.1 200 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(Self.accept)\r\nContent-Length: 0\r\n\r\n"))
     }
 
     static let snapshot = ProxySnapshot(LoomConfiguration(origin: .environment))
