@@ -142,12 +142,14 @@ package enum RequestExplainer {
                 lines.append("loom answers 400: \(GatewayError(.rewrittenPathInvalid).message)")
                 return (lines, true)
             }
-            let context = HeadWriter.RequestContext(
+            var context = HeadWriter.RequestContext(
                 target: target,
                 clientIP: request.clientIP,
                 clientTrusted: snapshot.trustedProxies.contains(try? SocketAddress(ipAddress: request.clientIP, port: 0)),
                 listenerPort: port, requestID: requestID, endpointAuthority: upstream.authorities[index],
                 rules: route.requestHeaders)
+            // A WebSocket handshake goes with its upgrade fields, as the data path sends it.
+            context.upgrade = WebSocketUpgrade.key(of: head) != nil
             var out = ByteBuffer()
             HeadWriter.writeRequestHead(head, context, snapshot: snapshot, into: &out)
             lines.append("")

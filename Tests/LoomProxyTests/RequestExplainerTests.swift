@@ -46,6 +46,13 @@ import Testing
         #expect(report.text.contains("sent to") && !report.text.lowercased().contains("x-client-subject"), "\(report.text)")
     }
 
+    /// A WebSocket handshake is shown with the upgrade fields loom forwards.
+    @Test func aWebSocketHandshakeKeepsItsUpgradeFields() throws {
+        let report = try Self.explain(
+            "GET", "http://api.example.com/users/7", [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", "k")])
+        #expect(report.text.contains("\n  Upgrade: websocket\n") && report.text.contains("\n  Connection: upgrade\n"), "\(report.text)")
+    }
+
     /// The route's filters are named in chain order (global first), not run.
     @Test func namesTheRoutesFilters() throws {
         let configuration = try #require(ConfigLoader.load(text: """
