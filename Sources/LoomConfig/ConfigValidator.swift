@@ -70,14 +70,14 @@ struct ConfigValidator {
             }
             bound.append((listener.host, listener.port, listener.name))
             switch listener.protocol {
-            case .http, .h2c:
+            case .http, .h2c, .grpc:
                 if listener.tls != nil {
                     error(.listener, i, .tls,
-                          "listener \"\(listener.name)\" has tls settings but speaks cleartext \(listener.protocol.rawValue) (use protocol: https)")
+                          "listener \"\(listener.name)\" has tls settings but speaks cleartext \(listener.protocol.rawValue) (use protocol: \(listener.protocol == .grpc ? "grpcs" : "https"))")
                 }
-            case .https:
+            case .https, .grpcs:
                 checkTLS(listener, i)
-            case .grpc, .grpcs, .http2, .http3:
+            case .http2, .http3:
                 report(.unsupported, .listener, i, .protocol, "\(listener.protocol.rawValue) listeners (listener \"\(listener.name)\")")
             }
         }
@@ -168,12 +168,27 @@ struct ConfigValidator {
             }
             checkResilience(upstream, i)
             checkUpstreamTLS(upstream, i)
-            if upstream.protocol != .http1 {
-                report(.unsupported, .upstream, i, .protocol, "\(upstream.protocol.rawValue) to upstreams (upstream \"\(upstream.name)\")")
-            }
+            checkUpstreamProtocol(upstream, i)
             if upstream.process != nil {
                 report(.unsupported, .upstream, i, .process, "process supervision (upstream \"\(upstream.name)\")")
             }
+        }
+    }
+
+    /// HTTP/2 to an upstream: `h2` is the TLS form, `h2c` the cleartext one, and the HTTP/1.1
+    /// health probe cannot check an endpoint that speaks only HTTP/2.
+    private mutating func checkUpstreamProtocol(_ upstream: UpstreamConfig, _ i: Int) {
+        switch upstream.protocol {
+        case .h2 where upstream.tls == nil:
+            error(.upstream, i, .protocol, "upstream \"\(upstream.name)\": protocol h2 is HTTP/2 over TLS and needs tls (use h2c for cleartext HTTP/2)")
+        case .h2c where upstream.tls != nil:
+            error(.upstream, i, .protocol, "upstream \"\(upstream.name)\": protocol h2c is cleartext HTTP/2 but the upstream has tls (use h2)")
+        default:
+            break
+        }
+        if upstream.protocol.isHTTP2, let health = upstream.health, health.kind == .http {
+            error(.upstream, i, .health,
+                  "upstream \"\(upstream.name)\" speaks \(upstream.protocol.rawValue) but HTTP health checks speak HTTP/1.1 (use type: tcp)")
         }
     }
 

@@ -1,8 +1,13 @@
 /// The protocol a listener speaks. `http` (HTTP/1.1), `https` (TLS; HTTP/2 or HTTP/1.1 by
-/// ALPN) and `h2c` (cleartext HTTP/2 by prior knowledge, or HTTP/1.1) run; the rest are
-/// planned and refused by the validator.
+/// ALPN) and `h2c` (cleartext HTTP/2 by prior knowledge, or HTTP/1.1) run, and `grpc` and
+/// `grpcs` are their gRPC names (`h2c` and `https`: gRPC is HTTP/2, and what makes a request
+/// a gRPC call is its `content-type`, on any listener); `http2` and `http3` are planned and
+/// refused by the validator.
 public enum ListenerProtocol: String, Sendable, Equatable, CaseIterable {
     case http, https, h2c, grpc, grpcs, http2, http3
+
+    /// The listener terminates TLS (and needs `tls`).
+    public var usesTLS: Bool { self == .https || self == .grpcs }
 }
 
 /// One listening socket.

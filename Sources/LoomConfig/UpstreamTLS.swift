@@ -1,7 +1,11 @@
-/// The protocol loom speaks to an upstream's endpoints. Only `http1` runs; the others are
-/// planned and refused by the validator.
+/// The protocol loom speaks to an upstream's endpoints: `http1` (HTTP/1.1, the default),
+/// `h2` (HTTP/2 over TLS, agreed by ALPN), `h2c` (cleartext HTTP/2 by prior knowledge) and
+/// `grpc` (HTTP/2, over TLS when the upstream has `tls`, else cleartext).
 public enum UpstreamProtocol: String, Sendable, Equatable, CaseIterable {
     case http1, h2, h2c, grpc
+
+    /// Requests go upstream as streams of one multiplexed HTTP/2 connection per endpoint.
+    public var isHTTP2: Bool { self != .http1 }
 }
 
 /// TLS to an upstream's endpoints (`tls: true`, or a table). Verification is on unless

@@ -25,7 +25,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             failExchange(GatewayError(.connectFailed("TLS to upstream \(upstream.name): \(error)")))
             return
         }
-        let pool = loop.pool(for: endpoint, tls: tls, settings: upstream.pool)
+        let pool = loop.pool(for: endpoint, tls: tls, http2: upstream.config.protocol.isHTTP2, settings: upstream.pool)
         if !forceNew, let connection = pool.takeIdle() {
             connected(connection, reused: true)
             return
@@ -63,8 +63,9 @@ extension DownstreamHandler: UpstreamResponseSink {
             return
         }
         exchange.connection = connection
-        // Belt and braces: NIOHTTP2 already refuses the upgrade fields on a stream.
-        let upgradeKey = isHTTP2Stream ? nil : WebSocketUpgrade.key(of: exchange.head)
+        // Belt and braces: NIOHTTP2 already refuses the upgrade fields on a stream. An HTTP/2
+        // upstream gets the handshake as a plain GET (RFC 8441 upstream is not built).
+        let upgradeKey = isHTTP2Stream || connection.endpointSpeaksHTTP2 ? nil : WebSocketUpgrade.key(of: exchange.head)
         connection.attach(self, requestMethod: exchange.head.method, upgradeKey: upgradeKey)
 
         var request = HeadWriter.RequestContext(
@@ -75,6 +76,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField)
         request.upgrade = upgradeKey != nil
         request.http2 = isHTTP2Stream
+        request.http2Upstream = connection.endpointSpeaksHTTP2
         var requestHead = exchange.head
         // A transformed body's length is known only at its end.
         if exchange.requestTransforms != nil { requestHead.framing = .chunked }
@@ -414,7 +416,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             HeadWriter.writeResponseHead(
                 held.head, framing: held.action.framing, requestID: exchange.requestID, closeConnection: held.action.closeAfter,
                 clientMinorVersion: exchange.head.minorVersion, date: date, snapshot: exchange.snapshot,
-                rules: rules, into: &out)
+                rules: rules, upstreamHTTP2: exchange.connection?.endpointSpeaksHTTP2 ?? false, into: &out)
             exchange.bytesOut += out.readableBytes
             if let body { writeResponseBody(body, framing: held.action.framing, into: &out) }
         }
@@ -561,7 +563,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         ErrorResponse.write(
             error, requestID: exchange.requestID, requestIDHeader: exchange.snapshot.forwarding.requestIDHeader,
             date: loop.date.current(), close: closeAfter, headRequest: exchange.head.method == "HEAD",
-            added: filterFields(forError: error, exchange), into: &out)
+            grpc: exchange.isGRPC, added: filterFields(forError: error, exchange), into: &out)
         exchange.error = error
         writeLocalResponse(out, status: error.status)
     }

@@ -36,8 +36,8 @@ extension DownstreamHandler: TimerWheelOwner {
         case .stall, .linger:
             context?.close(promise: nil)
         case .request:
-            guard exchange != nil else { return }
-            failExchange(GatewayError(.requestTimeout))
+            guard let exchange else { return }
+            failExchange(GatewayError(exchange.deadlineFromGRPC ? .deadlineExceeded : .requestTimeout))
         case .responseHeader:
             guard machine.exchange?.responseStarted == false, let exchange else { return }
             if let index = exchange.pausedFilter, let route = exchange.route {
@@ -119,6 +119,14 @@ extension DownstreamHandler: TimerWheelOwner {
         deadlines.lastActivity = now
         deadlines.idleTimeout = TimeAmount(exchange.timeouts.idle)
         deadlines.request = exchange.timeouts.request.map { now + TimeAmount($0) }
+        // A gRPC call's own deadline bounds it too (the field is looked up only when present).
+        if let value = exchange.head.headers.firstValue(named: "grpc-timeout"), exchange.isGRPC, let timeout = GRPC.timeout(value) {
+            let deadline = now + TimeAmount(timeout)
+            if deadlines.request.map({ deadline < $0 }) ?? true {
+                deadlines.request = deadline
+                exchange.deadlineFromGRPC = true
+            }
+        }
         syncDeadlines()
     }
 

@@ -8,17 +8,15 @@ import NIOCore
 /// Every local response carries the request id header so clients can quote it.
 enum ErrorResponse {
     /// Writes a complete HTTP/1.1 response for `error` into `out`; `added` fields (the route
-    /// filters' response fields: CORS, security headers) go after loom's own.
+    /// filters' response fields: CORS, security headers) go after loom's own. `grpc`: the
+    /// request is a gRPC call, which gets the failure as a gRPC status (`GRPC.status`) in a
+    /// trailers-only response (200, no body), as Envoy answers gRPC calls, rather than a
+    /// JSON body no gRPC client reads.
     static func write(
         _ error: GatewayError, requestID: String, requestIDHeader: String, date: String, close: Bool,
-        headRequest: Bool, added: [HeaderPair] = [], into out: inout ByteBuffer
+        headRequest: Bool, grpc: Bool = false, added: [HeaderPair] = [], into out: inout ByteBuffer
     ) {
-        var body = "{\"error\":\"\(error.code)\",\"message\":"
-        JSONText.appendQuoted(error.message, to: &body)
-        body += ",\"status\":\(error.status),\"request_id\":"
-        JSONText.appendQuoted(requestID, to: &body)
-        body += "}\n"
-        var extra: [(String, String)] = [("Content-Type", "application/json"), (requestIDHeader, requestID)]
+        var extra: [(String, String)] = [(requestIDHeader, requestID)]
         if case .methodNotAllowed(let allowed) = error.kind {
             extra.append(("Allow", allowed.joined(separator: ", ")))
         }
@@ -29,7 +27,22 @@ enum ErrorResponse {
             extra += rejection.headers.map { ($0.name, $0.value) }
         }
         extra += added.map { ($0.name, $0.value) }
-        writeSimple(status: error.status, headers: extra, body: body, date: date, close: close, headRequest: headRequest, into: &out)
+        if grpc {
+            let status = [
+                ("Content-Type", "application/grpc"), ("grpc-status", String(GRPC.status(for: error).rawValue)),
+                ("grpc-message", GRPC.percentEncoded(error.message)),
+            ]
+            writeHead(status: 200, headers: status + extra, contentLength: 0, date: date, close: close, into: &out)
+            return
+        }
+        var body = "{\"error\":\"\(error.code)\",\"message\":"
+        JSONText.appendQuoted(error.message, to: &body)
+        body += ",\"status\":\(error.status),\"request_id\":"
+        JSONText.appendQuoted(requestID, to: &body)
+        body += "}\n"
+        writeSimple(
+            status: error.status, headers: [("Content-Type", "application/json")] + extra, body: body, date: date, close: close,
+            headRequest: headRequest, into: &out)
     }
 
     /// Writes a complete response with a fixed body (used by `respond` routes too).

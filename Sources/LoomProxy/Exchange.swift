@@ -146,6 +146,11 @@ final class Exchange {
     /// retry, or a reused connection that turned out to be closed): the upstream's
     /// `retry.body_limit` once routed.
     var replayLimit = 64 * 1024
+    /// The request is a gRPC call (`GRPC.isCall`): loom's own failures answer it with a gRPC
+    /// status. Looked at only when needed.
+    lazy var isGRPC = GRPC.isCall(head)
+    /// The request timeout that runs is the call's `grpc-timeout`, shorter than loom's own.
+    var deadlineFromGRPC = false
 
     init(snapshot: ProxySnapshot, head: HTTPRequestHead, requestID: String, now: NIODeadline) {
         self.snapshot = snapshot

@@ -49,6 +49,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case clientTimeout
         /// The whole request took longer than the configured request timeout.
         case requestTimeout
+        /// A gRPC call outlived the deadline its client sent (`grpc-timeout`): the client's
+        /// choice, which says nothing against the endpoint.
+        case deadlineExceeded
         /// A WebSocket carried no byte either way for `timeouts.tunnel` (its response started
         /// long ago: this only ends it, and names why in the log).
         case tunnelIdle
@@ -86,7 +89,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .methodNotAllowed: 405
         case .noEndpointAvailable: 503
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: 502
-        case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout, .tunnelIdle: 504
+        case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout, .deadlineExceeded, .tunnelIdle: 504
         case .retriedStatus(let status): status
         case .filterRejected(let rejection): rejection.status
         case .filterFailed: 500
@@ -96,7 +99,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var blame: Blame {
         switch kind {
         case .invalidRequest, .dotSegmentInPath, .rewrittenPathInvalid, .tunnelNotSupported, .requestHeaderTimeout, .clientTimeout,
-            .routeNotFound, .methodNotAllowed, .tunnelIdle:
+            .routeNotFound, .methodNotAllowed, .tunnelIdle, .deadlineExceeded:
             .downstream
         case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
             .responseHeaderTimeout, .perTryTimeout, .retriedStatus, .idleTimeout, .requestTimeout:
@@ -150,6 +153,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .noEndpointAvailable: "service_unavailable"
         case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: "bad_gateway"
         case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout, .tunnelIdle: "gateway_timeout"
+        case .deadlineExceeded: "deadline_exceeded"
         case .retriedStatus: "upstream_status"
         case .filterRejected(let rejection): rejection.code
         case .filterFailed: "internal_error"
@@ -181,6 +185,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .filterFailed: "internal error while handling the request"
         case .idleTimeout: "upstream connection idle for too long"
         case .requestTimeout: "request took too long"
+        case .deadlineExceeded: "the call outlived its grpc-timeout"
         case .tunnelIdle: "WebSocket idle for longer than timeouts.tunnel"
         }
     }

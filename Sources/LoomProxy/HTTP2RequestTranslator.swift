@@ -15,24 +15,12 @@ import NIOHPACK
 ///
 /// A pure value: bytes in, bytes out, no channel.
 struct HTTP2RequestTranslator {
-    /// How the HTTP/1.1 body is delimited.
-    enum Body: Equatable {
-        /// No head yet.
-        case awaitingHead
-        /// The HEADERS frame ended the stream.
-        case none
-        /// The client sent `content-length`: DATA passes through as is (NIOHTTP2 checks the
-        /// sum against it).
-        case sized
-        /// No length: each DATA frame is a chunk.
-        case chunked
-        /// The last chunk (or trailers) was written.
-        case ended
-    }
+    typealias Body = HTTP1BodyWriter.Body
 
     /// What the request's head says, for the response side (`HEAD` has no response body).
     private(set) var method = ""
-    private(set) var body = Body.awaitingHead
+    private var writer = HTTP1BodyWriter()
+    var body: Body { writer.body }
 
     /// A request HTTP/1.1 must not see (the stream is reset with PROTOCOL_ERROR): a `:path`
     /// that is not origin-form (RFC 9113 §8.3.1; an absolute URI would let its authority
@@ -80,52 +68,23 @@ struct HTTP2RequestTranslator {
         }
         if !cookies.isEmpty { HeadWriter.writeField("cookie", cookies.joined(separator: "; "), into: &out) }
         if endStream {
-            body = .none
+            writer.started(.none)
         } else if sized {
-            body = .sized
+            writer.started(.sized)
         } else {
             out.writeStaticString("transfer-encoding: chunked\r\n")
-            body = .chunked
+            writer.started(.chunked)
         }
         out.writeStaticString("\r\n")
     }
 
     /// A DATA frame's bytes.
     mutating func data(_ bytes: ByteBuffer, endStream: Bool, into out: inout ByteBuffer) {
-        switch body {
-        case .sized:
-            out.writeImmutableBuffer(bytes)
-            if endStream { body = .ended }
-        case .chunked:
-            if bytes.readableBytes > 0 {
-                out.writeString(String(bytes.readableBytes, radix: 16))
-                out.writeStaticString("\r\n")
-                out.writeImmutableBuffer(bytes)
-                out.writeStaticString("\r\n")
-            }
-            if endStream { end(trailers: nil, into: &out) }
-        case .awaitingHead, .none, .ended:
-            break  // NIOHTTP2 refuses DATA before HEADERS or after the end of the stream
-        }
+        writer.data(bytes, endStream: endStream, into: &out)
     }
 
-    /// The trailing HEADERS frame (it always ends the stream). A body sent with
-    /// `content-length` has nowhere to put trailers in HTTP/1.1: they are dropped, as nginx
-    /// does with request trailers.
+    /// The trailing HEADERS frame (it always ends the stream).
     mutating func trailers(_ headers: HPACKHeaders, into out: inout ByteBuffer) {
-        switch body {
-        case .chunked: end(trailers: headers, into: &out)
-        case .sized: body = .ended
-        case .awaitingHead, .none, .ended: break
-        }
-    }
-
-    private mutating func end(trailers: HPACKHeaders?, into out: inout ByteBuffer) {
-        out.writeStaticString("0\r\n")
-        if let trailers {
-            for (name, value, _) in trailers { HeadWriter.writeField(name, value, into: &out) }
-        }
-        out.writeStaticString("\r\n")
-        body = .ended
+        writer.trailers(headers, into: &out)
     }
 }

@@ -15,12 +15,7 @@ import NIOHPACK
 ///
 /// A pure value: bytes in, frame payloads out, no channel.
 struct HTTP2ResponseTranslator {
-    /// One frame's worth of the response.
-    enum Part: Equatable {
-        case head(HPACKHeaders, endStream: Bool)
-        case data(ByteBuffer, endStream: Bool)
-        case trailers(HPACKHeaders)
-    }
+    typealias Part = HTTP2FramePart
 
     /// The response cannot be sent as HTTP/2 (a malformed head or body, or `101`).
     struct Untranslatable: Error, Equatable {
@@ -30,7 +25,7 @@ struct HTTP2ResponseTranslator {
     /// The request's method: a response to HEAD has no body whatever its fields say.
     private let requestMethod: String
     private var parser = HTTP1HeadParser(limits: HTTP1Limits(maxHeadBytes: Int(Int32.max), maxURIBytes: 0, maxFields: .max))
-    private var body: HTTP1BodyDecoder?
+    private var body: HTTP2BodyFramer?
     /// Bytes written but not translated yet: a head or chunk line split across writes.
     private var pending = ByteBuffer()
     /// Whether the response ended (END_STREAM was produced).
@@ -58,7 +53,7 @@ struct HTTP2ResponseTranslator {
             pending.writeBuffer(&bytes)
         }
         while !finished {
-            if body == nil {
+            guard body != nil else {
                 guard let head = try parseHead() else { break }
                 if head.status < 200 {
                     // 101 would switch the stream to another protocol; HTTP/2 has no such thing.
@@ -67,28 +62,18 @@ struct HTTP2ResponseTranslator {
                     continue
                 }
                 framing = head.framing
-                body = HTTP1BodyDecoder(framing: head.framing)
-                parts.append(.head(Self.fields(of: head), endStream: head.framing == .none))
-                if head.framing == .none { finished = true }
+                body = HTTP2BodyFramer(framing: head.framing)
+                parts.append(.head(Self.fields(of: head), endStream: false))
                 continue
             }
-            let event: HTTP1BodyDecoder.Event?
             do {
-                event = try body!.next(&pending)
+                finished = try body!.frames(from: &pending, into: &parts)
             } catch {
                 throw Untranslatable(reason: "response body: \(error)")
             }
-            switch event {
-            case nil:
+            if !finished {
                 if pending.readableBytes == 0 { pending = ByteBuffer() }
                 return
-            case .data(let slice):
-                parts.append(.data(slice, endStream: false))
-            case .end(let trailers?):
-                parts.append(.trailers(Self.fields(trailers)))
-                finished = true
-            case .end(nil):
-                end(&parts)
             }
         }
         if finished && pending.readableBytes > 0 { throw Untranslatable(reason: "bytes after the end of the response") }
@@ -107,16 +92,6 @@ struct HTTP2ResponseTranslator {
             return try parser.parseResponseHead(&pending, requestMethod: requestMethod)
         } catch {
             throw Untranslatable(reason: "response head: \(error)")
-        }
-    }
-
-    /// END_STREAM on the DATA frame this write produced last, or an empty one.
-    private mutating func end(_ parts: inout [Part]) {
-        finished = true
-        if case .data(let last, endStream: false)? = parts.last {
-            parts[parts.count - 1] = .data(last, endStream: true)
-        } else {
-            parts.append(.data(ByteBuffer(), endStream: true))
         }
     }
 
@@ -141,12 +116,4 @@ struct HTTP2ResponseTranslator {
 
     /// Fields whose value is new on every response (the request id loom adds, the date).
     static let perResponse: Set<String> = ["date", "x-request-id"]
-
-    private static func fields(_ trailers: HTTPHeaderBlock) -> HPACKHeaders {
-        var fields = HPACKHeaders()
-        for index in 0..<trailers.count {
-            fields.add(name: trailers.name(at: index).lowercased(), value: trailers.value(at: index))
-        }
-        return fields
-    }
 }

@@ -25,7 +25,7 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
     private var request = HTTP2RequestTranslator()
     private var response: HTTP2ResponseTranslator?
     /// Frames from one write, reused across writes.
-    private var parts: [HTTP2ResponseTranslator.Part] = []
+    private var parts: [HTTP2FramePart] = []
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var out = context.channel.allocator.buffer(capacity: 0)
@@ -76,14 +76,14 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
             return
         }
         for (index, part) in parts.enumerated() {
-            context.write(wrapOutboundOut(Self.payload(part)), promise: index == parts.count - 1 ? promise : nil)
+            context.write(wrapOutboundOut(HTTP2Frame.FramePayload(part)), promise: index == parts.count - 1 ? promise : nil)
         }
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         // A body delimited by the close ends with END_STREAM, not a reset.
         if let last = response?.finishAtClose() {
-            context.writeAndFlush(wrapOutboundOut(Self.payload(last)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(HTTP2Frame.FramePayload(last)), promise: nil)
         }
         let requestArriving = request.body != .none && request.body != .ended
         if response?.finished == true, requestArriving {
@@ -98,14 +98,6 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
             promise?.succeed(())
         } else {
             context.close(mode: mode, promise: promise)
-        }
-    }
-
-    private static func payload(_ part: HTTP2ResponseTranslator.Part) -> HTTP2Frame.FramePayload {
-        switch part {
-        case .head(let fields, let endStream): .headers(.init(headers: fields, endStream: endStream))
-        case .data(let bytes, let endStream): .data(.init(data: .byteBuffer(bytes), endStream: endStream))
-        case .trailers(let fields): .headers(.init(headers: fields, endStream: true))
         }
     }
 }

@@ -36,6 +36,9 @@ package enum HeadWriter {
         /// The client's request came over HTTP/2: `Via` names the protocol it was received
         /// in (RFC 9110 §7.6.3), not the HTTP/1.1 it is forwarded in.
         var http2 = false
+        /// The request goes to an HTTP/2 upstream, which gets `TE: trailers` when the client
+        /// sent it (gRPC servers require it; the one `TE` HTTP/2 allows, RFC 9113 §8.2.2).
+        var http2Upstream = false
 
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
@@ -110,9 +113,13 @@ package enum HeadWriter {
         var forwardedHost: String?
         var forwardedPort: String?
         var forwardedRFC: [String] = []
+        var teTrailers = false
         fields.writeFields(into: &out) { index in
             let known = fields.knownName(at: index)
             switch known {
+            case .te? where request.http2Upstream:
+                if fields.value(at: index).split(separator: ",").contains(where: { $0.trimmingWhitespace().lowercased() == "trailers" }) { teTrailers = true }
+                return false
             case .host?, .contentLength?, .expect?:
                 // Re-declared below (so no `Connection` token can remove them either), or
                 // answered by Loom itself (`Expect`).
@@ -191,12 +198,13 @@ package enum HeadWriter {
             writeField("Forwarded", forwardedRFC.joined(separator: ", "), into: &out)
         }
         if forwarding.via && !replaced.contains(.via) {
-            if request.http2 { out.writeStaticString("Via: 2 loom\r\n") } else { writeVia(minorVersion: head.minorVersion, into: &out) }
+            writeVia(minorVersion: head.minorVersion, http2: request.http2, into: &out)
         }
         writeField(forwarding.requestIDHeader, request.requestID, into: &out)
         if let identity = request.clientIdentity, let subject = identity.subject { writeField(identity.header, subject, into: &out) }
         for header in request.rules.appended { writeField(header.name, header.value, into: &out) }
         if request.upgrade { out.writeStaticString("Connection: upgrade\r\n") }
+        if teTrailers { out.writeStaticString("TE: trailers\r\n") }
         out.writeStaticString("\r\n")
     }
 
@@ -226,7 +234,8 @@ package enum HeadWriter {
     /// it keeps its `Upgrade` field and says `Connection: upgrade`.
     package static func writeResponseHead(
         _ head: HTTPResponseHead, framing: ResponseFraming, requestID: String, closeConnection: Bool,
-        clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules = .none, into out: inout ByteBuffer
+        clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules = .none, upstreamHTTP2: Bool = false,
+        into out: inout ByteBuffer
     ) {
         let fields = head.headers
         out.writeStaticString("HTTP/1.1 ")
@@ -262,7 +271,7 @@ package enum HeadWriter {
         if let length { writeContentLength(length, into: &out) }
         if framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if !hasDate { writeField("Date", date, into: &out) }
-        if snapshot.forwarding.via && !rules.replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, into: &out) }
+        if snapshot.forwarding.via && !rules.replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, http2: upstreamHTTP2, into: &out) }
         writeField(snapshot.forwarding.requestIDHeader, requestID, into: &out)
         for header in rules.appended { writeField(header.name, header.value, into: &out) }
         if upgrade {
@@ -342,9 +351,10 @@ package enum HeadWriter {
         out.writeStaticString("\r\n")
     }
 
-    /// Via names the protocol version this hop received (RFC 9110 §7.6.3).
-    private static func writeVia(minorVersion: Int, into out: inout ByteBuffer) {
-        out.writeStaticString(minorVersion == 0 ? "Via: 1.0 loom\r\n" : "Via: 1.1 loom\r\n")
+    /// Via names the protocol version this hop received (RFC 9110 §7.6.3): HTTP/2 messages
+    /// reach `HeadWriter` as HTTP/1.1, so `http2` says what they came in.
+    private static func writeVia(minorVersion: Int, http2: Bool, into out: inout ByteBuffer) {
+        out.writeStaticString(http2 ? "Via: 2 loom\r\n" : minorVersion == 0 ? "Via: 1.0 loom\r\n" : "Via: 1.1 loom\r\n")
     }
 
     /// Whether a `Connection` token names field `index` (it is then hop-by-hop too).

@@ -58,10 +58,10 @@ final class LoopContext: @unchecked Sendable {
     /// The pool for `endpoint` on this loop, created on first use. An endpoint a reload
     /// removed (a request that started before the reload still going to it) gets a pool of
     /// its own that keeps nothing.
-    func pool(for endpoint: Endpoint, tls: UpstreamTLSClient? = nil, settings: PoolSettings) -> UpstreamPool {
-        let key = PoolKey(endpoint: endpoint, tls: tls)
+    func pool(for endpoint: Endpoint, tls: UpstreamTLSClient? = nil, http2: Bool = false, settings: PoolSettings) -> UpstreamPool {
+        let key = PoolKey(endpoint: endpoint, tls: tls, http2: http2)
         if let pool = pools[key] { return pool }
-        let pool = UpstreamPool(endpoint: endpoint, tls: tls, settings: settings, eventLoop: eventLoop)
+        let pool = UpstreamPool(endpoint: endpoint, tls: tls, http2: http2, settings: settings, eventLoop: eventLoop)
         if retiredEndpoints.contains(key) {
             pool.retired = true
         } else {
@@ -70,18 +70,21 @@ final class LoopContext: @unchecked Sendable {
         return pool
     }
 
-    /// Connections are pooled per endpoint and TLS client: an upstream with TLS never gets a
-    /// plain connection to the same address, nor one made with other TLS settings.
+    /// Connections are pooled per endpoint, TLS client and protocol: an upstream with TLS
+    /// never gets a plain connection to the same address, nor one made with other TLS
+    /// settings, nor an HTTP/1.1 connection where it speaks HTTP/2.
     /// The key holds its TLS client, so the client's identity cannot be reused by another
     /// while the key is around (in `pools`, or in `retiredEndpoints`).
     struct PoolKey: Hashable {
         let endpoint: Endpoint
         let tls: UpstreamTLSClient?
+        let http2: Bool
 
-        static func == (a: PoolKey, b: PoolKey) -> Bool { a.endpoint == b.endpoint && a.tls === b.tls }
+        static func == (a: PoolKey, b: PoolKey) -> Bool { a.endpoint == b.endpoint && a.tls === b.tls && a.http2 == b.http2 }
 
         func hash(into hasher: inout Hasher) {
             hasher.combine(endpoint)
+            hasher.combine(http2)
             hasher.combine(tls.map(ObjectIdentifier.init))
         }
     }
@@ -113,7 +116,7 @@ final class LoopContext: @unchecked Sendable {
 
     private static func poolKeys(of upstream: ProxySnapshot.Upstream) -> [PoolKey] {
         let tls = try? upstream.tlsClient()
-        return upstream.endpoints.map { PoolKey(endpoint: $0, tls: tls) }
+        return upstream.endpoints.map { PoolKey(endpoint: $0, tls: tls, http2: upstream.config.protocol.isHTTP2) }
     }
 
     /// This loop's state for `upstream` (created on first use).

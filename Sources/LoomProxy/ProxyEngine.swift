@@ -73,7 +73,7 @@ public final class ProxyEngine: Sendable {
     /// The TLS of every `https` listener of `listeners`, loaded from its files.
     private static func loadTLS(_ listeners: [ListenerConfig]) throws(TLSError) -> [ListenerAddress: ListenerTLS] {
         var loaded: [ListenerAddress: ListenerTLS] = [:]
-        for listener in listeners where listener.protocol == .https {
+        for listener in listeners where listener.protocol.usesTLS {
             guard let settings = listener.tls else { throw TLSError(listener: listener.name, reason: "an https listener needs tls settings") }
             switch Result(catching: { () throws(ListenerTLS.LoadError) in try ListenerTLS.load(settings) }) {
             case .success(let tls): loaded[ListenerAddress(listener)] = tls

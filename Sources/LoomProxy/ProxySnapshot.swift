@@ -109,10 +109,11 @@ public final class ProxySnapshot: Sendable {
             replayLimit = retry.bodyLimit
             if let settings = config.tls {
                 // Unchanged settings keep their context, and with it the pooled connections.
-                if let previous, previous.config.tls == settings, let kept = previous.tls, case .success = kept {
+                let http2 = config.protocol.isHTTP2
+                if let previous, previous.config.tls == settings, previous.config.protocol.isHTTP2 == http2, let kept = previous.tls, case .success = kept {
                     tls = kept
                 } else {
-                    tls = Result { () throws(ListenerTLS.LoadError) in try UpstreamTLSClient.load(settings) }
+                    tls = Result { () throws(ListenerTLS.LoadError) in try UpstreamTLSClient.load(settings, http2: http2) }
                 }
             } else {
                 tls = nil

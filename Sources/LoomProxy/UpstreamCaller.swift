@@ -27,6 +27,11 @@ final class UpstreamCaller: PluginHTTPCaller {
         completion: @escaping @Sendable (PluginHTTPResponse?) -> Void
     ) -> Bool {
         guard let target = upstreams.withLock({ $0[upstream] }), !target.endpoints.isEmpty else { return false }
+        // Calls speak HTTP/1.1: an HTTP/2 upstream's call fails like a refused connection.
+        guard !target.config.protocol.isHTTP2 else {
+            eventLoop.execute { completion(nil) }
+            return true
+        }
         let endpoint = target.endpoints[turn.wrappingAdd(1, ordering: .relaxed).oldValue % target.endpoints.count]
         // TLS files that could not be loaded fail the call like a refused connection.
         let tls: UpstreamTLSClient?

@@ -80,6 +80,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     static let keptHeadCapacity = 4 * 1024
 
     var endpoint: Endpoint { pool.endpoint }
+    /// A stream to an HTTP/2 upstream (behind an `HTTP2UpstreamStreamBridge`).
+    var endpointSpeaksHTTP2: Bool { pool.http2 }
 
     package init(pool: UpstreamPool, limits: HTTP1Limits) {
         self.pool = pool

@@ -4,7 +4,8 @@ import NIOCore
 import NIOPosix
 
 /// Keep-alive connections to one endpoint (over one TLS client, if any), owned by one
-/// event loop.
+/// event loop; or, for an HTTP/2 upstream, the one multiplexed connection whose streams
+/// carry its exchanges (`UpstreamHTTP2Session`).
 ///
 /// Idle connections are kept on a stack (most recently used first: it is the one least likely
 /// to have been closed by the backend's own idle timeout). A connection that the backend
@@ -14,6 +15,11 @@ package final class UpstreamPool {
     let endpoint: Endpoint
     /// The TLS its connections speak (nil: plain).
     let tls: UpstreamTLSClient?
+    /// The endpoint speaks HTTP/2: exchanges are streams of `session`, never kept idle.
+    let http2: Bool
+    /// HTTP/2: the connection new streams open on (nil until first needed, and once it is
+    /// closed or going away).
+    private var session: UpstreamHTTP2Session?
     /// A reload may change them (`LoopContext.reconcilePools`).
     var settings: PoolSettings
     let eventLoop: EventLoop
@@ -25,12 +31,13 @@ package final class UpstreamPool {
     var retired = false
 
     package convenience init(endpoint: Endpoint, settings: PoolSettings, eventLoop: EventLoop) {
-        self.init(endpoint: endpoint, tls: nil, settings: settings, eventLoop: eventLoop)
+        self.init(endpoint: endpoint, tls: nil, http2: false, settings: settings, eventLoop: eventLoop)
     }
 
-    init(endpoint: Endpoint, tls: UpstreamTLSClient?, settings: PoolSettings, eventLoop: EventLoop) {
+    init(endpoint: Endpoint, tls: UpstreamTLSClient?, http2: Bool, settings: PoolSettings, eventLoop: EventLoop) {
         self.endpoint = endpoint
         self.tls = tls
+        self.http2 = http2
         self.settings = settings
         self.eventLoop = eventLoop
     }
@@ -55,12 +62,18 @@ package final class UpstreamPool {
     /// recently used first, once it has been idle for `excessGrace`, like HAProxy's gradual
     /// idle-pool purge.
     package func release(_ connection: UpstreamConnection, now: NIODeadline) {
-        guard settings.maxIdle > 0, connection.isUsable, !retired else {
+        // An HTTP/2 stream carries one exchange; its connection stays with `session`.
+        guard !http2, settings.maxIdle > 0, connection.isUsable, !retired else {
             connection.close()
             return
         }
         connection.markIdle(since: now)
         idle.append(connection)
+    }
+
+    /// Called by a session that failed, closed or was told to go away.
+    func sessionEnded(_ ended: UpstreamHTTP2Session) {
+        if session === ended { session = nil }
     }
 
     /// Called by a connection that died or misbehaved while idle.
@@ -72,6 +85,10 @@ package final class UpstreamPool {
     /// have been idle for `excessGrace`.
     func sweep(now: NIODeadline) {
         let limit = TimeAmount(settings.idleTimeout)
+        if let session, session.openStreams == 0, now - session.idleSince >= limit {
+            self.session = nil
+            session.retire()
+        }
         // Take them out first, close after: closing re-enters `remove` through
         // `channelInactive`, which must not run while `idle` is being mutated.
         var expired: [UpstreamConnection] = []
@@ -91,13 +108,21 @@ package final class UpstreamPool {
     }
 
     func closeAll() {
+        session?.retire()
+        session = nil
         let connections = idle
         idle.removeAll()
         for connection in connections { connection.close() }
     }
 
-    /// Opens a new connection on this loop.
+    /// Opens a new connection on this loop (HTTP/2: a new stream, on a new connection when
+    /// there is no open one).
     func connect(timeout: Duration, limits: HTTP1Limits) -> EventLoopFuture<UpstreamConnection> {
+        if http2 {
+            let session = self.session.flatMap { $0.isOpen ? $0 : nil } ?? UpstreamHTTP2Session.connect(pool: self, timeout: timeout, responseLimits: limits)
+            self.session = session
+            return session.openStream(limits: limits)
+        }
         let connection = UpstreamConnection(pool: self, limits: limits)
         // The channel lives on this loop (the bootstrap's only one), where the handler is used.
         let handler = NIOLoopBound(connection, eventLoop: eventLoop)

@@ -20,10 +20,13 @@ final class UpstreamTLSClient: Sendable {
         self.context = context
     }
 
-    static func load(_ settings: UpstreamTLS) throws(ListenerTLS.LoadError) -> UpstreamTLSClient {
+    /// `http2`: the upstream speaks HTTP/2, which ALPN offers instead of HTTP/1.1 (a server
+    /// that does not agree fails the connection, as RFC 9113 §3.2 has it, rather than be
+    /// sent a preface it cannot read).
+    static func load(_ settings: UpstreamTLS, http2: Bool = false) throws(ListenerTLS.LoadError) -> UpstreamTLSClient {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
-        configuration.applicationProtocols = ["http/1.1"]
+        configuration.applicationProtocols = [http2 ? "h2" : "http/1.1"]
         configuration.certificateVerification = settings.verify ? .fullVerification : .none
         var material: [[UInt8]] = []  // not compared: upstream files are read when the settings change
         if let caFile = settings.caFile {

@@ -51,7 +51,7 @@ enum WebSocketUpgrade {
 
 extension StringProtocol {
     /// Without the optional whitespace (spaces and tabs) around a list element (RFC 9110 §5.6.1).
-    fileprivate func trimmingWhitespace() -> SubSequence {
+    func trimmingWhitespace() -> SubSequence {
         var trimmed = self[...]
         while let first = trimmed.first, first == " " || first == "\t" { trimmed.removeFirst() }
         while let last = trimmed.last, last == " " || last == "\t" { trimmed.removeLast() }

@@ -43,7 +43,6 @@ struct ConfigLoaderTests {
     @Test func loomCombinedExampleLoadsWithOnlyUnsupportedDiagnostics() throws {
         let result = ConfigLoader.load(text: SpecExamples.loomCombined, fileName: "loom.yaml", dialect: nil, environment: SpecExamples.loomEnvironment)
         #expect(result.messages == [
-            "loom.yaml:19:5 listeners[2].protocol: not supported yet: grpc listeners (listener \"grpc\")",
             "loom.yaml:23:5 listeners[3].protocol: not supported yet: http3 listeners (listener \"http3\")",
             "loom.yaml:39:1 tracing: not supported yet: distributed tracing",
             "loom.yaml:50:11 rate_limit.store.type: not supported yet: a redis rate-limit store (use type \"memory\")",

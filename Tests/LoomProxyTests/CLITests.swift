@@ -74,11 +74,11 @@ import Testing
     }
 
     @Test func runRefusesUnsupportedFeaturesInsteadOfIgnoringThem() throws {
-        let path = try temporaryFile(named: "grpc.yaml", """
+        let path = try temporaryFile(named: "http3.yaml", """
             listeners:
-              - name: grpc
+              - name: http3
                 address: "127.0.0.1:9090"
-                protocol: grpc
+                protocol: http3
             """)
         let result = try LoomProcess.run(["run", "--config", path])
         #expect(result.status != 0)

@@ -9,9 +9,7 @@ import Testing
 /// would not produce on cue.
 extension ProxyE2E {
     @Suite struct WebSocketE2ETests {
-        static func script() throws -> String {
-            try #require(Bundle.module.url(forResource: "ws_peer", withExtension: "py", subdirectory: "Fixtures")).path
-        }
+        static func script() throws -> String { try E2E.fixture("ws_peer") }
 
         /// One upstream `ws` (the ws_peer.py server's port is `{ws}`) and a catch-all route.
         static let plain = """
@@ -21,13 +19,7 @@ extension ProxyE2E {
 
         /// ws_peer.py's server, and loom in front of it for `yaml`.
         static func withServer(_ yaml: String = Self.plain, metrics: LoomMetrics? = nil, _ body: (ProxyHarness) async throws -> Void) async throws {
-            let server = try LoomProcess(executable: URL(fileURLWithPath: "/usr/bin/env"), ["python3", try script(), "server"])
-            defer { server.signal(SIGKILL) }
-            let port = try server.waitForLine(startingWith: "port ")
-            let result = ConfigLoader.load(
-                text: yaml.replacingOccurrences(of: "{ws}", with: port), fileName: "t.yaml", dialect: .loomYAML, environment: [:], checks: .full)
-            let configuration = try #require(result.configuration, "\(result.diagnostics)")
-            try await E2E.withProxy(configuration, metrics: metrics, body)
+            try await E2E.withFixtureServer("ws_peer", yaml: yaml.replacingOccurrences(of: "{ws}", with: "{port}"), metrics: metrics, body)
         }
 
         /// Runs a ws_peer.py client scenario; returns the JSON object it printed.

@@ -125,6 +125,25 @@ enum E2E {
     }
 
     /// A loopback port nobody listens on (bound, then closed).
+    /// A fixture program (Fixtures/NAME.py, run with `arguments`) that prints "port N" once
+    /// it listens, and a proxy for `yaml` with `{port}` replaced by that port.
+    static func withFixtureServer(
+        _ name: String, _ arguments: [String] = ["server"], yaml: String, metrics: LoomMetrics? = nil, _ body: (ProxyHarness) async throws -> Void
+    ) async throws {
+        let server = try LoomProcess(executable: URL(fileURLWithPath: "/usr/bin/env"), ["python3", try fixture(name)] + arguments)
+        defer { server.signal(SIGKILL) }
+        let port = try server.waitForLine(startingWith: "port ")
+        let result = ConfigLoader.load(
+            text: yaml.replacingOccurrences(of: "{port}", with: port), fileName: "t.yaml", dialect: .loomYAML, environment: [:], checks: .full)
+        let configuration = try #require(result.configuration, "\(result.diagnostics)")
+        try await withProxy(configuration, metrics: metrics, body)
+    }
+
+    /// The path of Fixtures/NAME.py.
+    static func fixture(_ name: String) throws -> String {
+        try #require(Bundle.module.url(forResource: name, withExtension: "py", subdirectory: "Fixtures")).path
+    }
+
     static func closedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }

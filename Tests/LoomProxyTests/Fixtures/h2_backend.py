@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""A cleartext HTTP/2 (prior knowledge) backend for loom's end-to-end tests, on the `h2`
+package (PyPI). Serves on 127.0.0.1 (an ephemeral port, printed as "port N") until killed.
+
+By path:
+    /big?n=N     N bytes (a repeating pattern) with content-length, sent as flow control allows
+    /trailers    "abc" without a length, then trailers "x-checksum: 42"
+    /nocontent   204
+    /reset       resets the stream (INTERNAL_ERROR) without answering
+    anything else: JSON with the request's method, path, authority, scheme, fields (the
+                 pseudo-fields apart) and body (as text), its length, its trailers, and
+                 which connection (numbered from 1 in accept order) carried it
+"""
+import asyncio
+import json
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.errors
+
+
+class Connection:
+    accepted = 0
+
+    def __init__(self, reader, writer):
+        Connection.accepted += 1
+        self.number = Connection.accepted
+        self.reader, self.writer = reader, writer
+        self.h2 = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        self.requests = {}
+        self.window = {}
+
+    async def run(self):
+        self.h2.initiate_connection()
+        self.flush()
+        while True:
+            data = await self.reader.read(65536)
+            if not data:
+                break
+            try:
+                events = self.h2.receive_data(data)
+            except Exception:
+                break
+            for event in events:
+                self.handle(event)
+            self.flush()
+        self.writer.close()
+
+    def flush(self):
+        self.writer.write(self.h2.data_to_send())
+
+    def handle(self, event):
+        if isinstance(event, h2.events.RequestReceived):
+            self.requests[event.stream_id] = {"headers": event.headers, "body": b"", "trailers": {}}
+            if event.stream_ended:
+                self.respond(event.stream_id)
+        elif isinstance(event, h2.events.DataReceived):
+            self.requests[event.stream_id]["body"] += event.data
+            self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if event.stream_ended:
+                self.respond(event.stream_id)
+        elif isinstance(event, h2.events.TrailersReceived):
+            self.requests[event.stream_id]["trailers"] = dict(event.headers)
+            if event.stream_ended:
+                self.respond(event.stream_id)
+        elif isinstance(event, h2.events.WindowUpdated):
+            for waiter in self.window.values():
+                waiter.set()
+        elif isinstance(event, h2.events.StreamEnded):
+            if event.stream_id in self.requests and not self.requests[event.stream_id].get("answered"):
+                self.respond(event.stream_id)
+
+    def respond(self, stream):
+        request = self.requests[stream]
+        if request.get("answered"):
+            return
+        request["answered"] = True
+        fields = dict(request["headers"])
+        path = fields[":path"]
+        if path.startswith("/big"):
+            size = int(path.split("n=")[1])
+            asyncio.ensure_future(self.send_big(stream, size))
+        elif path.startswith("/trailers"):
+            self.h2.send_headers(stream, [(":status", "200"), ("content-type", "text/plain")])
+            self.h2.send_data(stream, b"abc")
+            self.h2.send_headers(stream, [("x-checksum", "42")], end_stream=True)
+        elif path.startswith("/nocontent"):
+            self.h2.send_headers(stream, [(":status", "204")], end_stream=True)
+        elif path.startswith("/reset"):
+            self.h2.reset_stream(stream, h2.errors.ErrorCodes.INTERNAL_ERROR)
+        else:
+            body = json.dumps({
+                "method": fields[":method"], "path": path, "authority": fields.get(":authority"),
+                "scheme": fields.get(":scheme"),
+                "headers": {k: v for k, v in request["headers"] if not k.startswith(":")},
+                "body": request["body"].decode("utf-8", "replace"), "length": len(request["body"]),
+                "trailers": request["trailers"], "connection": self.number,
+            }).encode()
+            self.h2.send_headers(stream, [(":status", "200"), ("content-type", "application/json"), ("content-length", str(len(body)))])
+            self.h2.send_data(stream, body, end_stream=True)
+        self.flush()
+
+
+    async def send_big(self, stream, size):
+        self.h2.send_headers(stream, [(":status", "200"), ("content-length", str(size))])
+        pattern = bytes(range(256)) * 64
+        sent = 0
+        while sent < size:
+            window = min(self.h2.local_flow_control_window(stream), self.h2.max_outbound_frame_size, size - sent)
+            if window <= 0:
+                waiter = self.window.setdefault(stream, asyncio.Event())
+                waiter.clear()
+                self.flush()
+                await waiter.wait()
+                continue
+            chunk = (pattern * (window // len(pattern) + 2))[sent % 256 : sent % 256 + window]
+            self.h2.send_data(stream, chunk, end_stream=sent + window == size)
+            sent += window
+            self.flush()
+            await self.writer.drain()
+        self.window.pop(stream, None)
+
+
+async def main():
+    async def accept(reader, writer):
+        await Connection(reader, writer).run()
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+asyncio.run(main())
