@@ -57,6 +57,20 @@ extension ProxyE2E {
             }
         }
 
+        @Test func anHTTP2UpstreamThatDoesNotAgreeByALPNIsABadGateway() async throws {
+            let files = try TLSFixtures.files.get()
+            // The backend speaks only HTTP/1.1 and selects no ALPN protocol: loom does not
+            // send it an HTTP/2 preface it cannot read (RFC 9113 §3.2).
+            let yaml = Self.config(tls: "{server_name: a.test, ca_file: \(files.ca)}", extra: ", protocol: h2")
+            try await E2E.withBackends(1, dialect: .loomYAML, yaml, backendTLS: try Self.backendTLS(files)) { backends, proxy in
+                let status = try proxy.get("/").status
+                #expect(status == 502)
+                #expect(await E2E.eventually { proxy.logs.all.contains { $0["error"]?.description.contains("did not agree to HTTP/2 by ALPN") == true } },
+                        "\(proxy.logs.all)")
+                #expect(backends[0].requestURIs.withLockedValue { $0 }.isEmpty)
+            }
+        }
+
         @Test func aClientCertificateForUpstreamsThatAsk() async throws {
             let files = try TLSFixtures.files.get()
             let backendTLS = try Self.backendTLS(files, requireClient: true)
@@ -101,7 +115,14 @@ extension ProxyE2E {
                 == ["tls.cert_file and tls.key_file go together (a client certificate and its key)"])
             #expect(problems("endpoints: [\"unix:/tmp/x.sock\"], tls: true")
                 == ["TLS over a unix socket needs tls.server_name (the name to verify the certificate against) or verify: false"])
-            #expect(problems("endpoints: [\"127.0.0.1:1\"], protocol: h2") == ["h2 to upstreams (upstream \"app\")"])
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], protocol: h2")
+                == ["upstream \"app\": protocol h2 is HTTP/2 over TLS and needs tls (use h2c for cleartext HTTP/2)"])
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], protocol: h2c, tls: true")
+                == ["upstream \"app\": protocol h2c is cleartext HTTP/2 but the upstream has tls (use h2)"])
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], protocol: h2, tls: true") == [])
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], protocol: grpc") == [])
+            #expect(problems("endpoints: [\"127.0.0.1:1\"], protocol: grpc, health_check: {path: /}")
+                == ["upstream \"app\" speaks grpc but HTTP health checks speak HTTP/1.1 (use type: tcp)"])
             #expect(problems("endpoints: [\"127.0.0.1:1\"], tls: {server_name: 127.0.0.1}").first?.hasPrefix("tls.server_name \"127.0.0.1\" must be a DNS name") == true)
         }
     }
