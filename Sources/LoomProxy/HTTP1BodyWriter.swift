@@ -21,6 +21,8 @@ struct HTTP1BodyWriter: Equatable {
         case sized
         /// No length: each DATA frame is a chunk.
         case chunked
+        /// A WebSocket over HTTP/2 (RFC 8441): DATA frames are the tunnel's bytes, unframed.
+        case tunnel
         /// The last chunk (or trailers) was written.
         case ended
     }
@@ -36,7 +38,7 @@ struct HTTP1BodyWriter: Equatable {
     /// A DATA frame's bytes.
     mutating func data(_ bytes: ByteBuffer, endStream: Bool, into out: inout ByteBuffer) {
         switch body {
-        case .sized:
+        case .sized, .tunnel:
             out.writeImmutableBuffer(bytes)
             if endStream { body = .ended }
         case .chunked:
@@ -60,7 +62,7 @@ struct HTTP1BodyWriter: Equatable {
     mutating func trailers(_ headers: HPACKHeaders, into out: inout ByteBuffer) {
         switch body {
         case .chunked: end(trailers: headers, into: &out)
-        case .sized, .none: body = .ended
+        case .sized, .none, .tunnel: body = .ended
         case .awaitingHead, .ended: break
         }
     }

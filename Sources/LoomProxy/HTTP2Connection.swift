@@ -93,6 +93,8 @@ final class HTTP2Connection: ChannelInboundHandler, DrainableConnection {
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.maxConcurrentStreams),
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderListSize),
+            // WebSocket over HTTP/2 (RFC 8441): extended CONNECT with `:protocol websocket`.
+            HTTP2Setting(parameter: .enableConnectProtocol, value: 1),
         ]
         connection.targetWindowSize = connectionWindow
         // The flood defences (RST_STREAM, CONTINUATION, empty DATA, control frames, the

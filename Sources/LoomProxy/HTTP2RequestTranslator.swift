@@ -24,12 +24,21 @@ struct HTTP2RequestTranslator {
 
     /// A request HTTP/1.1 must not see (the stream is reset with PROTOCOL_ERROR): a `:path`
     /// that is not origin-form (RFC 9113 §8.3.1; an absolute URI would let its authority
-    /// override `:authority`), or extended CONNECT's `:protocol`, which NIOHTTP2 already
-    /// refuses since loom does not announce it.
+    /// override `:authority`), or an extended CONNECT (RFC 8441) for another protocol than
+    /// `websocket`, or that ends its stream at once.
     struct Malformed: Error {}
 
+    /// The stream is a WebSocket (RFC 8441 extended CONNECT with `:protocol websocket`):
+    /// written as the HTTP/1.1 handshake (`GET`, `Connection: upgrade`, `Upgrade:
+    /// websocket`, a fresh `Sec-WebSocket-Key`), its DATA as the tunnel's bytes once the
+    /// upstream accepts, its END_STREAM as the client's FIN.
+    private(set) var isWebSocket = false
+
     /// The request line and fields; `endStream` when the HEADERS frame ended the stream.
-    mutating func head(_ headers: HPACKHeaders, endStream: Bool, into out: inout ByteBuffer) throws(Malformed) {
+    /// `webSocketKey` is asked for only for a WebSocket.
+    mutating func head(
+        _ headers: HPACKHeaders, endStream: Bool, webSocketKey: @autoclosure () -> String = WebSocketUpgrade.newKey(), into out: inout ByteBuffer
+    ) throws(Malformed) {
         var path = ""
         var authority: String?
         for (name, value, _) in headers where name.utf8.first == UInt8(ascii: ":") {
@@ -37,11 +46,19 @@ struct HTTP2RequestTranslator {
             case ":method": method = value
             case ":path": path = value
             case ":authority": authority = value
-            case ":protocol": throw Malformed()
+            case ":protocol":
+                // NIOHTTP2 lets `:protocol` through only on CONNECT, and only because loom
+                // announced SETTINGS_ENABLE_CONNECT_PROTOCOL.
+                guard value.lowercased() == "websocket", !endStream else { throw Malformed() }
+                isWebSocket = true
             default: break  // :scheme: the listener knows whether the connection is TLS
             }
         }
         guard path.isEmpty || path.utf8.first == UInt8(ascii: "/") || (path == "*" && method == "OPTIONS") else { throw Malformed() }
+        if isWebSocket {
+            guard method == "CONNECT", !path.isEmpty else { throw Malformed() }
+            method = "GET"
+        }
         // CONNECT has no :path; its target is the authority (DownstreamHandler answers that
         // loom does not tunnel).
         out.writeString(method)
@@ -60,14 +77,21 @@ struct HTTP2RequestTranslator {
                 cookies.append(value)
                 continue
             case "content-length":
+                if isWebSocket { continue }
                 sized = true
+            case "sec-websocket-key" where isWebSocket:
+                continue  // loom's own key below
             default:
                 break
             }
             HeadWriter.writeField(name, value, into: &out)
         }
         if !cookies.isEmpty { HeadWriter.writeField("cookie", cookies.joined(separator: "; "), into: &out) }
-        if endStream {
+        if isWebSocket {
+            out.writeStaticString("connection: upgrade\r\nupgrade: websocket\r\n")
+            HeadWriter.writeField("sec-websocket-key", webSocketKey(), into: &out)
+            writer.started(.tunnel)
+        } else if endStream {
             writer.started(.none)
         } else if sized {
             writer.started(.sized)

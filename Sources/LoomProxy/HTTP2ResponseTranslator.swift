@@ -17,7 +17,8 @@ import NIOHPACK
 struct HTTP2ResponseTranslator {
     typealias Part = HTTP2FramePart
 
-    /// The response cannot be sent as HTTP/2 (a malformed head or body, or `101`).
+    /// The response cannot be sent as HTTP/2 (a malformed head or body, or a `101` to a
+    /// request that was not a WebSocket).
     struct Untranslatable: Error, Equatable {
         let reason: String
     }
@@ -31,13 +32,19 @@ struct HTTP2ResponseTranslator {
     /// Whether the response ended (END_STREAM was produced).
     private(set) var finished = false
 
-    init(requestMethod: String) {
+    /// The request was a WebSocket (RFC 8441): a `101` is its acceptance.
+    private let webSocket: Bool
+    /// After that `101`: every byte is the tunnel's, sent as DATA until the writer closes.
+    private var tunnel = false
+
+    init(requestMethod: String, webSocket: Bool = false) {
         self.requestMethod = requestMethod
+        self.webSocket = webSocket
     }
 
-    /// Whether the body runs until the writer closes (an HTTP/1.0-style response): the
-    /// stream then ends at the close (`finishAtClose`).
-    var endsAtClose: Bool { body != nil && !finished && framing == .untilClose }
+    /// Whether the body runs until the writer closes (an HTTP/1.0-style response, or a
+    /// WebSocket's tunnel): the stream then ends at the close (`finishAtClose`).
+    var endsAtClose: Bool { !finished && (tunnel || (body != nil && framing == .untilClose)) }
     private var framing: HTTPBodyFraming?
 
     /// Translates `bytes`, appending the frames they complete to `parts`.
@@ -52,12 +59,23 @@ struct HTTP2ResponseTranslator {
             var bytes = bytes
             pending.writeBuffer(&bytes)
         }
+        if tunnel {
+            if pending.readableBytes > 0 { parts.append(.data(pending, endStream: false)) }
+            pending = ByteBuffer()
+            return
+        }
         while !finished {
             guard body != nil else {
                 guard let head = try parseHead() else { break }
+                if head.status == 101 {
+                    // 101 would switch the stream to another protocol; HTTP/2 has no such
+                    // thing, except an accepted WebSocket: 200, then the tunnel (RFC 8441 §5).
+                    guard webSocket else { throw Untranslatable(reason: "101 Switching Protocols") }
+                    tunnel = true
+                    parts.append(.head(Self.fields(of: head, status: 200), endStream: false))
+                    return try translate(ByteBuffer(), into: &parts)
+                }
                 if head.status < 200 {
-                    // 101 would switch the stream to another protocol; HTTP/2 has no such thing.
-                    guard head.status != 101 else { throw Untranslatable(reason: "101 Switching Protocols") }
                     parts.append(.head(Self.fields(of: head), endStream: false))
                     continue
                 }
@@ -97,13 +115,16 @@ struct HTTP2ResponseTranslator {
 
     static let connectionSpecific: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]
 
-    private static func fields(of head: HTTPResponseHead) -> HPACKHeaders {
+    /// `status`: what `:status` says, when not the head's own (a WebSocket's 200).
+    private static func fields(of head: HTTPResponseHead, status: Int? = nil) -> HPACKHeaders {
         var fields = HPACKHeaders()
         fields.reserveCapacity(head.headers.count + 1)
-        fields.add(name: ":status", value: String(head.status))
+        fields.add(name: ":status", value: String(status ?? head.status))
         for index in 0..<head.headers.count {
             let name = head.headers.name(at: index).lowercased()
             guard !connectionSpecific.contains(name), !head.connectionTokens.contains(name) else { continue }
+            // The accept proves the key loom made up; the HTTP/2 client had none (RFC 8441 §5).
+            if status != nil, name == "sec-websocket-accept" { continue }
             // A length on a 1xx or 204 (which have no content) would fail NIOHTTP2's check
             // of the stream's length, and the stream with it.
             if name == "content-length", head.status < 200 || head.status == 204 { continue }

@@ -26,6 +26,8 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
     private var response: HTTP2ResponseTranslator?
     /// Frames from one write, reused across writes.
     private var parts: [HTTP2FramePart] = []
+    /// A WebSocket stream's end was passed on as `inputClosed`.
+    private var inputClosed = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var out = context.channel.allocator.buffer(capacity: 0)
@@ -40,7 +42,7 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
                 context.close(promise: nil)
                 return
             }
-            response = HTTP2ResponseTranslator(requestMethod: request.method)
+            response = HTTP2ResponseTranslator(requestMethod: request.method, webSocket: request.isWebSocket)
         case .headers(let trailers):
             request.trailers(trailers.headers, into: &out)
         case .data(let data):
@@ -50,6 +52,11 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
             return  // PRIORITY, WINDOW_UPDATE, RST_STREAM: NIOHTTP2's business
         }
         if out.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(out)) }
+        // A WebSocket's END_STREAM is the client's FIN: half-closed, as a TCP client's.
+        if request.isWebSocket, request.body == .ended, !inputClosed {
+            inputClosed = true
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -13,8 +13,9 @@ import LoomHTTP
 enum WebSocketUpgrade {
     /// The handshake's `Sec-WebSocket-Key` when `head` asks for a WebSocket: `GET` over
     /// HTTP/1.1 without a body, `Connection: upgrade`, `websocket` among the `Upgrade`
-    /// protocols and a key; nil otherwise. (An HTTP/2 stream never asks this way: RFC 9113
-    /// §8.2.2 forbids the fields.)
+    /// protocols and a key; nil otherwise. (An HTTP/2 stream asks with RFC 8441's extended
+    /// CONNECT, which `HTTP2RequestTranslator` writes as this handshake; RFC 9113 §8.2.2
+    /// forbids the fields themselves on a stream.)
     static func key(of head: HTTPRequestHead) -> String? {
         guard head.method == "GET", head.minorVersion == 1, head.framing == .none,
             head.connectionTokens.contains("upgrade"), offersWebSocket(head.headers)
@@ -31,6 +32,14 @@ enum WebSocketUpgrade {
     static func isAccepted(by head: HTTPResponseHead, key: String) -> Bool {
         head.status == 101 && head.connectionTokens.contains("upgrade") && offersWebSocket(head.headers)
             && head.headers.firstValue(named: "sec-websocket-accept")?.trimmingWhitespace() == Substring(accept(for: key))
+    }
+
+    /// A fresh `Sec-WebSocket-Key` (16 random bytes, base64), for a handshake loom makes
+    /// on a client's behalf (RFC 8441 has no key: the HTTP/2 client's stream is already
+    /// known to want a WebSocket).
+    static func newKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
     }
 
     /// `Sec-WebSocket-Accept` for `key`: base64 of SHA-1 over the key and RFC 6455's GUID.

@@ -102,7 +102,7 @@ import Testing
     @Test func aMalformedRequestIsReset() throws {
         let channel = try Self.channel()
         try channel.writeInbound(Self.headers(
-            [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":authority", "a"), (":path", "/ws")], endStream: false))
+            [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":authority", "a"), (":path", "/ws")], endStream: true))
         #expect(try channel.readInbound(as: ByteBuffer.self) == nil)
         let frames = try Self.written(channel)
         #expect(frames == ["RST 1"], "\(frames)")

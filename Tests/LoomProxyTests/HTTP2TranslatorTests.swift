@@ -60,7 +60,9 @@ import Testing
 
     @Test func whatHTTP11MustNotSeeIsRefused() throws {
         for fields in [
+            // Extended CONNECT: only for a WebSocket, and not ending the stream at once.
             [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":authority", "a"), (":path", "/ws")],
+            [(":method", "CONNECT"), (":protocol", "connect-udp"), (":scheme", "https"), (":authority", "a"), (":path", "/ws")],
             // An absolute URI in :path would carry its own authority past :authority.
             [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "http://evil.test/")],
             [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "*")],
@@ -69,6 +71,43 @@ import Testing
         }
         let (_, options) = try Self.request([(":method", "OPTIONS"), (":scheme", "http"), (":authority", "a"), (":path", "*")], endStream: true)
         #expect(options.hasPrefix("OPTIONS * HTTP/1.1\r\n"))
+    }
+
+    /// RFC 8441: an extended CONNECT for `websocket` is the HTTP/1.1 handshake (with a key
+    /// loom makes), its DATA the tunnel's bytes as they are.
+    @Test func aWebSocketStreamIsTheHTTP11Handshake() throws {
+        var translator = HTTP2RequestTranslator()
+        var out = ByteBuffer()
+        try translator.head(HPACKHeaders([
+            (":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":authority", "a"), (":path", "/chat?x=1"),
+            ("sec-websocket-version", "13"), ("sec-websocket-key", "client's"), ("sec-websocket-protocol", "chat"),
+        ]), endStream: false, webSocketKey: "dGhlIHNhbXBsZSBub25jZQ==", into: &out)
+        #expect(String(buffer: out) == "GET /chat?x=1 HTTP/1.1\r\nhost: a\r\nsec-websocket-version: 13\r\nsec-websocket-protocol: chat\r\n"
+            + "connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        #expect(translator.isWebSocket && translator.method == "GET" && translator.body == .tunnel)
+        var buffer = out
+        var parser = HTTP1HeadParser()
+        let head = try #require(try parser.parseRequestHead(&buffer))
+        #expect(WebSocketUpgrade.key(of: head) == "dGhlIHNhbXBsZSBub25jZQ==")
+        out.clear()
+        translator.data(ByteBuffer(string: "\u{81}\u{02}hi"), endStream: false, into: &out)
+        translator.data(ByteBuffer(string: "!"), endStream: true, into: &out)
+        #expect(String(buffer: out) == "\u{81}\u{02}hi!" && translator.body == .ended)
+    }
+
+    @Test func anAcceptedWebSocketIs200ThenItsBytes() throws {
+        var translator = HTTP2ResponseTranslator(requestMethod: "GET", webSocket: true)
+        var parts: [HTTP2FramePart] = []
+        try translator.translate(ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+            + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\nfirst"), into: &parts)
+        try translator.translate(ByteBuffer(string: "HTTP/1.1 200 not a head"), into: &parts)
+        #expect(parts == [Self.head([(":status", "200"), ("sec-websocket-protocol", "chat")]), Self.data("first"), Self.data("HTTP/1.1 200 not a head")])
+        #expect(translator.endsAtClose && translator.finishAtClose() == Self.data("", endStream: true))
+        // Refused: an ordinary response.
+        var refused = HTTP2ResponseTranslator(requestMethod: "GET", webSocket: true)
+        parts.removeAll()
+        try refused.translate(ByteBuffer(string: "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"), into: &parts)
+        #expect(parts == [Self.head([(":status", "403"), ("content-length", "2")]), Self.data("no", endStream: true)])
     }
 
     // MARK: Responses

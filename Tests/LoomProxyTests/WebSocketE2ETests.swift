@@ -125,6 +125,35 @@ extension ProxyE2E {
             }
         }
 
+        /// RFC 8441: an HTTP/2 client opens a WebSocket with an extended CONNECT (loom
+        /// announces SETTINGS_ENABLE_CONNECT_PROTOCOL); the backend gets the HTTP/1.1
+        /// handshake, the client a 200, and the stream carries the frames both ways.
+        @Test func aWebSocketOverHTTP2() async throws {
+            let metrics = LoomMetrics()
+            let yaml = "listeners: [{name: h2, address: \"127.0.0.1:0\", protocol: h2c}]\n" + Self.plain
+            try await Self.withServer(yaml, metrics: metrics) { proxy in
+                let result = try E2E.run("python3", [try Self.script(), "h2", "ws://127.0.0.1:\(proxy.port)/echo"])
+                let seen = (try? JSONSerialization.jsonObject(with: result.stdout)) as? [String: Any] ?? [:]
+                #expect(result.status == 0 && seen["ok"] as? Bool == true, "\(String(decoding: result.stdout, as: UTF8.self)) \(result.stderr)")
+                #expect(seen["status"] as? Int == 200 && seen["close_code"] as? Int == 1000, "\(seen)")
+                let response = seen["response_headers"] as? [String: String] ?? [:]
+                #expect(response["sec-websocket-accept"] == nil && response["upgrade"] == nil && response["connection"] == nil, "\(response)")
+                let request = seen["request_headers"] as? [String: String] ?? [:]
+                #expect(request["upgrade"] == "websocket" && request["connection"] == "upgrade" && request["sec-websocket-key"] != nil, "\(request)")
+                #expect(request["via"] == "2 loom" && request["origin"] == "http://test")
+                // The stream ended with the backend's close (END_STREAM), not a cut.
+                #expect(seen["reset"] as? Int == nil || seen["reset"] as? Int == 0, "\(seen)")
+                let line = try #require(await Self.tunnelLog(proxy))
+                #expect(line["protocol"] == "HTTP/2" && Int(line["bytes_in"] ?? "").map { $0 > 200_000 } == true, "\(line)")
+                let text = await metrics.exposition(proxy.engine, generation: 1)
+                #expect(text.contains(#"loom_websocket_upgrades_total{route="ws"} 1"#), "\(text)")
+                // A refused handshake is the backend's answer, over HTTP/2.
+                let refused = try E2E.run("python3", [try Self.script(), "h2", "ws://127.0.0.1:\(proxy.port)/reject"])
+                let answer = (try? JSONSerialization.jsonObject(with: refused.stdout)) as? [String: Any] ?? [:]
+                #expect(answer["status"] as? Int == 403, "\(answer)")
+            }
+        }
+
         /// The handshake by hand, to a backend that answers 101 and then only collects bytes:
         /// the client's bytes and its FIN go through, and the backend closing ends the tunnel
         /// after what it sent behind its 101 reached the client.
