@@ -30,8 +30,9 @@ package enum HeadWriter {
         /// subject (a client's own field of any such name never goes upstream:
         /// `ProxySnapshot.clientIdentityHeadersLowercased`).
         var clientIdentity: (header: String, subject: String?)?
-        /// A WebSocket upgrade goes on (`WebSocketUpgrade`): its `Upgrade` field is kept and
-        /// `Connection: upgrade` sent, where any other request loses both.
+        /// A WebSocket upgrade goes on (`WebSocketUpgrade`): `Upgrade: websocket` and
+        /// `Connection: upgrade` are sent (not the client's list, which may offer more), where
+        /// any other request loses both.
         var upgrade = false
         /// The client's request came over HTTP/2: `Via` names the protocol it was received
         /// in (RFC 9110 §7.6.3), not the HTTP/1.1 it is forwarded in.
@@ -124,8 +125,6 @@ package enum HeadWriter {
                 // Re-declared below (so no `Connection` token can remove them either), or
                 // answered by Loom itself (`Expect`).
                 return false
-            case .upgrade? where request.upgrade:
-                return true
             case let known? where known.isHopByHop:
                 return false
             default:
@@ -203,7 +202,8 @@ package enum HeadWriter {
         writeField(forwarding.requestIDHeader, request.requestID, into: &out)
         if let identity = request.clientIdentity, let subject = identity.subject { writeField(identity.header, subject, into: &out) }
         for header in request.rules.appended { writeField(header.name, header.value, into: &out) }
-        if request.upgrade { out.writeStaticString("Connection: upgrade\r\n") }
+        // The one protocol loom forwards an upgrade to, whatever else the client offered.
+        if request.upgrade { out.writeStaticString("Upgrade: websocket\r\nConnection: upgrade\r\n") }
         if teTrailers { out.writeStaticString("TE: trailers\r\n") }
         out.writeStaticString("\r\n")
     }

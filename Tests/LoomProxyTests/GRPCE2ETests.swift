@@ -89,6 +89,26 @@ extension ProxyE2E {
             }
         }
 
+        /// Filters run on calls as on any request: a refusal is a gRPC status, and response
+        /// fields they add are initial metadata.
+        @Test func filtersRunOnCalls() async throws {
+            let yaml = """
+                listeners: [{name: g, address: "127.0.0.1:0", protocol: grpc}]
+                upstreams: [{name: g, protocol: grpc, endpoints: ["127.0.0.1:{port}"]}]
+                routes:
+                  - id: calls
+                    path: /loom.Test/*
+                    upstream: g
+                    filters: [{type: api_key, keys: [s3cret]}, {type: headers, add_response_headers: {X-Gateway: loom}}]
+                """
+            try await E2E.withFixtureServer("grpc_peer", yaml: yaml) { proxy in
+                let refused = try Self.call(proxy, "refused")
+                #expect(refused["code"] as? String == "UNAUTHENTICATED", "\(refused)")
+                let allowed = try Self.call(proxy, "echo-key")
+                #expect(allowed["code"] as? String == "OK" && (allowed["initial"] as? [String: String])?["x-gateway"] == "loom", "\(allowed)")
+            }
+        }
+
         @Test func loomEnforcesGRPCTimeoutItself() async throws {
             // An HTTP/1.1 backend that knows nothing of gRPC deadlines, and a client (curl) that
             // sends one without enforcing it: only loom can end the call at 200 ms.

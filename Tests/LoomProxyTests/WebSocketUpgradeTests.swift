@@ -66,9 +66,11 @@ import Testing
 
     /// The upgrade's fields go on only for a WebSocket; other hop-by-hop fields never do.
     @Test func theUpstreamRequestKeepsTheUpgradeFields() throws {
-        let raw = "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade, X-Hop\r\nUpgrade: websocket\r\nX-Hop: 1\r\nSec-WebSocket-Key: k\r\n\r\n"
+        // The client offers h2c too: only the WebSocket goes upstream.
+        let raw = "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade, X-Hop\r\nUpgrade: h2c, websocket\r\nX-Hop: 1\r\nSec-WebSocket-Key: k\r\n\r\n"
         let upgraded = try Self.upstreamHead(raw, upgrade: true)
         #expect(upgraded.contains("\r\nUpgrade: websocket\r\n") && upgraded.contains("\r\nConnection: upgrade\r\n") && upgraded.contains("Sec-WebSocket-Key: k"))
+        #expect(!upgraded.contains("h2c"), "\(upgraded)")
         #expect(!upgraded.contains("X-Hop") && !upgraded.contains("keep-alive"), "\(upgraded)")
         let plain = try Self.upstreamHead(raw, upgrade: false)
         #expect(!plain.contains("Upgrade") && !plain.contains("Connection") && plain.contains("Sec-WebSocket-Key: k"), "\(plain)")

@@ -100,9 +100,11 @@ def run(target, scenario, cafile=None, server_name=None):
     method = lambda name: f"/{SERVICE}/{name}"
     out = {}
     try:
-        if scenario == "echo":
+        if scenario in ("echo", "echo-key"):
+            # echo-key: with metadata "x-api-key: s3cret".
             call = channel.unary_unary(method("Echo"))
-            response, state = call.with_call(b"hello", timeout=10)
+            metadata = (("x-api-key", "s3cret"),) if scenario == "echo-key" else None
+            response, state = call.with_call(b"hello", timeout=10, metadata=metadata)
             out = {"code": state.code().name, "message": response.decode(),
                    "initial": dict(state.initial_metadata()), "trailing": dict(state.trailing_metadata())}
         elif scenario == "big":
@@ -148,7 +150,7 @@ def run(target, scenario, cafile=None, server_name=None):
             except grpc.RpcError as error:
                 out = status_of(error)
             out["elapsed_ms"] = int((time.monotonic() - started) * 1000)
-        elif scenario == "unavailable":
+        elif scenario in ("unavailable", "refused"):
             try:
                 channel.unary_unary(method("Echo"))(b"x", timeout=10)
                 out = {"code": "OK"}
