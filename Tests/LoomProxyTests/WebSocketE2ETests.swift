@@ -175,6 +175,40 @@ extension ProxyE2E {
             }
         }
 
+        /// A client that does not wait for the 101: its first frame right behind the
+        /// handshake, and its FIN right behind that, before any answer. Both reach the backend
+        /// once it accepts, in order; its answer still reaches the client.
+        @Test func bytesAndAFINSentBeforeTheSwitchFollowIt() async throws {
+            let accept = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nearly"
+            try await E2E.withRawBackend(accept, closeAfter: false) { backend, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send(Self.handshake + "eager")
+                client.shutdownWrite()
+                let head = try client.readHead()
+                #expect(head.status == 101)
+                #expect(String(decoding: client.read(count: 5), as: UTF8.self) == "early")
+                #expect(await E2E.eventually { backend.received.withLockedValue { $0.hasSuffix("\r\n\r\neager") } })
+                // The backend saw the FIN and closed: the tunnel is over.
+                #expect(client.waitForClose())
+                #expect(await Self.openTunnels(proxy, become: 0))
+            }
+        }
+
+        /// A refused handshake is an ordinary exchange: the connection goes on with the next
+        /// request.
+        @Test func aRefusedHandshakeLeavesTheConnectionUsable() async throws {
+            try await E2E.withRawBackend("HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno", closeAfter: false) { backend, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send(Self.handshake)
+                let refused = try client.readResponse()
+                #expect(refused.status == 403 && refused.bodyText == "no")
+                try client.send("GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+                let next = try client.readResponse()
+                #expect(next.status == 403)
+                #expect(backend.received.withLockedValue { $0.contains("GET /next HTTP/1.1\r\n") })
+            }
+        }
+
         @Test func onlyAWebSocketUpgradeIsForwarded() async throws {
             try await E2E.withBackend { _, proxy in
                 // Another protocol: the request is answered as plain HTTP, without the fields.
