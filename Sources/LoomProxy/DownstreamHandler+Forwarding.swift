@@ -40,7 +40,9 @@ extension DownstreamHandler: UpstreamResponseSink {
                     pool.release(connection, now: self.loop.now)
                     return
                 }
-                self.connected(connection, reused: false)
+                // A stream of an HTTP/2 connection counts as reused: the connection may go
+                // (GOAWAY) or turn it away just as it is sent, so its body is kept for a replay.
+                self.connected(connection, reused: connection.endpointSpeaksHTTP2)
                 self.flushClient()
             case .failure(let error):
                 guard self.exchangeSerial == serial, self.exchange?.attempt == attempt else { return }

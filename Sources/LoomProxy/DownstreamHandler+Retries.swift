@@ -23,8 +23,9 @@ extension DownstreamHandler {
     /// Records the failed attempt's verdict on its endpoint, then decides whether and how the
     /// request is sent again; nil: it is not.
     func resendPlan(after error: GatewayError, receivedBytes: Bool, _ exchange: Exchange) -> ResendPlan? {
-        // Not the endpoint's fault: the pool kept a connection the backend had closed.
-        if machine.isStaleConnection(error, receivedBytes: receivedBytes) {
+        // Not the endpoint's fault: the pool kept a connection the backend had closed, or an
+        // HTTP/2 upstream turned the stream away before looking at it.
+        if machine.isStaleConnection(error, receivedBytes: receivedBytes) || machine.isRefusedStream(error, receivedBytes: receivedBytes) {
             return ResendPlan(kind: .staleConnection, endpoint: nil, delay: .zero)
         }
         exchange.recordOutcome(verdict(on: error, exchange), loop: loop)

@@ -97,6 +97,13 @@ struct DownstreamStateMachine {
         return error.retryable && !receivedBytes && exchange.upstream == .connected(reused: true) && !exchange.staleReplayed && exchange.request.resendable
     }
 
+    /// A stream an HTTP/2 upstream refused unprocessed (RFC 9113 §8.7): sent again once,
+    /// like a stale connection, but whatever its method, since the upstream did nothing.
+    func isRefusedStream(_ error: GatewayError, receivedBytes: Bool) -> Bool {
+        guard let exchange, canResend, case .streamRefused = error.kind else { return false }
+        return !receivedBytes && !exchange.staleReplayed
+    }
+
     // MARK: Starting a request
 
     enum StartAction: Equatable {

@@ -34,6 +34,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case connectTimeout
         /// The upstream closed or reset the connection before the response was complete.
         case upstreamClosed
+        /// An HTTP/2 upstream refused the stream without processing it (REFUSED_STREAM, or
+        /// above the last stream id of its GOAWAY): it is sent again once, whatever its method.
+        case streamRefused
         /// The upstream answered with bytes that are not valid HTTP/1.1.
         case invalidUpstreamResponse(HTTPParseError)
         case responseHeaderTimeout
@@ -88,7 +91,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .fileForbidden: 403
         case .methodNotAllowed: 405
         case .noEndpointAvailable: 503
-        case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: 502
+        case .connectFailed, .upstreamClosed, .streamRefused, .invalidUpstreamResponse: 502
         case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout, .deadlineExceeded, .tunnelIdle: 504
         case .retriedStatus(let status): status
         case .filterRejected(let rejection): rejection.status
@@ -101,7 +104,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .invalidRequest, .dotSegmentInPath, .rewrittenPathInvalid, .tunnelNotSupported, .requestHeaderTimeout, .clientTimeout,
             .routeNotFound, .methodNotAllowed, .tunnelIdle, .deadlineExceeded:
             .downstream
-        case .connectFailed, .connectTimeout, .upstreamClosed, .invalidUpstreamResponse,
+        case .connectFailed, .connectTimeout, .upstreamClosed, .streamRefused, .invalidUpstreamResponse,
             .responseHeaderTimeout, .perTryTimeout, .retriedStatus, .idleTimeout, .requestTimeout:
             .upstream
         case .noEndpointAvailable, .filterFailed: .internal
@@ -114,7 +117,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     /// request can be replayed. Timeouts are not: the upstream may still be working on it.
     public var retryable: Bool {
         switch kind {
-        case .connectFailed, .upstreamClosed: true
+        case .connectFailed, .upstreamClosed, .streamRefused: true
         default: false
         }
     }
@@ -125,7 +128,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     var retryFailure: RetryPolicy.Failure? {
         switch kind {
         case .connectFailed, .connectTimeout: .connectFailure
-        case .upstreamClosed: .reset
+        case .upstreamClosed, .streamRefused: .reset
         case .perTryTimeout: .perTryTimeout
         case .retriedStatus(let status): .status(status)
         default: nil
@@ -151,7 +154,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .fileForbidden: "forbidden"
         case .methodNotAllowed: "method_not_allowed"
         case .noEndpointAvailable: "service_unavailable"
-        case .connectFailed, .upstreamClosed, .invalidUpstreamResponse: "bad_gateway"
+        case .connectFailed, .upstreamClosed, .streamRefused, .invalidUpstreamResponse: "bad_gateway"
         case .connectTimeout, .responseHeaderTimeout, .perTryTimeout, .idleTimeout, .requestTimeout, .tunnelIdle: "gateway_timeout"
         case .deadlineExceeded: "deadline_exceeded"
         case .retriedStatus: "upstream_status"
@@ -177,6 +180,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .connectFailed: "could not connect to upstream"
         case .connectTimeout: "timed out connecting to upstream"
         case .upstreamClosed: "upstream closed the connection"
+        case .streamRefused: "upstream refused the request unprocessed"
         case .invalidUpstreamResponse: "upstream sent an invalid response"
         case .responseHeaderTimeout: "upstream did not respond in time"
         case .perTryTimeout: "upstream did not respond within the per-try timeout"

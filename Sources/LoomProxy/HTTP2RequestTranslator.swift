@@ -88,7 +88,9 @@ struct HTTP2RequestTranslator {
         }
         if !cookies.isEmpty { HeadWriter.writeField("cookie", cookies.joined(separator: "; "), into: &out) }
         if isWebSocket {
-            out.writeStaticString("connection: upgrade\r\nupgrade: websocket\r\n")
+            // `close`: a refused handshake ends the stream. The DATA that followed it is the
+            // tunnel's, never the next request's.
+            out.writeStaticString("connection: upgrade, close\r\nupgrade: websocket\r\n")
             HeadWriter.writeField("sec-websocket-key", webSocketKey(), into: &out)
             writer.started(.tunnel)
         } else if endStream {

@@ -75,6 +75,11 @@ struct HTTP2ResponseTranslator {
                     parts.append(.head(Self.fields(of: head, status: 200), endStream: false))
                     return try translate(ByteBuffer(), into: &parts)
                 }
+                // RFC 8441 §5: a 2xx is how an HTTP/2 client learns its WebSocket is open; an
+                // upstream that served the handshake as a plain GET must not say so.
+                if webSocket, (200...299).contains(head.status) {
+                    throw Untranslatable(reason: "a \(head.status) to a WebSocket handshake (only 101 opens one)")
+                }
                 if head.status < 200 {
                     parts.append(.head(Self.fields(of: head), endStream: false))
                     continue

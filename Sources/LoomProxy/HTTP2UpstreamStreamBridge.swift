@@ -9,8 +9,10 @@ import NIOHTTP2
 ///
 /// What HTTP/1.1 cannot say is mapped here: a stream the upstream resets (RST_STREAM) or
 /// that ends with its connection closes this channel, which `UpstreamConnection` reports as
-/// the upstream closing (a retry when no response byte came); a response that cannot be
-/// translated resets the stream. Flow control needs nothing extra: the stream channel's
+/// the upstream closing (a retry when no response byte came, and the rules allow); a stream
+/// the upstream never processed (RST_STREAM `REFUSED_STREAM`, or above the last id of its
+/// GOAWAY) is reported as such first (`UpstreamStreamRefused`), since sending it again is
+/// always safe (RFC 9113 §8.7); a response that cannot be translated resets the stream. Flow control needs nothing extra: the stream channel's
 /// writability and `read()` are the stream's window as far as `UpstreamConnection` can tell.
 final class HTTP2UpstreamStreamBridge: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
@@ -23,8 +25,23 @@ final class HTTP2UpstreamStreamBridge: ChannelDuplexHandler {
     /// Frames from one write, reused across writes.
     private var parts: [HTTP2FramePart] = []
 
-    init(scheme: String) {
+    /// Whether the session's GOAWAY left the stream with this id unprocessed.
+    private let unprocessed: (HTTP2StreamID) -> Bool
+
+    init(scheme: String, unprocessed: @escaping (HTTP2StreamID) -> Bool = { _ in false }) {
         request = HTTP2UpstreamRequestTranslator(scheme: scheme)
+        self.unprocessed = unprocessed
+    }
+
+    /// NIOHTTP2 reports a stream's reset as an error just before the channel closes.
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let closed = error as? NIOHTTP2Errors.StreamClosed,
+            closed.errorCode == .refusedStream || (closed.errorCode == .cancel && unprocessed(closed.streamID))
+        {
+            context.fireErrorCaught(UpstreamStreamRefused())
+            return
+        }
+        context.fireErrorCaught(error)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -69,3 +86,7 @@ final class HTTP2UpstreamStreamBridge: ChannelDuplexHandler {
         if out.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(out)) }
     }
 }
+
+/// The upstream did not process the stream (RFC 9113 §8.7): it may be sent again, whatever
+/// its method.
+struct UpstreamStreamRefused: Error {}

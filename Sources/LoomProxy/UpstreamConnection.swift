@@ -67,6 +67,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     /// `closeOutput` sent our FIN on the tunnel.
     private var outputClosed = false
     private var receivedBytes = false
+    /// An HTTP/2 upstream refused the stream unprocessed (`UpstreamStreamRefused`).
+    private var refused = false
     private var responseKeepAlive = false
     /// Backpressure: a `read` held back while the downstream cannot take more.
     private var readGate = ReadGate()
@@ -277,7 +279,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
             } catch {}
             sink.upstreamFailed(GatewayError(.upstreamClosed), receivedBytes: true)
         case .awaitingHead:
-            sink.upstreamFailed(GatewayError(.upstreamClosed), receivedBytes: receivedBytes)
+            sink.upstreamFailed(GatewayError(refused ? .streamRefused : .upstreamClosed), receivedBytes: receivedBytes)
         case .idle, .done, .closed:
             break
         }
@@ -285,6 +287,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
 
     package func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Resets and other I/O errors surface as channelInactive right after the close.
+        if error is UpstreamStreamRefused { refused = true }
         context.close(promise: nil)
     }
 

@@ -9,11 +9,12 @@ import NIOTLS
 /// event loop: every request the loop sends the endpoint is a stream of it, an
 /// `UpstreamConnection` on a stream channel behind an `HTTP2UpstreamStreamBridge`.
 ///
-/// Lifecycle: connecting (over TLS: until ALPN agreed on `h2`, else the connect fails with
-/// the reason) → open, taking streams → going away (the upstream sent GOAWAY, or the pool
-/// retired it: no new streams; closed once the last stream ends) → closed. The pool forgets
-/// a session that is no longer open, so the next request connects anew. NIOHTTP2 queues
-/// streams beyond the upstream's `SETTINGS_MAX_CONCURRENT_STREAMS` until others end.
+/// Lifecycle: connecting (bounded by the connect timeout, TLS handshake included; over TLS
+/// until ALPN agreed on `h2`, else the connect fails with the reason) → open, taking streams
+/// → going away (the upstream sent GOAWAY, or the pool retired it: no new streams; closed,
+/// after our own GOAWAY, once the last stream ends) → closed. The pool forgets a session
+/// that is no longer open, so the next request connects anew. NIOHTTP2 queues streams
+/// beyond the upstream's `SETTINGS_MAX_CONCURRENT_STREAMS` until others end.
 final class UpstreamHTTP2Session: ChannelInboundHandler {
     /// Connection-level frames NIOHTTP2 passes on (SETTINGS, PING, GOAWAY).
     typealias InboundIn = HTTP2Frame
@@ -27,8 +28,13 @@ final class UpstreamHTTP2Session: ChannelInboundHandler {
     private var isReady = false
     private(set) var goingAway = false
     private(set) var closed = false
+    /// Streams asked for and not yet closed (from `openStream`, not from their first
+    /// HEADERS as NIOHTTP2 counts, so a connection is never closed under a stream about to
+    /// be written).
     private(set) var openStreams = 0
-    /// Since when no stream has been open (for the pool's idle sweep).
+    /// The upstream's GOAWAY: streams above this id were never processed (RFC 9113 §6.8).
+    private var lastProcessed: HTTP2StreamID?
+    /// Since when no stream has been open or asked for (for the pool's idle sweep).
     private(set) var idleSince: NIODeadline
 
     var isOpen: Bool { !goingAway && !closed }
@@ -59,16 +65,26 @@ final class UpstreamHTTP2Session: ChannelInboundHandler {
                     try bound.value.configure(channel, responseLimits: responseLimits)
                 }
             }
+        // `connectTimeout` bounds the TCP connect only: a peer that never finishes the TLS
+        // handshake must not hold every request to the endpoint.
+        let deadline = eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            let session = bound.value
+            guard !session.isReady, !session.closed else { return }
+            session.fail(ChannelError.connectTimeout(TimeAmount(timeout)))
+            session.context?.close(promise: nil)
+        }
         bootstrap.connect(to: pool.endpoint).whenComplete { result in
             let session = bound.value
             switch result {
             case .failure(let error):
+                deadline.cancel()
                 session.fail(error)
             case .success:
                 // Plain HTTP/2 starts at once; TLS waits for the handshake's ALPN.
                 if pool.tls == nil { session.becomeReady() }
             }
         }
+        session.ready.futureResult.whenComplete { _ in deadline.cancel() }
         return session
     }
 
@@ -80,35 +96,18 @@ final class UpstreamHTTP2Session: ChannelInboundHandler {
             HTTP2Setting(parameter: .maxHeaderListSize, value: responseLimits.maxHeadBytes + 32 * 128),
         ]
         connection.targetWindowSize = Self.connectionWindow
-        let counter = StreamCounter(session: NIOLoopBound(self, eventLoop: channel.eventLoop))
         let operations = channel.pipeline.syncOperations
         multiplexer = try operations.configureHTTP2Pipeline(
-            mode: .client, connectionConfiguration: connection, streamConfiguration: .init(), streamDelegate: counter
+            mode: .client, connectionConfiguration: connection, streamConfiguration: .init()
         ) { pushed in
             pushed.close()  // push is off; a server that pushes anyway gets its streams refused
         }
         try operations.addHandler(self)
     }
 
-    /// Counts the open streams (the idle sweep and a retired session's close need them).
-    private struct StreamCounter: NIOHTTP2StreamDelegate {
-        let session: NIOLoopBound<UpstreamHTTP2Session>
-
-        func streamCreated(_ id: HTTP2StreamID, channel: Channel) {
-            session.value.openStreams += 1
-        }
-
-        func streamClosed(_ id: HTTP2StreamID, channel: Channel) {
-            let session = session.value
-            session.openStreams -= 1
-            guard session.openStreams == 0 else { return }
-            session.idleSince = .now()
-            if session.goingAway { session.context?.close(promise: nil) }
-        }
-    }
-
     /// A new stream carrying one exchange, once the connection is ready.
     func openStream(limits: HTTP1Limits) -> EventLoopFuture<UpstreamConnection> {
+        openStreams += 1
         let session = NIOLoopBound(self, eventLoop: eventLoop)
         return ready.futureResult.flatMap { () -> EventLoopFuture<UpstreamConnection> in
             let self_ = session.value
@@ -118,22 +117,49 @@ final class UpstreamHTTP2Session: ChannelInboundHandler {
                 return self_.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
             }
             let connection = UpstreamConnection(pool: self_.pool, limits: limits)
-            let handlers = NIOLoopBound(
-                (HTTP2UpstreamStreamBridge(scheme: self_.pool.tls == nil ? "http" : "https"), connection), eventLoop: self_.eventLoop)
+            let bridge = HTTP2UpstreamStreamBridge(scheme: self_.pool.tls == nil ? "http" : "https") { id in
+                // Reset by the upstream's GOAWAY without being processed: safe to send again.
+                session.value.lastProcessed.map { id > $0 } ?? false
+            }
+            let handlers = NIOLoopBound((bridge, connection), eventLoop: self_.eventLoop)
             let created = self_.eventLoop.makePromise(of: Channel.self)
             multiplexer.createStreamChannel(promise: created) { stream in
                 stream.eventLoop.makeCompletedFuture {
                     try stream.pipeline.syncOperations.addHandlers(handlers.value.0, handlers.value.1)
                 }
             }
-            return created.futureResult.map { _ in handlers.value.1 }
+            return created.futureResult.map { stream in
+                stream.closeFuture.whenComplete { _ in session.value.streamEnded() }
+                return handlers.value.1
+            }
+        }.flatMapErrorThrowing { error in
+            // No stream channel came to be: nothing else will count this one out.
+            session.value.streamEnded()
+            throw error
         }
+    }
+
+    private func streamEnded() {
+        openStreams -= 1
+        guard openStreams == 0 else { return }
+        idleSince = .now()
+        if goingAway { goAway() }
     }
 
     /// No new streams; the connection closes once the open ones end.
     func retire() {
         goingAway = true
-        if openStreams == 0 { context?.close(promise: nil) }
+        if openStreams == 0 { goAway() }
+    }
+
+    /// Our GOAWAY (RFC 9113 §6.8: a graceful close announces itself), then the close.
+    private func goAway() {
+        guard let context, !closed else { return }
+        closed = true
+        pool.sessionEnded(self)
+        ready.fail(ChannelError.ioOnClosedChannel)  // nobody waits (no stream is open), but never leave it pending
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .rootStream, errorCode: .noError, opaqueData: nil))
+        context.writeAndFlush(NIOAny(frame)).whenComplete { _ in context.close(promise: nil) }
     }
 
     private func becomeReady() {
@@ -159,12 +185,15 @@ final class UpstreamHTTP2Session: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // GOAWAY: streams the upstream will not process are closed by NIOHTTP2 (and retried
-        // as streams that got no response byte); no new stream goes on this connection.
-        if case .goAway = unwrapInboundIn(data).payload, !goingAway {
-            goingAway = true
-            pool.sessionEnded(self)
-            if openStreams == 0 { context.close(promise: nil) }
+        // GOAWAY: no new stream goes on this connection; the streams above its last id are
+        // closed by NIOHTTP2 and sent again (`HTTP2UpstreamStreamBridge.unprocessed`).
+        if case .goAway(let last, _, _) = unwrapInboundIn(data).payload {
+            lastProcessed = min(lastProcessed ?? last, last)
+            if !goingAway {
+                goingAway = true
+                pool.sessionEnded(self)
+                if openStreams == 0 { goAway() }
+            }
         }
     }
 

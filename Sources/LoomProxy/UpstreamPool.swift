@@ -120,8 +120,15 @@ package final class UpstreamPool {
     func connect(timeout: Duration, limits: HTTP1Limits) -> EventLoopFuture<UpstreamConnection> {
         if http2 {
             let session = self.session.flatMap { $0.isOpen ? $0 : nil } ?? UpstreamHTTP2Session.connect(pool: self, timeout: timeout, responseLimits: limits)
-            self.session = session
-            return session.openStream(limits: limits)
+            let stream = session.openStream(limits: limits)
+            if retired {
+                // A reload dropped this endpoint while the request was on its way: its
+                // connection serves this one stream, then goes (nothing would sweep it).
+                session.retire()
+            } else {
+                self.session = session
+            }
+            return stream
         }
         let connection = UpstreamConnection(pool: self, limits: limits)
         // The channel lives on this loop (the bootstrap's only one), where the handler is used.

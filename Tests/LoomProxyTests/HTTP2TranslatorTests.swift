@@ -83,12 +83,12 @@ import Testing
             ("sec-websocket-version", "13"), ("sec-websocket-key", "client's"), ("sec-websocket-protocol", "chat"),
         ]), endStream: false, webSocketKey: "dGhlIHNhbXBsZSBub25jZQ==", into: &out)
         #expect(String(buffer: out) == "GET /chat?x=1 HTTP/1.1\r\nhost: a\r\nsec-websocket-version: 13\r\nsec-websocket-protocol: chat\r\n"
-            + "connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            + "connection: upgrade, close\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
         #expect(translator.isWebSocket && translator.method == "GET" && translator.body == .tunnel)
         var buffer = out
         var parser = HTTP1HeadParser()
         let head = try #require(try parser.parseRequestHead(&buffer))
-        #expect(WebSocketUpgrade.key(of: head) == "dGhlIHNhbXBsZSBub25jZQ==")
+        #expect(WebSocketUpgrade.key(of: head) == "dGhlIHNhbXBsZSBub25jZQ==" && !head.keepAlive)
         out.clear()
         translator.data(ByteBuffer(string: "\u{81}\u{02}hi"), endStream: false, into: &out)
         translator.data(ByteBuffer(string: "!"), endStream: true, into: &out)
@@ -108,6 +108,11 @@ import Testing
         parts.removeAll()
         try refused.translate(ByteBuffer(string: "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"), into: &parts)
         #expect(parts == [Self.head([(":status", "403"), ("content-length", "2")]), Self.data("no", endStream: true)])
+        // A 2xx would tell the client its WebSocket is open: the stream is reset instead.
+        var served = HTTP2ResponseTranslator(requestMethod: "GET", webSocket: true)
+        #expect(throws: HTTP2ResponseTranslator.Untranslatable.self) {
+            try served.translate(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhtml"), into: &parts)
+        }
     }
 
     // MARK: Responses

@@ -83,6 +83,17 @@ extension ProxyE2E {
             }
         }
 
+        /// RFC 9113 §8.7: a stream refused unprocessed (REFUSED_STREAM) is sent again, even
+        /// a POST, with its body.
+        @Test func aRefusedStreamIsSentAgain() async throws {
+            try await Self.withBackend { proxy in
+                let echoed = try Self.echoed(["--data-binary", "once", "http://127.0.0.1:\(proxy.port)/refused"])
+                #expect(echoed["method"] as? String == "POST" && echoed["body"] as? String == "once", "\(echoed)")
+                #expect(await E2E.eventually { proxy.logs.all.count == 1 })
+                #expect(proxy.logs.all.first?["status"]?.description == "200" && proxy.logs.all.first?["error"] == nil)
+            }
+        }
+
         @Test func aResetStreamIsABadGatewayAndTheConnectionGoesOn() async throws {
             try await Self.withBackend { proxy in
                 let reset = try E2E.curl(["-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(proxy.port)/reset"])

@@ -71,6 +71,22 @@ extension ProxyE2E {
             }
         }
 
+        /// A peer that accepts the connection but never answers the TLS handshake: the
+        /// connect timeout covers the handshake of an HTTP/2 connection too.
+        @Test func anHTTP2HandshakeThatNeverEndsTimesOut() async throws {
+            let files = try TLSFixtures.files.get()
+            // RawBackend answers only a whole HTTP head: a ClientHello gets nothing.
+            try await E2E.withRawBackend("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", closeAfter: false, configure: { configuration in
+                configuration.upstreams[0].protocol = .h2
+                configuration.upstreams[0].tls = UpstreamTLS(serverName: "a.test", caFile: files.ca)
+                configuration.upstreams[0].timeouts.connect = .milliseconds(300)
+            }) { _, proxy in
+                let started = ContinuousClock.now
+                let status = try proxy.get("/").status
+                #expect(status == 504 && ContinuousClock.now - started < .seconds(3))
+            }
+        }
+
         @Test func aClientCertificateForUpstreamsThatAsk() async throws {
             let files = try TLSFixtures.files.get()
             let backendTLS = try Self.backendTLS(files, requireClient: true)

@@ -154,6 +154,16 @@ extension ProxyE2E {
             }
         }
 
+        /// RFC 8441 §5: a 2xx tells an HTTP/2 client its WebSocket is open, so a backend that
+        /// serves the handshake as a plain GET (200) gets the stream reset, not a fake tunnel.
+        @Test func aHandshakeServedAsAPlainGETIsNotAWebSocketOverHTTP2() async throws {
+            try await E2E.withBackend(configure: { $0.listeners = [ListenerConfig(name: "h2", port: 0, protocol: .h2c)] }) { _, proxy in
+                let result = try E2E.run("python3", [try Self.script(), "h2", "ws://127.0.0.1:\(proxy.port)/plain"])
+                let seen = (try? JSONSerialization.jsonObject(with: result.stdout)) as? [String: Any] ?? [:]
+                #expect(seen["status"] is NSNull && seen["reset"] as? Int != nil, "\(seen) \(result.stderr)")
+            }
+        }
+
         /// The handshake by hand, to a backend that answers 101 and then only collects bytes:
         /// the client's bytes and its FIN go through, and the backend closing ends the tunnel
         /// after what it sent behind its 101 reached the client.

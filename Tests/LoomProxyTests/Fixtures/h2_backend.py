@@ -7,6 +7,8 @@ By path:
     /trailers    "abc" without a length, then trailers "x-checksum: 42"
     /nocontent   204
     /reset       resets the stream (INTERNAL_ERROR) without answering
+    /refused     the first such request of the process is refused (RST_STREAM REFUSED_STREAM,
+                 unprocessed); the next ones are answered as anything else is
     anything else: JSON with the request's method, path, authority, scheme, fields (the
                  pseudo-fields apart) and body (as text), its length, its trailers, and
                  which connection (numbered from 1 in accept order) carried it
@@ -22,6 +24,7 @@ import h2.errors
 
 class Connection:
     accepted = 0
+    refused = False
 
     def __init__(self, reader, writer):
         Connection.accepted += 1
@@ -87,6 +90,9 @@ class Connection:
             self.h2.send_headers(stream, [("x-checksum", "42")], end_stream=True)
         elif path.startswith("/nocontent"):
             self.h2.send_headers(stream, [(":status", "204")], end_stream=True)
+        elif path.startswith("/refused") and not Connection.refused:
+            Connection.refused = True
+            self.h2.reset_stream(stream, h2.errors.ErrorCodes.REFUSED_STREAM)
         elif path.startswith("/reset"):
             self.h2.reset_stream(stream, h2.errors.ErrorCodes.INTERNAL_ERROR)
         else:

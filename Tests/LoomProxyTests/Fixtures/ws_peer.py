@@ -222,7 +222,7 @@ def h2_client(url):
     ])
     sock.sendall(conn.data_to_send())
     pump(lambda: state["status"] is not None or state["ended"])
-    result = {"ok": True, "status": state["status"], "response_headers": state["headers"]}
+    result = {"ok": True, "status": state["status"], "response_headers": state["headers"], "reset": state["reset"]}
     if state["status"] != 200:
         print(json.dumps(result))
         return
