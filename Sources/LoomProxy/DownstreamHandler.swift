@@ -143,18 +143,14 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
+        let bytes = unwrapInboundIn(data)
         switch machine.state {
         case .closing, .closed:
             return  // lingering close: discard whatever the client still sends
         case .awaitingHead, .exchanging:
             break
         }
-        if inbound.readableBytes == 0 {
-            inbound = bytes
-        } else {
-            inbound.writeBuffer(&bytes)
-        }
+        inbound.accumulate(bytes)
         if exchange != nil { noteActivity() }
         processInbound()
         if inbound.readableBytes > Self.inboundHighWatermark { pauseReading() }

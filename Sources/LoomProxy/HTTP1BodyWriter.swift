@@ -35,6 +35,21 @@ struct HTTP1BodyWriter: Equatable {
         self.body = body
     }
 
+    /// Ends a head's fields with the framing its HEADERS frame calls for: none when the frame
+    /// ended the stream, the message's own `content-length` when it declared one (`sized`),
+    /// else chunked.
+    mutating func endHead(endStream: Bool, sized: Bool, into out: inout ByteBuffer) {
+        if endStream {
+            body = .none
+        } else if sized {
+            body = .sized
+        } else {
+            out.writeStaticString("transfer-encoding: chunked\r\n")
+            body = .chunked
+        }
+        out.writeStaticString("\r\n")
+    }
+
     /// A DATA frame's bytes.
     mutating func data(_ bytes: ByteBuffer, endStream: Bool, into out: inout ByteBuffer) {
         switch body {

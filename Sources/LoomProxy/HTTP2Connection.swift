@@ -114,10 +114,12 @@ final class HTTP2Connection: ChannelInboundHandler, DrainableConnection {
             }
         }
         try operations.addHandler(manager)
-        try operations.addHandler(handle)
         // The channel is active already (the protocol was chosen after it was): the manager
-        // starts its idle timer on `channelActive`, which it would otherwise never see.
+        // starts its idle timer on `channelActive`, which it would otherwise never see. Before
+        // `handle` registers with the loop: a shutdown already under way asks the manager to
+        // quiesce at once, which it must see as an active connection's.
         manager.channelActive(context: try operations.context(handler: manager))
+        try operations.addHandler(handle)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

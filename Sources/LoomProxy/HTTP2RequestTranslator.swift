@@ -93,15 +93,10 @@ struct HTTP2RequestTranslator {
             out.writeStaticString("connection: upgrade, close\r\nupgrade: websocket\r\n")
             HeadWriter.writeField("sec-websocket-key", webSocketKey(), into: &out)
             writer.started(.tunnel)
-        } else if endStream {
-            writer.started(.none)
-        } else if sized {
-            writer.started(.sized)
+            out.writeStaticString("\r\n")
         } else {
-            out.writeStaticString("transfer-encoding: chunked\r\n")
-            writer.started(.chunked)
+            writer.endHead(endStream: endStream, sized: sized, into: &out)
         }
-        out.writeStaticString("\r\n")
     }
 
     /// A DATA frame's bytes.

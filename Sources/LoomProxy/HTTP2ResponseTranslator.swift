@@ -53,12 +53,7 @@ struct HTTP2ResponseTranslator {
             if bytes.readableBytes > 0 { throw Untranslatable(reason: "bytes after the end of the response") }
             return
         }
-        if pending.readableBytes == 0 {
-            pending = bytes
-        } else {
-            var bytes = bytes
-            pending.writeBuffer(&bytes)
-        }
+        pending.accumulate(bytes)
         if tunnel {
             if pending.readableBytes > 0 { parts.append(.data(pending, endStream: false)) }
             pending = ByteBuffer()

@@ -42,12 +42,7 @@ struct HTTP2UpstreamRequestTranslator {
             if bytes.readableBytes > 0 { throw Untranslatable(reason: "bytes after the end of the request") }
             return
         }
-        if pending.readableBytes == 0 {
-            pending = bytes
-        } else {
-            var bytes = bytes
-            pending.writeBuffer(&bytes)
-        }
+        pending.accumulate(bytes)
         do throws(HTTPParseError) {
             if body == nil {
                 guard let head = try parser.parseRequestHead(&pending) else { return }

@@ -50,18 +50,8 @@ struct HTTP2UpstreamResponseTranslator {
             return  // the final head is still to come
         }
         let bodyless = status == 204 || status == 304 || requestMethod == "HEAD"
-        if bodyless {
-            writer.started(.none)
-        } else if endStream {
-            if !sized { out.writeStaticString("content-length: 0\r\n") }
-            writer.started(.none)
-        } else if sized {
-            writer.started(.sized)
-        } else {
-            out.writeStaticString("transfer-encoding: chunked\r\n")
-            writer.started(.chunked)
-        }
-        out.writeStaticString("\r\n")
+        if endStream, !bodyless, !sized { out.writeStaticString("content-length: 0\r\n") }
+        writer.endHead(endStream: endStream || bodyless, sized: sized, into: &out)
         if endStream { writer.data(ByteBuffer(), endStream: true, into: &out) }
     }
 

@@ -226,7 +226,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
+        let bytes = unwrapInboundIn(data)
         switch state {
         case .idle, .done:
             // A backend must not send anything between exchanges; a connection that does is
@@ -240,11 +240,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
             sink?.upstreamResponseBody(bytes)
         case .awaitingHead, .body:
             receivedBytes = true
-            if inbound.readableBytes == 0 {
-                inbound = bytes
-            } else {
-                inbound.writeBuffer(&bytes)
-            }
+            inbound.accumulate(bytes)
             processInbound()
         }
     }
