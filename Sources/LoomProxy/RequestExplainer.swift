@@ -136,6 +136,11 @@ package enum RequestExplainer {
             let format = DurationParser.format
             lines.append("timeouts: connect \(format(timeouts.connect)), response header \(format(timeouts.responseHeader)), "
                 + "idle \(format(timeouts.idle)), whole request \(timeouts.request.map(format) ?? "unlimited"), tunnel \(format(timeouts.tunnel))")
+            if GRPC.isCall(head) {
+                let deadline = head.headers.firstValue(named: "grpc-timeout").flatMap(GRPC.timeout)
+                lines.append("gRPC call: " + (deadline.map { "its grpc-timeout (\(format($0))) bounds it too" } ?? "no grpc-timeout")
+                    + "; loom's own failures answer it with a gRPC status")
+            }
             let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased)
             let requestID = given.flatMap { RequestIDGenerator.isWellFormed($0) ? $0 : nil } ?? "<generated>"
             guard let target = DownstreamHandler.forwardTarget(head, path: path, query: head.query, route: route, captures: captures) else {
@@ -148,14 +153,26 @@ package enum RequestExplainer {
                 clientTrusted: snapshot.trustedProxies.contains(try? SocketAddress(ipAddress: request.clientIP, port: 0)),
                 listenerPort: port, requestID: requestID, endpointAuthority: upstream.authorities[index],
                 rules: route.requestHeaders)
-            // A WebSocket handshake goes with its upgrade fields, as the data path sends it.
-            context.upgrade = WebSocketUpgrade.key(of: head) != nil
+            let http2 = upstream.config.protocol.isHTTP2
+            // A WebSocket handshake goes with its upgrade fields, as the data path sends it
+            // (not to an HTTP/2 upstream: RFC 8441 upstream is not built).
+            context.upgrade = !http2 && WebSocketUpgrade.key(of: head) != nil
+            context.http2Upstream = http2
             var out = ByteBuffer()
             HeadWriter.writeRequestHead(head, context, snapshot: snapshot, into: &out)
             lines.append("")
-            lines.append("sent to \(upstream.endpoints[index]) as (from client \(request.clientIP)):")
-            let text = String(buffer: out).split(separator: "\r\n", omittingEmptySubsequences: true)
-            lines += text.map { "  " + $0 }
+            lines.append("sent to \(upstream.endpoints[index])\(http2 ? " over HTTP/2 (\(upstream.config.protocol.rawValue))" : "") as (from client \(request.clientIP)):")
+            if http2 {
+                // The fields of the HEADERS frame `HTTP2UpstreamRequestTranslator` makes of it.
+                var parser = HTTP1HeadParser()
+                if let forwarded = try? parser.parseRequestHead(&out) {
+                    let fields = HTTP2UpstreamRequestTranslator.fields(of: forwarded, scheme: upstream.config.tls == nil ? "http" : "https")
+                    lines += fields.map { "  \($0.name): \($0.value)" }
+                }
+            } else {
+                let text = String(buffer: out).split(separator: "\r\n", omittingEmptySubsequences: true)
+                lines += text.map { "  " + $0 }
+            }
             return (lines, false)
         }
     }

@@ -53,6 +53,22 @@ import Testing
         #expect(report.text.contains("\n  Upgrade: websocket\n") && report.text.contains("\n  Connection: upgrade\n"), "\(report.text)")
     }
 
+    /// A gRPC call to an HTTP/2 upstream: its deadline, and the HEADERS frame's fields (with
+    /// `te: trailers`, without `Host`) rather than an HTTP/1.1 head.
+    @Test func aGRPCCallShowsItsDeadlineAndTheHTTP2Fields() throws {
+        let configuration = try #require(ConfigLoader.load(text: """
+            upstreams: [{name: g, protocol: grpc, endpoints: ["127.0.0.1:50051"]}]
+            routes: [{id: r, path: "/*", upstream: g}]
+            """, fileName: "f.yaml", dialect: .loomYAML, environment: [:]).configuration)
+        let report = try RequestExplainer.explain(configuration, .init(method: "POST", url: "http://a/pkg.S/M", headers: [
+            ("content-type", "application/grpc"), ("te", "trailers"), ("grpc-timeout", "2S"),
+        ]))
+        #expect(report.text.contains("\ngRPC call: its grpc-timeout (2s) bounds it too;"), "\(report.text)")
+        #expect(report.text.contains("over HTTP/2 (grpc) as"), "\(report.text)")
+        #expect(report.text.contains("\n  :method: POST\n  :scheme: http\n  :authority: a\n  :path: /pkg.S/M\n"), "\(report.text)")
+        #expect(report.text.contains("\n  te: trailers") && !report.text.contains("Host:"), "\(report.text)")
+    }
+
     /// The route's filters are named in chain order (global first), not run.
     @Test func namesTheRoutesFilters() throws {
         let configuration = try #require(ConfigLoader.load(text: """
