@@ -7,9 +7,10 @@ import NIOCore
 ///
 /// Bytes go as they arrive, flushed once per read batch, with the backpressure bodies have:
 /// a side that cannot take more stops the other side's reads. The exchange's idle timeout
-/// becomes `timeouts.tunnel` and its whole-request timeout no longer applies. The client's
-/// FIN is passed on (the upstream may still answer); the upstream closing ends the tunnel:
-/// what it sent is flushed, then the client connection closes. The access log and metrics
+/// becomes `timeouts.tunnel` and its whole-request timeout no longer applies. A FIN is passed
+/// on either way, the other direction going on until its own FIN, as TCP proxies do; the
+/// tunnel ends when the upstream connection is closed whole: what it sent is flushed, then
+/// the client connection closes. The access log and metrics
 /// record the exchange (status 101, bytes both ways) when the tunnel ends.
 extension DownstreamHandler {
     func upstreamSwitchedProtocols(_ head: HTTPResponseHead) {
@@ -39,6 +40,17 @@ extension DownstreamHandler {
         pumpTunnel(exchange)
         exchange.connection?.flush()
         syncDeadlines()
+    }
+
+    func upstreamTunnelInputClosed() -> Bool {
+        guard let context, !isHTTP2Stream else { return false }
+        sendHeldHead()
+        flushClient()
+        // NIO shuts the socket's output once what was flushed is written (TLS: close_notify).
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenFailure { _ in self.exchange?.connection?.close() }
+        context.close(mode: .output, promise: promise)
+        return true
     }
 
     /// Passes the client's buffered bytes to the upstream; after the client's FIN, the

@@ -14,6 +14,11 @@ protocol UpstreamResponseSink: AnyObject {
     /// `upstreamResponseBody` brings the upgraded connection's bytes, unframed, and
     /// `upstreamResponseEnd` its end (the upstream closed).
     func upstreamSwitchedProtocols(_ head: HTTPResponseHead)
+    /// The upstream half-closed the tunnel (FIN) and may still read: the client gets its
+    /// FIN once what came before is delivered; `upstreamResponseEnd` comes when the
+    /// connection is closed whole. Returns false when the client side cannot half-close
+    /// (an HTTP/2 stream): the connection is then closed at once.
+    func upstreamTunnelInputClosed() -> Bool
     func upstreamResponseBody(_ data: ByteBuffer)
     func upstreamResponseEnd(trailers: HTTPHeaderBlock?)
     /// The connection failed; `receivedBytes` tells whether any response byte had arrived
@@ -66,6 +71,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     private var upgradeKey: String?
     /// `closeOutput` sent our FIN on the tunnel.
     private var outputClosed = false
+    /// The upstream sent its FIN on the tunnel (`upstreamTunnelInputClosed`).
+    private var inputClosed = false
     private var receivedBytes = false
     /// An HTTP/2 upstream refused the stream unprocessed (`UpstreamStreamRefused`).
     private var refused = false
@@ -195,6 +202,12 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     func closeOutput() {
         guard let context, case .tunnel = state, !outputClosed else { return }
         outputClosed = true
+        // Both directions done: the tunnel ends (`channelInactive`).
+        if inputClosed {
+            flush()
+            context.close(promise: nil)
+            return
+        }
         // NIO shuts the socket's output once what was flushed before is written.
         flush()
         let promise = context.eventLoop.makePromise(of: Void.self)
@@ -279,6 +292,21 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         case .idle, .done, .closed:
             break
         }
+    }
+
+    /// Upstream sockets allow half-closure (`UpstreamPool.connect`): a FIN arrives as this
+    /// event. Only a tunnel goes on half-closed; anything else closes as it always did, and
+    /// `channelInactive` decides what the close means.
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let event = event as? ChannelEvent, event == .inputClosed else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        if case .tunnel = state, !outputClosed, !inputClosed, sink?.upstreamTunnelInputClosed() == true {
+            inputClosed = true
+            return
+        }
+        context.close(promise: nil)
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: Error) {

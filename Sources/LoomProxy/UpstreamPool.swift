@@ -135,6 +135,8 @@ package final class UpstreamPool {
         let handler = NIOLoopBound(connection, eventLoop: eventLoop)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
+            // A tunnel's upstream may finish sending and still read (`UpstreamConnection`).
+            .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { [tls, endpoint] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addUpstreamTLS(tls, for: endpoint)

@@ -185,6 +185,32 @@ extension ProxyE2E {
             }
         }
 
+        /// The backend half-closes after its 101 (a FIN, still reading): the client gets what
+        /// it sent and then a FIN, and can still send; its own FIN reaches the backend, and
+        /// only then does the tunnel end.
+        @Test func anUpstreamFINLeavesTheOtherDirectionOpen() async throws {
+            let accept = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nlast words"
+            try await E2E.withRawBackend(accept, closeAfter: false, halfCloseAfter: true) { backend, proxy in
+                let client = try RawClient(port: proxy.port)
+                try client.send(Self.handshake)
+                #expect(try client.readHead().status == 101)
+                #expect(String(decoding: client.read(count: 10), as: UTF8.self) == "last words")
+                // The FIN: a read returns nothing, yet the tunnel is still open.
+                #expect(client.read(count: 1).isEmpty)
+                #expect(await Self.openTunnels(proxy, become: 1))
+                try client.send("still talking")
+                #expect(await E2E.eventually { backend.received.withLockedValue { $0.hasSuffix("\r\n\r\nstill talking") } })
+                // Only the client's FIN ends the backend's input.
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(backend.received.withLockedValue { !$0.contains("<END>") })
+                client.shutdownWrite()
+                #expect(await E2E.eventually { backend.received.withLockedValue { $0.hasSuffix("still talking<END>") } })
+                #expect(await Self.openTunnels(proxy, become: 0))
+                let line = try #require(await Self.tunnelLog(proxy))
+                #expect(line["error"] == nil, "\(line)")
+            }
+        }
+
         /// A client that does not wait for the 101: its first frame right behind the
         /// handshake, and its FIN right behind that, before any answer. Both reach the backend
         /// once it accepts, in order; its answer still reaches the client.

@@ -46,11 +46,11 @@ enum E2E {
 
     /// A `RawBackend` answering every request head with `response`, behind a proxy.
     static func withRawBackend(
-        _ response: String, closeAfter: Bool = true, configure: (inout LoomConfiguration) -> Void = { _ in },
+        _ response: String, closeAfter: Bool = true, halfCloseAfter: Bool = false, configure: (inout LoomConfiguration) -> Void = { _ in },
         _ body: (RawBackend, ProxyHarness) async throws -> Void
     ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let backend = RawBackend(group: group, response: response, closeAfter: closeAfter)
+        let backend = RawBackend(group: group, response: response, closeAfter: closeAfter, halfCloseAfter: halfCloseAfter)
         do {
             try await backend.start()
             let config = ProxyHarness.config(endpoints: [.tcp(host: "127.0.0.1", port: backend.port)], configure: configure)
