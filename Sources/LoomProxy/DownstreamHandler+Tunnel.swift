@@ -42,6 +42,9 @@ extension DownstreamHandler {
         syncDeadlines()
     }
 
+    /// The upstream's FIN: the client gets one after what came before (its own bytes still
+    /// go up). An HTTP/2 stream cannot half-close its response alone: false, and the
+    /// upstream connection closes as before.
     func upstreamTunnelInputClosed() -> Bool {
         guard let context, !isHTTP2Stream else { return false }
         sendHeldHead()

@@ -68,19 +68,6 @@ struct HTTP2BodyFramer {
     }
 }
 
-extension ByteBuffer {
-    /// Appends `bytes` to bytes still waiting to be translated, taking `bytes` as they are
-    /// when nothing waits (no copy in the common case of a whole message per write).
-    mutating func accumulate(_ bytes: ByteBuffer) {
-        if readableBytes == 0 {
-            self = bytes
-        } else {
-            var bytes = bytes
-            writeBuffer(&bytes)
-        }
-    }
-}
-
 extension HTTP2Frame.FramePayload {
     init(_ part: HTTP2FramePart) {
         switch part {

@@ -202,14 +202,13 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     func closeOutput() {
         guard let context, case .tunnel = state, !outputClosed else { return }
         outputClosed = true
+        // NIO shuts the socket's output once what was flushed before is written.
+        flush()
         // Both directions done: the tunnel ends (`channelInactive`).
         if inputClosed {
-            flush()
             context.close(promise: nil)
             return
         }
-        // NIO shuts the socket's output once what was flushed before is written.
-        flush()
         let promise = context.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenFailure { _ in self.context?.close(promise: nil) }
         context.close(mode: .output, promise: promise)
