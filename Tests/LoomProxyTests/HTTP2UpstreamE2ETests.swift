@@ -94,6 +94,34 @@ extension ProxyE2E {
             }
         }
 
+        /// The upstream's GOAWAY: the next request goes on a new connection.
+        @Test func afterTheUpstreamsGOAWAYANewConnectionServes() async throws {
+            try await Self.withBackend { proxy in
+                let last = try Self.echoed(["http://127.0.0.1:\(proxy.port)/goaway"])
+                #expect(last["path"] as? String == "/goaway" && last["connection"] as? Int == 1)
+                let next = try Self.echoed(["http://127.0.0.1:\(proxy.port)/next"])
+                #expect(next["path"] as? String == "/next" && next["connection"] as? Int == 2, "\(next)")
+            }
+        }
+
+        /// A connection idle for `pool.idle_timeout` is closed by loom, with a GOAWAY first.
+        @Test func anIdleConnectionIsClosedWithAGOAWAY() async throws {
+            let yaml = """
+                listeners: [{name: l, address: "127.0.0.1:0", protocol: http}]
+                server: {worker_threads: 1}
+                upstreams: [{name: h2, protocol: h2c, endpoints: ["127.0.0.1:{port}"], pool: {idle_timeout: 500ms}}]
+                routes: [{id: all, path: /*, upstream: h2}]
+                """
+            try await E2E.withFixtureServer("h2_backend", [], yaml: yaml) { proxy in
+                let first = try Self.echoed(["http://127.0.0.1:\(proxy.port)/a"])
+                #expect(first["connection"] as? Int == 1 && first["goaways_received"] as? Int == 0)
+                // The sweep runs every second: two of them see the connection idle long enough.
+                try await Task.sleep(for: .milliseconds(2500))
+                let second = try Self.echoed(["http://127.0.0.1:\(proxy.port)/b"])
+                #expect(second["connection"] as? Int == 2 && second["goaways_received"] as? Int == 1, "\(second)")
+            }
+        }
+
         @Test func aResetStreamIsABadGatewayAndTheConnectionGoesOn() async throws {
             try await Self.withBackend { proxy in
                 let reset = try E2E.curl(["-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(proxy.port)/reset"])

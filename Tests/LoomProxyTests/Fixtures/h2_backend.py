@@ -7,11 +7,13 @@ By path:
     /trailers    "abc" without a length, then trailers "x-checksum: 42"
     /nocontent   204
     /reset       resets the stream (INTERNAL_ERROR) without answering
+    /goaway      answered as anything else is, then GOAWAY (last stream: this one) and close
     /refused     the first such request of the process is refused (RST_STREAM REFUSED_STREAM,
                  unprocessed); the next ones are answered as anything else is
     anything else: JSON with the request's method, path, authority, scheme, fields (the
-                 pseudo-fields apart) and body (as text), its length, its trailers, and
-                 which connection (numbered from 1 in accept order) carried it
+                 pseudo-fields apart) and body (as text), its length, its trailers,
+                 which connection (numbered from 1 in accept order) carried it, and how
+                 many GOAWAY frames the backend has received so far
 """
 import asyncio
 import json
@@ -25,6 +27,7 @@ import h2.errors
 class Connection:
     accepted = 0
     refused = False
+    goaways_received = 0
 
     def __init__(self, reader, writer):
         Connection.accepted += 1
@@ -67,6 +70,8 @@ class Connection:
             self.requests[event.stream_id]["trailers"] = dict(event.headers)
             if event.stream_ended:
                 self.respond(event.stream_id)
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            Connection.goaways_received += 1
         elif isinstance(event, h2.events.WindowUpdated):
             for waiter in self.window.values():
                 waiter.set()
@@ -102,9 +107,14 @@ class Connection:
                 "headers": {k: v for k, v in request["headers"] if not k.startswith(":")},
                 "body": request["body"].decode("utf-8", "replace"), "length": len(request["body"]),
                 "trailers": request["trailers"], "connection": self.number,
+                "goaways_received": Connection.goaways_received,
             }).encode()
             self.h2.send_headers(stream, [(":status", "200"), ("content-type", "application/json"), ("content-length", str(len(body)))])
             self.h2.send_data(stream, body, end_stream=True)
+            if path.startswith("/goaway"):
+                self.h2.close_connection(last_stream_id=stream)
+                self.flush()
+                self.writer.close()
         self.flush()
 
 
