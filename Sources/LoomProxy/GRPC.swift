@@ -34,10 +34,10 @@ enum GRPC {
         }
     }
 
-    /// gRPC status codes loom answers with.
+    /// gRPC status codes loom answers with (or reports to plugins for their own calls).
     enum Status: Int {
-        case unknown = 2, deadlineExceeded = 4, permissionDenied = 7, unimplemented = 12, `internal` = 13, unavailable = 14,
-            unauthenticated = 16
+        case unknown = 2, deadlineExceeded = 4, permissionDenied = 7, resourceExhausted = 8, unimplemented = 12, `internal` = 13,
+            unavailable = 14, unauthenticated = 16
     }
 
     /// The status a failure loom answers itself becomes: the gRPC project's HTTP-to-gRPC
@@ -60,6 +60,33 @@ enum GRPC {
         case 429, 502, 503, 504: .unavailable
         default: .unknown
         }
+    }
+
+    /// A received `grpc-message`, decoded. As the protocol asks, a `%` not followed by two
+    /// hex digits is kept as it is, and bytes that are not UTF-8 become U+FFFD.
+    static func percentDecoded(_ message: String) -> String {
+        func hex(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        let bytes = Array(message.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) {
+                out.append(high << 4 | low)
+                index += 3
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `grpc-message`'s encoding: bytes outside printable ASCII, and `%`, percent-encoded.

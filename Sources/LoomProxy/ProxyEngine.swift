@@ -103,7 +103,7 @@ public final class ProxyEngine: Sendable {
         contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0, metrics: metrics) }
         caller = UpstreamCaller()
         let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count, caller: caller))
-        caller.update(snapshot.upstreams)
+        caller.update(snapshot)
         store = SnapshotStore(snapshot)
         healthChecker = NIOLockedValueBox(HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger))
         self.filters = filters
@@ -272,7 +272,7 @@ public final class ProxyEngine: Sendable {
             throw error
         }
         let snapshot = ProxySnapshot(configuration, previous: old, filters: filters, plugins: pluginSet)
-        caller.update(snapshot.upstreams)
+        caller.update(snapshot)
         store.replace(with: snapshot)
         installTLS(tls)
 

@@ -19,12 +19,6 @@ enum HostImports {
         Entry(signature: signature) { vm, arguments in try body(vm, arguments).rawValue }
     }
 
-    /// `proxy_grpc_*`: loom has no gRPC upstreams yet, so every call is `UNIMPLEMENTED`
-    /// (documented; the module still loads and its other features work).
-    private static func grpc(_ count: Int) -> Entry {
-        Entry(signature: i32(count)) { _, _ in ProxyStatus.unimplemented.rawValue }
-    }
-
     static let env: [String: Entry] = [
         "proxy_log": proxy(3) { try $0.log($1) },
         "proxy_get_log_level": proxy(1) { try $0.getLogLevel($1) },
@@ -60,11 +54,11 @@ enum HostImports {
         "proxy_resolve_shared_queue": proxy(5) { try $0.resolveSharedQueue($1) },
         "proxy_enqueue_shared_queue": proxy(3) { try $0.enqueueSharedQueue($1) },
         "proxy_dequeue_shared_queue": proxy(3) { try $0.dequeueSharedQueue($1) },
-        "proxy_grpc_call": grpc(12),
-        "proxy_grpc_stream": grpc(9),
-        "proxy_grpc_send": grpc(4),
-        "proxy_grpc_cancel": grpc(1),
-        "proxy_grpc_close": grpc(1),
+        "proxy_grpc_call": proxy(12) { try $0.grpcCall($1) },
+        "proxy_grpc_stream": proxy(9) { try $0.grpcStream($1) },
+        "proxy_grpc_send": proxy(4) { try $0.grpcSend($1) },
+        "proxy_grpc_cancel": proxy(1) { try $0.grpcCancel($1) },
+        "proxy_grpc_close": proxy(1) { try $0.grpcClose($1) },
     ]
 
     static let wasiFunctions: [String: Entry] = {

@@ -1,8 +1,9 @@
 import LoomConfig
 import NIOCore
 
-/// How a plugin's `proxy_http_call` reaches a configured upstream. The data path provides it
-/// (LoomProxy's `UpstreamCaller`), so the ABI host needs no HTTP client of its own.
+/// How a plugin's `proxy_http_call` and `proxy_grpc_*` reach a configured upstream. The data
+/// path provides it (LoomProxy's `UpstreamCaller`), so the ABI host needs no HTTP client of
+/// its own.
 public protocol PluginHTTPCaller: Sendable {
     /// Sends `request` to an endpoint of upstream `upstream`, from `eventLoop`; `completion`
     /// runs on that loop exactly once, with the response or nil (connect failure, timeout,
@@ -12,6 +13,14 @@ public protocol PluginHTTPCaller: Sendable {
         _ request: PluginHTTPRequest, upstream: String, timeout: Duration, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (PluginHTTPResponse?) -> Void
     ) -> Bool
+
+    /// Opens a gRPC call to an endpoint of upstream `upstream`, from `eventLoop`; `events`
+    /// runs on that loop (see `PluginGRPCEvent` for what and in which order), and may run
+    /// before this returns.
+    func openGRPC(
+        _ request: PluginGRPCRequest, upstream: String, on eventLoop: any EventLoop,
+        events: @escaping @Sendable (PluginGRPCEvent) -> Void
+    ) -> Result<any PluginGRPCStream, PluginGRPCOpenError>
 }
 
 /// A plugin's HTTP call: the pseudo-headers the ABI requires, the other fields, a body and

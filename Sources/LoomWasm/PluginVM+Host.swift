@@ -89,6 +89,7 @@ extension PluginVM {
         case .vmConfiguration: plugin.vmConfiguration
         case .pluginConfiguration: plugin.configuration
         case .httpCallResponseBody: callResponse?.body
+        case .grpcReceiveBuffer: grpcMessage
         case .httpRequestBody: currentStream.flatMap { $0.phase == .requestBody ? $0.requestBody : nil }
         case .httpResponseBody: currentStream.flatMap { $0.phase == .responseBody ? $0.responseBody : nil }
         default: nil
@@ -139,6 +140,7 @@ extension PluginVM {
         let map: HeaderMap? = switch type {
         case .httpCallResponseHeaders: callResponseHeaders
         case .httpCallResponseTrailers: callResponseTrailers
+        case .grpcReceiveInitialMetadata, .grpcReceiveTrailingMetadata: grpcMetadata(type)
         default: currentStream?.map(type)
         }
         guard let map else { return .failure(.notFound) }

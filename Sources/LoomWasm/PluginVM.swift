@@ -40,6 +40,11 @@ final class PluginVM {
     var nextCallID: UInt32 = 1
     /// The response `proxy_on_http_call_response` is reading (maps 6 and 7, buffer 4).
     var callResponse: PluginHTTPResponse?
+    /// gRPC calls and streams under way, by token (`PluginVM+GRPC`).
+    var grpcCalls: [UInt32: GRPCCall] = [:]
+    var nextGRPCToken: UInt32 = 0
+    /// What the gRPC callback running reads.
+    var grpcDelivery: GRPCDelivery?
     /// Where the root context stands: running, or ending once its plugin was retired.
     var root = RootState.running
     /// Set by `retire`: the root context ends once no stream is left.
@@ -109,6 +114,8 @@ final class PluginVM {
 
     deinit {
         tickTask?.cancel()
+        // Streams have no deadline: an instance that goes must not leave them open.
+        cancelGRPCCalls(of: nil)
     }
 
     func exports(_ callback: PluginCallback) -> Bool { callbacks[callback.rawValue] != nil }
@@ -195,6 +202,8 @@ final class PluginVM {
         stream.resumeRequest = nil
         stream.resumeResponse = nil
         guard streams[stream.id] != nil else { return }
+        // Nobody is left to hear of the gRPC calls the request made.
+        cancelGRPCCalls(of: stream.id)
         if broken == nil {
             do {
                 _ = try streamCallback(.done, context: stream.id, [])
@@ -282,6 +291,7 @@ enum PluginCallback: Int, CaseIterable {
     case contextCreate, vmStart, configure, tick, queueReady
     case requestHeaders, requestBody, requestTrailers, responseHeaders, responseBody, responseTrailers
     case done, log, delete, httpCallResponse, foreignFunction
+    case grpcReceiveInitialMetadata, grpcReceive, grpcReceiveTrailingMetadata, grpcClose
 
     /// The export's name.
     var name: String {
@@ -302,6 +312,10 @@ enum PluginCallback: Int, CaseIterable {
         case .delete: "proxy_on_delete"
         case .httpCallResponse: "proxy_on_http_call_response"
         case .foreignFunction: "proxy_on_foreign_function"
+        case .grpcReceiveInitialMetadata: "proxy_on_grpc_receive_initial_metadata"
+        case .grpcReceive: "proxy_on_grpc_receive"
+        case .grpcReceiveTrailingMetadata: "proxy_on_grpc_receive_trailing_metadata"
+        case .grpcClose: "proxy_on_grpc_close"
         }
     }
 }

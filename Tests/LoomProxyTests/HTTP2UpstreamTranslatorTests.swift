@@ -177,6 +177,15 @@ import Testing
         #expect(GRPC.percentEncoded("50% ü\n") == "50%25 %C3%BC%0A")
     }
 
+    @Test func receivedMessagesArePercentDecodedLeavingMalformedEscapes() {
+        #expect(GRPC.percentDecoded("50%25 %C3%BC%0A") == "50% ü\n")
+        #expect(GRPC.percentDecoded(GRPC.percentEncoded("nope: ü%")) == "nope: ü%")
+        // Not two hex digits (a sign is not one): kept as sent.
+        #expect(GRPC.percentDecoded("100% %+f %4 %") == "100% %+f %4 %")
+        // Bytes that are not UTF-8 become U+FFFD rather than failing.
+        #expect(GRPC.percentDecoded("%FF") == "\u{FFFD}")
+    }
+
     @Test func aFailureAnswersACallTrailersOnly() {
         var out = ByteBuffer()
         ErrorResponse.write(
@@ -185,5 +194,39 @@ import Testing
         let text = String(buffer: out)
         #expect(text.hasPrefix("HTTP/1.1 200 OK\r\nDate: D\r\nContent-Type: application/grpc\r\ngrpc-status: 12\r\ngrpc-message: "), "\(text)")
         #expect(text.hasSuffix("X-Request-ID: r1\r\nContent-Length: 0\r\n\r\n"), "\(text)")
+    }
+}
+
+/// gRPC's length-prefixed messages, as loom reads them for plugins' calls.
+@Suite struct GRPCMessageReaderTests {
+    @Test func messagesSplitAnywhereComeOutWhole() throws {
+        var wire = GRPCMessageReader.frame(Array("hello".utf8))
+        wire.writeImmutableBuffer(GRPCMessageReader.frame([]))
+        wire.writeImmutableBuffer(GRPCMessageReader.frame(Array("second".utf8)))
+        #expect(wire.readableBytes == 5 + 5 + 5 + 0 + 5 + 6)
+        // Every way of cutting the bytes in two gives the same three messages.
+        for cut in 0...wire.readableBytes {
+            var reader = GRPCMessageReader(limit: 100)
+            let first = wire.getSlice(at: 0, length: cut)!
+            let second = wire.getSlice(at: cut, length: wire.readableBytes - cut)!
+            let messages = try reader.read(first) + reader.read(second)
+            #expect(messages == [Array("hello".utf8), [], Array("second".utf8)], "cut at \(cut)")
+            #expect(reader.isEmpty)
+        }
+    }
+
+    @Test func aPartialMessageIsPending() throws {
+        var reader = GRPCMessageReader(limit: 100)
+        let wire = GRPCMessageReader.frame(Array("hello".utf8))
+        #expect(try reader.read(wire.getSlice(at: 0, length: 7)!) == [])
+        #expect(!reader.isEmpty)
+    }
+
+    @Test func compressedOrOversizedMessagesAreRefused() {
+        var reader = GRPCMessageReader(limit: 4)
+        #expect(throws: GRPCMessageReader.Failure.tooLarge(5)) { try reader.read(GRPCMessageReader.frame(Array("hello".utf8))) }
+        let compressed = ByteBuffer(bytes: [1, 0, 0, 0, 1, 0x41])
+        var other = GRPCMessageReader(limit: 4)
+        #expect(throws: GRPCMessageReader.Failure.compressed) { try other.read(compressed) }
     }
 }

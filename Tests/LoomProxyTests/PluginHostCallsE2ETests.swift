@@ -37,7 +37,7 @@ extension ProxyE2E {
                 #expect(value("x-random-status") == "0" && value("x-random-filled") == "yes")
                 #expect(value("x-yield") == "0" && value("x-sleep") == "0", "sched_yield and a clock poll_oneoff succeed")
                 #expect(value("x-fd-sync") == "58", "ENOTSUP for what a plugin host does not offer")
-                #expect(value("x-grpc-call") == "12", "UNIMPLEMENTED: no gRPC upstreams yet")
+                #expect(value("x-grpc-call") == "2", "BAD_ARGUMENT: app speaks HTTP/1.1, and gRPC needs HTTP/2")
                 #expect(value("x-source-address")?.hasPrefix("127.0.0.1:") == true)
                 #expect(value("x-destination-address") == "127.0.0.1:\(proxy.port)")
                 #expect(value("x-plugin-name") == "hc" && value("x-plugin-root-id") == "hc-root")

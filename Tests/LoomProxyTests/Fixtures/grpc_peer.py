@@ -13,7 +13,10 @@ messages (no protobuf): method handlers take and return bytes.
         Metadata    unary: the invocation metadata it received, as JSON;
         Count       server streaming: N messages "0".."N-1" (N is the request);
         Sum         client streaming: the sum of the request messages (decimal text);
-        Chat        bidi streaming: each message back upper-cased, as it arrives.
+        Chat        bidi streaming: each message back upper-cased, as it arrives;
+        Hold        bidi streaming: sends its initial metadata, then reads until the client
+                    ends or cancels the call, answering nothing;
+        Ended       unary: how many Hold calls have ended so far (decimal text).
 
     grpc_peer.py client TARGET SCENARIO [CAFILE SERVER_NAME]
         Runs SCENARIO against TARGET (host:port; TLS when CAFILE is given) and prints one
@@ -64,6 +67,26 @@ def chat(requests, context):
         yield r.upper()
 
 
+held = {"ended": 0}
+held_lock = threading.Lock()
+
+
+def hold(requests, context):
+    def ended():
+        with held_lock:
+            held["ended"] += 1
+    context.add_callback(ended)
+    context.send_initial_metadata(())
+    for _ in requests:
+        pass
+    return iter(())
+
+
+def held_ended(request, context):
+    with held_lock:
+        return str(held["ended"]).encode()
+
+
 def serve(cert=None, key=None):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     handlers = {
@@ -74,6 +97,8 @@ def serve(cert=None, key=None):
         "Count": grpc.unary_stream_rpc_method_handler(count),
         "Sum": grpc.stream_unary_rpc_method_handler(total),
         "Chat": grpc.stream_stream_rpc_method_handler(chat),
+        "Hold": grpc.stream_stream_rpc_method_handler(hold),
+        "Ended": grpc.unary_unary_rpc_method_handler(held_ended),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     if cert:

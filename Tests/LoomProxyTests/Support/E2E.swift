@@ -126,15 +126,17 @@ enum E2E {
 
     /// A loopback port nobody listens on (bound, then closed).
     /// A fixture program (Fixtures/NAME.py, run with `arguments`) that prints "port N" once
-    /// it listens, and a proxy for `yaml` with `{port}` replaced by that port.
+    /// it listens, and a proxy for `yaml` with `{port}` replaced by that port (and
+    /// `{plugin:NAME}` by the path of test plugin NAME).
     static func withFixtureServer(
         _ name: String, _ arguments: [String] = ["server"], yaml: String, metrics: LoomMetrics? = nil, _ body: (ProxyHarness) async throws -> Void
     ) async throws {
         let server = try LoomProcess(executable: URL(fileURLWithPath: "/usr/bin/env"), ["python3", try fixture(name)] + arguments)
         defer { server.signal(SIGKILL) }
         let port = try server.waitForLine(startingWith: "port ")
-        let result = ConfigLoader.load(
-            text: yaml.replacingOccurrences(of: "{port}", with: port), fileName: "t.yaml", dialect: .loomYAML, environment: [:], checks: .full)
+        var text = yaml.replacingOccurrences(of: "{port}", with: port)
+        for (name, path) in try PluginFixtures.placeholders(in: text) { text = text.replacingOccurrences(of: "{plugin:\(name)}", with: path) }
+        let result = ConfigLoader.load(text: text, fileName: "t.yaml", dialect: .loomYAML, environment: [:], checks: .full)
         let configuration = try #require(result.configuration, "\(result.diagnostics)")
         try await withProxy(configuration, metrics: metrics, body)
     }

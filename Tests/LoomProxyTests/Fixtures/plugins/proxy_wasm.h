@@ -35,6 +35,11 @@ IMPORT(proxy_record_metric) int proxy_record_metric(uint32_t id, uint64_t value)
 IMPORT(proxy_get_status) int proxy_get_status(uint32_t* code, const char** message, size_t* message_size);
 IMPORT(proxy_done) int proxy_done(void);
 IMPORT(proxy_grpc_call) int proxy_grpc_call(const char* service, size_t service_size, const char* service_name, size_t service_name_size, const char* method, size_t method_size, const char* metadata, size_t metadata_size, const char* message, size_t message_size, uint32_t timeout_ms, uint32_t* token);
+IMPORT(proxy_grpc_stream) int proxy_grpc_stream(const char* service, size_t service_size, const char* service_name, size_t service_name_size, const char* method, size_t method_size, const char* metadata, size_t metadata_size, uint32_t* token);
+IMPORT(proxy_grpc_send) int proxy_grpc_send(uint32_t token, const char* message, size_t message_size, int end_stream);
+IMPORT(proxy_grpc_close) int proxy_grpc_close(uint32_t token);
+IMPORT(proxy_grpc_cancel) int proxy_grpc_cancel(uint32_t token);
+enum { GRPC_MESSAGE = 5, GRPC_INITIAL_METADATA = 4, GRPC_TRAILING_METADATA = 5 };
 
 enum { LOG_TRACE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum { REQUEST_HEADERS = 0, REQUEST_TRAILERS = 1, RESPONSE_HEADERS = 2, RESPONSE_TRAILERS = 3 };
