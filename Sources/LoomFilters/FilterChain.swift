@@ -86,6 +86,8 @@ public struct FilterChain: Sendable {
         case failed(FilterFailure)
         /// A filter replaced the upstream's response with its own.
         case respond(LocalResponse)
+        /// A filter dropped the upstream's response: the client's stream is reset.
+        case reset(FilterRejection)
         /// Filter `index` holds the response: start `pause`, then `resumeResponse(at: index, …)`.
         case paused(index: Int, FilterResponsePause)
     }
@@ -122,6 +124,7 @@ public struct FilterChain: Sendable {
 
     private static func verdict(_ response: inout FilterResponse, of index: Int) -> ResponseVerdict? {
         if let replacement = response.replacement { return .respond(replacement) }
+        if let reset = response.reset { return .reset(reset) }
         if let pause = response.takeHold() { return .paused(index: index, pause) }
         return nil
     }

@@ -128,6 +128,8 @@ public struct FilterResponse {
     public private(set) var held: FilterResponsePause?
     /// Set by `answer`: the response goes no further; this one replaces it.
     public private(set) var replacement: LocalResponse?
+    /// Set by `resetStream`: the response goes no further, and the client gets none.
+    public private(set) var reset: FilterRejection?
 
     public init(
         status: Int, hasBody: Bool = true, changes: HeaderChanges = HeaderChanges(), fields: @escaping @Sendable () -> [HeaderPair] = { [] },
@@ -175,6 +177,13 @@ public struct FilterResponse {
     public mutating func answer(_ response: LocalResponse) {
         precondition(canBeHeld, "only an upstream's response can be replaced")
         replacement = response
+    }
+
+    /// Drops the response and resets the client's stream (`FilterRejection.reset`). Only
+    /// when `canBeHeld`.
+    public mutating func resetStream(_ message: String) {
+        precondition(canBeHeld, "only an upstream's response can be dropped")
+        reset = .reset(message)
     }
 
     /// The hold taken by the chain, which starts it.

@@ -147,6 +147,18 @@ public struct FilterRejection: Error, Sendable, Equatable {
         self.headers = headers
     }
 
+    /// Set by `reset`: the request gets no answer at all.
+    public var resetsStream = false
+
+    /// No answer at all: the client's HTTP/2 stream is reset, or its HTTP/1.1 connection
+    /// closed (Envoy's `resetStream`). The access log shows the status sent (0: none) and
+    /// `message` as the error; 444 is nginx's status for a connection closed unanswered.
+    public static func reset(_ message: String) -> FilterRejection {
+        var rejection = FilterRejection(status: 444, code: "stream_reset", message: message)
+        rejection.resetsStream = true
+        return rejection
+    }
+
     /// A refusal that answers with `response` itself.
     public init(answer response: LocalResponse, code: String) {
         self.init(status: response.status, code: code, message: "answered by a filter")

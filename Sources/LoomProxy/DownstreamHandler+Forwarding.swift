@@ -526,7 +526,9 @@ extension DownstreamHandler: UpstreamResponseSink {
     // MARK: Ending an exchange
 
     /// Ends the exchange because of `error`, as the machine decides: a replay on a fresh
-    /// connection, an error response, or (once the response has started) a cut connection.
+    /// connection, an error response, or (once the response has started, or when a filter
+    /// asked for a reset) a cut connection: on HTTP/2, the stream's channel closes, which
+    /// resets the stream.
     func failExchange(_ error: GatewayError, receivedBytes: Bool = true) {
         guard let context, let exchange else { return }
         sendHeldHead()
@@ -548,7 +550,13 @@ extension DownstreamHandler: UpstreamResponseSink {
             deadlines.exchangeEnded()
             recordEnd(of: exchange, now: loop.now)
             self.exchange = nil
-            context.close(promise: nil)
+            if isHTTP2Stream {
+                // NIOHTTP2 announces a stream once the read that opened it is over: a stream
+                // reset inside that read (a filter's, say) would end before it began.
+                context.eventLoop.assumeIsolated().execute { context.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
         }
     }
 
@@ -633,6 +641,8 @@ extension DownstreamHandler: UpstreamResponseSink {
             return .send(routeRules, nil)
         case .respond(let answer):
             return .replace(answer)
+        case .reset(let rejection):
+            return .fail(GatewayError(.filterRejected(rejection)))
         case .paused(let index, let pause):
             return .hold(index: index, pause, response)
         case .continue:

@@ -326,6 +326,10 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
         switch action {
         case .respondLocally(let closeAfter):
             switch localAnswer {
+            case .error(let error)? where error.resetsStream:
+                // No answer at all: the machine cuts the connection (or the stream).
+                failExchange(error)
+                return
             case .error(let error)?: writeErrorResponse(error, closeAfter: closeAfter)
             case .static(let response)?: writeStaticResponse(response, closeAfter: closeAfter)
             case .file(let answer)?:

@@ -265,7 +265,8 @@ struct DownstreamStateMachine {
         /// Answer with the error (then `responseEnded`).
         case respond(closeAfter: Bool)
         /// The response has started: cut the connection so the client cannot mistake a
-        /// truncated response for a whole one.
+        /// truncated response for a whole one. Also for a filter's reset, which gets no
+        /// answer at all.
         case abort
         /// No exchange is in flight (a late timer or callback).
         case ignore
@@ -285,7 +286,8 @@ struct DownstreamStateMachine {
         }
         exchange.failed = true
         exchange.upstream = .finished
-        if exchange.responseStarted {
+        // A started response cannot become an error response; a reset gets none at all.
+        if exchange.responseStarted || error.resetsStream {
             state = .closed
             return .abort
         }

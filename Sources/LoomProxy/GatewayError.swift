@@ -80,6 +80,12 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         self.kind = kind
     }
 
+    /// A filter asked that the client get no answer (`FilterRejection.reset`).
+    public var resetsStream: Bool {
+        if case .filterRejected(let rejection) = kind { return rejection.resetsStream }
+        return false
+    }
+
     /// The HTTP status a client sees. The only mapping from errors to statuses.
     public var status: Int {
         switch kind {

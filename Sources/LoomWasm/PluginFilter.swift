@@ -105,10 +105,7 @@ public struct PluginFilter: HTTPFilter {
             return .continue
         }
         if let response = stream.localResponse { return .respond(response) }
-        if stream.closed {
-            // Envoy resets the stream; an HTTP/1.1 client gets a definite answer instead.
-            return .reject(FilterRejection(status: 403, code: "forbidden", message: "request closed by plugin \(runtime.plugin.name)"))
-        }
+        if stream.closed { return .reject(resetRejection) }
         switch Self.apply(stream.requestHeaders, over: exchange.originalRequest, to: &request) {
         case .failure(let problem):
             try failed(problem.description, phase: "on_request_headers")
@@ -183,7 +180,11 @@ public struct PluginFilter: HTTPFilter {
             return
         }
         if stream.closed {
-            try failed("closed the stream in the response phase, which loom cannot do to a response under way", phase: "on_response_headers")
+            guard response.canBeHeld else {
+                try failed("closed the stream of an answer loom makes itself, which it cannot drop", phase: "on_response_headers")
+                return
+            }
+            response.resetStream(resetRejection.message)
             return
         }
         if let changed = stream.responseHeaders, let received = exchange.receivedResponse, changed != received {
@@ -247,7 +248,7 @@ public struct PluginFilter: HTTPFilter {
             try failed("\(error)", phase: callback.name)
             return releaseBody(stream, direction)
         }
-        try answeredOrClosed(stream, direction, in: "the response body")
+        try answeredOrClosed(stream, direction)
         if Self.stops(action) {
             if endOfStream {
                 // The end of the body waits until the plugin continues (after an HTTP call,
@@ -279,23 +280,24 @@ public struct PluginFilter: HTTPFilter {
     private func heldBodyEnd(_ exchange: Exchange, _ direction: PluginBodyTransform.Direction) throws -> ByteBuffer {
         let stream = exchange.stream
         if let failure = stream.failure { try failed(failure, phase: "held body") }
-        try answeredOrClosed(stream, direction, in: "the response body")
+        try answeredOrClosed(stream, direction)
         return releaseBody(stream, direction)
     }
 
     /// Throws for what the plugin did to the stream in a body or trailers callback: a local
     /// response refuses the request with that response (the rest of its body is not read),
-    /// and closing the stream refuses the request or fails the response.
-    private func answeredOrClosed(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction, in part: String) throws {
+    /// and closing the stream (or answering once the response has started) resets it.
+    private func answeredOrClosed(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction) throws {
         if direction == .request, let response = stream.localResponse {
             throw FilterRejection(answer: response, code: "plugin_response")
         }
-        if stream.closed {
-            if direction == .request {
-                throw FilterRejection(status: 403, code: "forbidden", message: "request closed by plugin \(runtime.plugin.name)")
-            }
-            throw Failure(description: "plugin \(runtime.plugin.name) closed the stream during \(part)")
-        }
+        if stream.closed { throw resetRejection }
+    }
+
+    /// `proxy_close_stream`, as Envoy's `resetStream`: the client gets no answer (its HTTP/2
+    /// stream is reset, its HTTP/1.1 connection closed).
+    private var resetRejection: FilterRejection {
+        .reset("stream reset by plugin \(runtime.plugin.name)")
     }
 
     /// Everything the plugin held or changed (and `adding`), handed on; its buffer emptied.
@@ -356,7 +358,7 @@ public struct PluginFilter: HTTPFilter {
     /// (the request's as received: they are read-only), or a refusal or failure for what it
     /// did to the stream.
     private func trailersToSend(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction, _ fields: [HeaderPair]) throws -> [HeaderPair] {
-        try answeredOrClosed(stream, direction, in: "the response trailers")
+        try answeredOrClosed(stream, direction)
         guard direction == .response, let changed = stream.responseTrailers else { return fields }
         return changed.pairs.map { HeaderPair(name: $0.name, value: $0.value) }
     }

@@ -260,8 +260,10 @@ extension PluginVM {
 
     /// `proxy_send_local_response`: the plugin answers instead of the upstream. While the
     /// request is handled, or in `on_response_headers` of an upstream's response (and while
-    /// it holds it): the upstream's response is then dropped. Not once a response head is
-    /// on its way. The status must be 200–599; loom computes the framing fields itself.
+    /// it holds it): the upstream's response is then dropped. Once the response head is on
+    /// its way (the response body and trailers callbacks) no other answer can follow: as in
+    /// Envoy, the stream is reset. The status must be 200–599; loom computes the framing
+    /// fields itself.
     func sendLocalResponse(_ a: HostArguments) throws -> ProxyStatus {
         let status = Int(a.u32(0))
         guard let details = memory.string(at: a.u32(1), count: a.u32(2)),
@@ -270,9 +272,15 @@ extension PluginVM {
         else { return .invalidMemoryAccess }
         charge(bytes: body.count + Int(a.u32(6)))
         guard (200...599).contains(status), let pairs = decoded else { return .badArgument }
-        guard let stream = currentStream, [.requestHeaders, .requestBody, .requestTrailers].contains(stream.phase) || stream.canReplaceResponse else {
-            return .badArgument
+        guard let stream = currentStream else { return .badArgument }
+        if [.responseBody, .responseTrailers].contains(stream.phase) {
+            plugin.log(.warn, "local response \(status) after the response head left: the stream is reset")
+            stream.closed = true
+            stream.resumePaused()
+            return .ok
         }
+        // On loom's own answer (an error, say), which cannot be replaced.
+        guard [.requestHeaders, .requestBody, .requestTrailers].contains(stream.phase) || stream.canReplaceResponse else { return .badArgument }
         var headers: [HeaderPair] = []
         for pair in pairs where !pair.name.hasPrefix(":") {
             guard Self.isValidField(pair.name, pair.value) else { return .badArgument }

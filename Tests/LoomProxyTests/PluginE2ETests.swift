@@ -76,13 +76,40 @@ extension ProxyE2E {
                 let rewritten = try EchoedRequest(proxy.get("/rewrite-me"))
                 #expect(rewritten.uri == "/echo?rewritten=1", "a :path set by the plugin is the target sent upstream")
 
-                let closed = try proxy.get("/close")
-                #expect(closed.status == 403)
+                // proxy_close_stream resets the stream, as in Envoy: no answer, the
+                // connection closed, the upstream never asked.
+                for path in ["/close", "/close-response", "/answer-late"] {
+                    let client = try RawClient(port: proxy.port, timeout: 5)
+                    try client.send("GET \(path) HTTP/1.1\r\nHost: a\r\n\r\n")
+                    let (text, closed) = client.readUntilClose()
+                    // Nothing, or (a reset during the body) a chunked response cut short.
+                    #expect(closed && !text.hasSuffix("0\r\n\r\n"), "\(path): \(text)")
+                }
+                #expect(!backends[0].requestURIs.withLockedValue { $0 }.contains("/close"))
+                // Logged with status 0 (nothing answered; 200 when the head had gone) and why.
+                let resets = ["/close", "/close-response", "/answer-late"]
+                #expect(await E2E.eventually {
+                    let entries = proxy.logs.all.filter { resets.contains($0["path"]?.description ?? "") }
+                    return entries.map { $0["status"]?.description } == ["0", "0", "200"]
+                        && entries.allSatisfy { $0["error"]?.description == "stream reset by plugin headers" }
+                }, "\(proxy.logs.all.filter { resets.contains($0["path"]?.description ?? "") })")
 
                 // A local response from a body callback is sent as the plugin wrote it.
                 let refused = try proxy.request("POST /refuse-body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789")
                 #expect(refused.status == 403 && refused.bodyText == "body refused" && refused.header("x-denied-body") == "yes")
                 #expect(refused.header("content-length") == "12")
+            }
+        }
+
+        /// Over HTTP/2, a reset is the stream's alone: the connection serves the next one.
+        @Test func aResetOverHTTP2IsTheStreamsAlone() async throws {
+            let config = "listeners: [{name: h, address: \"127.0.0.1:0\", protocol: h2c}]\n" + Self.config
+            try await E2E.withBackends(1, dialect: .loomYAML, config) { _, proxy in
+                let result = try E2E.run("/usr/bin/timeout", ["10", "/usr/bin/nghttp", "-v", "http://127.0.0.1:\(proxy.port)/close", "http://127.0.0.1:\(proxy.port)/after"])
+                let text = String(decoding: result.stdout, as: UTF8.self)
+                // nghttp's requests are streams 13 and 15 (after its priority streams).
+                #expect(text.contains("recv RST_STREAM frame <length=4, flags=0x00, stream_id=13>"), "\(text)")
+                #expect(text.contains("recv (stream_id=15) :status: 200") && !text.contains("recv GOAWAY"), "\(text)")
             }
         }
 

@@ -192,6 +192,8 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t he
     char path[256] = {0};
     header(REQUEST_HEADERS, ":path", path, sizeof path);
     if (strcmp(path, "/trap-response") == 0) __builtin_trap();
+    // Resets the stream: the upstream's response is dropped and the client gets none.
+    if (strcmp(path, "/close-response") == 0) { proxy_close_stream(1); return CONTINUE; }
     char status[8] = {0};
     header(RESPONSE_HEADERS, ":status", status, sizeof status);
     add(RESPONSE_HEADERS, "x-plugin-response", "c");
@@ -214,6 +216,11 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t he
 EXPORT(proxy_on_response_body) int on_response_body(uint32_t id, size_t size, int end_of_stream) {
     char path[256] = {0};
     header(REQUEST_HEADERS, ":path", path, sizeof path);
+    // An answer once the response head has gone: as in Envoy, the stream is reset.
+    if (strcmp(path, "/answer-late") == 0) {
+        proxy_send_local_response(500, "", 0, "too late", 8, "", 0, -1);
+        return CONTINUE;
+    }
     // `/upper…` and any `…hold=1` target: the whole body held until its end, upper-cased.
     if (strncmp(path, "/upper", 6) != 0 && !strstr(path, "hold=1")) return CONTINUE;
     if (!end_of_stream) return PAUSE;
