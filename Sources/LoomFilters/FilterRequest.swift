@@ -59,6 +59,9 @@ public struct FilterRequest {
     /// The target (path and query) sent upstream instead of the route's, when a filter set
     /// one (`setTarget`).
     public private(set) var targetOverride: String?
+    /// The `Host` (`:authority`) sent upstream instead of loom's own, when a filter set one
+    /// (`setAuthority`).
+    public private(set) var authorityOverride: String?
 
     public init(
         head: HTTPRequestHead, path: String, routeName: String, parameters: [String: String], captures: PathCaptures? = nil,
@@ -99,6 +102,13 @@ public struct FilterRequest {
     /// the route's rewrites no longer apply.
     public mutating func setTarget(_ target: String) {
         targetOverride = target
+    }
+
+    /// Sends the request upstream with `authority` as its `Host` (`:authority` to an HTTP/2
+    /// upstream), whatever the route's `preserve_host` says. The request was routed on the
+    /// client's: the route and its upstream stay.
+    public mutating func setAuthority(_ authority: String) {
+        authorityOverride = authority
     }
 
     /// Hands the request body to `transform` (ignored for a request without one). A request

@@ -20,4 +20,11 @@ public enum HTTPFieldSyntax {
     public static func isValidOriginTarget(_ target: String) -> Bool {
         target.utf8.first == UInt8(ascii: "/") && target.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
+
+    /// A `Host` value (`:authority`): a non-empty run of the characters a URI's host and
+    /// port may hold, no userinfo (RFC 9110 §4.2.4, §7.2), as the request parser accepts in
+    /// an absolute-form target.
+    public static func isValidAuthority(_ value: String) -> Bool {
+        !value.isEmpty && value.utf8.allSatisfy(HTTPSyntax.isHostChar)
+    }
 }

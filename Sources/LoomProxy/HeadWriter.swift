@@ -24,6 +24,8 @@ package enum HeadWriter {
         var endpointAuthority: String
         /// The route's `add_headers` / `set_headers` / `remove_headers`.
         var rules: PreparedHeaderRules
+        /// A filter's `Host` (`FilterRequest.setAuthority`), sent instead of loom's own.
+        var authority: String?
         /// "https" when the client came over TLS (`X-Forwarded-Proto`, `Forwarded`).
         var scheme: String
         /// The listener's `client_identity_header` and the verified client certificate's
@@ -102,9 +104,10 @@ package enum HeadWriter {
         out.writeString(request.target)
         out.writeStaticString(" HTTP/1.1\r\n")
         // Host is always Loom's own: the host the request was routed on (for an absolute-form
-        // target that is its authority, RFC 9110 §7.2), or the endpoint's. Never a copy of the
-        // client's field, so upstream and router cannot disagree on it.
-        let host = forwarding.preserveHost ? (head.host ?? request.endpointAuthority) : request.endpointAuthority
+        // target that is its authority, RFC 9110 §7.2), or the endpoint's, unless a filter
+        // set one. Never a copy of the client's field, so upstream and router cannot disagree
+        // on it.
+        let host = request.authority ?? (forwarding.preserveHost ? (head.host ?? request.endpointAuthority) : request.endpointAuthority)
         writeField("Host", host, into: &out)
 
         // Values of a trusted client's forwarding fields that Loom extends (empty arrays, which

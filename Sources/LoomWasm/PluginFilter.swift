@@ -399,9 +399,6 @@ public struct PluginFilter: HTTPFilter {
         if !changed.pairs.starts(with: pseudo) {
             if changed.value(":method") != original.value(":method") { return .failure(Failure(description: "changed :method, which loom does not support")) }
             if changed.value(":scheme") != original.value(":scheme") { return .failure(Failure(description: "changed :scheme, which loom does not support")) }
-            if changed.value(":authority") != original.value(":authority") {
-                return .failure(Failure(description: "changed :authority, which loom does not support yet (loom writes Host itself)"))
-            }
             if let path = changed.value(":path"), path != original.value(":path") {
                 guard HTTPFieldSyntax.isValidOriginTarget(path) else {
                     return .failure(Failure(description: "set :path to \"\(path)\", which is not an origin-form target"))
@@ -409,10 +406,20 @@ public struct PluginFilter: HTTPFilter {
                 request.setTarget(path)
             }
         }
-        if changed.value("host") != original.value("host") {
-            return .failure(Failure(description: "changed Host, which loom does not support yet (loom writes Host itself)"))
+        // :authority (or, from an HTTP/1.1 client, Host: the map has both): the request was
+        // routed already, and goes upstream with it as its Host. A map without them keeps
+        // the client's.
+        let authority = changed.value(":authority") ?? original.value(":authority")
+        let host = changed.value("host") ?? original.value("host")
+        if authority != original.value(":authority") || host != original.value("host") {
+            let value = authority != original.value(":authority") ? authority : host
+            guard let value, HTTPFieldSyntax.isValidAuthority(value) else {
+                return .failure(Failure(description: "set :authority to \"\(value ?? "")\", which is not a host"))
+            }
+            request.setAuthority(value)
         }
-        return .success(diff(changed, over: original) { request.upstreamChanges.remove($0) } add: { request.upstreamChanges.add($0, $1) })
+        let skipped = diff(changed, over: original) { request.upstreamChanges.remove($0) } add: { request.upstreamChanges.add($0, $1) }
+        return .success(skipped.filter { $0 != "host" })
     }
 
     /// Calls `remove` then `add` for each regular field name whose values differ. Fields

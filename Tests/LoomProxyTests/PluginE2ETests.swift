@@ -76,6 +76,14 @@ extension ProxyE2E {
                 let rewritten = try EchoedRequest(proxy.get("/rewrite-me"))
                 #expect(rewritten.uri == "/echo?rewritten=1", "a :path set by the plugin is the target sent upstream")
 
+                // An :authority (or Host) set by the plugin is the Host sent upstream, once.
+                let authority = try EchoedRequest(proxy.get("/authority"))
+                #expect(authority.values("Host") == ["api.internal:8443"] && authority.uri == "/authority", "\(authority.headers)")
+                let host = try EchoedRequest(proxy.get("/host-field"))
+                #expect(host.values("Host") == ["other.example"], "\(host.headers)")
+                let badAuthority = try proxy.get("/bad-authority")
+                #expect(badAuthority.status == 500, "userinfo is not a host: a plugin failure")
+
                 // proxy_close_stream resets the stream, as in Envoy: no answer, the
                 // connection closed, the upstream never asked.
                 for path in ["/close", "/close-response", "/answer-late"] {

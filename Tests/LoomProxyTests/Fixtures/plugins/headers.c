@@ -139,6 +139,10 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
         add(REQUEST_HEADERS, "content-length", "5");
         add(REQUEST_HEADERS, "connection", "upgrade");
     }
+    // The Host sent upstream: through :authority, through the Host field, or not a host at all.
+    if (strcmp(path, "/authority") == 0) proxy_replace_header_map_value(REQUEST_HEADERS, ":authority", 10, "api.internal:8443", 17);
+    if (strcmp(path, "/host-field") == 0) proxy_replace_header_map_value(REQUEST_HEADERS, "host", 4, "other.example", 13);
+    if (strcmp(path, "/bad-authority") == 0) proxy_replace_header_map_value(REQUEST_HEADERS, ":authority", 10, "a@b", 3);
     if (strncmp(path, "/rewrite", 8) == 0) {
         proxy_replace_header_map_value(REQUEST_HEADERS, ":path", 5, "/echo?rewritten=1", 17);
     }
