@@ -286,7 +286,7 @@ struct EndpointPicker: Sendable {
 
     /// nginx's `ip_hash` key: the first three octets of an IPv4 address, an IPv6 address whole.
     static func ipHashKey(_ ip: String) -> Substring {
-        guard !ip.contains(":"), let lastDot = ip.lastIndex(of: ".") else { return Substring(ip) }
+        guard !ip.utf8.contains(UInt8(ascii: ":")), let lastDot = ip.lastIndex(of: ".") else { return Substring(ip) }
         return ip[..<lastDot]
     }
 

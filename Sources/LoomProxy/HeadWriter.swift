@@ -375,7 +375,7 @@ package enum HeadWriter {
     static func forwardedElement(client: String?, host: String?, proto: String = "http") -> String {
         var element: String
         if let client {
-            element = client.contains(":") ? "for=\"[\(client)]\"" : "for=\(client)"
+            element = client.utf8.contains(UInt8(ascii: ":")) ? "for=\"[\(client)]\"" : "for=\(client)"
         } else {
             element = "for=unknown"
         }
