@@ -29,6 +29,13 @@ static void note(uint32_t token, const char* text) {
     strncat(log, text, sizeof events[0] - strlen(log) - 1);
 }
 
+// "WHAT VALUE;" in the stream's log.
+static void note_event(uint32_t token, const char* what, const char* value) {
+    char line[300];
+    snprintf(line, sizeof line, "%s %s;", what, value);
+    note(token, line);
+}
+
 // The header map {key: value} as the ABI serializes it.
 static size_t one_field(char* out, const char* key, const char* value) {
     uint32_t* lengths = (uint32_t*)out;
@@ -182,9 +189,7 @@ EXPORT(proxy_on_grpc_receive_initial_metadata) void on_initial_metadata(uint32_t
     }
     char type[64];
     header(GRPC_INITIAL_METADATA, "content-type", type, sizeof type);
-    note(token, "initial ");
-    note(token, type);
-    note(token, ";");
+    note_event(token, "initial", type);
 }
 
 EXPORT(proxy_on_grpc_receive) void on_receive(uint32_t root, uint32_t token, size_t size) {
@@ -196,9 +201,7 @@ EXPORT(proxy_on_grpc_receive) void on_receive(uint32_t root, uint32_t token, siz
         snprintf(body, sizeof body, "reply %s", message);
         respond(body);
     } else {
-        note(token, "message ");
-        note(token, message);
-        note(token, ";");
+        note_event(token, "message", message);
     }
     free(message);
 }
@@ -206,9 +209,7 @@ EXPORT(proxy_on_grpc_receive) void on_receive(uint32_t root, uint32_t token, siz
 EXPORT(proxy_on_grpc_receive_trailing_metadata) void on_trailing_metadata(uint32_t root, uint32_t token, uint32_t elements) {
     char status[8];
     header(GRPC_TRAILING_METADATA, "grpc-status", status, sizeof status);
-    note(token, "trailing ");
-    note(token, status);
-    note(token, ";");
+    note_event(token, "trailing", status);
 }
 
 EXPORT(proxy_on_grpc_close) void on_close(uint32_t root, uint32_t token, uint32_t status_code) {
