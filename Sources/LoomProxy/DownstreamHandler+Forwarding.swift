@@ -78,7 +78,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none,
             scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField)
         request.upgrade = upgradeKey != nil
-        request.authority = exchange.filterRequest?.authorityOverride
+        request.authority = exchange.filterAuthorityOverride
         request.http2 = isHTTP2Stream
         request.http2Upstream = connection.endpointSpeaksHTTP2
         var requestHead = exchange.head

@@ -466,10 +466,10 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
             case .unavailable(let retryAfter): return .local(.error(GatewayError(.noEndpointAvailable(retryAfter: retryAfter))))
             case .endpoint(let index, let probe): exchange.assign(index, of: upstream, probe: probe)
             }
-            guard let target = exchange.filterRequest?.targetOverride ?? Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
+            guard let target = exchange.filterTargetOverride ?? Self.forwardTarget(head, path: path, query: query, route: route, captures: captures) else {
                 return .local(.error(GatewayError(.rewrittenPathInvalid)))
             }
-            let removed = exchange.filterRequest?.removedQueryParameters ?? []
+            let removed = exchange.filterRemovedQueryParameters
             exchange.forwardTarget = removed.isEmpty ? target : QueryString.removing(removed, from: target)
             return .proceed
         }

@@ -70,6 +70,11 @@ final class Exchange {
         }
     }
     private var filterBox: FilterBox?
+    /// Fields of `filterRequest` read in place: the getter copies the whole request (its
+    /// strings and arrays retained, then released), which the plugin route's profile showed.
+    var filterTargetOverride: String? { filterBox?.request.targetOverride }
+    var filterAuthorityOverride: String? { filterBox?.request.authorityOverride }
+    var filterRemovedQueryParameters: [String] { filterBox?.request.removedQueryParameters ?? [] }
     /// What the filters do to the request body on its way upstream.
     var requestTransforms: BodyTransforms? {
         guard let transforms = filterBox?.request.bodyTransforms, !transforms.isEmpty else { return nil }
@@ -113,7 +118,7 @@ final class Exchange {
     /// The request-target as logged: as received, less the query parameters that carry
     /// credentials (any `api_key` filter's, and any a filter removed).
     var loggedTarget: String {
-        let removed = snapshot.secretQueryParameters + (filterRequest?.removedQueryParameters ?? [])
+        let removed = snapshot.secretQueryParameters + filterRemovedQueryParameters
         guard !removed.isEmpty, head.query != nil else { return head.target }
         return QueryString.removing(removed, from: head.target)
     }
