@@ -202,8 +202,9 @@ final class PluginVM {
         stream.resumeRequest = nil
         stream.resumeResponse = nil
         guard streams[stream.id] != nil else { return }
-        // Nobody is left to hear of the gRPC calls the request made.
-        cancelGRPCCalls(of: stream.id)
+        // Nobody is left to hear of the gRPC calls the request made (those its last
+        // callbacks open included).
+        defer { cancelGRPCCalls(of: stream.id) }
         if broken == nil {
             do {
                 _ = try streamCallback(.done, context: stream.id, [])
@@ -265,6 +266,8 @@ final class PluginVM {
     func deleteRoot() {
         guard root != .deleted else { return }
         root = .deleted
+        // The root context's calls have nobody left to report to.
+        defer { cancelGRPCCalls(of: nil) }
         defer { lingering = nil }
         guard broken == nil else { return }
         do {
