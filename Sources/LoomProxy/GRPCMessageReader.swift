@@ -23,22 +23,35 @@ struct GRPCMessageReader {
     /// No partial message is waiting (at the end of a response, anything else is truncated).
     var isEmpty: Bool { pending.readableBytes == 0 }
 
-    /// The messages `bytes` completes, in order.
-    mutating func read(_ bytes: ByteBuffer) throws(Failure) -> [[UInt8]] {
+    /// What one read gave: the messages `bytes` completed, in order, and, if a frame after
+    /// them was bad, why (the messages before it still count: they arrived whole).
+    struct Read: Equatable {
+        var messages: [[UInt8]] = []
+        var failure: Failure?
+    }
+
+    /// Reads `bytes` on from what was pending. After a failure the reader is spent.
+    mutating func read(_ bytes: ByteBuffer) -> Read {
         var bytes = bytes
         pending.writeBuffer(&bytes)
-        var messages: [[UInt8]] = []
+        var read = Read()
         while let flag = pending.getInteger(at: pending.readerIndex, as: UInt8.self),
               let length = pending.getInteger(at: pending.readerIndex + 1, as: UInt32.self)
         {
-            guard flag == 0 else { throw .compressed }
-            guard length <= limit else { throw .tooLarge(Int(length)) }
+            guard flag == 0 else {
+                read.failure = .compressed
+                break
+            }
+            guard length <= limit else {
+                read.failure = .tooLarge(Int(length))
+                break
+            }
             guard pending.readableBytes >= 5 + Int(length) else { break }
             pending.moveReaderIndex(forwardBy: 5)
-            messages.append(pending.readBytes(length: Int(length)) ?? [])
+            read.messages.append(pending.readBytes(length: Int(length)) ?? [])
         }
         pending.discardReadBytes()
-        return messages
+        return read
     }
 
     /// `message` framed for sending: uncompressed, with its length.

@@ -110,21 +110,25 @@ final class UpstreamGRPCCall: ChannelInboundHandler, PluginGRPCStream, @unchecke
         guard !ended else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            // An informational head (100 Continue, 103 Early Hints) is not the response.
+            guard head.status.code >= 200 else { return }
+            // As Envoy's gRPC client: initial metadata comes first, always; a trailers-only
+            // response (its one HEADERS carries the status) has none, and its status is
+            // grpc-status whatever the HTTP status (http-grpc-status-mapping.md).
+            let trailersOnly = head.headers.contains(name: "grpc-status")
+            events(.initialMetadata(trailersOnly ? [] : Self.fields(head.headers)))
+            if trailersOnly { return close(with: head.headers) }
             guard head.status == .ok else {
-                let status = GRPC.status(httpStatus: Int(head.status.code))
-                return finish(status, "the upstream answered HTTP \(head.status.code)")
+                return finish(GRPC.status(httpStatus: Int(head.status.code)), "the upstream answered HTTP \(head.status.code)")
             }
-            // Trailers-only: a response that is only a status carries it in its one HEADERS.
-            if head.headers.contains(name: "grpc-status") { return close(with: head.headers) }
-            events(.initialMetadata(Self.fields(head.headers)))
         case .body(let bytes):
-            do throws(GRPCMessageReader.Failure) {
-                for message in try reader.read(bytes) { events(.message(message)) }
-            } catch {
-                switch error {
-                case .compressed: finish(.internal, "the upstream sent a compressed message, which loom did not ask for")
-                case .tooLarge(let size): finish(.resourceExhausted, "a message of \(size) bytes is over the limit of \(PluginGRPCRequest.messageLimit)")
-                }
+            let read = reader.read(bytes)
+            // The plugin may cancel from a message's callback: nothing follows then.
+            for message in read.messages where !ended { events(.message(message)) }
+            switch read.failure {
+            case nil: break
+            case .compressed: finish(.internal, "the upstream sent a compressed message, which loom did not ask for")
+            case .tooLarge(let size): finish(.resourceExhausted, "a message of \(size) bytes is over the limit of \(PluginGRPCRequest.messageLimit)")
             }
         case .end(let trailers):
             guard reader.isEmpty else { return finish(.internal, "the response ended inside a message") }

@@ -199,7 +199,7 @@ import Testing
 
 /// gRPC's length-prefixed messages, as loom reads them for plugins' calls.
 @Suite struct GRPCMessageReaderTests {
-    @Test func messagesSplitAnywhereComeOutWhole() throws {
+    @Test func messagesSplitAnywhereComeOutWhole() {
         var wire = GRPCMessageReader.frame(Array("hello".utf8))
         wire.writeImmutableBuffer(GRPCMessageReader.frame([]))
         wire.writeImmutableBuffer(GRPCMessageReader.frame(Array("second".utf8)))
@@ -209,24 +209,32 @@ import Testing
             var reader = GRPCMessageReader(limit: 100)
             let first = wire.getSlice(at: 0, length: cut)!
             let second = wire.getSlice(at: cut, length: wire.readableBytes - cut)!
-            let messages = try reader.read(first) + reader.read(second)
-            #expect(messages == [Array("hello".utf8), [], Array("second".utf8)], "cut at \(cut)")
+            let reads = [reader.read(first), reader.read(second)]
+            #expect(reads.flatMap(\.messages) == [Array("hello".utf8), [], Array("second".utf8)], "cut at \(cut)")
+            #expect(reads.allSatisfy { $0.failure == nil })
             #expect(reader.isEmpty)
         }
     }
 
-    @Test func aPartialMessageIsPending() throws {
+    @Test func aPartialMessageIsPending() {
         var reader = GRPCMessageReader(limit: 100)
         let wire = GRPCMessageReader.frame(Array("hello".utf8))
-        #expect(try reader.read(wire.getSlice(at: 0, length: 7)!) == [])
+        #expect(reader.read(wire.getSlice(at: 0, length: 7)!) == GRPCMessageReader.Read())
         #expect(!reader.isEmpty)
     }
 
     @Test func compressedOrOversizedMessagesAreRefused() {
         var reader = GRPCMessageReader(limit: 4)
-        #expect(throws: GRPCMessageReader.Failure.tooLarge(5)) { try reader.read(GRPCMessageReader.frame(Array("hello".utf8))) }
+        #expect(reader.read(GRPCMessageReader.frame(Array("hello".utf8))) == .init(failure: .tooLarge(5)))
         let compressed = ByteBuffer(bytes: [1, 0, 0, 0, 1, 0x41])
         var other = GRPCMessageReader(limit: 4)
-        #expect(throws: GRPCMessageReader.Failure.compressed) { try other.read(compressed) }
+        #expect(other.read(compressed) == .init(failure: .compressed))
+    }
+
+    @Test func messagesBeforeABadFrameInTheSameReadAreKept() {
+        var wire = GRPCMessageReader.frame(Array("ok".utf8))
+        wire.writeBytes([1, 0, 0, 0, 1, 0x41])
+        var reader = GRPCMessageReader(limit: 4)
+        #expect(reader.read(wire) == .init(messages: [Array("ok".utf8)], failure: .compressed))
     }
 }

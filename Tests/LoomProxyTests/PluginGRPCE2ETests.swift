@@ -65,6 +65,9 @@ extension ProxyE2E {
                 try Self.expect(proxy, "/chat", "initial application/grpc;message ONE;message TWO;trailing 0;close 0 0 ")
                 // proxy_grpc_close half-closes: the answer still comes; a later send is refused.
                 try Self.expect(proxy, "/half-close", "close 0 send 2;initial application/grpc;message SOLO;trailing 0;close 0 0 ")
+                // A trailers-only answer (the server failed at once) still reports empty
+                // initial metadata first, then its status, as Envoy does.
+                try Self.expect(proxy, "/fail-stream", "close 0 send 2;initial ;trailing 9;close 9 9 nope: ü%")
                 // Cancelled: the token is gone at once, and the server saw the call end.
                 try Self.expect(proxy, "/cancel", "cancel 0 send 1 close 1")
                 #expect(await E2E.eventually { (try? Self.answer(proxy, "/ended")) == "reply 1" })

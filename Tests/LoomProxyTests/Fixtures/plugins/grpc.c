@@ -151,6 +151,7 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     if (strcmp(path, "/chat") == 0) return stream(id, "g", "Chat", 0);
     if (strcmp(path, "/dead-stream") == 0) return stream(id, "dead", "Chat", 0);
     if (strcmp(path, "/half-close") == 0) return stream(id, "g", "Chat", 1);
+    if (strcmp(path, "/fail-stream") == 0) return stream(id, "g", "Fail", 1);
     if (strcmp(path, "/abandon") == 0) return stream(id, "g", "Hold", 2);
     if (strcmp(path, "/cancel") == 0) return stream(id, "g", "Hold", 3);
     if (strcmp(path, "/misuse") == 0) return misuse();
