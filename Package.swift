@@ -42,6 +42,7 @@ let package = Package(
         .target(
             name: "LoomConfig",
             dependencies: [
+                "LoomSupervision",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],

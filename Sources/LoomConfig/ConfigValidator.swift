@@ -1,3 +1,5 @@
+import LoomSupervision
+
 /// Dialect-independent checks on a decoded configuration: what no single value can tell on
 /// its own (duplicate names, dangling upstream references, listener address clashes, port
 /// ranges, strip_prefix without a prefix, upstreams without endpoints, duplicate plugin
@@ -172,6 +174,24 @@ struct ConfigValidator {
             if upstream.process != nil {
                 report(.unsupported, .upstream, i, .process, "process supervision (upstream \"\(upstream.name)\")")
             }
+        }
+        checkProcessOrder()
+    }
+
+    /// `depends_on` names other supervised upstreams, without a cycle (`StartOrder`).
+    private mutating func checkProcessOrder() {
+        let supervised = configuration.upstreams.enumerated().compactMap { i, upstream in
+            upstream.process.map { (index: i, name: upstream.name, dependsOn: $0.dependsOn) }
+        }
+        do {
+            _ = try StartOrder(supervised.map { ($0.name, $0.dependsOn) })
+        } catch {
+            let process: String? = switch error {
+            case .unknownDependency(let process, _), .selfDependency(let process): process
+            case .cycle(let names): names.first
+            }
+            let index = supervised.first { $0.name == process }?.index ?? 0
+            self.error(.upstream, index, .process, error.description)
         }
     }
 

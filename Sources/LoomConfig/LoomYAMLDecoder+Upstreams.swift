@@ -1,7 +1,7 @@
 /// Loom YAML `upstreams:` entries.
 extension LoomYAMLDecoder {
     static let upstreamKeys = ["name", "endpoints", "load_balancer", "consistent_hash", "pool", "timeouts", "health_check",
-                               "circuit_breaker", "outlier_detection", "retry", "slow_start", "protocol", "tls"]
+                               "circuit_breaker", "outlier_detection", "retry", "slow_start", "protocol", "tls", "process"]
 
     mutating func upstreams(_ node: ConfigNode) {
         guard let elements = reader.list(node, at: "upstreams") else { return }
@@ -66,6 +66,10 @@ extension LoomYAMLDecoder {
                 fields[.tls] = table.path("tls")
             }
             reader.resilience(table, healthKey: "health_check", into: &upstream, fields: &fields)
+            if let process = reader.process(table) {
+                upstream.process = process
+                fields[.process] = table.path("process")
+            }
             if brokenEndpoints && upstream.endpoints.isEmpty {
                 reader.sourceMap.upstreamsWithBrokenEndpoints.insert(config.upstreams.count)
             }

@@ -1,3 +1,5 @@
+import LoomSupervision
+
 /// A named group of endpoints that routes send traffic to.
 public struct UpstreamConfig: Sendable, Equatable {
     public var name: String
@@ -239,16 +241,52 @@ public struct RetrySettings: Sendable, Equatable {
     }
 }
 
-/// Planned: a process to start and supervise (WarpDrive `process.*`).
+/// A process loom starts and supervises for an upstream (WarpDrive `process.*`): it is
+/// routed to once its endpoints accept connections.
 public struct ProcessSettings: Sendable, Equatable {
     public var command: String
     public var args: [String]
-    /// In file order.
+    /// In file order; added to loom's own environment.
     public var environment: [HeaderPair]
+    /// Where it runs (nil: loom's working directory).
+    public var workingDirectory: String?
+    /// Sent to its process group to stop it; SIGKILL follows after `policy.stopTimeoutMillis`.
+    public var stopSignal: StopSignal
+    /// Restarts, backoff, crash loop, readiness and stop timeouts.
+    public var policy: SupervisedProcess.Policy
+    /// Upstreams whose processes must be ready before this one starts (and which stop
+    /// after it).
+    public var dependsOn: [String]
 
-    public init(command: String, args: [String] = [], environment: [HeaderPair] = []) {
+    public init(
+        command: String, args: [String] = [], environment: [HeaderPair] = [], workingDirectory: String? = nil,
+        stopSignal: StopSignal = .term, policy: SupervisedProcess.Policy = .init(), dependsOn: [String] = []
+    ) {
         self.command = command
         self.args = args
         self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.stopSignal = stopSignal
+        self.policy = policy
+        self.dependsOn = dependsOn
+    }
+}
+
+/// The signals `stop_signal` may name (with or without `SIG`), as servers expect them:
+/// TERM for most, QUIT for a graceful nginx or Puma, INT for Ctrl-C style shutdown.
+public enum StopSignal: String, Sendable, Equatable, CaseIterable {
+    case term = "TERM", int = "INT", quit = "QUIT", hup = "HUP", usr1 = "USR1", usr2 = "USR2", kill = "KILL"
+
+    /// The signal's number on Linux.
+    public var number: Int32 {
+        switch self {
+        case .term: 15
+        case .int: 2
+        case .quit: 3
+        case .hup: 1
+        case .usr1: 10
+        case .usr2: 12
+        case .kill: 9
+        }
     }
 }

@@ -50,12 +50,8 @@ extension WarpDriveTOMLDecoder {
             fields[.loadBalancing] = table.path("strategy")
         }
         reader.resilience(table, healthKey: "health", into: &upstream, fields: &fields)
-        if let process = reader.table(table, "process", allowed: ["command", "args", "env"]) {
-            upstream.process = ProcessSettings(
-                command: reader.requiredString(process, "command") ?? "",
-                args: reader.stringList(process, "args") ?? [],
-                environment: process["env"].map { environment($0, at: process.path("env")) } ?? []
-            )
+        if let process = reader.process(table) {
+            upstream.process = process
             fields[.process] = table.path("process")
         }
         if let pool = reader.table(table, "pool", allowed: ["max_idle", "idle_timeout_secs"]) {
@@ -120,18 +116,4 @@ extension WarpDriveTOMLDecoder {
             }
         }
         return nil
-    }
-
-    /// `process.env = { NAME = "value" }`, in written order.
-    private mutating func environment(_ node: ConfigNode, at path: String) -> [HeaderPair] {
-        guard case .map(let entries) = node.value else {
-            reader.report(path, at: node.location, "expected a table of variables, got \(reader.describe(node))")
-            return []
-        }
-        return entries.compactMap { entry in
-            let entryPath = ConfigReader.join(path, entry.key)
-            reader.sourceMap.locations[entryPath] = entry.keyLocation
-            return reader.string(entry.value, entryPath).map { HeaderPair(name: entry.key, value: $0) }
-        }
-    }
-}
+    }}
