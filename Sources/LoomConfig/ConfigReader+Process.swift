@@ -20,7 +20,7 @@ extension ConfigReader {
         }
         if let args = stringList(table, "args") { process.args = args }
         if let node = table["env"] { process.environment = environment(node, at: table.path("env")) }
-        if let directory = string(table, "working_dir") { process.workingDirectory = directory }
+        if let directory = string(table, "working_dir") { process.workingDirectory = resolvedPath(directory) }
         if let node = table["stop_signal"], let text = string(node, table.path("stop_signal")) {
             let name = text.uppercased().hasPrefix("SIG") ? String(text.uppercased().dropFirst(3)) : text.uppercased()
             if let signal = StopSignal(rawValue: name) {

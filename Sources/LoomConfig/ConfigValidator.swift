@@ -171,9 +171,6 @@ struct ConfigValidator {
             checkResilience(upstream, i)
             checkUpstreamTLS(upstream, i)
             checkUpstreamProtocol(upstream, i)
-            if upstream.process != nil {
-                report(.unsupported, .upstream, i, .process, "process supervision (upstream \"\(upstream.name)\")")
-            }
         }
         checkProcessOrder()
     }

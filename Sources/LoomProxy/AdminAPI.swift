@@ -23,7 +23,7 @@ public final class AdminAPI: Sendable {
     /// Every endpoint, method and path (what the OpenAPI document must list).
     static let endpoints: [(method: String, path: String)] = [
         ("GET", "/health"), ("GET", "/ready"), ("GET", "/info"), ("GET", "/routes"), ("GET", "/upstreams"),
-        ("GET", "/plugins"), ("GET", "/config"), ("GET", "/metrics"), ("POST", "/config/reload"),
+        ("GET", "/plugins"), ("GET", "/processes"), ("GET", "/config"), ("GET", "/metrics"), ("POST", "/config/reload"),
     ]
 
     /// Probes call these without credentials.
@@ -70,6 +70,7 @@ public final class AdminAPI: Sendable {
         case "/routes": return routes()
         case "/upstreams": return await upstreams()
         case "/plugins": return plugins()
+        case "/processes": return Self.json(200, ["processes": await EngineReport.processes(engine)])
         case "/config": return await config()
         case "/metrics": return await prometheus()
         default: return await reload()

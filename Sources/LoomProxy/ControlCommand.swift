@@ -40,6 +40,9 @@ enum ControlCommand: Sendable {
     case listRoutes
     case listUpstreams
     case listEndpoints(upstream: String)
+    case listProcesses
+    /// Restarts a supervised upstream's process.
+    case restartProcess(name: String)
     /// A runtime change (add or remove a route, upstream or endpoint; drain; weight).
     case edit(ConfigDocument.Edit)
     case reload
@@ -53,6 +56,8 @@ enum ControlCommand: Sendable {
         ("list_routes", [], []),
         ("list_upstreams", [], []),
         ("list_endpoints", ["upstream"], []),
+        ("list_processes", [], []),
+        ("restart_process", ["name"], []),
         ("add_route", ["route"], ["position"]),
         ("remove_route", ["name"], []),
         ("add_upstream", ["upstream"], []),
@@ -72,7 +77,7 @@ enum ControlCommand: Sendable {
     var isSlow: Bool {
         switch self {
         case .edit, .reload, .save: true
-        case .status, .listRoutes, .listUpstreams, .listEndpoints, .dump: false
+        case .status, .listRoutes, .listUpstreams, .listEndpoints, .listProcesses, .restartProcess, .dump: false
         }
     }
 }
@@ -157,6 +162,8 @@ extension ControlRequest {
         case "list_routes": return .listRoutes
         case "list_upstreams": return .listUpstreams
         case "list_endpoints": return .listEndpoints(upstream: try string("upstream"))
+        case "list_processes": return .listProcesses
+        case "restart_process": return .restartProcess(name: try string("name"))
         case "add_route": return .edit(.addRoute(try mapping("route"), at: try optionalInteger("position", in: 0...Int.max)))
         case "remove_route": return .edit(.removeRoute(name: try string("name")))
         case "add_upstream": return .edit(.addUpstream(try mapping("upstream")))

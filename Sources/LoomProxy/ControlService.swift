@@ -56,6 +56,13 @@ final class ControlService: Sendable {
                 return .failure(Failure(message: "there is no upstream named \"\(name)\""))
             }
             return .success(["upstream": name, "endpoints": upstream["endpoints"] ?? []])
+        case .listProcesses:
+            return .success(["processes": await EngineReport.processes(engine)])
+        case .restartProcess(let name):
+            guard (try? await engine.supervisor.restart(name).get()) == true else {
+                return .failure(Failure(message: "there is no supervised process named \"\(name)\""))
+            }
+            return .success(["restarting": name])
         case .edit(let edit):
             return Self.result(await reloader.perform(.edits([edit]), trigger: "control socket"))
         case .reload:

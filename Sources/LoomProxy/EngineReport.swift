@@ -43,6 +43,18 @@ enum EngineReport {
         }
     }
 
+    /// Supervised processes in start order: state, pid, restarts, uptime, last exit.
+    static func processes(_ engine: ProxyEngine) async -> [[String: Any]] {
+        let statuses = (try? await engine.supervisor.statuses().get()) ?? []
+        return statuses.map { status in
+            var object: [String: Any] = ["name": status.name, "state": status.state.name, "restarts": status.restarts]
+            if let pid = status.pid { object["pid"] = Int(pid) }
+            if let uptime = status.uptimeSeconds { object["uptime_seconds"] = Int(uptime) }
+            if let exit = status.lastExit { object["last_exit"] = exit }
+            return object
+        }
+    }
+
     /// Upstreams in configuration order, each endpoint with its options, load and health.
     static func upstreams(_ engine: ProxyEngine) async -> [[String: Any]] {
         let sample = await engine.sample()

@@ -70,6 +70,9 @@ public final class LoomMetrics: Sendable {
         case pluginGauge = "loom_plugin_gauge"
         case pluginHistogramCount = "loom_plugin_histogram_count_total"
         case pluginHistogramSum = "loom_plugin_histogram_sum_total"
+        case processUp = "loom_process_up"
+        case processRestarts = "loom_process_restarts_total"
+        case processCrashLoop = "loom_process_crash_loop"
 
         var help: String {
             switch self {
@@ -86,7 +89,7 @@ public final class LoomMetrics: Sendable {
             case .websocketConnections: "Open WebSocket connections (upgraded, both sides connected)."
             case .inFlight: "Requests in progress with each endpoint."
             case .idleConnections: "Idle keep-alive connections pooled to each endpoint."
-            case .upstreamHealth: "1 when the endpoint takes requests (passing its health checks, not ejected, breaker not open), else 0."
+            case .upstreamHealth: "1 when the endpoint takes requests (its process ready if supervised, passing its health checks, not ejected, breaker not open), else 0."
             case .circuitState: "The endpoint's circuit breaker: 0 closed, 1 open, 2 half-open."
             case .reloads: "Configuration reloads, by result (applied, unchanged, rejected)."
             case .generation: "The running configuration's generation (1 at start, +1 per applied reload)."
@@ -97,6 +100,9 @@ public final class LoomMetrics: Sendable {
             case .pluginGauge: "Gauges plugins define, by plugin and metric name."
             case .pluginHistogramCount: "Observations of histograms plugins define."
             case .pluginHistogramSum: "Sum of the observations of histograms plugins define."
+            case .processUp: "1 when the supervised process is ready and routed to, else 0."
+            case .processRestarts: "Restarts of the supervised process after it failed."
+            case .processCrashLoop: "1 when the supervised process restarted too often within its window and is no longer restarted."
             }
         }
     }
@@ -175,7 +181,7 @@ public final class LoomMetrics: Sendable {
             for (index, endpoint) in upstream.endpoints.enumerated() {
                 let labels = [("upstream", upstream.name), ("endpoint", endpoint.description)]
                 gauges.append((.inFlight, labels, Int64(sample.inFlight[EndpointKey(upstream: upstream.name, endpoint: endpoint)] ?? 0)))
-                gauges.append((.upstreamHealth, labels, (upstream.health?.isAvailable(index, now: now) ?? true) ? 1 : 0))
+                gauges.append((.upstreamHealth, labels, upstream.isAvailable(index, now: now) ? 1 : 0))
                 if let phase = upstream.health?.states(index).breaker?.phase {
                     gauges.append((.circuitState, labels, Int64(phase.rawValue)))
                 }
@@ -201,6 +207,17 @@ public final class LoomMetrics: Sendable {
                     advance(.pluginHistogramSum, labels, to: Double(metric.sum))
                 }
             }
+        }
+        for process in (try? await engine.supervisor.statuses().get()) ?? [] {
+            let labels = [("process", process.name)]
+            let (up, crashLoop) = switch process.state {
+            case .running: (1, 0)
+            case .crashLoop: (0, 1)
+            default: (0, 0)
+            }
+            gauges.append((.processUp, labels, Int64(up)))
+            gauges.append((.processCrashLoop, labels, Int64(crashLoop)))
+            advance(.processRestarts, labels, to: Double(process.restarts))
         }
         setGauges(gauges)
         return registry.emitToString()

@@ -30,6 +30,8 @@ public final class ProxyEngine: Sendable {
     /// address, so renaming a listener keeps its socket).
     private let listeners = NIOLockedValueBox<[ListenerAddress: BoundChannel]>([:])
     private let healthChecker: NIOLockedValueBox<HealthChecker>
+    /// The processes of supervised upstreams.
+    let supervisor: ProcessSupervisor
     private let phaseBox = NIOLockedValueBox(Phase.starting)
     /// When the engine was made (for the admin API's uptime).
     public let startedAt = ContinuousClock.now
@@ -104,8 +106,10 @@ public final class ProxyEngine: Sendable {
         caller = UpstreamCaller()
         let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count, caller: caller))
         caller.update(snapshot)
-        store = SnapshotStore(snapshot)
+        let store = SnapshotStore(snapshot)
+        self.store = store
         healthChecker = NIOLockedValueBox(HealthChecker(upstreams: snapshot.upstreams, loops: contexts.map(\.eventLoop), logger: logger))
+        supervisor = ProcessSupervisor(eventLoop: group.next(), logger: logger) { name in store.current.upstreams.first { $0.name == name } }
         self.filters = filters
         self.logger = logger
         self.accessLog = accessLog
@@ -123,6 +127,7 @@ public final class ProxyEngine: Sendable {
         for context in contexts { context.start() }
         prepare(snapshot.plugins.runtimes.values)
         healthChecker.withLockedValue { $0 }.start()
+        supervisor.start(snapshot.configuration)
         do {
             let tls = try Self.loadTLS(snapshot.configuration.listeners)
             try await bindMissing(snapshot.configuration.listeners, tls: tls)
@@ -296,6 +301,7 @@ public final class ProxyEngine: Sendable {
             return next
         }
         checker.start()
+        supervisor.update(configuration)
 
         for runtime in old.plugins.dropped(by: pluginSet) { runtime.retire() }
         for context in contexts {
@@ -397,6 +403,8 @@ public final class ProxyEngine: Sendable {
             }
         }
         _ = try? await EventLoopFuture.andAllComplete(contexts.map { $0.closeAll() }, on: group.any()).get()
+        // Traffic has drained: the processes it went to stop, dependents first.
+        try? await supervisor.shutdown().get()
         try? await group.shutdownGracefully()
     }
 

@@ -64,6 +64,8 @@ public final class ProxySnapshot: Sendable {
         let draining: [Bool]
         /// Active checks, ejections and breakers; nil when none is configured.
         let health: UpstreamHealth?
+        /// Whether the upstream's supervised process is ready; nil when loom runs none.
+        let process: ProcessGate?
         let retryPolicy: RetryPolicy
         let retryBudget: RetryBudget
         /// Each attempt's limit for a response head (`retry.per_try_timeout`).
@@ -100,6 +102,9 @@ public final class ProxySnapshot: Sendable {
             } else {
                 self.health = Self.health(config)
             }
+            // The process keeps running through a reload (one whose definition changed
+            // restarts, closing the gate meanwhile).
+            process = config.process == nil ? nil : previous?.process ?? ProcessGate()
             let retry = config.retry
             retryPolicy = RetryPolicy(
                 maxRetries: retry.maxRetries, backoffBaseMillis: retry.backoffBase.inMilliseconds, backoffMaxMillis: retry.backoffMax.inMilliseconds,
@@ -143,12 +148,12 @@ public final class ProxySnapshot: Sendable {
 
         /// Whether picks must look at availability, backups or tried endpoints (else the
         /// first pick is the plain strategy).
-        var needsEligibility: Bool { health != nil || !backups.isEmpty || !draining.isEmpty }
+        var needsEligibility: Bool { health != nil || !backups.isEmpty || !draining.isEmpty || process != nil }
 
-        /// Whether endpoint `index` may take a new request (not drained, and available to
-        /// the health state if there is one).
+        /// Whether endpoint `index` may take a new request (its process, if supervised, is
+        /// ready; not drained; available to the health state if there is one).
         func isAvailable(_ index: Int, now: Int64) -> Bool {
-            (draining.isEmpty || !draining[index]) && (health?.isAvailable(index, now: now) ?? true)
+            (process?.isReady ?? true) && (draining.isEmpty || !draining[index]) && (health?.isAvailable(index, now: now) ?? true)
         }
     }
 

@@ -126,7 +126,8 @@ public struct SupervisedProcess: Sendable, Equatable {
         case report(String)
     }
 
-    public let policy: Policy
+    /// Replaced when a reload changes the process's definition (the next restart follows it).
+    public var policy: Policy
     public private(set) var state: State = .idle
     /// Restarts made (not counting the first start), for the admin API.
     public private(set) var restarts = 0
@@ -312,5 +313,22 @@ public struct SupervisedProcess: Sendable, Equatable {
             delay *= 2
         }
         return min(delay, policy.backoffMaximumMillis)
+    }
+}
+
+extension SupervisedProcess.State {
+    /// The state's name in the admin API, `loom ctl processes` and metrics.
+    public var name: String {
+        switch self {
+        case .idle: "waiting"
+        case .spawning: "spawning"
+        case .starting: "starting"
+        case .running: "running"
+        case .backoff: "backoff"
+        case .stopping: "stopping"
+        case .stopped: "stopped"
+        case .exited: "exited"
+        case .crashLoop: "crash-loop"
+        }
     }
 }

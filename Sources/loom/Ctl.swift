@@ -22,7 +22,7 @@ struct Ctl: ParsableCommand {
               loom ctl save
             """,
         subcommands: [
-            Status.self, Routes.self, Upstreams.self, Endpoints.self, AddRoute.self, RemoveRoute.self, AddUpstream.self,
+            Status.self, Routes.self, Upstreams.self, Endpoints.self, Processes.self, Restart.self, AddRoute.self, RemoveRoute.self, AddUpstream.self,
             RemoveUpstream.self, AddEndpoint.self, RemoveEndpoint.self, Drain.self, Undrain.self, Weight.self, Reload.self,
             Dump.self, Save.self, Send.self,
         ]
@@ -244,6 +244,22 @@ struct Ctl: ParsableCommand {
         @OptionGroup var endpoint: EndpointArguments
         @Argument(help: "The weight (1-1000).") var weight: Int
         func run() throws { try connection.send("set_weight", endpoint.fields + [("weight", "\(weight)")]) }
+    }
+
+    struct Processes: CtlSubcommand {
+        static let configuration = CommandConfiguration(abstract: "Supervised processes: state, pid, restarts, uptime, last exit.")
+        @ParentCommand var ctl: Ctl
+        @OptionGroup var own: Connection
+        func run() throws { try connection.send("list_processes") }
+    }
+
+    struct Restart: CtlSubcommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Restart a supervised upstream's process: stop signal, then a new one (its crash-loop count starts over).")
+        @ParentCommand var ctl: Ctl
+        @OptionGroup var own: Connection
+        @Argument(help: "The upstream whose process to restart.") var name: String
+        func run() throws { try connection.send("restart_process", [("name", ConfigFragment.quoted(name))]) }
     }
 
     struct Reload: CtlSubcommand {

@@ -10,9 +10,6 @@ struct ConfigLoaderTests {
         #expect(result.messages == [
             "warpdrive.toml:4:1 server.https_port: not supported yet: https listeners with certificates from ACME (listener \"https\")",
             "warpdrive.toml:7:1 tls.enabled: not supported yet: automatic TLS certificates (ACME)",
-            "warpdrive.toml:13:1 upstreams.rails.process: not supported yet: process supervision (upstream \"rails\")",
-            "warpdrive.toml:26:1 upstreams.cable.process: not supported yet: process supervision (upstream \"cable\")",
-            "warpdrive.toml:36:1 upstreams.sidekiq.process: not supported yet: process supervision (upstream \"sidekiq\")",
             "warpdrive.toml:49:1 routes[1].require_auth: warning: require_auth without server.admin_token: every request to route \"routes[1]\" gets 401 (set admin_token, e.g. \"${ADMIN_TOKEN}\")",
             "warpdrive.toml:60:1 cache: not supported yet: response caching",
             "warpdrive.toml:63:1 postgres: not supported yet: Postgres cache invalidation",

@@ -17,6 +17,8 @@ import Testing
             (#"{"version": 1, "command": "list_routes"}"#, "listRoutes"),
             (#"{"command": "list_upstreams"}"#, "listUpstreams"),
             (#"{"command": "list_endpoints", "upstream": "app"}"#, #"listEndpoints(upstream: "app")"#),
+            (#"{"command": "list_processes"}"#, "listProcesses"),
+            (#"{"command": "restart_process", "name": "app"}"#, #"restartProcess(name: "app")"#),
             (#"{"command": "add_route", "route": {"id": "b", "path": "/b"}, "position": 2}"#, #"edit(add route "b")"#),
             (#"{"command": "remove_route", "name": "b"}"#, #"edit(remove route "b")"#),
             (#"{"command": "add_upstream", "upstream": {"name": "u", "endpoints": ["127.0.0.1:1"]}}"#, #"edit(add upstream "u")"#),
