@@ -17,10 +17,13 @@ public struct FilterChain: Sendable {
 
     /// Whether a filter reads the connection's addresses.
     public let needsConnectionAddresses: Bool
+    /// Whether a filter may end an exchange between its phases.
+    public let needsInterrupt: Bool
 
     public init(filters: [any HTTPFilter]) {
         self.filters = filters
         needsConnectionAddresses = filters.contains { $0.needsConnectionAddresses }
+        needsInterrupt = filters.contains { $0.needsInterrupt }
     }
 
     public var isEmpty: Bool { filters.isEmpty }

@@ -45,6 +45,9 @@ public struct FilterRequest {
     /// whose filters ask for them (`HTTPFilter.needsConnectionAddresses`).
     public var sourceAddress: String?
     public var destinationAddress: String?
+    /// Ends this exchange between phases; set only for routes whose filters ask for it
+    /// (`HTTPFilter.needsInterrupt`).
+    public var interrupt: FilterInterrupt?
     /// The TLS the request came over (nil: plain HTTP).
     public var security: ConnectionSecurity?
     /// "https" over TLS, else "http".

@@ -33,6 +33,9 @@ public protocol HTTPFilter: Sendable {
     /// Whether the filter reads `FilterRequest.sourceAddress`/`destinationAddress` (loom
     /// formats them only for routes where one does).
     var needsConnectionAddresses: Bool { get }
+    /// Whether the filter may end an exchange between its phases (`FilterRequest.interrupt`;
+    /// loom makes one only for routes where a filter does).
+    var needsInterrupt: Bool { get }
 }
 
 extension HTTPFilter {
@@ -40,6 +43,7 @@ extension HTTPFilter {
     public func onResponseHeaders(_ response: inout FilterResponse, request: FilterRequest) throws {}
     public func onLog(_ entry: FilterLogEntry, request: FilterRequest) {}
     public var needsConnectionAddresses: Bool { false }
+    public var needsInterrupt: Bool { false }
 }
 
 /// What a filter decides about a request in `onRequestHeaders`.
@@ -84,6 +88,24 @@ public struct FilterResumer: Sendable {
 
     public func resume(_ decision: FilterDecision) {
         deliver { _ in decision }
+    }
+}
+
+/// Ends an exchange from outside its filter phases, when nothing of it waits for the filter
+/// (a plugin's timer or HTTP-call callback closing a stream, or answering it, while its
+/// request is upstream): the exchange fails with `rejection` as if a phase had thrown it, so
+/// an answer goes out while no response has started, and a reset (or an answer once the
+/// response has started) cuts the stream. From any thread; only the first call counts, and
+/// one for an exchange that has ended is ignored.
+public struct FilterInterrupt: Sendable {
+    private let deliver: @Sendable (FilterRejection) -> Void
+
+    public init(_ deliver: @escaping @Sendable (FilterRejection) -> Void) {
+        self.deliver = deliver
+    }
+
+    public func callAsFunction(_ rejection: FilterRejection) {
+        deliver(rejection)
     }
 }
 

@@ -383,6 +383,15 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
         }
     }
 
+    /// A filter ended the exchange between its phases (`FilterInterrupt`). While the chain
+    /// waits for a paused filter, or a held response head or body end waits, the filter
+    /// resumes those instead; this is for an exchange that waits for nothing of it.
+    private func interrupted(serial: Int, _ rejection: FilterRejection) {
+        guard exchangeSerial == serial, exchange != nil else { return }
+        failExchange(GatewayError(.filterRejected(rejection)))
+        flushClient()
+    }
+
     /// Paused filter `index` decided (`next`): the chain goes on, then the route's action.
     private func filtersResumed(serial: Int, index: Int, next: (inout FilterRequest) throws -> FilterDecision) {
         guard exchangeSerial == serial, let exchange, exchange.pausedFilter == index, machine.awaitingFilters,
@@ -502,6 +511,10 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
             }
             request.sourceAddress = connectionAddresses?.source
             request.destinationAddress = connectionAddresses?.destination
+        }
+        if route.filters.needsInterrupt {
+            let serial = exchangeSerial
+            request.interrupt = FilterInterrupt(onLoopOnce { handler, rejection in handler.interrupted(serial: serial, rejection) })
         }
         let started = loop.metrics == nil ? nil : NIODeadline.now()
         let verdict = route.filters.requestHeaders(&request)

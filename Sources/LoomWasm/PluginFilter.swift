@@ -30,6 +30,7 @@ public struct PluginFilter: HTTPFilter {
 
     public var name: String { "plugin \(runtime.plugin.name)" }
     public var needsConnectionAddresses: Bool { true }
+    public var needsInterrupt: Bool { true }
 
     /// Bytes of a body a plugin may hold while it pauses.
     static let bodyBufferLimit = 1024 * 1024
@@ -78,6 +79,7 @@ public struct PluginFilter: HTTPFilter {
                 destinationAddress: request.destinationAddress, scheme: request.scheme, protocolName: request.protocolName,
                 security: request.security)
             stream.requestHeaders = Self.requestMap(request.head, scheme: request.scheme)
+            stream.interrupt = request.interrupt
             let exchange = Exchange(vm: vm, stream: stream, originalRequest: stream.requestHeaders)
             request.attachments[key] = exchange
             let endOfStream = request.head.framing == .none
@@ -296,9 +298,11 @@ public struct PluginFilter: HTTPFilter {
 
     /// `proxy_close_stream`, as Envoy's `resetStream`: the client gets no answer (its HTTP/2
     /// stream is reset, its HTTP/1.1 connection closed).
-    private var resetRejection: FilterRejection {
-        .reset("stream reset by plugin \(runtime.plugin.name)")
+    static func reset(by plugin: String) -> FilterRejection {
+        .reset("stream reset by plugin \(plugin)")
     }
+
+    private var resetRejection: FilterRejection { Self.reset(by: runtime.plugin.name) }
 
     /// Everything the plugin held or changed (and `adding`), handed on; its buffer emptied.
     private func releaseBody(_ stream: PluginStream, _ direction: PluginBodyTransform.Direction, adding chunk: ByteBuffer = ByteBuffer()) -> ByteBuffer {

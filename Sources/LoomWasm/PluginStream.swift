@@ -57,6 +57,9 @@ final class PluginStream: @unchecked Sendable {
     /// Whether `proxy_send_local_response` may still replace the response: during
     /// `on_response_headers` of an upstream's response, and while it holds it.
     var canReplaceResponse = false
+    /// Ends the exchange when the plugin closes or answers the stream while nothing of it
+    /// waits for the plugin (from a timer or another context's callback).
+    var interrupt: FilterInterrupt?
     /// Why the plugin failed while the request was paused (a trap in the HTTP call's
     /// callback, say): the resumed request fails with it.
     var failure: String?
@@ -71,6 +74,18 @@ final class PluginStream: @unchecked Sendable {
 
     /// Whether the request or the response waits for the plugin.
     var isPaused: Bool { resumeRequest != nil || resumeResponse != nil }
+
+    /// The plugin closed the stream or answered it (`rejection`) outside the stream's own
+    /// callbacks: what waits for the plugin resumes with that decision, or, when nothing
+    /// waits, the exchange ends now rather than at its next callback (which may never come).
+    /// Inside its own callback (`running`), the phase reads the decision when the call returns.
+    func decided(_ rejection: @autoclosure () -> FilterRejection, running: Bool) {
+        if isPaused {
+            resumePaused()
+        } else if !running {
+            interrupt?(rejection())
+        }
+    }
 
     /// Resumes what waits for the plugin, once: the paused request (`type` `.httpRequest`),
     /// the held response (`.httpResponse`), or (nil) whichever does.

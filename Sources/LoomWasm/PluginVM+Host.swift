@@ -254,9 +254,11 @@ extension PluginVM {
         guard let type = ProxyStreamType(rawValue: a.u32(0)), type == .httpRequest || type == .httpResponse else { return .badArgument }
         guard let stream = currentStream else { return .notFound }
         stream.closed = true
-        stream.resumePaused()
+        stream.decided(resetRejection, running: runningStream == stream.id)
         return .ok
     }
+
+    private var resetRejection: FilterRejection { PluginFilter.reset(by: plugin.name) }
 
     /// `proxy_send_local_response`: the plugin answers instead of the upstream. While the
     /// request is handled, or in `on_response_headers` of an upstream's response (and while
@@ -276,7 +278,7 @@ extension PluginVM {
         if [.responseBody, .responseTrailers].contains(stream.phase) {
             plugin.log(.warn, "local response \(status) after the response head left: the stream is reset")
             stream.closed = true
-            stream.resumePaused()
+            stream.decided(resetRejection, running: runningStream == stream.id)
             return .ok
         }
         // On loom's own answer (an error, say), which cannot be replaced.
@@ -289,8 +291,9 @@ extension PluginVM {
             headers.append(HeaderPair(name: pair.name, value: pair.value))
         }
         if !details.isEmpty { plugin.log(.debug, "local response \(status): \(details)") }
-        stream.localResponse = LocalResponse(status: status, headers: headers, body: String(decoding: body, as: UTF8.self))
-        stream.resumePaused()
+        let response = LocalResponse(status: status, headers: headers, body: String(decoding: body, as: UTF8.self))
+        stream.localResponse = response
+        stream.decided(FilterRejection(answer: response, code: "plugin_response"), running: runningStream == stream.id)
         return .ok
     }
 

@@ -22,6 +22,9 @@ final class PluginVM {
     /// The context host calls act on: the one of the callback running, or what
     /// `proxy_set_effective_context` chose.
     var effectiveContext: UInt32 = 1
+    /// The stream whose own callback is running (nil: a root context's, or none): its phase
+    /// reads what the plugin decided when the call returns.
+    private(set) var runningStream: UInt32?
     var streams: [UInt32: PluginStream] = [:]
     /// Set by a failed guest call: the runtime discards this instance.
     private(set) var broken: String?
@@ -167,9 +170,9 @@ final class PluginVM {
     /// Calls a stream callback with `context` as the effective context.
     func streamCallback(_ callback: PluginCallback, context: UInt32, _ arguments: [UInt64]) throws(WasmError) -> UInt64? {
         guard exports(callback) else { return nil }
-        let saved = effectiveContext
-        effectiveContext = context
-        defer { effectiveContext = saved }
+        let (saved, savedRunning) = (effectiveContext, runningStream)
+        (effectiveContext, runningStream) = (context, context)
+        defer { (effectiveContext, runningStream) = (saved, savedRunning) }
         return try self.callback(callback, [UInt64(context)] + arguments)
     }
 

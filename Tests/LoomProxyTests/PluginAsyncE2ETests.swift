@@ -42,6 +42,28 @@ extension ProxyE2E {
             }
         }
 
+        /// Closing or answering a stream from another context's callback (an HTTP call's)
+        /// while its request is upstream, waiting for nothing of the plugin, takes effect at
+        /// once, not at the stream's next callback (here, when the slow upstream answers).
+        @Test func aStreamClosedOrAnsweredFromAnotherCallbackEndsAtOnce() async throws {
+            try await E2E.withBackends(1, dialect: .loomYAML, Self.config("detached")) { _, proxy in
+                let started = ContinuousClock.now
+                let answered = try RawClient(port: proxy.port, timeout: 10)
+                try answered.send("GET /delay?ms=5000 HTTP/1.1\r\nHost: a\r\nx-detach: answer\r\n\r\n")
+                let response = try answered.readResponse()
+                #expect(response.status == 403 && response.bodyText == "answered while the upstream was busy")
+                #expect(ContinuousClock.now - started < .seconds(3), "not when the upstream answers, 5 s on")
+
+                let closingStarted = ContinuousClock.now
+                let closing = try RawClient(port: proxy.port, timeout: 10)
+                try closing.send("GET /delay?ms=5000 HTTP/1.1\r\nHost: a\r\nx-detach: close\r\n\r\n")
+                let (text, closed) = closing.readUntilClose()
+                #expect(closed && text.isEmpty, "reset: no answer, the connection closed")
+                #expect(ContinuousClock.now - closingStarted < .seconds(3))
+                #expect(try proxy.get("/call").status == 200, "the instance still serves")
+            }
+        }
+
         /// A call whose upstream refuses the connection completes (even when the refusal is
         /// immediate) with no headers, and `proxy_get_status` says why.
         @Test func aFailedCallReportsBrokenConnection() async throws {

@@ -117,13 +117,13 @@ import Testing
 
     @Test func aConfiguredHealthCheckMustPassBeforeTheProcessIsRouted() async throws {
         let gateway = try Gateway { paths in
-            paths.upstream("app", arguments: ["--unhealthy-for", "1.5"]) + """
+            paths.upstream("app", arguments: ["--unhealthy-for", "2.5"]) + """
 
                     health_check: {path: /health, interval: 1s}
                 """
         }
         defer { gateway.loom.signal(SIGKILL) }
-        // The socket accepts at once, but /health fails for 1.5 s: still starting, not routed.
+        // The socket accepts at once, but /health fails for 2.5 s: still starting, not routed.
         #expect(await E2E.eventually(timeout: .seconds(15)) { gateway.journal.contains("app ready") })
         #expect(gateway.state("app") == "starting")
         #expect(try gateway.get("/").status == 503)

@@ -91,6 +91,16 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
         return CONTINUE;
     }
     if (strcmp(path, "/trap") == 0) __builtin_trap();
+    char detach[16];
+    if (header(REQUEST_HEADERS, "x-detach", detach, sizeof detach) == 0) {
+        // The request goes upstream at once; the call's callback then closes or answers the
+        // stream while it waits for nothing of the plugin.
+        size_t size = call_headers(map, "/called");
+        if (proxy_http_call("app", 3, map, size, "", 0, "", 0, 5000, &token) != 0) return CONTINUE;
+        call_context[token % 64] = id;
+        snprintf(call_hold[token % 64], sizeof call_hold[0], "detach-%s", detach);
+        return CONTINUE;
+    }
     if (strcmp(path, "/call-dead") == 0 || strcmp(path, "/call-wait") == 0) {
         // A call to an upstream that refuses connections, or one that answers late.
         int dead = path[6] == 'd';
@@ -196,6 +206,16 @@ EXPORT(proxy_on_http_call_response) void on_http_call_response(uint32_t root, ui
         else proxy_set_buffer_bytes(RESPONSE_BODY, 0, 0, "checked:", 8);
         hold[0] = 0;
         proxy_continue_stream(request ? 0 : 1);
+        return;
+    }
+    if (strncmp(hold, "detach-", 7) == 0) {
+        if (strcmp(hold, "detach-close") == 0) {
+            proxy_close_stream(0);
+        } else {
+            const char* body = "answered while the upstream was busy";
+            proxy_send_local_response(403, "", 0, body, strlen(body), "", 0, -1);
+        }
+        hold[0] = 0;
         return;
     }
     if (strncmp(hold, "req-tr", 6) == 0 || strcmp(hold, "resp-trailers") == 0) {
