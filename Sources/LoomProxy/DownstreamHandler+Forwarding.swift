@@ -556,7 +556,9 @@ extension DownstreamHandler: UpstreamResponseSink {
                 // reset inside that read (a filter's, say) would end before it began.
                 context.eventLoop.assumeIsolated().execute { context.close(promise: nil) }
             } else {
-                context.close(promise: nil)
+                // The end of the connection is the client's sign: flushed first, so earlier
+                // pipelined responses are not lost to a reset, then FIN and a linger.
+                closeGracefully()
             }
         }
     }

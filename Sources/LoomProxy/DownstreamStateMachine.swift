@@ -266,7 +266,8 @@ struct DownstreamStateMachine {
         case respond(closeAfter: Bool)
         /// The response has started: cut the connection so the client cannot mistake a
         /// truncated response for a whole one. Also for a filter's reset, which gets no
-        /// answer at all.
+        /// answer at all. No more requests are read (`closing`): what was written before
+        /// (earlier pipelined responses) still goes out before the connection ends.
         case abort
         /// No exchange is in flight (a late timer or callback).
         case ignore
@@ -288,7 +289,7 @@ struct DownstreamStateMachine {
         exchange.upstream = .finished
         // A started response cannot become an error response; a reset gets none at all.
         if exchange.responseStarted || error.resetsStream {
-            state = .closed
+            state = .closing
             return .abort
         }
         exchange.responseStarted = true

@@ -61,6 +61,8 @@ private final class EndpointCheck: @unchecked Sendable {
     let index: Int
     let settings: HealthCheckSettings
     let health: UpstreamHealth
+    /// A supervised upstream's: while its process is not ready, checks wait.
+    private let process: ProcessGate?
     private let counter: HealthCheckCounter
     private var state = HealthCheckCounter.State()
     private var next: Scheduled<Void>?
@@ -77,6 +79,7 @@ private final class EndpointCheck: @unchecked Sendable {
         self.index = index
         self.settings = settings
         self.health = health
+        self.process = upstream.process
         self.counter = HealthCheckCounter(healthyThreshold: settings.healthyThreshold, unhealthyThreshold: settings.unhealthyThreshold)
         // A reload that kept this upstream's health keeps the verdict it had.
         self.state.healthy = health.passesActiveChecks(index)
@@ -103,6 +106,14 @@ private final class EndpointCheck: @unchecked Sendable {
     }
 
     private func probe() {
+        if let process, !process.isReady {
+            // The process is starting or down, and its gate already keeps the endpoint out.
+            // Failures now would take it out again once it is ready (the supervisor's
+            // readiness probe passed this very check): the count starts afresh, healthy.
+            state = HealthCheckCounter.State()
+            health.setActiveHealthy(index, true)
+            return schedule(in: TimeAmount(settings.interval))
+        }
         HealthProbe.run(settings, endpoint: endpoint, authority: authority, tls: tls, on: eventLoop).whenSuccess { result in
             guard !self.stopped else { return }
             self.record(result)

@@ -102,6 +102,18 @@ extension ProxyE2E {
                         && entries.allSatisfy { $0["error"]?.description == "stream reset by plugin headers" }
                 }, "\(proxy.logs.all.filter { resets.contains($0["path"]?.description ?? "") })")
 
+                // The connection ends after what was answered before the reset, with a FIN,
+                // then a linger that swallows what the client still sends: a pipelined
+                // response ahead of the reset arrives whole.
+                let pipelined = try RawClient(port: proxy.port, timeout: 5)
+                try pipelined.send("GET /before HTTP/1.1\r\nHost: a\r\n\r\nGET /close HTTP/1.1\r\nHost: a\r\n\r\n")
+                for _ in 0..<20 {
+                    try await Task.sleep(for: .milliseconds(20))
+                    try? pipelined.send(String(repeating: "x", count: 1024))
+                }
+                let (answered, ended) = pipelined.readUntilClose()
+                #expect(ended && answered.hasPrefix("HTTP/1.1 200") && answered.hasSuffix("\r\n0\r\n\r\n"), "\(answered)")
+
                 // A local response from a body callback is sent as the plugin wrote it.
                 let refused = try proxy.request("POST /refuse-body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789")
                 #expect(refused.status == 403 && refused.bodyText == "body refused" && refused.header("x-denied-body") == "yes")
