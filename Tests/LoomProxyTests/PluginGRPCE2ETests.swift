@@ -19,7 +19,8 @@ extension ProxyE2E {
             let closed = try E2E.closedPort()
             let yaml = """
                 server: {worker_threads: 1}
-                plugins: [{name: grpc, path: "{plugin:grpc}"}]
+                # The 1 MiB reply takes the (interpreted, debug-built) plugin a while to copy.
+                plugins: [{name: grpc, path: "{plugin:grpc}", timeout: 5s}]
                 upstreams:
                   - {name: g, protocol: grpc, endpoints: ["127.0.0.1:{port}"]\(tls.map { ", tls: \($0.upstream)" } ?? "")}
                   - \(dead ?? "{name: dead, protocol: h2c, endpoints: [\"127.0.0.1:\(closed)\"]}")
@@ -57,6 +58,12 @@ extension ProxyE2E {
                 #expect(dead.hasPrefix("close 14 14 could not connect"), "UNAVAILABLE: \(dead)")
                 try Self.expect(proxy, "/http1", "start 2", "BAD_ARGUMENT: gRPC needs an HTTP/2 upstream")
                 try Self.expect(proxy, "/unknown", "start 4", "PARSE_FAILURE for an unknown upstream, as Envoy")
+                // The call's timeout goes to the server as grpc-timeout.
+                try Self.expect(proxy, "/deadline", "reply 3")
+                // A reply of 1 MiB is delivered; one byte more is RESOURCE_EXHAUSTED.
+                let big = try Self.answer(proxy, "/big")
+                #expect(big.hasPrefix("reply xxxx"), "\(big.prefix(100))")
+                try Self.expect(proxy, "/too-big", "close 8 8 a message of 1048577 bytes is over the limit of 1048576")
             }
         }
 

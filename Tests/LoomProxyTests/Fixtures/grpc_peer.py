@@ -16,7 +16,10 @@ messages (no protobuf): method handlers take and return bytes.
         Chat        bidi streaming: each message back upper-cased, as it arrives;
         Hold        bidi streaming: sends its initial metadata, then reads until the client
                     ends or cancels the call, answering nothing;
-        Ended       unary: how many Hold calls have ended so far (decimal text).
+        Ended       unary: how many Hold calls have ended so far (decimal text);
+        Deadline    unary: the seconds left before the call's deadline, rounded (decimal
+                    text; "none" without one);
+        Big         unary: N bytes "x" (N is the request).
 
     grpc_peer.py client TARGET SCENARIO [CAFILE SERVER_NAME]
         Runs SCENARIO against TARGET (host:port; TLS when CAFILE is given) and prints one
@@ -51,6 +54,15 @@ def slow(request, context):
 
 def metadata(request, context):
     return json.dumps({k: v for k, v in context.invocation_metadata() if isinstance(v, str)}).encode()
+
+
+def deadline(request, context):
+    left = context.time_remaining()
+    return (str(round(left)) if left is not None else "none").encode()
+
+
+def big(request, context):
+    return b"x" * int(request.decode())
 
 
 def count(request, context):
@@ -99,6 +111,8 @@ def serve(cert=None, key=None):
         "Chat": grpc.stream_stream_rpc_method_handler(chat),
         "Hold": grpc.stream_stream_rpc_method_handler(hold),
         "Ended": grpc.unary_unary_rpc_method_handler(held_ended),
+        "Deadline": grpc.unary_unary_rpc_method_handler(deadline),
+        "Big": grpc.unary_unary_rpc_method_handler(big),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     if cert:
