@@ -88,6 +88,22 @@ extension ProxyE2E {
 
         /// `proxy_http_call` to an HTTP/2 upstream: a stream of its own connection, trailers
         /// included (the gRPC server's status arrives in them).
+        /// Answers a real gRPC server does not give (Fixtures/h2_backend.py) end the call with
+        /// INTERNAL and why.
+        @Test func malformedAnswersAreInternalErrors() async throws {
+            let yaml = """
+                server: {worker_threads: 1}
+                plugins: [{name: grpc, path: "{plugin:grpc}"}]
+                upstreams: [{name: g, protocol: h2c, endpoints: ["127.0.0.1:{port}"]}]
+                routes: [{id: all, path: /*, upstream: g, plugins: [grpc]}]
+                """
+            try await E2E.withFixtureServer("h2_backend", [], yaml: yaml) { proxy in
+                try Self.expect(proxy, "/compressed", "close 13 13 the upstream sent a compressed message, which loom did not ask for")
+                try Self.expect(proxy, "/truncated", "close 13 13 the response ended inside a message")
+                try Self.expect(proxy, "/no-status", "close 13 13 the upstream sent no grpc-status", "the reply is not delivered without a status")
+            }
+        }
+
         @Test func anHTTPCallToAnHTTP2Upstream() async throws {
             try await Self.withPlugin { proxy in
                 try Self.expect(proxy, "/http2-call", "status 200 type application/grpc bytes 7 body hi grpc-status 0")

@@ -10,6 +10,10 @@ By path:
     /goaway      answered as anything else is, then GOAWAY (last stream: this one) and close
     /refused     the first such request of the process is refused (RST_STREAM REFUSED_STREAM,
                  unprocessed); the next ones are answered as anything else is
+    /loom.Test/Compressed  a gRPC answer whose one message has the compressed flag set
+    /loom.Test/Truncated   a gRPC answer that ends inside a message (its prefix says 10
+                 bytes, 3 follow), with grpc-status 0 in its trailers
+    /loom.Test/NoStatus    a gRPC answer with one message and trailers without grpc-status
     anything else: JSON with the request's method, path, authority, scheme, fields (the
                  pseudo-fields apart) and body (as text), its length, its trailers,
                  which connection (numbered from 1 in accept order) carried it, and how
@@ -98,6 +102,8 @@ class Connection:
         elif path.startswith("/refused") and not Connection.refused:
             Connection.refused = True
             self.h2.reset_stream(stream, h2.errors.ErrorCodes.REFUSED_STREAM)
+        elif path.startswith("/loom.Test/"):
+            self.grpc(stream, path[len("/loom.Test/"):])
         elif path.startswith("/reset"):
             self.h2.reset_stream(stream, h2.errors.ErrorCodes.INTERNAL_ERROR)
         else:
@@ -117,6 +123,18 @@ class Connection:
                 self.writer.close()
         self.flush()
 
+
+    def grpc(self, stream, method):
+        """Malformed gRPC answers a real server does not send."""
+        self.h2.send_headers(stream, [(":status", "200"), ("content-type", "application/grpc"), ("grpc-encoding", "gzip")])
+        if method == "Compressed":
+            self.h2.send_data(stream, bytes([1, 0, 0, 0, 3]) + b"abc")
+        elif method == "Truncated":
+            self.h2.send_data(stream, bytes([0, 0, 0, 0, 10]) + b"abc")
+        else:
+            self.h2.send_data(stream, bytes([0, 0, 0, 0, 2]) + b"ok")
+        status = [] if method == "NoStatus" else [("grpc-status", "0")]
+        self.h2.send_headers(stream, status + [("x-end", "1")], end_stream=True)
 
     async def send_big(self, stream, size):
         self.h2.send_headers(stream, [(":status", "200"), ("content-length", str(size))])

@@ -148,6 +148,9 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t head
     if (strcmp(path, "/http1") == 0) return unary(id, "app", "Echo", "x", 5000);
     if (strcmp(path, "/unknown") == 0) return unary(id, "nope", "Echo", "x", 5000);
     if (strcmp(path, "/ended") == 0) return unary(id, "g", "Ended", "", 5000);
+    if (strcmp(path, "/compressed") == 0) return unary(id, "g", "Compressed", "x", 5000);
+    if (strcmp(path, "/truncated") == 0) return unary(id, "g", "Truncated", "x", 5000);
+    if (strcmp(path, "/no-status") == 0) return unary(id, "g", "NoStatus", "x", 5000);
     if (strcmp(path, "/deadline") == 0) return unary(id, "g", "Deadline", "", 3000);
     if (strcmp(path, "/big") == 0) return unary(id, "g", "Big", "1048576", 5000);
     if (strcmp(path, "/too-big") == 0) return unary(id, "g", "Big", "1048577", 5000);
