@@ -3,6 +3,7 @@ import LoomConfig
 import LoomSupervision
 import Logging
 import Subprocess
+import Synchronization
 import SystemPackage
 
 /// One run of a supervised command (the I/O leaf of `ProcessSupervisor`): spawns it with
@@ -42,12 +43,14 @@ enum ChildProcess {
             options.processGroupID = 0
             var updates: [Environment.Key: String?] = [:]
             for variable in settings.environment { updates[Environment.Key(stringLiteral: variable.name)] = variable.value }
+            let pid = Mutex<Int32?>(nil)
             do {
                 let result = try await Subprocess.run(
                     .path(FilePath(program)), arguments: Arguments(arguments), environment: .inherit.updating(updates),
                     workingDirectory: settings.workingDirectory.map { FilePath($0) }, platformOptions: options,
                     input: .none, output: .sequence, error: .sequence
                 ) { execution in
+                    pid.withLock { $0 = execution.processIdentifier.value }
                     events(.spawned(pid: execution.processIdentifier.value))
                     async let output: Void = log(execution.standardOutput, "stdout", name: name, logger: logger)
                     async let error: Void = log(execution.standardError, "stderr", name: name, logger: logger)
@@ -58,7 +61,11 @@ enum ChildProcess {
                 case .signaled(let signal): events(.exited(.signaled(signal)))
                 }
             } catch {
-                events(.spawnFailed("\(error)"))
+                guard let spawned = pid.withLock({ $0 }) else { return events(.spawnFailed("\(error)")) }
+                // Watching the child failed after it started (swift-subprocess could not wait
+                // for or reap it): make sure it is gone, and report it as failed.
+                _ = kill(-spawned, SIGKILL)
+                events(.exited(.lost("\(error)")))
             }
         }
     }

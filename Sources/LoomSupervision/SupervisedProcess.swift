@@ -38,6 +38,9 @@ public struct SupervisedProcess: Sendable, Equatable {
     public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
         case exited(Int32)
         case signaled(Int32)
+        /// Its end could not be observed (waiting for it failed; the shell killed it): a
+        /// failure.
+        case lost(String)
 
         var isFailure: Bool { self != .exited(0) }
 
@@ -45,6 +48,7 @@ public struct SupervisedProcess: Sendable, Equatable {
             switch self {
             case .exited(let code): "exit status \(code)"
             case .signaled(let signal): "killed by signal \(signal)"
+            case .lost(let reason): "lost track of it (\(reason))"
             }
         }
     }
