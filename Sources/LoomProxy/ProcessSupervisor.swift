@@ -96,7 +96,8 @@ final class ProcessSupervisor: @unchecked Sendable {
     /// Restarts process `name` now (`loom ctl restart`): false when there is none.
     func restart(_ name: String) -> EventLoopFuture<Bool> {
         eventLoop.submit {
-            guard self.children[name] != nil, !self.shuttingDown else { return false }
+            // A process a reload removed is on its way out: a restart would bring it back.
+            guard let child = self.children[name], !child.removed, !self.shuttingDown else { return false }
             self.logger.notice("restarting the process on request", metadata: ["process": .string(name)])
             self.run(name) { $0.restart(now: $1) }
             return true
@@ -281,10 +282,10 @@ final class ProcessSupervisor: @unchecked Sendable {
 
     private var now: Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
 
-    /// Signals the child's process group (it leads one), or the child alone if the group
-    /// is gone.
+    /// Signals the child's process group (it leads one from before its exec). Never the
+    /// pid alone: once the group is gone, the pid may be another process's.
     private func signal(_ pid: Int32, _ number: Int32) {
-        if kill(-pid, number) != 0 { _ = kill(pid, number) }
+        _ = kill(-pid, number)
     }
 
     private func status(_ name: String, _ child: Child) -> Status {
