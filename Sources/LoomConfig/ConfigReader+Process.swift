@@ -32,12 +32,12 @@ extension ConfigReader {
         }
         var policy = process.policy
         if let restart = choice(table, "restart", as: SupervisedProcess.RestartPolicy.self) { policy.restart = restart }
-        if let v = positiveDuration(table, "stop_timeout", toml: .seconds) { policy.stopTimeoutMillis = Self.millis(v) }
-        if let v = positiveDuration(table, "backoff", toml: .milliseconds) { policy.backoffInitialMillis = Self.millis(v) }
-        if let v = positiveDuration(table, "backoff_max", toml: .milliseconds) { policy.backoffMaximumMillis = Self.millis(v) }
+        if let v = positiveDuration(table, "stop_timeout", toml: .seconds) { policy.stopTimeoutMillis = v.inMilliseconds }
+        if let v = positiveDuration(table, "backoff", toml: .milliseconds) { policy.backoffInitialMillis = v.inMilliseconds }
+        if let v = positiveDuration(table, "backoff_max", toml: .milliseconds) { policy.backoffMaximumMillis = v.inMilliseconds }
         if let v = int(table, "max_restarts", in: 0...1_000) { policy.crashLoopRestarts = v }
-        if let v = positiveDuration(table, "restart_window", toml: .seconds) { policy.crashLoopWindowMillis = Self.millis(v) }
-        if let v = positiveDuration(table, "ready_timeout", toml: .seconds) { policy.readyTimeoutMillis = Self.millis(v) }
+        if let v = positiveDuration(table, "restart_window", toml: .seconds) { policy.crashLoopWindowMillis = v.inMilliseconds }
+        if let v = positiveDuration(table, "ready_timeout", toml: .seconds) { policy.readyTimeoutMillis = v.inMilliseconds }
         if policy.backoffMaximumMillis < policy.backoffInitialMillis {
             let key = durationKey("backoff_max", .milliseconds)
             report(table.path(key), at: table[key]?.location, "\(key) must be at least \(durationKey("backoff", .milliseconds))")
@@ -62,10 +62,5 @@ extension ConfigReader {
             }
             return string(entry.value, entryPath).map { HeaderPair(name: entry.key, value: $0) }
         }
-    }
-
-    private static func millis(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

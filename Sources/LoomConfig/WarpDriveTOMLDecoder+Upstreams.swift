@@ -116,4 +116,5 @@ extension WarpDriveTOMLDecoder {
             }
         }
         return nil
-    }}
+    }
+}

@@ -254,11 +254,17 @@ extension PluginVM {
         guard let type = ProxyStreamType(rawValue: a.u32(0)), type == .httpRequest || type == .httpResponse else { return .badArgument }
         guard let stream = currentStream else { return .notFound }
         stream.closed = true
-        stream.decided(resetRejection, running: runningStream == stream.id)
+        decided(stream, resetRejection)
         return .ok
     }
 
     private var resetRejection: FilterRejection { PluginFilter.reset(by: plugin.name) }
+
+    /// `stream` was closed or answered: in its own callback the phase reads that when the
+    /// call returns; elsewhere it takes effect now (`PluginStream.decided`).
+    private func decided(_ stream: PluginStream, _ rejection: @autoclosure () -> FilterRejection) {
+        stream.decided(rejection(), running: runningStream == stream.id)
+    }
 
     /// `proxy_send_local_response`: the plugin answers instead of the upstream. While the
     /// request is handled, or in `on_response_headers` of an upstream's response (and while
@@ -278,7 +284,7 @@ extension PluginVM {
         if [.responseBody, .responseTrailers].contains(stream.phase) {
             plugin.log(.warn, "local response \(status) after the response head left: the stream is reset")
             stream.closed = true
-            stream.decided(resetRejection, running: runningStream == stream.id)
+            decided(stream, resetRejection)
             return .ok
         }
         // On loom's own answer (an error, say), which cannot be replaced.
@@ -293,7 +299,7 @@ extension PluginVM {
         if !details.isEmpty { plugin.log(.debug, "local response \(status): \(details)") }
         let response = LocalResponse(status: status, headers: headers, body: String(decoding: body, as: UTF8.self))
         stream.localResponse = response
-        stream.decided(FilterRejection(answer: response, code: "plugin_response"), running: runningStream == stream.id)
+        decided(stream, FilterRejection(answer: response, code: "plugin_response"))
         return .ok
     }
 
