@@ -11,10 +11,13 @@ import SystemPackage
 /// name, and reports its pid and, once reaped, how it ended.
 ///
 /// - The child leads a process group of its own, so the stop signal and SIGKILL reach what
-///   it forks too (`kill(-pid, …)`).
+///   it forks too (`kill(-pid, …)`). Once it has exited, whatever is left in its group (a
+///   crashed Puma master's workers, a worker that ignored the stop signal) is killed, as
+///   systemd's `KillMode=mixed` does: nothing it started outlives it.
 /// - It runs under `setpriv --pdeathsig KILL`, which asks the kernel to kill it when loom
 ///   dies, even by SIGKILL. The kernel ties that to the thread that spawned it:
 ///   swift-subprocess spawns from one worker thread that lives as long as the process.
+///   What it forks does not inherit that: a `GroupWatchdog` kills its group then.
 /// - Its environment is loom's plus `env`; loom's ignored signals are reset to their
 ///   defaults (swift-subprocess spawns with POSIX_SPAWN_SETSIGDEF).
 enum ChildProcess {
@@ -44,6 +47,8 @@ enum ChildProcess {
             var updates: [Environment.Key: String?] = [:]
             for variable in settings.environment { updates[Environment.Key(stringLiteral: variable.name)] = variable.value }
             let pid = Mutex<Int32?>(nil)
+            let watchdog = Mutex<GroupWatchdog?>(nil)
+            defer { watchdog.withLock { $0?.release() } }
             do {
                 let result = try await Subprocess.run(
                     .path(FilePath(program)), arguments: Arguments(arguments), environment: .inherit.updating(updates),
@@ -51,10 +56,16 @@ enum ChildProcess {
                     input: .none, output: .sequence, error: .sequence
                 ) { execution in
                     pid.withLock { $0 = execution.processIdentifier.value }
+                    watchdog.withLock { $0 = GroupWatchdog(group: execution.processIdentifier.value) }
                     events(.spawned(pid: execution.processIdentifier.value))
                     async let output: Void = log(execution.standardOutput, "stdout", name: name, logger: logger)
                     async let error: Void = log(execution.standardError, "stderr", name: name, logger: logger)
                     _ = await (output, error)
+                }
+                // Reaped just now: the group still exists if anything is left in it (and while
+                // it does, the kernel does not hand its id out as a pid again).
+                if kill(-result.processIdentifier.value, SIGKILL) == 0 {
+                    logger.notice("killed what the process left in its process group", metadata: ["process": .string(name)])
                 }
                 switch result.terminationStatus {
                 case .exited(let code): events(.exited(.exited(code)))

@@ -14,10 +14,12 @@ import NIOCore
 /// - Start: in dependency order; a process starts once everything it `depends_on` is ready.
 /// - Ready: every endpoint of the upstream passes its health check (the upstream's own,
 ///   else a TCP connect), probed every 100 ms while the process starts.
-/// - Shutdown (after traffic drained): one by one in reverse dependency order, each with its
-///   stop signal, then SIGKILL after its stop timeout.
-/// - Reload (`update`): a changed definition restarts only that process, gracefully; a new
-///   one starts; a removed one stops.
+/// - Shutdown (after traffic drained): nothing starts or restarts any more; then one by one
+///   in reverse dependency order, each with its stop signal, then SIGKILL after its stop
+///   timeout.
+/// - Reload (`update`): a changed definition restarts only that process, gracefully (the old
+///   child stopped as its own definition says); a new one starts once its dependencies are
+///   ready; a removed one stops.
 ///
 /// Everything happens on `eventLoop`; the public methods hop there.
 final class ProcessSupervisor: @unchecked Sendable {
@@ -33,7 +35,10 @@ final class ProcessSupervisor: @unchecked Sendable {
     }
 
     private struct Child {
+        /// The definition the next child is spawned from.
         var settings: ProcessSettings
+        /// The definition the child there now was spawned from (its stop signal).
+        var launched: ProcessSettings?
         var machine: SupervisedProcess
         var wake: Scheduled<Void>?
         var probing = false
@@ -99,7 +104,12 @@ final class ProcessSupervisor: @unchecked Sendable {
             // A process a reload removed is on its way out: a restart would bring it back.
             guard let child = self.children[name], !child.removed, !self.shuttingDown else { return false }
             self.logger.notice("restarting the process on request", metadata: ["process": .string(name)])
-            self.run(name) { $0.restart(now: $1) }
+            if child.machine.state == .idle {
+                // Never started: it still waits for its dependencies.
+                self.startIfDependenciesReady(name)
+            } else {
+                self.run(name) { $0.restart(now: $1) }
+            }
             return true
         }
     }
@@ -115,6 +125,9 @@ final class ProcessSupervisor: @unchecked Sendable {
             if self.stopped == nil {
                 self.stopped = promise
                 self.shuttingDown = true
+                // First, nothing (re)starts: not a process whose backoff ends, nor one that
+                // crashes or exits while it waits for its turn to stop.
+                for name in self.order { self.run(name) { $0.retire(now: $1) } }
                 self.stopQueue = self.order.reversed()
                 self.advanceShutdown()
             }
@@ -138,15 +151,19 @@ final class ProcessSupervisor: @unchecked Sendable {
             if let existing = children[name] {
                 guard existing.settings != settings || existing.removed else { continue }
                 children[name]?.settings = settings
-                children[name]?.machine.policy = settings.policy
                 children[name]?.removed = false
-                logger.notice("process definition changed: restarting it", metadata: ["process": .string(name)])
-                run(name) { $0.restart(now: $1) }
+                if existing.machine.state == .idle {
+                    // Never started: nothing to restart, it starts as it now depends.
+                    children[name]?.machine = SupervisedProcess(policy: settings.policy)
+                } else {
+                    logger.notice("process definition changed: restarting it", metadata: ["process": .string(name)])
+                    run(name) { $0.restart(now: $1, policy: settings.policy) }
+                }
             } else {
                 children[name] = Child(settings)
-                startIfDependenciesReady(name)
             }
         }
+        for name in order { startIfDependenciesReady(name) }
     }
 
     /// Starts `name` if it never ran and what it depends on is ready.
@@ -174,6 +191,7 @@ final class ProcessSupervisor: @unchecked Sendable {
         switch action {
         case .spawn:
             logger.info("starting the process", metadata: metadata.merging(["command": .string(child.settings.command)]) { $1 })
+            children[name]?.launched = child.settings
             ChildProcess.launch(child.settings, name: name, logger: logger) { event in
                 self.eventLoop.execute { self.childEvent(event, name) }
             }
@@ -184,7 +202,7 @@ final class ProcessSupervisor: @unchecked Sendable {
         case .markDown:
             upstream(name)?.process?.set(ready: false)
         case .signalStop(let pid):
-            signal(pid, child.settings.stopSignal.number)
+            signal(pid, (child.launched ?? child.settings).stopSignal.number)
         case .kill(let pid):
             signal(pid, SIGKILL)
         case .wake(let at):
@@ -265,9 +283,9 @@ final class ProcessSupervisor: @unchecked Sendable {
     /// again), then the next; succeeds `stopped` when none is left.
     private func advanceShutdown() {
         while let name = stopQueue.first {
-            if let child = children[name] {
-                // Already stopping: its exit comes back here.
-                if case .stopping = child.machine.state { return }
+            if children[name] != nil {
+                // Also when it is already stopping: its exit must lead nowhere (a restart
+                // under way would spawn it again).
                 run(name) { $0.stop(now: $1) }
                 // Its stop signal went (or it is still being spawned): wait for its exit.
                 if children[name]?.hasChild == true { return }

@@ -22,7 +22,10 @@
 ///   `loom ctl restart`, or a reload that changes it).
 /// - A child that is not ready within `readyTimeoutMillis` is stopped and counts as a failure.
 /// - `stop` sends the stop signal and, if the child has not exited by `stopTimeoutMillis`,
-///   kills it.
+///   kills it. The timeout is that of the child being stopped: a reload's new policy
+///   (`restart(now:policy:)`) applies from the next child on.
+/// - `retire` (loom is shutting down): nothing starts or restarts any more; a child that
+///   is there keeps running until its `stop`, so processes can stop in dependency order.
 ///
 /// Time is milliseconds on a monotonic clock, passed in with every event; the machine never
 /// reads a clock, sleeps or does I/O. It asks to be woken (`Action.wake`) when a deadline
@@ -81,9 +84,10 @@ public struct SupervisedProcess: Sendable, Equatable {
     public enum State: Sendable, Equatable {
         /// Never started, or `start` not called yet.
         case idle
-        /// `spawn` asked for; the shell reports `spawned` or `spawnFailed`. `cancelled`: `stop`
-        /// came meanwhile, so the child is stopped as soon as it is there.
-        case spawning(cancelled: Bool)
+        /// `spawn` asked for; the shell reports `spawned` or `spawnFailed`. `stopThen`: a
+        /// `stop` or `restart` came meanwhile, so the child is stopped as soon as it is
+        /// there, and its exit leads to `stopThen`.
+        case spawning(stopThen: AfterStop?)
         /// Running, not ready yet (its socket does not accept, or its health check has not
         /// passed): not routed to. Stopped as failed at `readyBy`.
         case starting(pid: Int32, since: Int64, readyBy: Int64)
@@ -130,9 +134,11 @@ public struct SupervisedProcess: Sendable, Equatable {
         case report(String)
     }
 
-    /// Replaced when a reload changes the process's definition (the next restart follows it).
-    public var policy: Policy
+    /// Replaced by `restart(now:policy:)` when a reload changes the process's definition.
+    public private(set) var policy: Policy
     public private(set) var state: State = .idle
+    /// `retire` was called: no more starts.
+    public private(set) var retired = false
     /// Restarts made (not counting the first start), for the admin API.
     public private(set) var restarts = 0
     public private(set) var lastExit: ExitStatus?
@@ -155,9 +161,10 @@ public struct SupervisedProcess: Sendable, Equatable {
 
     /// Starts the process (at loom's start, or once its dependencies are ready).
     public mutating func start(now: Int64) -> [Action] {
+        guard !retired else { return [] }
         switch state {
         case .idle, .stopped, .exited:
-            state = .spawning(cancelled: false)
+            state = .spawning(stopThen: nil)
             return [.spawn]
         default:
             return []
@@ -165,10 +172,10 @@ public struct SupervisedProcess: Sendable, Equatable {
     }
 
     public mutating func spawned(pid: Int32, now: Int64) -> [Action] {
-        guard case .spawning(let cancelled) = state else { return [] }
-        if cancelled {
+        guard case .spawning(let stopThen) = state else { return [] }
+        if let stopThen {
             let killAt = now + policy.stopTimeoutMillis
-            state = .stopping(pid: pid, killAt: killAt, then: .stay)
+            state = .stopping(pid: pid, killAt: killAt, then: stopThen)
             return [.signalStop(pid: pid), .wake(at: killAt)]
         }
         let readyBy = now + policy.readyTimeoutMillis
@@ -178,10 +185,17 @@ public struct SupervisedProcess: Sendable, Equatable {
 
     /// The child could not be started at all (no such command, say): a failure like a crash.
     public mutating func spawnFailed(_ reason: String, now: Int64) -> [Action] {
-        guard case .spawning(let cancelled) = state else { return [] }
-        if cancelled {
+        guard case .spawning(let stopThen) = state else { return [] }
+        switch stopThen {
+        case .stay:
             state = .stopped
             return []
+        case .start:
+            // Restarted meanwhile (its definition changed): try the new one at once.
+            state = .spawning(stopThen: nil)
+            return [.spawn]
+        case .fail, nil:
+            break
         }
         return failed("could not start: \(reason)", now: now)
     }
@@ -207,7 +221,7 @@ public struct SupervisedProcess: Sendable, Equatable {
             state = .stopped
             return []
         case .stopping(_, _, .start):
-            state = .spawning(cancelled: false)
+            state = .spawning(stopThen: nil)
             return [.spawn]
         case .stopping(_, _, .fail):
             return failed("not ready within \(policy.readyTimeoutMillis) ms, stopped (\(status))", now: now)
@@ -220,7 +234,7 @@ public struct SupervisedProcess: Sendable, Equatable {
     public mutating func wake(now: Int64) -> [Action] {
         switch state {
         case .backoff(let until) where now >= until:
-            state = .spawning(cancelled: false)
+            state = .spawning(stopThen: nil)
             return [.spawn]
         case .backoff(let until):
             return [.wake(at: until)]
@@ -250,26 +264,48 @@ public struct SupervisedProcess: Sendable, Equatable {
             state = .stopped
             return []
         case .spawning:
-            state = .spawning(cancelled: true)
+            state = .spawning(stopThen: .stay)
             return []
         case .stopped:
             return []
         }
     }
 
+    /// Loom is shutting down: no more starts or restarts, from now on. A child that is
+    /// there keeps running until `stop`; one that exits meanwhile stays down.
+    public mutating func retire(now: Int64) -> [Action] {
+        retired = true
+        switch state {
+        case .idle, .backoff:
+            state = .stopped
+        case .spawning(.start):
+            state = .spawning(stopThen: nil)
+        case .stopping(let pid, let killAt, .start), .stopping(let pid, let killAt, .fail):
+            state = .stopping(pid: pid, killAt: killAt, then: .stay)
+        default:
+            break
+        }
+        return []
+    }
+
     /// Restarts the process now, gracefully, forgetting earlier failures (a person asked, or
-    /// its definition changed).
-    public mutating func restart(now: Int64) -> [Action] {
+    /// its definition changed: then `policy` is the new one, which applies once the child
+    /// there now, stopped within the old one's stop timeout, is gone).
+    public mutating func restart(now: Int64, policy newPolicy: Policy? = nil) -> [Action] {
+        defer { if let newPolicy { policy = newPolicy } }
+        guard !retired else { return [] }
         recentRestarts = []
         if let actions = stopChild(then: .start, now: now) { return actions }
         switch state {
         case .starting, .running, .stopping:
             return []
         case .idle, .backoff, .exited, .crashLoop, .stopped:
-            state = .spawning(cancelled: false)
+            state = .spawning(stopThen: nil)
             return [.spawn]
         case .spawning:
-            state = .spawning(cancelled: false)
+            // Already being spawned, perhaps from the old definition: stopped once it is
+            // there, and spawned again.
+            state = .spawning(stopThen: .start)
             return []
         }
     }
@@ -294,6 +330,10 @@ public struct SupervisedProcess: Sendable, Equatable {
 
     /// The child failed (`what` says how): restart after the backoff, or give up.
     private mutating func failed(_ what: String, now: Int64) -> [Action] {
+        guard !retired else {
+            state = .stopped
+            return [.markDown, .report("\(what); loom is stopping: not restarted")]
+        }
         recentRestarts.removeAll { now - $0 >= policy.crashLoopWindowMillis }
         guard recentRestarts.count < policy.crashLoopRestarts else {
             state = .crashLoop

@@ -78,6 +78,11 @@ import Testing
             return Dictionary(list.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { $1 })
         }
 
+        /// The pids of app's forked workers (`--fork-worker`), in the order they were forked.
+        var workers: [Int32] {
+            journal.compactMap { line in line.hasPrefix("app worker ") ? Int32(line.split(separator: " ")[2]) : nil }
+        }
+
         func state(_ name: String) -> String? { (try? processes())?[name]?["state"] as? String }
         func pid(_ name: String) -> Int? { (try? processes())?[name]?["pid"] as? Int }
 
@@ -191,26 +196,124 @@ import Testing
         #expect(kill(Int32(pid), 0) != 0, "app was killed and reaped")
     }
 
+    /// The child and what it forked: the child by the kernel (its parent-death signal), its
+    /// worker by the group's watchdog.
     @Test func childrenDieWithLoomEvenWhenItIsKilled() async throws {
-        let gateway = try Gateway { paths in paths.upstream("app") }
-        #expect(await E2E.eventually(timeout: .seconds(15)) { gateway.state("app") == "running" })
-        let pid = try #require(gateway.pid("app"))
+        let gateway = try Gateway { paths in paths.upstream("app", arguments: ["--fork-worker"]) }
+        #expect(await E2E.eventually(timeout: .seconds(15)) { gateway.state("app") == "running" && gateway.workers.count == 1 })
+        let pids = [Int32(try #require(gateway.pid("app"))), try #require(gateway.workers.first)]
+        defer { for pid in pids where !E2E.isGone(pid) { kill(pid, SIGKILL) } }
         gateway.loom.signal(SIGKILL)
         _ = gateway.loom.waitForExit()
-        // Killed by the kernel (parent-death signal): gone, or a zombie nobody has reaped yet.
-        let dead = await E2E.eventually(timeout: .seconds(5)) {
-            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return true }
-            return status.contains("State:\tZ")
+        #expect(await E2E.eventually(timeout: .seconds(5)) { E2E.isGone(pids[0]) }, "the child")
+        #expect(await E2E.eventually(timeout: .seconds(5)) { E2E.isGone(pids[1]) }, "its worker")
+    }
+
+    /// What a child forks dies with it: after a crash, and after a stop the workers ignored.
+    @Test func whatAChildForkedDiesWithIt() async throws {
+        let gateway = try Gateway { paths in paths.upstream("app", "backoff: 100ms", arguments: ["--fork-worker"]) }
+        defer { gateway.loom.signal(SIGKILL) }
+        #expect(await E2E.eventually(timeout: .seconds(15)) { gateway.state("app") == "running" && gateway.workers.count == 1 })
+        let first = try #require(gateway.workers.first)
+        defer { for worker in gateway.workers where !E2E.isGone(worker) { kill(worker, SIGKILL) } }
+        #expect(try gateway.get("/crash").status == 200)
+        #expect(await E2E.eventually(timeout: .seconds(5)) { E2E.isGone(first) }, "the crashed master's worker was killed")
+        #expect(await E2E.eventually(timeout: .seconds(10)) { gateway.workers.count == 2 && gateway.state("app") == "running" })
+        let second = gateway.workers[1]
+        gateway.loom.signal(SIGTERM)
+        #expect(gateway.loom.waitForExit(timeout: 10) == 0)
+        #expect(gateway.journal.contains("app stop"))
+        #expect(await E2E.eventually(timeout: .seconds(5)) { E2E.isGone(second) }, "the worker that ignored SIGTERM was killed")
+    }
+
+    /// Shutting down while a restart is under way and another process waits out its backoff:
+    /// neither starts again.
+    @Test func nothingStartsWhileLoomShutsDown() async throws {
+        let gateway = try Gateway { paths in
+            """
+              - name: broken
+                endpoints: ["unix:\(paths.directory)/broken.sock"]
+                process: {command: /bin/sh, args: ["-c", "echo giving up; exit 1"], backoff: 700ms, max_restarts: 100}
+
+            """ + paths.upstream("app", "stop_timeout: 1500ms", arguments: ["--ignore-term"])
         }
-        #expect(dead)
-        if !dead { kill(Int32(pid), SIGKILL) }
+        defer { gateway.loom.signal(SIGKILL) }
+        #expect(await E2E.eventually(timeout: .seconds(15)) { gateway.state("app") == "running" && gateway.state("broken") == "backoff" })
+        // app ignores SIGTERM: the restart waits out its 1.5 s stop timeout, and broken's
+        // backoff ends meanwhile.
+        let restart = try LoomProcess.run(["ctl", "--socket", gateway.directory + "/control.sock", "restart", "app"])
+        #expect(restart.status == 0, "\(restart.stderr)")
+        gateway.loom.signal(SIGTERM)
+        #expect(gateway.loom.waitForExit(timeout: 10) == 0)
+        #expect(gateway.journal.filter { $0.hasPrefix("app start") }.count == 1, "\(gateway.journal)")
+        let log = gateway.loom.stderr
+        let shutdown = try #require(log.range(of: "shutting down"))
+        #expect(!log[shutdown.upperBound...].contains("giving up"), "broken was not started again: \(log)")
+    }
+
+    /// A process waiting for its dependencies keeps waiting through a reload that changes it
+    /// and a `loom ctl restart`.
+    @Test func aProcessWaitingForItsDependenciesIsNotStartedByAReloadOrARestart() async throws {
+        let upstreams = { (paths: Gateway.Paths, version: String) in
+            paths.upstream("db", arguments: ["--unhealthy-for", "600"]) + """
+
+                    health_check: {path: /health, interval: 200ms}
+                """ + "\n" + paths.upstream("app", "depends_on: [db], env: {APP_VERSION: \"\(version)\"}")
+        }
+        var paths: Gateway.Paths?
+        let gateway = try Gateway { given in
+            paths = given
+            return upstreams(given, "1")
+        }
+        defer { gateway.loom.signal(SIGKILL) }
+        #expect(await E2E.eventually(timeout: .seconds(15)) { gateway.journal.contains("db ready") })
+        try Gateway.write(gateway.configPath, port: gateway.port, adminPort: gateway.adminPort, control: gateway.directory + "/control.sock",
+                          upstreams: upstreams(try #require(paths), "2"))
+        gateway.loom.signal(SIGHUP)
+        #expect(await E2E.eventually(timeout: .seconds(10)) { gateway.loom.stderr.contains("configuration reloaded") })
+        let restart = try LoomProcess.run(["ctl", "--socket", gateway.directory + "/control.sock", "restart", "app"])
+        #expect(restart.status == 0, "\(restart.stderr)")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(gateway.state("db") == "starting" && gateway.state("app") == "waiting")
+        #expect(!gateway.journal.contains { $0.hasPrefix("app start") }, "\(gateway.journal)")
+    }
+
+    /// A child not ready within `ready_timeout` is stopped and restarted as a failure; the
+    /// restart policies `on-failure` and `never` leave a clean or any exit down.
+    @Test func theReadyTimeoutAndTheRestartPolicies() async throws {
+        let gateway = try Gateway { paths in
+            paths.upstream("app", "ready_timeout: 300ms, backoff: 5s", arguments: ["--delay", "10"]) + """
+
+                  - name: done
+                    endpoints: ["unix:\(paths.directory)/done.sock"]
+                    process: {command: /bin/sh, args: ["-c", "exit 0"], restart: on-failure}
+                  - name: failing
+                    endpoints: ["unix:\(paths.directory)/failing.sock"]
+                    process: {command: /bin/sh, args: ["-c", "exit 2"], restart: on-failure, backoff: 5s}
+                  - name: once
+                    endpoints: ["unix:\(paths.directory)/once.sock"]
+                    process: {command: /bin/sh, args: ["-c", "exit 2"], restart: never}
+                """
+        }
+        defer { gateway.loom.signal(SIGKILL) }
+        #expect(await E2E.eventually(timeout: .seconds(10)) { gateway.state("app") == "backoff" })
+        #expect(gateway.loom.stderr.contains("not ready within 300 ms: stopping it"))
+        let processes = try gateway.processes()
+        func summary(_ name: String) -> String {
+            let process = processes[name] ?? [:]
+            return "\(process["state"] as? String ?? "-") \(process["restarts"] as? Int ?? -1) \(process["last_exit"] as? String ?? "-")"
+        }
+        #expect(summary("app") == "backoff 1 exit status 0", "stopped (its SIGTERM handler exits 0), counted as a failure")
+        #expect(summary("done") == "exited 0 exit status 0")
+        #expect(summary("failing") == "backoff 1 exit status 2")
+        #expect(summary("once") == "exited 0 exit status 2")
     }
 
     @Test func aReloadRestartsOnlyTheProcessWhoseDefinitionChanged() async throws {
         var paths: Gateway.Paths?
         let gateway = try Gateway { given in
             paths = given
-            return given.upstream("app", "env: {APP_VERSION: \"1\"}") + "\n" + given.upstream("other")
+            return given.upstream("app", "env: {APP_VERSION: \"1\"}, stop_signal: SIGINT") + "\n" + given.upstream("other")
         }
         defer { gateway.loom.signal(SIGKILL) }
         let p = try #require(paths)
@@ -222,7 +325,8 @@ import Testing
         #expect(await E2E.eventually(timeout: .seconds(15)) { (try? gateway.get("/"))?.bodyText.hasSuffix(" 2") == true })
         #expect(gateway.pid("app") != app)
         #expect(gateway.pid("other") == other, "the unchanged process kept running")
-        #expect(gateway.journal.contains("app stop"), "the old child was stopped gracefully: \(gateway.journal)")
+        // Gracefully, with its own definition's stop signal (SIGINT), not the new one's.
+        #expect(gateway.journal.contains("app interrupted") && !gateway.journal.contains("app stop"), "\(gateway.journal)")
         #expect(!gateway.journal.contains("other stop"))
     }
 }

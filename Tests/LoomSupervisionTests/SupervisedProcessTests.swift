@@ -223,6 +223,75 @@ import Testing
         #expect(process.exited(.exited(0), now: 220) == [.spawn])
     }
 
+    /// A reload's new definition: the child there now is stopped within its own stop timeout;
+    /// the new policy applies to the next child.
+    @Test func aRestartWithANewPolicyStopsTheOldChildByTheOldOne() {
+        var process = Self.running(pid: 30)
+        var next = Self.policy
+        next.stopTimeoutMillis = 5_000
+        next.readyTimeoutMillis = 9_000
+        #expect(process.restart(now: 100, policy: next) == [.markDown, .signalStop(pid: 30), .wake(at: 300)])
+        #expect(process.policy == next)
+        #expect(process.exited(.exited(0), now: 150) == [.spawn])
+        #expect(process.spawned(pid: 31, now: 160) == [.wake(at: 9_160)])
+    }
+
+    /// A restart while a spawn is under way (perhaps of the old definition): the child is
+    /// stopped once it is there and spawned again; a failed spawn is tried again at once.
+    @Test func aRestartDuringASpawnSpawnsAgain() {
+        var process = P(policy: Self.policy)
+        _ = process.start(now: 0)
+        #expect(process.restart(now: 1) == [])
+        #expect(process.state == .spawning(stopThen: .start))
+        #expect(process.spawned(pid: 4, now: 2) == [.signalStop(pid: 4), .wake(at: 202)])
+        #expect(process.exited(.signaled(15), now: 3) == [.spawn])
+        #expect(process.restarts == 0, "not a failure")
+
+        var failing = P(policy: Self.policy)
+        _ = failing.start(now: 0)
+        _ = failing.restart(now: 1)
+        #expect(failing.spawnFailed("old command gone", now: 2) == [.spawn])
+        #expect(failing.state == .spawning(stopThen: nil))
+    }
+
+    /// Shutting down: nothing starts again, whatever happens before each process's turn
+    /// to stop comes.
+    @Test func aRetiredProcessNeverStartsAgain() {
+        var backingOff = Self.running()
+        _ = backingOff.exited(.exited(1), now: 0)
+        #expect(backingOff.retire(now: 10) == [])
+        #expect(backingOff.state == .stopped)
+        #expect(backingOff.wake(now: 1_000) == [], "its backoff's wake-up finds it stopped")
+
+        var restarting = Self.running(pid: 8)
+        _ = restarting.restart(now: 0)
+        _ = restarting.retire(now: 10)
+        #expect(restarting.exited(.exited(0), now: 20) == [], "the restart under way ends with the exit")
+        #expect(restarting.state == .stopped)
+
+        var running = Self.running(pid: 9)
+        _ = running.retire(now: 0)
+        #expect(running.state == .running(pid: 9, since: 0), "it runs until its stop")
+        let crash = running.exited(.exited(1), now: 5)
+        #expect(running.state == .stopped)
+        #expect(crash.first == .markDown && !crash.contains { if case .wake = $0 { true } else { false } })
+        #expect(running.start(now: 6) == [] && running.restart(now: 7) == [])
+
+        var waiting = P(policy: Self.policy)
+        _ = waiting.retire(now: 0)
+        #expect(waiting.state == .stopped)
+        #expect(waiting.start(now: 1) == [])
+
+        var notReady = P(policy: Self.policy)
+        _ = notReady.start(now: 0)
+        _ = notReady.spawned(pid: 3, now: 0)
+        _ = notReady.retire(now: 1)
+        _ = notReady.wake(now: 500)
+        #expect(notReady.state == .stopping(pid: 3, killAt: 700, then: .fail))
+        _ = notReady.exited(.signaled(15), now: 510)
+        #expect(notReady.state == .stopped, "not ready in time while retired: no backoff")
+    }
+
     @Test func eventsThatDoNotFitTheStateAreIgnored() {
         var process = P(policy: Self.policy)
         #expect(process.spawned(pid: 1, now: 0) == [])

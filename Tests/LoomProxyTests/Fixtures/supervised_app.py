@@ -4,13 +4,16 @@ journal, one line per event ("NAME start PID", "NAME ready", "NAME stop"), so a 
 can check the order processes started and stopped in.
 
     supervised_app.py NAME SOCKET JOURNAL [--delay SECONDS] [--ignore-term] [--unhealthy-for SECONDS]
+                      [--fork-worker]
 
 GET /      answers "NAME PID VERSION" (VERSION: the APP_VERSION environment variable)
 GET /crash answers, then exits with status 3
 GET /health answers 503 for the first --unhealthy-for seconds after it listens, then 200
 It prints one line to stdout and one to stderr at start (loom logs them), and on SIGTERM
 notes "stop" and exits 0 (with --ignore-term: notes "ignored TERM" and goes on). On SIGINT
-it notes "interrupted" and exits 0.
+it notes "interrupted" and exits 0. With --fork-worker it first forks a worker that
+notes "NAME worker PID", ignores SIGTERM and sleeps until killed (as a prefork server's
+worker would outlive a master that crashed).
 """
 import http.server
 import os
@@ -47,6 +50,11 @@ def interrupted(signum, frame):
     os._exit(0)
 
 
+if "--fork-worker" in sys.argv and os.fork() == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    note(f"worker {os.getpid()}")
+    while True:
+        time.sleep(60)
 signal.signal(signal.SIGTERM, ignore if "--ignore-term" in sys.argv else stop)
 signal.signal(signal.SIGINT, interrupted)
 note(f"start {os.getpid()}")

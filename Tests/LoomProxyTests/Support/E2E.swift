@@ -197,6 +197,12 @@ enum E2E {
         return condition()
     }
 
+    /// Process `pid` has ended: gone, or a zombie nobody has reaped yet.
+    static func isGone(_ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return true }
+        return status.contains("State:\tZ")
+    }
+
     /// Runs curl with `arguments`; returns its exit status, stdout and stderr.
     static func curl(_ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
         try run("/usr/bin/curl", ["--silent", "--show-error", "--max-time", "20"] + arguments)
