@@ -48,7 +48,6 @@ enum ChildProcess {
             for variable in settings.environment { updates[Environment.Key(stringLiteral: variable.name)] = variable.value }
             let pid = Mutex<Int32?>(nil)
             let watchdog = Mutex<GroupWatchdog?>(nil)
-            defer { watchdog.withLock { $0?.release() } }
             do {
                 let result = try await Subprocess.run(
                     .path(FilePath(program)), arguments: Arguments(arguments), environment: .inherit.updating(updates),
@@ -67,6 +66,8 @@ enum ChildProcess {
                 if kill(-result.processIdentifier.value, SIGKILL) == 0 {
                     logger.notice("killed what the process left in its process group", metadata: ["process": .string(name)])
                 }
+                // Before the exit is reported: loom may be gone soon after the last one.
+                watchdog.withLock { $0?.release() }
                 switch result.terminationStatus {
                 case .exited(let code): events(.exited(.exited(code)))
                 case .signaled(let signal): events(.exited(.signaled(signal)))
@@ -76,6 +77,7 @@ enum ChildProcess {
                 // Watching the child failed after it started (swift-subprocess could not wait
                 // for or reap it): make sure it is gone, and report it as failed.
                 _ = kill(-spawned, SIGKILL)
+                watchdog.withLock { $0?.release() }
                 events(.exited(.lost("\(error)")))
             }
         }

@@ -134,8 +134,11 @@ public struct SupervisedProcess: Sendable, Equatable {
         case report(String)
     }
 
-    /// Replaced by `restart(now:policy:)` when a reload changes the process's definition.
+    /// The policy of the child there now (or of the next one, when there is none).
     public private(set) var policy: Policy
+    /// A reload's new policy (`restart(now:policy:)`), taken up by the next spawn: until
+    /// then the child there now, from the old definition, keeps its own stop timeout.
+    private var nextPolicy: Policy?
     public private(set) var state: State = .idle
     /// `retire` was called: no more starts.
     public private(set) var retired = false
@@ -164,8 +167,7 @@ public struct SupervisedProcess: Sendable, Equatable {
         guard !retired else { return [] }
         switch state {
         case .idle, .stopped, .exited:
-            state = .spawning(stopThen: nil)
-            return [.spawn]
+            return spawn()
         default:
             return []
         }
@@ -192,8 +194,7 @@ public struct SupervisedProcess: Sendable, Equatable {
             return []
         case .start:
             // Restarted meanwhile (its definition changed): try the new one at once.
-            state = .spawning(stopThen: nil)
-            return [.spawn]
+            return spawn()
         case .fail, nil:
             break
         }
@@ -221,8 +222,7 @@ public struct SupervisedProcess: Sendable, Equatable {
             state = .stopped
             return []
         case .stopping(_, _, .start):
-            state = .spawning(stopThen: nil)
-            return [.spawn]
+            return spawn()
         case .stopping(_, _, .fail):
             return failed("not ready within \(policy.readyTimeoutMillis) ms, stopped (\(status))", now: now)
         default:
@@ -234,8 +234,7 @@ public struct SupervisedProcess: Sendable, Equatable {
     public mutating func wake(now: Int64) -> [Action] {
         switch state {
         case .backoff(let until) where now >= until:
-            state = .spawning(stopThen: nil)
-            return [.spawn]
+            return spawn()
         case .backoff(let until):
             return [.wake(at: until)]
         case .starting(_, _, let readyBy) where now >= readyBy:
@@ -289,19 +288,18 @@ public struct SupervisedProcess: Sendable, Equatable {
     }
 
     /// Restarts the process now, gracefully, forgetting earlier failures (a person asked, or
-    /// its definition changed: then `policy` is the new one, which applies once the child
-    /// there now, stopped within the old one's stop timeout, is gone).
+    /// its definition changed: then `policy` is the new one, which applies from the next
+    /// spawn on; the child there now is stopped within its own stop timeout).
     public mutating func restart(now: Int64, policy newPolicy: Policy? = nil) -> [Action] {
-        defer { if let newPolicy { policy = newPolicy } }
         guard !retired else { return [] }
+        if let newPolicy { nextPolicy = newPolicy }
         recentRestarts = []
         if let actions = stopChild(then: .start, now: now) { return actions }
         switch state {
         case .starting, .running, .stopping:
             return []
         case .idle, .backoff, .exited, .crashLoop, .stopped:
-            state = .spawning(stopThen: nil)
-            return [.spawn]
+            return spawn()
         case .spawning:
             // Already being spawned, perhaps from the old definition: stopped once it is
             // there, and spawned again.
@@ -324,6 +322,14 @@ public struct SupervisedProcess: Sendable, Equatable {
         default:
             return nil
         }
+    }
+
+    /// A new child, from the newest definition.
+    private mutating func spawn() -> [Action] {
+        if let nextPolicy { policy = nextPolicy }
+        nextPolicy = nil
+        state = .spawning(stopThen: nil)
+        return [.spawn]
     }
 
     // MARK: - Failures

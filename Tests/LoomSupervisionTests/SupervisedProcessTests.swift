@@ -231,9 +231,18 @@ import Testing
         next.stopTimeoutMillis = 5_000
         next.readyTimeoutMillis = 9_000
         #expect(process.restart(now: 100, policy: next) == [.markDown, .signalStop(pid: 30), .wake(at: 300)])
-        #expect(process.policy == next)
+        #expect(process.policy == Self.policy, "the old child's, until it is gone")
         #expect(process.exited(.exited(0), now: 150) == [.spawn])
+        #expect(process.policy == next)
         #expect(process.spawned(pid: 31, now: 160) == [.wake(at: 9_160)])
+
+        // The same when the reload comes while the old definition's child is being spawned.
+        var spawning = P(policy: Self.policy)
+        _ = spawning.start(now: 0)
+        _ = spawning.restart(now: 1, policy: next)
+        #expect(spawning.spawned(pid: 32, now: 2) == [.signalStop(pid: 32), .wake(at: 202)])
+        #expect(spawning.exited(.signaled(15), now: 3) == [.spawn])
+        #expect(spawning.policy == next)
     }
 
     /// A restart while a spawn is under way (perhaps of the old definition): the child is
