@@ -609,10 +609,11 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// The response header rules for a response with `status` whose received fields
     /// `lookup` reads: the route's, with the filters' changes when they make any; and the
     /// filters' body transforms, if they asked for the body (never without `hasBody`).
-    /// (`lookup` is built only when filters run: a response without them allocates nothing.)
+    /// (`lookup` and `fields` are built only when filters run: a response without them
+    /// allocates nothing; a closure that captures is a heap allocation.)
     func responseFilters(
         status: Int, hasBody: Bool, _ exchange: Exchange, fromUpstream: Bool = false, lookup: @autoclosure () -> @Sendable (String) -> String?,
-        fields: @escaping @Sendable () -> [HeaderPair]
+        fields: @autoclosure () -> @Sendable () -> [HeaderPair]
     ) -> ResponseFiltering {
         guard let route = exchange.route, let request = exchange.filterRequest, !exchange.filterAnswered else {
             return .send(exchange.route?.responseHeaders ?? .none, nil)
@@ -621,7 +622,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         // route sets counts as present (security_headers adds no second one).
         let received = lookup()
         let routeChanges = HeaderChanges(route.config.responseHeaders)
-        var response = FilterResponse(status: status, hasBody: hasBody, changes: request.responseChanges, fields: fields) {
+        var response = FilterResponse(status: status, hasBody: hasBody, changes: request.responseChanges, fields: fields()) {
             routeChanges.value($0, received: received($0))
         }
         response.upstreamAddress = exchange.endpoint?.description
