@@ -43,7 +43,13 @@ extension HTTP1HeadParser {
                     try HTTPSyntax.forEachListElement(raw, start: valueStart, end: valueEnd) { s, e in
                         guard s < e else { return }  // empty list elements are legal and ignored
                         if HTTPSyntax.equalsLowercased(raw, start: s, length: e - s, "close") { self.close = true }
-                        if HTTPSyntax.equalsLowercased(raw, start: s, length: e - s, "keep-alive") { self.keepAliveToken = true }
+                        if HTTPSyntax.equalsLowercased(raw, start: s, length: e - s, "keep-alive") {
+                            // Not listed: the Keep-Alive field it names is hop-by-hop anyway, and
+                            // the list (an allocation per message) stays empty for the usual
+                            // `Connection: keep-alive`.
+                            self.keepAliveToken = true
+                            return
+                        }
                         self.connectionTokens.append(HTTPSyntax.lowercasedString(raw, start: s, end: e))
                     }
                 case 14 where HTTPSyntax.equalsLowercased(raw, start: nameStart, length: 14, "content-length"):

@@ -25,7 +25,8 @@ public struct HTTPRequestHead: Sendable {
     public var keepAlive: Bool
     /// Whether the client sent `Expect: 100-continue` on HTTP/1.1 (ignored on 1.0, RFC 9110 §10.1.1).
     public var expectsContinue: Bool
-    /// Lower-cased tokens of all Connection fields: the extra hop-by-hop field names to drop.
+    /// Lower-cased tokens of all Connection fields: the extra hop-by-hop field names to drop
+    /// (`keep-alive` is left out: it names a field that is always hop-by-hop).
     public var connectionTokens: [String]
 
     /// Creates a head by hand (tests, synthesized requests); the parser is the normal source.

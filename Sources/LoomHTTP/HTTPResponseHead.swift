@@ -16,7 +16,8 @@ public struct HTTPResponseHead: Sendable {
     /// Whether the upstream connection may be reused after this response; never true for
     /// `.untilClose` framing, whose end is the close itself.
     public var keepAlive: Bool
-    /// Lower-cased tokens of all Connection fields.
+    /// Lower-cased tokens of all Connection fields, but `keep-alive` (it names a field that
+    /// is always hop-by-hop).
     public var connectionTokens: [String]
 
     /// Creates a head by hand (tests, synthesized responses); the parser is the normal source.

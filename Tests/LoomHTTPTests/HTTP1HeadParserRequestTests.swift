@@ -190,12 +190,12 @@ import Testing
         #expect(!plain.keepAlive)
         let kept = try #require(requestHead("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"))
         #expect(kept.keepAlive)
-        #expect(kept.connectionTokens == ["keep-alive"])
+        #expect(kept.connectionTokens.isEmpty, "keep-alive names a field dropped anyway")
     }
 
     @Test func connectionTokens() throws {
         let head = try #require(requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, , Keep-Alive\r\nConnection: X-Custom\r\n\r\n"))
-        #expect(head.connectionTokens == ["upgrade", "keep-alive", "x-custom"])
+        #expect(head.connectionTokens == ["upgrade", "x-custom"])
         #expect(head.keepAlive)
         let closing = try #require(requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, CLOSE\r\n\r\n"))
         #expect(!closing.keepAlive)
