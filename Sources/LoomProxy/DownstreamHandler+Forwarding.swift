@@ -371,7 +371,7 @@ extension DownstreamHandler: UpstreamResponseSink {
                 failExchange(GatewayError(.fileNotFound))
                 return true
             }
-            answer.headers = Self.sendfileFields(head.headers, snapshot: exchange.snapshot, file: answer.headers)
+            answer.headers = Self.sendfileFields(head, requestIDHeader: exchange.snapshot.requestIDHeaderLowercased, file: answer.headers)
             let action = machine.responseHeadReceived(upstreamFraming: answer.body.map { .contentLength($0.range.count) } ?? .none, bufferedBytes: bufferedBytes)
             writeFileResponse(answer, closeAfter: action.closeAfter)
         case .notFound, .directory:
@@ -382,21 +382,23 @@ extension DownstreamHandler: UpstreamResponseSink {
         return true
     }
 
-    /// The fields of an X-Sendfile answer: the upstream's, less its framing, hop-by-hop and
-    /// X-Sendfile fields and what describes its own body (validators, ranges), then the
-    /// file's (its Content-Type only when the upstream gave none).
-    static func sendfileFields(_ upstream: HTTPHeaderBlock, snapshot: ProxySnapshot, file: [HeaderPair]) -> [HeaderPair] {
+    /// The fields of an X-Sendfile answer: the upstream's, less its framing, hop-by-hop
+    /// (those its `Connection` names too) and X-Sendfile fields and what describes its own
+    /// body (validators, ranges), then the file's (its Content-Type only when the upstream
+    /// gave none). `requestIDHeader` is lower-case.
+    static func sendfileFields(_ head: HTTPResponseHead, requestIDHeader: String, file: [HeaderPair]) -> [HeaderPair] {
         let replaced: Set<String> = [
             "content-length", "transfer-encoding", "x-sendfile", "x-accel-redirect", "etag", "last-modified", "accept-ranges", "content-range",
-            "date", snapshot.requestIDHeaderLowercased,
+            "date", requestIDHeader,
         ]
+        let upstream = head.headers
         var fields: [HeaderPair] = []
         var hasType = false
         for index in 0..<upstream.count {
             if upstream.knownName(at: index)?.isHopByHop == true { continue }
             let name = upstream.name(at: index)
             let lowered = name.lowercased()
-            if replaced.contains(lowered) || lowered.hasPrefix("x-accel-") { continue }
+            if replaced.contains(lowered) || lowered.hasPrefix("x-accel-") || head.connectionTokens.contains(lowered) { continue }
             if lowered == "content-type" { hasType = true }
             fields.append(HeaderPair(name: name, value: upstream.value(at: index)))
         }

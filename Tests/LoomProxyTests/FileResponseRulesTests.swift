@@ -1,5 +1,7 @@
 import Foundation
 import LoomConfig
+import LoomHTTP
+import NIOCore
 import Testing
 
 @testable import LoomProxy
@@ -117,5 +119,17 @@ import Testing
         #expect(FileServer.lookup(sendfile: root + "/out", accelRedirect: nil, settings: settings) == .forbidden)
         #expect(FileServer.lookup(sendfile: nil, accelRedirect: "/elsewhere/x", settings: settings) == .forbidden)
         #expect(FileServer.lookup(sendfile: nil, accelRedirect: "/protected/..%2f..%2fsecret.txt", settings: settings) == .notFound)
+    }
+
+    /// An X-Sendfile answer keeps the upstream's own fields, but not its hop-by-hop ones
+    /// (including those its `Connection` names), its framing or what described its body.
+    @Test func anXSendfileAnswerKeepsOnlyTheUpstreamsEndToEndFields() throws {
+        var parser = HTTP1HeadParser()
+        var bytes = ByteBuffer(string: "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n"
+            + "X-Sendfile: /srv/a.txt\r\nX-Request-Id: up\r\nETag: \"u\"\r\nCache-Control: private\r\nContent-Length: 0\r\n\r\n")
+        let head = try #require(try parser.parseResponseHead(&bytes, requestMethod: "GET"))
+        let fields = DownstreamHandler.sendfileFields(
+            head, requestIDHeader: "x-request-id", file: [HeaderPair(name: "Content-Type", value: "text/plain"), HeaderPair(name: "ETag", value: "\"f\"")])
+        #expect(fields.map { "\($0.name): \($0.value)" } == ["Cache-Control: private", "Content-Type: text/plain", "ETag: \"f\""])
     }
 }
