@@ -104,12 +104,9 @@ final class ProcessSupervisor: @unchecked Sendable {
             // A process a reload removed is on its way out: a restart would bring it back.
             guard let child = self.children[name], !child.removed, !self.shuttingDown else { return false }
             self.logger.notice("restarting the process on request", metadata: ["process": .string(name)])
-            if child.machine.state == .idle {
-                // Never started: it still waits for its dependencies.
-                self.startIfDependenciesReady(name)
-            } else {
-                self.run(name) { $0.restart(now: $1) }
-            }
+            self.run(name) { $0.restart(now: $1) }
+            // One that never started still waits for its dependencies.
+            self.startIfDependenciesReady(name)
             return true
         }
     }
@@ -152,13 +149,8 @@ final class ProcessSupervisor: @unchecked Sendable {
                 guard existing.settings != settings || existing.removed else { continue }
                 children[name]?.settings = settings
                 children[name]?.removed = false
-                if existing.machine.state == .idle {
-                    // Never started: nothing to restart, it starts as it now depends.
-                    children[name]?.machine = SupervisedProcess(policy: settings.policy)
-                } else {
-                    logger.notice("process definition changed: restarting it", metadata: ["process": .string(name)])
-                    run(name) { $0.restart(now: $1, policy: settings.policy) }
-                }
+                logger.notice("process definition changed: restarting it", metadata: ["process": .string(name)])
+                run(name) { $0.restart(now: $1, policy: settings.policy) }
             } else {
                 children[name] = Child(settings)
             }

@@ -289,16 +289,17 @@ public struct SupervisedProcess: Sendable, Equatable {
 
     /// Restarts the process now, gracefully, forgetting earlier failures (a person asked, or
     /// its definition changed: then `policy` is the new one, which applies from the next
-    /// spawn on; the child there now is stopped within its own stop timeout).
+    /// spawn on; the child there now is stopped within its own stop timeout). One that never
+    /// started (`idle`) has nothing to restart: it keeps waiting for its `start`.
     public mutating func restart(now: Int64, policy newPolicy: Policy? = nil) -> [Action] {
         guard !retired else { return [] }
         if let newPolicy { nextPolicy = newPolicy }
         recentRestarts = []
         if let actions = stopChild(then: .start, now: now) { return actions }
         switch state {
-        case .starting, .running, .stopping:
+        case .idle, .starting, .running, .stopping:
             return []
-        case .idle, .backoff, .exited, .crashLoop, .stopped:
+        case .backoff, .exited, .crashLoop, .stopped:
             return spawn()
         case .spawning:
             // Already being spawned, perhaps from the old definition: stopped once it is

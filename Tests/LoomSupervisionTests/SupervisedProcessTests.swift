@@ -245,6 +245,18 @@ import Testing
         #expect(spawning.policy == next)
     }
 
+    /// A process that never started has nothing to restart: it waits for its `start`, which
+    /// then follows the new policy.
+    @Test func aRestartBeforeTheStartWaitsForIt() {
+        var process = P(policy: Self.policy)
+        var next = Self.policy
+        next.readyTimeoutMillis = 9_000
+        #expect(process.restart(now: 0, policy: next) == [])
+        #expect(process.state == .idle)
+        #expect(process.start(now: 1) == [.spawn])
+        #expect(process.spawned(pid: 6, now: 2) == [.wake(at: 9_002)])
+    }
+
     /// A restart while a spawn is under way (perhaps of the old definition): the child is
     /// stopped once it is there and spawned again; a failed spawn is tried again at once.
     @Test func aRestartDuringASpawnSpawnsAgain() {
