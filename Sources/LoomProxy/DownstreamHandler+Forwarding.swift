@@ -100,7 +100,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         } else {
             pumpRequestBody()
         }
-        connection.flush()
+        loop.flushSoon(connection)
     }
 
     /// Moves decoded request-body bytes from `inbound` to the upstream until the buffer is
@@ -523,7 +523,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     func upstreamReadComplete() {
         sendHeldHead()
-        flushClient()
+        loop.flushSoon(self)
     }
 
     // MARK: Ending an exchange
@@ -719,7 +719,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         case .close:
             closeGracefully()
         case .awaitNextRequest:
-            flushClient()
+            loop.flushSoon(self)
             headParser.limits = snapshot.requestLimits
             if context.channel.isWritable { resumeReading() }
             if inbound.readableBytes == 0 {

@@ -18,7 +18,7 @@ import Synchronization
 /// and runs the actions the machine returns. Requests are handled strictly one at a time:
 /// bytes of a pipelined next request wait in `inbound` until the current response is
 /// complete. Everything runs on the connection's event loop; no locks.
-final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
+final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, CoalescedFlushing {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -53,6 +53,8 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
     var readGate = ReadGate()
     /// Whether bytes were written to the client since the last flush.
     private var unflushed = false
+    /// A flush waits for the end of the loop tick (`FlushCoalescer`).
+    var flushHeld = false
     /// A response head not written yet (`upstreamResponseHead`), with the machine's verdict.
     var heldHead: HeldHead?
     /// A parsed upstream response head waiting for its first body bytes (or the end of the
@@ -157,8 +159,8 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        exchange?.connection?.flush()
-        flushClient()
+        if let connection = exchange?.connection { loop.flushSoon(connection) }
+        loop.flushSoon(self)
         if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
     }
 
@@ -623,6 +625,10 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
         context.flush()
     }
 
+    func flushNow() {
+        flushClient()
+    }
+
     // MARK: Read backpressure
 
     func pauseReading() {
@@ -641,6 +647,8 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection {
     func beginShutdown() {
         guard !isHTTP2Stream else { return }
         if machine.shutdownRequested(bufferedBytes: bufferedBytes) == .close {
+            // The last response may wait for the end of the loop tick (`FlushCoalescer`).
+            flushClient()
             context?.close(promise: nil)
         }
     }

@@ -21,6 +21,9 @@ final class LoopContext: @unchecked Sendable {
     var requestIDs = RequestIDGenerator()
     /// This loop's handles on the request metrics (nil: metrics are off).
     let metrics: LoopMetrics?
+    /// Gathers the request path's flushes per loop tick (nil: each flush goes at once, as on
+    /// the embedded loops of handler tests, which run no tick).
+    let flushes: FlushCoalescer?
     var date = HTTPDate()
     /// Open downstream connections (and HTTP/2 streams), for graceful shutdown.
     private var connections: [ObjectIdentifier: DrainableConnection] = [:]
@@ -34,11 +37,18 @@ final class LoopContext: @unchecked Sendable {
     /// Tick of the timer wheel: how late a timeout may fire at most.
     static let timerResolution = TimeAmount.milliseconds(10)
 
-    init(eventLoop: EventLoop, index: Int = 0, metrics: LoomMetrics? = nil) {
+    init(eventLoop: EventLoop, index: Int = 0, metrics: LoomMetrics? = nil, coalescingFlushes: Bool = false) {
         self.eventLoop = eventLoop
         self.index = index
         self.metrics = metrics.map(LoopMetrics.init)
+        self.flushes = coalescingFlushes ? FlushCoalescer(eventLoop: eventLoop) : nil
         self.timers = TimerWheel(resolution: Self.timerResolution, buckets: 512, now: eventLoop.now)
+    }
+
+    /// The request path's flush of `target`: at the end of the loop tick if other flushes
+    /// went out in it already (`FlushCoalescer`), else at once.
+    func flushSoon(_ target: any CoalescedFlushing) {
+        if let flushes { flushes.flush(target) } else { target.flushNow() }
     }
 
     /// The loop's clock (virtual on an embedded test loop).

@@ -35,7 +35,7 @@ protocol UpstreamResponseSink: AnyObject {
 /// Lifecycle: connecting → active (carrying an exchange for `sink`) → idle in the pool →
 /// active again …, until closed; or, after a `101`, a tunnel for its exchange's bytes until
 /// closed. Lives on one event loop; never touched from elsewhere.
-package final class UpstreamConnection: ChannelDuplexHandler {
+package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing {
     // The conformance's members are `package` only because the type is (for the pool
     // micro-benchmark); Swift requires witnesses to be as visible as their type.
     package typealias InboundIn = ByteBuffer
@@ -80,6 +80,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     /// Backpressure: a `read` held back while the downstream cannot take more.
     private var readGate = ReadGate()
     private var unflushed = false
+    /// A flush waits for the end of the loop tick (`FlushCoalescer`).
+    var flushHeld = false
     /// The buffers the heads of this connection's exchanges are written into, reused from one
     /// exchange to the next (see `reusing`).
     private var requestHeadStorage = ByteBuffer()
@@ -188,6 +190,10 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         guard unflushed, let context else { return }
         unflushed = false
         context.flush()
+    }
+
+    func flushNow() {
+        flush()
     }
 
     func close() {

@@ -1,0 +1,68 @@
+import NIOCore
+
+/// A connection whose flushes a `FlushCoalescer` may hold until the end of the loop tick.
+protocol CoalescedFlushing: AnyObject {
+    /// Set while the coalescer holds a flush of this connection, so it is held once.
+    var flushHeld: Bool { get set }
+    /// Flushes what was written since the last flush, if anything.
+    func flushNow()
+}
+
+/// Gathers the flushes of one event loop's connections within a loop tick: the tick's first
+/// flush goes at once, the others at the end of the tick (after its I/O events).
+///
+/// A flush is a `write(2)`, and a write to a peer that sleeps wakes it: on loopback, and on
+/// any link faster than the proxy, the receiver's wake-up (an IPI and a context switch on
+/// its core) is paid on the writer's core too. Flushing each connection as soon as its bytes
+/// are ready spreads a busy tick's writes out, so the backend and the clients sleep and wake
+/// again between them; writing them together wakes each peer about once per tick. Measured
+/// on the small GET at 64 connections: about 1.6–2 µs less CPU per request, +8–10 % req/s
+/// (docs/BENCHMARKS.md, "Flushes gathered per loop tick"). The tick's first flush is not
+/// held: a lone request on a quiet loop waits for no batch.
+///
+/// Only flushes on the request path come here (a request head upstream, the end of a read
+/// batch, a finished response); a flush that must precede a close or a half-close is made
+/// directly. Touched only on its loop.
+final class FlushCoalescer {
+    private let eventLoop: EventLoop
+    private var held: [any CoalescedFlushing] = []
+    /// A flush went out in this tick already, and `endTick` is scheduled.
+    private var tickOpen = false
+    /// Built once: scheduling it allocates nothing per tick.
+    private lazy var endTickTask: () -> Void = { [weak self] in self?.endTick() }
+
+    init(eventLoop: EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    /// Flushes `target` now if it is the tick's first flush, else at the end of the tick.
+    func flush(_ target: any CoalescedFlushing) {
+        guard !target.flushHeld else { return }
+        guard tickOpen else {
+            tickOpen = true
+            // Immediate tasks run after the tick's I/O events, before the next wait.
+            eventLoop.assumeIsolated().execute(endTickTask)
+            target.flushNow()
+            return
+        }
+        target.flushHeld = true
+        held.append(target)
+    }
+
+    /// How many flushes wait for the end of the tick.
+    var heldCount: Int { held.count }
+
+    private func endTick() {
+        // A flush can re-enter (writability changes, an error closing a channel) and hold
+        // another connection: the loop reads the count afresh.
+        var index = 0
+        while index < held.count {
+            let target = held[index]
+            target.flushHeld = false
+            target.flushNow()
+            index += 1
+        }
+        held.removeAll(keepingCapacity: true)
+        tickOpen = false
+    }
+}
