@@ -205,6 +205,10 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // What was answered already goes first: a response may wait for the end of the loop
+        // tick (`FlushCoalescer`), and TLS reports a client's FIN without close_notify as
+        // an error right after the read that carried its last request.
+        flushClient()
         context.close(promise: nil)
     }
 
@@ -624,6 +628,8 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
         unflushed = false
         context.flush()
     }
+
+    var needsFlush: Bool { unflushed }
 
     func flushNow() {
         flushClient()

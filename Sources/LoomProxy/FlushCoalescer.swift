@@ -2,6 +2,8 @@ import NIOCore
 
 /// A connection whose flushes a `FlushCoalescer` may hold until the end of the loop tick.
 protocol CoalescedFlushing: AnyObject {
+    /// Whether anything was written since the last flush.
+    var needsFlush: Bool { get }
     /// Set while the coalescer holds a flush of this connection, so it is held once.
     var flushHeld: Bool { get set }
     /// Flushes what was written since the last flush, if anything.
@@ -36,8 +38,9 @@ final class FlushCoalescer {
     }
 
     /// Flushes `target` now if it is the tick's first flush, else at the end of the tick.
+    /// A target with nothing written is no flush at all: it leaves the tick's first to come.
     func flush(_ target: any CoalescedFlushing) {
-        guard !target.flushHeld else { return }
+        guard target.needsFlush, !target.flushHeld else { return }
         guard tickOpen else {
             tickOpen = true
             // Immediate tasks run after the tick's I/O events, before the next wait.

@@ -192,6 +192,8 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
         context.flush()
     }
 
+    var needsFlush: Bool { unflushed }
+
     func flushNow() {
         flush()
     }

@@ -54,6 +54,34 @@ import Testing
         #expect(logs.all.first?["status"]?.description == "200")
     }
 
+    @Test func aResponseHeldForTheEndOfTheLoopTickGoesOutBeforeAnErrorCloses() throws {
+        // Two connections on one loop that gathers flushes per tick (`FlushCoalescer`).
+        let loop = EmbeddedEventLoop()
+        let context = LoopContext(eventLoop: loop, coalescingFlushes: true)
+        let store = SnapshotStore(ProxySnapshot(LoomConfiguration(origin: .environment, routes: [Self.hello])))
+        func connection() throws -> EmbeddedChannel {
+            let handler = DownstreamHandler(
+                loop: context, store: store, listenerPort: 8080, accessLog: AccessLog(logger: Logger(label: "loom.access"), enabled: false))
+            let channel = EmbeddedChannel(handler: handler, loop: loop)
+            try channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 40000)).wait()
+            return channel
+        }
+        let first = try connection(), second = try connection()
+        try first.writeInbound(ByteBuffer(string: "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+        try second.writeInbound(ByteBuffer(string: "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+        // Within one tick (the embedded loop has not run): the first answer went at once, the
+        // second waits for the end of the tick.
+        #expect(try output(first).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(try output(second).isEmpty)
+        // TLS reports a client's FIN without close_notify as an error, in the same tick.
+        struct UncleanShutdown: Error {}
+        second.pipeline.fireErrorCaught(UncleanShutdown())
+        #expect(try output(second).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(!second.isActive)
+        loop.run()  // the end of the tick: nothing left to send
+        #expect(try output(first).isEmpty)
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
         let (channel, _, _) = try makeChannel(routes: [Self.hello])
         try channel.writeInbound(ByteBuffer(string:

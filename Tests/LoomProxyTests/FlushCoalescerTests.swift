@@ -11,6 +11,7 @@ import Testing
         let name: String
         let log: Log
         var flushHeld = false
+        var needsFlush = true
         var then: (() -> Void)?
         init(_ name: String, _ log: Log) {
             self.name = name
@@ -69,6 +70,20 @@ import Testing
         #expect(log.flushed == ["first", "held", "late"])
         #expect(coalescer.heldCount == 0)
         #expect(!late.flushHeld)
+    }
+
+    @Test func aConnectionWithNothingWrittenLeavesTheTicksFirstFlushToTheNext() {
+        let loop = EmbeddedEventLoop()
+        let coalescer = FlushCoalescer(eventLoop: loop)
+        let log = Log()
+        let idle = Connection("idle", log), busy = Connection("busy", log)
+        idle.needsFlush = false
+
+        coalescer.flush(idle)
+        #expect(log.flushed.isEmpty && !idle.flushHeld)
+        coalescer.flush(busy)
+        #expect(log.flushed == ["busy"])
+        #expect(coalescer.heldCount == 0)
     }
 
     @Test func aLoopThatDoesNotGatherFlushesEachAtOnce() {
