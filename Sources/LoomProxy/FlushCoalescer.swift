@@ -18,7 +18,7 @@ protocol CoalescedFlushing: AnyObject {
 /// its core) is paid on the writer's core too. Flushing each connection as soon as its bytes
 /// are ready spreads a busy tick's writes out, so the backend and the clients sleep and wake
 /// again between them; writing them together wakes each peer about once per tick. Measured
-/// on the small GET at 64 connections: about 1.6–2 µs less CPU per request, +8–10 % req/s
+/// on the small GET at 64 connections: about 1.6–2 µs less CPU per request, about +8 % req/s
 /// (docs/BENCHMARKS.md, "Flushes gathered per loop tick"). The tick's first flush is not
 /// held: a lone request on a quiet loop waits for no batch.
 ///

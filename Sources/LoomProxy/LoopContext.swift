@@ -21,8 +21,8 @@ final class LoopContext: @unchecked Sendable {
     var requestIDs = RequestIDGenerator()
     /// This loop's handles on the request metrics (nil: metrics are off).
     let metrics: LoopMetrics?
-    /// Gathers the request path's flushes per loop tick (nil: each flush goes at once, as on
-    /// the embedded loops of handler tests, which run no tick).
+    /// Gathers the request path's flushes per loop tick (nil: each flush goes at once, which
+    /// handler tests use by default: an embedded loop runs its tasks only when told).
     let flushes: FlushCoalescer?
     var date = HTTPDate()
     /// Open downstream connections (and HTTP/2 streams), for graceful shutdown.
