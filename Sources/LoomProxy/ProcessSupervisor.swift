@@ -149,7 +149,8 @@ final class ProcessSupervisor: @unchecked Sendable {
                 guard existing.settings != settings || existing.removed else { continue }
                 children[name]?.settings = settings
                 children[name]?.removed = false
-                logger.notice("process definition changed: restarting it", metadata: ["process": .string(name)])
+                // A running process restarts with it; one still waiting for its dependencies starts with it.
+                logger.notice("process definition changed: applying it", metadata: ["process": .string(name)])
                 run(name) { $0.restart(now: $1, policy: settings.policy) }
             } else {
                 children[name] = Child(settings)
