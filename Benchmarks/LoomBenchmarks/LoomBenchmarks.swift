@@ -1,7 +1,8 @@
 import Benchmark
 
 /// The micro-benchmark suite of the data path's hot pieces (issue 4): route match, header
-/// rewrite, pool lease/release. `bench/run` measures the whole proxy against nginx and HAProxy;
+/// rewrite, pool lease/release, and a whole proxied exchange on embedded channels.
+/// `bench/run` measures the whole proxy against nginx and HAProxy;
 /// these isolate one piece each, so a change to it shows up here as time and mallocs per
 /// operation without the noise of sockets, wrk and a backend.
 ///
@@ -19,4 +20,5 @@ let benchmarks: @Sendable () -> Void = {
     RouteMatchBenchmarks.register()
     HeaderRewriteBenchmarks.register()
     PoolBenchmarks.register()
+    ProxiedExchangeBenchmarks.register()
 }

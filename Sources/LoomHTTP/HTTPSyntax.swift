@@ -41,6 +41,25 @@ enum HTTPSyntax {
     @inline(__always)
     static func isWhitespace(_ b: UInt8) -> Bool { b == sp || b == htab }
 
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether any of the eight bytes of `word` is below 0x20 (a control character: CR, LF,
+    /// HTAB and the rest). The classic test for a byte below n (n <= 128): subtracting n from
+    /// every byte sets a byte's high bit through a borrow only where the byte was below n,
+    /// and `& ~word` discards bytes whose high bit was set already. Exact as a yes/no answer.
+    @inline(__always)
+    static func hasControlByte(_ word: UInt64) -> Bool {
+        (word &- ones &* 0x20) & ~word & highBits != 0
+    }
+
+    /// `hasControlByte`, or any byte is DEL (0x7F): XOR turns DEL bytes into zero bytes.
+    @inline(__always)
+    static func hasControlByteOrDEL(_ word: UInt64) -> Bool {
+        let del = word ^ (ones &* 0x7F)
+        return hasControlByte(word) || (del &- ones) & ~del & highBits != 0
+    }
+
     @inline(__always)
     static func lower(_ b: UInt8) -> UInt8 { b &- 65 < 26 ? b | 0x20 : b }
 
@@ -78,6 +97,12 @@ enum HTTPSyntax {
     static func findLineEnd(_ raw: UnsafeRawBufferPointer, from: Int, end: Int) throws(HTTPParseError) -> LineScan {
         var i = from
         while i < end {
+            // Eight bytes at a time while none is a control character: CR and LF are, and
+            // almost nothing else in a head is. A word with one is looked at byte by byte.
+            if i + 8 <= end, !hasControlByte(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                i += 8
+                continue
+            }
             let b = raw[i]
             // One compare rejects the common case: every byte above CR is neither CR nor LF.
             if b <= cr {
@@ -111,14 +136,18 @@ enum HTTPSyntax {
         i += 1
         while i < end, isWhitespace(raw[i]) { i += 1 }
         let valueStart = i
-        var valueEnd = i
         while i < end {
-            let b = raw[i]
-            guard isFieldValueChar(b) else { throw .controlCharacter }
+            // Eight bytes at a time while none is a control character or DEL; a word with one
+            // (an HTAB, which values may hold) is checked byte by byte.
+            if i + 8 <= end, !hasControlByteOrDEL(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                i += 8
+                continue
+            }
+            guard isFieldValueChar(raw[i]) else { throw .controlCharacter }
             i += 1
-            // Track the end of the last non-whitespace byte so trailing OWS is trimmed in one pass.
-            if !isWhitespace(b) { valueEnd = i }
         }
+        var valueEnd = end
+        while valueEnd > valueStart, isWhitespace(raw[valueEnd - 1]) { valueEnd -= 1 }
         return HTTPFieldRange(
             nameStart: Int32(truncatingIfNeeded: start - base),
             nameLength: Int32(truncatingIfNeeded: nameEnd - start),

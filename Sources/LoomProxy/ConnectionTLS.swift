@@ -4,7 +4,7 @@ import NIOSSL
 /// What a TLS connection's requests learn from its handshake: the version and the verified
 /// client certificate, read at the first request that asks (the handshake is over before
 /// any request bytes arrive) and kept for the connection's later requests.
-final class ConnectionTLS {
+package final class ConnectionTLS {
     let handler: NIOSSLServerHandler
     /// The listener's `client_identity_header`: carries the client certificate's subject
     /// upstream.

@@ -81,11 +81,10 @@ extension DownstreamHandler: UpstreamResponseSink {
         request.authority = exchange.filterAuthorityOverride
         request.http2 = isHTTP2Stream
         request.http2Upstream = connection.endpointSpeaksHTTP2
-        var requestHead = exchange.head
         // A transformed body's length is known only at its end.
-        if exchange.requestTransforms != nil { requestHead.framing = .chunked }
+        request.chunkedBody = exchange.requestTransforms != nil
         let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + 256) { out in
-            HeadWriter.writeRequestHead(requestHead, request, snapshot: exchange.snapshot, into: &out)
+            HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &out)
         }
         connection.write(head)
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }

@@ -18,10 +18,10 @@ import Synchronization
 /// and runs the actions the machine returns. Requests are handled strictly one at a time:
 /// bytes of a pipelined next request wait in `inbound` until the current response is
 /// complete. Everything runs on the connection's event loop; no locks.
-final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, CoalescedFlushing {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, CoalescedFlushing {
+    package typealias InboundIn = ByteBuffer
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
     let loop: LoopContext
     let store: SnapshotStore
@@ -77,7 +77,7 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
     /// Unconsumed bytes above which we stop reading from the client (pipelining, slow upstream).
     static let inboundHighWatermark = 64 * 1024
 
-    init(loop: LoopContext, store: SnapshotStore, listenerPort: Int, accessLog: AccessLog, tls: ConnectionTLS? = nil, isHTTP2Stream: Bool = false) {
+    package init(loop: LoopContext, store: SnapshotStore, listenerPort: Int, accessLog: AccessLog, tls: ConnectionTLS? = nil, isHTTP2Stream: Bool = false) {
         self.loop = loop
         self.store = store
         self.listenerPort = listenerPort
@@ -98,19 +98,19 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
 
     // MARK: Channel events
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         // Added after the protocol was chosen (ALPN, the h2c preface): the channel is
         // active already and `channelActive` will not come.
         if context.channel.isActive { becameActive(context: context) }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         loop.clearDeadline(self)
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         becameActive(context: context)
         context.fireChannelActive()
     }
@@ -124,7 +124,7 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
         startKeepAliveTimer(now: loop.now)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         cancelConnectionTimers()
         loop.unregister(self)
         if machine.connectionClosed() != nil, let exchange {
@@ -140,11 +140,11 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
         context.fireChannelInactive()
     }
 
-    func read(context: ChannelHandlerContext) {
+    package func read(context: ChannelHandlerContext) {
         if readGate.admit() { context.read() }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         switch machine.state {
         case .closing, .closed:
@@ -158,13 +158,13 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
         if inbound.readableBytes > Self.inboundHighWatermark { pauseReading() }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         if let connection = exchange?.connection { loop.flushSoon(connection) }
         loop.flushSoon(self)
         if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         if let exchange, let connection = exchange.connection {
             // Downloads: the upstream is read only as fast as the client takes the bytes (and
@@ -185,7 +185,7 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard let event = event as? ChannelEvent, event == .inputClosed else {
             context.fireUserInboundEventTriggered(event)
             return
@@ -204,7 +204,7 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         // What was answered already goes first: a response may wait for the end of the loop
         // tick (`FlushCoalescer`), and TLS reports a client's FIN without close_notify as
         // an error right after the read that carried its last request.
@@ -286,9 +286,11 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
 
     /// Starts the exchange for a parsed head: snapshot, request id, route, then either a local
     /// answer or the upstream.
-    private func startExchange(_ head: HTTPRequestHead) {
+    ///
+    /// The head moves into the exchange and is read from there: a copy of it is a dozen
+    /// reference counts (its strings, bytes and field array) taken and dropped per request.
+    private func startExchange(_ head: consuming HTTPRequestHead) {
         let snapshot = self.snapshot
-        var head = head
         // A client identity comes only from a verified certificate: a client's own field of
         // that name is gone before routing, filters and plugins look at the head.
         if !snapshot.clientIdentityHeadersLowercased.isEmpty { head.headers.removeAll(named: snapshot.clientIdentityHeadersLowercased) }
@@ -306,19 +308,19 @@ final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, Coales
 
         // Route on the normalized path, then tell the machine whether the answer is local.
         let routed: Routed
-        if head.method == "CONNECT" {
+        if exchange.head.method == "CONNECT" {
             routed = .local(.error(GatewayError(.tunnelNotSupported)))
-        } else if let path = RequestPath.normalized(head.path) {
-            routed = route(head, path: path, exchange: exchange, snapshot: snapshot)
+        } else if let path = RequestPath.normalized(exchange.head.path) {
+            routed = route(exchange.head, path: path, exchange: exchange, snapshot: snapshot)
         } else {
             routed = .local(.error(GatewayError(.dotSegmentInPath)))
         }
 
-        var hasBody = head.framing != .none
+        var hasBody = exchange.head.framing != .none
         if case .local = routed, hasBody, skipBufferedBody(of: exchange) { hasBody = false }
         let request = DownstreamStateMachine.Request(
-            keepAlive: head.keepAlive, hasBody: hasBody, resendable: exchange.resendable,
-            expectsContinue: head.expectsContinue, clientMinorVersion: head.minorVersion,
+            keepAlive: exchange.head.keepAlive, hasBody: hasBody, resendable: exchange.resendable,
+            expectsContinue: exchange.head.expectsContinue, clientMinorVersion: exchange.head.minorVersion,
             mayResend: exchange.resendable && (exchange.route?.upstreamIndex.map { snapshot.upstreams[$0].retryPolicy.maxRetries } ?? 0) > 0)
         var paused: (index: Int, pause: FilterPause)?
         if case .paused(let index, let pause) = routed { paused = (index, pause) }

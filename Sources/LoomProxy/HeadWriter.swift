@@ -42,6 +42,9 @@ package enum HeadWriter {
         /// The request goes to an HTTP/2 upstream, which gets `TE: trailers` when the client
         /// sent it (gRPC servers require it; the one `TE` HTTP/2 allows, RFC 9113 §8.2.2).
         var http2Upstream = false
+        /// The body goes upstream chunked whatever the client's framing: a filter transforms
+        /// it, so its length is known only at its end.
+        var chunkedBody = false
 
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
@@ -161,7 +164,7 @@ package enum HeadWriter {
 
         // Framing is re-declared from what the parser decided, never copied: a list such as
         // `Content-Length: 5, 5` (accepted, RFC 9110 §8.6) must reach the upstream as one value.
-        switch head.framing {
+        switch request.chunkedBody ? .chunked : head.framing {
         case .chunked:
             out.writeStaticString("Transfer-Encoding: chunked\r\n")
         case .contentLength(let length):

@@ -7,7 +7,7 @@ import NIOCore
 ///
 /// Invariant: every member is touched only on `eventLoop`, so nothing here needs a lock.
 /// That is what "everything for one connection stays on its loop" buys (DESIGN.md §4).
-final class LoopContext: @unchecked Sendable {
+package final class LoopContext: @unchecked Sendable {
     let eventLoop: EventLoop
     /// This loop's position among the engine's loops (what per-loop filter state, such as a
     /// plugin's instances, is indexed by).
@@ -37,7 +37,7 @@ final class LoopContext: @unchecked Sendable {
     /// Tick of the timer wheel: how late a timeout may fire at most.
     static let timerResolution = TimeAmount.milliseconds(10)
 
-    init(eventLoop: EventLoop, index: Int = 0, metrics: LoomMetrics? = nil, coalescingFlushes: Bool = false) {
+    package init(eventLoop: EventLoop, index: Int = 0, metrics: LoomMetrics? = nil, coalescingFlushes: Bool = false) {
         self.eventLoop = eventLoop
         self.index = index
         self.metrics = metrics.map(LoopMetrics.init)
@@ -68,7 +68,7 @@ final class LoopContext: @unchecked Sendable {
     /// The pool for `endpoint` on this loop, created on first use. An endpoint a reload
     /// removed (a request that started before the reload still going to it) gets a pool of
     /// its own that keeps nothing.
-    func pool(for endpoint: Endpoint, tls: UpstreamTLSClient? = nil, http2: Bool = false, settings: PoolSettings) -> UpstreamPool {
+    package func pool(for endpoint: Endpoint, tls: UpstreamTLSClient? = nil, http2: Bool = false, settings: PoolSettings) -> UpstreamPool {
         let key = PoolKey(endpoint: endpoint, tls: tls, http2: http2)
         if let pool = pools[key] { return pool }
         let pool = UpstreamPool(endpoint: endpoint, tls: tls, http2: http2, settings: settings, eventLoop: eventLoop)

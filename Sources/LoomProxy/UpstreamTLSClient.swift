@@ -11,7 +11,7 @@ import NIOSSL
 /// Verification is on by default: the certificate must chain to `ca_file` (else the
 /// system's CAs) and name `server_name`, else the endpoint's host (a DNS name, or an IP
 /// address checked against the certificate's IP names).
-final class UpstreamTLSClient: Sendable {
+package final class UpstreamTLSClient: Sendable {
     let settings: UpstreamTLS
     let context: NIOSSLContext
 
