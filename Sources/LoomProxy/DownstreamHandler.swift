@@ -245,7 +245,8 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
                     rejectRequest(GatewayError(.invalidRequest(error)))
                     return
                 }
-                guard let head else {
+                // Moved out of the optional: `startExchange` takes it over without a copy.
+                guard let head = consume head else {
                     if machine.inputClosed {
                         // A partial head after the client's FIN can never be finished.
                         machine.closing()

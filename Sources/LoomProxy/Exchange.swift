@@ -159,12 +159,13 @@ final class Exchange {
 
     init(snapshot: ProxySnapshot, head: HTTPRequestHead, requestID: String, now: NIODeadline) {
         self.snapshot = snapshot
-        self.head = head
         self.requestID = requestID
         self.started = now
         self.timeouts = snapshot.timeouts
         self.requestBody = HTTP1BodyDecoder(framing: head.framing, limits: snapshot.requestLimits)
         self.bytesIn = head.headers.bytes.readableBytes
+        // Last, so the head moves in rather than being copied (a dozen reference counts).
+        self.head = head
     }
 
     /// Remembers a body chunk for a replay; false (and forgets everything) once over the limit.
