@@ -19,6 +19,8 @@ import Synchronization
 /// bytes of a pipelined next request wait in `inbound` until the current response is
 /// complete. Everything runs on the connection's event loop; no locks.
 package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, CoalescedFlushing {
+    // `package` for the proxied-exchange micro-benchmark, which drives the handler on an
+    // embedded channel; the conformance's members must then be as visible as the type.
     package typealias InboundIn = ByteBuffer
     package typealias OutboundIn = ByteBuffer
     package typealias OutboundOut = ByteBuffer

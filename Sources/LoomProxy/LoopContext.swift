@@ -7,6 +7,7 @@ import NIOCore
 ///
 /// Invariant: every member is touched only on `eventLoop`, so nothing here needs a lock.
 /// That is what "everything for one connection stays on its loop" buys (DESIGN.md §4).
+/// `package` for the proxied-exchange micro-benchmark (Benchmarks/LoomBenchmarks).
 package final class LoopContext: @unchecked Sendable {
     let eventLoop: EventLoop
     /// This loop's position among the engine's loops (what per-loop filter state, such as a

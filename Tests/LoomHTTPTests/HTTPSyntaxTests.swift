@@ -25,7 +25,7 @@ import Testing
     /// exactly as the byte-by-byte rule says, wherever it falls against the word boundaries.
     @Test func fieldValuesAreCheckedAtEveryOffset() throws {
         for offset in 0..<24 {
-            for value in 0...255 where value != 13 && value != 10 {
+            for value in 0...255 {
                 let b = UInt8(value)
                 var line = Array("X-Test: ".utf8) + [UInt8](repeating: UInt8(ascii: "v"), count: 24)
                 line[8 + offset] = b
@@ -45,6 +45,44 @@ import Testing
                 case .failure(let error):
                     #expect(!allowed && error == .controlCharacter, "byte \(value) at \(offset): \(error)")
                 }
+            }
+        }
+    }
+
+    /// Trailing whitespace is trimmed across word boundaries; an all-whitespace value is empty;
+    /// HTAB inside a value and obs-text at its end stay.
+    @Test(arguments: [
+        ("X: value \t \t  \t\t   ", "value"), ("X:  \t   \t   \t  ", ""), ("X: a\tb\t\tc", "a\tb\t\tc"),
+        ("X: 0123456789abcdef\u{FF}", "0123456789abcdef\u{FF}"), ("X:\t\tv", "v"),
+    ])
+    func valuesAreTrimmed(line: String, value: String) throws {
+        let bytes = Array(line.unicodeScalars.map { UInt8($0.value) })
+        let field = try bytes.withUnsafeBytes { raw in try HTTPSyntax.parseFieldLine(raw, start: 0, end: raw.count, base: 0) }
+        #expect(Array(bytes[Int(field.valueStart)..<field.valueEnd]) == value.unicodeScalars.map { UInt8($0.value) })
+    }
+
+    /// A window shorter than the bytes at hand (the head size limit): bytes past it are not
+    /// scanned, except the LF after a CR that is the window's last byte.
+    @Test func theWindowEndIsRespected() throws {
+        for length in 1..<20 {
+            var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 24)
+            bytes[length - 1] = HTTPSyntax.cr
+            bytes[length] = HTTPSyntax.lf
+            try bytes.withUnsafeBytes { raw in
+                guard case .crlf(let at) = try HTTPSyntax.findLineEnd(raw, from: 0, end: length) else {
+                    Issue.record("no line end for a window of \(length)")
+                    return
+                }
+                #expect(at == length - 1)
+            }
+            var open = [UInt8](repeating: UInt8(ascii: "a"), count: 24)
+            open[length] = HTTPSyntax.lf  // past the window: not looked at
+            try open.withUnsafeBytes { raw in
+                guard case .needMore(let resumeAt) = try HTTPSyntax.findLineEnd(raw, from: 0, end: length) else {
+                    Issue.record("a line end past the window of \(length)")
+                    return
+                }
+                #expect(resumeAt == length)
             }
         }
     }
