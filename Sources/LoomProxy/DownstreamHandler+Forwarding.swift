@@ -83,7 +83,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         request.http2Upstream = connection.endpointSpeaksHTTP2
         // A transformed body's length is known only at its end.
         request.chunkedBody = exchange.requestTransforms != nil
-        let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + 256) { out in
+        let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + 256, request) { request, out in
             HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &out)
         }
         connection.write(head)

@@ -83,7 +83,7 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
     /// A flush waits for the end of the loop tick (`FlushCoalescer`).
     var flushHeld = false
     /// The buffers the heads of this connection's exchanges are written into, reused from one
-    /// exchange to the next (see `reusing`).
+    /// exchange to the next (see `take`).
     private var requestHeadStorage = ByteBuffer()
     private var responseHeadStorage = ByteBuffer()
     /// A head buffer grown past this (a big head, or a head with a merged body) is not kept:
@@ -155,29 +155,42 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
     }
 
     /// The upstream request head of the exchange, written by `body` into a reused buffer.
-    func requestHead(minimumCapacity: Int, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
-        Self.reusing(&requestHeadStorage, minimumCapacity: minimumCapacity, body)
+    /// `facts` is handed to `body` rather than captured by it: a closure's captures are copied
+    /// into it, and the request's facts are a dozen reference-counted values.
+    func requestHead<Facts>(
+        minimumCapacity: Int, _ facts: borrowing Facts, _ body: (borrowing Facts, inout ByteBuffer) -> Void
+    ) -> ByteBuffer {
+        var buffer = Self.take(&requestHeadStorage, minimumCapacity: minimumCapacity)
+        body(facts, &buffer)
+        Self.keep(buffer, in: &requestHeadStorage)
+        return buffer
     }
 
     /// The response head sent to the client, written by `body` into a reused buffer.
     func responseHead(minimumCapacity: Int, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
-        Self.reusing(&responseHeadStorage, minimumCapacity: minimumCapacity, body)
+        var buffer = Self.take(&responseHeadStorage, minimumCapacity: minimumCapacity)
+        body(&buffer)
+        Self.keep(buffer, in: &responseHeadStorage)
+        return buffer
     }
 
-    /// Fills `storage` with `body` and returns it for writing, keeping a reference for next
-    /// time. By the next exchange NIO has written and released the previous head, so the
-    /// storage is ours alone again and clearing it allocates nothing; a head still queued
-    /// for a slow client is copied on write, as any shared `ByteBuffer` is. Two allocations
-    /// per head saved, for at most `keptHeadCapacity` held per direction by a pooled
-    /// connection (which may include the previous response's small body: process memory,
-    /// never sent again).
-    private static func reusing(_ storage: inout ByteBuffer, minimumCapacity: Int, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
+    /// A head buffer is taken from `storage` empty, filled, and kept there for next time
+    /// (`keep`) as it goes out. By the next exchange NIO has written and released the previous
+    /// head, so the storage is ours alone again and clearing it allocates nothing; a head
+    /// still queued for a slow client is copied on write, as any shared `ByteBuffer` is. Two
+    /// allocations per head saved, for at most `keptHeadCapacity` held per direction by a
+    /// pooled connection (which may include the previous response's small body: process
+    /// memory, never sent again).
+    private static func take(_ storage: inout ByteBuffer, minimumCapacity: Int) -> ByteBuffer {
         var buffer = storage
         storage = ByteBuffer()
         buffer.clear(minimumCapacity: minimumCapacity)
-        body(&buffer)
-        if buffer.capacity <= keptHeadCapacity { storage = buffer }
         return buffer
+    }
+
+    /// Keeps a filled head buffer for the next `take` unless it grew past `keptHeadCapacity`.
+    private static func keep(_ buffer: ByteBuffer, in storage: inout ByteBuffer) {
+        if buffer.capacity <= keptHeadCapacity { storage = buffer }
     }
 
     func write(_ buffer: ByteBuffer) {
