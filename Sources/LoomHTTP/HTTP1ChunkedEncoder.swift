@@ -19,11 +19,14 @@ public enum HTTP1ChunkedEncoder {
 
     /// Writes the last chunk `0 CRLF`, the trailer fields (if any) and the final CRLF.
     public static func writeEnd(trailers: HTTPHeaderBlock?, into out: inout ByteBuffer) {
-        out.writeStaticString("0\r\n")
-        if let trailers {
-            for index in 0..<trailers.count { trailers.writeField(at: index, into: &out) }
+        // A received line is written at most one byte longer (a space after the colon).
+        out.writeHead(reserving: 5 + (trailers.map { $0.bytes.readableBytes + $0.count } ?? 0)) { out in
+            out.writeStaticString("0\r\n")
+            if let trailers {
+                for index in 0..<trailers.count { trailers.writeField(at: index, into: &out) }
+            }
+            out.writeStaticString("\r\n")
         }
-        out.writeStaticString("\r\n")
     }
 
     /// Lower-case hex without leading zeros.

@@ -125,13 +125,13 @@ public struct HTTPHeaderBlock: Sendable {
     /// Appends "Name: value\r\n" for field `index` to `out`: the name exactly as received
     /// (original case), one space, the trimmed value. Whitespace around the value is normalised
     /// because the received OWS carries no meaning and is not recorded.
-    public func writeField(at index: Int, into out: inout ByteBuffer) {
+    public func writeField(at index: Int, into out: inout HeadBytes) {
         let f = fields[index]
         bytes.withUnsafeReadableBytes { raw in
             out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(f.nameStart)..<f.nameEnd]))
-            out.writeStaticString(": ")
+            out.writeBytes(UInt8(ascii: ":"), HTTPSyntax.sp)
             out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(f.valueStart)..<f.valueEnd]))
-            out.writeStaticString("\r\n")
+            out.writeBytes(HTTPSyntax.cr, HTTPSyntax.lf)
         }
     }
 
@@ -139,7 +139,7 @@ public struct HTTPHeaderBlock: Sendable {
     /// lines already in that form (`Name: value` CRLF, one space, no trailing whitespace)
     /// are copied as one piece: a typical head is one or two copies instead of four writes
     /// per field. `keep` is called once per field, in order.
-    public func writeFields(into out: inout ByteBuffer, where keep: (Int) -> Bool) {
+    public func writeFields(into out: inout HeadBytes, where keep: (Int) -> Bool) {
         bytes.withUnsafeReadableBytes { raw in
             // The pending run of verbatim lines, as a byte range of `raw`.
             var runStart = 0

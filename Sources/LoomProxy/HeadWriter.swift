@@ -100,6 +100,12 @@ package enum HeadWriter {
     package static func writeRequestHead(
         _ head: HTTPRequestHead, _ request: RequestContext, snapshot: ProxySnapshot, into out: inout ByteBuffer
     ) {
+        out.writeHead(reserving: head.headers.bytes.readableBytes + 256) { writeRequestHead(head, request, snapshot: snapshot, into: &$0) }
+    }
+
+    private static func writeRequestHead(
+        _ head: HTTPRequestHead, _ request: RequestContext, snapshot: ProxySnapshot, into out: inout HeadBytes
+    ) {
         let forwarding = snapshot.forwarding
         let fields = head.headers
         out.writeString(head.method)
@@ -111,7 +117,7 @@ package enum HeadWriter {
         // set one. Never a copy of the client's field, so upstream and router cannot disagree
         // on it.
         let host = request.authority ?? (forwarding.preserveHost ? (head.host ?? request.endpointAuthority) : request.endpointAuthority)
-        writeField("Host", host, into: &out)
+        out.writeField("Host", host)
 
         // Values of a trusted client's forwarding fields that Loom extends (empty arrays, which
         // allocate nothing, for everyone else).
@@ -187,10 +193,10 @@ package enum HeadWriter {
                 out.writeStaticString("\r\n")
             }
             if !replaced.contains(.xForwardedProto) {
-                writeField("X-Forwarded-Proto", forwardedProto ?? request.scheme, into: &out)
+                out.writeField("X-Forwarded-Proto", forwardedProto ?? request.scheme)
             }
             if !replaced.contains(.xForwardedHost), let host = forwardedHost ?? head.host {
-                writeField("X-Forwarded-Host", host, into: &out)
+                out.writeField("X-Forwarded-Host", host)
             }
             if !replaced.contains(.xForwardedPort) {
                 out.writeStaticString("X-Forwarded-Port: ")
@@ -200,14 +206,14 @@ package enum HeadWriter {
         }
         if forwarding.forwarded && !replaced.contains(.forwarded) {
             forwardedRFC.append(forwardedElement(client: request.clientIP, host: head.host, proto: request.scheme))
-            writeField("Forwarded", forwardedRFC.joined(separator: ", "), into: &out)
+            out.writeField("Forwarded", forwardedRFC.joined(separator: ", "))
         }
         if forwarding.via && !replaced.contains(.via) {
             writeVia(minorVersion: head.minorVersion, http2: request.http2, into: &out)
         }
-        writeField(forwarding.requestIDHeader, request.requestID, into: &out)
-        if let identity = request.clientIdentity, let subject = identity.subject { writeField(identity.header, subject, into: &out) }
-        for header in request.rules.appended { writeField(header.name, header.value, into: &out) }
+        out.writeField(forwarding.requestIDHeader, request.requestID)
+        if let identity = request.clientIdentity, let subject = identity.subject { out.writeField(identity.header, subject) }
+        for header in request.rules.appended { out.writeField(header.name, header.value) }
         // The one protocol loom forwards an upgrade to, whatever else the client offered.
         if request.upgrade { out.writeStaticString("Upgrade: websocket\r\nConnection: upgrade\r\n") }
         if teTrailers { out.writeStaticString("TE: trailers\r\n") }
@@ -243,6 +249,18 @@ package enum HeadWriter {
         clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules = .none, upstreamHTTP2: Bool = false,
         into out: inout ByteBuffer
     ) {
+        out.writeHead(reserving: head.headers.bytes.readableBytes + 256) { out in
+            writeResponseHead(
+                head, framing: framing, requestID: requestID, closeConnection: closeConnection, clientMinorVersion: clientMinorVersion,
+                date: date, snapshot: snapshot, rules: rules, upstreamHTTP2: upstreamHTTP2, into: &out)
+        }
+    }
+
+    private static func writeResponseHead(
+        _ head: HTTPResponseHead, framing: ResponseFraming, requestID: String, closeConnection: Bool,
+        clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules, upstreamHTTP2: Bool,
+        into out: inout HeadBytes
+    ) {
         let fields = head.headers
         out.writeStaticString("HTTP/1.1 ")
         out.writeDecimal(head.status)
@@ -276,10 +294,10 @@ package enum HeadWriter {
         }
         if let length { writeContentLength(length, into: &out) }
         if framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        if !hasDate { writeField("Date", date, into: &out) }
+        if !hasDate { out.writeField("Date", date) }
         if snapshot.forwarding.via && !rules.replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, http2: upstreamHTTP2, into: &out) }
-        writeField(snapshot.forwarding.requestIDHeader, requestID, into: &out)
-        for header in rules.appended { writeField(header.name, header.value, into: &out) }
+        out.writeField(snapshot.forwarding.requestIDHeader, requestID)
+        for header in rules.appended { out.writeField(header.name, header.value) }
         if upgrade {
             out.writeStaticString("Connection: upgrade\r\n")
         } else if closeConnection {
@@ -293,65 +311,49 @@ package enum HeadWriter {
     /// The last chunk of a re-chunked response, with the upstream's trailer fields minus any
     /// hop-by-hop ones (which describe the upstream connection, not this one).
     static func writeLastChunk(trailers: HTTPHeaderBlock?, into out: inout ByteBuffer) {
-        out.writeStaticString("0\r\n")
-        if let trailers {
-            trailers.writeFields(into: &out) { trailers.knownName(at: $0)?.isHopByHop != true }
+        out.writeHead(reserving: 5 + (trailers?.bytes.readableBytes ?? 0)) { out in
+            out.writeStaticString("0\r\n")
+            if let trailers {
+                trailers.writeFields(into: &out) { trailers.knownName(at: $0)?.isHopByHop != true }
+            }
+            out.writeStaticString("\r\n")
         }
-        out.writeStaticString("\r\n")
     }
 
     /// The last chunk with trailer fields the filters produced, minus the fields loom
     /// manages (framing and connection fields have no place in a trailer section).
     static func writeLastChunk(fields: [HeaderPair], into out: inout ByteBuffer) {
-        out.writeStaticString("0\r\n")
-        for field in fields where !HeaderPair.managedNames.contains(HeaderPair.lowered(field.name)) {
-            writeField(field.name, field.value, into: &out)
+        out.writeHead(reserving: 5 + fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }) { out in
+            out.writeStaticString("0\r\n")
+            for field in fields where !HeaderPair.managedNames.contains(HeaderPair.lowered(field.name)) {
+                out.writeField(field.name, field.value)
+            }
+            out.writeStaticString("\r\n")
         }
-        out.writeStaticString("\r\n")
     }
 
     /// A 1xx interim response relayed to an HTTP/1.1 client.
     static func writeInformationalHead(_ head: HTTPResponseHead, into out: inout ByteBuffer) {
-        out.writeStaticString("HTTP/1.1 ")
-        out.writeDecimal(head.status)
-        out.writeStaticString(" ")
-        out.writeString(head.reason)
-        out.writeStaticString("\r\n")
-        let fields = head.headers
-        fields.writeFields(into: &out) { index in
-            fields.knownName(at: index)?.isHopByHop != true && !isNamedByConnection(fields, index, head.connectionTokens)
-        }
-        out.writeStaticString("\r\n")
-    }
-
-    /// `name: value` CRLF in one reservation and four copies (four `writeString`-style calls
-    /// each checked capacity and uniqueness again: a measurable share of a small request).
-    static func writeField(_ name: String, _ value: String, into out: inout ByteBuffer) {
-        var name = name
-        var value = value
-        name.withUTF8 { name in
-            value.withUTF8 { value in
-                let total = name.count + value.count + 4
-                out.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { target in
-                    var at = 0
-                    func copy(_ bytes: UnsafeRawBufferPointer) {
-                        UnsafeMutableRawBufferPointer(rebasing: target[at..<(at + bytes.count)]).copyMemory(from: bytes)
-                        at += bytes.count
-                    }
-                    copy(UnsafeRawBufferPointer(name))
-                    target[at] = UInt8(ascii: ":")
-                    target[at + 1] = UInt8(ascii: " ")
-                    at += 2
-                    copy(UnsafeRawBufferPointer(value))
-                    target[at] = UInt8(ascii: "\r")
-                    target[at + 1] = UInt8(ascii: "\n")
-                    return total
-                }
+        out.writeHead(reserving: head.headers.bytes.readableBytes + 32) { out in
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeDecimal(head.status)
+            out.writeStaticString(" ")
+            out.writeString(head.reason)
+            out.writeStaticString("\r\n")
+            let fields = head.headers
+            fields.writeFields(into: &out) { index in
+                fields.knownName(at: index)?.isHopByHop != true && !isNamedByConnection(fields, index, head.connectionTokens)
             }
+            out.writeStaticString("\r\n")
         }
     }
 
-    private static func writeContentLength(_ length: Int, into out: inout ByteBuffer) {
+    /// `name: value` CRLF.
+    static func writeField(_ name: String, _ value: String, into out: inout ByteBuffer) {
+        out.writeHead(reserving: name.utf8.count + value.utf8.count + 4) { $0.writeField(name, value) }
+    }
+
+    private static func writeContentLength(_ length: Int, into out: inout HeadBytes) {
         out.writeStaticString("Content-Length: ")
         out.writeDecimal(length)
         out.writeStaticString("\r\n")
@@ -359,7 +361,7 @@ package enum HeadWriter {
 
     /// Via names the protocol version this hop received (RFC 9110 §7.6.3): HTTP/2 messages
     /// reach `HeadWriter` as HTTP/1.1, so `http2` says what they came in.
-    private static func writeVia(minorVersion: Int, http2: Bool, into out: inout ByteBuffer) {
+    private static func writeVia(minorVersion: Int, http2: Bool, into out: inout HeadBytes) {
         out.writeStaticString(http2 ? "Via: 2 loom\r\n" : minorVersion == 0 ? "Via: 1.0 loom\r\n" : "Via: 1.1 loom\r\n")
     }
 

@@ -36,12 +36,4 @@ import Testing
         let hopByHop = Self.names.filter { $0.1.isHopByHop }.map(\.0).sorted()
         #expect(hopByHop == ["connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade"])
     }
-
-    @Test(arguments: [0, 7, 10, 99, 100, 404, 65535, 1_000_000_007, Int.max])
-    func decimalsAreWrittenAsTheirDigits(value: Int) {
-        var buffer = ByteBuffer()
-        let written = buffer.writeDecimal(value)
-        #expect(String(buffer: buffer) == String(value))
-        #expect(written == String(value).utf8.count)
-    }
 }

@@ -1,0 +1,120 @@
+import NIOCore
+
+/// A message head being written straight into a `ByteBuffer`'s memory.
+///
+/// A forwarded head is some thirty small pieces: names, values, separators. Written with
+/// `ByteBuffer`'s own methods, each piece checks capacity and uniqueness again and, inside
+/// NIO, the run-time exclusivity of the storage, which together cost more than the copies
+/// (docs/BENCHMARKS.md, "Heads written in one claim"). Here the room is claimed once, by
+/// `ByteBuffer.writeHead(reserving:_:)`, and each piece is one bounds check and one copy.
+///
+/// A piece that does not fit marks the head as overflowed, and nothing more is written;
+/// `writeHead` then runs the writer again with more room. So a writer must write the same
+/// head on every run and change nothing outside it.
+public struct HeadBytes: ~Copyable {
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @usableFromInline let capacity: Int
+    @usableFromInline var written = 0
+    @usableFromInline var overflowed = false
+
+    @inlinable
+    init(_ room: UnsafeMutableRawBufferPointer) {
+        // `writeHead` always asks for at least one byte, so there is an address.
+        base = room.baseAddress!
+        capacity = room.count
+    }
+
+    /// The bytes written so far.
+    @inlinable
+    public var count: Int { written }
+
+    /// The next `length` bytes of the room, now counted as written; nil (and nothing more
+    /// written from now on) when they do not fit.
+    @inlinable @inline(__always)
+    mutating func claim(_ length: Int) -> UnsafeMutableRawPointer? {
+        guard !overflowed, length <= capacity &- written else {
+            overflowed = true
+            return nil
+        }
+        let start = base + written
+        written &+= length
+        return start
+    }
+
+    @inlinable
+    public mutating func writeBytes(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = claim(bytes.count), let source = bytes.baseAddress else { return }
+        start.copyMemory(from: source, byteCount: bytes.count)
+    }
+
+    @inlinable
+    public mutating func writeStaticString(_ string: StaticString) {
+        string.withUTF8Buffer { writeBytes(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inlinable
+    public mutating func writeString(_ string: String) {
+        var string = string
+        // A native String has contiguous UTF-8; `withUTF8` makes a bridged one so first.
+        string.withUTF8 { writeBytes(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Two bytes (a separator such as `": "` or CRLF) with one check.
+    @inlinable
+    public mutating func writeBytes(_ first: UInt8, _ second: UInt8) {
+        guard let start = claim(2) else { return }
+        start.storeBytes(of: first, as: UInt8.self)
+        (start + 1).storeBytes(of: second, as: UInt8.self)
+    }
+
+    /// `value` in decimal ASCII (status codes, lengths, ports), without a `String`.
+    public mutating func writeDecimal(_ value: Int) {
+        precondition(value >= 0, "negative decimal")
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        guard let start = claim(digits) else { return }
+        var remaining = value
+        var index = digits
+        repeat {
+            index -= 1
+            (start + index).storeBytes(of: UInt8(ascii: "0") + UInt8(truncatingIfNeeded: remaining % 10), as: UInt8.self)
+            remaining /= 10
+        } while index > 0
+    }
+
+    /// `name: value` CRLF.
+    @inlinable
+    public mutating func writeField(_ name: String, _ value: String) {
+        writeString(name)
+        writeBytes(UInt8(ascii: ":"), UInt8(ascii: " "))
+        writeString(value)
+        writeBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"))
+    }
+}
+
+extension ByteBuffer {
+    /// Writes a head with `body` straight into this buffer's memory (`HeadBytes`), in room for
+    /// at least `room` bytes. A head that turns out larger is written again into twice the
+    /// room, so `body` may run more than once and must write the same bytes each time.
+    @inlinable
+    public mutating func writeHead(reserving room: Int, _ body: (inout HeadBytes) -> Void) {
+        var room = Swift.max(room, 64)
+        while true {
+            var fitted = false
+            var offered = 0
+            writeWithUnsafeMutableBytes(minimumWritableBytes: room) { raw in
+                offered = raw.count
+                var head = HeadBytes(raw)
+                body(&head)
+                fitted = !head.overflowed
+                return fitted ? head.count : 0
+            }
+            if fitted { return }
+            room = 2 * Swift.max(room, offered)
+        }
+    }
+}
