@@ -80,7 +80,7 @@ enum HeaderRewriteBenchmarks {
                 guard let head = try? parser.parseRequestHead(&input) else {
                     preconditionFailure("the sample request head must parse")
                 }
-                var out = allocator.buffer(capacity: head.headers.bytes.readableBytes + 256)
+                var out = allocator.buffer(capacity: head.headers.bytes.readableBytes + HeadWriter.requestHeadSlack)
                 HeadWriter.writeRequestHead(head, context, snapshot: snapshot, into: &out)
                 blackHole(out)
             }
@@ -96,7 +96,7 @@ enum HeaderRewriteBenchmarks {
                     preconditionFailure("the sample response head must parse")
                 }
                 let framing = HeadWriter.responseFraming(upstream: head.framing, clientMinorVersion: 1)
-                var out = allocator.buffer(capacity: head.headers.bytes.readableBytes + 128)
+                var out = allocator.buffer(capacity: head.headers.bytes.readableBytes + HeadWriter.responseHeadSlack)
                 HeadWriter.writeResponseHead(
                     head, framing: framing, requestID: requestID, closeConnection: false, clientMinorVersion: 1,
                     date: date, snapshot: snapshot, into: &out)

@@ -138,7 +138,8 @@ public struct HTTPHeaderBlock: Sendable {
     /// Appends the fields `keep` accepts, in order, each as `writeField` would. Consecutive
     /// lines already in that form (`Name: value` CRLF, one space, no trailing whitespace)
     /// are copied as one piece: a typical head is one or two copies instead of four writes
-    /// per field. `keep` is called once per field, in order.
+    /// per field. `keep` is called once per field, in order, on each run of the head's
+    /// writer (`ByteBuffer.writeHead` runs it again when the head outgrows its room).
     public func writeFields(into out: inout HeadBytes, where keep: (Int) -> Bool) {
         bytes.withUnsafeReadableBytes { raw in
             // The pending run of verbatim lines, as a byte range of `raw`.

@@ -32,7 +32,8 @@ public struct HeadBytes: ~Copyable {
     /// written from now on) when they do not fit.
     @inlinable @inline(__always)
     mutating func claim(_ length: Int) -> UnsafeMutableRawPointer? {
-        guard !overflowed, length <= capacity &- written else {
+        // Compared unsigned, so a negative length can only overflow, never move backwards.
+        guard !overflowed, UInt(bitPattern: length) <= UInt(bitPattern: capacity &- written) else {
             overflowed = true
             return nil
         }
@@ -68,6 +69,7 @@ public struct HeadBytes: ~Copyable {
     }
 
     /// `value` in decimal ASCII (status codes, lengths, ports), without a `String`.
+    @inlinable
     public mutating func writeDecimal(_ value: Int) {
         precondition(value >= 0, "negative decimal")
         var digits = 1
@@ -98,11 +100,13 @@ public struct HeadBytes: ~Copyable {
 
 extension ByteBuffer {
     /// Writes a head with `body` straight into this buffer's memory (`HeadBytes`), in room for
-    /// at least `room` bytes. A head that turns out larger is written again into twice the
-    /// room, so `body` may run more than once and must write the same bytes each time.
+    /// at least `room` bytes (more when the buffer has more to spare). A head that turns out
+    /// larger is written again into twice the room, so `body` may run more than once and
+    /// must write the same bytes each time. `room` is best the size the caller reserved for
+    /// the buffer: asking for more than it has spare reallocates it.
     @inlinable
     public mutating func writeHead(reserving room: Int, _ body: (inout HeadBytes) -> Void) {
-        var room = Swift.max(room, 64)
+        var room = Swift.max(room, 1)
         while true {
             var fitted = false
             var offered = 0

@@ -83,7 +83,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         request.http2Upstream = connection.endpointSpeaksHTTP2
         // A transformed body's length is known only at its end.
         request.chunkedBody = exchange.requestTransforms != nil
-        let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + 256, request) { request, out in
+        let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + HeadWriter.requestHeadSlack, request) { request, out in
             HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &out)
         }
         connection.write(head)
@@ -207,7 +207,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         // 100 Continue was produced locally; other 1xx (103 Early Hints) go to HTTP/1.1
         // clients only (RFC 9110 §15.2).
         guard head.status != 100, exchange.head.minorVersion >= 1 else { return }
-        var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes)
+        var out = context.channel.allocator.buffer(capacity: head.headers.bytes.readableBytes + HeadWriter.informationalHeadSlack)
         HeadWriter.writeInformationalHead(head, into: &out)
         send(out)
         // Interim responses obey the same backpressure as bodies: a backend cannot flood a
@@ -415,7 +415,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         heldHead = nil
         guard let exchange else { return }
         let date = loop.date.current()
-        let capacity = held.head.headers.bytes.readableBytes + 128 + (body?.readableBytes ?? 0)
+        let capacity = held.head.headers.bytes.readableBytes + HeadWriter.responseHeadSlack + (body?.readableBytes ?? 0)
         let rules = held.rules
         func write(into out: inout ByteBuffer) {
             HeadWriter.writeResponseHead(

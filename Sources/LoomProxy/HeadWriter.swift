@@ -97,10 +97,18 @@ package enum HeadWriter {
         }
     }
 
+    /// Room beyond the received head's bytes that the written head usually needs (the
+    /// generated fields less the dropped ones). The callers reserve their buffers with the
+    /// same figures, so that writing asks for no more than the buffer has; a head that
+    /// needs more is written again with more room (`ByteBuffer.writeHead`).
+    package static let requestHeadSlack = 256
+    package static let responseHeadSlack = 256
+    static let informationalHeadSlack = 32
+
     package static func writeRequestHead(
         _ head: HTTPRequestHead, _ request: RequestContext, snapshot: ProxySnapshot, into out: inout ByteBuffer
     ) {
-        out.writeHead(reserving: head.headers.bytes.readableBytes + 256) { writeRequestHead(head, request, snapshot: snapshot, into: &$0) }
+        out.writeHead(reserving: head.headers.bytes.readableBytes + requestHeadSlack) { writeRequestHead(head, request, snapshot: snapshot, into: &$0) }
     }
 
     private static func writeRequestHead(
@@ -249,7 +257,7 @@ package enum HeadWriter {
         clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules = .none, upstreamHTTP2: Bool = false,
         into out: inout ByteBuffer
     ) {
-        out.writeHead(reserving: head.headers.bytes.readableBytes + 256) { out in
+        out.writeHead(reserving: head.headers.bytes.readableBytes + responseHeadSlack) { out in
             writeResponseHead(
                 head, framing: framing, requestID: requestID, closeConnection: closeConnection, clientMinorVersion: clientMinorVersion,
                 date: date, snapshot: snapshot, rules: rules, upstreamHTTP2: upstreamHTTP2, into: &out)
@@ -334,7 +342,7 @@ package enum HeadWriter {
 
     /// A 1xx interim response relayed to an HTTP/1.1 client.
     static func writeInformationalHead(_ head: HTTPResponseHead, into out: inout ByteBuffer) {
-        out.writeHead(reserving: head.headers.bytes.readableBytes + 32) { out in
+        out.writeHead(reserving: head.headers.bytes.readableBytes + informationalHeadSlack) { out in
             out.writeStaticString("HTTP/1.1 ")
             out.writeDecimal(head.status)
             out.writeStaticString(" ")

@@ -28,6 +28,7 @@ import Testing
         var out = ByteBuffer()
         var asked: [Int] = []
         out.writeHead(reserving: 64) { out in
+            asked = []  // per run of the writer
             headers.writeFields(into: &out) { index in
                 asked.append(index)
                 return keep.contains(index)
