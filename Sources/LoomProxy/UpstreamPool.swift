@@ -54,6 +54,16 @@ package final class UpstreamPool {
     /// How long connections beyond `maxIdle` may stay idle before the sweep closes them.
     static let excessGrace = TimeAmount.seconds(1)
 
+    /// How many unwritten bytes an upstream connection holds before it reports itself
+    /// unwritable, and the client's reading pauses (`DownstreamHandler.pumpRequestBody`).
+    /// NIO's default, 64 KiB, is smaller than a body of 64 KiB plus its head. Such a body
+    /// crossed it within one read batch on every request, before the batch's flush wrote
+    /// it all. The pause then cost NIO two `epoll_ctl`: swallowing the read drops the
+    /// socket's read interest, and the resume adds it back. With 128 KiB, a request whose
+    /// body the upstream takes as fast as it comes is not paused, and a slow upstream still
+    /// holds at most 128 KiB per request (docs/BENCHMARKS.md, "A pause per request body").
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 64 * 1024, high: 128 * 1024)
+
     /// Returns a connection after a complete exchange.
     ///
     /// Kept even beyond `maxIdle`: the requests of a burst come back for their connections a
@@ -137,6 +147,7 @@ package final class UpstreamPool {
             .connectTimeout(TimeAmount(timeout))
             // A tunnel's upstream may finish sending and still read (`UpstreamConnection`).
             .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
             .channelInitializer { [tls, endpoint] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addUpstreamTLS(tls, for: endpoint)

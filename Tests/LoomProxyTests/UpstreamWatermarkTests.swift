@@ -1,0 +1,45 @@
+import LoomConfig
+import LoomHTTP
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import LoomProxy
+
+extension ProxyE2E {
+    /// A real upstream connection holds a 64 KiB request body and its head unwritten and
+    /// still takes more, so such a body does not pause the client's reading on every request
+    /// (which cost NIO two `epoll_ctl` per request); twice that is past the watermark, so a
+    /// slow upstream still pushes back.
+    @Suite(.serialized) struct UpstreamWatermarkTests {
+        @Test func aBodyOf64KiBAndItsHeadLeaveTheUpstreamWritable() async throws {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let backend = TestBackend(group: group)
+            try await backend.start()
+            let port = backend.port
+            let loop = group.next()
+            do {
+                let writable = try await loop.flatSubmit {
+                    let pool = UpstreamPool(
+                        endpoint: .tcp(host: "127.0.0.1", port: port), settings: PoolSettings(maxIdle: 1), eventLoop: loop)
+                    return pool.connect(timeout: .seconds(5), limits: HTTP1Limits()).map { connection in
+                        // Written, not flushed: as a read batch leaves them until its flush.
+                        connection.write(ByteBuffer(repeating: UInt8(ascii: "a"), count: 64 * 1024 + 1024))
+                        let afterOneBody = connection.isWritable
+                        connection.write(ByteBuffer(repeating: UInt8(ascii: "a"), count: 64 * 1024))
+                        let afterTwo = connection.isWritable
+                        connection.close()
+                        return [afterOneBody, afterTwo]
+                    }
+                }.get()
+                #expect(writable == [true, false])
+            } catch {
+                await backend.stop()
+                try? await group.shutdownGracefully()
+                throw error
+            }
+            await backend.stop()
+            try? await group.shutdownGracefully()
+        }
+    }
+}
