@@ -319,7 +319,8 @@ package enum HeadWriter {
     /// The last chunk of a re-chunked response, with the upstream's trailer fields minus any
     /// hop-by-hop ones (which describe the upstream connection, not this one).
     static func writeLastChunk(trailers: HTTPHeaderBlock?, into out: inout ByteBuffer) {
-        out.writeHead(reserving: 5 + (trailers?.bytes.readableBytes ?? 0)) { out in
+        // A received line is written at most one byte longer (a space after the colon).
+        out.writeHead(reserving: 5 + (trailers.map { $0.bytes.readableBytes + $0.count } ?? 0)) { out in
             out.writeStaticString("0\r\n")
             if let trailers {
                 trailers.writeFields(into: &out) { trailers.knownName(at: $0)?.isHopByHop != true }

@@ -59,9 +59,10 @@ package final class UpstreamPool {
     /// NIO's default, 64 KiB, is smaller than a body of 64 KiB plus its head. Such a body
     /// crossed it within one read batch on every request, before the batch's flush wrote
     /// it all. The pause then cost NIO two `epoll_ctl`: swallowing the read drops the
-    /// socket's read interest, and the resume adds it back. With 128 KiB, a request whose
-    /// body the upstream takes as fast as it comes is not paused, and a slow upstream still
-    /// holds at most 128 KiB per request (docs/BENCHMARKS.md, "A pause per request body").
+    /// socket's read interest, and the resume adds it back. With 128 KiB, a 64 KiB body going
+    /// to an upstream that takes it as fast as it comes is not paused, and a slow upstream
+    /// still holds about 128 KiB per request, plus the read batch that crossed the mark
+    /// (docs/BENCHMARKS.md, "A pause per request body").
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 64 * 1024, high: 128 * 1024)
 
     /// Returns a connection after a complete exchange.
