@@ -17,14 +17,13 @@ public enum HTTP1ChunkedEncoder {
         out.writeStaticString("\r\n")
     }
 
-    /// Writes the last chunk `0 CRLF`, the trailer fields (if any) and the final CRLF.
-    public static func writeEnd(trailers: HTTPHeaderBlock?, into out: inout ByteBuffer) {
+    /// Writes the last chunk `0 CRLF`, the trailer fields `keep` accepts (all of them unless
+    /// told otherwise) and the final CRLF.
+    public static func writeEnd(trailers: HTTPHeaderBlock?, where keep: (Int) -> Bool = { _ in true }, into out: inout ByteBuffer) {
         // A received line is written at most one byte longer (a space after the colon).
         out.writeHead(reserving: 5 + (trailers.map { $0.bytes.readableBytes + $0.count } ?? 0)) { out in
             out.writeStaticString("0\r\n")
-            if let trailers {
-                for index in 0..<trailers.count { trailers.writeField(at: index, into: &out) }
-            }
+            trailers?.writeFields(into: &out, where: keep)
             out.writeStaticString("\r\n")
         }
     }

@@ -483,7 +483,9 @@ extension DownstreamHandler: UpstreamResponseSink {
             sendHeldHead()
             if machine.exchange?.responseFraming == .chunked {
                 var out = context.channel.allocator.buffer(capacity: 64)
-                HeadWriter.writeLastChunk(trailers: trailers, into: &out)
+                // The upstream's trailer fields minus any hop-by-hop ones (they describe the
+                // upstream connection, not this one).
+                HTTP1ChunkedEncoder.writeEnd(trailers: trailers, where: { trailers?.knownName(at: $0)?.isHopByHop != true }, into: &out)
                 exchange.bytesOut += out.readableBytes
                 send(out)
             }

@@ -316,19 +316,6 @@ package enum HeadWriter {
         out.writeStaticString("\r\n")
     }
 
-    /// The last chunk of a re-chunked response, with the upstream's trailer fields minus any
-    /// hop-by-hop ones (which describe the upstream connection, not this one).
-    static func writeLastChunk(trailers: HTTPHeaderBlock?, into out: inout ByteBuffer) {
-        // A received line is written at most one byte longer (a space after the colon).
-        out.writeHead(reserving: 5 + (trailers.map { $0.bytes.readableBytes + $0.count } ?? 0)) { out in
-            out.writeStaticString("0\r\n")
-            if let trailers {
-                trailers.writeFields(into: &out) { trailers.knownName(at: $0)?.isHopByHop != true }
-            }
-            out.writeStaticString("\r\n")
-        }
-    }
-
     /// The last chunk with trailer fields the filters produced, minus the fields loom
     /// manages (framing and connection fields have no place in a trailer section).
     static func writeLastChunk(fields: [HeaderPair], into out: inout ByteBuffer) {

@@ -13,12 +13,8 @@ extension ProxyE2E {
     /// slow upstream still pushes back.
     @Suite(.serialized) struct UpstreamWatermarkTests {
         @Test func aBodyOf64KiBAndItsHeadLeaveTheUpstreamWritable() async throws {
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            let backend = TestBackend(group: group)
-            try await backend.start()
-            let port = backend.port
-            let loop = group.next()
-            do {
+            try await withBackend { port in
+                let loop = MultiThreadedEventLoopGroup.singleton.next()
                 let writable = try await loop.flatSubmit {
                     let pool = UpstreamPool(
                         endpoint: .tcp(host: "127.0.0.1", port: port), settings: PoolSettings(maxIdle: 1), eventLoop: loop)
@@ -33,13 +29,7 @@ extension ProxyE2E {
                     }
                 }.get()
                 #expect(writable == [true, false])
-            } catch {
-                await backend.stop()
-                try? await group.shutdownGracefully()
-                throw error
             }
-            await backend.stop()
-            try? await group.shutdownGracefully()
         }
     }
 }
