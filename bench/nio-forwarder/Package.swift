@@ -12,6 +12,8 @@ let package = Package(
             name: "nio-forwarder",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: [.swiftLanguageMode(.v6)]
-        )
+        ),
+        .target(name: "CEpoll"),
+        .executableTarget(name: "epoll-forwarder", dependencies: ["CEpoll"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,0 +1,1 @@
+// Empty: CEpoll only exposes <sys/epoll.h> (include/CEpoll.h).
