@@ -12,20 +12,19 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// connection's replay). Starts the attempt's per-try timeout, if the upstream has one:
     /// it bounds the connect here, and starts again once the whole request is upstream.
     func acquireUpstream(forceNew: Bool) {
-        guard let exchange, let endpoint = exchange.endpoint, let upstream = exchange.upstream else { return }
+        guard let exchange, exchange.endpoint != nil, let upstream = exchange.upstream else { return }
         let attempt = exchange.startAttempt(now: loop.now)
         if let perTry = upstream.perTryTimeout {
             deadlines.perTry = loop.now + perTry
             syncDeadlines()
         }
-        let tls: UpstreamTLSClient?
+        let pool: UpstreamPool
         do {
-            tls = try upstream.tlsClient()
+            pool = try loop.pool(of: upstream, endpoint: exchange.endpointIndex)
         } catch {
             failExchange(GatewayError(.connectFailed("TLS to upstream \(upstream.name): \(error)")))
             return
         }
-        let pool = loop.pool(for: endpoint, tls: tls, http2: upstream.config.protocol.isHTTP2, settings: upstream.pool)
         if !forceNew, let connection = pool.takeIdle() {
             connected(connection, reused: true)
             return

@@ -55,7 +55,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     var readGate = ReadGate()
     /// Whether bytes were written to the client since the last flush.
     private var unflushed = false
-    /// A flush waits for the end of the loop tick (`FlushCoalescer`).
+    /// A flush waits for the end of the loop tick (`LoopTick`).
     var flushHeld = false
     /// A response head not written yet (`upstreamResponseHead`), with the machine's verdict.
     var heldHead: HeldHead?
@@ -208,7 +208,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
 
     package func errorCaught(context: ChannelHandlerContext, error: Error) {
         // What was answered already goes first: a response may wait for the end of the loop
-        // tick (`FlushCoalescer`), and TLS reports a client's FIN without close_notify as
+        // tick (`LoopTick`), and TLS reports a client's FIN without close_notify as
         // an error right after the read that carried its last request.
         flushClient()
         context.close(promise: nil)
@@ -658,7 +658,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     func beginShutdown() {
         guard !isHTTP2Stream else { return }
         if machine.shutdownRequested(bufferedBytes: bufferedBytes) == .close {
-            // The last response may wait for the end of the loop tick (`FlushCoalescer`).
+            // The last response may wait for the end of the loop tick (`LoopTick`).
             flushClient()
             context?.close(promise: nil)
         }

@@ -102,7 +102,7 @@ public final class ProxyEngine: Sendable {
     ) {
         let threads = configuration.server.workerThreads ?? System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0, metrics: metrics, coalescingFlushes: true) }
+        contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0, metrics: metrics, perTick: true) }
         caller = UpstreamCaller()
         let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count, caller: caller))
         caller.update(snapshot)

@@ -48,6 +48,9 @@ public final class ProxySnapshot: Sendable {
     final class Upstream: Sendable {
         let config: UpstreamConfig
         let name: String
+        /// Where it is in its snapshot's `upstreams`: what a loop finds its state and pools
+        /// for it by (`LoopContext.state(of:)`), without hashing its name or endpoints.
+        let position: Int
         let endpoints: [Endpoint]
         /// `Host` values naming each endpoint (`Endpoint.authority`), parallel to `endpoints`.
         let authorities: [String]
@@ -79,9 +82,10 @@ public final class ProxySnapshot: Sendable {
         /// `previous`: the same upstream in the snapshot being replaced. Its shared state
         /// (health, in-flight counts) carries over when the endpoints and the settings that
         /// shape it are unchanged, so a reload neither forgets an ejection nor loses count.
-        init(_ config: UpstreamConfig, previous: Upstream? = nil) {
+        init(_ config: UpstreamConfig, position: Int = 0, previous: Upstream? = nil) {
             self.config = config
             self.name = config.name
+            self.position = position
             self.endpoints = config.endpoints
             self.authorities = config.endpoints.map(\.authority)
             self.pool = config.pool
@@ -190,8 +194,8 @@ public final class ProxySnapshot: Sendable {
         let ordered = configuration.orderedRoutes
         router = CompiledRouter(orderedRoutes: ordered)
         let globalFilters = filters.chain(configuration.filters)
-        upstreams = configuration.upstreams.map { config in
-            Upstream(config, previous: previous?.upstreams.first { $0.name == config.name })
+        upstreams = configuration.upstreams.enumerated().map { position, config in
+            Upstream(config, position: position, previous: previous?.upstreams.first { $0.name == config.name })
         }
         let server = configuration.server
         routes = ordered.map { route in

@@ -80,7 +80,7 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
     /// Backpressure: a `read` held back while the downstream cannot take more.
     private var readGate = ReadGate()
     private var unflushed = false
-    /// A flush waits for the end of the loop tick (`FlushCoalescer`).
+    /// A flush waits for the end of the loop tick (`LoopTick`).
     var flushHeld = false
     /// The buffers the heads of this connection's exchanges are written into, reused from one
     /// exchange to the next (see `reusing`).

@@ -55,9 +55,9 @@ import Testing
     }
 
     @Test func aResponseHeldForTheEndOfTheLoopTickGoesOutBeforeAnErrorCloses() throws {
-        // Two connections on one loop that gathers flushes per tick (`FlushCoalescer`).
+        // Two connections on one loop that gathers flushes per tick (`LoopTick`).
         let loop = EmbeddedEventLoop()
-        let context = LoopContext(eventLoop: loop, coalescingFlushes: true)
+        let context = LoopContext(eventLoop: loop, perTick: true)
         let store = SnapshotStore(ProxySnapshot(LoomConfiguration(origin: .environment, routes: [Self.hello])))
         func connection() throws -> EmbeddedChannel {
             let handler = DownstreamHandler(

@@ -1,11 +1,13 @@
 import NIOCore
 import NIOEmbedded
+import NIOPosix
 import Testing
 
 @testable import LoomProxy
 
-/// Flushes gathered per loop tick, on an embedded loop whose `run()` ends the tick.
-@Suite struct FlushCoalescerTests {
+/// Flushes gathered and the clock read once per loop tick, on an embedded loop whose `run()`
+/// ends the tick.
+@Suite struct LoopTickTests {
     /// Records its flushes in a shared log; `then` runs inside its flush (re-entrancy).
     final class Connection: CoalescedFlushing {
         let name: String
@@ -29,28 +31,28 @@ import Testing
 
     @Test func theTicksFirstFlushGoesAtOnceTheOthersAtItsEndEachOnce() {
         let loop = EmbeddedEventLoop()
-        let coalescer = FlushCoalescer(eventLoop: loop)
+        let tick = LoopTick(eventLoop: loop)
         let log = Log()
         let a = Connection("a", log), b = Connection("b", log), c = Connection("c", log)
 
-        coalescer.flush(a)
+        tick.flush(a)
         #expect(log.flushed == ["a"])
-        coalescer.flush(b)
-        coalescer.flush(c)
-        coalescer.flush(b)  // held already: not twice
+        tick.flush(b)
+        tick.flush(c)
+        tick.flush(b)  // held already: not twice
         #expect(log.flushed == ["a"])
-        #expect(coalescer.heldCount == 2)
+        #expect(tick.heldCount == 2)
         #expect(b.flushHeld && c.flushHeld)
 
         loop.run()  // the end of the tick
         #expect(log.flushed == ["a", "b", "c"])
-        #expect(coalescer.heldCount == 0)
+        #expect(tick.heldCount == 0)
         #expect(!b.flushHeld && !c.flushHeld)
 
         // A new tick: its first flush goes at once again, even for a connection seen before.
-        coalescer.flush(b)
+        tick.flush(b)
         #expect(log.flushed == ["a", "b", "c", "b"])
-        coalescer.flush(a)
+        tick.flush(a)
         #expect(log.flushed == ["a", "b", "c", "b"])
         loop.run()
         #expect(log.flushed == ["a", "b", "c", "b", "a"])
@@ -58,32 +60,32 @@ import Testing
 
     @Test func aFlushMadeWhileTheHeldOnesGoOutGoesOutInTheSameTick() {
         let loop = EmbeddedEventLoop()
-        let coalescer = FlushCoalescer(eventLoop: loop)
+        let tick = LoopTick(eventLoop: loop)
         let log = Log()
         let first = Connection("first", log), held = Connection("held", log), late = Connection("late", log)
         // Flushing `held` makes `late` writable-and-written, say, and asks for its flush.
-        held.then = { coalescer.flush(late) }
+        held.then = { tick.flush(late) }
 
-        coalescer.flush(first)
-        coalescer.flush(held)
+        tick.flush(first)
+        tick.flush(held)
         loop.run()
         #expect(log.flushed == ["first", "held", "late"])
-        #expect(coalescer.heldCount == 0)
+        #expect(tick.heldCount == 0)
         #expect(!late.flushHeld)
     }
 
     @Test func aConnectionWithNothingWrittenLeavesTheTicksFirstFlushToTheNext() {
         let loop = EmbeddedEventLoop()
-        let coalescer = FlushCoalescer(eventLoop: loop)
+        let tick = LoopTick(eventLoop: loop)
         let log = Log()
         let idle = Connection("idle", log), busy = Connection("busy", log)
         idle.needsFlush = false
 
-        coalescer.flush(idle)
+        tick.flush(idle)
         #expect(log.flushed.isEmpty && !idle.flushHeld)
-        coalescer.flush(busy)
+        tick.flush(busy)
         #expect(log.flushed == ["busy"])
-        #expect(coalescer.heldCount == 0)
+        #expect(tick.heldCount == 0)
     }
 
     @Test func aLoopThatDoesNotGatherFlushesEachAtOnce() {
@@ -92,5 +94,44 @@ import Testing
         loop.flushSoon(Connection("a", log))
         loop.flushSoon(Connection("b", log))
         #expect(log.flushed == ["a", "b"])
+    }
+
+    /// The clock on a real loop, where ticks end by themselves: one reading for the whole tick
+    /// however much time passes in it, a fresh reading when asked for one, and a new reading
+    /// in the next tick.
+    @Test func theClockIsReadOncePerTick() throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let bound = try loop.submit { NIOLoopBound(LoopTick(eventLoop: loop), eventLoop: loop) }.wait()
+        let (first, again, fresh, afterFresh) = try loop.submit {
+            let tick = bound.value
+            let first = tick.now
+            usleep(2_000)
+            let again = tick.now
+            let fresh = tick.freshNow()
+            return (first, again, fresh, tick.now)
+        }.wait()
+        #expect(again == first)
+        #expect(fresh >= first + .milliseconds(2))
+        #expect(afterFresh == fresh)
+
+        let nextTick = try loop.submit { bound.value.now }.wait()
+        #expect(nextTick > fresh)
+    }
+
+    @Test func aLoopWithoutATickReadsTheClockEachTime() {
+        let embedded = EmbeddedEventLoop()
+        let loop = LoopContext(eventLoop: embedded)
+        let before = loop.now
+        embedded.advanceTime(by: .milliseconds(5))
+        #expect(loop.now == before + .milliseconds(5))
+    }
+
+    @Test func theTicksEndForgetsItsReading() {
+        let embedded = EmbeddedEventLoop()
+        let loop = LoopContext(eventLoop: embedded, perTick: true)
+        let before = loop.now
+        // Advancing the embedded loop's time runs its due tasks: the tick's end among them.
+        embedded.advanceTime(by: .milliseconds(5))
+        #expect(loop.now == before + .milliseconds(5))
     }
 }
