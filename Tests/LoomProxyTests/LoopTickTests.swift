@@ -118,6 +118,19 @@ import Testing
         #expect(nextTick > fresh)
     }
 
+    /// `LoopContext.now`, what the request path reads, is the tick's reading on a loop with one.
+    @Test func aLoopsClockIsItsTicks() throws {
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let loop = LoopContext(eventLoop: eventLoop, perTick: true)
+        let (first, again) = try eventLoop.submit {
+            let first = loop.now
+            usleep(2_000)
+            return (first, loop.now)
+        }.wait()
+        #expect(again == first)
+        #expect(try eventLoop.submit { loop.now }.wait() >= first + .milliseconds(2))
+    }
+
     @Test func aLoopWithoutATickReadsTheClockEachTime() {
         let embedded = EmbeddedEventLoop()
         let loop = LoopContext(eventLoop: embedded)

@@ -7,19 +7,20 @@ import CEpoll
 /// between the two is what any handler in a SwiftNIO channel pays before doing its own work,
 /// so it bounds what moving loom's I/O below `ChannelPipeline` could give. See
 /// docs/BENCHMARKS.md. Linux only, like the suite.
+///
+/// Like `nio-forwarder`, it never stops reading because a peer is slow (that forwarder
+/// ignores writability, so NIO queues without limit), and an end of input or an error closes
+/// both connections at once, dropping what was still queued: a benchmark tool for keep-alive
+/// traffic, not a proxy.
 
-/// One end of a forwarded pair, by file descriptor: its peer, the bytes its socket did not
-/// take yet (from `unsentStart` on), and whether reading from it stopped because its peer's
-/// socket is full.
+/// One end of a forwarded pair, by file descriptor: its peer, and the bytes its socket did not
+/// take yet (from `unsentStart` on).
 struct Side {
     var peer: Int32 = -1
     var unsent: [UInt8] = []
     var unsentStart = 0
-    var paused = false
 }
 
-/// NIO's default write-buffer high watermark: above it, the reading side stops reading.
-let highWatermark = 64 * 1024
 let readSize = 64 * 1024
 var sides = [Side](repeating: Side(), count: 65_536)
 let epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -59,57 +60,56 @@ func closePair(_ fd: Int32) {
     }
 }
 
-/// The interest `fd` needs: reading unless paused, writing while bytes wait.
-func updateInterest(_ fd: Int32) {
-    let side = sides[Int(fd)]
-    let events = (side.paused ? 0 : UInt32(EPOLLIN.rawValue)) | (side.unsent.isEmpty ? 0 : UInt32(EPOLLOUT.rawValue))
-    watch(fd, events, EPOLL_CTL_MOD)
-}
+let readable = UInt32(EPOLLIN.rawValue)
+let readableAndWritable = UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue)
 
-/// Writes `count` bytes at `bytes` to `fd`, read from `source`. What the socket does not take
-/// waits in `unsent`; above the watermark `source` stops reading until it has gone out.
-func send(_ bytes: UnsafeRawPointer, _ count: Int, to fd: Int32, from source: Int32) {
+/// Writes `count` bytes at `bytes` to `fd`. What the socket does not take (all of it while the
+/// upstream connection is still being made: `write` says `EAGAIN` then) waits in `unsent`
+/// until `fd` is writable.
+func send(_ bytes: UnsafeRawPointer, _ count: Int, to fd: Int32) {
     var written = 0
     if sides[Int(fd)].unsent.isEmpty {
         let n = write(fd, bytes, count)
         if n < 0 && errno != EAGAIN { return closePair(fd) }
         written = max(n, 0)
         guard written < count else { return }
+        watch(fd, readableAndWritable, EPOLL_CTL_MOD)
     }
-    let wasEmpty = sides[Int(fd)].unsent.isEmpty
     sides[Int(fd)].unsent.append(contentsOf: UnsafeRawBufferPointer(start: bytes + written, count: count - written))
-    if wasEmpty { updateInterest(fd) }
-    if sides[Int(fd)].unsent.count - sides[Int(fd)].unsentStart > highWatermark && !sides[Int(source)].paused {
-        sides[Int(source)].paused = true
-        updateInterest(source)
-    }
 }
 
 /// Reads as NIO does: again while a read fills the buffer, at most four times.
-func readable(_ fd: Int32) {
+func readFrom(_ fd: Int32) {
     for _ in 0..<4 {
         let n = read(fd, readBuffer, readSize)
         if n == 0 || (n < 0 && errno != EAGAIN) { return closePair(fd) }
         guard n > 0 else { return }
-        send(readBuffer, n, to: sides[Int(fd)].peer, from: fd)
-        guard n == readSize, sides[Int(fd)].peer >= 0, !sides[Int(fd)].paused else { return }
+        send(readBuffer, n, to: sides[Int(fd)].peer)
+        guard n == readSize, sides[Int(fd)].peer >= 0 else { return }
     }
 }
 
-func writable(_ fd: Int32) {
+/// Writes what waits for `fd`; once nothing does, stops watching for writability. A connect
+/// that failed shows here (or as `EPOLLERR`) and closes the pair.
+func writeTo(_ fd: Int32) {
     let start = sides[Int(fd)].unsentStart
-    let n = sides[Int(fd)].unsent.withUnsafeBytes { write(fd, $0.baseAddress! + start, $0.count - start) }
-    if n < 0 && errno != EAGAIN { return closePair(fd) }
-    sides[Int(fd)].unsentStart += max(n, 0)
-    guard sides[Int(fd)].unsentStart == sides[Int(fd)].unsent.count else { return }
+    let waiting = sides[Int(fd)].unsent.count - start
+    if waiting > 0 {
+        let n = sides[Int(fd)].unsent.withUnsafeBytes { write(fd, $0.baseAddress! + start, waiting) }
+        if n < 0 && errno != EAGAIN { return closePair(fd) }
+        sides[Int(fd)].unsentStart += max(n, 0)
+        guard n == waiting else {
+            // Keep the queue from growing behind a slow reader: drop what went out.
+            if sides[Int(fd)].unsentStart >= readSize {
+                sides[Int(fd)].unsent.removeFirst(sides[Int(fd)].unsentStart)
+                sides[Int(fd)].unsentStart = 0
+            }
+            return
+        }
+    }
     sides[Int(fd)].unsent.removeAll(keepingCapacity: true)
     sides[Int(fd)].unsentStart = 0
-    updateInterest(fd)
-    let peer = sides[Int(fd)].peer
-    if sides[Int(peer)].paused {
-        sides[Int(peer)].paused = false
-        updateInterest(peer)
-    }
+    watch(fd, readable, EPOLL_CTL_MOD)
 }
 
 /// Accepts up to 256 clients (loom's `maxMessagesPerRead` for its listener) and pairs each
@@ -118,22 +118,23 @@ func accept(on listener: Int32, backendPort: Int) {
     for _ in 0..<256 {
         let client = accept4(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
         if client < 0 { return }
-        let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        // Non-blocking, as NIO connects: a full backlog at the backend must not stall the loop.
+        let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         var backend = loopbackAddress(port: backendPort)
         let connected = withUnsafePointer(to: &backend) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard upstream >= 0, Int(max(client, upstream)) < sides.count, connected == 0 else {
+        guard upstream >= 0, Int(max(client, upstream)) < sides.count, connected == 0 || errno == EINPROGRESS else {
             close(client)
             if upstream >= 0 { close(upstream) }
             continue
         }
-        _ = fcntl(upstream, F_SETFL, fcntl(upstream, F_GETFL) | O_NONBLOCK)
         for fd in [client, upstream] { setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY) }
         sides[Int(client)].peer = upstream
         sides[Int(upstream)].peer = client
-        watch(client, UInt32(EPOLLIN.rawValue), EPOLL_CTL_ADD)
-        watch(upstream, UInt32(EPOLLIN.rawValue), EPOLL_CTL_ADD)
+        watch(client, readable, EPOLL_CTL_ADD)
+        // Writable once connected: `writeTo` then sends what the client sent meanwhile.
+        watch(upstream, readableAndWritable, EPOLL_CTL_ADD)
     }
 }
 
@@ -167,7 +168,7 @@ while true {
             continue
         }
         guard sides[Int(fd)].peer >= 0 else { continue }  // closed earlier in this batch
-        if event.events & UInt32(EPOLLOUT.rawValue) != 0 { writable(fd) }
-        if event.events & UInt32(EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0, sides[Int(fd)].peer >= 0 { readable(fd) }
+        if event.events & UInt32(EPOLLOUT.rawValue) != 0 { writeTo(fd) }
+        if event.events & UInt32(EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0, sides[Int(fd)].peer >= 0 { readFrom(fd) }
     }
 }
