@@ -4,7 +4,7 @@ import NIOCore
 protocol CoalescedFlushing: AnyObject {
     /// Whether anything was written since the last flush.
     var needsFlush: Bool { get }
-    /// Set while the coalescer holds a flush of this connection, so it is held once.
+    /// Set while the tick holds a flush of this connection, so it is held once.
     var flushHeld: Bool { get set }
     /// Flushes what was written since the last flush, if anything.
     func flushNow()

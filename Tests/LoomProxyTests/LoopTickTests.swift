@@ -5,8 +5,8 @@ import Testing
 
 @testable import LoomProxy
 
-/// Flushes gathered and the clock read once per loop tick, on an embedded loop whose `run()`
-/// ends the tick.
+/// Flushes gathered and the clock read once per loop tick: on an embedded loop, whose `run()`
+/// ends the tick, and where a real tick must pass, on a real one.
 @Suite struct LoopTickTests {
     /// Records its flushes in a shared log; `then` runs inside its flush (re-entrancy).
     final class Connection: CoalescedFlushing {
@@ -56,6 +56,18 @@ import Testing
         #expect(log.flushed == ["a", "b", "c", "b"])
         loop.run()
         #expect(log.flushed == ["a", "b", "c", "b", "a"])
+    }
+
+    /// The clock's reading schedules the tick's end too, but it is no flush: the tick's first
+    /// flush still goes at once.
+    @Test func readingTheClockFirstLeavesTheTicksFirstFlushImmediate() {
+        let loop = EmbeddedEventLoop()
+        let tick = LoopTick(eventLoop: loop)
+        let log = Log()
+        _ = tick.now
+        tick.flush(Connection("a", log))
+        #expect(log.flushed == ["a"])
+        #expect(tick.heldCount == 0)
     }
 
     @Test func aFlushMadeWhileTheHeldOnesGoOutGoesOutInTheSameTick() {
