@@ -16,6 +16,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "loom", targets: ["loom"]),
+        // For bench/nio-forwarder's forwarder on LoomIO.
+        .library(name: "LoomIO", targets: ["LoomIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -42,6 +44,18 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // SwiftNIO channels on loom's own epoll loop (docs/BENCHMARKS.md: NIO's socket channels
+        // cost ~3 µs per proxied request); every NIO handler runs on them unchanged.
+        .target(name: "CLoomIO"),
+        .target(
+            name: "LoomIO",
+            dependencies: [
+                "CLoomIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: dataPath
+        ),
         .target(
             name: "LoomConfig",
             dependencies: [
@@ -136,6 +150,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
+        .testTarget(
+            name: "LoomIOTests",
+            dependencies: [
+                "LoomIO", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "LoomWasmTests", dependencies: ["LoomWasm", "LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomUpstreamTests", dependencies: ["LoomUpstream", "LoomTestSupport"], swiftSettings: strict),
         .testTarget(name: "LoomSupervisionTests", dependencies: ["LoomSupervision"], swiftSettings: strict),

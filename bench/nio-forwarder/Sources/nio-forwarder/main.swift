@@ -1,33 +1,6 @@
+import Forwarding
 import NIOCore
 import NIOPosix
-
-/// One side of a forwarded connection pair: what it reads is written, and flushed, to the
-/// other side. Each client connection gets its own upstream connection, made before the
-/// client's first read, so a keep-alive benchmark measures only the forwarding: one read
-/// and one write per direction per request, as a keep-alive HTTP/1.1 proxy does.
-final class Forwarder: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    var peer: Channel?
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        peer?.write(unwrapInboundIn(data), promise: nil)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        peer?.flush()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        peer?.close(promise: nil)
-        peer = nil
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
-    }
-}
 
 let arguments = CommandLine.arguments
 guard arguments.count == 3, let listenPort = Int(arguments[1]), let backendPort = Int(arguments[2]) else {

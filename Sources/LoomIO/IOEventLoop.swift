@@ -1,0 +1,304 @@
+#if os(Linux)
+import CLoomIO
+import Dispatch
+import Glibc
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Something an `IOEventLoop` watches: a socket channel or a listener.
+protocol IOSelectable: AnyObject {
+    /// epoll reported `events` (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR) for it.
+    func ready(_ events: UInt32)
+}
+
+/// One thread running epoll, as a SwiftNIO `EventLoop`: futures, promises, `execute` and
+/// `scheduleTask` work as on NIO's own loops, and `IOStreamChannel`s are NIO `Channel`s, so
+/// every `ChannelHandler` (loom's, NIOSSL's, NIOHTTP2's) runs on it unchanged.
+///
+/// Why it exists: NIO's socket channels cost about 3.3 µs of CPU per proxied small request
+/// on top of the four system calls (bench/run's forwarders, docs/BENCHMARKS.md). This loop
+/// keeps each socket registered once, edge-triggered, for reading and writing (nginx's
+/// scheme), so no request ever changes its registration, and it does no locking on its own
+/// thread: other threads' tasks arrive through an eventfd.
+///
+/// Order within one turn, as on NIO's loops: the ready sockets, then the due timers, then the
+/// tasks queued so far; tasks queued by those tasks wait for the next turn (which then does
+/// not sleep).
+public final class IOEventLoop: EventLoop, @unchecked Sendable {
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    /// The loop's thread: set by `run` before `IOEventLoopGroup` hands the loop to anyone
+    /// (it waits for that), never changed after, so reading it needs no lock.
+    private var thread: pthread_t?
+
+    // The loop's own state: touched on its thread only.
+    private var tasks: [() -> Void] = []
+    private var timers = IOTimerQueue()
+    /// Registered descriptors by number, with a generation so that an event already fetched
+    /// for a descriptor closed and reused within one epoll batch is recognized and dropped.
+    private var selectables: [IOSelectable?] = []
+    private var generations: [UInt32] = []
+    /// Selectables that have more to do without a new edge (bytes left to read, accepts left).
+    private var pending: [IOSelectable] = []
+    private var stopping = false
+    /// One receive buffer for the loop's reads: a read lands in it and is handed on; it is
+    /// reused whenever the handler did not keep it, so idle connections hold no buffer.
+    let vectors = IOVectors()
+    var receiveBuffers = NIOPooledRecvBufferAllocator(capacity: 1, recvAllocator: AdaptiveRecvByteBufferAllocator())
+
+    /// Other threads' tasks, and whether the eventfd was already written for them.
+    private let remote = NIOLockedValueBox(Remote())
+    private struct Remote {
+        var tasks: [() -> Void] = []
+        var woken = false
+        var shutdownCallbacks: [@Sendable () -> Void] = []
+    }
+
+    private static let wakeToken: UInt64 = UInt64.max
+
+    init() throws {
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw IOError(errnoCode: errno, reason: "epoll_create1") }
+        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard wakeFD >= 0 else {
+            Glibc.close(epollFD)
+            throw IOError(errnoCode: errno, reason: "eventfd")
+        }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = Self.wakeToken
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0 else {
+            let code = errno
+            Glibc.close(wakeFD)
+            Glibc.close(epollFD)
+            throw IOError(errnoCode: code, reason: "epoll_ctl")
+        }
+    }
+
+    // MARK: EventLoop
+
+    public var inEventLoop: Bool {
+        guard let thread else { return false }
+        return pthread_equal(pthread_self(), thread) != 0
+    }
+
+    public func execute(_ task: @escaping @Sendable () -> Void) {
+        if inEventLoop {
+            tasks.append(task)
+        } else {
+            executeFromOtherThread(task)
+        }
+    }
+
+    public func _executeIsolatedUnsafeUnchecked(_ task: @escaping () -> Void) {
+        precondition(inEventLoop, "_executeIsolatedUnsafeUnchecked called off the loop")
+        tasks.append(task)
+    }
+
+    private func executeFromOtherThread(_ task: @escaping () -> Void) {
+        let wake = remote.withLockedValue { remote in
+            remote.tasks.append(task)
+            defer { remote.woken = true }
+            return !remote.woken
+        }
+        if wake { writeWake() }
+    }
+
+    public func scheduleTask<T>(deadline: NIODeadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
+        if inEventLoop { return scheduleOnLoop(deadline: deadline, task) }
+        // From another thread: the timer is made on the loop. A box carries it to the
+        // cancellation, which may run on either side of that hop.
+        let promise = makePromise(of: T.self)
+        let timerBox = NIOLockedValueBox<IOTimer?>(nil)
+        let cancelled = NIOLockedValueBox(false)
+        execute { [self] in
+            guard !cancelled.withLockedValue({ $0 }) else { return }
+            let timer = timers.schedule(at: deadline) {
+                do { promise.assumeIsolatedUnsafeUnchecked().succeed(try task()) } catch { promise.fail(error) }
+            }
+            timerBox.withLockedValue { $0 = timer }
+        }
+        return Scheduled(promise: promise) { [self] in
+            execute { [self] in
+                cancelled.withLockedValue { $0 = true }
+                if let timer = timerBox.withLockedValue({ $0 }) {
+                    if timers.cancel(timer) { promise.fail(EventLoopError.cancelled) }
+                } else {
+                    promise.fail(EventLoopError.cancelled)
+                }
+            }
+        }
+    }
+
+    public func scheduleTask<T>(in delay: TimeAmount, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
+        scheduleTask(deadline: .now() + delay, task)
+    }
+
+    public func _scheduleTaskIsolatedUnsafeUnchecked<T>(deadline: NIODeadline, _ task: @escaping () throws -> T) -> Scheduled<T> {
+        precondition(inEventLoop, "_scheduleTaskIsolatedUnsafeUnchecked called off the loop")
+        return scheduleOnLoop(deadline: deadline, task)
+    }
+
+    public func _scheduleTaskIsolatedUnsafeUnchecked<T>(in delay: TimeAmount, _ task: @escaping () throws -> T) -> Scheduled<T> {
+        _scheduleTaskIsolatedUnsafeUnchecked(deadline: .now() + delay, task)
+    }
+
+    private func scheduleOnLoop<T>(deadline: NIODeadline, _ task: @escaping () throws -> T) -> Scheduled<T> {
+        let promise = makePromise(of: T.self)
+        let timer = timers.schedule(at: deadline) {
+            do { promise.assumeIsolatedUnsafeUnchecked().succeed(try task()) } catch { promise.fail(error) }
+        }
+        return Scheduled(promise: promise) { [self] in cancel(timer, promise) }
+    }
+
+    private func cancel<T>(_ timer: IOTimer, _ promise: EventLoopPromise<T>) {
+        if inEventLoop {
+            if timers.cancel(timer) { promise.fail(EventLoopError.cancelled) }
+        } else {
+            execute { [self] in cancel(timer, promise) }
+        }
+    }
+
+    public var now: NIODeadline { .now() }
+
+    public func next() -> EventLoop { self }
+    public func any() -> EventLoop { self }
+    public func makeIterator() -> EventLoopIterator { EventLoopIterator([self]) }
+
+    public func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable (Error?) -> Void) {
+        remote.withLockedValue { $0.shutdownCallbacks.append { queue.async { callback(nil) } } }
+        execute { [self] in stopping = true }
+    }
+
+    public func preconditionInEventLoop(file: StaticString, line: UInt) {
+        precondition(inEventLoop, "not on the IOEventLoop's thread", file: file, line: line)
+    }
+
+    public func preconditionNotInEventLoop(file: StaticString, line: UInt) {
+        precondition(!inEventLoop, "on the IOEventLoop's thread", file: file, line: line)
+    }
+
+    // MARK: Registration (loop thread only)
+
+    /// Watches `fd` for input, output and the peer's FIN, edge-triggered, for its whole life:
+    /// there is no call to change what is watched.
+    func register(_ selectable: IOSelectable, fd: Int32) throws {
+        let index = Int(fd)
+        if index >= selectables.count {
+            let count = max(index + 1, selectables.count * 2, 64)
+            selectables.append(contentsOf: repeatElement(nil, count: count - selectables.count))
+            generations.append(contentsOf: repeatElement(0, count: count - generations.count))
+        }
+        generations[index] &+= 1
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+        event.data.u64 = UInt64(generations[index]) << 32 | UInt64(UInt32(bitPattern: fd))
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else {
+            throw IOError(errnoCode: errno, reason: "epoll_ctl")
+        }
+        selectables[index] = selectable
+    }
+
+    /// Forgets `fd` before it is closed (closing removes it from epoll itself).
+    func deregister(fd: Int32) {
+        let index = Int(fd)
+        guard index < selectables.count else { return }
+        selectables[index] = nil
+        generations[index] &+= 1
+    }
+
+    /// `selectable` has work left that no new edge will announce: it is called again with
+    /// EPOLLIN after this turn's events, before the loop sleeps.
+    func callAgain(_ selectable: IOSelectable) {
+        pending.append(selectable)
+    }
+
+    // MARK: Running
+
+    /// Runs the loop on the calling thread until it is shut down; `started` runs once the
+    /// loop knows its thread.
+    func run(started: () -> Void) {
+        thread = pthread_self()
+        started()
+        let capacity = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        while !stopping {
+            let timeout = tasks.isEmpty && pending.isEmpty ? timers.timeoutMilliseconds(now: .now()) : 0
+            let count = epoll_wait(epollFD, events, Int32(capacity), timeout)
+            if count < 0 {
+                guard errno == EINTR else { fatalError("epoll_wait: \(IOError(errnoCode: errno, reason: "epoll_wait"))") }
+                continue
+            }
+            for i in 0..<Int(count) {
+                let token = events[i].data.u64
+                if token == Self.wakeToken {
+                    takeRemoteTasks()
+                    continue
+                }
+                let fd = Int(UInt32(truncatingIfNeeded: token))
+                guard fd < selectables.count, UInt64(generations[fd]) == token >> 32, let selectable = selectables[fd] else { continue }
+                selectable.ready(events[i].events)
+            }
+            if !pending.isEmpty {
+                let again = pending
+                pending.removeAll(keepingCapacity: true)
+                for selectable in again { selectable.ready(EPOLLIN.rawValue) }
+            }
+            if !timers.isEmpty {
+                let now = NIODeadline.now()
+                while let timer = timers.popDue(now: now) { timer.task() }
+            }
+            if !tasks.isEmpty {
+                let batch = tasks
+                tasks.removeAll(keepingCapacity: true)
+                for task in batch { task() }
+            }
+        }
+        finish()
+    }
+
+    private func takeRemoteTasks() {
+        var counter: UInt64 = 0
+        _ = read(wakeFD, &counter, MemoryLayout<UInt64>.size)
+        let taken = remote.withLockedValue { remote in
+            remote.woken = false
+            defer { remote.tasks.removeAll(keepingCapacity: true) }
+            return remote.tasks
+        }
+        tasks.append(contentsOf: taken)
+    }
+
+    private func writeWake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, MemoryLayout<UInt64>.size)
+    }
+
+    /// The loop stops: the selectables registered still are told their descriptor is gone
+    /// (they close), timers are dropped with their promises failed by cancellation, and the
+    /// shutdown callbacks run.
+    private func finish() {
+        for selectable in selectables.compactMap({ $0 }) {
+            (selectable as? IOClosable)?.closeForShutdown()
+        }
+        while !tasks.isEmpty {
+            let batch = tasks
+            tasks.removeAll()
+            for task in batch { task() }
+        }
+        _ = timers.removeAll()
+        let callbacks = remote.withLockedValue { remote in
+            defer { remote.shutdownCallbacks.removeAll() }
+            return remote.shutdownCallbacks
+        }
+        Glibc.close(wakeFD)
+        Glibc.close(epollFD)
+        for callback in callbacks { callback() }
+    }
+}
+
+/// A selectable the loop closes when it shuts down.
+protocol IOClosable {
+    func closeForShutdown()
+}
+#endif

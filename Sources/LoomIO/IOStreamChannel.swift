@@ -1,0 +1,531 @@
+#if os(Linux)
+import CLoomIO
+import Glibc
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+/// A TCP or unix stream socket as a SwiftNIO `Channel`, on an `IOEventLoop`. Handlers see what
+/// NIO's own socket channels give them: `channelActive`, one `channelRead` per read, a
+/// `channelReadComplete` after each batch, `ChannelEvent.inputClosed` for a peer's FIN when
+/// half-closure is allowed, writability crossing the watermarks, `channelInactive` and
+/// `channelUnregistered` at the end, and `IOError`s for failed system calls.
+///
+/// What is cheaper than NIO's `BaseSocketChannel`: the socket is registered once, edge-
+/// triggered, for input and output (no registration change per request); a read of less
+/// than the buffer ends the batch without a read that would only say EAGAIN; a flush writes
+/// at once (`write`, `writev` for several buffers, `sendfile` for a file region); state is
+/// plain fields touched on the loop only, with atomics just for what other threads may ask
+/// (`isActive`, `isWritable`).
+public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosable, @unchecked Sendable {
+    enum State {
+        case fresh
+        case connecting(EventLoopPromise<Void>?)
+        case active
+        case closed
+    }
+
+    let loop: IOEventLoop
+    public var eventLoop: EventLoop { loop }
+    public let parent: Channel?
+    public let allocator = ByteBufferAllocator()
+    public var pipeline: ChannelPipeline { _pipeline }
+    private var _pipeline: ChannelPipeline!
+    private let closePromise: EventLoopPromise<Void>
+    public var closeFuture: EventLoopFuture<Void> { closePromise.futureResult }
+    public var _channelCore: ChannelCore { self }
+
+    private let activeFlag = Atomic<Bool>(false)
+    private let writableFlag = Atomic<Bool>(true)
+    private let addresses = NIOLockedValueBox<(local: SocketAddress?, remote: SocketAddress?)>((nil, nil))
+
+    // On the loop only.
+    private let fd: Int32
+    private var state = State.fresh
+    private var registered = false
+    private var options = IOStreamOptions()
+    /// A `read()` was asked for (by autoRead or a handler) and no bytes were delivered since.
+    private var readPending = false
+    /// An edge said there is input (or an end, or an error) not read yet.
+    private var readable = false
+    /// An edge said the peer sent its FIN (or the connection failed): a short read does not
+    /// mean drained, since the end is still to be read, and no new edge will announce it.
+    private var endPending = false
+    /// Set while handlers run inside a read batch: a `read()` then needs no separate turn.
+    private var reading = false
+    /// Already in the loop's list to read again this turn.
+    private var readAgainQueued = false
+    private var inputClosed = false
+    private var outputClosed = false
+    /// `close(mode: .output)` was asked with writes still queued: its promise, until they are out.
+    private var outputClosing: EventLoopPromise<Void>?
+    private var writes = IOWriteQueue()
+    /// The socket took less than it was given: the rest goes when EPOLLOUT says there is room.
+    private var waitingForRoom = false
+    private var connectTimer: Scheduled<Void>?
+
+    init(fd: Int32, loop: IOEventLoop, parent: Channel?) {
+        self.fd = fd
+        self.loop = loop
+        self.parent = parent
+        self.closePromise = loop.makePromise()
+        self._pipeline = ChannelPipeline(channel: self)
+    }
+
+    deinit {
+        if case .closed = state {} else { Glibc.close(fd) }
+    }
+
+    public var isActive: Bool { activeFlag.load(ordering: .relaxed) }
+    public var isWritable: Bool { writableFlag.load(ordering: .relaxed) }
+    public var localAddress: SocketAddress? { addresses.withLockedValue { $0.local } }
+    public var remoteAddress: SocketAddress? { addresses.withLockedValue { $0.remote } }
+
+    // MARK: Options
+
+    public func setOption<Option: ChannelOption>(_ option: Option, value: Option.Value) -> EventLoopFuture<Void> {
+        if loop.inEventLoop {
+            do {
+                try setOption0(option, value: value)
+                return loop.makeSucceededVoidFuture()
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
+        }
+        return loop.submit { try self.setOption0(option, value: value) }
+    }
+
+    public func getOption<Option: ChannelOption>(_ option: Option) -> EventLoopFuture<Option.Value> {
+        if loop.inEventLoop {
+            do { return loop.makeSucceededFuture(try getOption0(option)) } catch { return loop.makeFailedFuture(error) }
+        }
+        return loop.submit { try self.getOption0(option) }
+    }
+
+    public var syncOptions: NIOSynchronousChannelOptions? { SynchronousOptions(channel: self) }
+
+    private struct SynchronousOptions: NIOSynchronousChannelOptions {
+        let channel: IOStreamChannel
+
+        func setOption<Option: ChannelOption>(_ option: Option, value: Option.Value) throws {
+            channel.loop.preconditionInEventLoop()
+            try channel.setOption0(option, value: value)
+        }
+
+        func getOption<Option: ChannelOption>(_ option: Option) throws -> Option.Value {
+            channel.loop.preconditionInEventLoop()
+            return try channel.getOption0(option)
+        }
+    }
+
+    func setOption0<Option: ChannelOption>(_ option: Option, value: Option.Value) throws {
+        if let socketOption = option as? ChannelOptions.Types.SocketOption {
+            guard case .closed = state else {
+                try IOSocket.setOption(fd, level: socketOption.optionLevel.rawValue, name: socketOption.optionName.rawValue, value: Int32(truncatingIfNeeded: value as! ChannelOptions.Types.SocketOption.Value))
+                return
+            }
+            throw ChannelError.ioOnClosedChannel
+        }
+        try options.set(option, value: value)
+        if option is ChannelOptions.Types.AutoReadOption, options.autoRead, isActive { read0() }
+    }
+
+    func getOption0<Option: ChannelOption>(_ option: Option) throws -> Option.Value {
+        if let socketOption = option as? ChannelOptions.Types.SocketOption {
+            let value = try IOSocket.option(fd, level: socketOption.optionLevel.rawValue, name: socketOption.optionName.rawValue)
+            return ChannelOptions.Types.SocketOption.Value(value) as! Option.Value
+        }
+        return try options.get(option)
+    }
+
+    // MARK: ChannelCore
+
+    public func localAddress0() throws -> SocketAddress { try IOSocket.localAddress(fd) }
+    public func remoteAddress0() throws -> SocketAddress { try IOSocket.remoteAddress(fd) }
+
+    public func register0(promise: EventLoopPromise<Void>?) {
+        guard case .closed = state else {
+            do {
+                try registerWithLoop()
+            } catch {
+                promise?.fail(error)
+                close0(error: error, mode: .all, promise: nil)
+                return
+            }
+            promise?.succeed()
+            pipeline.fireChannelRegistered()
+            return
+        }
+        promise?.fail(ChannelError.ioOnClosedChannel)
+    }
+
+    public func registerAlreadyConfigured0(promise: EventLoopPromise<Void>?) {
+        register0(promise: promise)
+    }
+
+    private func registerWithLoop() throws {
+        guard !registered else { return }
+        try loop.register(self, fd: fd)
+        registered = true
+    }
+
+    public func bind0(to address: SocketAddress, promise: EventLoopPromise<Void>?) {
+        do {
+            try IOSocket.bind(fd, to: address)
+            promise?.succeed()
+        } catch {
+            promise?.fail(error)
+        }
+    }
+
+    public func connect0(to address: SocketAddress, promise: EventLoopPromise<Void>?) {
+        guard case .fresh = state else {
+            promise?.fail(ChannelError.operationUnsupported)
+            return
+        }
+        do {
+            try registerWithLoop()
+            if try IOSocket.connect(fd, to: address) {
+                becomeActive()
+                promise?.succeed()
+                readIfNeeded()
+            } else {
+                state = .connecting(promise)
+                if let timeout = options.connectTimeout {
+                    connectTimer = loop.scheduleTask(in: timeout) { [self] in
+                        guard case .connecting = state else { return }
+                        close0(error: ChannelError.connectTimeout(timeout), mode: .all, promise: nil)
+                    }
+                }
+            }
+        } catch {
+            promise?.fail(error)
+            close0(error: error, mode: .all, promise: nil)
+        }
+    }
+
+    /// An accepted socket, or a connect that ended well: handlers learn it is up.
+    func becomeActive() {
+        state = .active
+        activeFlag.store(true, ordering: .relaxed)
+        let local = try? IOSocket.localAddress(fd)
+        let remote = try? IOSocket.remoteAddress(fd)
+        addresses.withLockedValue { $0 = (local, remote) }
+        pipeline.fireChannelActive()
+    }
+
+    public func write0(_ data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .active = state else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        guard !outputClosed, outputClosing == nil else {
+            promise?.fail(ChannelError.outputClosed)
+            return
+        }
+        writes.append(IODataUnwrapper.unwrapOutboundIn(data), promise: promise)
+        if writes.bytes > options.writeBufferWaterMark.high, isWritable {
+            writableFlag.store(false, ordering: .relaxed)
+            pipeline.fireChannelWritabilityChanged()
+        }
+    }
+
+    public func flush0() {
+        guard case .active = state else { return }
+        writes.markFlushed()
+        if !waitingForRoom { writeFlushed() }
+    }
+
+    public func read0() {
+        guard case .active = state, !inputClosed else { return }
+        readPending = true
+        // Bytes an edge announced are still there: read them this turn, after the events, so
+        // this call (often from a handler inside a read) does not re-enter the read.
+        if readable, !reading { readAgain() }
+    }
+
+    private func readAgain() {
+        guard !readAgainQueued else { return }
+        readAgainQueued = true
+        loop.callAgain(self)
+    }
+
+    public func close0(error: Error, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        switch mode {
+        case .all:
+            closeAll(error: error, promise: promise)
+        case .output:
+            guard case .active = state, !outputClosed, outputClosing == nil else {
+                promise?.fail(ChannelError.outputClosed)
+                return
+            }
+            // Both halves shut make a closed connection, as on NIO's channels.
+            if inputClosed { return closeAll(error: error, promise: promise) }
+            // What was written goes out first: the shutdown waits for the queue to drain.
+            outputClosing = promise ?? loop.makePromise()
+            if writes.isEmpty { shutdownOutput() }
+        case .input:
+            guard case .active = state, !inputClosed else {
+                promise?.fail(ChannelError.inputClosed)
+                return
+            }
+            if outputClosed { return closeAll(error: error, promise: promise) }
+            inputClosed = true
+            readable = false
+            readPending = false
+            // After the peer's FIN there is nothing to shut (the call would say ENOTCONN).
+            if (error as? ChannelError) != .eof { shutdown(fd, Int32(SHUT_RD)) }
+            promise?.succeed()
+            pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
+    }
+
+    /// The queue drained after `close(mode: .output)`: the FIN goes now.
+    private func shutdownOutput() {
+        guard let closing = outputClosing else { return }
+        outputClosing = nil
+        outputClosed = true
+        shutdown(fd, Int32(SHUT_WR))
+        closing.succeed()
+        pipeline.fireUserInboundEventTriggered(ChannelEvent.outputClosed)
+    }
+
+    private func closeAll(error: Error, promise: EventLoopPromise<Void>?) {
+        let wasActive: Bool
+        switch state {
+        case .closed:
+            promise?.fail(ChannelError.alreadyClosed)
+            return
+        case .connecting(let connectPromise):
+            connectPromise?.fail(error)
+            wasActive = false
+        case .fresh:
+            wasActive = false
+        case .active:
+            wasActive = true
+        }
+        state = .closed
+        activeFlag.store(false, ordering: .relaxed)
+        writableFlag.store(false, ordering: .relaxed)
+        connectTimer?.cancel()
+        connectTimer = nil
+        readPending = false
+        readable = false
+        if registered { loop.deregister(fd: fd) }
+        Glibc.close(fd)
+        let failed = writes.removeAll()
+        for pending in failed { pending.fail(ChannelError.ioOnClosedChannel) }
+        outputClosing?.fail(ChannelError.ioOnClosedChannel)
+        outputClosing = nil
+        promise?.succeed()
+        if wasActive { pipeline.fireChannelInactive() }
+        if registered { pipeline.fireChannelUnregistered() }
+        // As NIO does: the handlers go, and the close future completes, on a later turn, so
+        // what the events above started (a handler closing its peer) runs first.
+        loop.execute { [self] in
+            removeHandlers(pipeline: pipeline)
+            closePromise.succeed()
+        }
+    }
+
+    func closeForShutdown() {
+        close0(error: ChannelError.ioOnClosedChannel, mode: .all, promise: nil)
+    }
+
+    public func triggerUserOutboundEvent0(_ event: Any, promise: EventLoopPromise<Void>?) {
+        promise?.fail(ChannelError.operationUnsupported)
+    }
+
+    public func channelRead0(_ data: NIOAny) {}
+    public func errorCaught0(error: Error) {}
+
+    // MARK: Events
+
+    func ready(_ events: UInt32) {
+        readAgainQueued = false
+        if case .connecting = state {
+            finishConnect()
+            return
+        }
+        guard case .active = state else { return }
+        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0, !inputClosed {
+            readable = true
+            if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { endPending = true }
+            if readPending { readBatch() }
+        }
+        if events & (EPOLLOUT.rawValue | EPOLLERR.rawValue) != 0, waitingForRoom, case .active = state {
+            waitingForRoom = false
+            writeFlushed()
+        }
+    }
+
+    private func finishConnect() {
+        guard case .connecting(let promise) = state else { return }
+        if let error = IOSocket.connectResult(fd) {
+            close0(error: error, mode: .all, promise: nil)
+            return
+        }
+        connectTimer?.cancel()
+        connectTimer = nil
+        becomeActive()
+        promise?.succeed()
+        readIfNeeded()
+    }
+
+    /// An accepted socket, registered: it is up, and reading starts if autoRead says so.
+    func activateAccepted() {
+        guard case .fresh = state else { return }
+        becomeActive()
+        readIfNeeded()
+    }
+
+    private func readIfNeeded() {
+        if options.autoRead, !readPending, case .active = state { pipeline.read() }
+    }
+
+    /// Reads while the socket fills whole buffers, up to `maxMessagesPerRead`; a short read
+    /// means the socket is drained (a new edge comes with new bytes), so no read is made
+    /// just to hear EAGAIN.
+    private func readBatch() {
+        reading = true
+        var delivered = false
+        var ending: Error?
+        for _ in 0..<options.maxMessagesPerRead {
+            guard case .active = state, !inputClosed else { break }
+            loop.receiveBuffers.recvAllocator = options.recvAllocator
+            // The read's result: a byte count, 0 for the peer's FIN, or -errno.
+            let (buffer, result) = loop.receiveBuffers.buffer(allocator: allocator) { buffer in
+                var result = 0
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { pointer in
+                    let count = Glibc.read(fd, pointer.baseAddress, pointer.count)
+                    result = count < 0 ? -Int(errno) : count
+                    return max(count, 0)
+                }
+                return result
+            }
+            options.recvAllocator = loop.receiveBuffers.recvAllocator
+            let count = buffer.readableBytes
+            if count > 0 {
+                loop.receiveBuffers.record(actualReadBytes: count)
+                options.recvAllocator = loop.receiveBuffers.recvAllocator
+                readPending = false
+                delivered = true
+                let full = buffer.writableBytes == 0
+                pipeline.fireChannelRead(buffer)
+                if !full {
+                    readable = endPending
+                    break
+                }
+                continue
+            }
+            if result == 0 {
+                ending = ChannelError.eof
+            } else if -result == EAGAIN || -result == EWOULDBLOCK {
+                readable = false
+            } else if -result == EINTR {
+                continue
+            } else {
+                ending = IOError(errnoCode: Int32(-result), reason: "read")
+            }
+            break
+        }
+        reading = false
+        if delivered {
+            readIfNeeded()
+            pipeline.fireChannelReadComplete()
+        }
+        if let ending {
+            readable = false
+            endInput(ending)
+        } else if readable, readPending, case .active = state {
+            readAgain()
+        }
+    }
+
+    /// The peer's FIN (`ChannelError.eof`) or a read error.
+    private func endInput(_ error: Error) {
+        guard case .active = state else { return }
+        if let channelError = error as? ChannelError, channelError == .eof {
+            if options.allowRemoteHalfClosure {
+                close0(error: error, mode: .input, promise: nil)
+            } else {
+                close0(error: error, mode: .all, promise: nil)
+            }
+            return
+        }
+        pipeline.fireErrorCaught(error)
+        close0(error: error, mode: .all, promise: nil)
+    }
+
+    /// Writes the flushed data until it is all out or the socket is full.
+    private func writeFlushed() {
+        var done: [EventLoopPromise<Void>] = []
+        var failure: IOError?
+        while writes.hasFlushed {
+            let (written, offered) = writeFront()
+            if written < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK {
+                    waitingForRoom = true
+                } else {
+                    failure = IOError(errnoCode: code, reason: "write")
+                }
+                break
+            }
+            writes.consume(written, done: &done)
+            // Less taken than offered: the socket is full; EPOLLOUT will say when it is not.
+            if written < offered {
+                waitingForRoom = true
+                break
+            }
+        }
+        updateWritability()
+        for promise in done { promise.succeed() }
+        if writes.isEmpty, outputClosing != nil, case .active = state { shutdownOutput() }
+        if let failure {
+            pipeline.fireErrorCaught(failure)
+            close0(error: failure, mode: .all, promise: nil)
+        }
+    }
+
+    /// Offers the socket the front of the flushed data: a file region by `sendfile`, one
+    /// buffer by `write`, several by `writev`. What it took (or -1) and what it was offered;
+    /// empty buffers cost no system call.
+    private func writeFront() -> (written: Int, offered: Int) {
+        if case .fileRegion(let region) = writes.first {
+            let offered = region.readableBytes
+            guard offered > 0 else { return (0, 0) }
+            do {
+                let written = try region.fileHandle.withUnsafeFileDescriptor { file in
+                    var offset = off_t(region.readerIndex)
+                    return sendfile(fd, file, &offset, offered)
+                }
+                return (written, offered)
+            } catch {
+                errno = EBADF
+                return (-1, offered)
+            }
+        }
+        return writes.withFlushedBuffers(limit: IOVectors.capacity) { entries in
+            if entries.count == 1, case .byteBuffer(let buffer) = entries.first!.data {
+                guard buffer.readableBytes > 0 else { return (0, 0) }
+                return (buffer.withUnsafeReadableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }, buffer.readableBytes)
+            }
+            return loop.vectors.write(fd, entries)
+        }
+    }
+
+    private func updateWritability() {
+        if !isWritable, writes.bytes < options.writeBufferWaterMark.low, case .active = state {
+            writableFlag.store(true, ordering: .relaxed)
+            pipeline.fireChannelWritabilityChanged()
+        }
+    }
+}
+
+/// Unwraps what handlers wrote (`NIOAny` keeps its unwrapping to handlers).
+private final class IODataUnwrapper: ChannelOutboundHandler {
+    typealias OutboundIn = IOData
+}
+#endif

@@ -1,0 +1,51 @@
+import NIOCore
+
+/// The channel options an `IOStreamChannel` honours, with NIO's defaults. An option it does
+/// not implement is refused (`ChannelError.operationUnsupported`), never accepted and ignored.
+/// Socket options (`.socketOption`, `.tcpOption`) go to the socket itself.
+struct IOStreamOptions {
+    var autoRead = true
+    var allowRemoteHalfClosure = false
+    var maxMessagesPerRead = 4
+    var writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
+    var recvAllocator: RecvByteBufferAllocator = AdaptiveRecvByteBufferAllocator()
+    var connectTimeout: TimeAmount? = .seconds(10)
+
+    mutating func set<Option: ChannelOption>(_ option: Option, value: Option.Value) throws {
+        switch option {
+        case is ChannelOptions.Types.AutoReadOption:
+            autoRead = value as! Bool
+        case is ChannelOptions.Types.AllowRemoteHalfClosureOption:
+            allowRemoteHalfClosure = value as! Bool
+        case is ChannelOptions.Types.MaxMessagesPerReadOption:
+            maxMessagesPerRead = max(1, Int(value as! UInt))
+        case is ChannelOptions.Types.WriteBufferWaterMarkOption:
+            writeBufferWaterMark = value as! ChannelOptions.Types.WriteBufferWaterMark
+        case is ChannelOptions.Types.RecvAllocatorOption:
+            recvAllocator = value as! RecvByteBufferAllocator
+        case is ChannelOptions.Types.ConnectTimeoutOption:
+            connectTimeout = value as? TimeAmount
+        default:
+            throw ChannelError.operationUnsupported
+        }
+    }
+
+    func get<Option: ChannelOption>(_ option: Option) throws -> Option.Value {
+        switch option {
+        case is ChannelOptions.Types.AutoReadOption:
+            return autoRead as! Option.Value
+        case is ChannelOptions.Types.AllowRemoteHalfClosureOption:
+            return allowRemoteHalfClosure as! Option.Value
+        case is ChannelOptions.Types.MaxMessagesPerReadOption:
+            return UInt(maxMessagesPerRead) as! Option.Value
+        case is ChannelOptions.Types.WriteBufferWaterMarkOption:
+            return writeBufferWaterMark as! Option.Value
+        case is ChannelOptions.Types.RecvAllocatorOption:
+            return recvAllocator as! Option.Value
+        case is ChannelOptions.Types.ConnectTimeoutOption:
+            return connectTimeout as! Option.Value
+        default:
+            throw ChannelError.operationUnsupported
+        }
+    }
+}
