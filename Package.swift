@@ -110,7 +110,7 @@ let package = Package(
         .target(
             name: "LoomProxy",
             dependencies: [
-                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomUpstream", "LoomFilters", "LoomWasm",
+                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomUpstream", "LoomFilters", "LoomWasm", "LoomIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 // Only for plugins' HTTP calls (`UpstreamCaller`) and the admin API; the data
@@ -171,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "LoomProxyTests",
             dependencies: [
-                "LoomProxy", "LoomConfig", "LoomHTTP", "LoomFilters", "LoomWasm", "loom", "LoomTestSupport",
+                "LoomProxy", "LoomConfig", "LoomHTTP", "LoomFilters", "LoomWasm", "LoomIO", "loom", "LoomTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

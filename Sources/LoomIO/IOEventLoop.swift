@@ -51,6 +51,8 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
     private struct Remote {
         var tasks: [() -> Void] = []
         var woken = false
+        /// The loop has finished: tasks are no longer taken.
+        var closed = false
         var shutdownCallbacks: [@Sendable () -> Void] = []
     }
 
@@ -97,6 +99,7 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
 
     private func executeFromOtherThread(_ task: @escaping () -> Void) {
         let wake = remote.withLockedValue { remote in
+            guard !remote.closed else { return false }
             remote.tasks.append(task)
             defer { remote.woken = true }
             return !remote.woken
@@ -115,6 +118,8 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
             guard !cancelled.withLockedValue({ $0 }) else { return }
             let timer = timers.schedule(at: deadline) {
                 do { promise.assumeIsolatedUnsafeUnchecked().succeed(try task()) } catch { promise.fail(error) }
+            } dropped: {
+                promise.fail(EventLoopError.shutdown)
             }
             timerBox.withLockedValue { $0 = timer }
         }
@@ -147,6 +152,8 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
         let promise = makePromise(of: T.self)
         let timer = timers.schedule(at: deadline) {
             do { promise.assumeIsolatedUnsafeUnchecked().succeed(try task()) } catch { promise.fail(error) }
+        } dropped: {
+            promise.fail(EventLoopError.shutdown)
         }
         return Scheduled(promise: promise) { [self] in cancel(timer, promise) }
     }
@@ -274,20 +281,25 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
         _ = write(wakeFD, &one, MemoryLayout<UInt64>.size)
     }
 
-    /// The loop stops: the selectables registered still are told their descriptor is gone
-    /// (they close), timers are dropped with their promises failed by cancellation, and the
-    /// shutdown callbacks run.
+    /// The loop stops: the selectables registered still are closed (their handlers see
+    /// `channelInactive`), the tasks queued so far run, timers are dropped with their promises
+    /// failed (`EventLoopError.shutdown`), and the shutdown callbacks run. A task queued from
+    /// another thread after this is dropped, as on NIO's loops.
     private func finish() {
         for selectable in selectables.compactMap({ $0 }) {
             (selectable as? IOClosable)?.closeForShutdown()
         }
-        while !tasks.isEmpty {
-            let batch = tasks
-            tasks.removeAll()
-            for task in batch { task() }
-        }
-        _ = timers.removeAll()
+        repeat {
+            takeRemoteTasks()
+            while !tasks.isEmpty {
+                let batch = tasks
+                tasks.removeAll()
+                for task in batch { task() }
+            }
+        } while remote.withLockedValue({ !$0.tasks.isEmpty })
+        for timer in timers.removeAll() { timer.dropped() }
         let callbacks = remote.withLockedValue { remote in
+            remote.closed = true
             defer { remote.shutdownCallbacks.removeAll() }
             return remote.shutdownCallbacks
         }

@@ -392,7 +392,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
         var ending: Error?
         for _ in 0..<options.maxMessagesPerRead {
             guard case .active = state, !inputClosed else { break }
-            loop.receiveBuffers.recvAllocator = options.recvAllocator
+            loop.receiveBuffers.recvAllocator = IOReadSize(size: options.recvAllocator.nextBufferSize() ?? 2048)
             // The read's result: a byte count, 0 for the peer's FIN, or -errno.
             let (buffer, result) = loop.receiveBuffers.buffer(allocator: allocator) { buffer in
                 var result = 0
@@ -403,11 +403,10 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
                 }
                 return result
             }
-            options.recvAllocator = loop.receiveBuffers.recvAllocator
             let count = buffer.readableBytes
             if count > 0 {
-                loop.receiveBuffers.record(actualReadBytes: count)
-                options.recvAllocator = loop.receiveBuffers.recvAllocator
+                // In place: the channel's allocator is its own, so this copies nothing.
+                _ = options.recvAllocator.record(actualReadBytes: count)
                 readPending = false
                 delivered = true
                 let full = buffer.writableBytes == 0

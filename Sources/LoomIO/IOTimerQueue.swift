@@ -8,13 +8,16 @@ final class IOTimer: @unchecked Sendable {
     /// Breaks ties between equal deadlines: the earlier scheduled runs first, as in NIO.
     let sequence: UInt64
     let task: () -> Void
+    /// Runs instead of `task` when the loop shuts down first (fails the task's promise).
+    let dropped: () -> Void
     /// Its index in `IOTimerQueue.heap`, or nil once it ran or was cancelled.
     fileprivate(set) var index: Int?
 
-    init(deadline: NIODeadline, sequence: UInt64, task: @escaping () -> Void) {
+    init(deadline: NIODeadline, sequence: UInt64, task: @escaping () -> Void, dropped: @escaping () -> Void) {
         self.deadline = deadline
         self.sequence = sequence
         self.task = task
+        self.dropped = dropped
     }
 
     fileprivate func precedes(_ other: IOTimer) -> Bool {
@@ -34,8 +37,8 @@ struct IOTimerQueue {
     var count: Int { heap.count }
     var earliest: NIODeadline? { heap.first?.deadline }
 
-    mutating func schedule(at deadline: NIODeadline, _ task: @escaping () -> Void) -> IOTimer {
-        let timer = IOTimer(deadline: deadline, sequence: nextSequence, task: task)
+    mutating func schedule(at deadline: NIODeadline, _ task: @escaping () -> Void, dropped: @escaping () -> Void = {}) -> IOTimer {
+        let timer = IOTimer(deadline: deadline, sequence: nextSequence, task: task, dropped: dropped)
         nextSequence &+= 1
         timer.index = heap.count
         heap.append(timer)
@@ -68,7 +71,8 @@ struct IOTimerQueue {
         return Int32(clamping: milliseconds)
     }
 
-    /// Takes every timer out (the loop is shutting down), without running them.
+    /// Takes every timer out (the loop is shutting down), without running them: the caller
+    /// calls their `dropped`.
     mutating func removeAll() -> [IOTimer] {
         let all = heap
         for timer in all { timer.index = nil }

@@ -12,4 +12,16 @@ extension ByteBuffer {
             writeBuffer(&bytes)
         }
     }
+
+    /// At the end of a read batch: a drained cumulation is dropped, so an idle connection
+    /// holds no buffer; a few bytes left in a large buffer (a partial head in one of the
+    /// loop's receive buffers, sized for the largest read) are copied into one of their own
+    /// size, so a slow client holds what it sent, not 64 KiB.
+    mutating func shrinkAfterReads() {
+        if readableBytes == 0 {
+            if capacity > 0 { self = ByteBuffer() }
+        } else if capacity > 4 * readableBytes + 4096 {
+            self = ByteBuffer(buffer: self)
+        }
+    }
 }

@@ -163,7 +163,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     package func channelReadComplete(context: ChannelHandlerContext) {
         if let connection = exchange?.connection { loop.flushSoon(connection) }
         loop.flushSoon(self)
-        if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
+        inbound.shrinkAfterReads()
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -1,6 +1,6 @@
 import LoomConfig
 import NIOCore
-import NIOPosix
+import LoomIO
 
 /// One active health check of one endpoint: connect (a `tcp` check passes there), send
 /// `GET path` with `Connection: close`, and read only the status line.
@@ -42,7 +42,7 @@ final class HealthProbe: ChannelInboundHandler, @unchecked Sendable {
         }
         let probe = HealthProbe(settings: settings, promise: eventLoop.makePromise())
         let timeout = eventLoop.scheduleTask(in: TimeAmount(settings.timeout)) { probe.finish(.failed("timed out after \(settings.timeout)")) }
-        let bootstrap = ClientBootstrap(group: eventLoop)
+        let bootstrap = IOClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(settings.timeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -1,5 +1,6 @@
 import LoomConfig
 import LoomFilters
+import LoomIO
 import LoomWasm
 import Logging
 import NIOConcurrencyHelpers
@@ -20,7 +21,7 @@ public final class ProxyEngine: Sendable {
     }
 
     public let store: SnapshotStore
-    private let group: MultiThreadedEventLoopGroup
+    private let group: IOEventLoopGroup
     private let contexts: [LoopContext]
     private let logger: Logger
     private let accessLog: AccessLog
@@ -99,9 +100,9 @@ public final class ProxyEngine: Sendable {
     public init(
         configuration: LoomConfiguration, logger: Logger, accessLog: AccessLog, filters: FilterRegistry = .builtIn, plugins: [PluginContext] = [],
         metrics: LoomMetrics? = nil
-    ) {
+    ) throws {
         let threads = configuration.server.workerThreads ?? System.coreCount
-        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        group = try IOEventLoopGroup(numberOfThreads: max(1, threads))
         contexts = group.makeIterator().enumerated().map { LoopContext(eventLoop: $1, index: $0, metrics: metrics, perTick: true) }
         caller = UpstreamCaller()
         let snapshot = ProxySnapshot(configuration, filters: filters, plugins: PluginSet(plugins, loops: contexts.count, caller: caller))
@@ -327,7 +328,7 @@ public final class ProxyEngine: Sendable {
         let accessLog = self.accessLog
         let port = listener.port
         let listenerProtocol = listener.protocol
-        let bootstrap = ServerBootstrap(group: group)
+        let bootstrap = IOServerBootstrap(group: group)
             // A burst of new clients (1,000 at once in bench/run) must not wait in the kernel's
             // accept queue, or overflow it into SYN retransmits (1 s, then 3 s): a long queue,
             // and up to `acceptBatch` accepts per wake-up instead of NIO's default of 4, as

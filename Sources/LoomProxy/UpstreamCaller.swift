@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 import NIOTLS
-import NIOPosix
+import LoomIO
 import Synchronization
 
 /// Plugins' calls to configured upstreams: `proxy_http_call` and `proxy_grpc_*`. Each call
@@ -69,7 +69,7 @@ final class UpstreamCaller: PluginHTTPCaller {
                 try stream.pipeline.syncOperations.addHandler(collector)
             }
         } else {
-            opened = ClientBootstrap(group: eventLoop)
+            opened = IOClientBootstrap(group: eventLoop)
                 .connectTimeout(TimeAmount(timeout))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -132,7 +132,7 @@ final class UpstreamCaller: PluginHTTPCaller {
         _ initialize: @escaping @Sendable (Channel) throws -> Void
     ) -> EventLoopFuture<Channel> {
         let handshake = eventLoop.makePromise(of: Void.self)
-        let connected = ClientBootstrap(group: eventLoop)
+        let connected = IOClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(connectTimeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -276,8 +276,7 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
 
     package func channelReadComplete(context: ChannelHandlerContext) {
         sink?.upstreamReadComplete()
-        // Drop the cumulation once drained so an idle connection holds no buffer.
-        if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
+        inbound.shrinkAfterReads()
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -2,7 +2,7 @@ import LoomConfig
 import LoomHTTP
 import NIOCore
 import NIOHTTP2
-import NIOPosix
+import LoomIO
 import NIOTLS
 
 /// One HTTP/2 connection to an upstream endpoint, owned by that endpoint's pool on one
@@ -57,7 +57,7 @@ final class UpstreamHTTP2Session: ChannelInboundHandler {
         let eventLoop = pool.eventLoop
         let session = UpstreamHTTP2Session(pool: pool, eventLoop: eventLoop)
         let bound = NIOLoopBound(session, eventLoop: eventLoop)
-        let bootstrap = ClientBootstrap(group: eventLoop)
+        let bootstrap = IOClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
             .channelInitializer { [tls = pool.tls, endpoint = pool.endpoint] channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -1,7 +1,7 @@
 import LoomConfig
 import LoomHTTP
 import NIOCore
-import NIOPosix
+import LoomIO
 
 /// Keep-alive connections to one endpoint (over one TLS client, if any), owned by one
 /// event loop; or, for an HTTP/2 upstream, the one multiplexed connection whose streams
@@ -144,7 +144,7 @@ package final class UpstreamPool {
         let connection = UpstreamConnection(pool: self, limits: limits)
         // The channel lives on this loop (the bootstrap's only one), where the handler is used.
         let handler = NIOLoopBound(connection, eventLoop: eventLoop)
-        let bootstrap = ClientBootstrap(group: eventLoop)
+        let bootstrap = IOClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
             // A tunnel's upstream may finish sending and still read (`UpstreamConnection`).
             .channelOption(.allowRemoteHalfClosure, value: true)

@@ -96,7 +96,7 @@ struct Run: AsyncParsableCommand {
         // Request metrics only when something can read them (the admin API's /metrics).
         let adminRuns = configuration.admin?.enabled == true
         let metrics = adminRuns && configuration.metrics?.enabled != false ? LoomMetrics() : nil
-        let engine = ProxyEngine(configuration: configuration, logger: logger, accessLog: accessLog, plugins: plugins, metrics: metrics)
+        let engine = try ProxyEngine(configuration: configuration, logger: logger, accessLog: accessLog, plugins: plugins, metrics: metrics)
         do {
             _ = try await engine.start()
         } catch {

@@ -336,3 +336,77 @@ extension IOChannelTests {
         }
     }
 }
+
+extension IOChannelTests {
+    /// Keeps every buffer it is handed, uncopied: the loop's receive buffers must never be
+    /// reused while a handler still holds one.
+    final class Keeper: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        var kept: [ByteBuffer] = []
+        var count = 0
+        let expected: Int
+        let done: EventLoopPromise<[ByteBuffer]>
+
+        init(expected: Int, done: EventLoopPromise<[ByteBuffer]>) {
+            self.expected = expected
+            self.done = done
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            kept.append(buffer)
+            count += buffer.readableBytes
+            if count >= expected { done.succeed(kept) }
+        }
+    }
+
+    @Test func buffersAHandlerKeepsAreNeverReused() async throws {
+        try await withGroup { group in
+            let server = try await echoServer(group)
+            let loop = group.next()
+            let size = 1 << 20
+            let done = loop.makePromise(of: [ByteBuffer].self)
+            let client = try await IOClientBootstrap(group: loop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Keeper(expected: size, done: done))
+                    }
+                }
+                .connect(to: server.localAddress!).get()
+            let payload = ByteBuffer(bytes: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
+            // In small writes, so the echo comes back in many reads.
+            for offset in stride(from: 0, to: size, by: 16 * 1024) {
+                client.write(payload.getSlice(at: offset, length: 16 * 1024)!, promise: nil)
+                if offset % (256 * 1024) == 0 { client.flush() }
+            }
+            client.flush()
+            let kept = try await done.futureResult.get()
+            #expect(kept.count > 8, "more reads than the loop has receive buffers")
+            var joined = ByteBuffer()
+            for var buffer in kept { joined.writeBuffer(&buffer) }
+            #expect(joined == payload)
+            try await client.close().get()
+            try await server.close().get()
+        }
+    }
+
+    /// Shutting the group down closes what is still open and fails timers still waiting.
+    /// (Their outcomes are taken by callbacks set while the loop runs: a future of a loop that
+    /// has stopped can no longer call back, on NIO's loops as on these.)
+    @Test func shutdownClosesChannelsAndFailsTimers() async throws {
+        let group = try IOEventLoopGroup(numberOfThreads: 1)
+        let server = try await echoServer(group)
+        let (client, collector) = try await connect(group, to: server) { IOChannelTests.Collector(loop: $0) }
+        let loop = group.next()
+        let outcomes = NIOLockedValueBox<[String]>([])
+        try await loop.submit {
+            let timer = loop.scheduleTask(in: .hours(1)) {}
+            timer.futureResult.whenFailure { error in outcomes.withLockedValue { $0.append("timer: \(error)") } }
+            server.closeFuture.whenSuccess { outcomes.withLockedValue { $0.append("server closed") } }
+        }.get()
+        try await group.shutdownGracefully()
+        #expect(!client.isActive)
+        #expect(collector.events.withLockedValue { $0 } == ["inactive"])
+        #expect(Set(outcomes.withLockedValue { $0 }) == ["timer: \(EventLoopError.shutdown)", "server closed"])
+    }
+}

@@ -339,7 +339,7 @@ final class ReloadFixture: @unchecked Sendable {
         let logger = Logger(label: "loom") { _ in CapturingLogHandler(store: logs) }
         let pluginLog = self.pluginLog
         let plugins = try ConfigReloader.loadPlugins(configuration, pluginLog: pluginLog).get()
-        let engine = ProxyEngine(
+        let engine = try ProxyEngine(
             configuration: configuration, logger: logger, accessLog: AccessLog(logger: Logger(label: "a") { _ in SwiftLogNoOpLogHandler() }, enabled: false),
             plugins: plugins, metrics: metrics)
         self.engine = engine

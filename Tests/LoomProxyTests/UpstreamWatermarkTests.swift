@@ -1,5 +1,6 @@
 import LoomConfig
 import LoomHTTP
+import LoomIO
 import NIOCore
 import NIOPosix
 import Testing
@@ -9,12 +10,14 @@ import Testing
 extension ProxyE2E {
     /// A real upstream connection holds a 64 KiB request body and its head unwritten and
     /// still takes more, so such a body does not pause the client's reading on every request
-    /// (which cost NIO two `epoll_ctl` per request); twice that is past the watermark, so a
+    /// (which cost two `epoll_ctl` per request on NIO's channels); twice that is past the watermark, so a
     /// slow upstream still pushes back.
     @Suite(.serialized) struct UpstreamWatermarkTests {
         @Test func aBodyOf64KiBAndItsHeadLeaveTheUpstreamWritable() async throws {
             try await withBackend { port in
-                let loop = MultiThreadedEventLoopGroup.singleton.next()
+                // Loom's own loop: upstream connections are LoomIO channels.
+                let group = try IOEventLoopGroup(numberOfThreads: 1)
+                let loop = group.next()
                 let writable = try await loop.flatSubmit {
                     let pool = UpstreamPool(
                         endpoint: .tcp(host: "127.0.0.1", port: port), settings: PoolSettings(maxIdle: 1), eventLoop: loop)
@@ -28,6 +31,7 @@ extension ProxyE2E {
                         return [afterOneBody, afterTwo]
                     }
                 }.get()
+                try await group.shutdownGracefully()
                 #expect(writable == [true, false])
             }
         }

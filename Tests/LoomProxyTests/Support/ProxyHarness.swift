@@ -47,7 +47,7 @@ final class ProxyHarness: @unchecked Sendable {
                 pluginLogs.append(["plugin": .string(plugin.name), "level": .string(level), "message": .string(message)])
             }.get()
         }
-        let engine = ProxyEngine(
+        let engine = try ProxyEngine(
             configuration: configuration, logger: logger, accessLog: AccessLog(logger: accessLogger, enabled: true), filters: filters, plugins: plugins,
             metrics: metrics)
         let bound = try await engine.start()

@@ -1,8 +1,8 @@
 import LoomConfig
 import NIOCore
-import NIOPosix
+import LoomIO
 
-extension ClientBootstrap {
+extension IOClientBootstrap {
     /// Connects to an upstream endpoint: TCP with Nagle off (heads and small bodies go out
     /// at once), or a unix socket. The one place the pool, health checks and plugins'
     /// calls dial an endpoint.
