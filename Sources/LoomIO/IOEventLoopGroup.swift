@@ -14,6 +14,12 @@ public final class IOEventLoopGroup: EventLoopGroup, @unchecked Sendable {
 
     public init(numberOfThreads: Int) throws {
         precondition(numberOfThreads > 0, "an event loop group needs a thread")
+        // A write to a connection the peer has closed (its FIN, then a reset for our data) fails
+        // with EPIPE, and raises SIGPIPE, which ends the process by default: one client that
+        // sends a request and leaves would stop the proxy. The error is handled where the write
+        // is made; the signal is ignored for the whole process, as SwiftNIO does on Linux
+        // (`sendfile` has no per-call flag to avoid it).
+        signal(SIGPIPE, SIG_IGN)
         var loops: [IOEventLoop] = []
         for number in 1...numberOfThreads {
             let loop = try IOEventLoop()

@@ -126,6 +126,33 @@ import Testing
         }
     }
 
+    /// A client that sends a request and closes at once gets its response written to a closed
+    /// connection: the first write is answered with a reset, the next fails with EPIPE, which
+    /// must not raise SIGPIPE and end the process (the bench's 1 MiB scenario found it).
+    @Test func aClientLeavingBeforeItsResponseDoesNotStopLoom() async throws {
+        try await withBackend { backendPort in
+            let port = freeLoopbackPort()
+            // This test process ignores SIGPIPE (SwiftNIO does so), and a child inherits that:
+            // env gives loom the default action back, as a shell or systemd would.
+            let loom = try LoomProcess(
+                executable: URL(fileURLWithPath: "/usr/bin/env"), ["--default-signal=PIPE", LoomProcess.executableURL.path],
+                environment: [
+                    "PATH": "/usr/bin:/bin", "WARPDRIVE_TARGET_HOST": "127.0.0.1", "WARPDRIVE_TARGET_PORT": String(backendPort),
+                    "WARPDRIVE_HTTP_PORT": String(port),
+                ])
+            defer { loom.signal(SIGKILL) }
+            #expect(try loom.waitUntilListening() == port)
+            for _ in 0..<3 {
+                let client = try RawClient(port: port)
+                try client.send("GET /stream?bytes=8000000 HTTP/1.1\r\nHost: app\r\n\r\n")
+                client.closeNow()
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let response = try RawClient(port: port).sendAndRead("GET /echo HTTP/1.1\r\nHost: app\r\n\r\n")
+            #expect(response.status == 200)
+        }
+    }
+
     @Test(arguments: ["yaml", "toml"])
     func runLoadsEitherDialectFromFlagOrEnvironment(dialect: String) async throws {
         try await withBackend { backendPort in

@@ -55,6 +55,13 @@ final class RawClient {
         }
     }
 
+    /// Closes the connection now: with nothing unread, the peer sees a FIN, and its later
+    /// writes are answered with a reset.
+    func closeNow() {
+        close(fd)
+        fd = -1
+    }
+
     /// Half-closes the sending side (the server sees end of input).
     func shutdownWrite() {
         shutdown(fd, Int32(SHUT_WR))
