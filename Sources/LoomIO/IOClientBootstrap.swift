@@ -74,8 +74,13 @@ public struct IOClientBootstrap: Sendable {
         let channel: IOStreamChannel
         do {
             channel = IOStreamChannel(fd: try IOSocket.make(for: address), loop: loop, parent: nil)
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
+        do {
             for option in options { try option(channel) }
         } catch {
+            channel.close(promise: nil)  // its socket, and the pipeline that holds the channel
             return loop.makeFailedFuture(error)
         }
         let connected = loop.makePromise(of: Void.self)

@@ -41,10 +41,13 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
     /// Selectables that have more to do without a new edge (bytes left to read, accepts left).
     private var pending: [IOSelectable] = []
     private var stopping = false
-    /// One receive buffer for the loop's reads: a read lands in it and is handed on; it is
-    /// reused whenever the handler did not keep it, so idle connections hold no buffer.
+    /// Scratch space for `writev`, shared by the loop's channels.
     let vectors = IOVectors()
-    var receiveBuffers = NIOPooledRecvBufferAllocator(capacity: 1, recvAllocator: AdaptiveRecvByteBufferAllocator())
+    /// The loop's receive buffers: a read lands in one and is handed on, and a buffer is
+    /// reused once the handler let go of it, so idle connections hold none. Several, because
+    /// a proxied request's handlers keep the client's bytes while the upstream's are read.
+    /// Each read sets the size its channel's allocator asks for (`IOReadSize`).
+    var receiveBuffers = NIOPooledRecvBufferAllocator(capacity: 8, recvAllocator: IOReadSize(size: 2048))
 
     /// Other threads' tasks, and whether the eventfd was already written for them.
     private let remote = NIOLockedValueBox(Remote())
@@ -124,7 +127,7 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
             timerBox.withLockedValue { $0 = timer }
         }
         return Scheduled(promise: promise) { [self] in
-            execute { [self] in
+            let cancel: @Sendable () -> Void = { [self] in
                 cancelled.withLockedValue { $0 = true }
                 if let timer = timerBox.withLockedValue({ $0 }) {
                     if timers.cancel(timer) { promise.fail(EventLoopError.cancelled) }
@@ -132,6 +135,8 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
                     promise.fail(EventLoopError.cancelled)
                 }
             }
+            // On the loop, at once: a timer due this turn must not run after `cancel()` returned.
+            if inEventLoop { cancel() } else { execute(cancel) }
         }
     }
 
@@ -173,8 +178,15 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
     public func makeIterator() -> EventLoopIterator { EventLoopIterator([self]) }
 
     public func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable (Error?) -> Void) {
-        remote.withLockedValue { $0.shutdownCallbacks.append { queue.async { callback(nil) } } }
-        execute { [self] in stopping = true }
+        let finished = remote.withLockedValue { remote in
+            if !remote.closed { remote.shutdownCallbacks.append { queue.async { callback(nil) } } }
+            return remote.closed
+        }
+        if finished {
+            queue.async { callback(EventLoopError.shutdown) }
+        } else {
+            execute { [self] in stopping = true }
+        }
     }
 
     public func preconditionInEventLoop(file: StaticString, line: UInt) {

@@ -59,8 +59,8 @@ public struct IOServerBootstrap: Sendable {
         let loop = group.next() as! IOEventLoop
         return loop.submit { [self] in
             let fd = try IOSocket.make(for: address)
+            let channel = IOServerChannel(fd: fd, loop: loop) { server, client in accept(client, from: server) }
             do {
-                let channel = IOServerChannel(fd: fd, loop: loop) { server, client in accept(client, from: server) }
                 for option in serverOptions { try option(channel) }
                 try IOSocket.bind(fd, to: address)
                 try IOSocket.listen(fd, backlog: backlog)
@@ -68,7 +68,7 @@ public struct IOServerBootstrap: Sendable {
                 try channel.start()
                 return channel
             } catch {
-                Glibc.close(fd)
+                channel.close(promise: nil)  // its socket, and the pipeline that holds the channel
                 throw error
             }
         }

@@ -62,6 +62,8 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
     private var writes = IOWriteQueue()
     /// The socket took less than it was given: the rest goes when EPOLLOUT says there is room.
     private var waitingForRoom = false
+    /// `writeFlushed` is running (a promise's callback may flush again).
+    private var flushing = false
     private var connectTimer: Scheduled<Void>?
 
     init(fd: Int32, loop: IOEventLoop, parent: Channel?) {
@@ -70,10 +72,6 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
         self.parent = parent
         self.closePromise = loop.makePromise()
         self._pipeline = ChannelPipeline(channel: self)
-    }
-
-    deinit {
-        if case .closed = state {} else { Glibc.close(fd) }
     }
 
     public var isActive: Bool { activeFlag.load(ordering: .relaxed) }
@@ -186,8 +184,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
         do {
             try registerWithLoop()
             if try IOSocket.connect(fd, to: address) {
-                becomeActive()
-                promise?.succeed()
+                becomeActive(connected: promise)
                 readIfNeeded()
             } else {
                 state = .connecting(promise)
@@ -204,13 +201,15 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
         }
     }
 
-    /// An accepted socket, or a connect that ended well: handlers learn it is up.
-    func becomeActive() {
+    /// An accepted socket, or a connect that ended well: handlers learn it is up, after
+    /// the connect's promise is kept (NIO's order).
+    func becomeActive(connected promise: EventLoopPromise<Void>? = nil) {
         state = .active
         activeFlag.store(true, ordering: .relaxed)
         let local = try? IOSocket.localAddress(fd)
         let remote = try? IOSocket.remoteAddress(fd)
         addresses.withLockedValue { $0 = (local, remote) }
+        promise?.succeed()
         pipeline.fireChannelActive()
     }
 
@@ -284,6 +283,8 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
     private func shutdownOutput() {
         guard let closing = outputClosing else { return }
         outputClosing = nil
+        // The peer's FIN came while the queue drained: both halves shut make a closed channel.
+        if inputClosed { return closeAll(error: ChannelError.outputClosed, promise: closing) }
         outputClosed = true
         shutdown(fd, Int32(SHUT_WR))
         closing.succeed()
@@ -314,8 +315,8 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
         if registered { loop.deregister(fd: fd) }
         Glibc.close(fd)
         let failed = writes.removeAll()
-        for pending in failed { pending.fail(ChannelError.ioOnClosedChannel) }
-        outputClosing?.fail(ChannelError.ioOnClosedChannel)
+        for pending in failed { pending.fail(error) }
+        outputClosing?.fail(error)
         outputClosing = nil
         promise?.succeed()
         if wasActive { pipeline.fireChannelInactive() }
@@ -344,14 +345,24 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
     func ready(_ events: UInt32) {
         readAgainQueued = false
         if case .connecting = state {
+            // The same edge may also bring the peer's first bytes or its FIN: go on with them.
             finishConnect()
-            return
         }
         guard case .active = state else { return }
-        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0, !inputClosed {
+        let failed = events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 || failed, !inputClosed {
             readable = true
-            if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { endPending = true }
-            if readPending { readBatch() }
+            if events & EPOLLRDHUP.rawValue != 0 || failed { endPending = true }
+            // The peer's FIN is read even while reads are paused, data first, as NIO does:
+            // edge-triggered, nothing would announce it again.
+            if readPending || endPending { readBatch() }
+        }
+        // A reset or an error while nothing reads (reads paused, or the input already closed)
+        // closes now, as on NIO's channels: no later edge would tell.
+        if failed, case .active = state, !readPending || inputClosed {
+            let error = IOSocket.connectResult(fd) ?? IOError(errnoCode: ECONNRESET, reason: "read")
+            close0(error: error, mode: .all, promise: nil)
+            return
         }
         if events & (EPOLLOUT.rawValue | EPOLLERR.rawValue) != 0, waitingForRoom, case .active = state {
             waitingForRoom = false
@@ -367,8 +378,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
         }
         connectTimer?.cancel()
         connectTimer = nil
-        becomeActive()
-        promise?.succeed()
+        becomeActive(connected: promise)
         readIfNeeded()
     }
 
@@ -429,8 +439,10 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
             break
         }
         reading = false
-        if delivered {
-            readIfNeeded()
+        // NIO's order: the batch's end, then the next read if autoRead asks; an end of input
+        // gets its read-complete too.
+        if delivered || ending is ChannelError {
+            if ending == nil { readIfNeeded() }
             pipeline.fireChannelReadComplete()
         }
         if let ending {
@@ -456,36 +468,45 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
         close0(error: error, mode: .all, promise: nil)
     }
 
-    /// Writes the flushed data until it is all out or the socket is full.
+    /// Writes the flushed data until it is all out or the socket is full. Written writes'
+    /// promises are kept in order, then writability is updated (NIO's order). A promise's
+    /// callback that writes and flushes again only adds to the queue this loop drains; a
+    /// writability handler that does runs a new pass (the guard is down by then).
     private func writeFlushed() {
-        var done: [EventLoopPromise<Void>] = []
+        guard !flushing else { return }
+        flushing = true
         var failure: IOError?
-        while writes.hasFlushed {
-            let (written, offered) = writeFront()
-            if written < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN || code == EWOULDBLOCK {
-                    waitingForRoom = true
-                } else {
-                    failure = IOError(errnoCode: code, reason: "write")
+        repeat {
+            var done: [EventLoopPromise<Void>] = []
+            while writes.hasFlushed {
+                let (written, offered) = writeFront()
+                if written < 0 {
+                    let code = errno
+                    if code == EINTR { continue }
+                    if code == EAGAIN || code == EWOULDBLOCK {
+                        waitingForRoom = true
+                    } else {
+                        failure = IOError(errnoCode: code, reason: "write")
+                    }
+                    break
                 }
-                break
+                writes.consume(written, done: &done)
+                // Less taken than offered: the socket is full; EPOLLOUT will say when it is not.
+                if written < offered {
+                    waitingForRoom = true
+                    break
+                }
             }
-            writes.consume(written, done: &done)
-            // Less taken than offered: the socket is full; EPOLLOUT will say when it is not.
-            if written < offered {
-                waitingForRoom = true
-                break
-            }
+            for promise in done { promise.succeed() }
+        } while failure == nil && !waitingForRoom && writes.hasFlushed && isActive
+        flushing = false
+        guard case .active = state else { return }
+        if let failure {
+            // Queued writes fail with this error; as on NIO's channels, no errorCaught for it.
+            return close0(error: failure, mode: .all, promise: nil)
         }
         updateWritability()
-        for promise in done { promise.succeed() }
-        if writes.isEmpty, outputClosing != nil, case .active = state { shutdownOutput() }
-        if let failure {
-            pipeline.fireErrorCaught(failure)
-            close0(error: failure, mode: .all, promise: nil)
-        }
+        if writes.isEmpty, outputClosing != nil { shutdownOutput() }
     }
 
     /// Offers the socket the front of the flushed data: a file region by `sendfile`, one
@@ -499,6 +520,12 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
                 let written = try region.fileHandle.withUnsafeFileDescriptor { file in
                     var offset = off_t(region.readerIndex)
                     return sendfile(fd, file, &offset, offered)
+                }
+                // Nothing taken without EAGAIN: the file ends before the region does (it was
+                // truncated). Waiting for room would wait forever.
+                if written == 0 {
+                    errno = EIO
+                    return (-1, offered)
                 }
                 return (written, offered)
             } catch {
