@@ -9,6 +9,8 @@ import NIOCore
 protocol IOSelectable: AnyObject {
     /// epoll reported `events` (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR) for it.
     func ready(_ events: UInt32)
+    /// The loop is shutting down with it still registered: close.
+    func closeForShutdown()
 }
 
 /// One thread running epoll, as a SwiftNIO `EventLoop`: futures, promises, `execute` and
@@ -299,7 +301,7 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
     /// another thread after this is dropped, as on NIO's loops.
     private func finish() {
         for selectable in selectables.compactMap({ $0 }) {
-            (selectable as? IOClosable)?.closeForShutdown()
+            selectable.closeForShutdown()
         }
         repeat {
             takeRemoteTasks()
@@ -319,10 +321,5 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
         Glibc.close(epollFD)
         for callback in callbacks { callback() }
     }
-}
-
-/// A selectable the loop closes when it shuts down.
-protocol IOClosable {
-    func closeForShutdown()
 }
 #endif

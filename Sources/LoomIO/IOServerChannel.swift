@@ -9,7 +9,7 @@ import Synchronization
 /// `IOServerBootstrap`'s set-up on a loop of the child group. Edge-triggered like the stream
 /// channels, so it accepts until EAGAIN, `maxMessagesPerRead` at a time (the rest on the same
 /// turn, after the other sockets' events).
-public final class IOServerChannel: Channel, ChannelCore, IOSelectable, IOClosable, @unchecked Sendable {
+public final class IOServerChannel: Channel, ChannelCore, IOSelectable, @unchecked Sendable {
     let loop: IOEventLoop
     public var eventLoop: EventLoop { loop }
     public var parent: Channel? { nil }
@@ -59,7 +59,7 @@ public final class IOServerChannel: Channel, ChannelCore, IOSelectable, IOClosab
 
     func setOption0<Option: ChannelOption>(_ option: Option, value: Option.Value) throws {
         if let socketOption = option as? ChannelOptions.Types.SocketOption {
-            try IOSocket.setOption(fd, level: socketOption.optionLevel.rawValue, name: socketOption.optionName.rawValue, value: Int32(truncatingIfNeeded: value as! ChannelOptions.Types.SocketOption.Value))
+            try IOSocket.setOption(fd, socketOption, value: value as! ChannelOptions.Types.SocketOption.Value)
         } else if option is ChannelOptions.Types.MaxMessagesPerReadOption {
             maxAcceptsPerRead = max(1, Int(value as! UInt))
         } else {

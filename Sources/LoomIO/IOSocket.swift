@@ -47,6 +47,15 @@ enum IOSocket {
         return code == 0 ? nil : IOError(errnoCode: code, reason: "connect")
     }
 
+    /// A channel's `.socketOption`/`.tcpOption`, set on its socket.
+    static func setOption(_ fd: Int32, _ option: ChannelOptions.Types.SocketOption, value: ChannelOptions.Types.SocketOption.Value) throws {
+        try setOption(fd, level: option.optionLevel.rawValue, name: option.optionName.rawValue, value: Int32(truncatingIfNeeded: value))
+    }
+
+    static func option(_ fd: Int32, _ option: ChannelOptions.Types.SocketOption) throws -> ChannelOptions.Types.SocketOption.Value {
+        ChannelOptions.Types.SocketOption.Value(try self.option(fd, level: option.optionLevel.rawValue, name: option.optionName.rawValue))
+    }
+
     static func setOption(_ fd: Int32, level: Int32, name: Int32, value: Int32) throws {
         var value = value
         guard setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 else {

@@ -17,7 +17,7 @@ import Synchronization
 /// at once (`write`, `writev` for several buffers, `sendfile` for a file region); state is
 /// plain fields touched on the loop only, with atomics just for what other threads may ask
 /// (`isActive`, `isWritable`).
-public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosable, @unchecked Sendable {
+public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @unchecked Sendable {
     enum State {
         case fresh
         case connecting(EventLoopPromise<Void>?)
@@ -118,11 +118,8 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
 
     func setOption0<Option: ChannelOption>(_ option: Option, value: Option.Value) throws {
         if let socketOption = option as? ChannelOptions.Types.SocketOption {
-            guard case .closed = state else {
-                try IOSocket.setOption(fd, level: socketOption.optionLevel.rawValue, name: socketOption.optionName.rawValue, value: Int32(truncatingIfNeeded: value as! ChannelOptions.Types.SocketOption.Value))
-                return
-            }
-            throw ChannelError.ioOnClosedChannel
+            if case .closed = state { throw ChannelError.ioOnClosedChannel }
+            return try IOSocket.setOption(fd, socketOption, value: value as! ChannelOptions.Types.SocketOption.Value)
         }
         try options.set(option, value: value)
         if option is ChannelOptions.Types.AutoReadOption, options.autoRead, isActive { read0() }
@@ -130,8 +127,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
 
     func getOption0<Option: ChannelOption>(_ option: Option) throws -> Option.Value {
         if let socketOption = option as? ChannelOptions.Types.SocketOption {
-            let value = try IOSocket.option(fd, level: socketOption.optionLevel.rawValue, name: socketOption.optionName.rawValue)
-            return ChannelOptions.Types.SocketOption.Value(value) as! Option.Value
+            return try IOSocket.option(fd, socketOption) as! Option.Value
         }
         return try options.get(option)
     }
@@ -142,19 +138,19 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, IOClosab
     public func remoteAddress0() throws -> SocketAddress { try IOSocket.remoteAddress(fd) }
 
     public func register0(promise: EventLoopPromise<Void>?) {
-        guard case .closed = state else {
-            do {
-                try registerWithLoop()
-            } catch {
-                promise?.fail(error)
-                close0(error: error, mode: .all, promise: nil)
-                return
-            }
-            promise?.succeed()
-            pipeline.fireChannelRegistered()
+        if case .closed = state {
+            promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        promise?.fail(ChannelError.ioOnClosedChannel)
+        do {
+            try registerWithLoop()
+        } catch {
+            promise?.fail(error)
+            close0(error: error, mode: .all, promise: nil)
+            return
+        }
+        promise?.succeed()
+        pipeline.fireChannelRegistered()
     }
 
     public func registerAlreadyConfigured0(promise: EventLoopPromise<Void>?) {

@@ -108,18 +108,7 @@ import Testing
         let handler = BigThenShut()
         let nio = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let io = try IOEventLoopGroup(numberOfThreads: 1)
-        let server: Channel
-        if which == "nio" {
-            server = try await ServerBootstrap(group: nio)
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) } }
-                .bind(host: "127.0.0.1", port: 0).get()
-        } else {
-            server = try await IOServerBootstrap(group: io)
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) } }
-                .bind(host: "127.0.0.1", port: 0).get()
-        }
+        let server = try await Self.server(which, nio: nio, io: io, option: .allowRemoteHalfClosure, value: true, handler)
         let port = server.localAddress!.port!
         let total = await Task.detached { Self.rawClient(port: port) }.value
         #expect(total == 4 << 20)
@@ -162,7 +151,23 @@ import Testing
         try await nio.shutdownGracefully()
     }
 
-    /// Connect promise vs channelActive order.
+    /// A listener on NIOPosix ("nio") or LoomIO whose children get `option` and `handler`.
+    static func server<Option: ChannelOption>(
+        _ which: String, nio: EventLoopGroup, io: IOEventLoopGroup, option: Option, value: Option.Value,
+        _ handler: ChannelHandler & Sendable
+    ) async throws -> Channel {
+        let initializer: @Sendable (Channel) -> EventLoopFuture<Void> = { ch in
+            ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) }
+        }
+        if which == "nio" {
+            return try await ServerBootstrap(group: nio).childChannelOption(option, value: value).childChannelInitializer(initializer)
+                .bind(host: "127.0.0.1", port: 0).get()
+        }
+        return try await IOServerBootstrap(group: io).childChannelOption(option, value: value).childChannelInitializer(initializer)
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    /// The connect's promise is kept before `channelActive`, as NIO does.
     @Test(arguments: ["nio", "loomio"]) func connectPromiseBeforeChannelActive(_ which: String) async throws {
         let nio = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let io = try IOEventLoopGroup(numberOfThreads: 1)
@@ -177,7 +182,9 @@ import Testing
                 : IOClientBootstrap(group: loop).channelInitializer(init_).connect(to: server.localAddress!)
             return f.map { ch in seen.events.withLockedValue { $0.append("connected") }; return ch }
         }.get()
-        print("REVIEW \(which) order:", seen.events.withLockedValue { $0 })
+        // Read on the loop, after what the connect set off there.
+        let order = try await loop.submit { seen.events.withLockedValue { $0 } }.get()
+        #expect(order == ["connected", "active"], "\(which)")
         try await client.close().get()
         try await server.close().get()
         try await io.shutdownGracefully()
@@ -247,18 +254,7 @@ extension IOChannelSemanticsTests {
         let seen = Seen()
         let nio = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let io = try IOEventLoopGroup(numberOfThreads: 1)
-        let server: Channel
-        if which == "nio" {
-            server = try await ServerBootstrap(group: nio)
-                .childChannelOption(.autoRead, value: false)
-                .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(seen) } }
-                .bind(host: "127.0.0.1", port: 0).get()
-        } else {
-            server = try await IOServerBootstrap(group: io)
-                .childChannelOption(.autoRead, value: false)
-                .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(seen) } }
-                .bind(host: "127.0.0.1", port: 0).get()
-        }
+        let server = try await Self.server(which, nio: nio, io: io, option: .autoRead, value: false, seen)
         let port = server.localAddress!.port!
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var a = sockaddr_in()
