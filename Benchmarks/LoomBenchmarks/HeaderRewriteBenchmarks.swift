@@ -57,7 +57,7 @@ enum HeaderRewriteBenchmarks {
 
         """
 
-    static let requestID = "5f0c2d9e8a7b6c4d0000000000002a3f"
+    static let requestID = RequestID(prefix: 0x5f0c_2d9e_8a7b_6c4d, counter: 0x2a3f)
     static let date = "Tue, 02 Dec 2025 05:40:00 GMT"
 
     static func register() {

@@ -6,7 +6,13 @@ import NIOCore
 /// accumulating buffer. Complete lines are parsed once and remembered (as offsets relative to
 /// the buffer's readerIndex), so a client trickling its head byte by byte costs linear, not
 /// quadratic, work. Nothing is consumed until the head is complete; then exactly the head
-/// bytes are consumed and returned as a slice, leaving any pipelined bytes in the buffer.
+/// bytes are consumed, leaving any pipelined bytes in the buffer.
+///
+/// A returned head owns a copy of its bytes rather than a slice of the caller's buffer, so
+/// a request kept for as long as its exchange lasts does not keep a whole receive buffer
+/// (up to 64 KiB, shared by the event loop's reads) for a head of a few hundred bytes. The
+/// copy lands in storage the parser reuses once the previous head it returned is gone, as
+/// does the array of field ranges: a keep-alive connection's heads allocate nothing.
 ///
 /// The parser is RFC 9112 strict on purpose: a proxy that is more lenient than the server
 /// behind it is a request-smuggling vector. Errors are thrown as soon as the bytes can never
@@ -28,6 +34,10 @@ public struct HTTP1HeadParser: Sendable {
     private var startLineEnd = -1
     /// Field ranges of the lines parsed so far (relative to `headStart`).
     private var fields: [HTTPFieldRange] = []
+    /// The storage of the last head returned, reused for the next head once that one is
+    /// gone (its holder let go; a holder that keeps it simply gets fresh storage next time).
+    private var keptBytes = ByteBuffer()
+    private var keptFields: [HTTPFieldRange] = []
     /// Partial request-line bookkeeping for the early 414: first SP (-1 if unseen), scan resume.
     private var firstSpace = -1
     private var uriScanFrom = 0
@@ -37,6 +47,10 @@ public struct HTTP1HeadParser: Sendable {
 
     /// Field slots reserved on the first field of a head: browsers send about 10-20 fields.
     static let initialFieldCapacity = 16
+    /// Heads up to this size leave their storage for the next head. An idle keep-alive
+    /// connection holds it, so larger ones are not kept (nginx's client_header_buffer_size
+    /// is 1 KiB for the same reason).
+    static let keptHeadBytes = 1024
 
     /// Creates a parser applying `limits`.
     public init(limits: HTTP1Limits = HTTP1Limits()) {
@@ -66,7 +80,7 @@ public struct HTTP1HeadParser: Sendable {
     public mutating func parseRequestHead(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> HTTPRequestHead? {
         let parts: RequestParts?
         do {
-            parts = try withReadable(buffer) { (raw) throws(HTTPParseError) -> RequestParts? in
+            parts = try Self.withReadable(buffer) { (raw) throws(HTTPParseError) -> RequestParts? in
                 guard let headEnd = try self.scan(raw, isRequest: true) else { return nil }
                 return try self.requestParts(raw, headEnd: headEnd)
             }
@@ -90,7 +104,7 @@ public struct HTTP1HeadParser: Sendable {
     public mutating func parseResponseHead(_ buffer: inout ByteBuffer, requestMethod: String) throws(HTTPParseError) -> HTTPResponseHead? {
         let parts: ResponseParts?
         do {
-            parts = try withReadable(buffer) { (raw) throws(HTTPParseError) -> ResponseParts? in
+            parts = try Self.withReadable(buffer) { (raw) throws(HTTPParseError) -> ResponseParts? in
                 guard let headEnd = try self.scan(raw, isRequest: false) else { return nil }
                 return try self.responseParts(raw, headEnd: headEnd, requestMethod: requestMethod)
             }
@@ -107,15 +121,39 @@ public struct HTTP1HeadParser: Sendable {
         )
     }
 
-    /// Consumes the completed head from `buffer` and wraps it with the collected ranges.
+    /// Consumes the completed head from `buffer` and wraps its copy with the collected ranges.
     private mutating func takeHead(_ buffer: inout ByteBuffer, headEnd: Int) -> HTTPHeaderBlock {
+        let length = headEnd - headStart
         buffer.moveReaderIndex(forwardBy: headStart)
-        // The slice shares storage with the read buffer: no copy of the head bytes.
-        let bytes = buffer.readSlice(length: headEnd - headStart)!
-        let block = HTTPHeaderBlock(trusted: bytes, fields: fields, startLineLength: startLineEnd + 2 - headStart)
+        buffer.withUnsafeReadableBytes { raw in
+            let head = UnsafeRawBufferPointer(rebasing: raw.prefix(length))
+            let reused = keptBytes.modifyIfUniquelyOwned { store in
+                store.clear()
+                store.writeBytes(head)
+            }
+            if reused == nil {
+                keptBytes = ByteBufferAllocator().buffer(capacity: length)
+                keptBytes.writeBytes(head)
+            }
+        }
+        buffer.moveReaderIndex(forwardBy: length)
+        let block = HTTPHeaderBlock(trusted: keptBytes, fields: fields, startLineLength: startLineEnd + 2 - headStart)
+        if length > Self.keptHeadBytes { keptBytes = ByteBuffer() }
+        keptFields = fields
         fields = []
         reset()
         return block
+    }
+
+    /// Room for a new head's field ranges: the last head's array when that head is gone
+    /// (emptied in place), else a new one (`removeAll` copies nothing of a shared array).
+    private mutating func startFields() {
+        swap(&fields, &keptFields)
+        if fields.capacity == 0 {
+            fields.reserveCapacity(Self.initialFieldCapacity)
+        } else {
+            fields.removeAll(keepingCapacity: true)
+        }
     }
 
     /// Advances over complete lines; returns the offset just past the head's final CRLF once
@@ -162,8 +200,7 @@ public struct HTTP1HeadParser: Sendable {
                     return cr + 2
                 } else {
                     guard fields.count < limits.maxFields else { throw .tooManyFields }
-                    // One allocation sized for typical heads instead of repeated doubling from 1.
-                    if fields.capacity == 0 { fields.reserveCapacity(Self.initialFieldCapacity) }
+                    if fields.capacity == 0 { startFields() }
                     fields.append(try HTTPSyntax.parseFieldLine(raw, start: lineStart, end: cr, base: headStart))
                 }
                 lineStart = cr + 2
@@ -191,8 +228,10 @@ public struct HTTP1HeadParser: Sendable {
     }
 
     /// Runs `body` over the readable bytes, keeping the error type (NIO's accessor rethrows untyped).
+    /// Static: as a method it would borrow a copy of the parser while `body` mutates it, and
+    /// that copy keeps the last head's field array shared, so it could not be reused.
     @inline(__always)
-    private func withReadable<T>(
+    private static func withReadable<T>(
         _ buffer: ByteBuffer, _ body: (UnsafeRawBufferPointer) throws(HTTPParseError) -> T
     ) throws(HTTPParseError) -> T {
         let result: Result<T, HTTPParseError> = buffer.withUnsafeReadableBytes { raw in

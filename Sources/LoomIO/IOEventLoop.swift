@@ -42,14 +42,16 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
     private var generations: [UInt32] = []
     /// Selectables that have more to do without a new edge (bytes left to read, accepts left).
     private var pending: [IOSelectable] = []
+    /// The arrays being run, swapped with `tasks` and `pending` so that both keep their
+    /// storage from tick to tick (emptying a copied array would allocate a new one).
+    private var runningTasks: [() -> Void] = []
+    private var runningPending: [IOSelectable] = []
     private var stopping = false
     /// Scratch space for `writev`, shared by the loop's channels.
     let vectors = IOVectors()
-    /// The loop's receive buffers: a read lands in one and is handed on, and a buffer is
-    /// reused once the handler let go of it, so idle connections hold none. Several, because
-    /// a proxied request's handlers keep the client's bytes while the upstream's are read.
-    /// Each read sets the size its channel's allocator asks for (`IOReadSize`).
-    var receiveBuffers = NIOPooledRecvBufferAllocator(capacity: 8, recvAllocator: IOReadSize(size: 2048))
+    /// The loop's receive buffers, shared by its channels. 64 slots cover a busy tick's
+    /// reads; at most 64 buffers of at most the largest read size (64 KiB) stay stored.
+    var receiveBuffers = IOReceiveBuffers(slots: 64)
 
     /// Other threads' tasks, and whether the eventfd was already written for them.
     private let remote = NIOLockedValueBox(Remote())
@@ -262,18 +264,18 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
                 selectable.ready(events[i].events)
             }
             if !pending.isEmpty {
-                let again = pending
-                pending.removeAll(keepingCapacity: true)
-                for selectable in again { selectable.ready(EPOLLIN.rawValue) }
+                swap(&pending, &runningPending)
+                for selectable in runningPending { selectable.ready(EPOLLIN.rawValue) }
+                runningPending.removeAll(keepingCapacity: true)
             }
             if !timers.isEmpty {
                 let now = NIODeadline.now()
                 while let timer = timers.popDue(now: now) { timer.task() }
             }
             if !tasks.isEmpty {
-                let batch = tasks
-                tasks.removeAll(keepingCapacity: true)
-                for task in batch { task() }
+                swap(&tasks, &runningTasks)
+                for task in runningTasks { task() }
+                runningTasks.removeAll(keepingCapacity: true)
             }
         }
         finish()

@@ -398,12 +398,13 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
         var ending: Error?
         for _ in 0..<options.maxMessagesPerRead {
             guard case .active = state, !inputClosed else { break }
-            loop.receiveBuffers.recvAllocator = IOReadSize(size: options.recvAllocator.nextBufferSize() ?? 2048)
             // The read's result: a byte count, 0 for the peer's FIN, or -errno.
-            let (buffer, result) = loop.receiveBuffers.buffer(allocator: allocator) { buffer in
+            let size = options.nextReadSize()
+            let (buffer, result) = loop.receiveBuffers.withBuffer(size: size, allocator: allocator) { buffer in
                 var result = 0
                 buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { pointer in
-                    let count = Glibc.read(fd, pointer.baseAddress, pointer.count)
+                    // No more than asked: a shared buffer may be larger than this channel's size.
+                    let count = Glibc.read(fd, pointer.baseAddress, min(pointer.count, size))
                     result = count < 0 ? -Int(errno) : count
                     return max(count, 0)
                 }
@@ -411,11 +412,10 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
             }
             let count = buffer.readableBytes
             if count > 0 {
-                // In place: the channel's allocator is its own, so this copies nothing.
-                _ = options.recvAllocator.record(actualReadBytes: count)
+                options.record(readBytes: count)
                 readPending = false
                 delivered = true
-                let full = buffer.writableBytes == 0
+                let full = count >= size
                 pipeline.fireChannelRead(buffer)
                 if !full {
                     readable = endPending

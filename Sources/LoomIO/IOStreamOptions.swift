@@ -8,8 +8,26 @@ struct IOStreamOptions {
     var allowRemoteHalfClosure = false
     var maxMessagesPerRead = 4
     var writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
-    var recvAllocator: RecvByteBufferAllocator = AdaptiveRecvByteBufferAllocator()
     var connectTimeout: TimeAmount? = .seconds(10)
+    /// The `.recvAllocator` option. NIO's adaptive allocator, the default, is kept as its own
+    /// type: behind the protocol it sits in a heap box (it is larger than an existential's
+    /// inline room), which every read's `record` copied. Any other is kept as given.
+    private var adaptive: AdaptiveRecvByteBufferAllocator? = AdaptiveRecvByteBufferAllocator()
+    private var otherAllocator: RecvByteBufferAllocator?
+
+    /// How many bytes the next read asks for.
+    func nextReadSize() -> Int {
+        (adaptive?.nextBufferSize() ?? otherAllocator?.nextBufferSize()) ?? 2048
+    }
+
+    /// Tells the allocator how many bytes a read brought, for the next one's size.
+    mutating func record(readBytes: Int) {
+        if adaptive != nil {
+            _ = adaptive!.record(actualReadBytes: readBytes)
+        } else {
+            _ = otherAllocator?.record(actualReadBytes: readBytes)
+        }
+    }
 
     mutating func set<Option: ChannelOption>(_ option: Option, value: Option.Value) throws {
         switch option {
@@ -22,7 +40,8 @@ struct IOStreamOptions {
         case is ChannelOptions.Types.WriteBufferWaterMarkOption:
             writeBufferWaterMark = value as! ChannelOptions.Types.WriteBufferWaterMark
         case is ChannelOptions.Types.RecvAllocatorOption:
-            recvAllocator = value as! RecvByteBufferAllocator
+            adaptive = value as? AdaptiveRecvByteBufferAllocator
+            otherAllocator = adaptive == nil ? value as? RecvByteBufferAllocator : nil
         case is ChannelOptions.Types.ConnectTimeoutOption:
             connectTimeout = value as? TimeAmount
         default:
@@ -41,7 +60,7 @@ struct IOStreamOptions {
         case is ChannelOptions.Types.WriteBufferWaterMarkOption:
             return writeBufferWaterMark as! Option.Value
         case is ChannelOptions.Types.RecvAllocatorOption:
-            return recvAllocator as! Option.Value
+            return (adaptive ?? otherAllocator) as! Option.Value
         case is ChannelOptions.Types.ConnectTimeoutOption:
             return connectTimeout as! Option.Value
         default:

@@ -21,7 +21,7 @@ public struct AccessLog: Sendable {
         guard enabled && exchange.snapshot.accessLog else { return }
         let micros = (now() - exchange.started).nanoseconds / 1000
         var metadata: Logger.Metadata = [
-            "request_id": .string(exchange.requestID),
+            "request_id": .string(exchange.requestID.text),
             "client": .string(clientIP ?? "-"),
             "method": .string(exchange.head.method),
             "path": .string(exchange.loggedTarget),

@@ -577,7 +577,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         }
         var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.write(
-            error, requestID: exchange.requestID, requestIDHeader: exchange.snapshot.forwarding.requestIDHeader,
+            error, requestID: exchange.requestID.text, requestIDHeader: exchange.snapshot.forwarding.requestIDHeader,
             date: loop.date.current(), close: closeAfter, headRequest: exchange.head.method == "HEAD",
             grpc: exchange.isGRPC, added: filterFields(forError: error, exchange), into: &out)
         exchange.error = error
@@ -683,7 +683,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         guard case .send(let rules, _) = filtered else { preconditionFailure("a local answer was held or replaced") }
         var headers = fields.filter { field in !rules.dropped.contains { field.hasName($0) } }.map { ($0.name, $0.value) }
         headers += rules.appended.map { ($0.name, $0.value) }
-        headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID))
+        headers.append((exchange.snapshot.forwarding.requestIDHeader, exchange.requestID.text))
         return headers
     }
 

@@ -276,7 +276,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
         guard let context else { return }
         machine.closing()
         let snapshot = self.snapshot
-        let requestID = loop.requestIDs.next()
+        let requestID = loop.requestIDs.next().text
         var out = context.channel.allocator.buffer(capacity: 256)
         ErrorResponse.write(
             error, requestID: requestID, requestIDHeader: snapshot.forwarding.requestIDHeader,
@@ -297,11 +297,11 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
         // A client identity comes only from a verified certificate: a client's own field of
         // that name is gone before routing, filters and plugins look at the head.
         if !snapshot.clientIdentityHeadersLowercased.isEmpty { head.headers.removeAll(named: snapshot.clientIdentityHeadersLowercased) }
-        let requestID: String
+        let requestID: RequestID
         if let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased),
             RequestIDGenerator.isWellFormed(given)
         {
-            requestID = given
+            requestID = RequestID(given: given)
         } else {
             requestID = loop.requestIDs.next()
         }
@@ -511,7 +511,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
         let client = snapshot.trustedProxies.originalClient(peer: clientAddress, peerText: clientIP, forwardedFor: forwardedFor)
         var request = FilterRequest(
             head: head, path: path, routeName: route.config.name, parameters: parameters,
-            captures: exchange.captures, clientIP: client, requestID: exchange.requestID)
+            captures: exchange.captures, clientIP: client, requestID: exchange.requestID.text)
         request.loopIndex = loop.index
         request.security = tls?.security
         request.viaHTTP2 = isHTTP2Stream

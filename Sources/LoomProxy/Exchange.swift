@@ -16,7 +16,7 @@ import NIOCore
 final class Exchange {
     let snapshot: ProxySnapshot
     let head: HTTPRequestHead
-    let requestID: String
+    let requestID: RequestID
     let started: NIODeadline
     /// The matched route, once routed.
     var route: ProxySnapshot.Route?
@@ -157,7 +157,7 @@ final class Exchange {
     /// The request timeout that runs is the call's `grpc-timeout`, shorter than loom's own.
     var deadlineFromGRPC = false
 
-    init(snapshot: ProxySnapshot, head: HTTPRequestHead, requestID: String, now: NIODeadline) {
+    init(snapshot: ProxySnapshot, head: HTTPRequestHead, requestID: RequestID, now: NIODeadline) {
         self.snapshot = snapshot
         self.requestID = requestID
         self.started = now

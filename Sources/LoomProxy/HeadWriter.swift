@@ -19,7 +19,7 @@ package enum HeadWriter {
         var clientTrusted: Bool
         /// The listener's port, for `X-Forwarded-Port`.
         var listenerPort: Int
-        var requestID: String
+        var requestID: RequestID
         /// `host:port` of the chosen endpoint, for `preserve_host: false` or a missing Host.
         var endpointAuthority: String
         /// The route's `add_headers` / `set_headers` / `remove_headers`.
@@ -49,7 +49,7 @@ package enum HeadWriter {
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
         package init(
-            target: String, clientIP: String?, clientTrusted: Bool, listenerPort: Int, requestID: String,
+            target: String, clientIP: String?, clientTrusted: Bool, listenerPort: Int, requestID: RequestID,
             endpointAuthority: String, rules: PreparedHeaderRules, scheme: String = "http",
             clientIdentity: (header: String, subject: String?)? = nil
         ) {
@@ -219,7 +219,7 @@ package enum HeadWriter {
         if forwarding.via && !replaced.contains(.via) {
             writeVia(minorVersion: head.minorVersion, http2: request.http2, into: &out)
         }
-        out.writeField(forwarding.requestIDHeader, request.requestID)
+        writeRequestID(request.requestID, named: forwarding.requestIDHeader, into: &out)
         if let identity = request.clientIdentity, let subject = identity.subject { out.writeField(identity.header, subject) }
         for header in request.rules.appended { out.writeField(header.name, header.value) }
         // The one protocol loom forwards an upgrade to, whatever else the client offered.
@@ -253,7 +253,7 @@ package enum HeadWriter {
     /// A `101` is an accepted WebSocket upgrade (`UpstreamConnection` lets no other through):
     /// it keeps its `Upgrade` field and says `Connection: upgrade`.
     package static func writeResponseHead(
-        _ head: HTTPResponseHead, framing: ResponseFraming, requestID: String, closeConnection: Bool,
+        _ head: HTTPResponseHead, framing: ResponseFraming, requestID: RequestID, closeConnection: Bool,
         clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules = .none, upstreamHTTP2: Bool = false,
         into out: inout ByteBuffer
     ) {
@@ -265,7 +265,7 @@ package enum HeadWriter {
     }
 
     private static func writeResponseHead(
-        _ head: HTTPResponseHead, framing: ResponseFraming, requestID: String, closeConnection: Bool,
+        _ head: HTTPResponseHead, framing: ResponseFraming, requestID: RequestID, closeConnection: Bool,
         clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules, upstreamHTTP2: Bool,
         into out: inout HeadBytes
     ) {
@@ -304,7 +304,7 @@ package enum HeadWriter {
         if framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if !hasDate { out.writeField("Date", date) }
         if snapshot.forwarding.via && !rules.replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, http2: upstreamHTTP2, into: &out) }
-        out.writeField(snapshot.forwarding.requestIDHeader, requestID)
+        writeRequestID(requestID, named: snapshot.forwarding.requestIDHeader, into: &out)
         for header in rules.appended { out.writeField(header.name, header.value) }
         if upgrade {
             out.writeStaticString("Connection: upgrade\r\n")
@@ -353,6 +353,13 @@ package enum HeadWriter {
         out.writeStaticString("Content-Length: ")
         out.writeDecimal(length)
         out.writeStaticString("\r\n")
+    }
+
+    private static func writeRequestID(_ id: RequestID, named name: String, into out: inout HeadBytes) {
+        out.writeString(name)
+        out.writeBytes(UInt8(ascii: ":"), UInt8(ascii: " "))
+        id.write(into: &out)
+        out.writeBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"))
     }
 
     /// Via names the protocol version this hop received (RFC 9110 §7.6.3): HTTP/2 messages

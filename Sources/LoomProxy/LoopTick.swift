@@ -42,8 +42,6 @@ final class LoopTick {
     private var reading: NIODeadline?
     /// `endTick` is scheduled.
     private var endScheduled = false
-    /// Built once: scheduling it allocates nothing per tick.
-    private lazy var endTickTask: () -> Void = { [weak self] in self?.endTick() }
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
@@ -99,7 +97,10 @@ final class LoopTick {
     private func scheduleEnd() {
         guard !endScheduled else { return }
         endScheduled = true
-        // Immediate tasks run after the tick's I/O events, before the next wait.
-        eventLoop.assumeIsolated().execute(endTickTask)
+        // Immediate tasks run after the tick's I/O events, before the next wait. A closure
+        // per tick, holding the tick strongly: a stored one would need a weak reference,
+        // and an object weakly referenced pays a side-table lookup on every retain and
+        // release, which the request path makes several times per request.
+        eventLoop.assumeIsolated().execute { self.endTick() }
     }
 }

@@ -142,7 +142,7 @@ package enum RequestExplainer {
                     + "; loom's own failures answer it with a gRPC status")
             }
             let given = head.headers.firstValue(named: snapshot.requestIDHeaderLowercased)
-            let requestID = given.flatMap { RequestIDGenerator.isWellFormed($0) ? $0 : nil } ?? "<generated>"
+            let requestID = RequestID(given: given.flatMap { RequestIDGenerator.isWellFormed($0) ? $0 : nil } ?? "<generated>")
             guard let target = DownstreamHandler.forwardTarget(head, path: path, query: head.query, route: route, captures: captures) else {
                 lines.append("loom answers 400: \(GatewayError(.rewrittenPathInvalid).message)")
                 return (lines, true)

@@ -16,23 +16,9 @@ struct RequestIDGenerator {
         self.init(using: &random)
     }
 
-    mutating func next() -> String {
+    mutating func next() -> RequestID {
         counter &+= 1
-        let (prefix, counter) = (self.prefix, self.counter)
-        // Written in place: one allocation per id (32 bytes do not fit a small string).
-        return String(unsafeUninitializedCapacity: 32) { buffer in
-            Self.writeHex(prefix, into: buffer, at: 0)
-            Self.writeHex(counter, into: buffer, at: 16)
-            return 32
-        }
-    }
-
-    /// 16 lower-case hex digits, zero-padded.
-    private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
-        for position in 0..<16 {
-            let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * position)) & 0xF
-            buffer[offset + position] = nibble < 10 ? nibble + UInt8(ascii: "0") : nibble - 10 + UInt8(ascii: "a")
-        }
+        return RequestID(prefix: prefix, counter: counter)
     }
 
     /// A client-supplied id is kept when it is 1-128 characters of `[A-Za-z0-9._:-]`:

@@ -336,12 +336,56 @@ import Testing
         #expect(try parser.parseRequestHead(&good)?.path == "/ok")
     }
 
-    @Test func consumesOnlyTheHeadAndSlicesBytes() throws {
+    @Test func consumesOnlyTheHeadAndCopiesItsBytes() throws {
         var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY")
         var parser = HTTP1HeadParser()
         let head = try #require(try parser.parseRequestHead(&buffer))
         #expect(head.headers.bytes.readerIndex == 0)
         #expect(head.headers.startLineLength == 16)
+        #expect(String(buffer: head.headers.bytes) == "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         #expect(String(buffer: buffer) == "BODY")
+        // The head holds none of the caller's buffer (a receive buffer is free for the next read).
+        #expect(buffer.modifyIfUniquelyOwned { _ in } != nil)
+    }
+
+    private func address(_ head: HTTPRequestHead) -> (UnsafeRawPointer?, UnsafeRawPointer?) {
+        (head.headers.bytes.withUnsafeReadableBytes { $0.baseAddress },
+         head.headers.fields.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) })
+    }
+
+    @Test func aHeadLetGoLeavesItsStorageToTheNext() throws {
+        var parser = HTTP1HeadParser()
+        var buffer = ByteBuffer(string: "GET /one HTTP/1.1\r\nHost: a\r\n\r\n")
+        var first: HTTPRequestHead? = try #require(try parser.parseRequestHead(&buffer))
+        let firstAddress = first.map(address)
+        first = nil
+        buffer = ByteBuffer(string: "GET /two HTTP/1.1\r\nHost: b\r\n\r\n")
+        let second = try #require(try parser.parseRequestHead(&buffer))
+        #expect(firstAddress.map { $0 == address(second) } == true)
+        #expect(second.path == "/two" && second.headers.firstValue(named: "host") == "b")
+    }
+
+    @Test func aHeadStillHeldKeepsItsBytes() throws {
+        var parser = HTTP1HeadParser()
+        var buffer = ByteBuffer(string: "GET /one HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n")
+        let first = try #require(try parser.parseRequestHead(&buffer))
+        buffer = ByteBuffer(string: "GET /two HTTP/1.1\r\nHost: b\r\n\r\n")
+        let second = try #require(try parser.parseRequestHead(&buffer))
+        #expect(String(buffer: first.headers.bytes) == "GET /one HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n")
+        #expect(first.headers.count == 2 && first.headers.firstValue(named: "x") == "1")
+        #expect(second.headers.count == 1 && second.headers.firstValue(named: "host") == "b")
+        #expect(address(first).0 != address(second).0 && address(first).1 != address(second).1)
+    }
+
+    @Test func aLargeHeadDoesNotStayWithTheParser() throws {
+        var parser = HTTP1HeadParser()
+        let filler = String(repeating: "v", count: HTTP1HeadParser.keptHeadBytes)
+        var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\nX: \(filler)\r\n\r\n")
+        let large = try #require(try parser.parseRequestHead(&buffer))
+        // Only the head holds its bytes: nothing is kept for an idle connection.
+        var bytes = large.headers.bytes
+        #expect(bytes.modifyIfUniquelyOwned { _ in } == nil)  // `large` and `bytes` share it
+        _ = consume large
+        #expect(bytes.modifyIfUniquelyOwned { _ in } != nil)
     }
 }

@@ -63,8 +63,8 @@ import Testing
         var text: String { received.withLockedValue { String(buffer: $0) } }
     }
 
-    private func withGroup<T>(_ body: (IOEventLoopGroup) async throws -> T) async throws -> T {
-        let group = try IOEventLoopGroup(numberOfThreads: 2)
+    private func withGroup<T>(threads: Int = 2, _ body: (IOEventLoopGroup) async throws -> T) async throws -> T {
+        let group = try IOEventLoopGroup(numberOfThreads: threads)
         do {
             let result = try await body(group)
             try await group.shutdownGracefully()
@@ -317,6 +317,51 @@ import Testing
 }
 
 extension IOChannelTests {
+    /// Records the size of each read.
+    final class ReadSizes: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        let sizes = NIOLockedValueBox<[Int]>([])
+        let enough: EventLoopPromise<Void>
+        let expected: Int
+
+        init(loop: EventLoop, expecting expected: Int) {
+            enough = loop.makePromise()
+            self.expected = expected
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let size = unwrapInboundIn(data).readableBytes
+            let total = sizes.withLockedValue { $0.append(size); return $0.reduce(0, +) }
+            if total >= expected { enough.succeed() }
+        }
+    }
+
+    /// A channel's own `.recvAllocator` sizes its reads, also from the loop's shared buffers
+    /// that the server's larger reads (the same loop here) left behind.
+    @Test func aReceiveAllocatorSetOnAChannelSizesItsReads() async throws {
+        try await withGroup(threads: 1) { group in
+            let server = try await echoServer(group)
+            let loop = group.next()
+            let rounds = 100
+            let handler = ReadSizes(loop: loop, expecting: 11 * rounds)
+            let client = try await IOClientBootstrap(group: loop)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                }
+                .connect(to: server.localAddress!).get()
+            #expect(try await client.getOption(.recvAllocator).get() is FixedSizeRecvByteBufferAllocator)
+            for _ in 0..<rounds {
+                try await client.writeAndFlush(ByteBuffer(string: "hello world")).get()
+            }
+            try await handler.enough.futureResult.get()
+            let sizes = handler.sizes.withLockedValue { $0 }
+            #expect(sizes.allSatisfy { $0 <= 4 } && sizes.reduce(0, +) == 11 * rounds)
+            try await client.close().get()
+            try await server.close().get()
+        }
+    }
+
     /// `close(mode: .output)` waits for what was written before it, then sends the FIN.
     @Test func shuttingOutputSendsQueuedBytesFirst() async throws {
         try await withGroup { group in

@@ -132,7 +132,7 @@ extension EndpointPickerTests {
         let upstream = ProxySnapshot.Upstream(Self.upstream(.leastConnections, endpoints: 2))
         let state = LoopUpstreamState()
         let snapshot = ProxySnapshot(LoomConfiguration(origin: .environment))
-        var exchanges = (0..<3).map { _ in Exchange(snapshot: snapshot, head: Self.head(), requestID: "r", now: .now()) }
+        var exchanges = (0..<3).map { _ in Exchange(snapshot: snapshot, head: Self.head(), requestID: RequestID(given: "r"), now: .now()) }
         for exchange in exchanges {
             exchange.count(in: state)
             exchange.assign(0, of: upstream)

@@ -36,7 +36,7 @@ import Testing
         var parser = HTTP1HeadParser()
         let head = try #require(try parser.parseRequestHead(&bytes))
         var context = HeadWriter.RequestContext(
-            target: "/a", clientIP: "10.0.0.1", clientTrusted: true, listenerPort: 80, requestID: "id", endpointAuthority: "b:1", rules: Self.rules)
+            target: "/a", clientIP: "10.0.0.1", clientTrusted: true, listenerPort: 80, requestID: RequestID(given: "id"), endpointAuthority: "b:1", rules: Self.rules)
         context.http2Upstream = true
         let (tight, roomy) = Self.written { HeadWriter.writeRequestHead(head, context, snapshot: Self.snapshot, into: &$0) }
         #expect(tight == roomy)
@@ -54,7 +54,7 @@ import Testing
         let head = try #require(try parser.parseResponseHead(&bytes, requestMethod: "GET"))
         let (tight, roomy) = Self.written {
             HeadWriter.writeResponseHead(
-                head, framing: .contentLength, requestID: "id", closeConnection: false, clientMinorVersion: 1,
+                head, framing: .contentLength, requestID: RequestID(given: "id"), closeConnection: false, clientMinorVersion: 1,
                 date: "Mon, 07 Dec 2026 00:00:00 GMT", snapshot: Self.snapshot, rules: Self.rules, into: &$0)
         }
         #expect(tight == roomy)

@@ -57,7 +57,7 @@ import Testing
 
     static func upstreamHead(_ raw: String, upgrade: Bool) throws -> String {
         var context = HeadWriter.RequestContext(
-            target: "/chat", clientIP: "10.0.0.1", clientTrusted: false, listenerPort: 80, requestID: "id", endpointAuthority: "b:1", rules: .none)
+            target: "/chat", clientIP: "10.0.0.1", clientTrusted: false, listenerPort: 80, requestID: RequestID(given: "id"), endpointAuthority: "b:1", rules: .none)
         context.upgrade = upgrade
         var out = ByteBuffer()
         HeadWriter.writeRequestHead(try request(raw), context, snapshot: snapshot, into: &out)
@@ -81,7 +81,7 @@ import Testing
         var out = ByteBuffer()
         // The connection goes on as a tunnel: never `Connection: close` on a 101.
         HeadWriter.writeResponseHead(
-            head, framing: .none, requestID: "id", closeConnection: true, clientMinorVersion: 1, date: "d", snapshot: Self.snapshot, into: &out)
+            head, framing: .none, requestID: RequestID(given: "id"), closeConnection: true, clientMinorVersion: 1, date: "d", snapshot: Self.snapshot, into: &out)
         let text = String(buffer: out)
         #expect(text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n") && text.contains("\r\nUpgrade: websocket\r\n"), "\(text)")
         #expect(text.contains("\r\nConnection: upgrade\r\n") && !text.contains("close") && text.contains("Sec-WebSocket-Accept: a"))
