@@ -127,7 +127,7 @@ public struct HTTP1HeadParser: Sendable {
         buffer.moveReaderIndex(forwardBy: headStart)
         buffer.withUnsafeReadableBytes { raw in
             let head = UnsafeRawBufferPointer(rebasing: raw.prefix(length))
-            let reused = keptBytes.modifyIfUniquelyOwned { store in
+            let reused: Void? = keptBytes.modifyIfUniquelyOwned { store in
                 store.clear()
                 store.writeBytes(head)
             }

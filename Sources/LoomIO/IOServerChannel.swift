@@ -126,7 +126,7 @@ public final class IOServerChannel: Channel, ChannelCore, IOSelectable, @uncheck
                 // Out of descriptors or memory: the connection stays in the kernel's queue and
                 // no new edge will come for it, so try again shortly, as nginx does.
                 pipeline.fireErrorCaught(IOError(errnoCode: errno, reason: "accept4"))
-                loop.scheduleTask(in: .milliseconds(100)) { [self] in ready(EPOLLIN.rawValue) }
+                _ = loop.scheduleTask(in: .milliseconds(100)) { [self] in ready(EPOLLIN.rawValue) }
                 return
             }
         }

@@ -15,8 +15,9 @@ struct IOStreamOptions {
     private var adaptive: AdaptiveRecvByteBufferAllocator? = AdaptiveRecvByteBufferAllocator()
     private var otherAllocator: RecvByteBufferAllocator?
 
-    /// How many bytes the next read asks for.
-    func nextReadSize() -> Int {
+    /// How many bytes the next read asks for. Mutating only so that a channel calls it on
+    /// its options in place: a non-mutating call on a class's stored struct copies it first.
+    mutating func nextReadSize() -> Int {
         (adaptive?.nextBufferSize() ?? otherAllocator?.nextBufferSize()) ?? 2048
     }
 

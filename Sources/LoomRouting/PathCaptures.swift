@@ -6,8 +6,11 @@ import LoomConfig
 /// substrings of the same path when they need the values (`value(at:in:)`, `rest(in:)`).
 /// Parameter `i` belongs to the route's `PathPattern.parameterNames[i]`.
 public struct PathCaptures: Sendable, Equatable {
-    /// (start, end) of parameter i at lanes 2i and 2i+1; `PathPattern.maxParameters` pairs.
-    private var bounds = SIMD16<Int32>()
+    /// (start, end) of parameter i at 2i and 2i+1; `PathPattern.maxParameters` pairs.
+    /// Not a `SIMD16`: its 64-byte alignment passed to every class holding captures (the
+    /// exchange), and such an object is allocated by `posix_memalign`, which bypasses
+    /// malloc's per-thread cache.
+    private var bounds = InlineArray<16, Int32>(repeating: 0)
     /// Number of parameters captured.
     public private(set) var count = 0
     /// Byte offset of what follows the matched segments: the `/` that starts the rest of a
