@@ -47,10 +47,12 @@ public struct HTTP1HeadParser: Sendable {
 
     /// Field slots reserved on the first field of a head: browsers send about 10-20 fields.
     static let initialFieldCapacity = 16
-    /// Heads up to this size leave their storage for the next head. An idle keep-alive
-    /// connection holds it, so larger ones are not kept (nginx's client_header_buffer_size
-    /// is 1 KiB for the same reason).
+    /// Heads up to this size, and with room for up to this many fields, leave their storage
+    /// for the next head. An idle keep-alive connection holds it, so larger ones are not
+    /// kept (nginx's client_header_buffer_size is 1 KiB for the same reason); a field range
+    /// is 16 bytes, and a 1 KiB head could have 200 fields.
     static let keptHeadBytes = 1024
+    static let keptFieldCapacity = 32
 
     /// Creates a parser applying `limits`.
     public init(limits: HTTP1Limits = HTTP1Limits()) {
@@ -139,7 +141,7 @@ public struct HTTP1HeadParser: Sendable {
         buffer.moveReaderIndex(forwardBy: length)
         let block = HTTPHeaderBlock(trusted: keptBytes, fields: fields, startLineLength: startLineEnd + 2 - headStart)
         if length > Self.keptHeadBytes { keptBytes = ByteBuffer() }
-        keptFields = fields
+        keptFields = fields.capacity <= Self.keptFieldCapacity ? fields : []
         fields = []
         reset()
         return block

@@ -388,4 +388,17 @@ import Testing
         _ = consume large
         #expect(bytes.modifyIfUniquelyOwned { _ in } != nil)
     }
+
+    @Test func aHeadWithManyFieldsDoesNotLeaveItsArray() throws {
+        var parser = HTTP1HeadParser()
+        let fields = (0..<(HTTP1HeadParser.keptFieldCapacity + 1)).map { "F\($0): v\r\n" }.joined()
+        var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n\(fields)\r\n")
+        let many = try #require(try parser.parseRequestHead(&buffer))
+        var ranges = many.headers.fields
+        _ = consume many
+        // Only this copy holds the array (the parser kept none): emptied in place, not copied.
+        let before = ranges.withUnsafeBufferPointer { $0.baseAddress }
+        ranges.removeAll(keepingCapacity: true)
+        #expect(ranges.withUnsafeBufferPointer { $0.baseAddress } == before)
+    }
 }
