@@ -91,9 +91,15 @@ public struct HeadBytes: ~Copyable {
     /// `name: value` CRLF.
     @inlinable
     public mutating func writeField(_ name: String, _ value: String) {
+        writeField(name) { $0.writeString(value) }
+    }
+
+    /// `name: ` CRLF around a value `writeValue` writes itself (one not held as a `String`).
+    @inlinable
+    public mutating func writeField(_ name: String, value writeValue: (inout HeadBytes) -> Void) {
         writeString(name)
         writeBytes(UInt8(ascii: ":"), UInt8(ascii: " "))
-        writeString(value)
+        writeValue(&self)
         writeBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"))
     }
 }

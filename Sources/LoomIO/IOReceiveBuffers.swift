@@ -4,7 +4,7 @@ import NIOCore
 /// reused by a later read once every holder has let go of it. Idle connections hold none.
 ///
 /// A ring rather than NIO's `NIOPooledRecvBufferAllocator`, for two reasons measured under
-/// the small GET (docs/BENCHMARKS.md, "Receive buffers"):
+/// the small GET (docs/BENCHMARKS.md, "Allocations per small GET"):
 /// - Buffers stay held for a while after their read: bytes written on to the other side are
 ///   kept until the loop tick's flush, and one tick serves up to 256 events. NIO's pool of 8
 ///   ran dry and allocated two objects per request.

@@ -219,7 +219,7 @@ package enum HeadWriter {
         if forwarding.via && !replaced.contains(.via) {
             writeVia(minorVersion: head.minorVersion, http2: request.http2, into: &out)
         }
-        writeRequestID(request.requestID, named: forwarding.requestIDHeader, into: &out)
+        out.writeField(forwarding.requestIDHeader) { request.requestID.write(into: &$0) }
         if let identity = request.clientIdentity, let subject = identity.subject { out.writeField(identity.header, subject) }
         for header in request.rules.appended { out.writeField(header.name, header.value) }
         // The one protocol loom forwards an upgrade to, whatever else the client offered.
@@ -304,7 +304,7 @@ package enum HeadWriter {
         if framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if !hasDate { out.writeField("Date", date) }
         if snapshot.forwarding.via && !rules.replaced.contains(.via) { writeVia(minorVersion: head.minorVersion, http2: upstreamHTTP2, into: &out) }
-        writeRequestID(requestID, named: snapshot.forwarding.requestIDHeader, into: &out)
+        out.writeField(snapshot.forwarding.requestIDHeader) { requestID.write(into: &$0) }
         for header in rules.appended { out.writeField(header.name, header.value) }
         if upgrade {
             out.writeStaticString("Connection: upgrade\r\n")
@@ -353,13 +353,6 @@ package enum HeadWriter {
         out.writeStaticString("Content-Length: ")
         out.writeDecimal(length)
         out.writeStaticString("\r\n")
-    }
-
-    private static func writeRequestID(_ id: RequestID, named name: String, into out: inout HeadBytes) {
-        out.writeString(name)
-        out.writeBytes(UInt8(ascii: ":"), UInt8(ascii: " "))
-        id.write(into: &out)
-        out.writeBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"))
     }
 
     /// Via names the protocol version this hop received (RFC 9110 §7.6.3): HTTP/2 messages
