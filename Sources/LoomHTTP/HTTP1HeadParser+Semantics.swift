@@ -215,10 +215,12 @@ extension HTTP1HeadParser {
         return StatusLine(status: status, reason: reason, minorVersion: minor)
     }
 
-    /// The semantic pass for a complete request head ending at `headEnd`.
-    func requestParts(_ raw: UnsafeRawBufferPointer, headEnd: Int) throws(HTTPParseError) -> RequestParts {
-        let line = requestLine!
-        let facts = try FieldFacts(raw, base: headBase, fields: collectedFields)
+    /// The semantic pass for a complete request head ending at `headEnd`. Static, with its
+    /// inputs passed in: called on the parser from inside `withReadable`'s closure, a method
+    /// would run on a copy of the whole parser (retaining and releasing everything it holds).
+    static func requestParts(
+        _ raw: UnsafeRawBufferPointer, headEnd: Int, line: RequestLine, facts: FieldFacts, maxBodyBytes: Int?
+    ) throws(HTTPParseError) -> RequestParts {
 
         // Host: exactly one on HTTP/1.1 (RFC 9112 §3.2); never more than one; valid characters.
         if facts.hostCount > 1 { throw .duplicateHost }
@@ -243,7 +245,7 @@ extension HTTP1HeadParser {
             }
             framing = .chunked
         } else if let length = facts.contentLength {
-            if let max = limits.maxBodyBytes, length > max { throw .bodyTooLarge }
+            if let max = maxBodyBytes, length > max { throw .bodyTooLarge }
             framing = .contentLength(length)
         } else {
             framing = .none
@@ -258,10 +260,11 @@ extension HTTP1HeadParser {
         )
     }
 
-    /// The semantic pass for a complete response head ending at `headEnd`.
-    func responseParts(_ raw: UnsafeRawBufferPointer, headEnd: Int, requestMethod: String) throws(HTTPParseError) -> ResponseParts {
-        let line = statusLine!
-        let facts = try FieldFacts(raw, base: headBase, fields: collectedFields)
+    /// The semantic pass for a complete response head ending at `headEnd` (static as
+    /// `requestParts` is).
+    static func responseParts(
+        _ line: StatusLine, facts: FieldFacts, headEnd: Int, requestMethod: String, maxBodyBytes: Int?
+    ) throws(HTTPParseError) -> ResponseParts {
         // The same rules as requests, including "exactly one chunked coding": RFC 9112 would
         // allow "gzip, chunked", but a proxy that relays it must either keep the gzip coding
         // hop-by-hop (HTTP/1.0 clients cannot receive it) or undo it; like nginx, Loom treats
@@ -284,7 +287,7 @@ extension HTTP1HeadParser {
         } else if facts.transferEncodingSeen {
             framing = .chunked
         } else if let length = facts.contentLength {
-            if let max = limits.maxBodyBytes, length > max { throw .bodyTooLarge }
+            if let max = maxBodyBytes, length > max { throw .bodyTooLarge }
             framing = .contentLength(length)
         } else {
             framing = .untilClose

@@ -84,7 +84,8 @@ public struct HTTP1HeadParser: Sendable {
         do {
             parts = try Self.withReadable(buffer) { (raw) throws(HTTPParseError) -> RequestParts? in
                 guard let headEnd = try self.scan(raw, isRequest: true) else { return nil }
-                return try self.requestParts(raw, headEnd: headEnd)
+                let facts = try FieldFacts(raw, base: self.headStart, fields: self.fields)
+                return try Self.requestParts(raw, headEnd: headEnd, line: self.requestLine!, facts: facts, maxBodyBytes: self.limits.maxBodyBytes)
             }
         } catch {
             reset()
@@ -108,7 +109,9 @@ public struct HTTP1HeadParser: Sendable {
         do {
             parts = try Self.withReadable(buffer) { (raw) throws(HTTPParseError) -> ResponseParts? in
                 guard let headEnd = try self.scan(raw, isRequest: false) else { return nil }
-                return try self.responseParts(raw, headEnd: headEnd, requestMethod: requestMethod)
+                let facts = try FieldFacts(raw, base: self.headStart, fields: self.fields)
+                return try Self.responseParts(
+                    self.statusLine!, facts: facts, headEnd: headEnd, requestMethod: requestMethod, maxBodyBytes: self.limits.maxBodyBytes)
             }
         } catch {
             reset()
@@ -285,9 +288,4 @@ extension HTTP1HeadParser {
         var reason: String
         var minorVersion: Int
     }
-
-    /// Offset of the head's first byte (after a skipped CRLF) relative to the readerIndex.
-    var headBase: Int { headStart }
-    /// Ranges collected so far, relative to `headBase`.
-    var collectedFields: [HTTPFieldRange] { fields }
 }

@@ -210,6 +210,17 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
     }
 
     public func write0(_ data: NIOAny, promise: EventLoopPromise<Void>?) {
+        enqueue(IODataUnwrapper.unwrapOutboundIn(data), promise: promise)
+    }
+
+    /// A write from the pipeline's first outbound handler, as `write0` without the `NIOAny`:
+    /// for a handler that knows nothing sits between it and the socket (LoomProxy's
+    /// `ChannelOutlet`), the pipeline's trip would end here anyway.
+    package func writeDirectly(_ buffer: ByteBuffer) {
+        enqueue(.byteBuffer(buffer), promise: nil)
+    }
+
+    private func enqueue(_ data: IOData, promise: EventLoopPromise<Void>?) {
         guard case .active = state else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
@@ -218,7 +229,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
             promise?.fail(ChannelError.outputClosed)
             return
         }
-        writes.append(IODataUnwrapper.unwrapOutboundIn(data), promise: promise)
+        writes.append(data, promise: promise)
         if writes.bytes > options.writeBufferWaterMark.high, isWritable {
             writableFlag.store(false, ordering: .relaxed)
             pipeline.fireChannelWritabilityChanged()

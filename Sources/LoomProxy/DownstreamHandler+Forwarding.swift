@@ -211,7 +211,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         send(out)
         // Interim responses obey the same backpressure as bodies: a backend cannot flood a
         // client that is not reading.
-        if !context.channel.isWritable { exchange.connection?.pauseReading() }
+        if !clientWritable { exchange.connection?.pauseReading() }
     }
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
@@ -307,7 +307,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             if self.exchange === exchange {
                 // A head with nothing after it yet (a long poll, an event stream) goes now.
                 sendHeldHead()
-                if context?.channel.isWritable == true { exchange.connection?.resumeReading() }
+                if clientWritable { exchange.connection?.resumeReading() }
             }
         }
         // Not in a read batch: nothing else flushes what this wrote.
@@ -470,7 +470,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             sendHeldHead()
             send(data)
         }
-        if !context.channel.isWritable {
+        if !clientWritable {
             exchange.connection?.pauseReading()
         }
     }
@@ -721,7 +721,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         case .awaitNextRequest:
             loop.flushSoon(self)
             headParser.limits = snapshot.requestLimits
-            if context.channel.isWritable { resumeReading() }
+            if clientWritable { resumeReading() }
             if inbound.readableBytes == 0 {
                 startKeepAliveTimer(now: now)
             } else {

@@ -72,7 +72,7 @@ extension DownstreamHandler: TimerWheelOwner {
             let kind = DownstreamStateMachine.idleTimeoutKind(
                 requestComplete: machine.exchange?.requestComplete ?? true,
                 readingClient: !readGate.isPaused,
-                clientWritable: context.channel.isWritable)
+                clientWritable: clientWritable)
             failExchange(GatewayError(kind))
         }
     }

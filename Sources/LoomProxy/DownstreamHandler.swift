@@ -37,7 +37,10 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     /// Whether this handler serves one HTTP/2 stream (behind `HTTP2StreamBridge`) rather
     /// than an HTTP/1.1 connection.
     let isHTTP2Stream: Bool
-    var context: ChannelHandlerContext?
+    /// Where writes, flushes and reads go: straight to the socket on a plain HTTP/1 connection.
+    private var outlet = ChannelOutlet()
+    var context: ChannelHandlerContext? { outlet.context }
+    var clientWritable: Bool { outlet.isWritable }
     var machine = DownstreamStateMachine()
     /// Bytes received and not yet consumed: a partial head, body bytes, pipelined requests.
     var inbound = ByteBuffer()
@@ -101,14 +104,16 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     // MARK: Channel events
 
     package func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        // Nothing is in front of this handler unless it serves TLS or an HTTP/2 stream
+        // (ProxyEngine builds the pipeline).
+        outlet.attach(context, direct: tls == nil && !isHTTP2Stream)
         // Added after the protocol was chosen (ALPN, the h2c preface): the channel is
         // active already and `channelActive` will not come.
         if context.channel.isActive { becameActive(context: context) }
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
+        outlet.detach()
         loop.clearDeadline(self)
     }
 
@@ -143,7 +148,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     }
 
     package func read(context: ChannelHandlerContext) {
-        if readGate.admit() { context.read() }
+        if readGate.admit() { outlet.read() }
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -167,7 +172,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
-        let writable = context.channel.isWritable
+        let writable = clientWritable
         if let exchange, let connection = exchange.connection {
             // Downloads: the upstream is read only as fast as the client takes the bytes (and
             // not at all while a filter holds the response head).
@@ -234,7 +239,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
                 // A client that pipelines but does not read its responses: answer no more
                 // until it does (`channelWritabilityChanged` resumes), else the responses
                 // would pile up in memory without bound.
-                guard let context, context.channel.isWritable else {
+                guard clientWritable else {
                     pauseReading()
                     startStallTimer()
                     return
@@ -621,7 +626,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
 
     /// Queues bytes for the client; `flushClient` sends them.
     func send(_ buffer: ByteBuffer) {
-        context?.write(wrapOutboundOut(buffer), promise: nil)
+        outlet.write(buffer)
         unflushed = true
     }
 
@@ -629,9 +634,9 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     /// the pipeline and NIO's write path even with nothing pending, and a request passes
     /// several flush points (end of each read batch, end of the exchange).
     func flushClient() {
-        guard unflushed, let context else { return }
+        guard unflushed else { return }
         unflushed = false
-        context.flush()
+        outlet.flush()
     }
 
     var needsFlush: Bool { unflushed }
@@ -647,7 +652,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     }
 
     func resumeReading() {
-        if readGate.resume() { context?.read() }
+        if readGate.resume() { outlet.read() }
     }
 
     // MARK: Shutdown

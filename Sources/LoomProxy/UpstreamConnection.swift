@@ -58,7 +58,9 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
     /// cycle with an idle connection ends when the connection closes and leaves the pool.
     private let pool: UpstreamPool
     private let limits: HTTP1Limits
-    private var context: ChannelHandlerContext?
+    /// Where writes, flushes and reads go: straight to the socket without TLS.
+    private var outlet = ChannelOutlet()
+    private var context: ChannelHandlerContext? { outlet.context }
     private var state: State = .done
     private var sink: UpstreamResponseSink?
     private var parser: HTTP1HeadParser
@@ -113,7 +115,7 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
         }
     }
 
-    var isWritable: Bool { context?.channel.isWritable ?? false }
+    var isWritable: Bool { outlet.isWritable }
 
     var idleSince: NIODeadline? {
         if case .idle(let since) = state { return since }
@@ -190,15 +192,15 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
     }
 
     func write(_ buffer: ByteBuffer) {
-        context?.write(wrapOutboundOut(buffer), promise: nil)
+        outlet.write(buffer)
         unflushed = true
     }
 
     /// Flushes when something was written since the last flush (see `DownstreamHandler.flushClient`).
     func flush() {
-        guard unflushed, let context else { return }
+        guard unflushed else { return }
         unflushed = false
-        context.flush()
+        outlet.flush()
     }
 
     var needsFlush: Bool { unflushed }
@@ -237,21 +239,22 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
     }
 
     func resumeReading() {
-        if readGate.resume() { context?.read() }
+        if readGate.resume() { outlet.read() }
     }
 
     // MARK: Channel events
 
     package func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        // Only TLS is put in front of this handler (`UpstreamPool.connect`).
+        outlet.attach(context, direct: pool.tls == nil)
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
+        outlet.detach()
     }
 
     package func read(context: ChannelHandlerContext) {
-        if readGate.admit() { context.read() }
+        if readGate.admit() { outlet.read() }
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -280,7 +283,7 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
-        sink?.upstreamWritabilityChanged(writable: context.channel.isWritable)
+        sink?.upstreamWritabilityChanged(writable: outlet.isWritable)
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
