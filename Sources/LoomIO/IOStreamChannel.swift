@@ -65,6 +65,8 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
     /// `writeFlushed` is running (a promise's callback may flush again).
     private var flushing = false
     private var connectTimer: Scheduled<Void>?
+    /// The pipeline's only handler, taking reads straight from the socket (`IODirectInbound`).
+    private var directInbound: IODirectInbound?
 
     init(fd: Int32, loop: IOEventLoop, parent: Channel?) {
         self.fd = fd
@@ -220,6 +222,14 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
         enqueue(.byteBuffer(buffer), promise: nil)
     }
 
+    /// Reads, their batches' ends and auto-read's requests for more go to `handler` instead
+    /// of through the pipeline (nil: through it again), for a handler that is the pipeline's
+    /// only one (LoomProxy's `ChannelOutlet` decides). On the loop only. Held strongly until
+    /// the channel closes or the handler lets go.
+    package func takeInboundDirectly(_ handler: IODirectInbound?) {
+        directInbound = handler
+    }
+
     private func enqueue(_ data: IOData, promise: EventLoopPromise<Void>?) {
         guard case .active = state else {
             promise?.fail(ChannelError.ioOnClosedChannel)
@@ -326,6 +336,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
         outputClosing?.fail(error)
         outputClosing = nil
         promise?.succeed()
+        directInbound = nil
         if wasActive { pipeline.fireChannelInactive() }
         if registered { pipeline.fireChannelUnregistered() }
         // As NIO does: the handlers go, and the close future completes, on a later turn, so
@@ -397,7 +408,8 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
     }
 
     private func readIfNeeded() {
-        if options.autoRead, !readPending, case .active = state { pipeline.read() }
+        guard options.autoRead, !readPending, case .active = state else { return }
+        if let directInbound { directInbound.socketWantsRead() } else { pipeline.read() }
     }
 
     /// Reads while the socket fills whole buffers, up to `maxMessagesPerRead`; a short read
@@ -427,7 +439,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
                 readPending = false
                 delivered = true
                 let full = count >= size
-                pipeline.fireChannelRead(buffer)
+                if let directInbound { directInbound.socketRead(buffer) } else { pipeline.fireChannelRead(buffer) }
                 if !full {
                     readable = endPending
                     break
@@ -450,7 +462,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
         // gets its read-complete too.
         if delivered || ending is ChannelError {
             if ending == nil { readIfNeeded() }
-            pipeline.fireChannelReadComplete()
+            if let directInbound { directInbound.socketReadComplete() } else { pipeline.fireChannelReadComplete() }
         }
         if let ending {
             readable = false
@@ -555,6 +567,19 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
             pipeline.fireChannelWritabilityChanged()
         }
     }
+}
+
+/// A handler that takes its channel's inbound bytes straight from the socket: the pipeline's
+/// only handler, so nothing in front of it would have seen them and nothing behind it is
+/// owed them (`IOStreamChannel.takeInboundDirectly`). Every other event still comes through
+/// the pipeline, in the same order as before.
+package protocol IODirectInbound: AnyObject {
+    /// `channelRead`.
+    func socketRead(_ buffer: ByteBuffer)
+    /// `channelReadComplete`.
+    func socketReadComplete()
+    /// Auto-read asks for the next read: the outbound `read` the pipeline would deliver.
+    func socketWantsRead()
 }
 
 /// Unwraps what handlers wrote (`NIOAny` keeps its unwrapping to handlers).

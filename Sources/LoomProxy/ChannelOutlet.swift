@@ -1,32 +1,37 @@
 import LoomIO
 import NIOCore
 
-/// Where a proxy handler sends its writes, flushes and `read` requests: through its context,
-/// as NIO routes them, or, when the handler is the first outbound handler on a LoomIO socket,
-/// straight to the socket.
+/// Where a proxy handler's operations go: through its context, as NIO routes them, or, when
+/// the handler is alone in a LoomIO socket's pipeline, straight to and from the socket.
 ///
-/// Why: the pipeline only carries such a handler's operations to its head, which hands them to
-/// the channel. The trip costs context-to-context calls, the channel fetched at the head as an
-/// existential (retained and released) and a `NIOAny` wrapped and unwrapped, for each write,
-/// flush and read: about 2.7 % of the CPU of a proxied small GET (docs/BENCHMARKS.md, "The
-/// pipeline's trip"). The socket does exactly what the head would.
+/// Why: the pipeline only carries such a handler's writes, flushes and `read`s to its head,
+/// which hands them to the channel, and brings it the channel's reads from the head. Each trip
+/// costs context-to-context calls, the channel fetched as an existential at the head (retained
+/// and released) and a `NIOAny` wrapped and unwrapped: about 0.7 µs of CPU per proxied small
+/// GET, both directions together (docs/BENCHMARKS.md, "The pipeline's trip"). The socket
+/// does exactly what the pipeline would have done.
 ///
-/// Only the code that builds a pipeline knows that nothing sits in front of a handler (no TLS,
-/// no HTTP/2), so it says so (`direct`); on any other channel (NIO's own, an HTTP/2 stream,
-/// `EmbeddedChannel`) the outlet goes through the pipeline whatever it was told. A handler
-/// that is direct must stay first: nothing may be added in front of it later.
+/// Only the code that builds a pipeline knows that a handler is alone in it (no TLS, no
+/// HTTP/2, no protocol selector left), so the handler is told (`alone`); on any other channel
+/// (NIO's own, an HTTP/2 stream, `EmbeddedChannel`) the outlet uses the pipeline whatever it
+/// was told. A handler that is alone must stay so: nothing may be added to its pipeline later.
+/// Reads come straight only for `IODirectInbound`'s three events; every other event
+/// (active, inactive, writability, errors, user events) still comes through the pipeline.
 struct ChannelOutlet {
     private(set) var context: ChannelHandlerContext?
     private var socket: IOStreamChannel?
 
-    /// The handler was added at `context`; `direct`: its builder put nothing in front of it.
-    mutating func attach(_ context: ChannelHandlerContext, direct: Bool) {
+    /// The handler was added at `context`; `alone`: the handler itself, when the code that
+    /// built the pipeline put nothing else in it.
+    mutating func attach(_ context: ChannelHandlerContext, alone handler: (any IODirectInbound)?) {
         self.context = context
-        socket = direct ? context.channel as? IOStreamChannel : nil
+        socket = handler == nil ? nil : context.channel as? IOStreamChannel
+        socket?.takeInboundDirectly(handler)
     }
 
-    /// The handler was removed: operations stop.
+    /// The handler was removed: operations stop, and the socket lets go of it.
     mutating func detach() {
+        socket?.takeInboundDirectly(nil)
         context = nil
         socket = nil
     }

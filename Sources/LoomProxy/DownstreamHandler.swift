@@ -1,6 +1,7 @@
 import LoomConfig
 import LoomFilters
 import LoomHTTP
+import LoomIO
 import LoomRouting
 import NIOCore
 import Synchronization
@@ -18,7 +19,7 @@ import Synchronization
 /// and runs the actions the machine returns. Requests are handled strictly one at a time:
 /// bytes of a pipelined next request wait in `inbound` until the current response is
 /// complete. Everything runs on the connection's event loop; no locks.
-package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection, CoalescedFlushing {
+package final class DownstreamHandler: ChannelDuplexHandler, IODirectInbound, DrainableConnection, CoalescedFlushing {
     // `package` for the proxied-exchange micro-benchmark, which drives the handler on an
     // embedded channel; the conformance's members must then be as visible as the type.
     package typealias InboundIn = ByteBuffer
@@ -104,9 +105,9 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     // MARK: Channel events
 
     package func handlerAdded(context: ChannelHandlerContext) {
-        // Nothing is in front of this handler unless it serves TLS or an HTTP/2 stream
-        // (ProxyEngine builds the pipeline).
-        outlet.attach(context, direct: tls == nil && !isHTTP2Stream)
+        // The handler is alone in its pipeline unless it serves TLS or an HTTP/2 stream
+        // (`ProxyEngine.listen` builds it; a protocol selector has removed itself by now).
+        outlet.attach(context, alone: tls == nil && !isHTTP2Stream ? self : nil)
         // Added after the protocol was chosen (ALPN, the h2c preface): the channel is
         // active already and `channelActive` will not come.
         if context.channel.isActive { becameActive(context: context) }
@@ -148,11 +149,25 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
     }
 
     package func read(context: ChannelHandlerContext) {
-        if readGate.admit() { outlet.read() }
+        socketWantsRead()
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = unwrapInboundIn(data)
+        socketRead(unwrapInboundIn(data))
+    }
+
+    package func channelReadComplete(context: ChannelHandlerContext) {
+        socketReadComplete()
+    }
+
+    // The same three events as `IODirectInbound`, which a plain connection's socket calls
+    // directly (`ChannelOutlet`).
+
+    package func socketWantsRead() {
+        if readGate.admit() { outlet.read() }
+    }
+
+    package func socketRead(_ bytes: ByteBuffer) {
         switch machine.state {
         case .closing, .closed:
             return  // lingering close: discard whatever the client still sends
@@ -165,7 +180,7 @@ package final class DownstreamHandler: ChannelDuplexHandler, DrainableConnection
         if inbound.readableBytes > Self.inboundHighWatermark { pauseReading() }
     }
 
-    package func channelReadComplete(context: ChannelHandlerContext) {
+    package func socketReadComplete() {
         if let connection = exchange?.connection { loop.flushSoon(connection) }
         loop.flushSoon(self)
         inbound.shrinkAfterReads()

@@ -1,5 +1,6 @@
 import LoomConfig
 import LoomHTTP
+import LoomIO
 import NIOCore
 
 /// What an upstream connection reports while it carries one exchange.
@@ -35,7 +36,7 @@ protocol UpstreamResponseSink: AnyObject {
 /// Lifecycle: connecting → active (carrying an exchange for `sink`) → idle in the pool →
 /// active again …, until closed; or, after a `101`, a tunnel for its exchange's bytes until
 /// closed. Lives on one event loop; never touched from elsewhere.
-package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing {
+package final class UpstreamConnection: ChannelDuplexHandler, IODirectInbound, CoalescedFlushing {
     // The conformance's members are `package` only because the type is (for the pool
     // micro-benchmark); Swift requires witnesses to be as visible as their type.
     package typealias InboundIn = ByteBuffer
@@ -245,8 +246,8 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
     // MARK: Channel events
 
     package func handlerAdded(context: ChannelHandlerContext) {
-        // Only TLS is put in front of this handler (`UpstreamPool.connect`).
-        outlet.attach(context, direct: pool.tls == nil)
+        // The handler is alone in its pipeline unless TLS is in front (`UpstreamPool.connect`).
+        outlet.attach(context, alone: pool.tls == nil ? self : nil)
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
@@ -254,11 +255,25 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
     }
 
     package func read(context: ChannelHandlerContext) {
-        if readGate.admit() { outlet.read() }
+        socketWantsRead()
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = unwrapInboundIn(data)
+        socketRead(unwrapInboundIn(data))
+    }
+
+    package func channelReadComplete(context: ChannelHandlerContext) {
+        socketReadComplete()
+    }
+
+    // The same three events as `IODirectInbound`, which a cleartext connection's socket
+    // calls directly (`ChannelOutlet`).
+
+    package func socketWantsRead() {
+        if readGate.admit() { outlet.read() }
+    }
+
+    package func socketRead(_ bytes: ByteBuffer) {
         switch state {
         case .idle, .done:
             // A backend must not send anything between exchanges; a connection that does is
@@ -277,7 +292,7 @@ package final class UpstreamConnection: ChannelDuplexHandler, CoalescedFlushing 
         }
     }
 
-    package func channelReadComplete(context: ChannelHandlerContext) {
+    package func socketReadComplete() {
         sink?.upstreamReadComplete()
         inbound.shrinkAfterReads()
     }

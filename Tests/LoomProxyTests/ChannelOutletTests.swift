@@ -11,7 +11,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(1))) struct ChannelOutletTests {
     /// Echoes each read back through an outlet, and asks for reads through it (auto-read's
     /// `read` comes to this handler first), so a second message arrives only if reads go on.
-    final class OutletEcho: ChannelDuplexHandler, @unchecked Sendable {
+    final class OutletEcho: ChannelDuplexHandler, IODirectInbound, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         typealias OutboundIn = ByteBuffer
         private var outlet = ChannelOutlet()
@@ -21,16 +21,21 @@ import Testing
         init(direct: Bool) { self.direct = direct }
 
         func handlerAdded(context: ChannelHandlerContext) {
-            outlet.attach(context, direct: direct)
+            outlet.attach(context, alone: direct ? self : nil)
             wasDirect.withLockedValue { $0 = outlet.isDirect }
         }
 
         func handlerRemoved(context: ChannelHandlerContext) { outlet.detach() }
 
-        func read(context: ChannelHandlerContext) { outlet.read() }
+        func read(context: ChannelHandlerContext) { socketWantsRead() }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { socketRead(unwrapInboundIn(data)) }
+        func channelReadComplete(context: ChannelHandlerContext) { socketReadComplete() }
 
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            outlet.write(unwrapInboundIn(data))
+        let readsComplete = NIOLockedValueBox(0)
+        func socketWantsRead() { outlet.read() }
+        func socketRead(_ buffer: ByteBuffer) { outlet.write(buffer) }
+        func socketReadComplete() {
+            readsComplete.withLockedValue { $0 += 1 }
             outlet.flush()
         }
     }
