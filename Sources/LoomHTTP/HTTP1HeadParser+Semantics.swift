@@ -219,9 +219,8 @@ extension HTTP1HeadParser {
     /// inputs passed in: called on the parser from inside `withReadable`'s closure, a method
     /// would run on a copy of the whole parser (retaining and releasing everything it holds).
     static func requestParts(
-        _ raw: UnsafeRawBufferPointer, headEnd: Int, line: RequestLine, facts: FieldFacts, maxBodyBytes: Int?
+        _ raw: UnsafeRawBufferPointer, headEnd: Int, line: consuming RequestLine, facts: consuming FieldFacts, maxBodyBytes: Int?
     ) throws(HTTPParseError) -> RequestParts {
-
         // Host: exactly one on HTTP/1.1 (RFC 9112 §3.2); never more than one; valid characters.
         if facts.hostCount > 1 { throw .duplicateHost }
         if facts.hostCount == 0, line.minorVersion >= 1 { throw .missingHost }
@@ -263,7 +262,7 @@ extension HTTP1HeadParser {
     /// The semantic pass for a complete response head ending at `headEnd` (static as
     /// `requestParts` is).
     static func responseParts(
-        _ line: StatusLine, facts: FieldFacts, headEnd: Int, requestMethod: String, maxBodyBytes: Int?
+        _ line: consuming StatusLine, facts: consuming FieldFacts, headEnd: Int, requestMethod: String, maxBodyBytes: Int?
     ) throws(HTTPParseError) -> ResponseParts {
         // The same rules as requests, including "exactly one chunked coding": RFC 9112 would
         // allow "gzip, chunked", but a proxy that relays it must either keep the gzip coding

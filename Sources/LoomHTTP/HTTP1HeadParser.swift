@@ -85,20 +85,14 @@ public struct HTTP1HeadParser: Sendable {
             parts = try Self.withReadable(buffer) { (raw) throws(HTTPParseError) -> RequestParts? in
                 guard let headEnd = try self.scan(raw, isRequest: true) else { return nil }
                 let facts = try FieldFacts(raw, base: self.headStart, fields: self.fields)
-                return try Self.requestParts(raw, headEnd: headEnd, line: self.requestLine!, facts: facts, maxBodyBytes: self.limits.maxBodyBytes)
+                return try Self.requestParts(raw, headEnd: headEnd, line: self.requestLine.take()!, facts: facts, maxBodyBytes: self.limits.maxBodyBytes)
             }
         } catch {
             reset()
             throw error
         }
-        guard let parts else { return nil }
-        let headers = takeHead(&buffer, headEnd: parts.headEnd)
-        return HTTPRequestHead(
-            method: parts.method, target: parts.target, path: parts.path,
-            minorVersion: parts.minorVersion, headers: headers, host: parts.host,
-            framing: parts.framing, keepAlive: parts.keepAlive,
-            expectsContinue: parts.expectsContinue, connectionTokens: parts.connectionTokens
-        )
+        guard let parts = consume parts else { return nil }
+        return parts.head(headers: takeHead(&buffer, headEnd: parts.headEnd))
     }
 
     /// Parses the head of a response to a request whose method was `requestMethod` (a HEAD
@@ -111,19 +105,14 @@ public struct HTTP1HeadParser: Sendable {
                 guard let headEnd = try self.scan(raw, isRequest: false) else { return nil }
                 let facts = try FieldFacts(raw, base: self.headStart, fields: self.fields)
                 return try Self.responseParts(
-                    self.statusLine!, facts: facts, headEnd: headEnd, requestMethod: requestMethod, maxBodyBytes: self.limits.maxBodyBytes)
+                    self.statusLine.take()!, facts: facts, headEnd: headEnd, requestMethod: requestMethod, maxBodyBytes: self.limits.maxBodyBytes)
             }
         } catch {
             reset()
             throw error
         }
-        guard let parts else { return nil }
-        let headers = takeHead(&buffer, headEnd: parts.headEnd)
-        return HTTPResponseHead(
-            status: parts.status, reason: parts.reason, minorVersion: parts.minorVersion,
-            headers: headers, framing: parts.framing, keepAlive: parts.keepAlive,
-            connectionTokens: parts.connectionTokens
-        )
+        guard let parts = consume parts else { return nil }
+        return parts.head(headers: takeHead(&buffer, headEnd: parts.headEnd))
     }
 
     /// Consumes the completed head from `buffer` and wraps its copy with the collected ranges.
@@ -269,6 +258,14 @@ extension HTTP1HeadParser {
         var keepAlive: Bool
         var expectsContinue: Bool
         var connectionTokens: [String]
+
+        /// The head, with its bytes. Consuming: the strings and the token list move into it.
+        consuming func head(headers: HTTPHeaderBlock) -> HTTPRequestHead {
+            HTTPRequestHead(
+                method: method, target: target, path: path, minorVersion: minorVersion, headers: headers, host: host,
+                framing: framing, keepAlive: keepAlive, expectsContinue: expectsContinue, connectionTokens: connectionTokens
+            )
+        }
     }
 
     /// The decoded pieces of a response head, before its bytes are sliced off the buffer.
@@ -280,6 +277,14 @@ extension HTTP1HeadParser {
         var framing: HTTPBodyFraming
         var keepAlive: Bool
         var connectionTokens: [String]
+
+        /// The head, with its bytes (consuming, as `RequestParts.head`).
+        consuming func head(headers: HTTPHeaderBlock) -> HTTPResponseHead {
+            HTTPResponseHead(
+                status: status, reason: reason, minorVersion: minorVersion, headers: headers, framing: framing,
+                keepAlive: keepAlive, connectionTokens: connectionTokens
+            )
+        }
     }
 
     /// A decoded status line.

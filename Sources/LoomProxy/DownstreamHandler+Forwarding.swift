@@ -67,7 +67,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         // On an HTTP/2 stream only an extended CONNECT (RFC 8441) reads as a handshake
         // (`HTTP2RequestTranslator`): NIOHTTP2 refuses the upgrade fields themselves. An
         // HTTP/2 upstream gets the handshake as a plain GET (RFC 8441 upstream is not built).
-        let upgradeKey = connection.endpointSpeaksHTTP2 ? nil : WebSocketUpgrade.key(of: exchange.head)
+        let upgradeKey = connection.endpointSpeaksHTTP2 ? nil : exchange.webSocketKey
         connection.attach(self, requestMethod: exchange.head.method, upgradeKey: upgradeKey)
 
         var request = HeadWriter.RequestContext(

@@ -157,8 +157,14 @@ final class Exchange {
     /// The request timeout that runs is the call's `grpc-timeout`, shorter than loom's own.
     var deadlineFromGRPC = false
 
+    /// The `Sec-WebSocket-Key` of a WebSocket handshake (`WebSocketUpgrade.key`), nil for
+    /// any other request. Found here, where the head is a parameter: asked of `head` later,
+    /// through this object, the whole head is copied for the call (a dozen reference counts).
+    let webSocketKey: String?
+
     init(snapshot: ProxySnapshot, head: HTTPRequestHead, requestID: RequestID, now: NIODeadline) {
         self.snapshot = snapshot
+        self.webSocketKey = WebSocketUpgrade.key(of: head)
         self.requestID = requestID
         self.started = now
         self.timeouts = snapshot.timeouts
