@@ -112,6 +112,17 @@ extension ByteBuffer {
     /// the buffer: asking for more than it has spare reallocates it.
     @inlinable
     public mutating func writeHead(reserving room: Int, _ body: (inout HeadBytes) -> Void) {
+        writeHead(reserving: room, (), ()) { _, _, head in body(&head) }
+    }
+
+    /// `writeHead(reserving:_:)` with two values lent to `body` as its parameters. Captured by
+    /// `body` instead, a struct is copied into the closure that writes (a reference count per
+    /// field, measured on the request head); generic over `~Copyable`, the values can only be
+    /// borrowed.
+    @inlinable
+    public mutating func writeHead<A: ~Copyable, B: ~Copyable>(
+        reserving room: Int, _ a: borrowing A, _ b: borrowing B, _ body: (borrowing A, borrowing B, inout HeadBytes) -> Void
+    ) {
         var room = Swift.max(room, 1)
         while true {
             var fitted = false
@@ -119,7 +130,7 @@ extension ByteBuffer {
             writeWithUnsafeMutableBytes(minimumWritableBytes: room) { raw in
                 offered = raw.count
                 var head = HeadBytes(raw)
-                body(&head)
+                body(a, b, &head)
                 fitted = !head.overflowed
                 return fitted ? head.count : 0
             }

@@ -70,20 +70,12 @@ extension DownstreamHandler: UpstreamResponseSink {
         let upgradeKey = connection.endpointSpeaksHTTP2 ? nil : exchange.webSocketKey
         connection.attach(self, requestMethod: exchange.head.method, upgradeKey: upgradeKey)
 
-        var request = HeadWriter.RequestContext(
-            target: exchange.forwardTarget, clientIP: clientIP,
-            clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
-            listenerPort: listenerPort, requestID: exchange.requestID,
-            endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none,
-            scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField)
-        request.upgrade = upgradeKey != nil
-        request.authority = exchange.filterAuthorityOverride
-        request.http2 = isHTTP2Stream
-        request.http2Upstream = connection.endpointSpeaksHTTP2
-        // A transformed body's length is known only at its end.
-        request.chunkedBody = exchange.requestTransforms != nil
-        let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + HeadWriter.requestHeadSlack, request) { request, out in
-            HeadWriter.writeRequestHead(exchange.head, request, snapshot: exchange.snapshot, into: &out)
+        let request = requestContext(for: exchange, to: connection, upgrade: upgradeKey != nil)
+        // The head and the context are lent down to the writer (`requestHead`,
+        // `ByteBuffer.writeHead`), never captured by a closure on the way: a closure copies
+        // a struct it captures, a reference count per field.
+        let head = connection.requestHead(minimumCapacity: exchange.head.headers.bytes.readableBytes + HeadWriter.requestHeadSlack, exchange.head) { head, out in
+            HeadWriter.writeRequestHead(head, request, snapshot: exchange.snapshot, into: &out)
         }
         connection.write(head)
         for chunk in exchange.replay { writeRequestBody(chunk, to: connection) }
@@ -99,6 +91,23 @@ extension DownstreamHandler: UpstreamResponseSink {
             pumpRequestBody()
         }
         loop.flushSoon(connection)
+    }
+
+    /// What the upstream request head is written with, besides the client's head.
+    private func requestContext(for exchange: Exchange, to connection: UpstreamConnection, upgrade: Bool) -> HeadWriter.RequestContext {
+        var request = HeadWriter.RequestContext(
+            target: exchange.forwardTarget, clientIP: clientIP,
+            clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
+            listenerPort: listenerPort, requestID: exchange.requestID,
+            endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none,
+            scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField)
+        request.upgrade = upgrade
+        request.authority = exchange.filterAuthorityOverride
+        request.http2 = isHTTP2Stream
+        request.http2Upstream = connection.endpointSpeaksHTTP2
+        // A transformed body's length is known only at its end.
+        request.chunkedBody = exchange.requestTransforms != nil
+        return request
     }
 
     /// Moves decoded request-body bytes from `inbound` to the upstream until the buffer is
@@ -214,7 +223,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         if !clientWritable { exchange.connection?.pauseReading() }
     }
 
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
+    func upstreamResponseHead(_ head: consuming HTTPResponseHead) {
         guard let exchange else { return }
         deadlines.responseHeader = nil
         deadlines.perTry = nil
@@ -242,7 +251,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     /// Goes on with the upstream's response head as the response filters decided: sends it
     /// (with the first body bytes), holds it for a filter, or replaces it.
-    private func respond(with head: HTTPResponseHead, _ filtered: ResponseFiltering, _ exchange: Exchange, heldEvents: [HeldResponse.Event] = []) {
+    private func respond(with head: consuming HTTPResponseHead, _ filtered: ResponseFiltering, _ exchange: Exchange, heldEvents: [HeldResponse.Event] = []) {
         switch filtered {
         case .hold(let index, let pause, let response):
             hold(head, response, at: index, pause, exchange, events: heldEvents)
@@ -410,8 +419,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// Writes the response head held back by `upstreamResponseHead`, if any, followed by
     /// `body` (already framed for the client: the caller decides what fits).
     func sendHeldHead(with body: ByteBuffer? = nil) {
-        guard let held = heldHead else { return }
-        heldHead = nil
+        guard let held = heldHead.take() else { return }
         guard let exchange else { return }
         let date = loop.date.current()
         let capacity = held.head.headers.bytes.readableBytes + HeadWriter.responseHeadSlack + (body?.readableBytes ?? 0)

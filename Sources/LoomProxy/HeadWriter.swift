@@ -108,7 +108,9 @@ package enum HeadWriter {
     package static func writeRequestHead(
         _ head: HTTPRequestHead, _ request: RequestContext, snapshot: ProxySnapshot, into out: inout ByteBuffer
     ) {
-        out.writeHead(reserving: head.headers.bytes.readableBytes + requestHeadSlack) { writeRequestHead(head, request, snapshot: snapshot, into: &$0) }
+        out.writeHead(reserving: head.headers.bytes.readableBytes + requestHeadSlack, head, request) { head, request, bytes in
+            writeRequestHead(head, request, snapshot: snapshot, into: &bytes)
+        }
     }
 
     private static func writeRequestHead(
@@ -257,7 +259,8 @@ package enum HeadWriter {
         clientMinorVersion: Int, date: String, snapshot: ProxySnapshot, rules: PreparedHeaderRules = .none, upstreamHTTP2: Bool = false,
         into out: inout ByteBuffer
     ) {
-        out.writeHead(reserving: head.headers.bytes.readableBytes + responseHeadSlack) { out in
+        // The head and the rules are lent, not captured: see `ByteBuffer.writeHead`.
+        out.writeHead(reserving: head.headers.bytes.readableBytes + responseHeadSlack, head, rules) { head, rules, out in
             writeResponseHead(
                 head, framing: framing, requestID: requestID, closeConnection: closeConnection, clientMinorVersion: clientMinorVersion,
                 date: date, snapshot: snapshot, rules: rules, upstreamHTTP2: upstreamHTTP2, into: &out)

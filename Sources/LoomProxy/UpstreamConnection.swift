@@ -10,7 +10,8 @@ import NIOCore
 protocol UpstreamResponseSink: AnyObject {
     /// A 1xx interim response (never 101: see `upstreamSwitchedProtocols`).
     func upstreamInformational(_ head: HTTPResponseHead)
-    func upstreamResponseHead(_ head: HTTPResponseHead)
+    /// Consuming: the head moves on to the client's side rather than being copied.
+    func upstreamResponseHead(_ head: consuming HTTPResponseHead)
     /// The upstream accepted the WebSocket upgrade the exchange asked for: from now on
     /// `upstreamResponseBody` brings the upgraded connection's bytes, unframed, and
     /// `upstreamResponseEnd` its end (the upstream closed).
