@@ -67,3 +67,22 @@ struct ChannelOutlet {
         }
     }
 }
+
+/// A handler that takes its reads through `ChannelOutlet`: the pipeline's `read`,
+/// `channelRead` and `channelReadComplete` go to the same three methods the socket calls
+/// when the handler is alone.
+package protocol SocketReadingHandler: ChannelDuplexHandler, IODirectInbound where InboundIn == ByteBuffer {}
+
+extension SocketReadingHandler {
+    package func read(context: ChannelHandlerContext) {
+        socketWantsRead()
+    }
+
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        socketRead(unwrapInboundIn(data))
+    }
+
+    package func channelReadComplete(context: ChannelHandlerContext) {
+        socketReadComplete()
+    }
+}

@@ -19,7 +19,7 @@ import Synchronization
 /// and runs the actions the machine returns. Requests are handled strictly one at a time:
 /// bytes of a pipelined next request wait in `inbound` until the current response is
 /// complete. Everything runs on the connection's event loop; no locks.
-package final class DownstreamHandler: ChannelDuplexHandler, IODirectInbound, DrainableConnection, CoalescedFlushing {
+package final class DownstreamHandler: SocketReadingHandler, DrainableConnection, CoalescedFlushing {
     // `package` for the proxied-exchange micro-benchmark, which drives the handler on an
     // embedded channel; the conformance's members must then be as visible as the type.
     package typealias InboundIn = ByteBuffer
@@ -148,20 +148,8 @@ package final class DownstreamHandler: ChannelDuplexHandler, IODirectInbound, Dr
         context.fireChannelInactive()
     }
 
-    package func read(context: ChannelHandlerContext) {
-        socketWantsRead()
-    }
-
-    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        socketRead(unwrapInboundIn(data))
-    }
-
-    package func channelReadComplete(context: ChannelHandlerContext) {
-        socketReadComplete()
-    }
-
-    // The same three events as `IODirectInbound`, which a plain connection's socket calls
-    // directly (`ChannelOutlet`).
+    // `read`, `channelRead` and `channelReadComplete` come here from the pipeline
+    // (`SocketReadingHandler`), or straight from a plain connection's socket (`ChannelOutlet`).
 
     package func socketWantsRead() {
         if readGate.admit() { outlet.read() }

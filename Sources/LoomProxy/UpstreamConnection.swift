@@ -37,7 +37,7 @@ protocol UpstreamResponseSink: AnyObject {
 /// Lifecycle: connecting → active (carrying an exchange for `sink`) → idle in the pool →
 /// active again …, until closed; or, after a `101`, a tunnel for its exchange's bytes until
 /// closed. Lives on one event loop; never touched from elsewhere.
-package final class UpstreamConnection: ChannelDuplexHandler, IODirectInbound, CoalescedFlushing {
+package final class UpstreamConnection: SocketReadingHandler, CoalescedFlushing {
     // The conformance's members are `package` only because the type is (for the pool
     // micro-benchmark); Swift requires witnesses to be as visible as their type.
     package typealias InboundIn = ByteBuffer
@@ -255,20 +255,8 @@ package final class UpstreamConnection: ChannelDuplexHandler, IODirectInbound, C
         outlet.detach()
     }
 
-    package func read(context: ChannelHandlerContext) {
-        socketWantsRead()
-    }
-
-    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        socketRead(unwrapInboundIn(data))
-    }
-
-    package func channelReadComplete(context: ChannelHandlerContext) {
-        socketReadComplete()
-    }
-
-    // The same three events as `IODirectInbound`, which a cleartext connection's socket
-    // calls directly (`ChannelOutlet`).
+    // `read`, `channelRead` and `channelReadComplete` come here from the pipeline
+    // (`SocketReadingHandler`), or straight from a cleartext connection's socket (`ChannelOutlet`).
 
     package func socketWantsRead() {
         if readGate.admit() { outlet.read() }

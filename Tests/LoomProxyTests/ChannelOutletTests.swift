@@ -11,7 +11,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(1))) struct ChannelOutletTests {
     /// Echoes each read back through an outlet, and asks for reads through it (auto-read's
     /// `read` comes to this handler first), so a second message arrives only if reads go on.
-    final class OutletEcho: ChannelDuplexHandler, IODirectInbound, @unchecked Sendable {
+    final class OutletEcho: SocketReadingHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         typealias OutboundIn = ByteBuffer
         private var outlet = ChannelOutlet()
@@ -27,17 +27,10 @@ import Testing
 
         func handlerRemoved(context: ChannelHandlerContext) { outlet.detach() }
 
-        func read(context: ChannelHandlerContext) { socketWantsRead() }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) { socketRead(unwrapInboundIn(data)) }
-        func channelReadComplete(context: ChannelHandlerContext) { socketReadComplete() }
-
-        let readsComplete = NIOLockedValueBox(0)
         func socketWantsRead() { outlet.read() }
+        // Flushed only at the batch's end: without `socketReadComplete`, nothing comes back.
         func socketRead(_ buffer: ByteBuffer) { outlet.write(buffer) }
-        func socketReadComplete() {
-            readsComplete.withLockedValue { $0 += 1 }
-            outlet.flush()
-        }
+        func socketReadComplete() { outlet.flush() }
     }
 
     /// An outbound handler in front: marks every write that passes it.
