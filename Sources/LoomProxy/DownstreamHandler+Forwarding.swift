@@ -59,7 +59,7 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     /// Sends the request head (and any body bytes kept for replay) on a ready connection.
     private func connected(_ connection: UpstreamConnection, reused: Bool) {
-        guard let context, let exchange, case .sendRequest(let inviteBody) = machine.upstreamConnected(reused: reused) else {
+        guard context != nil, let exchange, case .sendRequest(let inviteBody) = machine.upstreamConnected(reused: reused) else {
             connection.returnToPool(now: loop.now)
             return
         }
@@ -696,7 +696,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     }
 
     func writeLocalResponse(_ response: ByteBuffer, status: Int) {
-        guard let context, let exchange else { return }
+        guard context != nil, let exchange else { return }
         exchange.status = status
         exchange.bytesOut += response.readableBytes
         send(response)
@@ -705,7 +705,7 @@ extension DownstreamHandler: UpstreamResponseSink {
     /// The response is complete: release or close the upstream connection, log, then either
     /// wait for the next request or close — as the machine decides.
     func finishExchange() {
-        guard let context, let exchange else { return }
+        guard context != nil, let exchange else { return }
         deadlines.exchangeEnded()
         // The endpoint and the loop's counts are free of this request now, even if something
         // still holds the exchange.
