@@ -6,8 +6,8 @@ import Testing
 
 @testable import LoomProxy
 
-/// `ChannelOutlet`: straight to a LoomIO socket only when told nothing is in front, through
-/// the pipeline otherwise, and the bytes and reads arrive either way.
+/// `ChannelOutlet`: straight to and from a LoomIO socket only when told the handler is alone,
+/// through the pipeline otherwise, and the bytes and reads arrive either way.
 @Suite(.serialized, .timeLimit(.minutes(1))) struct ChannelOutletTests {
     /// Echoes each read back through an outlet, and asks for reads through it (auto-read's
     /// `read` comes to this handler first), so a second message arrives only if reads go on.
