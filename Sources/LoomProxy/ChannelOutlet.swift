@@ -17,6 +17,11 @@ import NIOCore
 /// was told. A handler that is alone must stay so: nothing may be added to its pipeline later.
 /// Reads come straight only for `IODirectInbound`'s three events; every other event
 /// (active, inactive, writability, errors, user events) still comes through the pipeline.
+///
+/// Its operations are not `mutating`, and keep no state of their own (the handlers track
+/// what is unflushed): a write or a flush re-enters the handler (writability changes, a
+/// failed write closing the channel), which then writes again, and a mutating call in
+/// progress would make that an overlapping access to the handler's outlet, a runtime trap.
 struct ChannelOutlet {
     private(set) var context: ChannelHandlerContext?
     private var socket: IOStreamChannel?
