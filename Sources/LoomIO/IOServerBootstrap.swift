@@ -9,7 +9,14 @@ public struct IOServerBootstrap: Sendable {
     private let group: IOEventLoopGroup
     private var backlog: Int32 = 256
     private var serverOptions: [@Sendable (IOServerChannel) throws -> Void] = []
-    private var childOptions: [@Sendable (IOStreamChannel) throws -> Void] = []
+    /// The child options a channel keeps (auto-read, allocator, …), set once here and copied
+    /// into each accepted channel; the first one refused, if any, fails `bind`.
+    private var childOptions = IOStreamOptions()
+    private var childOptionError: Error?
+    /// The child socket options (`.socketOption`, `.tcpOption`), set once on the listening
+    /// socket: Linux makes each accepted socket as a copy of the listener, options included,
+    /// so none costs a system call per connection (as HAProxy and nginx rely on too).
+    private var childSocketOptions: [@Sendable (Int32) throws -> Void] = []
     private var childInitializer: @Sendable (Channel) -> EventLoopFuture<Void> = { $0.eventLoop.makeSucceededVoidFuture() }
 
     public init(group: IOEventLoopGroup) {
@@ -28,7 +35,12 @@ public struct IOServerBootstrap: Sendable {
 
     public func childChannelOption<Option: ChannelOption>(_ option: Option, value: Option.Value) -> Self where Option.Value: Sendable {
         var copy = self
-        copy.childOptions.append { try $0.setOption0(option, value: value) }
+        if let socketOption = option as? ChannelOptions.Types.SocketOption {
+            let value = value as! ChannelOptions.Types.SocketOption.Value
+            copy.childSocketOptions.append { try IOSocket.setOption($0, socketOption, value: value) }
+        } else {
+            do { try copy.childOptions.set(option, value: value) } catch { copy.childOptionError = copy.childOptionError ?? error }
+        }
         return copy
     }
 
@@ -58,10 +70,12 @@ public struct IOServerBootstrap: Sendable {
     public func bind(to address: SocketAddress) -> EventLoopFuture<Channel> {
         let loop = group.next() as! IOEventLoop
         return loop.submit { [self] in
+            if let childOptionError { throw childOptionError }
             let fd = try IOSocket.make(for: address)
-            let channel = IOServerChannel(fd: fd, loop: loop) { server, client in accept(client, from: server) }
+            let channel = IOServerChannel(fd: fd, loop: loop) { server, client, peer in accept(client, from: server, peer: peer) }
             do {
                 for option in serverOptions { try option(channel) }
+                for option in childSocketOptions { try option(fd) }
                 try IOSocket.bind(fd, to: address)
                 try IOSocket.listen(fd, backlog: backlog)
                 channel.localAddress = try IOSocket.localAddress(fd)
@@ -74,28 +88,24 @@ public struct IOServerBootstrap: Sendable {
         }
     }
 
-    private func accept(_ fd: Int32, from server: IOServerChannel) {
+    private func accept(_ fd: Int32, from server: IOServerChannel, peer: SocketAddress?) {
         let loop = group.next() as! IOEventLoop
         if loop.inEventLoop {
-            setUp(fd, on: loop, parent: server)
+            setUp(fd, on: loop, parent: server, peer: peer)
         } else {
-            loop.execute { setUp(fd, on: loop, parent: server) }
+            loop.execute { setUp(fd, on: loop, parent: server, peer: peer) }
         }
     }
 
-    private func setUp(_ fd: Int32, on loop: IOEventLoop, parent: IOServerChannel) {
-        let channel = IOStreamChannel(fd: fd, loop: loop, parent: parent)
-        do {
-            for option in childOptions { try option(channel) }
-        } catch {
-            channel.close(promise: nil)
-            return
-        }
+    private func setUp(_ fd: Int32, on loop: IOEventLoop, parent: IOServerChannel, peer: SocketAddress?) {
+        let channel = IOStreamChannel(fd: fd, loop: loop, parent: parent, options: childOptions)
+        // A listener bound to one address accepts on that address: no `getsockname` for it.
+        let local = parent.localAddress.flatMap { IOSocket.isWildcard($0) ? nil : $0 }
         childInitializer(channel).hop(to: loop).whenComplete { result in
             switch result {
             case .success:
                 channel.register0(promise: nil)
-                channel.activateAccepted()
+                channel.activateAccepted(local: local, remote: peer)
             case .failure:
                 channel.close(promise: nil)
             }

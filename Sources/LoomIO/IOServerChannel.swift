@@ -29,10 +29,11 @@ public final class IOServerChannel: Channel, ChannelCore, IOSelectable, @uncheck
     private let fd: Int32
     private var closed = false
     private var maxAcceptsPerRead = 4
-    /// Gives an accepted socket its channel and set-up (`IOServerBootstrap`).
-    private let accepted: (IOServerChannel, Int32) -> Void
+    /// Gives an accepted socket, with its peer's address, its channel and set-up
+    /// (`IOServerBootstrap`).
+    private let accepted: (IOServerChannel, Int32, SocketAddress?) -> Void
 
-    init(fd: Int32, loop: IOEventLoop, accepted: @escaping (IOServerChannel, Int32) -> Void) {
+    init(fd: Int32, loop: IOEventLoop, accepted: @escaping (IOServerChannel, Int32, SocketAddress?) -> Void) {
         self.fd = fd
         self.loop = loop
         self.accepted = accepted
@@ -110,10 +111,17 @@ public final class IOServerChannel: Channel, ChannelCore, IOSelectable, @uncheck
 
     func ready(_ events: UInt32) {
         guard !closed else { return }
+        // The peer's address comes with the accept, as nginx keeps it: no `getpeername` later.
+        var peer = sockaddr_storage()
         for _ in 0..<maxAcceptsPerRead {
-            let client = accept4(fd, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let client = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    accept4(fd, $0, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
             if client >= 0 {
-                accepted(self, client)
+                accepted(self, client, IOSocket.address(peer))
                 if closed { return }
                 continue
             }

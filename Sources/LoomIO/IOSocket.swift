@@ -101,6 +101,16 @@ enum IOSocket {
         return addresses
     }
 
+    /// Whether `address` is the any-address (`0.0.0.0`, `::`) a listener binds to accept on
+    /// every local address; its accepted sockets' own local addresses differ from it.
+    static func isWildcard(_ address: SocketAddress) -> Bool {
+        switch address {
+        case .v4(let v4): v4.address.sin_addr.s_addr == 0
+        case .v6(let v6): withUnsafeBytes(of: v6.address.sin6_addr) { $0.allSatisfy { $0 == 0 } }
+        case .unixDomainSocket: false
+        }
+    }
+
     static func localAddress(_ fd: Int32) throws -> SocketAddress {
         try address(fd, call: "getsockname", getsockname)
     }
@@ -118,17 +128,23 @@ enum IOSocket {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { get(fd, $0, &length) }
         }
         guard result == 0 else { throw IOError(errnoCode: errno, reason: call) }
-        let family = Int32(storage.ss_family)
-        return try withUnsafePointer(to: &storage) { pointer in
-            switch family {
+        guard let address = address(storage) else { throw IOError(errnoCode: EAFNOSUPPORT, reason: call) }
+        return address
+    }
+
+    /// The address a system call filled in (`accept4`, `getsockname`, `getpeername`); nil
+    /// for a family NIO has no `SocketAddress` for.
+    static func address(_ storage: sockaddr_storage) -> SocketAddress? {
+        withUnsafePointer(to: storage) { pointer in
+            switch Int32(storage.ss_family) {
             case AF_INET:
-                return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee) }
+                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee) }
             case AF_INET6:
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee) }
+                pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee) }
             case AF_UNIX:
-                return pointer.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { SocketAddress($0.pointee) }
+                pointer.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { SocketAddress($0.pointee) }
             default:
-                throw IOError(errnoCode: EAFNOSUPPORT, reason: call)
+                nil
             }
         }
     }

@@ -43,7 +43,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
     private let fd: Int32
     private var state = State.fresh
     private var registered = false
-    private var options = IOStreamOptions()
+    private var options: IOStreamOptions
     /// A `read()` was asked for (by autoRead or a handler) and no bytes were delivered since.
     private var readPending = false
     /// An edge said there is input (or an end, or an error) not read yet.
@@ -68,8 +68,9 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
     /// The pipeline's only handler, taking reads straight from the socket (`IODirectInbound`).
     private var directInbound: IODirectInbound?
 
-    init(fd: Int32, loop: IOEventLoop, parent: Channel?) {
+    init(fd: Int32, loop: IOEventLoop, parent: Channel?, options: IOStreamOptions = IOStreamOptions()) {
         self.fd = fd
+        self.options = options
         self.loop = loop
         self.parent = parent
         self.closePromise = loop.makePromise()
@@ -200,12 +201,13 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
     }
 
     /// An accepted socket, or a connect that ended well: handlers learn it is up, after
-    /// the connect's promise is kept (NIO's order).
-    func becomeActive(connected promise: EventLoopPromise<Void>? = nil) {
+    /// the connect's promise is kept (NIO's order). An address already known (an accepted
+    /// socket's, from `accept4` and its listener) is not asked of the kernel again.
+    func becomeActive(connected promise: EventLoopPromise<Void>? = nil, local: SocketAddress? = nil, remote: SocketAddress? = nil) {
         state = .active
         activeFlag.store(true, ordering: .relaxed)
-        let local = try? IOSocket.localAddress(fd)
-        let remote = try? IOSocket.remoteAddress(fd)
+        let local = local ?? (try? IOSocket.localAddress(fd))
+        let remote = remote ?? (try? IOSocket.remoteAddress(fd))
         addresses.withLockedValue { $0 = (local, remote) }
         promise?.succeed()
         pipeline.fireChannelActive()
@@ -401,9 +403,10 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
     }
 
     /// An accepted socket, registered: it is up, and reading starts if autoRead says so.
-    func activateAccepted() {
+    /// `local` and `remote` are its addresses when already known (`IOServerBootstrap`).
+    func activateAccepted(local: SocketAddress?, remote: SocketAddress?) {
         guard case .fresh = state else { return }
-        becomeActive()
+        becomeActive(local: local, remote: remote)
         readIfNeeded()
     }
 
