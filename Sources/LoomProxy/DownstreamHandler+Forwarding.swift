@@ -726,6 +726,9 @@ extension DownstreamHandler: UpstreamResponseSink {
         switch action.next {
         case .close:
             closeGracefully()
+        case .closeAtOnce:
+            // An HTTP/2 stream's end is the stream's, not the connection's: it keeps its way.
+            closeGracefully(linger: isHTTP2Stream)
         case .awaitNextRequest:
             loop.flushSoon(self)
             headParser.limits = snapshot.requestLimits
@@ -755,8 +758,9 @@ extension DownstreamHandler: UpstreamResponseSink {
 
     /// Flushes what was written, then closes: first our side (FIN), then, after a short
     /// linger that swallows whatever the client still sends, the socket. Closing at once
-    /// could make the kernel reset the connection and destroy the response in flight.
-    func closeGracefully() {
+    /// could make the kernel reset the connection and destroy the response in flight, unless
+    /// the client is known to send nothing more (`linger: false`, `Next.closeAtOnce`).
+    func closeGracefully(linger: Bool = true) {
         guard let context else { return }
         cancelConnectionTimers()
         inbound = ByteBuffer()
@@ -767,6 +771,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
         promise.futureResult.whenComplete { _ in
             guard self.machine.state != .closed, let context = self.context else { return }
+            guard linger else { return context.close(promise: nil) }
             context.close(mode: .output, promise: nil)
             self.resumeReading()
             self.deadlines.linger = self.loop.now + Self.linger

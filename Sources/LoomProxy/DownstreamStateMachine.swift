@@ -230,8 +230,15 @@ struct DownstreamStateMachine {
     enum Next: Equatable {
         /// Keep the connection and parse the next request.
         case awaitNextRequest
-        /// Flush and close.
+        /// Flush, send our FIN, and swallow what the client still sends for a moment before
+        /// closing: a request it sent meanwhile would otherwise make the kernel reset the
+        /// connection and destroy the response in flight (RFC 9112 §9.6).
         case close
+        /// Flush and close: the client sent all of its last request (`Connection: close`,
+        /// HTTP/1.0 without keep-alive, or its FIN) and nothing after it, so nothing is on
+        /// its way to reset the connection. nginx closes so too; the linger's shutdown, read
+        /// and timer would be spent on nothing.
+        case closeAtOnce
     }
 
     struct FinishAction: Equatable {
@@ -248,7 +255,9 @@ struct DownstreamStateMachine {
         let keepAlive = exchange.request.keepAlive && exchange.requestComplete && !shuttingDown && !exchange.tunnel
             && moreRequestsMayFollow(bufferedBytes: bufferedBytes) && exchange.responseFraming != .untilClose
         state = keepAlive ? .awaitingHead : .closing
-        return FinishAction(releaseUpstream: release, next: keepAlive ? .awaitNextRequest : .close)
+        guard !keepAlive else { return FinishAction(releaseUpstream: release, next: .awaitNextRequest) }
+        let clientDone = (!exchange.request.keepAlive || inputClosed) && exchange.requestComplete && !bufferedBytes && !exchange.tunnel
+        return FinishAction(releaseUpstream: release, next: clientDone ? .closeAtOnce : .close)
     }
 
     /// Why a failed request is sent again.

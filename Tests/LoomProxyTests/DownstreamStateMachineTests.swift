@@ -69,8 +69,18 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
         var machine = Self.connected(Self.request(keepAlive: false))
         _ = machine.requestBodyEnded()
         check(machine.responseHeadReceived(upstreamFraming: .chunked, bufferedBytes: false).closeAfter, true)
-        check(machine.responseEnded(upstreamReusable: true, bufferedBytes: false), .init(releaseUpstream: true, next: .close))
+        // It said this request is its last and sent nothing after it: no linger is needed.
+        check(machine.responseEnded(upstreamReusable: true, bufferedBytes: false), .init(releaseUpstream: true, next: .closeAtOnce))
         #expect(machine.state == .closing)
+
+        // Bytes after its last request (a client pipelining regardless) could still be
+        // followed by more: the connection lingers.
+        var pipelining = Self.connected(Self.request(keepAlive: false))
+        _ = pipelining.requestBodyEnded()
+        check(pipelining.responseEnded(upstreamReusable: true, bufferedBytes: true).next, .close)
+        // So does one whose body was not read to its end.
+        var unread = Self.connected(Self.request(keepAlive: false, hasBody: true))
+        check(unread.responseEnded(upstreamReusable: true, bufferedBytes: false).next, .close)
     }
 
     @Test(arguments: [(HTTPBodyFraming.chunked, 1, HeadWriter.ResponseFraming.chunked, false), (.untilClose, 1, .chunked, false), (.chunked, 0, .untilClose, true), (.none, 1, .none, false)])
@@ -200,7 +210,7 @@ private func check<T: Equatable>(_ actual: T, _ expected: T, _ comment: String =
         check(machine.responseEnded(upstreamReusable: true, bufferedBytes: true).next, .awaitNextRequest)
         // Nothing more can come: close after the last one, and an idle half-closed connection closes now.
         check(machine.requestStarted(Self.request(), local: true, bufferedBytes: false), .respondLocally(closeAfter: true))
-        check(machine.responseEnded(upstreamReusable: false, bufferedBytes: false).next, .close)
+        check(machine.responseEnded(upstreamReusable: false, bufferedBytes: false).next, .closeAtOnce)
         var idle = Machine()
         check(idle.inputClosed(bufferedBytes: false), .close)
         // Requests held back before the FIN (the client was not reading) are still answered.

@@ -1,3 +1,4 @@
+import Glibc
 import LoomConfig
 import NIOCore
 import Testing
@@ -33,6 +34,34 @@ extension ProxyE2E {
                 #expect(try EchoedRequest(response).uri == "/echo")
                 #expect(client.readToEnd().end == .eof)
             }
+        }
+
+        /// A client whose request is its last, with nothing after it, is closed on outright,
+        /// as nginx does: whatever it sends later is answered with a reset. One that sends
+        /// more bytes regardless gets our FIN and a linger that swallows them, so they cannot
+        /// make the kernel reset the connection under the response (RFC 9112 §9.6).
+        @Test func aClientsLastRequestClosesAtOnceUnlessMoreFollows() async throws {
+            try await E2E.withBackend { _, proxy in
+                let last = try RawClient(port: proxy.port)
+                try last.send("GET /echo HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+                #expect(try last.readResponse().status == 200)
+                #expect(last.readToEnd().end == .eof)
+                #expect(!Self.takesBytesAfterItsEnd(last))
+
+                let more = try RawClient(port: proxy.port)
+                try more.send("GET /echo HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\nGET /echo HTTP/1.1\r\n")
+                #expect(try more.readResponse().status == 200)
+                #expect(more.readToEnd().end == .eof)
+                #expect(Self.takesBytesAfterItsEnd(more))
+            }
+        }
+
+        /// Whether the server still swallows bytes after its FIN: a first send always leaves,
+        /// and a reset it provokes from a closed socket fails the next.
+        static func takesBytesAfterItsEnd(_ client: RawClient) -> Bool {
+            guard (try? client.send("x")) != nil else { return false }
+            usleep(100_000)
+            return (try? client.send("x")) != nil
         }
 
         @Test func http10ClientWithKeepAliveKeepsConnection() async throws {
