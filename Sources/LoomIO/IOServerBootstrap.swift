@@ -15,7 +15,7 @@ public struct IOServerBootstrap: Sendable {
     private var childOptionError: Error?
     /// The child socket options (`.socketOption`, `.tcpOption`), set once on the listening
     /// socket: Linux makes each accepted socket as a copy of the listener, options included,
-    /// so none costs a system call per connection (as HAProxy and nginx rely on too).
+    /// so none costs a system call per connection (`IOAcceptTests` checks `TCP_NODELAY`).
     private var childSocketOptions: [@Sendable (Int32) throws -> Void] = []
     private var childInitializer: @Sendable (Channel) -> EventLoopFuture<Void> = { $0.eventLoop.makeSucceededVoidFuture() }
 
