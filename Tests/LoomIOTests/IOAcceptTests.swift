@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -16,8 +15,8 @@ import Testing
         func channelActive(context: ChannelHandlerContext) { active.succeed(context.channel) }
     }
 
-    /// Binds `bootstrap` on `host`, connects a client to it and returns both ends, the server
-    /// and the client.
+    /// Binds a bootstrap (`configure`d) on `host`, connects a client to it and returns the
+    /// accepted channel, the client and the listener.
     private func acceptOne(
         _ group: IOEventLoopGroup, host: String, _ configure: (IOServerBootstrap) -> IOServerBootstrap = { $0 }
     ) async throws -> (accepted: Channel, client: Channel, server: Channel) {
@@ -70,7 +69,7 @@ import Testing
         }
     }
 
-    @Test func childChannelOptionsAreEachAcceptedChannels() async throws {
+    @Test func childChannelOptionsReachEveryAcceptedChannel() async throws {
         try await withGroup { group in
             let (accepted, client, server) = try await acceptOne(group, host: "127.0.0.1") { bootstrap in
                 bootstrap.childChannelOption(.autoRead, value: false).childChannelOption(.maxMessagesPerRead, value: 7)
