@@ -55,8 +55,11 @@ public struct HeadBytes: ~Copyable {
 
     @inlinable
     public mutating func writeString(_ string: String) {
+        // A native String lends its UTF-8 where it lies. `withUTF8`, which would also make a
+        // bridged one contiguous first, needs a mutable copy: a retain, a uniqueness check
+        // and a release for each of the ten or so strings of every head.
+        if string.utf8.withContiguousStorageIfAvailable({ writeBytes(UnsafeRawBufferPointer($0)) }) != nil { return }
         var string = string
-        // A native String has contiguous UTF-8; `withUTF8` makes a bridged one so first.
         string.withUTF8 { writeBytes(UnsafeRawBufferPointer($0)) }
     }
 
