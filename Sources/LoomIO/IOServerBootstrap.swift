@@ -15,7 +15,8 @@ public struct IOServerBootstrap: Sendable {
     private var childOptionError: Error?
     /// The child socket options (`.socketOption`, `.tcpOption`), set once on the listening
     /// socket: Linux makes each accepted socket as a copy of the listener, options included,
-    /// so none costs a system call per connection (`IOAcceptTests` checks `TCP_NODELAY`).
+    /// so none costs a system call per connection. `IOAcceptTests` checks this for
+    /// `TCP_NODELAY`, the one loom sets; another option would need its own check.
     private var childSocketOptions: [@Sendable (Int32) throws -> Void] = []
     private var childInitializer: @Sendable (Channel) -> EventLoopFuture<Void> = { $0.eventLoop.makeSucceededVoidFuture() }
 
@@ -78,7 +79,9 @@ public struct IOServerBootstrap: Sendable {
                 for option in childSocketOptions { try option(fd) }
                 try IOSocket.bind(fd, to: address)
                 try IOSocket.listen(fd, backlog: backlog)
-                channel.localAddress = try IOSocket.localAddress(fd)
+                let local = try IOSocket.localAddress(fd)
+                channel.localAddress = local
+                channel.acceptedLocalAddress = IOSocket.isWildcard(local) ? nil : local
                 try channel.start()
                 return channel
             } catch {
@@ -100,7 +103,7 @@ public struct IOServerBootstrap: Sendable {
     private func setUp(_ fd: Int32, on loop: IOEventLoop, parent: IOServerChannel, peer: SocketAddress?) {
         let channel = IOStreamChannel(fd: fd, loop: loop, parent: parent, options: childOptions)
         // A listener bound to one address accepts on that address: no `getsockname` for it.
-        let local = parent.localAddress.flatMap { IOSocket.isWildcard($0) ? nil : $0 }
+        let local = parent.acceptedLocalAddress
         childInitializer(channel).hop(to: loop).whenComplete { result in
             switch result {
             case .success:

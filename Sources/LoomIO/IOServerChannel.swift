@@ -21,6 +21,10 @@ public final class IOServerChannel: Channel, ChannelCore, IOSelectable, @uncheck
     public var _channelCore: ChannelCore { self }
     /// Set once, between `bind` and the channel being handed out (`IOServerBootstrap`).
     public internal(set) var localAddress: SocketAddress?
+    /// The local address every socket it accepts has: its own when bound to one address,
+    /// nil for a wildcard (`0.0.0.0`, `::`), whose sockets each ask the kernel. Set with
+    /// `localAddress`.
+    internal(set) var acceptedLocalAddress: SocketAddress?
     public var remoteAddress: SocketAddress? { nil }
     public var isWritable: Bool { false }
     public var isActive: Bool { activeFlag.load(ordering: .relaxed) }
