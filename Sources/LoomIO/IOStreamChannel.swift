@@ -430,7 +430,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
                 var result = 0
                 buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { pointer in
                     // No more than asked: a shared buffer may be larger than this channel's size.
-                    let count = Glibc.read(fd, pointer.baseAddress, min(pointer.count, size))
+                    let count = Glibc.recv(fd, pointer.baseAddress, min(pointer.count, size), 0)
                     result = count < 0 ? -Int(errno) : count
                     return max(count, 0)
                 }
@@ -558,7 +558,7 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
         return writes.withFlushedBuffers(limit: IOVectors.capacity) { entries in
             if entries.count == 1, case .byteBuffer(let buffer) = entries.first!.data {
                 guard buffer.readableBytes > 0 else { return (0, 0) }
-                return (buffer.withUnsafeReadableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }, buffer.readableBytes)
+                return (buffer.withUnsafeReadableBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }, buffer.readableBytes)
             }
             return loop.vectors.write(fd, entries)
         }
