@@ -30,7 +30,7 @@ extension DownstreamHandler: UpstreamResponseSink {
             return
         }
         let serial = exchangeSerial
-        pool.connect(timeout: exchange.timeouts.connect, limits: exchange.snapshot.responseLimits).whenComplete { result in
+        pool.connect(timeout: exchange.timeouts.configured.connect, limits: exchange.snapshot.responseLimits).whenComplete { result in
             switch result {
             case .success(let connection):
                 guard self.exchangeSerial == serial, self.exchange?.attempt == attempt else {
@@ -287,7 +287,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         held.events = events
         exchange.heldResponse = held
         exchange.connection?.pauseReading()
-        deadlines.responseHeader = loop.now + TimeAmount(exchange.timeouts.responseHeader)
+        deadlines.responseHeader = loop.now + exchange.timeouts.responseHeader
         syncDeadlines()
         let serial = exchangeSerial
         pause.start(FilterResponseResumer(onLoopOnce { handler, next in handler.responseResumed(serial: serial, index: index, next: next) }))

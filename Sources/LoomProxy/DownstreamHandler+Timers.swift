@@ -45,14 +45,14 @@ extension DownstreamHandler: TimerWheelOwner {
                 exchange.pausedFilter = nil
                 let failure = FilterFailure(
                     filter: route.filters.name(at: index), phase: "request headers",
-                    error: "did not resume within the response_header timeout (\(exchange.timeouts.responseHeader))")
+                    error: "did not resume within the response_header timeout (\(exchange.timeouts.configured.responseHeader))")
                 failExchange(GatewayError(.filterFailed(failure)))
             } else if let held = exchange.heldResponse, let route = exchange.route {
                 // A filter held the response head and never let it go: it failed too.
                 exchange.heldResponse = nil
                 let failure = FilterFailure(
                     filter: route.filters.name(at: held.index), phase: "response headers",
-                    error: "held the response past the response_header timeout (\(exchange.timeouts.responseHeader))")
+                    error: "held the response past the response_header timeout (\(exchange.timeouts.configured.responseHeader))")
                 failExchange(GatewayError(.filterFailed(failure)))
             } else {
                 failExchange(GatewayError(.responseHeaderTimeout))
@@ -78,21 +78,21 @@ extension DownstreamHandler: TimerWheelOwner {
     }
 
     func startKeepAliveTimer(now: NIODeadline) {
-        deadlines.keepAlive = now + TimeAmount(snapshot.timeouts.idle)
+        deadlines.keepAlive = now + snapshot.timeouts.idle
         syncDeadlines()
     }
 
     /// Armed at the first bytes of a head, not restarted by later ones.
     func startHeaderTimerIfNeeded() {
         guard deadlines.requestHeader == nil else { return }
-        deadlines.requestHeader = loop.now + TimeAmount(snapshot.timeouts.requestHeader)
+        deadlines.requestHeader = loop.now + snapshot.timeouts.requestHeader
         syncDeadlines()
     }
 
     /// Closes the connection if the client takes none of our bytes for the idle timeout.
     func startStallTimer() {
         guard deadlines.stall == nil else { return }
-        deadlines.stall = loop.now + TimeAmount(snapshot.timeouts.idle)
+        deadlines.stall = loop.now + snapshot.timeouts.idle
         syncDeadlines()
     }
 
@@ -107,7 +107,7 @@ extension DownstreamHandler: TimerWheelOwner {
     func startResponseTimer() {
         guard let exchange, deadlines.responseHeader == nil, machine.exchange?.responseStarted == false else { return }
         let now = loop.now
-        deadlines.responseHeader = now + TimeAmount(exchange.timeouts.responseHeader)
+        deadlines.responseHeader = now + exchange.timeouts.responseHeader
         if let perTry = exchange.upstream?.perTryTimeout { deadlines.perTry = now + perTry }
         syncDeadlines()
     }
@@ -117,8 +117,8 @@ extension DownstreamHandler: TimerWheelOwner {
         deadlines.keepAlive = nil
         deadlines.requestHeader = nil
         deadlines.lastActivity = now
-        deadlines.idleTimeout = TimeAmount(exchange.timeouts.idle)
-        deadlines.request = exchange.timeouts.request.map { now + TimeAmount($0) }
+        deadlines.idleTimeout = exchange.timeouts.idle
+        deadlines.request = exchange.timeouts.request.map { now + $0 }
         // A gRPC call's own deadline bounds it too (the field is looked up only when present).
         if let value = exchange.head.headers.firstValue(named: "grpc-timeout"), exchange.isGRPC, let timeout = GRPC.timeout(value) {
             let deadline = now + TimeAmount(timeout)

@@ -18,7 +18,7 @@ extension DownstreamHandler {
         deadlines.responseHeader = nil
         deadlines.perTry = nil
         deadlines.request = nil
-        deadlines.idleTimeout = TimeAmount(exchange.timeouts.tunnel)
+        deadlines.idleTimeout = exchange.timeouts.tunnel
         noteActivity()
         if let started = exchange.attemptStartedAt, loop.metrics != nil { exchange.upstreamLatency = loop.now - started }
         exchange.recordOutcome(.success, loop: loop)

@@ -384,7 +384,7 @@ package final class DownstreamHandler: SocketReadingHandler, DrainableConnection
     /// The wait is bounded by the route's `response_header` timeout.
     private func awaitFilter(_ index: Int, _ pause: FilterPause, _ exchange: Exchange) {
         exchange.pausedFilter = index
-        deadlines.responseHeader = loop.now + TimeAmount(exchange.timeouts.responseHeader)
+        deadlines.responseHeader = loop.now + exchange.timeouts.responseHeader
         syncDeadlines()
         let serial = exchangeSerial
         pause.start(FilterResumer(onLoopOnce { handler, next in handler.filtersResumed(serial: serial, index: index, next: next) }))

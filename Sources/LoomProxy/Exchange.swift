@@ -55,7 +55,7 @@ final class Exchange {
     private(set) var attempt = 0
     /// `endpoint`'s `Host` value, precomputed in the snapshot.
     var endpointAuthority = "localhost"
-    var timeouts: Timeouts
+    var timeouts: TimeoutPeriods
     /// The normalized request path (what consistent hashing keys on when a retry picks again).
     var path = ""
     /// The request as the route's filters saw it (their changes included), kept for the

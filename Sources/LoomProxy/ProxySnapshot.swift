@@ -21,7 +21,7 @@ public final class ProxySnapshot: Sendable {
         /// Index into `upstreams` for proxy routes.
         let upstreamIndex: Int?
         /// Global timeouts with the upstream's and then the route's overrides applied.
-        let timeouts: Timeouts
+        let timeouts: TimeoutPeriods
         /// The route's request and response header rules (decided once, not per request).
         let requestHeaders: PreparedHeaderRules
         let responseHeaders: PreparedHeaderRules
@@ -35,7 +35,7 @@ public final class ProxySnapshot: Sendable {
         init(config: RouteConfig, upstreamIndex: Int?, timeouts: Timeouts, filters: FilterChain) {
             self.config = config
             self.upstreamIndex = upstreamIndex
-            self.timeouts = timeouts
+            self.timeouts = TimeoutPeriods(timeouts)
             self.requestHeaders = config.requestHeaders.isEmpty ? .none : PreparedHeaderRules(config.requestHeaders)
             self.responseHeaders = config.responseHeaders.isEmpty ? .none : PreparedHeaderRules(config.responseHeaders)
             self.rewriter = PathRewriter(config)
@@ -178,7 +178,7 @@ public final class ProxySnapshot: Sendable {
     /// Every listener's `client_identity_header`, lower-cased: a client's own field of one
     /// of these names never goes upstream, whichever listener it came through.
     let clientIdentityHeadersLowercased: [String]
-    let timeouts: Timeouts
+    let timeouts: TimeoutPeriods
     let accessLog: Bool
     /// Query parameters that carry credentials (every `api_key` filter's `query`): the access
     /// log never shows them, whichever route the request took or however it ended.
@@ -223,7 +223,7 @@ public final class ProxySnapshot: Sendable {
         trustedProxies = TrustedProxies(server.forwarding.trustedProxies)
         requestIDHeaderLowercased = server.forwarding.requestIDHeader.lowercased()
         clientIdentityHeadersLowercased = Array(Set(configuration.listeners.compactMap { $0.tls?.clientIdentityHeader?.lowercased() }))
-        timeouts = server.timeouts
+        timeouts = TimeoutPeriods(server.timeouts)
         accessLog = server.logging.accessLog
         var secrets: [String] = []
         for filter in configuration.filters + configuration.routes.flatMap(configuration.routeFilters) {

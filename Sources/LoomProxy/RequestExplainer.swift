@@ -132,7 +132,7 @@ package enum RequestExplainer {
             // who asks (ip_filter), which explain does not model.
             let filterNames = route.filters.filters.map(\.name)
             lines.append("filters: " + (filterNames.isEmpty ? "none" : filterNames.joined(separator: ", ") + " (run in this order; not evaluated here)"))
-            let timeouts = route.timeouts
+            let timeouts = route.timeouts.configured
             let format = DurationParser.format
             lines.append("timeouts: connect \(format(timeouts.connect)), response header \(format(timeouts.responseHeader)), "
                 + "idle \(format(timeouts.idle)), whole request \(timeouts.request.map(format) ?? "unlimited"), tunnel \(format(timeouts.tunnel))")

@@ -34,7 +34,7 @@ final class UpstreamCaller: PluginHTTPCaller {
 
     func update(_ snapshot: ProxySnapshot) {
         let targets = snapshot.upstreams.map { upstream in
-            (upstream.name, Target(upstream: upstream, connectTimeout: snapshot.timeouts.applying(upstream.config.timeouts).connect))
+            (upstream.name, Target(upstream: upstream, connectTimeout: snapshot.timeouts.configured.applying(upstream.config.timeouts).connect))
         }
         self.targets.withLock { $0 = Dictionary(targets, uniquingKeysWith: { first, _ in first }) }
     }
