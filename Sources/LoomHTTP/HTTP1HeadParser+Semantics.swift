@@ -110,36 +110,41 @@ extension HTTP1HeadParser {
         guard targetEnd - targetStart <= limits.maxURIBytes else { throw .uriTooLong }
         let minor = try parseVersion(raw, start: targetEnd + 1, end: end, malformed: .invalidRequestLine)
 
-        let method = HTTPSyntax.string(raw, start: start, end: methodEnd)
-        let target = HTTPSyntax.string(raw, start: targetStart, end: targetEnd)
-        let isConnect = methodEnd - start == 7 && method == "CONNECT"
+        var line = RequestLine(
+            methodStart: start, methodEnd: methodEnd, targetStart: targetStart, targetEnd: targetEnd, path: .target,
+            minorVersion: minor)
         let first = raw[targetStart]
-        if isConnect {
+        if HTTPSyntax.equals(raw, start: start, end: methodEnd, "CONNECT") {
             // authority-form only: host ":" port (RFC 9112 §3.2.3).
             guard first != UInt8(ascii: "/"), Self.isAuthorityWithPort(raw, start: targetStart, end: targetEnd) else {
                 throw .invalidTarget
             }
-            return RequestLine(method: method, target: target, path: "", minorVersion: minor, authority: target)
+            line.path = .empty
+            line.authorityStart = targetStart
+            line.authorityEnd = targetEnd
+            return line
         }
         if first == UInt8(ascii: "/") {
-            // origin-form; the path is everything before "?" (reuse the String when there is no query).
+            // origin-form; the path is everything before "?" (the target itself without a query).
             var q = targetStart
             while q < targetEnd, raw[q] != UInt8(ascii: "?") { q += 1 }
-            let path = q == targetEnd ? target : HTTPSyntax.string(raw, start: targetStart, end: q)
-            return RequestLine(method: method, target: target, path: path, minorVersion: minor, authority: nil)
+            if q < targetEnd { line.path = .bytes(start: targetStart, end: q) }
+            return line
         }
         if first == UInt8(ascii: "*"), targetEnd - targetStart == 1 {
-            guard method == "OPTIONS" else { throw .invalidTarget }
-            return RequestLine(method: method, target: target, path: "*", minorVersion: minor, authority: nil)
+            guard HTTPSyntax.equals(raw, start: start, end: methodEnd, "OPTIONS") else { throw .invalidTarget }
+            line.path = .asterisk
+            return line
         }
-        return try parseAbsoluteForm(raw, start: targetStart, end: targetEnd, method: method, target: target, minor: minor)
+        try parseAbsoluteForm(raw, line: &line)
+        return line
     }
 
     /// absolute-form: scheme "://" authority [path] ["?" query]. Userinfo is rejected (RFC 9110
     /// §4.2.4 forbids it in http(s) URIs and it is a classic host-confusion trick).
-    private func parseAbsoluteForm(
-        _ raw: UnsafeRawBufferPointer, start: Int, end: Int, method: String, target: String, minor: Int
-    ) throws(HTTPParseError) -> RequestLine {
+    private func parseAbsoluteForm(_ raw: UnsafeRawBufferPointer, line: inout RequestLine) throws(HTTPParseError) {
+        let start = line.targetStart
+        let end = line.targetEnd
         var i = start
         guard HTTPSyntax.lower(raw[i]) &- UInt8(ascii: "a") < 26 else { throw .invalidTarget }
         while i < end {
@@ -161,9 +166,9 @@ extension HTTP1HeadParser {
         guard i > authorityStart else { throw .invalidTarget }
         let authorityEnd = i
         while i < end, raw[i] != UInt8(ascii: "?") { i += 1 }
-        let path = i == authorityEnd ? "/" : HTTPSyntax.string(raw, start: authorityEnd, end: i)
-        let authority = HTTPSyntax.string(raw, start: authorityStart, end: authorityEnd)
-        return RequestLine(method: method, target: target, path: path, minorVersion: minor, authority: authority)
+        line.path = i == authorityEnd ? .root : .bytes(start: authorityEnd, end: i)
+        line.authorityStart = authorityStart
+        line.authorityEnd = authorityEnd
     }
 
     /// Whether `raw[start..<end]` is host ":" port with a non-empty host and a decimal port.
@@ -206,21 +211,23 @@ extension HTTP1HeadParser {
         }
         guard (100...599).contains(status) else { throw .invalidStatusLine }
         let afterCode = codeStart + 3
-        var reason = ""
+        var reasonStart = end
         if afterCode < end {
             guard raw[afterCode] == HTTPSyntax.sp else { throw .invalidStatusLine }
             for k in (afterCode + 1)..<end where !HTTPSyntax.isFieldValueChar(raw[k]) { throw .controlCharacter }
-            reason = HTTPSyntax.string(raw, start: afterCode + 1, end: end)
+            reasonStart = afterCode + 1
         }
-        return StatusLine(status: status, reason: reason, minorVersion: minor)
+        return StatusLine(status: status, reasonStart: reasonStart, reasonEnd: end, minorVersion: minor)
     }
 
-    /// The semantic pass for a complete request head ending at `headEnd`. Static, with its
-    /// inputs passed in: called on the parser from inside `withReadable`'s closure, a method
-    /// would run on a copy of the whole parser (retaining and releasing everything it holds).
-    static func requestParts(
-        _ raw: UnsafeRawBufferPointer, headEnd: Int, line: consuming RequestLine, facts: consuming FieldFacts, maxBodyBytes: Int?
-    ) throws(HTTPParseError) -> RequestParts {
+    /// The semantic pass over a complete request head, and the head built from its parts.
+    /// Static, with its inputs passed in: called on the parser from inside `withReadable`'s
+    /// closure, a method would run on a copy of the whole parser (retaining and releasing
+    /// everything it holds). The line's strings and the token list move into the head.
+    static func requestHead(
+        _ raw: UnsafeRawBufferPointer, line: RequestLine, facts: consuming FieldFacts, headers: consuming HTTPHeaderBlock,
+        maxBodyBytes: Int?
+    ) throws(HTTPParseError) -> HTTPRequestHead {
         // Host: exactly one on HTTP/1.1 (RFC 9112 §3.2); never more than one; valid characters.
         if facts.hostCount > 1 { throw .duplicateHost }
         if facts.hostCount == 0, line.minorVersion >= 1 { throw .missingHost }
@@ -230,7 +237,7 @@ extension HTTP1HeadParser {
             host = HTTPSyntax.string(raw, start: facts.hostStart, end: facts.hostEnd)
         }
         // An absolute-form target's authority overrides Host (RFC 9112 §3.2.2).
-        if let authority = line.authority { host = authority }
+        if line.authorityStart >= 0 { host = HTTPSyntax.string(raw, start: line.authorityStart, end: line.authorityEnd) }
 
         // Framing (RFC 9112 §6.1-6.3), strictest reading: exactly one "chunked" coding, never
         // together with Content-Length, never on HTTP/1.0.
@@ -250,20 +257,29 @@ extension HTTP1HeadParser {
             framing = .none
         }
 
-        return RequestParts(
-            headEnd: headEnd, method: line.method, target: line.target, path: line.path,
-            minorVersion: line.minorVersion, host: host, framing: framing,
+        let target = HTTPSyntax.string(raw, start: line.targetStart, end: line.targetEnd)
+        let path: String = switch line.path {
+        case .target: target
+        case .bytes(let start, let end): HTTPSyntax.string(raw, start: start, end: end)
+        case .root: "/"
+        case .asterisk: "*"
+        case .empty: ""
+        }
+        return HTTPRequestHead(
+            method: HTTPSyntax.string(raw, start: line.methodStart, end: line.methodEnd), target: target, path: path,
+            minorVersion: line.minorVersion, headers: headers, host: host, framing: framing,
             keepAlive: facts.persists(minorVersion: line.minorVersion),
             expectsContinue: facts.expectContinue && line.minorVersion >= 1,
             connectionTokens: facts.connectionTokens
         )
     }
 
-    /// The semantic pass for a complete response head ending at `headEnd` (static as
-    /// `requestParts` is).
-    static func responseParts(
-        _ line: consuming StatusLine, facts: consuming FieldFacts, headEnd: Int, requestMethod: String, maxBodyBytes: Int?
-    ) throws(HTTPParseError) -> ResponseParts {
+    /// The semantic pass over a complete response head, and the head built from its parts
+    /// (static as `requestHead` is).
+    static func responseHead(
+        _ raw: UnsafeRawBufferPointer, line: StatusLine, facts: consuming FieldFacts, headers: consuming HTTPHeaderBlock, requestMethod: String,
+        maxBodyBytes: Int?
+    ) throws(HTTPParseError) -> HTTPResponseHead {
         // The same rules as requests, including "exactly one chunked coding": RFC 9112 would
         // allow "gzip, chunked", but a proxy that relays it must either keep the gzip coding
         // hop-by-hop (HTTP/1.0 clients cannot receive it) or undo it; like nginx, Loom treats
@@ -291,9 +307,8 @@ extension HTTP1HeadParser {
         } else {
             framing = .untilClose
         }
-        return ResponseParts(
-            headEnd: headEnd, status: status, reason: line.reason, minorVersion: line.minorVersion,
-            framing: framing,
+        return HTTPResponseHead(
+            status: status, reason: HTTPSyntax.string(raw, start: line.reasonStart, end: line.reasonEnd), minorVersion: line.minorVersion, headers: headers, framing: framing,
             keepAlive: framing != .untilClose && facts.persists(minorVersion: line.minorVersion),
             connectionTokens: facts.connectionTokens
         )

@@ -80,59 +80,65 @@ public struct HTTP1HeadParser: Sendable {
     /// returns the head; returns nil if more bytes are needed; throws when the bytes can never
     /// become a valid head, including when a limit is exceeded before the head completes.
     public mutating func parseRequestHead(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> HTTPRequestHead? {
-        let parts: RequestParts?
+        let parsed: (head: HTTPRequestHead, length: Int)?
         do {
-            parts = try Self.withReadable(buffer) { (raw) throws(HTTPParseError) -> RequestParts? in
+            parsed = try Self.withReadable(buffer) { (raw) throws(HTTPParseError) -> (head: HTTPRequestHead, length: Int)? in
                 guard let headEnd = try self.scan(raw, isRequest: true) else { return nil }
                 let facts = try FieldFacts(raw, base: self.headStart, fields: self.fields)
-                return try Self.requestParts(raw, headEnd: headEnd, line: self.requestLine.take()!, facts: facts, maxBodyBytes: self.limits.maxBodyBytes)
+                let line = self.requestLine.take()!
+                let headers = self.keepHead(raw, headEnd: headEnd)
+                let head = try Self.requestHead(raw, line: line, facts: facts, headers: headers, maxBodyBytes: self.limits.maxBodyBytes)
+                return (head, headEnd)
             }
         } catch {
             reset()
             throw error
         }
-        guard let parts = consume parts else { return nil }
-        return parts.head(headers: takeHead(&buffer, headEnd: parts.headEnd))
+        guard let parsed else { return nil }
+        buffer.moveReaderIndex(forwardBy: parsed.length)
+        return parsed.head
     }
 
     /// Parses the head of a response to a request whose method was `requestMethod` (a HEAD
     /// request's response has no body). 1xx heads are returned like any other; the caller
     /// loops until a final status. Same consumption and error contract as `parseRequestHead`.
     public mutating func parseResponseHead(_ buffer: inout ByteBuffer, requestMethod: String) throws(HTTPParseError) -> HTTPResponseHead? {
-        let parts: ResponseParts?
+        let parsed: (head: HTTPResponseHead, length: Int)?
         do {
-            parts = try Self.withReadable(buffer) { (raw) throws(HTTPParseError) -> ResponseParts? in
+            parsed = try Self.withReadable(buffer) { (raw) throws(HTTPParseError) -> (head: HTTPResponseHead, length: Int)? in
                 guard let headEnd = try self.scan(raw, isRequest: false) else { return nil }
                 let facts = try FieldFacts(raw, base: self.headStart, fields: self.fields)
-                return try Self.responseParts(
-                    self.statusLine.take()!, facts: facts, headEnd: headEnd, requestMethod: requestMethod, maxBodyBytes: self.limits.maxBodyBytes)
+                let line = self.statusLine.take()!
+                let headers = self.keepHead(raw, headEnd: headEnd)
+                let head = try Self.responseHead(
+                    raw, line: line, facts: facts, headers: headers, requestMethod: requestMethod, maxBodyBytes: self.limits.maxBodyBytes)
+                return (head, headEnd)
             }
         } catch {
             reset()
             throw error
         }
-        guard let parts = consume parts else { return nil }
-        return parts.head(headers: takeHead(&buffer, headEnd: parts.headEnd))
+        guard let parsed else { return nil }
+        buffer.moveReaderIndex(forwardBy: parsed.length)
+        return parsed.head
     }
 
-    /// Consumes the completed head from `buffer` and wraps its copy with the collected ranges.
-    private mutating func takeHead(_ buffer: inout ByteBuffer, headEnd: Int) -> HTTPHeaderBlock {
-        let length = headEnd - headStart
-        buffer.moveReaderIndex(forwardBy: headStart)
-        buffer.withUnsafeReadableBytes { raw in
-            let head = UnsafeRawBufferPointer(rebasing: raw.prefix(length))
-            let reused: Void? = keptBytes.modifyIfUniquelyOwned { store in
-                store.clear()
-                store.writeBytes(head)
-            }
-            if reused == nil {
-                keptBytes = ByteBufferAllocator().buffer(capacity: length)
-                keptBytes.writeBytes(head)
-            }
+    /// Copies the completed head, `raw[headStart..<headEnd]`, into the kept storage and wraps
+    /// it with the collected ranges; the parser is then ready for the next head. Taken before
+    /// the semantic pass so the head is built once, from values used for the last time: a
+    /// head that fails that pass has only cost a copy into storage the next head overwrites.
+    private mutating func keepHead(_ raw: UnsafeRawBufferPointer, headEnd: Int) -> HTTPHeaderBlock {
+        let head = UnsafeRawBufferPointer(rebasing: raw[headStart..<headEnd])
+        let reused: Void? = keptBytes.modifyIfUniquelyOwned { store in
+            store.clear()
+            store.writeBytes(head)
         }
-        buffer.moveReaderIndex(forwardBy: length)
+        if reused == nil {
+            keptBytes = ByteBufferAllocator().buffer(capacity: head.count)
+            keptBytes.writeBytes(head)
+        }
         let block = HTTPHeaderBlock(trusted: keptBytes, fields: fields, startLineLength: startLineEnd + 2 - headStart)
-        if length > Self.keptHeadBytes { keptBytes = ByteBuffer() }
+        if head.count > Self.keptHeadBytes { keptBytes = ByteBuffer() }
         keptFields = fields.capacity <= Self.keptFieldCapacity ? fields : []
         fields = []
         reset()
@@ -173,6 +179,21 @@ public struct HTTP1HeadParser: Sendable {
         let maxHead = min(limits.maxHeadBytes, Int(Int32.max))
         let windowEnd = min(raw.count, headStart + maxHead)
         while true {
+            // A field line not looked at yet and complete in what has arrived (nearly every
+            // line) is parsed in one pass that finds its end as it goes. The start line, the
+            // empty line that ends the head, a line still arriving and a malformed one take
+            // the two passes below, which decide them as they always have; a line still
+            // arriving resumes there, so a trickled head stays linear work.
+            if startLineEnd >= 0, scanFrom == lineStart,
+               let line = HTTPSyntax.scanFieldLine(raw, start: lineStart, end: windowEnd, base: headStart) {
+                if line.cr + 2 - headStart > maxHead { throw .headTooLarge }
+                guard fields.count < limits.maxFields else { throw .tooManyFields }
+                if fields.capacity == 0 { startFields() }
+                fields.append(line.range)
+                lineStart = line.cr + 2
+                scanFrom = lineStart
+                continue
+            }
             switch try HTTPSyntax.findLineEnd(raw, from: scanFrom, end: windowEnd) {
             case .needMore(let resumeAt):
                 scanFrom = resumeAt
@@ -236,61 +257,42 @@ public struct HTTP1HeadParser: Sendable {
 }
 
 extension HTTP1HeadParser {
-    /// A decoded request line.
-    struct RequestLine: Sendable {
-        var method: String
-        var target: String
-        var path: String
-        var minorVersion: Int
-        /// The authority of an absolute-form or authority-form target.
-        var authority: String?
-    }
-
-    /// The decoded pieces of a request head, before its bytes are sliced off the buffer.
-    struct RequestParts {
-        var headEnd: Int
-        var method: String
-        var target: String
-        var path: String
-        var minorVersion: Int
-        var host: String?
-        var framing: HTTPBodyFraming
-        var keepAlive: Bool
-        var expectsContinue: Bool
-        var connectionTokens: [String]
-
-        /// The head, with its bytes. Consuming: the strings and the token list move into it.
-        consuming func head(headers: HTTPHeaderBlock) -> HTTPRequestHead {
-            HTTPRequestHead(
-                method: method, target: target, path: path, minorVersion: minorVersion, headers: headers, host: host,
-                framing: framing, keepAlive: keepAlive, expectsContinue: expectsContinue, connectionTokens: connectionTokens
-            )
+    /// A validated request line, as offsets into the bytes being parsed (relative to the
+    /// buffer's readerIndex, like the parser's other offsets). Its strings are made once the
+    /// head is complete, straight into the head: kept as strings, they were copied into it
+    /// and then released, and clearing a kept line went through the runtime.
+    struct RequestLine {
+        /// Where the path comes from.
+        enum Path {
+            /// The whole target (origin-form without a query).
+            case target
+            /// These bytes of the target (origin-form before "?", absolute-form's path).
+            case bytes(start: Int, end: Int)
+            /// "/": an absolute-form target with an empty path.
+            case root
+            /// "*": asterisk-form.
+            case asterisk
+            /// "": authority-form (CONNECT).
+            case empty
         }
-    }
 
-    /// The decoded pieces of a response head, before its bytes are sliced off the buffer.
-    struct ResponseParts {
-        var headEnd: Int
-        var status: Int
-        var reason: String
+        var methodStart: Int
+        var methodEnd: Int
+        var targetStart: Int
+        var targetEnd: Int
+        var path: Path
         var minorVersion: Int
-        var framing: HTTPBodyFraming
-        var keepAlive: Bool
-        var connectionTokens: [String]
-
-        /// The head, with its bytes (consuming, as `RequestParts.head`).
-        consuming func head(headers: HTTPHeaderBlock) -> HTTPResponseHead {
-            HTTPResponseHead(
-                status: status, reason: reason, minorVersion: minorVersion, headers: headers, framing: framing,
-                keepAlive: keepAlive, connectionTokens: connectionTokens
-            )
-        }
+        /// The authority of an absolute-form or authority-form target; -1 without one.
+        var authorityStart = -1
+        var authorityEnd = -1
     }
 
     /// A decoded status line.
-    struct StatusLine: Sendable {
+    struct StatusLine {
         var status: Int
-        var reason: String
+        /// The reason phrase's offsets (like `RequestLine`'s); empty when there is none.
+        var reasonStart: Int
+        var reasonEnd: Int
         var minorVersion: Int
     }
 }

@@ -50,29 +50,87 @@ enum HTTPSyntax {
     /// and `& ~word` discards bytes whose high bit was set already. Exact as a yes/no answer.
     @inline(__always)
     static func hasControlByte(_ word: UInt64) -> Bool {
-        (word &- ones &* 0x20) & ~word & highBits != 0
+        controlBytes(word) != 0
+    }
+
+    /// The high bit of each control byte of `word` (`hasControlByte`'s test); the lowest is
+    /// exact, as for `controlOrDELBytes`.
+    @inline(__always)
+    static func controlBytes(_ word: UInt64) -> UInt64 {
+        (word &- ones &* 0x20) & ~word & highBits
     }
 
     /// `hasControlByte`, or any byte is DEL (0x7F): XOR turns DEL bytes into zero bytes.
     @inline(__always)
     static func hasControlByteOrDEL(_ word: UInt64) -> Bool {
+        controlOrDELBytes(word) != 0
+    }
+
+    /// The high bit of each byte of `word` that is a control character or DEL, by the tests
+    /// above. A borrow can mark a byte above a marked one as well, never one below it, so
+    /// the lowest mark is exact: for a word loaded little-endian, the first such byte is at
+    /// `trailingZeroBitCount / 8`.
+    @inline(__always)
+    static func controlOrDELBytes(_ word: UInt64) -> UInt64 {
         let del = word ^ (ones &* 0x7F)
-        return hasControlByte(word) || (del &- ones) & ~del & highBits != 0
+        return ((word &- ones &* 0x20) & ~word | (del &- ones) & ~del) & highBits
     }
 
     @inline(__always)
     static func lower(_ b: UInt8) -> UInt8 { b &- 65 < 26 ? b | 0x20 : b }
 
+    /// The high bit of each byte of `word` that is not an ASCII letter, digit or '-', the
+    /// bytes nearly every field name is made of (all tokens). Each class is a range test on
+    /// the low seven bits, adding so that the high bit says "at least" (as in `lowercased`),
+    /// which never carries into the next byte; letters are folded to lower case first (OR
+    /// 0x20 brings only 'A'...'Z' into 'a'...'z'), and a byte past 0x7F is in no class. No
+    /// borrow or carry crosses bytes, so every mark is exact.
+    @inline(__always)
+    static func nonNameBytes(_ word: UInt64) -> UInt64 {
+        let low = word & (ones &* 0x7F)
+        let folded = low | (ones &* 0x20)
+        let letter = (folded &+ ones &* (0x80 - 0x61)) & ~(folded &+ ones &* (0x80 - 0x7B))
+        let digit = (low &+ ones &* (0x80 - 0x30)) & ~(low &+ ones &* (0x80 - 0x3A))
+        let dash = ~((low ^ (ones &* 0x2D)) &+ ones &* 0x7F)
+        return ~((letter | digit | dash) & ~word) & highBits
+    }
+
     /// Compares `wanted.count` bytes at `start` of `raw` with ASCII case folding against `wanted`,
     /// which must already be lower-case. The caller guarantees the range is inside `raw`.
+    /// Names of eight bytes or more are compared a word at a time (`lowercased(_:)`), the
+    /// last word ending at the last byte: `Content-Length` is two compares, not fourteen.
     @inline(__always)
     static func equalsLowercased(_ raw: UnsafeRawBufferPointer, start: Int, wanted: UnsafeRawBufferPointer) -> Bool {
-        var i = 0
-        while i < wanted.count {
-            if lower(raw[start + i]) != wanted[i] { return false }
-            i += 1
+        let count = wanted.count
+        guard count >= 8 else {
+            var i = 0
+            while i < count {
+                if lower(raw[start + i]) != wanted[i] { return false }
+                i += 1
+            }
+            return true
         }
-        return true
+        var at = 0
+        while true {
+            let word = raw.loadUnaligned(fromByteOffset: start + at, as: UInt64.self)
+            guard lowercased(word) == wanted.loadUnaligned(fromByteOffset: at, as: UInt64.self) else { return false }
+            if at == count - 8 { return true }
+            at = min(at + 8, count - 8)
+        }
+    }
+
+    /// `lower(_:)` applied to each of the eight bytes of `word`: only 'A'...'Z' change.
+    /// Per byte, on its low seven bits: adding 0x80 - 'A' sets the high bit from 'A' up, adding
+    /// 0x80 - ('Z' + 1) sets it from past 'Z' up (neither carries into the next byte); a byte
+    /// that had its own high bit set is no ASCII letter. The 0x80 left marks an upper-case
+    /// letter, and shifted right by two it is the 0x20 that lower-cases it.
+    @inline(__always)
+    static func lowercased(_ word: UInt64) -> UInt64 {
+        let low = word & (ones &* 0x7F)
+        let fromA = low &+ ones &* (0x80 - 0x41)
+        let pastZ = low &+ ones &* (0x80 - 0x5B)
+        let upper = fromA & ~pastZ & ~word & highBits
+        return word | (upper >> 2)
     }
 
     /// Same as `equalsLowercased` for a static literal (the common field names).
@@ -80,6 +138,18 @@ enum HTTPSyntax {
     static func equalsLowercased(_ raw: UnsafeRawBufferPointer, start: Int, length: Int, _ wanted: StaticString) -> Bool {
         guard length == wanted.utf8CodeUnitCount else { return false }
         return equalsLowercased(raw, start: start, wanted: UnsafeRawBufferPointer(start: wanted.utf8Start, count: length))
+    }
+
+    /// Whether `raw[start..<end]` is exactly `wanted` (case-sensitive, as methods are).
+    @inline(__always)
+    static func equals(_ raw: UnsafeRawBufferPointer, start: Int, end: Int, _ wanted: StaticString) -> Bool {
+        guard end - start == wanted.utf8CodeUnitCount else { return false }
+        var i = 0
+        while i < wanted.utf8CodeUnitCount {
+            if raw[start + i] != wanted.utf8Start[i] { return false }
+            i += 1
+        }
+        return true
     }
 
     /// What `findLineEnd` found.
@@ -98,10 +168,14 @@ enum HTTPSyntax {
         var i = from
         while i < end {
             // Eight bytes at a time while none is a control character: CR and LF are, and
-            // almost nothing else in a head is. A word with one is looked at byte by byte.
-            if i + 8 <= end, !hasControlByte(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
-                i += 8
-                continue
+            // almost nothing else in a head is. From a word with one, straight to that byte.
+            if i + 8 <= end {
+                let controls = controlBytes(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                if controls == 0 {
+                    i += 8
+                    continue
+                }
+                i += controls.trailingZeroBitCount >> 3
             }
             let b = raw[i]
             // One compare rejects the common case: every byte above CR is neither CR nor LF.
@@ -116,6 +190,61 @@ enum HTTPSyntax {
             i += 1
         }
         return .needMore(resumeAt: i)
+    }
+
+    /// The field line at `start` in one pass, finding its CRLF as it goes, when the line is
+    /// complete before `end` (its LF may lie one byte further, up to `raw.count`) and is
+    /// well-formed: a token, a colon, optional whitespace, value characters, CRLF. nil for
+    /// anything else, which `findLineEnd` and `parseFieldLine` then decide (and name the
+    /// error of) exactly as for every line before: for a line this accepts, the first CR or
+    /// LF is the CRLF found here and `parseFieldLine` returns the same range.
+    @inline(__always)
+    static func scanFieldLine(_ raw: UnsafeRawBufferPointer, start: Int, end: Int, base: Int) -> (range: HTTPFieldRange, cr: Int)? {
+        var i = start
+        // Letters, digits and '-' eight at a time (all tokens), then token by token from the
+        // first other byte: the colon, usually.
+        while i + 8 <= end {
+            let others = nonNameBytes(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+            if others != 0 {
+                i += others.trailingZeroBitCount >> 3
+                break
+            }
+            i += 8
+        }
+        while i < end, isToken(raw[i]) { i += 1 }
+        guard i > start, i < end, raw[i] == colon else { return nil }
+        let nameEnd = i
+        i += 1
+        while i < end, isWhitespace(raw[i]) { i += 1 }
+        let valueStart = i
+        while i < end {
+            // Eight bytes at a time, and from a word with a control byte (the CR, or an HTAB
+            // values may hold) straight to that byte.
+            if i + 8 <= end {
+                let controls = controlOrDELBytes(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                if controls == 0 {
+                    i += 8
+                    continue
+                }
+                i += controls.trailingZeroBitCount >> 3
+            }
+            let b = raw[i]
+            if isFieldValueChar(b) {
+                i += 1
+                continue
+            }
+            guard b == cr, i + 1 < raw.count, raw[i + 1] == lf else { return nil }
+            var valueEnd = i
+            while valueEnd > valueStart, isWhitespace(raw[valueEnd - 1]) { valueEnd -= 1 }
+            let range = HTTPFieldRange(
+                nameStart: Int32(truncatingIfNeeded: start - base),
+                nameLength: Int32(truncatingIfNeeded: nameEnd - start),
+                valueStart: Int32(truncatingIfNeeded: valueStart - base),
+                valueLength: Int32(truncatingIfNeeded: valueEnd - valueStart)
+            )
+            return (range, i)
+        }
+        return nil
     }
 
     /// Parses one field line `raw[start..<end]` (CRLF excluded) into ranges relative to `base`.

@@ -1,3 +1,4 @@
+import LoomTestSupport
 import NIOCore
 import Testing
 
@@ -19,6 +20,129 @@ import Testing
                 #expect(HTTPSyntax.hasControlByteOrDEL(word) == bytes.contains { $0 < 0x20 || $0 == 0x7F }, "byte \(value) at \(position)")
             }
         }
+    }
+
+    /// The first control byte (or control or DEL byte) of a word, as the lowest mark of
+    /// `controlBytes` (`controlOrDELBytes`), for two chosen bytes at every pair of positions:
+    /// a borrow out of the lower one must not move the answer, whatever the upper one is.
+    @Test func theLowestControlMarkIsTheFirstControlByte() {
+        let values: [UInt8] = [0x00, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x21, 0x3A, 0x7E, 0x7F, 0x80, 0xA0, 0xFF]
+        for low in 0..<8 {
+            for high in (low + 1)..<8 {
+                for a in values {
+                    for b in values {
+                        var bytes = [UInt8](repeating: UInt8(ascii: "v"), count: 8)
+                        bytes[low] = a
+                        bytes[high] = b
+                        let word = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                        let marks = HTTPSyntax.controlOrDELBytes(word)
+                        let first = bytes.firstIndex { $0 < 0x20 || $0 == 0x7F }
+                        #expect((marks == 0 ? nil : marks.trailingZeroBitCount >> 3) == first, "\(bytes)")
+                        let controls = HTTPSyntax.controlBytes(word)
+                        let firstControl = bytes.firstIndex { $0 < 0x20 }
+                        #expect((controls == 0 ? nil : controls.trailingZeroBitCount >> 3) == firstControl, "\(bytes)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The name-byte classes against their definition: every byte value at every position,
+    /// among fillers inside and outside them.
+    @Test(arguments: [UInt8(ascii: "a"), UInt8(ascii: "Z"), UInt8(ascii: "5"), UInt8(ascii: "-"), UInt8(ascii: ":"), 0x80])
+    func nameBytesAgreeWithTheByteDefinition(filler: UInt8) {
+        func isNameByte(_ b: UInt8) -> Bool {
+            (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D
+        }
+        for position in 0..<8 {
+            for value in 0...255 {
+                var bytes = [UInt8](repeating: filler, count: 8)
+                bytes[position] = UInt8(value)
+                let word = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                let expected = bytes.enumerated().reduce(UInt64(0)) { marks, byte in
+                    isNameByte(byte.element) ? marks : marks | UInt64(0x80) << (8 * byte.offset)
+                }
+                #expect(HTTPSyntax.nonNameBytes(word) == expected, "byte \(value) at \(position)")
+            }
+        }
+    }
+
+    /// The word lower-casing against `lower(_:)`: every byte value at every position, among
+    /// fillers that are upper-case, lower-case, below 'A', past 'Z' and past 0x7F.
+    @Test(arguments: [UInt8(ascii: "A"), UInt8(ascii: "z"), UInt8(ascii: "@"), UInt8(ascii: "["), 0xC1])
+    func wordLowercasingAgreesWithTheByteDefinition(filler: UInt8) {
+        for position in 0..<8 {
+            for value in 0...255 {
+                var bytes = [UInt8](repeating: filler, count: 8)
+                bytes[position] = UInt8(value)
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                let expected = bytes.map(HTTPSyntax.lower).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                #expect(HTTPSyntax.lowercased(word) == expected, "byte \(value) at \(position)")
+            }
+        }
+    }
+
+    /// Case-folding comparison at every length around the word size, with the one differing
+    /// byte at every position: a byte that differs from the wanted one only in its 0x20 bit
+    /// but is no letter (CR against '-', '@' against '`', 0xC1 against 0xE1) is a difference.
+    @Test func caseFoldingComparisonFindsEveryDifference() {
+        let name = Array("x-forwarded-proto-and-more".utf8)
+        for length in 1...name.count {
+            let wanted = Array(name.prefix(length))
+            let upper = wanted.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }
+            let padded = [UInt8(ascii: "#")] + upper + [UInt8(ascii: "#")]
+            padded.withUnsafeBytes { raw in
+                wanted.withUnsafeBytes { #expect(HTTPSyntax.equalsLowercased(raw, start: 1, wanted: $0), "length \(length)") }
+            }
+            for position in 0..<length {
+                var other = padded
+                let original = other[position + 1]
+                other[position + 1] = original == UInt8(ascii: "-") ? 0x0D : original ^ 0x01
+                other.withUnsafeBytes { raw in
+                    wanted.withUnsafeBytes { #expect(!HTTPSyntax.equalsLowercased(raw, start: 1, wanted: $0), "length \(length) at \(position)") }
+                }
+            }
+        }
+        let pairs: [(UInt8, UInt8)] = [(0x40, 0x60), (0xC1, 0xE1), (0x5B, 0x7B)]
+        for (sent, wanted) in pairs {
+            let raw = [UInt8](repeating: sent, count: 9), expected = [UInt8](repeating: wanted, count: 9)
+            raw.withUnsafeBytes { raw in
+                expected.withUnsafeBytes { #expect(!HTTPSyntax.equalsLowercased(raw, start: 0, wanted: $0), "\(sent) against \(wanted)") }
+            }
+        }
+    }
+
+    /// The one-pass field line against the two passes it stands in for (`findLineEnd`, then
+    /// `parseFieldLine`): on lines made of the bytes that matter (token bytes, colon,
+    /// whitespace, CR, LF, other controls, DEL, obs-text), complete or cut short, it accepts
+    /// exactly the lines they accept, with the same range and CR, and leaves the rest to them.
+    @Test func oneFieldLinePassAgreesWithTheTwoPasses() {
+        let plain: [UInt8] = Array("aZ0-!~".utf8) + [0x20]
+        let special: [UInt8] = [UInt8(ascii: ":"), 0x09, 0x0D, 0x0A, 0x00, 0x7F, 0x80, 0xFF]
+        var random = SplitMix64(state: 0x5EED_F1E1D)
+        var accepted = 0
+        for round in 0..<40_000 {
+            var line: [UInt8] = []
+            // Half the lines start like a field; one byte in eight is special, so both
+            // outcomes are well covered and values reach past a word.
+            if round % 2 == 0 { line += Array("Name: ".utf8) }
+            for _ in 0..<Int.random(in: 0...24, using: &random) {
+                let pool = Int.random(in: 0..<8, using: &random) == 0 ? special : plain
+                line.append(pool.randomElement(using: &random)!)
+            }
+            if round % 3 != 0 { line += [0x0D, 0x0A] }
+            line.withUnsafeBytes { raw in
+                let fast = HTTPSyntax.scanFieldLine(raw, start: 0, end: raw.count, base: 0)
+                var slow: (range: HTTPFieldRange, cr: Int)?
+                if case .crlf(let cr)? = try? HTTPSyntax.findLineEnd(raw, from: 0, end: raw.count),
+                   let range = try? HTTPSyntax.parseFieldLine(raw, start: 0, end: cr, base: 0) {
+                    slow = (range, cr)
+                }
+                #expect(fast?.range == slow?.range && fast?.cr == slow?.cr, "\(line)")
+                if fast != nil { accepted += 1 }
+            }
+        }
+        #expect(accepted > 5_000)
     }
 
     /// A value byte at every offset of the first three words of a line: accepted and trimmed
