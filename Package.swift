@@ -192,7 +192,7 @@ let package = Package(
         .executableTarget(
             name: "LoomBenchmarks",
             dependencies: [
-                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomProxy",
+                "LoomConfig", "LoomRouting", "LoomHTTP", "LoomProxy", "LoomBenchmarkSupport",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -201,6 +201,26 @@ let package = Package(
             path: "Benchmarks/LoomBenchmarks",
             swiftSettings: strict,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // `ProxiedExchange`, shared by the benchmarks and by `ExchangeCount`, which
+        // `bench/instructions` runs under callgrind. `ExchangeCount` lives in bench/: the
+        // benchmark plugin takes every executable under Benchmarks/ for a benchmark.
+        .target(
+            name: "LoomBenchmarkSupport",
+            dependencies: [
+                "LoomConfig", "LoomProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/LoomBenchmarkSupport",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ExchangeCount",
+            dependencies: ["LoomBenchmarkSupport"],
+            path: "bench/ExchangeCount",
+            swiftSettings: strict
         ),
     ]
 )
