@@ -223,7 +223,8 @@ extension HTTP1HeadParser {
     /// The semantic pass over a complete request head, and the head built from its parts.
     /// Static, with its inputs passed in: called on the parser from inside `withReadable`'s
     /// closure, a method would run on a copy of the whole parser (retaining and releasing
-    /// everything it holds). The line's strings and the token list move into the head.
+    /// everything it holds). The line's strings are made here, straight into the head, and
+    /// the token list moves into it.
     static func requestHead(
         _ raw: UnsafeRawBufferPointer, line: RequestLine, facts: consuming FieldFacts, headers: consuming HTTPHeaderBlock,
         maxBodyBytes: Int?
