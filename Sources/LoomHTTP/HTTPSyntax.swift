@@ -170,7 +170,7 @@ enum HTTPSyntax {
             // Eight bytes at a time while none is a control character: CR and LF are, and
             // almost nothing else in a head is. From a word with one, straight to that byte.
             if i + 8 <= end {
-                let controls = controlBytes(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                let controls = controlBytes(word(raw, at: i))
                 if controls == 0 {
                     i += 8
                     continue
@@ -204,7 +204,7 @@ enum HTTPSyntax {
         // Letters, digits and '-' eight at a time (all tokens), then token by token from the
         // first other byte: the colon, usually.
         while i + 8 <= end {
-            let others = nonNameBytes(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+            let others = nonNameBytes(word(raw, at: i))
             if others != 0 {
                 i += others.trailingZeroBitCount >> 3
                 break
@@ -221,7 +221,7 @@ enum HTTPSyntax {
             // Eight bytes at a time, and from a word with a control byte (the CR, or an HTAB
             // values may hold) straight to that byte.
             if i + 8 <= end {
-                let controls = controlOrDELBytes(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                let controls = controlOrDELBytes(word(raw, at: i))
                 if controls == 0 {
                     i += 8
                     continue
@@ -234,15 +234,7 @@ enum HTTPSyntax {
                 continue
             }
             guard b == cr, i + 1 < raw.count, raw[i + 1] == lf else { return nil }
-            var valueEnd = i
-            while valueEnd > valueStart, isWhitespace(raw[valueEnd - 1]) { valueEnd -= 1 }
-            let range = HTTPFieldRange(
-                nameStart: Int32(truncatingIfNeeded: start - base),
-                nameLength: Int32(truncatingIfNeeded: nameEnd - start),
-                valueStart: Int32(truncatingIfNeeded: valueStart - base),
-                valueLength: Int32(truncatingIfNeeded: valueEnd - valueStart)
-            )
-            return (range, i)
+            return (fieldRange(raw, start: start, nameEnd: nameEnd, valueStart: valueStart, end: i, base: base), i)
         }
         return nil
     }
@@ -275,6 +267,15 @@ enum HTTPSyntax {
             guard isFieldValueChar(raw[i]) else { throw .controlCharacter }
             i += 1
         }
+        return fieldRange(raw, start: start, nameEnd: nameEnd, valueStart: valueStart, end: end, base: base)
+    }
+
+    /// The ranges of a field line `raw[start..<end]` whose name ends at `nameEnd` and whose
+    /// value starts at `valueStart`, relative to `base`, the value trimmed of trailing OWS.
+    @inline(__always)
+    private static func fieldRange(
+        _ raw: UnsafeRawBufferPointer, start: Int, nameEnd: Int, valueStart: Int, end: Int, base: Int
+    ) -> HTTPFieldRange {
         var valueEnd = end
         while valueEnd > valueStart, isWhitespace(raw[valueEnd - 1]) { valueEnd -= 1 }
         return HTTPFieldRange(
@@ -283,6 +284,13 @@ enum HTTPSyntax {
             valueStart: Int32(truncatingIfNeeded: valueStart - base),
             valueLength: Int32(truncatingIfNeeded: valueEnd - valueStart)
         )
+    }
+
+    /// The eight bytes at `offset`, the first in the lowest byte (the order the marks of the
+    /// word tests are read in).
+    @inline(__always)
+    static func word(_ raw: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
+        UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     /// Calls `body` with the start and end of each comma-separated list element in

@@ -11,13 +11,20 @@ import Testing
     /// have the high bit the test masks out).
     @Test(arguments: [UInt8(0x20), 0x61, 0x7E, 0x80, 0xFF])
     func wordTestsAgreeWithTheByteDefinitions(filler: UInt8) {
+        Self.forEverySingleByteWord(filler: filler) { bytes, word, label in
+            #expect(HTTPSyntax.hasControlByte(word) == bytes.contains { $0 < 0x20 }, "\(label)")
+            #expect(HTTPSyntax.hasControlByteOrDEL(word) == bytes.contains { $0 < 0x20 || $0 == 0x7F }, "\(label)")
+        }
+    }
+
+    /// Calls `body` with each word made of `filler` bytes and one other byte, for every byte
+    /// value at every position: its bytes, the word loaded as the scans load it, and a label.
+    static func forEverySingleByteWord(filler: UInt8, _ body: (_ bytes: [UInt8], _ word: UInt64, _ label: String) -> Void) {
         for position in 0..<8 {
             for value in 0...255 {
                 var bytes = [UInt8](repeating: filler, count: 8)
                 bytes[position] = UInt8(value)
-                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-                #expect(HTTPSyntax.hasControlByte(word) == bytes.contains { $0 < 0x20 }, "byte \(value) at \(position)")
-                #expect(HTTPSyntax.hasControlByteOrDEL(word) == bytes.contains { $0 < 0x20 || $0 == 0x7F }, "byte \(value) at \(position)")
+                body(bytes, bytes.withUnsafeBytes { HTTPSyntax.word($0, at: 0) }, "byte \(value) at \(position)")
             }
         }
     }
@@ -34,7 +41,7 @@ import Testing
                         var bytes = [UInt8](repeating: UInt8(ascii: "v"), count: 8)
                         bytes[low] = a
                         bytes[high] = b
-                        let word = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                        let word = bytes.withUnsafeBytes { HTTPSyntax.word($0, at: 0) }
                         let marks = HTTPSyntax.controlOrDELBytes(word)
                         let first = bytes.firstIndex { $0 < 0x20 || $0 == 0x7F }
                         #expect((marks == 0 ? nil : marks.trailingZeroBitCount >> 3) == first, "\(bytes)")
@@ -54,16 +61,11 @@ import Testing
         func isNameByte(_ b: UInt8) -> Bool {
             (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D
         }
-        for position in 0..<8 {
-            for value in 0...255 {
-                var bytes = [UInt8](repeating: filler, count: 8)
-                bytes[position] = UInt8(value)
-                let word = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-                let expected = bytes.enumerated().reduce(UInt64(0)) { marks, byte in
-                    isNameByte(byte.element) ? marks : marks | UInt64(0x80) << (8 * byte.offset)
-                }
-                #expect(HTTPSyntax.nonNameBytes(word) == expected, "byte \(value) at \(position)")
+        Self.forEverySingleByteWord(filler: filler) { bytes, word, label in
+            let expected = bytes.enumerated().reduce(UInt64(0)) { marks, byte in
+                isNameByte(byte.element) ? marks : marks | UInt64(0x80) << (8 * byte.offset)
             }
+            #expect(HTTPSyntax.nonNameBytes(word) == expected, "\(label)")
         }
     }
 
@@ -71,14 +73,9 @@ import Testing
     /// fillers that are upper-case, lower-case, below 'A', past 'Z' and past 0x7F.
     @Test(arguments: [UInt8(ascii: "A"), UInt8(ascii: "z"), UInt8(ascii: "@"), UInt8(ascii: "["), 0xC1])
     func wordLowercasingAgreesWithTheByteDefinition(filler: UInt8) {
-        for position in 0..<8 {
-            for value in 0...255 {
-                var bytes = [UInt8](repeating: filler, count: 8)
-                bytes[position] = UInt8(value)
-                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-                let expected = bytes.map(HTTPSyntax.lower).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-                #expect(HTTPSyntax.lowercased(word) == expected, "byte \(value) at \(position)")
-            }
+        Self.forEverySingleByteWord(filler: filler) { bytes, word, label in
+            let expected = bytes.map(HTTPSyntax.lower).withUnsafeBytes { HTTPSyntax.word($0, at: 0) }
+            #expect(HTTPSyntax.lowercased(word) == expected, "\(label)")
         }
     }
 
