@@ -156,6 +156,13 @@ public struct HTTP1HeadParser: Sendable {
         }
     }
 
+    /// Room for one more field line, checked before the line is parsed: past the limit the
+    /// head is refused as too many fields, whatever the line holds.
+    private mutating func makeRoomForField() throws(HTTPParseError) {
+        guard fields.count < limits.maxFields else { throw .tooManyFields }
+        if fields.capacity == 0 { startFields() }
+    }
+
     /// Advances over complete lines; returns the offset just past the head's final CRLF once
     /// it has arrived, nil when more bytes are needed.
     private mutating func scan(_ raw: UnsafeRawBufferPointer, isRequest: Bool) throws(HTTPParseError) -> Int? {
@@ -187,8 +194,7 @@ public struct HTTP1HeadParser: Sendable {
             if startLineEnd >= 0, scanFrom == lineStart,
                let line = HTTPSyntax.scanFieldLine(raw, start: lineStart, end: windowEnd, base: headStart) {
                 if line.cr + 2 - headStart > maxHead { throw .headTooLarge }
-                guard fields.count < limits.maxFields else { throw .tooManyFields }
-                if fields.capacity == 0 { startFields() }
+                try makeRoomForField()
                 fields.append(line.range)
                 lineStart = line.cr + 2
                 scanFrom = lineStart
@@ -214,8 +220,7 @@ public struct HTTP1HeadParser: Sendable {
                 } else if cr == lineStart {
                     return cr + 2
                 } else {
-                    guard fields.count < limits.maxFields else { throw .tooManyFields }
-                    if fields.capacity == 0 { startFields() }
+                    try makeRoomForField()
                     fields.append(try HTTPSyntax.parseFieldLine(raw, start: lineStart, end: cr, base: headStart))
                 }
                 lineStart = cr + 2

@@ -44,36 +44,24 @@ enum HTTPSyntax {
     private static let ones: UInt64 = 0x0101_0101_0101_0101
     private static let highBits: UInt64 = 0x8080_8080_8080_8080
 
-    /// Whether any of the eight bytes of `word` is below 0x20 (a control character: CR, LF,
-    /// HTAB and the rest). The classic test for a byte below n (n <= 128): subtracting n from
-    /// every byte sets a byte's high bit through a borrow only where the byte was below n,
-    /// and `& ~word` discards bytes whose high bit was set already. Exact as a yes/no answer.
-    @inline(__always)
-    static func hasControlByte(_ word: UInt64) -> Bool {
-        controlBytes(word) != 0
-    }
-
-    /// The high bit of each control byte of `word` (`hasControlByte`'s test); the lowest is
-    /// exact, as for `controlOrDELBytes`.
+    /// The high bit of each byte of `word` below 0x20 (a control character: CR, LF, HTAB and
+    /// the rest). The classic test for a byte below n (n <= 128): subtracting n from every
+    /// byte sets a byte's high bit through a borrow where the byte was below n, and `& ~word`
+    /// discards bytes whose high bit was set already. Exact as a yes/no answer; a borrow can
+    /// mark a byte above a marked one as well, never one below it, so the lowest mark is
+    /// exact too: for a word loaded little-endian (`word(_:at:)`), the first such byte is at
+    /// `trailingZeroBitCount / 8`.
     @inline(__always)
     static func controlBytes(_ word: UInt64) -> UInt64 {
         (word &- ones &* 0x20) & ~word & highBits
     }
 
-    /// `hasControlByte`, or any byte is DEL (0x7F): XOR turns DEL bytes into zero bytes.
-    @inline(__always)
-    static func hasControlByteOrDEL(_ word: UInt64) -> Bool {
-        controlOrDELBytes(word) != 0
-    }
-
-    /// The high bit of each byte of `word` that is a control character or DEL, by the tests
-    /// above. A borrow can mark a byte above a marked one as well, never one below it, so
-    /// the lowest mark is exact: for a word loaded little-endian, the first such byte is at
-    /// `trailingZeroBitCount / 8`.
+    /// `controlBytes`, and DEL (0x7F) bytes too: XOR turns DEL bytes into zero bytes, which
+    /// the same test (below 1) marks. The lowest mark is exact, as for `controlBytes`.
     @inline(__always)
     static func controlOrDELBytes(_ word: UInt64) -> UInt64 {
         let del = word ^ (ones &* 0x7F)
-        return ((word &- ones &* 0x20) & ~word | (del &- ones) & ~del) & highBits
+        return controlBytes(word) | (del &- ones) & ~del & highBits
     }
 
     @inline(__always)
@@ -166,17 +154,11 @@ enum HTTPSyntax {
     @inline(__always)
     static func findLineEnd(_ raw: UnsafeRawBufferPointer, from: Int, end: Int) throws(HTTPParseError) -> LineScan {
         var i = from
-        while i < end {
+        while true {
             // Eight bytes at a time while none is a control character: CR and LF are, and
             // almost nothing else in a head is. From a word with one, straight to that byte.
-            if i + 8 <= end {
-                let controls = controlBytes(word(raw, at: i))
-                if controls == 0 {
-                    i += 8
-                    continue
-                }
-                i += controls.trailingZeroBitCount >> 3
-            }
+            i = firstMarked(raw, from: i, end: end, by: controlBytes)
+            guard i < end else { break }
             let b = raw[i]
             // One compare rejects the common case: every byte above CR is neither CR nor LF.
             if b <= cr {
@@ -200,34 +182,20 @@ enum HTTPSyntax {
     /// LF is the CRLF found here and `parseFieldLine` returns the same range.
     @inline(__always)
     static func scanFieldLine(_ raw: UnsafeRawBufferPointer, start: Int, end: Int, base: Int) -> (range: HTTPFieldRange, cr: Int)? {
-        var i = start
         // Letters, digits and '-' eight at a time (all tokens), then token by token from the
         // first other byte: the colon, usually.
-        while i + 8 <= end {
-            let others = nonNameBytes(word(raw, at: i))
-            if others != 0 {
-                i += others.trailingZeroBitCount >> 3
-                break
-            }
-            i += 8
-        }
+        var i = firstMarked(raw, from: start, end: end, by: nonNameBytes)
         while i < end, isToken(raw[i]) { i += 1 }
         guard i > start, i < end, raw[i] == colon else { return nil }
         let nameEnd = i
         i += 1
         while i < end, isWhitespace(raw[i]) { i += 1 }
         let valueStart = i
-        while i < end {
+        while true {
             // Eight bytes at a time, and from a word with a control byte (the CR, or an HTAB
             // values may hold) straight to that byte.
-            if i + 8 <= end {
-                let controls = controlOrDELBytes(word(raw, at: i))
-                if controls == 0 {
-                    i += 8
-                    continue
-                }
-                i += controls.trailingZeroBitCount >> 3
-            }
+            i = firstMarked(raw, from: i, end: end, by: controlOrDELBytes)
+            guard i < end else { return nil }
             let b = raw[i]
             if isFieldValueChar(b) {
                 i += 1
@@ -236,7 +204,6 @@ enum HTTPSyntax {
             guard b == cr, i + 1 < raw.count, raw[i + 1] == lf else { return nil }
             return (fieldRange(raw, start: start, nameEnd: nameEnd, valueStart: valueStart, end: i, base: base), i)
         }
-        return nil
     }
 
     /// Parses one field line `raw[start..<end]` (CRLF excluded) into ranges relative to `base`.
@@ -257,13 +224,11 @@ enum HTTPSyntax {
         i += 1
         while i < end, isWhitespace(raw[i]) { i += 1 }
         let valueStart = i
-        while i < end {
-            // Eight bytes at a time while none is a control character or DEL; a word with one
-            // (an HTAB, which values may hold) is checked byte by byte.
-            if i + 8 <= end, !hasControlByteOrDEL(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
-                i += 8
-                continue
-            }
+        while true {
+            // Eight bytes at a time while none is a control character or DEL; from a word with
+            // one (an HTAB, which values may hold), straight to that byte.
+            i = firstMarked(raw, from: i, end: end, by: controlOrDELBytes)
+            guard i < end else { break }
             guard isFieldValueChar(raw[i]) else { throw .controlCharacter }
             i += 1
         }
@@ -284,6 +249,21 @@ enum HTTPSyntax {
             valueStart: Int32(truncatingIfNeeded: valueStart - base),
             valueLength: Int32(truncatingIfNeeded: valueEnd - valueStart)
         )
+    }
+
+    /// From `from`, the offset of the first byte `marks` flags, looking a word at a time, or
+    /// where fewer than eight bytes are left before `end`: every byte skipped is unflagged.
+    /// `marks` must be one of the word tests whose lowest mark is exact (`controlBytes`,
+    /// `controlOrDELBytes`, `nonNameBytes`); the caller goes on byte by byte from there.
+    @inline(__always)
+    static func firstMarked(_ raw: UnsafeRawBufferPointer, from: Int, end: Int, by marks: (UInt64) -> UInt64) -> Int {
+        var i = from
+        while i + 8 <= end {
+            let found = marks(word(raw, at: i))
+            if found != 0 { return i + (found.trailingZeroBitCount >> 3) }
+            i += 8
+        }
+        return i
     }
 
     /// The eight bytes at `offset`, the first in the lowest byte (the order the marks of the

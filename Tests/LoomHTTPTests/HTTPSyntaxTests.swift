@@ -12,8 +12,8 @@ import Testing
     @Test(arguments: [UInt8(0x20), 0x61, 0x7E, 0x80, 0xFF])
     func wordTestsAgreeWithTheByteDefinitions(filler: UInt8) {
         Self.forEverySingleByteWord(filler: filler) { bytes, word, label in
-            #expect(HTTPSyntax.hasControlByte(word) == bytes.contains { $0 < 0x20 }, "\(label)")
-            #expect(HTTPSyntax.hasControlByteOrDEL(word) == bytes.contains { $0 < 0x20 || $0 == 0x7F }, "\(label)")
+            #expect((HTTPSyntax.controlBytes(word) != 0) == bytes.contains { $0 < 0x20 }, "\(label)")
+            #expect((HTTPSyntax.controlOrDELBytes(word) != 0) == bytes.contains { $0 < 0x20 || $0 == 0x7F }, "\(label)")
         }
     }
 
