@@ -267,7 +267,7 @@ extension HTTP1HeadParser {
         case .empty: ""
         }
         return HTTPRequestHead(
-            method: HTTPSyntax.string(raw, start: line.methodStart, end: line.methodEnd), target: target, path: path,
+            method: HTTPSyntax.methodString(raw, start: line.methodStart, end: line.methodEnd), target: target, path: path,
             minorVersion: line.minorVersion, headers: headers, host: host, framing: framing,
             keepAlive: facts.persists(minorVersion: line.minorVersion),
             expectsContinue: facts.expectContinue && line.minorVersion >= 1,
@@ -309,7 +309,7 @@ extension HTTP1HeadParser {
             framing = .untilClose
         }
         return HTTPResponseHead(
-            status: status, reason: HTTPSyntax.string(raw, start: line.reasonStart, end: line.reasonEnd), minorVersion: line.minorVersion, headers: headers, framing: framing,
+            status: status, reason: HTTPSyntax.reasonString(raw, start: line.reasonStart, end: line.reasonEnd), minorVersion: line.minorVersion, headers: headers, framing: framing,
             keepAlive: framing != .untilClose && facts.persists(minorVersion: line.minorVersion),
             connectionTokens: facts.connectionTokens
         )

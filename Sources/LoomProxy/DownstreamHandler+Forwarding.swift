@@ -93,21 +93,18 @@ extension DownstreamHandler: UpstreamResponseSink {
         loop.flushSoon(connection)
     }
 
-    /// What the upstream request head is written with, besides the client's head.
+    /// What the upstream request head is written with, besides the client's head. One
+    /// initializer call: set field by field after it, the context was copied twice more.
     private func requestContext(for exchange: Exchange, to connection: UpstreamConnection, upgrade: Bool) -> HeadWriter.RequestContext {
-        var request = HeadWriter.RequestContext(
+        HeadWriter.RequestContext(
             target: exchange.forwardTarget, clientIP: clientIP,
             clientTrusted: exchange.snapshot.trustedProxies.contains(clientAddress),
             listenerPort: listenerPort, requestID: exchange.requestID,
             endpointAuthority: exchange.endpointAuthority, rules: exchange.requestRules ?? exchange.route?.requestHeaders ?? .none,
-            scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField)
-        request.upgrade = upgrade
-        request.authority = exchange.filterAuthorityOverride
-        request.http2 = isHTTP2Stream
-        request.http2Upstream = connection.endpointSpeaksHTTP2
-        // A transformed body's length is known only at its end.
-        request.chunkedBody = exchange.requestTransforms != nil
-        return request
+            authority: exchange.filterAuthorityOverride, scheme: tls == nil ? "http" : "https", clientIdentity: tls?.identityField,
+            upgrade: upgrade, http2: isHTTP2Stream, http2Upstream: connection.endpointSpeaksHTTP2,
+            // A transformed body's length is known only at its end.
+            chunkedBody: exchange.requestTransforms != nil)
     }
 
     /// Moves decoded request-body bytes from `inbound` to the upstream until the buffer is

@@ -35,23 +35,24 @@ package enum HeadWriter {
         /// A WebSocket upgrade goes on (`WebSocketUpgrade`): `Upgrade: websocket` and
         /// `Connection: upgrade` are sent (not the client's list, which may offer more), where
         /// any other request loses both.
-        var upgrade = false
+        var upgrade: Bool
         /// The client's request came over HTTP/2: `Via` names the protocol it was received
         /// in (RFC 9110 §7.6.3), not the HTTP/1.1 it is forwarded in.
-        var http2 = false
+        var http2: Bool
         /// The request goes to an HTTP/2 upstream, which gets `TE: trailers` when the client
         /// sent it (gRPC servers require it; the one `TE` HTTP/2 allows, RFC 9113 §8.2.2).
-        var http2Upstream = false
+        var http2Upstream: Bool
         /// The body goes upstream chunked whatever the client's framing: a filter transforms
         /// it, so its length is known only at its end.
-        var chunkedBody = false
+        var chunkedBody: Bool
 
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.
         package init(
             target: String, clientIP: String?, clientTrusted: Bool, listenerPort: Int, requestID: RequestID,
-            endpointAuthority: String, rules: PreparedHeaderRules, scheme: String = "http",
-            clientIdentity: (header: String, subject: String?)? = nil
+            endpointAuthority: String, rules: PreparedHeaderRules, authority: String? = nil, scheme: String = "http",
+            clientIdentity: (header: String, subject: String?)? = nil, upgrade: Bool = false, http2: Bool = false,
+            http2Upstream: Bool = false, chunkedBody: Bool = false
         ) {
             self.target = target
             self.clientIP = clientIP
@@ -60,8 +61,13 @@ package enum HeadWriter {
             self.requestID = requestID
             self.endpointAuthority = endpointAuthority
             self.rules = rules
+            self.authority = authority
             self.scheme = scheme
             self.clientIdentity = clientIdentity
+            self.upgrade = upgrade
+            self.http2 = http2
+            self.http2Upstream = http2Upstream
+            self.chunkedBody = chunkedBody
         }
     }
 

@@ -242,4 +242,21 @@ import Testing
             #expect(resumeAt == 19)
         }
     }
+
+    /// The method and reason strings are the bytes, whether they come out as a literal (the
+    /// usual values) or decoded: a near miss (case, a prefix, a longer token) is decoded.
+    @Test(arguments: ["GET", "POST", "HEAD", "PUT", "get", "GE", "GETS", "POSTS", "HEA", "M-SEARCH", "", "OK", "Ok", "OKAY", "O", "Not Found"])
+    func commonStringsAreTheirBytes(text: String) {
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { raw in
+            #expect(HTTPSyntax.methodString(raw, start: 0, end: raw.count) == text)
+            #expect(HTTPSyntax.reasonString(raw, start: 0, end: raw.count) == text)
+        }
+        // Inside a larger buffer, only the range counts.
+        let framed = Array("xx\(text)yy".utf8)
+        framed.withUnsafeBytes { raw in
+            #expect(HTTPSyntax.methodString(raw, start: 2, end: raw.count - 2) == text)
+            #expect(HTTPSyntax.reasonString(raw, start: 2, end: raw.count - 2) == text)
+        }
+    }
 }
