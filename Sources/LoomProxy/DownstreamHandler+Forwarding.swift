@@ -93,8 +93,7 @@ extension DownstreamHandler: UpstreamResponseSink {
         loop.flushSoon(connection)
     }
 
-    /// What the upstream request head is written with, besides the client's head. One
-    /// initializer call: set field by field after it, the context was copied twice more.
+    /// What the upstream request head is written with, besides the client's head.
     private func requestContext(for exchange: Exchange, to connection: UpstreamConnection, upgrade: Bool) -> HeadWriter.RequestContext {
         HeadWriter.RequestContext(
             target: exchange.forwardTarget, clientIP: clientIP,

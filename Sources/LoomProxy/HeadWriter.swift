@@ -13,38 +13,40 @@ import NIOCore
 /// chunked` when re-chunking, one normalized `Content-Length`).
 package enum HeadWriter {
     /// Per-request facts the request head needs besides the client's own head.
+    /// Every field is given to `init`, in one call: set one by one after it, the data path's
+    /// context was copied twice more per request.
     package struct RequestContext {
-        var target: String
-        var clientIP: String?
-        var clientTrusted: Bool
+        let target: String
+        let clientIP: String?
+        let clientTrusted: Bool
         /// The listener's port, for `X-Forwarded-Port`.
-        var listenerPort: Int
-        var requestID: RequestID
+        let listenerPort: Int
+        let requestID: RequestID
         /// `host:port` of the chosen endpoint, for `preserve_host: false` or a missing Host.
-        var endpointAuthority: String
+        let endpointAuthority: String
         /// The route's `add_headers` / `set_headers` / `remove_headers`.
-        var rules: PreparedHeaderRules
+        let rules: PreparedHeaderRules
         /// A filter's `Host` (`FilterRequest.setAuthority`), sent instead of loom's own.
-        var authority: String?
+        let authority: String?
         /// "https" when the client came over TLS (`X-Forwarded-Proto`, `Forwarded`).
-        var scheme: String
+        let scheme: String
         /// The listener's `client_identity_header` and the verified client certificate's
         /// subject (a client's own field of any such name never goes upstream:
         /// `ProxySnapshot.clientIdentityHeadersLowercased`).
-        var clientIdentity: (header: String, subject: String?)?
+        let clientIdentity: (header: String, subject: String?)?
         /// A WebSocket upgrade goes on (`WebSocketUpgrade`): `Upgrade: websocket` and
         /// `Connection: upgrade` are sent (not the client's list, which may offer more), where
         /// any other request loses both.
-        var upgrade: Bool
+        let upgrade: Bool
         /// The client's request came over HTTP/2: `Via` names the protocol it was received
         /// in (RFC 9110 §7.6.3), not the HTTP/1.1 it is forwarded in.
-        var http2: Bool
+        let http2: Bool
         /// The request goes to an HTTP/2 upstream, which gets `TE: trailers` when the client
         /// sent it (gRPC servers require it; the one `TE` HTTP/2 allows, RFC 9113 §8.2.2).
-        var http2Upstream: Bool
+        let http2Upstream: Bool
         /// The body goes upstream chunked whatever the client's framing: a filter transforms
         /// it, so its length is known only at its end.
-        var chunkedBody: Bool
+        let chunkedBody: Bool
 
         /// Spelled out because a memberwise initializer is never more than internal, and the
         /// micro-benchmarks (Benchmarks/LoomBenchmarks) build one as the data path does.

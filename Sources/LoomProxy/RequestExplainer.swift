@@ -147,17 +147,17 @@ package enum RequestExplainer {
                 lines.append("loom answers 400: \(GatewayError(.rewrittenPathInvalid).message)")
                 return (lines, true)
             }
-            var context = HeadWriter.RequestContext(
+            let http2 = upstream.config.protocol.isHTTP2
+            let context = HeadWriter.RequestContext(
                 target: target,
                 clientIP: request.clientIP,
                 clientTrusted: snapshot.trustedProxies.contains(try? SocketAddress(ipAddress: request.clientIP, port: 0)),
                 listenerPort: port, requestID: requestID, endpointAuthority: upstream.authorities[index],
-                rules: route.requestHeaders)
-            let http2 = upstream.config.protocol.isHTTP2
-            // A WebSocket handshake goes with its upgrade fields, as the data path sends it
-            // (not to an HTTP/2 upstream: RFC 8441 upstream is not built).
-            context.upgrade = !http2 && WebSocketUpgrade.key(of: head) != nil
-            context.http2Upstream = http2
+                rules: route.requestHeaders,
+                // A WebSocket handshake goes with its upgrade fields, as the data path sends it
+                // (not to an HTTP/2 upstream: RFC 8441 upstream is not built).
+                upgrade: !http2 && WebSocketUpgrade.key(of: head) != nil,
+                http2Upstream: http2)
             var out = ByteBuffer()
             HeadWriter.writeRequestHead(head, context, snapshot: snapshot, into: &out)
             lines.append("")

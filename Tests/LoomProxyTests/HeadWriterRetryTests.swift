@@ -35,9 +35,9 @@ import Testing
             + "Forwarded: for=9.9.9.9\r\nTE: trailers\r\nX-Kept: k\r\n\r\n")
         var parser = HTTP1HeadParser()
         let head = try #require(try parser.parseRequestHead(&bytes))
-        var context = HeadWriter.RequestContext(
-            target: "/a", clientIP: "10.0.0.1", clientTrusted: true, listenerPort: 80, requestID: RequestID(given: "id"), endpointAuthority: "b:1", rules: Self.rules)
-        context.http2Upstream = true
+        let context = HeadWriter.RequestContext(
+            target: "/a", clientIP: "10.0.0.1", clientTrusted: true, listenerPort: 80, requestID: RequestID(given: "id"), endpointAuthority: "b:1", rules: Self.rules,
+            http2Upstream: true)
         let (tight, roomy) = Self.written { HeadWriter.writeRequestHead(head, context, snapshot: Self.snapshot, into: &$0) }
         #expect(tight == roomy)
         #expect(Self.count(tight, "X-Forwarded-For: 1.2.3.4, 5.6.7.8, 10.0.0.1\r\n") == 1, "\(tight.prefix(400))")

@@ -56,9 +56,9 @@ import Testing
     static let snapshot = ProxySnapshot(LoomConfiguration(origin: .environment))
 
     static func upstreamHead(_ raw: String, upgrade: Bool) throws -> String {
-        var context = HeadWriter.RequestContext(
-            target: "/chat", clientIP: "10.0.0.1", clientTrusted: false, listenerPort: 80, requestID: RequestID(given: "id"), endpointAuthority: "b:1", rules: .none)
-        context.upgrade = upgrade
+        let context = HeadWriter.RequestContext(
+            target: "/chat", clientIP: "10.0.0.1", clientTrusted: false, listenerPort: 80, requestID: RequestID(given: "id"), endpointAuthority: "b:1", rules: .none,
+            upgrade: upgrade)
         var out = ByteBuffer()
         HeadWriter.writeRequestHead(try request(raw), context, snapshot: snapshot, into: &out)
         return String(buffer: out)
