@@ -25,7 +25,12 @@ protocol IOSelectable: AnyObject {
 ///
 /// Order within one turn, as on NIO's loops: the ready sockets, then the due timers, then the
 /// tasks queued so far; tasks queued by those tasks wait for the next turn (which then does
-/// not sleep).
+/// not sleep). Unlike NIO's loops, a turn that found sockets ready polls again without
+/// waiting, until a poll finds none (or the turn has handled one full poll's worth), before
+/// it runs its tasks: the request path holds its flushes to the end of the turn (`LoopTick`
+/// in LoomProxy), so each peer is written, and woken, once per time the proxy catches up
+/// with its sockets rather than once per poll (docs/BENCHMARKS.md, "A turn that runs until
+/// it has caught up").
 public final class IOEventLoop: EventLoop, @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
@@ -248,20 +253,20 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
         defer { events.deallocate() }
         while !stopping {
             let timeout = tasks.isEmpty && pending.isEmpty ? timers.timeoutMilliseconds(now: .now()) : 0
-            let count = epoll_wait(epollFD, events, Int32(capacity), timeout)
+            var count = epoll_wait(epollFD, events, Int32(capacity), timeout)
             if count < 0 {
                 guard errno == EINTR else { fatalError("epoll_wait: \(IOError(errnoCode: errno, reason: "epoll_wait"))") }
                 continue
             }
-            for i in 0..<Int(count) {
-                let token = events[i].data.u64
-                if token == Self.wakeToken {
-                    takeRemoteTasks()
-                    continue
-                }
-                let fd = Int(UInt32(truncatingIfNeeded: token))
-                guard fd < selectables.count, UInt64(generations[fd]) == token >> 32, let selectable = selectables[fd] else { continue }
-                selectable.ready(events[i].events)
+            // The turn polls again, without waiting, until it finds nothing ready: its tasks
+            // (the held flushes among them) run once it has caught up. Bounded by `capacity`
+            // events, one full poll's worth, so timers and tasks wait no longer than before.
+            var handled = 0
+            while count > 0 {
+                dispatch(events, count: Int(count))
+                handled += Int(count)
+                guard handled < capacity else { break }
+                count = epoll_wait(epollFD, events, Int32(capacity - handled), 0)
             }
             if !pending.isEmpty {
                 swap(&pending, &runningPending)
@@ -279,6 +284,20 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
             }
         }
         finish()
+    }
+
+    /// Hands each event to its selectable; the eventfd's brings other threads' tasks in.
+    private func dispatch(_ events: UnsafeMutablePointer<epoll_event>, count: Int) {
+        for i in 0..<count {
+            let token = events[i].data.u64
+            if token == Self.wakeToken {
+                takeRemoteTasks()
+                continue
+            }
+            let fd = Int(UInt32(truncatingIfNeeded: token))
+            guard fd < selectables.count, UInt64(generations[fd]) == token >> 32, let selectable = selectables[fd] else { continue }
+            selectable.ready(events[i].events)
+        }
     }
 
     private func takeRemoteTasks() {

@@ -12,18 +12,19 @@ protocol CoalescedFlushing: AnyObject {
 
 /// What one event loop's tick shares: the clock, read once, and the flushes held to its end.
 ///
-/// **Flushes.** The tick's first flush goes at once, the others at the end of the tick (after
-/// its I/O events). A flush is a `write(2)`, and a write to a peer that sleeps wakes it: on
-/// loopback, and on any link faster than the proxy, the receiver's wake-up (an IPI and a
-/// context switch on its core) is paid on the writer's core too. Flushing each connection as
-/// soon as its bytes are ready spreads a busy tick's writes out, so the backend and the
-/// clients sleep and wake again between them; writing them together wakes each peer about
-/// once per tick. Measured on the small GET at 64 connections: about 1.6–2 µs less CPU per
-/// request, about +8 % req/s (docs/BENCHMARKS.md, "Flushes gathered per loop tick"). The
-/// tick's first flush is not held: a lone request on a quiet loop waits for no batch.
-/// Only flushes on the request path come here (a request head upstream, the end of a read
-/// batch, a finished response); a flush that must precede a close or a half-close is made
-/// directly.
+/// **Flushes.** Every flush on the request path waits for the end of the tick (after its I/O
+/// events). A flush is a `write(2)`, and a write to a peer that sleeps wakes it: on loopback,
+/// and on any link faster than the proxy, the receiver's wake-up (an IPI and a context switch
+/// on its core) is paid on the writer's core too, and a peer woken for a few requests at a
+/// time sleeps and wakes again for the next few. Writing the tick's flushes together wakes
+/// each peer about once per tick. LoomIO's loop ends a tick only once a poll finds no socket
+/// ready, so a tick lasts until the proxy has caught up with its input: measured on the small
+/// GET at 64 connections, the backend then sleeps about half as often per request and spends
+/// about 1.3 µs less per request (docs/BENCHMARKS.md, "A turn that runs until it has caught
+/// up"). A lone request on a quiet loop waits for one more poll, a system call that finds
+/// nothing. Only flushes on the request path come here (a request head upstream, the end of
+/// a read batch, a finished response); a flush that must precede a close or a half-close is
+/// made directly.
 ///
 /// **Clock.** `now` reads the clock at its first use in a tick and returns that reading
 /// until the tick ends, as nginx updates its time once per loop iteration: a small GET read
@@ -36,8 +37,6 @@ protocol CoalescedFlushing: AnyObject {
 final class LoopTick {
     private let eventLoop: EventLoop
     private var held: [any CoalescedFlushing] = []
-    /// A flush went out in this tick already.
-    private var flushed = false
     /// The clock as read in this tick, once read.
     private var reading: NIODeadline?
     /// `endTick` is scheduled.
@@ -61,18 +60,13 @@ final class LoopTick {
         return now
     }
 
-    /// Flushes `target` now if it is the tick's first flush, else at the end of the tick.
-    /// A target with nothing written is no flush at all: it leaves the tick's first to come.
+    /// Flushes `target` at the end of the tick, once however often it is asked. A target with
+    /// nothing written is no flush at all.
     func flush(_ target: any CoalescedFlushing) {
         guard target.needsFlush, !target.flushHeld else { return }
-        guard flushed else {
-            flushed = true
-            scheduleEnd()
-            target.flushNow()
-            return
-        }
         target.flushHeld = true
         held.append(target)
+        scheduleEnd()
     }
 
     /// How many flushes wait for the end of the tick.
@@ -89,7 +83,6 @@ final class LoopTick {
             index += 1
         }
         held.removeAll(keepingCapacity: true)
-        flushed = false
         reading = nil
         endScheduled = false
     }

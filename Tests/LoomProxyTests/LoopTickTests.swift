@@ -29,75 +29,59 @@ import Testing
         var flushed: [String] = []
     }
 
-    @Test func theTicksFirstFlushGoesAtOnceTheOthersAtItsEndEachOnce() {
+    @Test func everyFlushWaitsForTheEndOfTheTickAndGoesOnce() {
         let loop = EmbeddedEventLoop()
         let tick = LoopTick(eventLoop: loop)
         let log = Log()
         let a = Connection("a", log), b = Connection("b", log), c = Connection("c", log)
 
         tick.flush(a)
-        #expect(log.flushed == ["a"])
         tick.flush(b)
         tick.flush(c)
         tick.flush(b)  // held already: not twice
-        #expect(log.flushed == ["a"])
-        #expect(tick.heldCount == 2)
-        #expect(b.flushHeld && c.flushHeld)
+        #expect(log.flushed.isEmpty)
+        #expect(tick.heldCount == 3)
+        #expect(a.flushHeld && b.flushHeld && c.flushHeld)
 
         loop.run()  // the end of the tick
         #expect(log.flushed == ["a", "b", "c"])
         #expect(tick.heldCount == 0)
-        #expect(!b.flushHeld && !c.flushHeld)
+        #expect(!a.flushHeld && !b.flushHeld && !c.flushHeld)
 
-        // A new tick: its first flush goes at once again, even for a connection seen before.
+        // A new tick holds a connection seen in the last one again.
         tick.flush(b)
-        #expect(log.flushed == ["a", "b", "c", "b"])
-        tick.flush(a)
-        #expect(log.flushed == ["a", "b", "c", "b"])
+        #expect(log.flushed == ["a", "b", "c"])
         loop.run()
-        #expect(log.flushed == ["a", "b", "c", "b", "a"])
-    }
-
-    /// The clock's reading schedules the tick's end too, but it is no flush: the tick's first
-    /// flush still goes at once.
-    @Test func readingTheClockFirstLeavesTheTicksFirstFlushImmediate() {
-        let loop = EmbeddedEventLoop()
-        let tick = LoopTick(eventLoop: loop)
-        let log = Log()
-        _ = tick.now
-        tick.flush(Connection("a", log))
-        #expect(log.flushed == ["a"])
-        #expect(tick.heldCount == 0)
+        #expect(log.flushed == ["a", "b", "c", "b"])
     }
 
     @Test func aFlushMadeWhileTheHeldOnesGoOutGoesOutInTheSameTick() {
         let loop = EmbeddedEventLoop()
         let tick = LoopTick(eventLoop: loop)
         let log = Log()
-        let first = Connection("first", log), held = Connection("held", log), late = Connection("late", log)
+        let held = Connection("held", log), late = Connection("late", log)
         // Flushing `held` makes `late` writable-and-written, say, and asks for its flush.
         held.then = { tick.flush(late) }
 
-        tick.flush(first)
         tick.flush(held)
         loop.run()
-        #expect(log.flushed == ["first", "held", "late"])
+        #expect(log.flushed == ["held", "late"])
         #expect(tick.heldCount == 0)
         #expect(!late.flushHeld)
     }
 
-    @Test func aConnectionWithNothingWrittenLeavesTheTicksFirstFlushToTheNext() {
+    @Test func aConnectionWithNothingWrittenIsNotHeld() {
         let loop = EmbeddedEventLoop()
         let tick = LoopTick(eventLoop: loop)
         let log = Log()
-        let idle = Connection("idle", log), busy = Connection("busy", log)
+        let idle = Connection("idle", log)
         idle.needsFlush = false
 
         tick.flush(idle)
-        #expect(log.flushed.isEmpty && !idle.flushHeld)
-        tick.flush(busy)
-        #expect(log.flushed == ["busy"])
+        #expect(!idle.flushHeld)
         #expect(tick.heldCount == 0)
+        loop.run()
+        #expect(log.flushed.isEmpty)
     }
 
     @Test func aLoopThatDoesNotGatherFlushesEachAtOnce() {

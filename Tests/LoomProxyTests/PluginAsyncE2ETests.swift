@@ -163,7 +163,8 @@ extension ProxyE2E {
                 }
                 let continued = try post("continue")
                 #expect(try continued.status == 200 && EchoedRequest(continued).bodyBytes == 3)
-                #expect(backends[0].requestURIs.withLockedValue { $0 }.suffix(2) == ["/trailers-call", "/called"])
+                // The head and the call leave in the same loop tick, on two connections: in either order.
+                #expect(Set(backends[0].requestURIs.withLockedValue { $0 }.suffix(2)) == ["/trailers-call", "/called"])
 
                 let answered = try post("answer")
                 #expect(answered.status == 418 && answered.bodyText == "answered after the trailers' call said 200", "the request's end waited for the call")
