@@ -1,0 +1,73 @@
+import Glibc
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+@testable import LoomIO
+
+/// The order of work within one turn of an `IOEventLoop`: a turn polls again until nothing is
+/// ready before it runs its tasks, where the request path's held flushes go (`LoopTick`).
+@Suite struct IOEventLoopTurnTests {
+    /// One end of a socket pair, watched by the loop: logs its name when it reads bytes, then
+    /// runs `onRead` (on the loop's thread).
+    final class Watched: IOSelectable, @unchecked Sendable {
+        let name: String
+        let fd: Int32
+        let log: NIOLockedValueBox<[String]>
+        var onRead: (() -> Void)?
+        init(_ name: String, fd: Int32, log: NIOLockedValueBox<[String]>) {
+            self.name = name
+            self.fd = fd
+            self.log = log
+        }
+        func ready(_ events: UInt32) {
+            var byte: UInt8 = 0
+            // Not every edge brings bytes: the first says "writable".
+            guard Glibc.read(fd, &byte, 1) == 1 else { return }
+            log.withLockedValue { $0.append(name) }
+            onRead?()
+        }
+        func closeForShutdown() {}
+    }
+
+    static func socketPair() throws -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0 else {
+            throw IOError(errnoCode: errno, reason: "socketpair")
+        }
+        return (fds[0], fds[1])
+    }
+
+    /// A socket made ready by the handling of another, in the same turn, is handled before the
+    /// turn's tasks: a loop that ran its tasks after each poll would log the task first.
+    @Test func aSocketMadeReadyWithinTheTurnIsHandledBeforeItsTasks() async throws {
+        let io = try IOEventLoopGroup(numberOfThreads: 1)
+        let loop = try #require(io.next() as? IOEventLoop)
+        let (a, aPeer) = try Self.socketPair()
+        let (b, bPeer) = try Self.socketPair()
+        defer { for fd in [a, aPeer, b, bPeer] { close(fd) } }
+        let log = NIOLockedValueBox<[String]>([])
+        let first = Watched("a", fd: a, log: log), second = Watched("b", fd: b, log: log)
+        first.onRead = {
+            loop.execute { log.withLockedValue { $0.append("task") } }
+            var byte: UInt8 = 1
+            _ = Glibc.write(bPeer, &byte, 1)  // `b` is ready now, after this turn's poll
+        }
+        try await loop.submit {
+            try loop.register(first, fd: a)
+            try loop.register(second, fd: b)
+        }.get()
+
+        var byte: UInt8 = 1
+        #expect(Glibc.write(aPeer, &byte, 1) == 1)
+        for _ in 0..<200 where log.withLockedValue({ $0.count }) < 3 {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(log.withLockedValue { $0 } == ["a", "b", "task"])
+        try await loop.submit {
+            loop.deregister(fd: a)
+            loop.deregister(fd: b)
+        }.get()
+        try await io.shutdownGracefully()
+    }
+}
