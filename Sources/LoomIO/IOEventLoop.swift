@@ -286,7 +286,7 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
         finish()
     }
 
-    /// Hands each event to its selectable; the eventfd's brings other threads' tasks in.
+    /// Hands each event to its selectable; the eventfd's event brings other threads' tasks in.
     private func dispatch(_ events: UnsafeMutablePointer<epoll_event>, count: Int) {
         for i in 0..<count {
             let token = events[i].data.u64
