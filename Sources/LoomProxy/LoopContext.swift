@@ -68,8 +68,8 @@ package final class LoopContext: @unchecked Sendable {
         self.timers = TimerWheel(resolution: Self.timerResolution, buckets: 512, now: eventLoop.now)
     }
 
-    /// The request path's flush of `target`: at the end of the loop tick if other flushes
-    /// went out in it already (`LoopTick`), else at once.
+    /// The request path's flush of `target`: at the end of the loop tick where the loop has
+    /// a `LoopTick`, else at once.
     func flushSoon(_ target: any CoalescedFlushing) {
         if let tick { tick.flush(target) } else { target.flushNow() }
     }

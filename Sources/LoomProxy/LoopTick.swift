@@ -17,20 +17,22 @@ protocol CoalescedFlushing: AnyObject {
 /// and on any link faster than the proxy, the receiver's wake-up (an IPI and a context switch
 /// on its core) is paid on the writer's core too, and a peer woken for a few requests at a
 /// time sleeps and wakes again for the next few. Writing the tick's flushes together wakes
-/// each peer about once per tick. LoomIO's loop ends a tick only once a poll finds no socket
-/// ready, so a tick lasts until the proxy has caught up with its input: measured on the small
-/// GET at 64 connections, the backend then sleeps 0.047 times per request instead of 0.076
-/// (docs/BENCHMARKS.md, "A turn that runs until it has caught up"). A lone request on a quiet
-/// loop waits for one more poll, a system call that finds nothing. Only flushes on the request path come here (a request head upstream, the end of
-/// a read batch, a finished response); a flush that must precede a close or a half-close is
-/// made directly.
+/// each peer about once per tick. LoomIO's loop ends a tick's I/O once a poll finds no socket
+/// ready or it has handled 256 events, so a tick lasts until the proxy has caught up with its
+/// input: measured on the small GET at 64 connections, the backend then sleeps 0.047 times
+/// per request instead of 0.076 (docs/BENCHMARKS.md, "A turn that runs until it has caught
+/// up"). A lone request on a quiet loop waits for one more poll, a system call that finds
+/// nothing; a flush asked for by a task (a filter resuming, say) waits for the next turn's
+/// single poll. Only flushes on the request path come here (a request head upstream, the end
+/// of a read batch, a finished response); a flush that must precede a close or a half-close
+/// is made directly.
 ///
 /// **Clock.** `now` reads the clock at its first use in a tick and returns that reading
 /// until the tick ends, as nginx updates its time once per loop iteration: a small GET read
 /// it six times, each a `clock_gettime` (docs/BENCHMARKS.md). The reading is at most one
-/// tick old: deadlines come out that much earlier, and logged durations are measured in
-/// whole ticks' readings. `freshNow` reads the clock again for what must not be early (the
-/// timer wheel's wake).
+/// tick old (at most 256 events' handling): deadlines come out that much earlier, and logged
+/// durations are measured in whole ticks' readings. `freshNow` reads the clock again for
+/// what must not be early (the timer wheel's wake).
 ///
 /// Touched only on its loop.
 final class LoopTick {
