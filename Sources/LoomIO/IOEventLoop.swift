@@ -26,11 +26,11 @@ protocol IOSelectable: AnyObject {
 /// Order within one turn, as on NIO's loops: the ready sockets, then those with work left
 /// (`callAgain`), then the due timers, then the tasks queued so far; tasks queued by those
 /// tasks wait for the next turn (which then does not sleep). Unlike NIO's loops, a turn that
-/// found sockets ready, and began with no task waiting, polls again without waiting, until a
-/// poll finds none (or the turn has handled one full poll's worth), before it runs its tasks: the request path holds its flushes to the end of the turn (`LoopTick`
-/// in LoomProxy), so each peer is written, and woken, once per time the proxy catches up
-/// with its sockets rather than once per poll (docs/BENCHMARKS.md, "A turn that runs until
-/// it has caught up").
+/// found sockets ready, and began with no work waiting, polls again without waiting, until a
+/// poll finds none (or the turn has handled one full poll's worth), before it runs its tasks:
+/// the request path holds its flushes to the end of the turn (`LoopTick` in LoomProxy), so
+/// each peer is written, and woken, once per time the proxy catches up with its sockets
+/// rather than once per poll (docs/BENCHMARKS.md, "A turn that runs until it has caught up").
 public final class IOEventLoop: EventLoop, @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
@@ -261,8 +261,9 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
             // The turn polls again, without waiting, until it finds nothing ready: its tasks
             // (the held flushes among them) run once it has caught up. Bounded by `capacity`
             // events, one full poll's worth, as a single poll bounds them. A turn that began
-            // with work waiting (a task queued by a task: a flush a resumed filter asked for)
-            // polls once, so that work waits for no more than one poll's events.
+            // with work waiting (a zero timeout: a task queued by a task, such as a flush a
+            // resumed filter asked for, a socket to call again, a due timer) polls once, so
+            // that work waits for no more than one poll's events.
             let repoll = timeout != 0
             var handled = 0
             while count > 0 {

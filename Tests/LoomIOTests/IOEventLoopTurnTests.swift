@@ -70,4 +70,42 @@ import Testing
         }.get()
         try await io.shutdownGracefully()
     }
+
+    /// A turn that begins with a task waiting (queued by a task) polls once: the waiting task
+    /// runs after that poll's sockets, and a socket made ready meanwhile waits for the next
+    /// turn, so work queued by a task never waits for a whole catch-up.
+    @Test func aTurnThatBeginsWithATaskWaitingPollsOnce() async throws {
+        let io = try IOEventLoopGroup(numberOfThreads: 1)
+        let loop = try #require(io.next() as? IOEventLoop)
+        let (a, aPeer) = try Self.socketPair()
+        let (b, bPeer) = try Self.socketPair()
+        defer { for fd in [a, aPeer, b, bPeer] { close(fd) } }
+        let log = NIOLockedValueBox<[String]>([])
+        let first = Watched("a", fd: a, log: log), second = Watched("b", fd: b, log: log)
+        first.onRead = {
+            var byte: UInt8 = 1
+            _ = Glibc.write(bPeer, &byte, 1)  // `b` is ready now, after this turn's poll
+        }
+        try await loop.submit {
+            try loop.register(first, fd: a)
+            try loop.register(second, fd: b)
+        }.get()
+
+        // From a task: `a` becomes ready, and a task queued now runs in the next turn, which
+        // therefore begins with it waiting.
+        loop.execute {
+            var byte: UInt8 = 1
+            _ = Glibc.write(aPeer, &byte, 1)
+            loop.execute { log.withLockedValue { $0.append("task") } }
+        }
+        for _ in 0..<200 where log.withLockedValue({ $0.count }) < 3 {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(log.withLockedValue { $0 } == ["a", "task", "b"])
+        try await loop.submit {
+            loop.deregister(fd: a)
+            loop.deregister(fd: b)
+        }.get()
+        try await io.shutdownGracefully()
+    }
 }
