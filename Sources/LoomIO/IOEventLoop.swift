@@ -9,6 +9,10 @@ import NIOCore
 protocol IOSelectable: AnyObject {
     /// epoll reported `events` (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR) for it.
     func ready(_ events: UInt32)
+    /// The loop calls it back, as it asked (`IOEventLoop.callAgain`): it goes on with the
+    /// input it left. A selectable asks once per turn: an edge that arrives in between (a
+    /// turn polls several times) is no reason to ask again.
+    func resume()
     /// The loop is shutting down with it still registered: close.
     func closeForShutdown()
 }
@@ -51,6 +55,8 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
     /// storage from tick to tick (emptying a copied array would allocate a new one).
     private var runningTasks: [() -> Void] = []
     private var runningPending: [IOSelectable] = []
+    /// How many selectables wait to be resumed this turn (tests).
+    var pendingCount: Int { pending.count }
     private var stopping = false
     /// Scratch space for `writev`, shared by the loop's channels.
     let vectors = IOVectors()
@@ -235,8 +241,8 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
         generations[index] &+= 1
     }
 
-    /// `selectable` has work left that no new edge will announce: it is called again with
-    /// EPOLLIN after this turn's events, before the loop sleeps.
+    /// `selectable` has work left that no new edge will announce: it is resumed after this
+    /// turn's events, before the loop sleeps. Once per turn is its own to keep.
     func callAgain(_ selectable: IOSelectable) {
         pending.append(selectable)
     }
@@ -274,7 +280,7 @@ public final class IOEventLoop: EventLoop, @unchecked Sendable {
             }
             if !pending.isEmpty {
                 swap(&pending, &runningPending)
-                for selectable in runningPending { selectable.ready(EPOLLIN.rawValue) }
+                for selectable in runningPending { selectable.resume() }
                 runningPending.removeAll(keepingCapacity: true)
             }
             if !timers.isEmpty {

@@ -33,6 +33,8 @@ public final class IOServerChannel: Channel, ChannelCore, IOSelectable, @uncheck
     private let fd: Int32
     private var closed = false
     private var maxAcceptsPerRead = 4
+    /// Already in the loop's list to accept again this turn.
+    private var acceptAgainQueued = false
     /// Gives an accepted socket, with its peer's address, its channel and set-up
     /// (`IOServerBootstrap`).
     private let accepted: (IOServerChannel, Int32, SocketAddress?) -> Void
@@ -142,8 +144,16 @@ public final class IOServerChannel: Channel, ChannelCore, IOSelectable, @uncheck
                 return
             }
         }
-        // More may be waiting: this turn still, after the other sockets.
+        // More may be waiting: this turn still, after the other sockets (once: an edge in
+        // between accepts from the same queue).
+        guard !acceptAgainQueued else { return }
+        acceptAgainQueued = true
         loop.callAgain(self)
+    }
+
+    func resume() {
+        acceptAgainQueued = false
+        ready(EPOLLIN.rawValue)
     }
 }
 #endif

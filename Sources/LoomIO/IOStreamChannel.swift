@@ -362,8 +362,15 @@ public final class IOStreamChannel: Channel, ChannelCore, IOSelectable, @uncheck
 
     // MARK: Events
 
-    func ready(_ events: UInt32) {
+    func resume() {
         readAgainQueued = false
+        // An edge handled since it asked may have read the socket dry: then there is
+        // nothing to read until the next edge, and no `recv` is made to hear EAGAIN.
+        guard case .active = state, !inputClosed, readable, readPending || endPending else { return }
+        readBatch()
+    }
+
+    func ready(_ events: UInt32) {
         if case .connecting = state {
             // The same edge may also bring the peer's first bytes or its FIN: go on with them.
             finishConnect()

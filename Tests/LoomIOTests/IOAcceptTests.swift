@@ -1,3 +1,6 @@
+import CLoomIO
+import Glibc
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -88,6 +91,42 @@ import Testing
                     .childChannelOption(.datagramVectorReadMessageCount, value: 4)
                     .bind(host: "127.0.0.1", port: 0).get()
             }
+        }
+    }
+
+    /// A listener with accepts left waits to be resumed once per turn: an edge that reaches
+    /// it first, in a later poll of the same turn, accepts from the same queue and does not
+    /// ask again. Every connection is still accepted.
+    @Test func aListenerAsksToBeResumedOncePerTurn() async throws {
+        try await withGroup { group in
+            let loop = try #require(group.next() as? IOEventLoop)
+            let accepted = NIOLockedValueBox(0)
+            let server = try await IOServerBootstrap(group: group)
+                .childChannelInitializer { channel in
+                    accepted.withLockedValue { $0 += 1 }
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            let listener = try #require(server as? IOServerChannel)
+            let address = try #require(server.localAddress)
+            let waiting = try await loop.submit { () -> [Int] in
+                // Ten connections in the queue before the loop hears of them (loopback
+                // completes the handshake within `connect`).
+                for _ in 0..<10 {
+                    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                    address.withSockAddr { _ = connect(fd, $0, socklen_t($1)) }
+                }
+                listener.ready(EPOLLIN.rawValue)  // accepts four, asks to be resumed
+                let asked = loop.pendingCount
+                listener.ready(EPOLLIN.rawValue)  // an edge in a later poll: four more
+                return [asked, loop.pendingCount]
+            }.get()
+            #expect(waiting == [1, 1])
+            for _ in 0..<200 where accepted.withLockedValue({ $0 }) < 10 {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(accepted.withLockedValue { $0 } == 10)
+            try await server.close().get()
         }
     }
 }

@@ -1,3 +1,4 @@
+import CLoomIO
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
@@ -27,6 +28,7 @@ import Testing
             log.withLockedValue { $0.append(name) }
             onRead?()
         }
+        func resume() {}
         func closeForShutdown() {}
     }
 
@@ -106,6 +108,58 @@ import Testing
             loop.deregister(fd: a)
             loop.deregister(fd: b)
         }.get()
+        try await io.shutdownGracefully()
+    }
+
+    /// Counts the bytes it is given and asks for the next read when a read batch ends.
+    final class ReadsOnComplete: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        let bytes = NIOLockedValueBox(0)
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let count = unwrapInboundIn(data).readableBytes
+            bytes.withLockedValue { $0 += count }
+        }
+        func channelReadComplete(context: ChannelHandlerContext) { context.read() }
+    }
+
+    /// A channel waiting to be resumed, which an edge reaches first in a later poll of the
+    /// same turn, does not ask again: it would be resumed twice, for a `recv` that finds the
+    /// socket dry. The bytes left are all read by the resumes that follow.
+    @Test func aChannelAsksToBeResumedOncePerTurn() async throws {
+        let io = try IOEventLoopGroup(numberOfThreads: 1)
+        let loop = try #require(io.next() as? IOEventLoop)
+        let (mine, peer) = try Self.socketPair()
+        defer { close(peer) }
+        var options = IOStreamOptions()
+        try options.set(ChannelOptions.autoRead, value: false)
+        try options.set(ChannelOptions.maxMessagesPerRead, value: 1)
+        try options.set(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 64))
+        let reader = ReadsOnComplete()
+        let channel = try await loop.submit { [options] in
+            let channel = IOStreamChannel(fd: mine, loop: loop, parent: nil, options: options)
+            try channel.pipeline.syncOperations.addHandler(reader)
+            channel.register0(promise: nil)
+            channel.activateAccepted(local: nil, remote: nil)
+            return channel
+        }.get()
+
+        // With auto-read off, the edge that announces the bytes reads none of them.
+        let sent = [UInt8](repeating: 7, count: 1000)
+        #expect(Glibc.write(peer, sent, sent.count) == sent.count)
+        try await Task.sleep(for: .milliseconds(20))
+        let waiting = try await loop.submit { () -> [Int] in
+            channel.read()  // the socket has bytes: resumed after this turn's events
+            let asked = loop.pendingCount
+            // An edge first: it reads 64 bytes, and the handler's next read asks again.
+            channel.ready(EPOLLIN.rawValue)
+            return [asked, loop.pendingCount]
+        }.get()
+        #expect(waiting == [1, 1])
+        for _ in 0..<200 where reader.bytes.withLockedValue({ $0 }) < sent.count {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(reader.bytes.withLockedValue { $0 } == sent.count)
+        try await channel.close()
         try await io.shutdownGracefully()
     }
 }
