@@ -158,7 +158,8 @@ extension DownstreamHandler: UpstreamResponseSink {
             if machine.remembersBody { exchange.replayEnd = out }
             connection.write(out)
         }
-        connection.flush()
+        // With the rest of the turn's writes (`LoopTick`), as the body's other bytes go.
+        loop.flushSoon(connection)
         if machine.requestBodyEnded() { startResponseTimer() }
     }
 
