@@ -30,7 +30,7 @@ public final class IOServerChannel: Channel, ChannelCore, IOSelectable, @uncheck
     public var isActive: Bool { activeFlag.load(ordering: .relaxed) }
     private let activeFlag = Atomic<Bool>(true)
 
-    private let fd: Int32
+    let fd: Int32
     private var closed = false
     private var maxAcceptsPerRead = 4
     /// Already in the loop's list to accept again this turn.
