@@ -108,7 +108,6 @@ import Testing
                 .bind(host: "127.0.0.1", port: 0).get()
             let listener = try #require(server as? IOServerChannel)
             let address = try #require(server.localAddress)
-            let epollIn: UInt32 = 0x001  // EPOLLIN; see IOEventLoopTurnTests.epollIn
             let (waiting, clients) = try await loop.submit { () throws -> ([Int], [Int32]) in
                 // Ten connections in the listener's queue before the loop hears of them.
                 var clients: [Int32] = []
@@ -119,9 +118,9 @@ import Testing
                     address.withSockAddr { _ = connect(fd, $0, socklen_t($1)) }
                 }
                 try Self.waitForAcceptQueue(of: listener.fd, toHold: clients.count)
-                listener.ready(epollIn)  // accepts four, asks to be resumed
+                listener.ready(IOEventLoopTurnTests.epollIn)  // accepts four, asks to be resumed
                 let asked = loop.pendingCount
-                listener.ready(epollIn)  // an edge in a later poll: four more
+                listener.ready(IOEventLoopTurnTests.epollIn)  // an edge in a later poll: four more
                 return ([asked, loop.pendingCount], clients)
             }.get()
             defer { for fd in clients { close(fd) } }

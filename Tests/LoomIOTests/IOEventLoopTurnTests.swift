@@ -44,18 +44,23 @@ import Testing
         return (fds[0], fds[1])
     }
 
-    /// A socket made ready by the handling of another, in the same turn, is handled before the
-    /// turn's tasks: a loop that ran its tasks after each poll would log the task first.
-    @Test func aSocketMadeReadyWithinTheTurnIsHandledBeforeItsTasks() async throws {
+    /// Two watched sockets, `a` and `b`, on a loop of their own: reading a byte on `a` writes
+    /// one to `b`'s peer (so `b` becomes ready after the poll that found `a`), after running
+    /// `alsoOnA`. `start` is given the loop, the log and `a`'s peer, and returns once it has
+    /// made `a` ready; the log is returned when it holds three entries (or after a second).
+    static func turnLog(
+        alsoOnA: @escaping (IOEventLoop, NIOLockedValueBox<[String]>) -> Void = { _, _ in },
+        start: (IOEventLoop, NIOLockedValueBox<[String]>, Int32) -> Void
+    ) async throws -> [String] {
         let io = try IOEventLoopGroup(numberOfThreads: 1)
         let loop = try #require(io.next() as? IOEventLoop)
-        let (a, aPeer) = try Self.socketPair()
-        let (b, bPeer) = try Self.socketPair()
+        let (a, aPeer) = try socketPair()
+        let (b, bPeer) = try socketPair()
         defer { for fd in [a, aPeer, b, bPeer] { close(fd) } }
         let log = NIOLockedValueBox<[String]>([])
         let first = Watched("a", fd: a, log: log), second = Watched("b", fd: b, log: log)
         first.onRead = {
-            loop.execute { log.withLockedValue { $0.append("task") } }
+            alsoOnA(loop, log)
             var byte: UInt8 = 1
             _ = Glibc.write(bPeer, &byte, 1)  // `b` is ready now, after this turn's poll
         }
@@ -63,56 +68,44 @@ import Testing
             try loop.register(first, fd: a)
             try loop.register(second, fd: b)
         }.get()
-
-        var byte: UInt8 = 1
-        #expect(Glibc.write(aPeer, &byte, 1) == 1)
+        start(loop, log, aPeer)
         for _ in 0..<200 where log.withLockedValue({ $0.count }) < 3 {
             try await Task.sleep(for: .milliseconds(5))
         }
-        #expect(log.withLockedValue { $0 } == ["a", "b", "task"])
         try await loop.submit {
             loop.deregister(fd: a)
             loop.deregister(fd: b)
         }.get()
         try await io.shutdownGracefully()
+        return log.withLockedValue { $0 }
+    }
+
+    /// A socket made ready by the handling of another, in the same turn, is handled before the
+    /// turn's tasks: a loop that ran its tasks after each poll would log the task first.
+    @Test func aSocketMadeReadyWithinTheTurnIsHandledBeforeItsTasks() async throws {
+        let log = try await Self.turnLog(alsoOnA: { loop, log in
+            loop.execute { log.withLockedValue { $0.append("task") } }
+        }) { _, _, aPeer in
+            var byte: UInt8 = 1
+            #expect(Glibc.write(aPeer, &byte, 1) == 1)
+        }
+        #expect(log == ["a", "b", "task"])
     }
 
     /// A turn that begins with a task waiting (queued by a task) polls once: the waiting task
     /// runs after that poll's sockets, and a socket made ready meanwhile waits for the next
     /// turn, so work queued by a task never waits for a whole catch-up.
     @Test func aTurnThatBeginsWithATaskWaitingPollsOnce() async throws {
-        let io = try IOEventLoopGroup(numberOfThreads: 1)
-        let loop = try #require(io.next() as? IOEventLoop)
-        let (a, aPeer) = try Self.socketPair()
-        let (b, bPeer) = try Self.socketPair()
-        defer { for fd in [a, aPeer, b, bPeer] { close(fd) } }
-        let log = NIOLockedValueBox<[String]>([])
-        let first = Watched("a", fd: a, log: log), second = Watched("b", fd: b, log: log)
-        first.onRead = {
-            var byte: UInt8 = 1
-            _ = Glibc.write(bPeer, &byte, 1)  // `b` is ready now, after this turn's poll
+        let log = try await Self.turnLog { loop, log, aPeer in
+            // From a task: `a` becomes ready, and a task queued now runs in the next turn,
+            // which therefore begins with it waiting.
+            loop.execute {
+                var byte: UInt8 = 1
+                _ = Glibc.write(aPeer, &byte, 1)
+                loop.execute { log.withLockedValue { $0.append("task") } }
+            }
         }
-        try await loop.submit {
-            try loop.register(first, fd: a)
-            try loop.register(second, fd: b)
-        }.get()
-
-        // From a task: `a` becomes ready, and a task queued now runs in the next turn, which
-        // therefore begins with it waiting.
-        loop.execute {
-            var byte: UInt8 = 1
-            _ = Glibc.write(aPeer, &byte, 1)
-            loop.execute { log.withLockedValue { $0.append("task") } }
-        }
-        for _ in 0..<200 where log.withLockedValue({ $0.count }) < 3 {
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        #expect(log.withLockedValue { $0 } == ["a", "task", "b"])
-        try await loop.submit {
-            loop.deregister(fd: a)
-            loop.deregister(fd: b)
-        }.get()
-        try await io.shutdownGracefully()
+        #expect(log == ["a", "task", "b"])
     }
 
     /// Counts the bytes it is given and asks for the next read when a read batch ends.
